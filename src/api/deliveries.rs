@@ -1,0 +1,166 @@
+//! The delivery log: one delivery, its attempts, and manual retry.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
+use super::extract::{ApiJson, parse_id};
+use super::{ApiResult, AppState, Success, success};
+use crate::domain::delivery::DeliveryStatus;
+use crate::domain::time::{now_ms, rfc3339};
+use crate::store::{Attempt, Caller, Delivery, RetryRequest};
+
+const SCOPE: Scope = Scope::Deliveries;
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 1000;
+
+pub fn parse_limit(scope: Scope, limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit.unwrap_or(DEFAULT_LIMIT) {
+        n @ 1..=MAX_LIMIT => Ok(n),
+        _ => Err(ApiError::invalid_request(scope, format!("limit is 1 to {MAX_LIMIT}"))),
+    }
+}
+
+/// A delivery: one event to one target, with its latest state.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryView {
+    id: Uuid,
+    event_id: Uuid,
+    event_type: String,
+    /// `webhook` for webhook endpoints.
+    target_kind: String,
+    target_id: Uuid,
+    /// pending, delivered or failed.
+    status: String,
+    /// Status code of the latest attempt, if it got an HTTP answer.
+    http_status_code: Option<u16>,
+    attempt_count: u32,
+    /// When the next attempt is due (pending deliveries only).
+    next_attempt_at: Option<String>,
+    last_error: Option<String>,
+    completed_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Delivery> for DeliveryView {
+    fn from(d: Delivery) -> Self {
+        Self {
+            id: d.id,
+            event_id: d.event_id,
+            event_type: d.event_type,
+            target_kind: d.target.kind.as_str().to_owned(),
+            target_id: d.target.id,
+            status: d.status.as_str().to_owned(),
+            http_status_code: d.http_status_code,
+            attempt_count: d.attempt_count,
+            next_attempt_at: (d.status == DeliveryStatus::Pending).then(|| rfc3339(d.next_attempt_at)),
+            last_error: d.last_error,
+            completed_at: d.completed_at.map(rfc3339),
+            created_at: rfc3339(d.created_at),
+            updated_at: rfc3339(d.updated_at),
+        }
+    }
+}
+
+/// One attempt of a delivery.
+#[derive(Serialize, ToSchema)]
+pub struct AttemptView {
+    id: Uuid,
+    attempt_number: u32,
+    started_at: String,
+    duration_ms: i64,
+    http_status_code: Option<u16>,
+    /// Why there was no HTTP answer: dns, connect, tls, timeout, blocked_address, …
+    error_kind: Option<String>,
+    error_message: Option<String>,
+    /// The first 4 KiB of the response body.
+    response_excerpt: String,
+    /// True for attempts requested with deliveries-retry.
+    manual: bool,
+}
+
+impl From<Attempt> for AttemptView {
+    fn from(a: Attempt) -> Self {
+        Self {
+            id: a.id,
+            attempt_number: a.attempt_number,
+            started_at: rfc3339(a.started_at),
+            duration_ms: a.duration_ms,
+            http_status_code: a.http_status_code,
+            error_kind: a.error_kind,
+            error_message: a.error_message,
+            response_excerpt: a.response_excerpt,
+            manual: a.manual,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryId {
+    id: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptsRequest {
+    delivery_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryOne {
+    delivery: DeliveryView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttemptList {
+    attempts: Vec<AttemptView>,
+}
+
+async fn owned_delivery(state: &AppState, caller: &Caller, id: &str, field: &str) -> Result<Delivery, ApiError> {
+    let id = parse_id(SCOPE, field, id)?;
+    state
+        .store
+        .get_delivery(caller.account_id, id)
+        .await
+        .or_store_error(SCOPE)?
+        .ok_or_else(|| ApiError::not_found(SCOPE, "delivery"))
+}
+
+/// Get one delivery.
+#[utoipa::path(post, path = "/api/deliveries-get", tag = "deliveries", request_body = DeliveryId,
+    responses((status = 200, body = Success<DeliveryOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<DeliveryId>) -> ApiResult<DeliveryOne> {
+    let delivery = owned_delivery(&state, &caller, &req.id, "id").await?;
+    success(DeliveryOne { delivery: delivery.into() })
+}
+
+/// Every attempt of one delivery, first to last.
+#[utoipa::path(post, path = "/api/deliveries-attempts", tag = "deliveries", request_body = AttemptsRequest,
+    responses((status = 200, body = Success<AttemptList>), (status = "4XX", body = ErrorBody)))]
+pub async fn attempts(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<AttemptsRequest>) -> ApiResult<AttemptList> {
+    let delivery = owned_delivery(&state, &caller, &req.delivery_id, "delivery_id").await?;
+    let attempts = state.store.list_attempts(caller.account_id, delivery.id).await.or_store_error(SCOPE)?;
+    success(AttemptList { attempts: attempts.into_iter().map(Into::into).collect() })
+}
+
+/// Queue one delivery for an attempt now, whatever its status. The attempt is marked manual.
+#[utoipa::path(post, path = "/api/deliveries-retry", tag = "deliveries", request_body = DeliveryId,
+    responses((status = 200, body = Success<DeliveryOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn retry(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<DeliveryId>) -> ApiResult<DeliveryOne> {
+    let id = parse_id(SCOPE, "id", &req.id)?;
+    match state.store.retry_delivery(caller.account_id, id, now_ms()).await.or_store_error(SCOPE)? {
+        RetryRequest::Requeued(delivery) => {
+            state.engine_wake.notify_one();
+            success(DeliveryOne { delivery: delivery.into() })
+        }
+        RetryRequest::InFlight => {
+            Err(ApiError::new(StatusCode::CONFLICT, SCOPE, "in_progress", "an attempt of this delivery is in progress; retry when it ends"))
+        }
+        RetryRequest::NotFound => Err(ApiError::not_found(SCOPE, "delivery")),
+    }
+}

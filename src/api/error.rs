@@ -1,0 +1,130 @@
+//! The error envelope: `{"ok": false, "error": {"code": "webhooks.invalid_url", "message": "…"}}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::StoreError;
+
+/// The resource an API call belongs to; the first half of every error code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Api,
+    Auth,
+    Webhooks,
+    Events,
+    Workspaces,
+    EventTypes,
+    Deliveries,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Auth => "auth",
+            Self::Webhooks => "webhooks",
+            Self::Events => "events",
+            Self::Workspaces => "workspaces",
+            Self::EventTypes => "event_types",
+            Self::Deliveries => "deliveries",
+        }
+    }
+
+    /// The scope of `/api/<resource>-<verb>`.
+    pub fn from_path(path: &str) -> Option<Self> {
+        let call = path.strip_prefix("/api/")?;
+        [Self::Webhooks, Self::Events, Self::Workspaces, Self::EventTypes, Self::Deliveries]
+            .into_iter()
+            .find(|s| call.strip_prefix(&s.as_str().replace('_', "-")).is_some_and(|rest| rest.starts_with('-')))
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// `<resource>.<reason>`, e.g. `webhooks.invalid_url`.
+    pub code: String,
+    pub message: String,
+}
+
+/// Every failed call answers with this body.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Always false.
+    pub ok: bool,
+    pub error: ErrorDetail,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, scope: Scope, reason: &str, message: impl Into<String>) -> Self {
+        Self { status, code: format!("{}.{reason}", scope.as_str()), message: message.into() }
+    }
+
+    pub fn invalid_request(scope: Scope, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, scope, "invalid_request", message)
+    }
+
+    pub fn invalid_id(scope: Scope, field: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, scope, "invalid_id", format!("{field} must be a UUID"))
+    }
+
+    pub fn not_found(scope: Scope, what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, scope, "not_found", format!("{what} does not exist"))
+    }
+
+    pub fn store(scope: Scope, error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(%error, "database unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, scope, "unavailable", "the database is unavailable; retry shortly")
+            }
+            StoreError::Internal(_) => {
+                tracing::error!(%error, "database error");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, scope, "internal", "server error")
+            }
+        }
+    }
+}
+
+/// `result.or_store_error(scope)?` turns a store failure into the scope's 500/503 answer.
+pub trait OrStoreError<T> {
+    fn or_store_error(self, scope: Scope) -> Result<T, ApiError>;
+}
+
+impl<T> OrStoreError<T> for Result<T, StoreError> {
+    fn or_store_error(self, scope: Scope) -> Result<T, ApiError> {
+        self.map_err(|e| ApiError::store(scope, e))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { ok: false, error: ErrorDetail { code: self.code, message: self.message } };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_comes_from_the_call_name() {
+        assert_eq!(Scope::from_path("/api/webhooks-create"), Some(Scope::Webhooks));
+        assert_eq!(Scope::from_path("/api/webhooks-rotate-secret"), Some(Scope::Webhooks));
+        assert_eq!(Scope::from_path("/api/event-types-list"), Some(Scope::EventTypes));
+        assert_eq!(Scope::from_path("/api/events-send-batch"), Some(Scope::Events));
+        assert_eq!(Scope::from_path("/api/deliveries-retry"), Some(Scope::Deliveries));
+        assert_eq!(Scope::from_path("/api/eventsx-send"), None);
+        assert_eq!(Scope::from_path("/healthz"), None);
+    }
+}

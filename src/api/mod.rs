@@ -1,0 +1,106 @@
+//! The HTTP layer: `POST /api/<resource>-<verb>` calls in seed 003's envelope, plus operations
+//! endpoints. Handlers parse, call `domain` to validate, call the store, and shape the answer;
+//! nothing here decides delivery behaviour.
+
+mod deliveries;
+mod error;
+mod event_types;
+mod events;
+mod extract;
+mod ops;
+mod webhooks;
+mod workspaces;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::StatusCode;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+use tokio::sync::Notify;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::{ApiError, Scope};
+
+use crate::crypto::secret_box::SecretBox;
+use crate::domain::url_policy::UrlPolicy;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub secret_box: SecretBox,
+    pub url_policy: UrlPolicy,
+    pub max_body_bytes: usize,
+    pub secret_grace: Duration,
+    /// Wakes the delivery engine after new work is committed.
+    pub engine_wake: Arc<Notify>,
+    pub metrics: PrometheusHandle,
+}
+
+/// Every successful call answers `{"ok": true, "result": …}`.
+#[derive(Serialize, ToSchema)]
+pub struct Success<T> {
+    /// Always true.
+    pub ok: bool,
+    pub result: T,
+}
+
+pub type ApiResult<T> = Result<Json<Success<T>>, ApiError>;
+
+pub fn success<T>(result: T) -> ApiResult<T> {
+    Ok(Json(Success { ok: true, result }))
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchyard API", description = "Every call is `POST /api/<resource>-<verb>` with a JSON body and `Authorization: Bearer <token>`."),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+/// The whole HTTP surface. Every `/api/*` route is registered together with its OpenAPI entry,
+/// so the document served at `/api/openapi.json` cannot drift from the code.
+pub fn router(state: AppState) -> axum::Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(webhooks::create))
+        .routes(routes!(webhooks::list))
+        .routes(routes!(webhooks::get))
+        .routes(routes!(webhooks::update))
+        .routes(routes!(webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(events::send))
+        .routes(routes!(events::send_batch))
+        .routes(routes!(workspaces::create))
+        .routes(routes!(workspaces::list))
+        .routes(routes!(workspaces::update))
+        .routes(routes!(workspaces::delete))
+        .routes(routes!(event_types::list))
+        .routes(routes!(event_types::create))
+        .routes(routes!(deliveries::get))
+        .routes(routes!(deliveries::attempts))
+        .routes(routes!(deliveries::retry))
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    api.route("/api/openapi.json", axum::routing::get(move || std::future::ready(Json(openapi.as_ref().clone()))))
+        .route("/healthz", axum::routing::get(ops::healthz))
+        .route("/readyz", axum::routing::get(ops::readyz))
+        .route("/metrics", axum::routing::get(ops::metrics))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, Scope::Api, "not_found", "no such API call") })
+        .with_state(state)
+}

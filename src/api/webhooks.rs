@@ -1,0 +1,300 @@
+//! Seed 003's webhooks API, plus secret rotation.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::deliveries::{DeliveryView, parse_limit};
+use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
+use super::extract::{ApiJson, parse_id};
+use super::{ApiResult, AppState, Success, success};
+use crate::crypto::random_bytes;
+use crate::domain::delivery::DeliveryStatus;
+use crate::domain::endpoint::{check_description, check_events};
+use crate::domain::signing::SigningSecret;
+use crate::domain::time::{Millis, now_ms, rfc3339};
+use crate::domain::url_policy::UrlError;
+use crate::store::{Caller, DeliveryFilter, Endpoint, StoredSecret};
+use crate::targets::webhook::secret_binding;
+
+const SCOPE: Scope = Scope::Webhooks;
+
+/// The webhook endpoint object (seed 003).
+#[derive(Serialize, ToSchema)]
+pub struct WebhookEndpoint {
+    id: Uuid,
+    account_id: Uuid,
+    /// The API token that created it.
+    created_by: Uuid,
+    url: String,
+    description: String,
+    /// First characters of the signing secret.
+    secret_prefix: String,
+    events: Vec<String>,
+    is_active: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Endpoint> for WebhookEndpoint {
+    fn from(e: Endpoint) -> Self {
+        Self {
+            id: e.id,
+            account_id: e.account_id,
+            created_by: e.created_by,
+            url: e.url,
+            description: e.description,
+            secret_prefix: e.secret_prefix,
+            events: e.events,
+            is_active: e.is_active,
+            created_at: rfc3339(e.created_at),
+            updated_at: rfc3339(e.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// Your HTTPS endpoint URL.
+    url: Option<String>,
+    description: Option<String>,
+    /// Events to subscribe to (see event-types-list).
+    events: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookCreated {
+    endpoint: WebhookEndpoint,
+    /// Returned only here (and by webhooks-rotate-secret); store it now.
+    signing_secret: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookId {
+    id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookList {
+    endpoints: Vec<WebhookEndpoint>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookOne {
+    endpoint: WebhookEndpoint,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhook {
+    id: String,
+    url: Option<String>,
+    description: Option<String>,
+    events: Option<Vec<String>>,
+    is_active: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Deleted {
+    id: Uuid,
+    deleted: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListDeliveries {
+    endpoint_id: String,
+    /// Number of deliveries to return (1–1000, default 50), newest first.
+    limit: Option<u32>,
+    /// Only deliveries in this status: pending, delivered or failed.
+    status: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryList {
+    deliveries: Vec<DeliveryView>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    id: String,
+    /// How long the previous secret keeps signing (default: the server's grace, 24 h).
+    grace_period_seconds: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SecretRotated {
+    endpoint: WebhookEndpoint,
+    signing_secret: String,
+    previous_secret_expires_at: String,
+}
+
+async fn checked_url(state: &AppState, raw: Option<&str>) -> Result<String, ApiError> {
+    let invalid = |e: UrlError| match e {
+        UrlError::Missing => ApiError::new(axum::http::StatusCode::BAD_REQUEST, SCOPE, "url_required", "URL is required"),
+        other => ApiError::new(axum::http::StatusCode::BAD_REQUEST, SCOPE, "invalid_url", other.to_string()),
+    };
+    let url = state.url_policy.check_url(raw.unwrap_or_default()).map_err(invalid)?;
+    // Early, friendly refusal of names that resolve only to internal addresses. The check that
+    // protects is the one at connect time; a name that does not resolve yet is accepted.
+    if let (Some(url::Host::Domain(host)), false) = (url.host(), state.url_policy.allow_private_networks)
+        && let Ok(addrs) = tokio::net::lookup_host((host, url.port_or_known_default().unwrap_or(443))).await
+    {
+        let addrs: Vec<_> = addrs.collect();
+        if let Some(blocked) = addrs.iter().find(|a| !state.url_policy.is_allowed_ip(a.ip()))
+            && addrs.iter().all(|a| !state.url_policy.is_allowed_ip(a.ip()))
+        {
+            return Err(invalid(UrlError::BlockedAddress(blocked.ip())));
+        }
+    }
+    Ok(url.to_string())
+}
+
+async fn checked_events(state: &AppState, account: Uuid, events: &[String]) -> Result<Vec<String>, ApiError> {
+    let catalog = state.store.list_event_types(account).await.or_store_error(SCOPE)?;
+    check_events(events, catalog.iter().map(|t| t.name.as_str())).map_err(|m| ApiError::invalid_request(SCOPE, m))
+}
+
+fn new_secret(state: &AppState, now: Millis) -> (SigningSecret, StoredSecret) {
+    let secret = SigningSecret::from_bytes(random_bytes());
+    let id = Uuid::now_v7();
+    let ciphertext = state.secret_box.seal(secret.expose().as_bytes(), &secret_binding(id));
+    (secret, StoredSecret { id, ciphertext, created_at: now, expires_at: None })
+}
+
+async fn owned_endpoint(state: &AppState, caller: &Caller, id: &str) -> Result<Endpoint, ApiError> {
+    let id = parse_id(SCOPE, "id", id)?;
+    state
+        .store
+        .get_endpoint(caller.account_id, id)
+        .await
+        .or_store_error(SCOPE)?
+        .ok_or_else(|| ApiError::not_found(SCOPE, "webhook endpoint"))
+}
+
+/// Create a webhook endpoint. The signing secret is returned only in this answer.
+#[utoipa::path(post, path = "/api/webhooks-create", tag = "webhooks", request_body = CreateWebhook,
+    responses((status = 200, body = Success<WebhookCreated>), (status = "4XX", body = ErrorBody)))]
+pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateWebhook>) -> ApiResult<WebhookCreated> {
+    let url = checked_url(&state, req.url.as_deref()).await?;
+    let description = req.description.unwrap_or_default();
+    check_description(&description).map_err(|m| ApiError::invalid_request(SCOPE, m))?;
+    let events = req.events.ok_or_else(|| ApiError::invalid_request(SCOPE, "events is required"))?;
+    let events = checked_events(&state, caller.account_id, &events).await?;
+    let now = now_ms();
+    let (secret, stored) = new_secret(&state, now);
+    let endpoint = Endpoint {
+        id: Uuid::now_v7(),
+        account_id: caller.account_id,
+        created_by: caller.token_id,
+        url,
+        description,
+        secret_prefix: secret.prefix(),
+        events,
+        is_active: true,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_endpoint(&endpoint, &stored).await.or_store_error(SCOPE)?;
+    success(WebhookCreated { endpoint: endpoint.into(), signing_secret: secret.expose() })
+}
+
+/// List the account's webhook endpoints, oldest first.
+#[utoipa::path(post, path = "/api/webhooks-list", tag = "webhooks",
+    responses((status = 200, body = Success<WebhookList>), (status = "4XX", body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>) -> ApiResult<WebhookList> {
+    let endpoints = state.store.list_endpoints(caller.account_id).await.or_store_error(SCOPE)?;
+    success(WebhookList { endpoints: endpoints.into_iter().map(Into::into).collect() })
+}
+
+/// Get one webhook endpoint.
+#[utoipa::path(post, path = "/api/webhooks-get", tag = "webhooks", request_body = WebhookId,
+    responses((status = 200, body = Success<WebhookOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<WebhookId>) -> ApiResult<WebhookOne> {
+    let endpoint = owned_endpoint(&state, &caller, &req.id).await?;
+    success(WebhookOne { endpoint: endpoint.into() })
+}
+
+/// Change a webhook endpoint; omitted fields keep their value.
+#[utoipa::path(post, path = "/api/webhooks-update", tag = "webhooks", request_body = UpdateWebhook,
+    responses((status = 200, body = Success<WebhookOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateWebhook>) -> ApiResult<WebhookOne> {
+    let mut endpoint = owned_endpoint(&state, &caller, &req.id).await?;
+    if let Some(url) = req.url.as_deref() {
+        endpoint.url = checked_url(&state, Some(url)).await?;
+    }
+    if let Some(description) = req.description {
+        check_description(&description).map_err(|m| ApiError::invalid_request(SCOPE, m))?;
+        endpoint.description = description;
+    }
+    if let Some(events) = req.events {
+        endpoint.events = checked_events(&state, caller.account_id, &events).await?;
+    }
+    if let Some(active) = req.is_active {
+        endpoint.is_active = active;
+    }
+    endpoint.updated_at = now_ms();
+    if !state.store.update_endpoint(&endpoint).await.or_store_error(SCOPE)? {
+        return Err(ApiError::not_found(SCOPE, "webhook endpoint"));
+    }
+    // Re-enabling may have made pending deliveries claimable again.
+    state.engine_wake.notify_one();
+    success(WebhookOne { endpoint: endpoint.into() })
+}
+
+/// Delete a webhook endpoint with its deliveries.
+#[utoipa::path(post, path = "/api/webhooks-delete", tag = "webhooks", request_body = WebhookId,
+    responses((status = 200, body = Success<Deleted>), (status = "4XX", body = ErrorBody)))]
+pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<WebhookId>) -> ApiResult<Deleted> {
+    let id = parse_id(SCOPE, "id", &req.id)?;
+    if !state.store.delete_endpoint(caller.account_id, id).await.or_store_error(SCOPE)? {
+        return Err(ApiError::not_found(SCOPE, "webhook endpoint"));
+    }
+    success(Deleted { id, deleted: true })
+}
+
+/// Recent deliveries to one endpoint, newest first.
+#[utoipa::path(post, path = "/api/webhooks-deliveries", tag = "webhooks", request_body = ListDeliveries,
+    responses((status = 200, body = Success<DeliveryList>), (status = "4XX", body = ErrorBody)))]
+pub async fn deliveries(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListDeliveries>) -> ApiResult<DeliveryList> {
+    let endpoint = owned_endpoint(&state, &caller, &req.endpoint_id).await?;
+    let status = req
+        .status
+        .as_deref()
+        .map(|s| DeliveryStatus::parse(s).ok_or_else(|| ApiError::invalid_request(SCOPE, "status is pending, delivered or failed")))
+        .transpose()?;
+    let filter = DeliveryFilter { target_id: Some(endpoint.id), status, limit: parse_limit(SCOPE, req.limit)? };
+    let deliveries = state.store.list_deliveries(caller.account_id, &filter).await.or_store_error(SCOPE)?;
+    success(DeliveryList { deliveries: deliveries.into_iter().map(Into::into).collect() })
+}
+
+/// Issue a new signing secret. The previous one keeps signing (both signatures are sent)
+/// until its grace period ends.
+#[utoipa::path(post, path = "/api/webhooks-rotate-secret", tag = "webhooks", request_body = RotateSecret,
+    responses((status = 200, body = Success<SecretRotated>), (status = "4XX", body = ErrorBody)))]
+pub async fn rotate_secret(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<RotateSecret>) -> ApiResult<SecretRotated> {
+    let mut endpoint = owned_endpoint(&state, &caller, &req.id).await?;
+    let grace_ms = match req.grace_period_seconds {
+        Some(secs) if secs > 7 * 86_400 => return Err(ApiError::invalid_request(SCOPE, "grace_period_seconds is at most 604800 (7 days)")),
+        Some(secs) => secs as Millis * 1000,
+        None => state.secret_grace.as_millis() as Millis,
+    };
+    let now = now_ms();
+    let (secret, stored) = new_secret(&state, now);
+    let old_expires_at = now + grace_ms;
+    let rotated = state
+        .store
+        .rotate_endpoint_secret(caller.account_id, endpoint.id, &stored, &secret.prefix(), old_expires_at)
+        .await
+        .or_store_error(SCOPE)?;
+    if !rotated {
+        return Err(ApiError::not_found(SCOPE, "webhook endpoint"));
+    }
+    endpoint.secret_prefix = secret.prefix();
+    endpoint.updated_at = now;
+    success(SecretRotated { endpoint: endpoint.into(), signing_secret: secret.expose(), previous_secret_expires_at: rfc3339(old_expires_at) })
+}

@@ -1,0 +1,122 @@
+//! Workspaces: partitions of an account that events happen in.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
+use super::extract::{ApiJson, parse_id};
+use super::{ApiResult, AppState, Success, success};
+use crate::domain::time::{now_ms, rfc3339};
+use crate::store::{Caller, Workspace};
+
+const SCOPE: Scope = Scope::Workspaces;
+const MAX_NAME_LEN: usize = 200;
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkspaceView {
+    id: Uuid,
+    name: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Workspace> for WorkspaceView {
+    fn from(w: Workspace) -> Self {
+        Self { id: w.id, name: w.name, created_at: rfc3339(w.created_at), updated_at: rfc3339(w.updated_at) }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWorkspace {
+    name: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWorkspace {
+    id: String,
+    name: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceId {
+    id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkspaceOne {
+    workspace: WorkspaceView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkspaceList {
+    workspaces: Vec<WorkspaceView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkspaceDeleted {
+    id: Uuid,
+    deleted: bool,
+}
+
+fn checked_name(name: Option<String>) -> Result<String, ApiError> {
+    let name = name.map(|n| n.trim().to_owned()).unwrap_or_default();
+    if name.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, SCOPE, "name_required", "name is required"));
+    }
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(ApiError::invalid_request(SCOPE, format!("name is at most {MAX_NAME_LEN} characters")));
+    }
+    Ok(name)
+}
+
+/// Create a workspace.
+#[utoipa::path(post, path = "/api/workspaces-create", tag = "workspaces", request_body = CreateWorkspace,
+    responses((status = 200, body = Success<WorkspaceOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateWorkspace>) -> ApiResult<WorkspaceOne> {
+    let now = now_ms();
+    let workspace = Workspace { id: Uuid::now_v7(), account_id: caller.account_id, name: checked_name(req.name)?, created_at: now, updated_at: now };
+    state.store.insert_workspace(&workspace).await.or_store_error(SCOPE)?;
+    success(WorkspaceOne { workspace: workspace.into() })
+}
+
+/// List the account's workspaces, oldest first.
+#[utoipa::path(post, path = "/api/workspaces-list", tag = "workspaces",
+    responses((status = 200, body = Success<WorkspaceList>), (status = "4XX", body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>) -> ApiResult<WorkspaceList> {
+    let workspaces = state.store.list_workspaces(caller.account_id).await.or_store_error(SCOPE)?;
+    success(WorkspaceList { workspaces: workspaces.into_iter().map(Into::into).collect() })
+}
+
+/// Rename a workspace.
+#[utoipa::path(post, path = "/api/workspaces-update", tag = "workspaces", request_body = UpdateWorkspace,
+    responses((status = 200, body = Success<WorkspaceOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateWorkspace>) -> ApiResult<WorkspaceOne> {
+    let id = parse_id(SCOPE, "id", &req.id)?;
+    let mut workspace =
+        state.store.get_workspace(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "workspace"))?;
+    if req.name.is_some() {
+        workspace.name = checked_name(req.name)?;
+    }
+    workspace.updated_at = now_ms();
+    if !state.store.update_workspace(&workspace).await.or_store_error(SCOPE)? {
+        return Err(ApiError::not_found(SCOPE, "workspace"));
+    }
+    success(WorkspaceOne { workspace: workspace.into() })
+}
+
+/// Delete a workspace. Events already sent in it keep its id.
+#[utoipa::path(post, path = "/api/workspaces-delete", tag = "workspaces", request_body = WorkspaceId,
+    responses((status = 200, body = Success<WorkspaceDeleted>), (status = "4XX", body = ErrorBody)))]
+pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<WorkspaceId>) -> ApiResult<WorkspaceDeleted> {
+    let id = parse_id(SCOPE, "id", &req.id)?;
+    if !state.store.delete_workspace(caller.account_id, id).await.or_store_error(SCOPE)? {
+        return Err(ApiError::not_found(SCOPE, "workspace"));
+    }
+    success(WorkspaceDeleted { id, deleted: true })
+}

@@ -1,0 +1,60 @@
+//! The `switchyard` commands.
+
+use std::process::ExitCode;
+
+use crate::config::{Cli, Command, LogFormat, TokenCommand};
+use crate::crypto::api_token;
+use crate::domain::time::now_ms;
+use crate::server;
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging(args.log_format);
+            let running = server::start(&args).await?;
+            println!("switchyard listening on http://{}", running.addr);
+            tracing::info!(addr = %running.addr, "listening");
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            running.stop().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { command: TokenCommand::Create { account, database } } => {
+            init_logging(LogFormat::Text);
+            let account = account.trim();
+            if account.is_empty() {
+                anyhow::bail!("--account must not be empty");
+            }
+            let (store, _) = server::open_store(&database).await?;
+            let token = api_token::generate();
+            let account_id = store.add_token(account, &api_token::digest(&token), now_ms()).await?;
+            eprintln!("Created an API token for account '{account}' ({account_id}). It is shown only this once:");
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

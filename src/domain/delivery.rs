@@ -1,0 +1,203 @@
+//! Deliveries, attempts, and the verdict on each attempt.
+
+use std::time::Duration;
+
+use super::retry::RetrySchedule;
+use super::time::Millis;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "delivered" => Some(Self::Delivered),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// Why an attempt got no HTTP answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    Dns,
+    Connect,
+    Tls,
+    Timeout,
+    BlockedAddress,
+    InvalidUrl,
+    Io,
+    TargetGone,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dns => "dns",
+            Self::Connect => "connect",
+            Self::Tls => "tls",
+            Self::Timeout => "timeout",
+            Self::BlockedAddress => "blocked_address",
+            Self::InvalidUrl => "invalid_url",
+            Self::Io => "io",
+            Self::TargetGone => "target_gone",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// Longest response excerpt kept per attempt.
+pub const MAX_EXCERPT_BYTES: usize = 4096;
+
+/// What one attempt produced.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttemptOutcome {
+    Response { status: u16, excerpt: String, retry_after: Option<Duration> },
+    Error { kind: ErrorKind, message: String },
+}
+
+impl AttemptOutcome {
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Response { status, .. } => Some(*status),
+            Self::Error { .. } => None,
+        }
+    }
+}
+
+/// How a kind of target treats failures (DESIGN.md, "Delivery guarantees").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Webhook endpoints, Custom APIs, query destinations: receivers misconfigure and then fix
+    /// things, so every non-2xx outcome is retried.
+    RetryAll,
+    /// SaaS APIs: a 4xx other than 408/429 is a data or configuration error and fails at once.
+    FailFastOn4xx,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    RetryAt(Millis),
+    Failed,
+}
+
+impl Verdict {
+    pub fn status(self) -> DeliveryStatus {
+        match self {
+            Self::Delivered => DeliveryStatus::Delivered,
+            Self::RetryAt(_) => DeliveryStatus::Pending,
+            Self::Failed => DeliveryStatus::Failed,
+        }
+    }
+}
+
+/// Decides what happens after an attempt. `attempts_made` includes the one just judged.
+pub fn judge(
+    outcome: &AttemptOutcome,
+    policy: FailurePolicy,
+    attempts_made: u32,
+    schedule: &RetrySchedule,
+    now: Millis,
+    unit_random: f64,
+) -> Verdict {
+    let retry_after = match outcome {
+        AttemptOutcome::Response { status, .. } if (200..300).contains(status) => return Verdict::Delivered,
+        AttemptOutcome::Response { status, .. }
+            if policy == FailurePolicy::FailFastOn4xx && (400..500).contains(status) && *status != 408 && *status != 429 =>
+        {
+            return Verdict::Failed;
+        }
+        AttemptOutcome::Error { kind: ErrorKind::TargetGone, .. } => return Verdict::Failed,
+        AttemptOutcome::Response { retry_after, .. } => *retry_after,
+        AttemptOutcome::Error { .. } => None,
+    };
+    match schedule.next_delay(attempts_made, retry_after, unit_random) {
+        Some(wait) => Verdict::RetryAt(now + wait.as_millis() as Millis),
+        None => Verdict::Failed,
+    }
+}
+
+/// Parses `Retry-After` as delta-seconds or an HTTP date, relative to `now`.
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Cuts a response body to at most `MAX_EXCERPT_BYTES`, on a character boundary.
+pub fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX_EXCERPT_BYTES)]);
+    let mut end = text.len().min(MAX_EXCERPT_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16) -> AttemptOutcome {
+        AttemptOutcome::Response { status, excerpt: String::new(), retry_after: None }
+    }
+
+    #[test]
+    fn two_hundreds_deliver_and_everything_else_retries_for_webhooks() {
+        let s = RetrySchedule::parse("0s,1s,2s").unwrap();
+        assert_eq!(judge(&response(204), FailurePolicy::RetryAll, 1, &s, 0, 0.5), Verdict::Delivered);
+        assert_eq!(judge(&response(500), FailurePolicy::RetryAll, 1, &s, 0, 0.5), Verdict::RetryAt(1000));
+        assert_eq!(judge(&response(404), FailurePolicy::RetryAll, 2, &s, 0, 0.5), Verdict::RetryAt(2000));
+        assert_eq!(judge(&response(301), FailurePolicy::RetryAll, 1, &s, 0, 0.5), Verdict::RetryAt(1000));
+        assert_eq!(judge(&response(500), FailurePolicy::RetryAll, 3, &s, 0, 0.5), Verdict::Failed);
+        let timeout = AttemptOutcome::Error { kind: ErrorKind::Timeout, message: "t".into() };
+        assert_eq!(judge(&timeout, FailurePolicy::RetryAll, 1, &s, 10, 0.5), Verdict::RetryAt(1010));
+    }
+
+    #[test]
+    fn saas_policy_fails_fast_on_client_errors_except_408_and_429() {
+        let s = RetrySchedule::parse("0s,1s,2s").unwrap();
+        assert_eq!(judge(&response(400), FailurePolicy::FailFastOn4xx, 1, &s, 0, 0.5), Verdict::Failed);
+        assert_eq!(judge(&response(429), FailurePolicy::FailFastOn4xx, 1, &s, 0, 0.5), Verdict::RetryAt(1000));
+        assert_eq!(judge(&response(408), FailurePolicy::FailFastOn4xx, 1, &s, 0, 0.5), Verdict::RetryAt(1000));
+    }
+
+    #[test]
+    fn retry_after_is_honoured() {
+        let s = RetrySchedule::parse("0s,1s,2s").unwrap();
+        let busy = AttemptOutcome::Response { status: 503, excerpt: String::new(), retry_after: Some(Duration::from_secs(30)) };
+        assert_eq!(judge(&busy, FailurePolicy::RetryAll, 1, &s, 0, 0.5), Verdict::RetryAt(30_000));
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("Mon, 12 Jan 1970 13:46:50 GMT", now), Some(Duration::from_secs(10)));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn excerpts_are_bounded_on_char_boundaries() {
+        assert_eq!(excerpt(b"ok"), "ok");
+        let long = "é".repeat(3000);
+        let cut = excerpt(long.as_bytes());
+        assert!(cut.len() <= MAX_EXCERPT_BYTES);
+        assert!(cut.chars().all(|c| c == 'é' || c == '\u{fffd}'));
+    }
+}

@@ -1,0 +1,59 @@
+//! Webhook endpoints (seed 003): validation of what a user may save.
+
+use std::collections::BTreeSet;
+
+pub const MAX_DESCRIPTION_LEN: usize = 1000;
+pub const MAX_SUBSCRIBED_EVENTS: usize = 200;
+
+/// Checks an endpoint's event list against the account's catalog; returns it deduplicated,
+/// in the order given.
+pub fn check_events<'a>(events: &[String], catalog: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>, String> {
+    if events.is_empty() {
+        return Err("events must list at least one event type".into());
+    }
+    if events.len() > MAX_SUBSCRIBED_EVENTS {
+        return Err(format!("events may list at most {MAX_SUBSCRIBED_EVENTS} event types"));
+    }
+    let known: BTreeSet<&str> = catalog.into_iter().collect();
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(events.len());
+    for event in events {
+        if !known.contains(event.as_str()) {
+            return Err(format!("unknown event type '{event}'; see event-types-list for the catalog"));
+        }
+        if seen.insert(event.as_str()) {
+            out.push(event.clone());
+        }
+    }
+    Ok(out)
+}
+
+pub fn check_description(description: &str) -> Result<(), String> {
+    if description.chars().count() > MAX_DESCRIPTION_LEN {
+        return Err(format!("description is at most {MAX_DESCRIPTION_LEN} characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_must_be_known_and_are_deduplicated() {
+        let catalog = ["contact.created", "contact.updated"];
+        let ev = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            check_events(&ev(&["contact.updated", "contact.created", "contact.updated"]), catalog).unwrap(),
+            ev(&["contact.updated", "contact.created"])
+        );
+        assert!(check_events(&ev(&[]), catalog).is_err());
+        assert!(check_events(&ev(&["contact.exploded"]), catalog).unwrap_err().contains("contact.exploded"));
+    }
+
+    #[test]
+    fn descriptions_are_bounded() {
+        assert!(check_description("Sync contacts").is_ok());
+        assert!(check_description(&"x".repeat(1001)).is_err());
+    }
+}

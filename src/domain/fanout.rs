@@ -1,0 +1,99 @@
+//! Which targets an event goes to. Every store calls this one function inside its accept
+//! transaction, so the rule cannot differ between SQLite and PostgreSQL.
+
+use uuid::Uuid;
+
+/// The kinds of outbound target. Only webhook endpoints exist so far; integrations, mailers and
+/// query destinations join this enum and reuse the whole queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TargetKind {
+    Webhook,
+}
+
+impl TargetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "webhook" => Some(Self::Webhook),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TargetRef {
+    pub kind: TargetKind,
+    pub id: Uuid,
+}
+
+/// Where a target is available. Webhook endpoints are account-wide.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WorkspaceScope {
+    All,
+    Only(Vec<Uuid>),
+}
+
+/// An active target and what it listens to.
+#[derive(Clone, Debug)]
+pub struct Subscription {
+    pub target: TargetRef,
+    pub events: Vec<String>,
+    pub workspaces: WorkspaceScope,
+}
+
+/// The targets an event of `event_type` in `workspace` must be delivered to.
+pub fn targets_for<'a>(
+    event_type: &'a str,
+    workspace: Option<Uuid>,
+    subscriptions: &'a [Subscription],
+) -> impl Iterator<Item = TargetRef> + 'a {
+    subscriptions
+        .iter()
+        .filter(move |s| s.events.iter().any(|e| e == event_type))
+        .filter(move |s| match (&s.workspaces, workspace) {
+            (WorkspaceScope::All, _) => true,
+            (WorkspaceScope::Only(list), Some(ws)) => list.contains(&ws),
+            (WorkspaceScope::Only(_), None) => false,
+        })
+        .map(|s| s.target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(events: &[&str], workspaces: WorkspaceScope) -> Subscription {
+        Subscription {
+            target: TargetRef { kind: TargetKind::Webhook, id: Uuid::new_v4() },
+            events: events.iter().map(|e| e.to_string()).collect(),
+            workspaces,
+        }
+    }
+
+    #[test]
+    fn matches_on_type_and_workspace() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let subs = vec![
+            sub(&["contact.created", "contact.updated"], WorkspaceScope::All),
+            sub(&["contact.updated"], WorkspaceScope::Only(vec![a])),
+            sub(&["company.created"], WorkspaceScope::All),
+        ];
+        let hits = |t, ws| targets_for(t, ws, &subs).map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(hits("contact.created", None), vec![subs[0].target.id]);
+        assert_eq!(hits("contact.updated", Some(a)), vec![subs[0].target.id, subs[1].target.id]);
+        assert_eq!(hits("contact.updated", Some(b)), vec![subs[0].target.id]);
+        assert_eq!(hits("contact.updated", None), vec![subs[0].target.id]);
+        assert!(hits("project.deleted", None).is_empty());
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        assert_eq!(TargetKind::parse(TargetKind::Webhook.as_str()), Some(TargetKind::Webhook));
+        assert_eq!(TargetKind::parse("fax"), None);
+    }
+}

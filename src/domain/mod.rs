@@ -1,0 +1,12 @@
+//! Pure domain logic: no I/O, no clocks, no randomness of its own.
+//! Callers pass `now` and random numbers in, so every rule here is testable as a plain function.
+
+pub mod delivery;
+pub mod endpoint;
+pub mod event;
+pub mod event_types;
+pub mod fanout;
+pub mod retry;
+pub mod signing;
+pub mod time;
+pub mod url_policy;

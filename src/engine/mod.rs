@@ -1,0 +1,61 @@
+//! The delivery engine: a dispatcher that leases due deliveries and runs attempts, and a
+//! recorder that writes their results in groups.
+//!
+//! Only the dispatcher claims; attempts run as tasks bounded by a global semaphore and a
+//! per-target cap; results go through one channel to the recorder, which commits them in batches
+//! (one transaction for many attempts).
+
+mod dispatcher;
+mod recorder;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::domain::retry::RetrySchedule;
+use crate::store::Store;
+use crate::targets::TargetFactory;
+
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    pub schedule: RetrySchedule,
+    /// How long a claim holds a delivery; must outlast the request timeout.
+    pub lease: Duration,
+    /// Attempts in flight to one target at once, so a slow endpoint cannot delay the others.
+    pub per_target_concurrency: usize,
+    /// Attempts in flight in this process.
+    pub max_in_flight: usize,
+    /// Longest idle sleep between checks for work another process may have queued.
+    pub idle_recheck: Duration,
+    /// How long shutdown waits for attempts in flight.
+    pub drain_timeout: Duration,
+}
+
+/// A running engine. `wake` after committing new work so it is picked up at once.
+pub struct EngineHandle {
+    wake: Arc<Notify>,
+    dispatcher: JoinHandle<()>,
+    recorder: JoinHandle<()>,
+}
+
+impl EngineHandle {
+    pub fn start(store: Arc<dyn Store>, factory: TargetFactory, settings: EngineSettings, shutdown: watch::Receiver<bool>) -> Self {
+        let wake = Arc::new(Notify::new());
+        let (results_tx, results_rx) = tokio::sync::mpsc::channel(settings.max_in_flight * 2);
+        let recorder = tokio::spawn(recorder::run(store.clone(), results_rx, settings.lease));
+        let dispatcher = tokio::spawn(dispatcher::Dispatcher::new(store, factory, settings, wake.clone(), results_tx).run(shutdown));
+        Self { wake, dispatcher, recorder }
+    }
+
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Waits until the dispatcher has drained and every result is recorded.
+    pub async fn stopped(self) {
+        let _ = self.dispatcher.await;
+        let _ = self.recorder.await;
+    }
+}

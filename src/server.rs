@@ -1,0 +1,133 @@
+//! Wiring: opens the store, builds the engine and the HTTP router, and runs them until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::{Context, bail};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::config::{DatabaseArgs, DatabaseLocation, ServeArgs};
+use crate::crypto::secret_box::SecretBox;
+use crate::domain::retry::RetrySchedule;
+use crate::domain::url_policy::UrlPolicy;
+use crate::engine::{EngineHandle, EngineSettings};
+use crate::store::{SqliteStore, Store};
+use crate::targets::TargetFactory;
+use crate::targets::http::{HttpClient, HttpSettings};
+
+/// A server running in this process.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    http: JoinHandle<std::io::Result<()>>,
+    engine: EngineHandle,
+}
+
+impl RunningServer {
+    /// Stops accepting requests, lets attempts in flight finish, records their results.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.http.await;
+        self.engine.stopped().await;
+    }
+}
+
+pub async fn open_store(database: &DatabaseArgs) -> anyhow::Result<(Arc<dyn Store>, DatabaseLocation)> {
+    let location = database.location().map_err(anyhow::Error::msg)?;
+    let DatabaseLocation::Sqlite(path) = &location;
+    let store = SqliteStore::open(&path.to_string_lossy()).await.with_context(|| format!("opening {}", path.display()))?;
+    Ok((Arc::new(store), location))
+}
+
+fn secret_box(args: &ServeArgs, location: &DatabaseLocation) -> anyhow::Result<SecretBox> {
+    if let Some(key) = &args.secret_key {
+        return Ok(SecretBox::from_base64(key)?);
+    }
+    let path = match (&args.secret_key_file, location) {
+        (Some(file), _) => file.clone(),
+        (None, DatabaseLocation::Sqlite(db)) => {
+            let mut name = db.as_os_str().to_owned();
+            name.push(".key");
+            name.into()
+        }
+    };
+    Ok(SecretBox::load_or_create(&path)?)
+}
+
+/// The process-wide Prometheus recorder (metrics macros write to one global recorder).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("switchyard_attempt_duration_seconds".into()),
+                    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+                )
+                .expect("bucket list is not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// Starts the API and the delivery engine; returns once the listener is bound.
+pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
+    let schedule = RetrySchedule::parse(&args.retry_schedule).map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?;
+    if args.lease <= args.request_timeout {
+        bail!("--lease ({:?}) must be longer than --request-timeout ({:?})", args.lease, args.request_timeout);
+    }
+    if args.endpoint_concurrency == 0 || args.max_in_flight == 0 {
+        bail!("--endpoint-concurrency and --max-in-flight must be at least 1");
+    }
+    let (store, location) = open_store(&args.database).await?;
+    let secret_box = secret_box(args, &location)?;
+    let url_policy = UrlPolicy { allow_http: args.allow_http, allow_private_networks: args.allow_private_networks };
+    let http = HttpClient::new(&HttpSettings {
+        policy: url_policy,
+        connect_timeout: args.connect_timeout,
+        request_timeout: args.request_timeout,
+        max_idle_per_host: args.endpoint_concurrency,
+    });
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let engine = EngineHandle::start(
+        store.clone(),
+        TargetFactory { store: store.clone(), secret_box: secret_box.clone(), http },
+        EngineSettings {
+            schedule,
+            lease: args.lease,
+            per_target_concurrency: args.endpoint_concurrency,
+            max_in_flight: args.max_in_flight,
+            idle_recheck: std::time::Duration::from_secs(5),
+            drain_timeout: args.request_timeout + std::time::Duration::from_secs(1),
+        },
+        shutdown_rx.clone(),
+    );
+    let state = AppState {
+        store,
+        secret_box,
+        url_policy,
+        max_body_bytes: args.max_body_bytes,
+        secret_grace: args.secret_grace,
+        engine_wake: engine.waker(),
+        metrics: prometheus(),
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let mut stop = shutdown_rx;
+    let http = tokio::spawn(
+        axum::serve(listener, api::router(state))
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })
+            .into_future(),
+    );
+    Ok(RunningServer { addr, shutdown, http, engine })
+}

@@ -1,0 +1,236 @@
+//! Storage: one trait, one implementation per database.
+//!
+//! Everything above this module talks to `dyn Store` only. Implementations speak SQL and nothing
+//! else: validation lives in `domain`, secrets arrive already encrypted, and the one piece of
+//! business logic a transaction needs (fan-out) is called from `domain::fanout`.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::domain::delivery::DeliveryStatus;
+use crate::domain::event::NewEvent;
+use crate::domain::fanout::TargetRef;
+use crate::domain::time::Millis;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is overloaded; the caller may retry.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub name: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventType {
+    pub name: String,
+    pub description: String,
+    pub created_at: Millis,
+}
+
+/// Who is calling: the account a token belongs to, and the token (seed 003's `created_by`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub account_id: Uuid,
+    pub token_id: Uuid,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoint {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub created_by: Uuid,
+    pub url: String,
+    pub description: String,
+    pub secret_prefix: String,
+    pub events: Vec<String>,
+    pub is_active: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// An encrypted signing secret. `expires_at` is `None` for the current secret.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredSecret {
+    pub id: Uuid,
+    pub ciphertext: Vec<u8>,
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
+}
+
+/// What a worker needs to send to a webhook endpoint.
+#[derive(Clone, Debug)]
+pub struct WebhookTargetConfig {
+    pub url: String,
+    /// Secrets still valid now, newest first.
+    pub secrets: Vec<StoredSecret>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRecord {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub event_type: String,
+    pub workspace_id: Option<Uuid>,
+    pub data: String,
+    pub idempotency_key: Option<String>,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Debug)]
+pub struct AcceptedEvent {
+    pub event: EventRecord,
+    /// True when the idempotency key was seen before: `event` is the first one, nothing new was stored.
+    pub duplicate: bool,
+    pub delivery_count: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub event_id: Uuid,
+    pub target: TargetRef,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    pub attempt_count: u32,
+    pub next_attempt_at: Millis,
+    pub http_status_code: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub completed_at: Option<Millis>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    pub id: Uuid,
+    pub delivery_id: Uuid,
+    pub attempt_number: u32,
+    pub started_at: Millis,
+    pub duration_ms: i64,
+    pub http_status_code: Option<u16>,
+    pub error_kind: Option<String>,
+    pub error_message: Option<String>,
+    pub response_excerpt: String,
+    pub manual: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    pub target_id: Option<Uuid>,
+    pub status: Option<DeliveryStatus>,
+    pub limit: u32,
+}
+
+/// A delivery a worker holds a lease on, with its event.
+#[derive(Clone, Debug)]
+pub struct ClaimedDelivery {
+    pub delivery_id: Uuid,
+    pub lease_token: Uuid,
+    pub target: TargetRef,
+    pub attempt_count: u32,
+    pub manual_retry: bool,
+    pub event: std::sync::Arc<EventRecord>,
+}
+
+/// The result of one attempt and the delivery's new state, written in one go.
+#[derive(Clone, Debug)]
+pub struct AttemptResult {
+    pub lease_token: Uuid,
+    pub attempt: Attempt,
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Millis,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RetryRequest {
+    Requeued(Delivery),
+    InFlight,
+    NotFound,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Accounts and tokens.
+    /// Creates the account (with the default event-type catalog) if it does not exist, and
+    /// stores a new token digest for it. Returns the account id.
+    async fn add_token(&self, account_name: &str, token_digest: &str, now: Millis) -> StoreResult<Uuid>;
+    async fn caller_for_token(&self, token_digest: &str) -> StoreResult<Option<Caller>>;
+
+    // Workspaces.
+    async fn insert_workspace(&self, workspace: &Workspace) -> StoreResult<()>;
+    async fn list_workspaces(&self, account: Uuid) -> StoreResult<Vec<Workspace>>;
+    async fn get_workspace(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Workspace>>;
+    async fn update_workspace(&self, workspace: &Workspace) -> StoreResult<bool>;
+    async fn delete_workspace(&self, account: Uuid, id: Uuid) -> StoreResult<bool>;
+
+    // Event-type catalog.
+    async fn list_event_types(&self, account: Uuid) -> StoreResult<Vec<EventType>>;
+    /// Returns false when the name already exists.
+    async fn insert_event_type(&self, account: Uuid, event_type: &EventType) -> StoreResult<bool>;
+
+    // Webhook endpoints.
+    async fn insert_endpoint(&self, endpoint: &Endpoint, secret: &StoredSecret) -> StoreResult<()>;
+    async fn list_endpoints(&self, account: Uuid) -> StoreResult<Vec<Endpoint>>;
+    async fn get_endpoint(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Endpoint>>;
+    /// Writes url, description, events, is_active and updated_at. False when not found.
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<bool>;
+    async fn delete_endpoint(&self, account: Uuid, id: Uuid) -> StoreResult<bool>;
+    /// Makes `secret` current; the previous current secret stays valid until `old_expires_at`.
+    async fn rotate_endpoint_secret(
+        &self,
+        account: Uuid,
+        id: Uuid,
+        secret: &StoredSecret,
+        secret_prefix: &str,
+        old_expires_at: Millis,
+    ) -> StoreResult<bool>;
+    async fn webhook_target(&self, id: Uuid, now: Millis) -> StoreResult<Option<WebhookTargetConfig>>;
+
+    // Events in.
+    /// Stores the events and one pending delivery per matching active target, atomically.
+    async fn accept_events(&self, events: &[NewEvent]) -> StoreResult<Vec<AcceptedEvent>>;
+
+    // Delivery log.
+    async fn list_deliveries(&self, account: Uuid, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;
+    async fn get_delivery(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Delivery>>;
+    async fn list_attempts(&self, account: Uuid, delivery_id: Uuid) -> StoreResult<Vec<Attempt>>;
+    async fn retry_delivery(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<RetryRequest>;
+
+    // Worker side.
+    /// Leases up to `limit` due deliveries of active targets, skipping `exclude` (targets at
+    /// their concurrency cap). A lease lasts until `lease_until`; then the delivery is due again.
+    async fn claim_due(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+        exclude: &[Uuid],
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Records attempts and applies each delivery's new state if its lease is still held.
+    async fn record_attempts(&self, results: &[AttemptResult]) -> StoreResult<()>;
+    /// When the next pending delivery of an active target falls due.
+    async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
+    /// Pending deliveries, for the queue-depth gauge.
+    async fn pending_count(&self) -> StoreResult<u64>;
+}

@@ -1,0 +1,717 @@
+//! The embedded default: one SQLite file in WAL mode.
+//!
+//! Writes go through a pool of exactly one connection (SQLite has one writer at a time; queuing
+//! in the pool is cheaper than lock retries), reads through a separate pool.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::*;
+use crate::domain::event_types::DEFAULT_EVENT_TYPES;
+use crate::domain::fanout::{self, Subscription, TargetKind, WorkspaceScope};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Self::Unavailable(e.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and runs migrations.
+    pub async fn open(path: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before the API answers, even across power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        MIGRATOR.run(&writer).await.map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
+        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
+        Ok(Self { writer, reader })
+    }
+
+    async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        // IMMEDIATE takes the write lock up front, so a concurrent writer in another process
+        // (the CLI) makes us wait instead of failing half-way.
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+fn uuid_col(row: &SqliteRow, col: &str) -> StoreResult<Uuid> {
+    let text: String = row.try_get(col)?;
+    Uuid::parse_str(&text).map_err(|e| StoreError::Internal(format!("bad uuid in {col}: {e}")))
+}
+
+fn opt_uuid_col(row: &SqliteRow, col: &str) -> StoreResult<Option<Uuid>> {
+    let text: Option<String> = row.try_get(col)?;
+    text.map(|t| Uuid::parse_str(&t).map_err(|e| StoreError::Internal(format!("bad uuid in {col}: {e}"))))
+        .transpose()
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> StoreResult<T> {
+    let text: String = row.try_get(col)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Internal(format!("bad JSON in {col}: {e}")))
+}
+
+fn target_kind(text: &str) -> StoreResult<TargetKind> {
+    TargetKind::parse(text).ok_or_else(|| StoreError::Internal(format!("unknown target kind {text}")))
+}
+
+fn workspace_from_row(row: &SqliteRow) -> StoreResult<Workspace> {
+    Ok(Workspace {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const ENDPOINT_COLUMNS: &str = "t.id, t.account_id, w.created_by, w.url, w.description, w.secret_prefix, \
+     t.events, t.is_active, t.created_at, t.updated_at \
+     FROM targets t JOIN webhook_endpoints w ON w.target_id = t.id";
+
+fn endpoint_from_row(row: &SqliteRow) -> StoreResult<Endpoint> {
+    Ok(Endpoint {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        created_by: uuid_col(row, "created_by")?,
+        url: row.try_get("url")?,
+        description: row.try_get("description")?,
+        secret_prefix: row.try_get("secret_prefix")?,
+        events: json_col(row, "events")?,
+        is_active: row.try_get("is_active")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "id, account_id, event_type, workspace_id, data, idempotency_key, created_at";
+
+fn event_from_row(row: &SqliteRow) -> StoreResult<EventRecord> {
+    Ok(EventRecord {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        event_type: row.try_get("event_type")?,
+        workspace_id: opt_uuid_col(row, "workspace_id")?,
+        data: row.try_get("data")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const DELIVERY_COLUMNS: &str = "id, account_id, event_id, target_id, target_kind, event_type, status, \
+     attempt_count, next_attempt_at, http_status_code, last_error, created_at, updated_at, completed_at";
+
+fn delivery_from_row(row: &SqliteRow) -> StoreResult<Delivery> {
+    let status: String = row.try_get("status")?;
+    let kind: String = row.try_get("target_kind")?;
+    Ok(Delivery {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        event_id: uuid_col(row, "event_id")?,
+        target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "target_id")? },
+        event_type: row.try_get("event_type")?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Internal(format!("bad status {status}")))?,
+        attempt_count: row.try_get::<i64, _>("attempt_count")? as u32,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        http_status_code: row.try_get::<Option<i64>, _>("http_status_code")?.map(|c| c as u16),
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}
+
+fn attempt_from_row(row: &SqliteRow) -> StoreResult<Attempt> {
+    Ok(Attempt {
+        id: uuid_col(row, "id")?,
+        delivery_id: uuid_col(row, "delivery_id")?,
+        attempt_number: row.try_get::<i64, _>("attempt_number")? as u32,
+        started_at: row.try_get("started_at")?,
+        duration_ms: row.try_get("duration_ms")?,
+        http_status_code: row.try_get::<Option<i64>, _>("http_status_code")?.map(|c| c as u16),
+        error_kind: row.try_get("error_kind")?,
+        error_message: row.try_get("error_message")?,
+        response_excerpt: row.try_get("response_excerpt")?,
+        manual: row.try_get("manual")?,
+    })
+}
+
+async fn active_subscriptions(tx: &mut Transaction<'_, Sqlite>, account: Uuid) -> StoreResult<Vec<Subscription>> {
+    let rows = sqlx::query("SELECT id, kind, events, workspaces FROM targets WHERE account_id = $1 AND is_active")
+        .bind(account.to_string())
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let kind: String = row.try_get("kind")?;
+            let workspaces: Option<String> = row.try_get("workspaces")?;
+            Ok(Subscription {
+                target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "id")? },
+                events: json_col(row, "events")?,
+                workspaces: match workspaces {
+                    None => WorkspaceScope::All,
+                    Some(text) => WorkspaceScope::Only(
+                        serde_json::from_str(&text).map_err(|e| StoreError::Internal(e.to_string()))?,
+                    ),
+                },
+            })
+        })
+        .collect()
+}
+
+async fn event_by_idempotency_key(
+    tx: &mut Transaction<'_, Sqlite>,
+    account: Uuid,
+    key: &str,
+) -> StoreResult<Option<EventRecord>> {
+    let row = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE account_id = $1 AND idempotency_key = $2"))
+        .bind(account.to_string())
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(event_from_row).transpose()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn add_token(&self, account_name: &str, token_digest: &str, now: Millis) -> StoreResult<Uuid> {
+        let mut tx = self.write_tx().await?;
+        let existing = sqlx::query("SELECT id FROM accounts WHERE name = $1").bind(account_name).fetch_optional(&mut *tx).await?;
+        let account = match existing {
+            Some(row) => uuid_col(&row, "id")?,
+            None => {
+                let id = Uuid::now_v7();
+                sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(id.to_string())
+                    .bind(account_name)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                for (name, description) in DEFAULT_EVENT_TYPES {
+                    sqlx::query("INSERT INTO event_types (account_id, name, description, created_at) VALUES ($1, $2, $3, $4)")
+                        .bind(id.to_string())
+                        .bind(name)
+                        .bind(description)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                id
+            }
+        };
+        sqlx::query("INSERT INTO api_tokens (id, account_id, digest, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(Uuid::now_v7().to_string())
+            .bind(account.to_string())
+            .bind(token_digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    async fn caller_for_token(&self, token_digest: &str) -> StoreResult<Option<Caller>> {
+        let row = sqlx::query("SELECT id, account_id FROM api_tokens WHERE digest = $1")
+            .bind(token_digest)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| Ok(Caller { account_id: uuid_col(&r, "account_id")?, token_id: uuid_col(&r, "id")? })).transpose()
+    }
+
+    async fn insert_workspace(&self, ws: &Workspace) -> StoreResult<()> {
+        sqlx::query("INSERT INTO workspaces (id, account_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(ws.id.to_string())
+            .bind(ws.account_id.to_string())
+            .bind(&ws.name)
+            .bind(ws.created_at)
+            .bind(ws.updated_at)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_workspaces(&self, account: Uuid) -> StoreResult<Vec<Workspace>> {
+        let rows = sqlx::query("SELECT * FROM workspaces WHERE account_id = $1 ORDER BY created_at, id")
+            .bind(account.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(workspace_from_row).collect()
+    }
+
+    async fn get_workspace(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Workspace>> {
+        let row = sqlx::query("SELECT * FROM workspaces WHERE account_id = $1 AND id = $2")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(workspace_from_row).transpose()
+    }
+
+    async fn update_workspace(&self, ws: &Workspace) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE workspaces SET name = $1, updated_at = $2 WHERE account_id = $3 AND id = $4")
+            .bind(&ws.name)
+            .bind(ws.updated_at)
+            .bind(ws.account_id.to_string())
+            .bind(ws.id.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_workspace(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM workspaces WHERE account_id = $1 AND id = $2")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_event_types(&self, account: Uuid) -> StoreResult<Vec<EventType>> {
+        let rows = sqlx::query("SELECT name, description, created_at FROM event_types WHERE account_id = $1 ORDER BY name")
+            .bind(account.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(EventType { name: r.try_get("name")?, description: r.try_get("description")?, created_at: r.try_get("created_at")? }))
+            .collect()
+    }
+
+    async fn insert_event_type(&self, account: Uuid, et: &EventType) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO event_types (account_id, name, description, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (account_id, name) DO NOTHING",
+        )
+        .bind(account.to_string())
+        .bind(&et.name)
+        .bind(&et.description)
+        .bind(et.created_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_endpoint(&self, ep: &Endpoint, secret: &StoredSecret) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO targets (id, account_id, kind, events, workspaces, is_active, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
+        )
+        .bind(ep.id.to_string())
+        .bind(ep.account_id.to_string())
+        .bind(TargetKind::Webhook.as_str())
+        .bind(serde_json::to_string(&ep.events).expect("strings serialize"))
+        .bind(ep.is_active)
+        .bind(ep.created_at)
+        .bind(ep.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO webhook_endpoints (target_id, created_by, url, description, secret_prefix) VALUES ($1, $2, $3, $4, $5)")
+            .bind(ep.id.to_string())
+            .bind(ep.created_by.to_string())
+            .bind(&ep.url)
+            .bind(&ep.description)
+            .bind(&ep.secret_prefix)
+            .execute(&mut *tx)
+            .await?;
+        insert_secret(&mut tx, ep.id, secret).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_endpoints(&self, account: Uuid) -> StoreResult<Vec<Endpoint>> {
+        let rows = sqlx::query(&format!("SELECT {ENDPOINT_COLUMNS} WHERE t.account_id = $1 ORDER BY t.created_at, t.id"))
+            .bind(account.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(endpoint_from_row).collect()
+    }
+
+    async fn get_endpoint(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Endpoint>> {
+        let row = sqlx::query(&format!("SELECT {ENDPOINT_COLUMNS} WHERE t.account_id = $1 AND t.id = $2"))
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(endpoint_from_row).transpose()
+    }
+
+    async fn update_endpoint(&self, ep: &Endpoint) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE targets SET events = $1, is_active = $2, updated_at = $3 WHERE account_id = $4 AND id = $5")
+            .bind(serde_json::to_string(&ep.events).expect("strings serialize"))
+            .bind(ep.is_active)
+            .bind(ep.updated_at)
+            .bind(ep.account_id.to_string())
+            .bind(ep.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE webhook_endpoints SET url = $1, description = $2 WHERE target_id = $3")
+            .bind(&ep.url)
+            .bind(&ep.description)
+            .bind(ep.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_endpoint(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM targets WHERE account_id = $1 AND id = $2 AND kind = $3")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .bind(TargetKind::Webhook.as_str())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        account: Uuid,
+        id: Uuid,
+        secret: &StoredSecret,
+        secret_prefix: &str,
+        old_expires_at: Millis,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints SET secret_prefix = $1 WHERE target_id = \
+             (SELECT id FROM targets WHERE account_id = $2 AND id = $3)",
+        )
+        .bind(secret_prefix)
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM signing_secrets WHERE target_id = $1 AND expires_at <= $2")
+            .bind(id.to_string())
+            .bind(secret.created_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE signing_secrets SET expires_at = $1 WHERE target_id = $2 AND expires_at IS NULL")
+            .bind(old_expires_at)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        insert_secret(&mut tx, id, secret).await?;
+        sqlx::query("UPDATE targets SET updated_at = $1 WHERE id = $2").bind(secret.created_at).bind(id.to_string()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn webhook_target(&self, id: Uuid, now: Millis) -> StoreResult<Option<WebhookTargetConfig>> {
+        let Some(row) = sqlx::query("SELECT url FROM webhook_endpoints WHERE target_id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let secrets = sqlx::query(
+            "SELECT id, ciphertext, created_at, expires_at FROM signing_secrets \
+             WHERE target_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC",
+        )
+        .bind(id.to_string())
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await?;
+        let secrets = secrets
+            .iter()
+            .map(|r| {
+                Ok(StoredSecret {
+                    id: uuid_col(r, "id")?,
+                    ciphertext: r.try_get("ciphertext")?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                })
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok(Some(WebhookTargetConfig { url: row.try_get("url")?, secrets }))
+    }
+
+    async fn accept_events(&self, events: &[NewEvent]) -> StoreResult<Vec<AcceptedEvent>> {
+        let mut tx = self.write_tx().await?;
+        let mut subscriptions: HashMap<Uuid, Vec<Subscription>> = HashMap::new();
+        let mut accepted = Vec::with_capacity(events.len());
+        for event in events {
+            if let Some(key) = &event.idempotency_key
+                && let Some(first) = event_by_idempotency_key(&mut tx, event.account_id, key).await?
+            {
+                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE event_id = $1")
+                    .bind(first.id.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                accepted.push(AcceptedEvent { event: first, duplicate: true, delivery_count: count as u64 });
+                continue;
+            }
+            sqlx::query(&format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+                .bind(event.id.to_string())
+                .bind(event.account_id.to_string())
+                .bind(&event.event_type)
+                .bind(event.workspace_id.map(|w| w.to_string()))
+                .bind(&event.data)
+                .bind(&event.idempotency_key)
+                .bind(event.created_at)
+                .execute(&mut *tx)
+                .await?;
+            if !subscriptions.contains_key(&event.account_id) {
+                let subs = active_subscriptions(&mut tx, event.account_id).await?;
+                subscriptions.insert(event.account_id, subs);
+            }
+            let mut delivery_count = 0;
+            for target in fanout::targets_for(&event.event_type, event.workspace_id, &subscriptions[&event.account_id]) {
+                sqlx::query(
+                    "INSERT INTO deliveries (id, account_id, event_id, target_id, target_kind, event_type, status, \
+                     attempt_count, next_attempt_at, manual_retry, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, FALSE, $7, $7)",
+                )
+                .bind(Uuid::now_v7().to_string())
+                .bind(event.account_id.to_string())
+                .bind(event.id.to_string())
+                .bind(target.id.to_string())
+                .bind(target.kind.as_str())
+                .bind(&event.event_type)
+                .bind(event.created_at)
+                .execute(&mut *tx)
+                .await?;
+                delivery_count += 1;
+            }
+            accepted.push(AcceptedEvent {
+                event: EventRecord {
+                    id: event.id,
+                    account_id: event.account_id,
+                    event_type: event.event_type.clone(),
+                    workspace_id: event.workspace_id,
+                    data: event.data.clone(),
+                    idempotency_key: event.idempotency_key.clone(),
+                    created_at: event.created_at,
+                },
+                duplicate: false,
+                delivery_count,
+            });
+        }
+        tx.commit().await?;
+        Ok(accepted)
+    }
+
+    async fn list_deliveries(&self, account: Uuid, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = "));
+        q.push_bind(account.to_string());
+        if let Some(target) = filter.target_id {
+            q.push(" AND target_id = ").push_bind(target.to_string());
+        }
+        if let Some(status) = filter.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(filter.limit));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn get_delivery(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Delivery>> {
+        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2"))
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(delivery_from_row).transpose()
+    }
+
+    async fn list_attempts(&self, account: Uuid, delivery_id: Uuid) -> StoreResult<Vec<Attempt>> {
+        let rows = sqlx::query(
+            "SELECT a.* FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+             WHERE d.account_id = $1 AND d.id = $2 ORDER BY a.attempt_number, a.started_at",
+        )
+        .bind(account.to_string())
+        .bind(delivery_id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    async fn retry_delivery(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<RetryRequest> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_token = NULL, manual_retry = TRUE, \
+             completed_at = NULL, updated_at = $1 \
+             WHERE account_id = $2 AND id = $3 AND NOT (status = 'pending' AND lease_token IS NOT NULL AND next_attempt_at > $1)",
+        )
+        .bind(now)
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2"))
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(match (row, done.rows_affected()) {
+            (None, _) => RetryRequest::NotFound,
+            (Some(_), 0) => RetryRequest::InFlight,
+            (Some(row), _) => RetryRequest::Requeued(delivery_from_row(&row)?),
+        })
+    }
+
+    async fn claim_due(&self, now: Millis, lease_until: Millis, limit: u32, exclude: &[Uuid]) -> StoreResult<Vec<ClaimedDelivery>> {
+        let token = Uuid::new_v4();
+        let mut tx = self.write_tx().await?;
+        let mut q = QueryBuilder::<Sqlite>::new("UPDATE deliveries SET next_attempt_at = ");
+        q.push_bind(lease_until).push(", lease_token = ").push_bind(token.to_string());
+        q.push(
+            " WHERE id IN (SELECT d.id FROM deliveries d JOIN targets t ON t.id = d.target_id \
+             WHERE d.status = 'pending' AND t.is_active AND d.next_attempt_at <= ",
+        )
+        .push_bind(now);
+        if !exclude.is_empty() {
+            q.push(" AND d.target_id NOT IN (");
+            let mut list = q.separated(", ");
+            for id in exclude {
+                list.push_bind(id.to_string());
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY d.next_attempt_at LIMIT ").push_bind(i64::from(limit));
+        q.push(") RETURNING id, event_id, target_id, target_kind, attempt_count, manual_retry");
+        let claimed = q.build().fetch_all(&mut *tx).await?;
+        if claimed.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let mut events_q = QueryBuilder::<Sqlite>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE id IN ("));
+        let mut list = events_q.separated(", ");
+        for row in &claimed {
+            list.push_bind(row.try_get::<String, _>("event_id")?);
+        }
+        events_q.push(")");
+        let events: HashMap<Uuid, Arc<EventRecord>> = events_q
+            .build()
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| event_from_row(r).map(|e| (e.id, Arc::new(e))))
+            .collect::<StoreResult<_>>()?;
+        tx.commit().await?;
+        claimed
+            .iter()
+            .map(|row| {
+                let kind: String = row.try_get("target_kind")?;
+                let event_id = uuid_col(row, "event_id")?;
+                Ok(ClaimedDelivery {
+                    delivery_id: uuid_col(row, "id")?,
+                    lease_token: token,
+                    target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "target_id")? },
+                    attempt_count: row.try_get::<i64, _>("attempt_count")? as u32,
+                    manual_retry: row.try_get("manual_retry")?,
+                    event: events
+                        .get(&event_id)
+                        .cloned()
+                        .ok_or_else(|| StoreError::Internal(format!("delivery without event {event_id}")))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_attempts(&self, results: &[AttemptResult]) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        for r in results {
+            let a = &r.attempt;
+            sqlx::query(
+                "INSERT INTO attempts (id, delivery_id, attempt_number, started_at, duration_ms, http_status_code, \
+                 error_kind, error_message, response_excerpt, manual) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(a.id.to_string())
+            .bind(a.delivery_id.to_string())
+            .bind(i64::from(a.attempt_number))
+            .bind(a.started_at)
+            .bind(a.duration_ms)
+            .bind(a.http_status_code.map(i64::from))
+            .bind(&a.error_kind)
+            .bind(&a.error_message)
+            .bind(&a.response_excerpt)
+            .bind(a.manual)
+            .execute(&mut *tx)
+            .await?;
+            let finished_at = a.started_at + a.duration_ms;
+            let completed_at = (r.status != DeliveryStatus::Pending).then_some(finished_at);
+            sqlx::query(
+                "UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, lease_token = NULL, \
+                 manual_retry = FALSE, http_status_code = $4, last_error = $5, updated_at = $6, completed_at = $7 \
+                 WHERE id = $8 AND lease_token = $9",
+            )
+            .bind(r.status.as_str())
+            .bind(i64::from(a.attempt_number))
+            .bind(r.next_attempt_at)
+            .bind(a.http_status_code.map(i64::from))
+            .bind(&r.last_error)
+            .bind(finished_at)
+            .bind(completed_at)
+            .bind(a.delivery_id.to_string())
+            .bind(r.lease_token.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
+        Ok(sqlx::query_scalar(
+            "SELECT d.next_attempt_at FROM deliveries d JOIN targets t ON t.id = d.target_id \
+             WHERE d.status = 'pending' AND t.is_active ORDER BY d.next_attempt_at LIMIT 1",
+        )
+        .fetch_optional(&self.reader)
+        .await?)
+    }
+
+    async fn pending_count(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetch_one(&self.reader).await?;
+        Ok(n as u64)
+    }
+}
+
+async fn insert_secret(tx: &mut Transaction<'_, Sqlite>, target: Uuid, secret: &StoredSecret) -> StoreResult<()> {
+    sqlx::query("INSERT INTO signing_secrets (id, target_id, ciphertext, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(secret.id.to_string())
+        .bind(target.to_string())
+        .bind(&secret.ciphertext)
+        .bind(secret.created_at)
+        .bind(secret.expires_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

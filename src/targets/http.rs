@@ -1,0 +1,135 @@
+//! The one outbound HTTP client: keep-alive pools per host, no proxies, no redirects, bounded
+//! timeouts, and a resolver that only ever hands out addresses the URL policy allows.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use url::Url;
+
+use crate::domain::delivery::{AttemptOutcome, ErrorKind, MAX_EXCERPT_BYTES, excerpt, parse_retry_after};
+use crate::domain::url_policy::{UrlError, UrlPolicy};
+
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub policy: UrlPolicy,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_idle_per_host: usize,
+}
+
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    policy: UrlPolicy,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0} resolves only to blocked (loopback, private, link-local or metadata) addresses")]
+struct BlockedAddress(String);
+
+#[derive(Debug, thiserror::Error)]
+#[error("DNS lookup of {0} failed: {1}")]
+struct DnsFailure(String, std::io::Error);
+
+/// Resolves with the system resolver, then drops every address the policy refuses.
+struct GuardedResolver(UrlPolicy);
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.0;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| Box::new(DnsFailure(host.clone(), e)) as Box<dyn std::error::Error + Send + Sync>)?;
+            let allowed: Vec<SocketAddr> = found.filter(|a| policy.is_allowed_ip(a.ip())).collect();
+            if allowed.is_empty() {
+                return Err(Box::new(BlockedAddress(host)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+impl HttpClient {
+    pub fn new(settings: &HttpSettings) -> Self {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("Switchyard/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(std::sync::Arc::new(GuardedResolver(settings.policy)))
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .pool_max_idle_per_host(settings.max_idle_per_host)
+            .tcp_nodelay(true)
+            .build()
+            .expect("the HTTP client configuration is valid");
+        Self { client, policy: settings.policy }
+    }
+
+    pub fn request(&self, method: reqwest::Method, url: Url) -> reqwest::RequestBuilder {
+        self.client.request(method, url)
+    }
+
+    /// Re-checks the URL (the policy may be stricter than when it was saved), sends, and
+    /// reads at most an excerpt of the answer.
+    pub async fn send(&self, url: &Url, request: reqwest::RequestBuilder) -> AttemptOutcome {
+        match self.policy.check_url(url.as_str()) {
+            Err(UrlError::BlockedAddress(ip)) => AttemptOutcome::Error {
+                kind: ErrorKind::BlockedAddress,
+                message: format!("{ip} is a loopback, private, link-local or metadata address"),
+            },
+            Err(e) => AttemptOutcome::Error { kind: ErrorKind::InvalidUrl, message: e.to_string() },
+            Ok(_) => match request.send().await {
+                Ok(response) => read_response(response).await,
+                Err(e) => classify_error(&e),
+            },
+        }
+    }
+}
+
+async fn read_response(mut response: reqwest::Response) -> AttemptOutcome {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let mut body = Vec::new();
+    while body.len() < MAX_EXCERPT_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            // The status line decides the outcome; a body cut short only shortens the excerpt.
+            Ok(None) | Err(_) => break,
+        }
+    }
+    AttemptOutcome::Response { status, excerpt: excerpt(&body), retry_after }
+}
+
+fn classify_error(error: &reqwest::Error) -> AttemptOutcome {
+    let mut chain = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<BlockedAddress>() {
+            return AttemptOutcome::Error { kind: ErrorKind::BlockedAddress, message: e.to_string() };
+        }
+        if e.is::<DnsFailure>() {
+            return AttemptOutcome::Error { kind: ErrorKind::Dns, message: e.to_string() };
+        }
+        chain.push(e.to_string());
+        source = e.source();
+    }
+    let message = chain.join(": ");
+    let lower = message.to_ascii_lowercase();
+    let kind = if error.is_timeout() {
+        ErrorKind::Timeout
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        ErrorKind::Tls
+    } else if error.is_connect() {
+        ErrorKind::Connect
+    } else {
+        ErrorKind::Io
+    };
+    AttemptOutcome::Error { kind, message }
+}
