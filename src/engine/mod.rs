@@ -44,7 +44,7 @@ impl EngineHandle {
     pub fn start(store: Arc<dyn Store>, factory: TargetFactory, settings: EngineSettings, shutdown: watch::Receiver<bool>) -> Self {
         let wake = Arc::new(Notify::new());
         let (results_tx, results_rx) = tokio::sync::mpsc::channel(settings.max_in_flight * 2);
-        let recorder = tokio::spawn(recorder::run(store.clone(), results_rx, settings.lease));
+        let recorder = tokio::spawn(recorder::run(store.clone(), results_rx, settings.lease, wake.clone()));
         let dispatcher = tokio::spawn(dispatcher::Dispatcher::new(store, factory, settings, wake.clone(), results_tx).run(shutdown));
         Self { wake, dispatcher, recorder }
     }

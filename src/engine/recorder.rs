@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::store::{AttemptResult, Store};
 
@@ -9,11 +9,15 @@ use crate::store::{AttemptResult, Store};
 const MAX_GROUP: usize = 512;
 
 /// Writes attempt results in groups: whatever has arrived while the previous group was being
-/// committed goes into the next transaction.
-pub(super) async fn run(store: Arc<dyn Store>, mut results: mpsc::Receiver<AttemptResult>, lease: Duration) {
+/// committed goes into the next transaction. Wakes the dispatcher afterwards: a retry may now
+/// be due sooner than the lease it replaced.
+pub(super) async fn run(store: Arc<dyn Store>, mut results: mpsc::Receiver<AttemptResult>, lease: Duration, wake: Arc<Notify>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while results.recv_many(&mut group, MAX_GROUP).await > 0 {
         write_with_retries(store.as_ref(), &group, lease).await;
+        if group.iter().any(|r| r.status == crate::domain::delivery::DeliveryStatus::Pending) {
+            wake.notify_one();
+        }
         group.clear();
     }
 }

@@ -1,0 +1,202 @@
+//! Shared test harness: a real server on 127.0.0.1 (in-process or the real binary), an API
+//! client, and a programmable webhook receiver.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use clap::Parser;
+use serde_json::{Value, json};
+use switchyard::config::{Cli, Command, DatabaseArgs};
+use switchyard::server::{self, RunningServer};
+
+/// A server running in this test process against a fresh SQLite file.
+pub struct TestServer {
+    pub base: String,
+    pub token: String,
+    pub dir: tempfile::TempDir,
+    running: Option<RunningServer>,
+    http: reqwest::Client,
+}
+
+/// Flags every test server gets: loopback receivers over plain HTTP, fast retries.
+pub const TEST_FLAGS: &[&str] = &["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,50ms,100ms", "--request-timeout", "2s", "--lease", "5s"];
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(TEST_FLAGS).await
+    }
+
+    /// Starts with exactly these extra flags (listen address and database are added).
+    pub async fn start_with(flags: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = format!("sqlite:{}", dir.path().join("switchyard.db").display());
+        let mut argv = vec!["switchyard", "serve", "--listen", "127.0.0.1:0", "--database-url", &db];
+        argv.extend_from_slice(flags);
+        let Command::Serve(args) = Cli::try_parse_from(argv).expect("valid flags").command else { unreachable!() };
+        let running = server::start(&args).await.expect("server starts");
+        let mut me = Self {
+            base: format!("http://{}", running.addr),
+            token: String::new(),
+            dir,
+            running: Some(running),
+            http: reqwest::Client::new(),
+        };
+        me.token = me.new_token("acme").await;
+        me
+    }
+
+    pub fn database(&self) -> DatabaseArgs {
+        DatabaseArgs { database_url: format!("sqlite:{}", self.dir.path().join("switchyard.db").display()) }
+    }
+
+    /// Creates a token the way `switchyard token create` does.
+    pub async fn new_token(&self, account: &str) -> String {
+        let (store, _) = server::open_store(&self.database()).await.expect("store opens");
+        let token = switchyard::crypto::api_token::generate();
+        store.add_token(account, &switchyard::crypto::api_token::digest(&token), switchyard::domain::time::now_ms()).await.unwrap();
+        token
+    }
+
+    /// `POST /api/<call>` with the default token.
+    pub async fn call(&self, call: &str, body: Value) -> (StatusCode, Value) {
+        self.call_as(&self.token, call, body).await
+    }
+
+    pub async fn call_as(&self, token: &str, call: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}/api/{call}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("server answers");
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+        (status, response.json().await.expect("JSON answer"))
+    }
+
+    /// Calls and expects success; returns `result`.
+    pub async fn ok(&self, call: &str, body: Value) -> Value {
+        let (status, answer) = self.call(call, body).await;
+        assert_eq!(status, StatusCode::OK, "{call} failed: {answer}");
+        assert_eq!(answer["ok"], true);
+        answer["result"].clone()
+    }
+
+    /// Creates a webhook endpoint; returns (endpoint id, signing secret).
+    pub async fn create_endpoint(&self, url: &str, events: &[&str]) -> (String, String) {
+        let created = self.ok("webhooks-create", json!({"url": url, "events": events})).await;
+        (created["endpoint"]["id"].as_str().unwrap().to_owned(), created["signing_secret"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn send_event(&self, event_type: &str, data: Value) -> Value {
+        self.ok("events-send", json!({"type": event_type, "data": data})).await
+    }
+
+    pub async fn deliveries(&self, endpoint_id: &str) -> Vec<Value> {
+        let result = self.ok("webhooks-deliveries", json!({"endpoint_id": endpoint_id, "limit": 1000})).await;
+        result["deliveries"].as_array().unwrap().clone()
+    }
+
+    /// Stops the server; the returned directory (database, key file) lives as long as it is kept.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+        self.dir
+    }
+}
+
+/// Asserts an error answer: status and code.
+pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
+    assert_eq!(answer.0, status, "unexpected status for {}", answer.1);
+    assert_eq!(answer.1["ok"], false, "{}", answer.1);
+    assert_eq!(answer.1["error"]["code"], code, "{}", answer.1);
+    assert!(answer.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "a message explains it: {}", answer.1);
+}
+
+/// One request as a receiver saw it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub status_sent: u16,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    }
+}
+
+type Responder = dyn Fn(usize, &HeaderMap, &Bytes) -> (u16, Vec<(&'static str, String)>) + Send + Sync;
+
+/// A webhook receiver on 127.0.0.1 that records every request and answers as told.
+/// The responder gets the request's index (0-based), headers and body.
+pub struct Receiver {
+    pub url: String,
+    pub addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    pub async fn start(respond: impl Fn(usize, &HeaderMap, &Bytes) -> (u16, Vec<(&'static str, String)>) + Send + Sync + 'static) -> Self {
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let respond: Arc<Responder> = Arc::new(respond);
+        let log = received.clone();
+        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+            let (log, respond) = (log.clone(), respond.clone());
+            async move {
+                let mut seen = log.lock().unwrap();
+                let (status, extra) = respond(seen.len(), &headers, &body);
+                seen.push(Received { headers, body, status_sent: status });
+                let mut response = axum::response::Response::builder().status(status);
+                for (name, value) in extra {
+                    response = response.header(name, value);
+                }
+                response.body(axum::body::Body::from("receiver says hi")).unwrap()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url: format!("http://{addr}/hook"), addr, received }
+    }
+
+    /// Answers every request with `status`.
+    pub async fn always(status: u16) -> Self {
+        Self::start(move |_, _, _| (status, Vec::new())).await
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+}
+
+/// Polls `check` until it returns Some, or panics after `limit` with `what`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

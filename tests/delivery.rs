@@ -1,0 +1,306 @@
+//! End-to-end delivery over real HTTP on 127.0.0.1: signing, retries, the attempt log,
+//! fan-out, idempotency and per-endpoint concurrency.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::{Receiver, Received, TestServer, assert_error, eventually};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Recomputes the Standard Webhooks signature the way a receiver would, independently of
+/// Switchyard's code: true when one of the `v1,` signatures matches.
+fn signature_valid(secret: &str, request: &Received) -> bool {
+    let key = STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.", request.header("webhook-id"), request.header("webhook-timestamp")).as_bytes());
+    mac.update(&request.body);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    request.header("webhook-signature").split(' ').any(|s| s == expected)
+}
+
+async fn wait_for_status(server: &TestServer, endpoint: &str, status: &str, count: usize) -> Vec<Value> {
+    eventually(WAIT, &format!("{count} deliveries {status}"), || async {
+        let deliveries = server.deliveries(endpoint).await;
+        (deliveries.iter().filter(|d| d["status"] == status).count() == count).then_some(deliveries)
+    })
+    .await
+}
+
+async fn attempts(server: &TestServer, delivery: &str) -> Vec<Value> {
+    server.ok("deliveries-attempts", json!({"delivery_id": delivery})).await["attempts"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn signed_delivery_is_retried_until_accepted() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start(|n, _, _| if n < 2 { (500, vec![]) } else { (204, vec![]) }).await;
+    let (endpoint, secret) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
+    let sent = server.send_event("contact.created", json!({"id": "550e8400", "first_name": "Jane", "last_name": "Smith"})).await;
+    assert_eq!(sent["delivery_count"], 1);
+
+    let deliveries = wait_for_status(&server, &endpoint, "delivered", 1).await;
+    let delivery = &deliveries[0];
+    assert_eq!(delivery["attempt_count"], 3);
+    assert_eq!(delivery["http_status_code"], 204);
+    assert_eq!(delivery["event_type"], "contact.created");
+    assert!(delivery["completed_at"].is_string());
+
+    let log = attempts(&server, delivery["id"].as_str().unwrap()).await;
+    let codes: Vec<_> = log.iter().map(|a| a["http_status_code"].as_u64().unwrap()).collect();
+    assert_eq!(codes, [500, 500, 204]);
+    assert_eq!(log[0]["response_excerpt"], "receiver says hi");
+    assert!(log.iter().all(|a| a["manual"] == false && a["duration_ms"].is_i64()));
+
+    let seen = receiver.received();
+    assert_eq!(seen.len(), 3);
+    let verifier = standardwebhooks::Webhook::new(&secret).unwrap();
+    for request in &seen {
+        assert!(signature_valid(&secret, request), "HMAC recomputed by the test matches");
+        verifier.verify(&request.body, &request.headers).expect("the Standard Webhooks library accepts it");
+        assert_eq!(request.header("webhook-id"), sent["event"]["id"].as_str().unwrap(), "stable across retries");
+        assert_eq!(request.header("content-type"), "application/json");
+        let body = request.json();
+        assert_eq!(body["event"], "contact.created");
+        assert_eq!(body["timestamp"], sent["event"]["timestamp"]);
+        assert_eq!(body["data"], json!({"id": "550e8400", "first_name": "Jane", "last_name": "Smith"}));
+    }
+    let mut tampered = seen[0].clone();
+    tampered.body = axum::body::Bytes::from(tampered.body.to_vec().into_iter().rev().collect::<Vec<u8>>());
+    assert!(!signature_valid(&secret, &tampered), "a check that can fail");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn exhausted_deliveries_fail_and_can_be_retried_by_hand() {
+    let server = TestServer::start().await;
+    let healthy = Arc::new(AtomicUsize::new(0));
+    let gate = healthy.clone();
+    let receiver = Receiver::start(move |_, _, _| if gate.load(Ordering::SeqCst) == 1 { (200, vec![]) } else { (404, vec![]) }).await;
+    let (endpoint, _) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
+    server.send_event("contact.created", json!({"first_name": "Jane"})).await;
+
+    let deliveries = wait_for_status(&server, &endpoint, "failed", 1).await;
+    let id = deliveries[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(deliveries[0]["attempt_count"], 3, "the test schedule has three attempts");
+    assert_eq!(deliveries[0]["http_status_code"], 404);
+    assert_eq!(receiver.count(), 3);
+
+    healthy.store(1, Ordering::SeqCst);
+    let retried = server.ok("deliveries-retry", json!({"id": id})).await;
+    assert_eq!(retried["delivery"]["status"], "pending");
+    wait_for_status(&server, &endpoint, "delivered", 1).await;
+    let log = attempts(&server, &id).await;
+    assert_eq!(log.len(), 4);
+    assert_eq!(log[3]["manual"], true);
+    assert_eq!(log[3]["http_status_code"], 200);
+    assert!(log[..3].iter().all(|a| a["manual"] == false));
+
+    assert_error(&server.call("deliveries-retry", json!({"id": "nope"})).await, StatusCode::BAD_REQUEST, "deliveries.invalid_id");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start(|n, _, _| if n == 0 { (503, vec![("retry-after", "1".into())]) } else { (204, vec![]) }).await;
+    let (endpoint, _) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
+    server.send_event("contact.created", json!({})).await;
+    let deliveries = wait_for_status(&server, &endpoint, "delivered", 1).await;
+    let log = attempts(&server, deliveries[0]["id"].as_str().unwrap()).await;
+    assert_eq!(log.len(), 2);
+    let started = |a: &Value| switchyard::domain::time::parse_rfc3339(a["started_at"].as_str().unwrap()).unwrap();
+    // Timestamps have second precision; the schedule alone would retry after 50 ms.
+    assert!(started(&log[1]) - started(&log[0]) >= 1000, "waited for Retry-After: {log:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let server = TestServer::start().await;
+    let target = Receiver::always(204).await;
+    let location = target.url.clone();
+    let redirecting = Receiver::start(move |_, _, _| (302, vec![("location", location.clone())])).await;
+    let (endpoint, _) = server.create_endpoint(&redirecting.url, &["contact.created"]).await;
+    server.send_event("contact.created", json!({})).await;
+    let deliveries = wait_for_status(&server, &endpoint, "failed", 1).await;
+    assert_eq!(deliveries[0]["http_status_code"], 302);
+    assert_eq!(target.count(), 0, "the redirect target was never contacted");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn events_fan_out_to_active_subscribed_endpoints_only() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::always(204).await;
+    let (contacts, _) = server.create_endpoint(&receiver.url, &["contact.created", "contact.updated"]).await;
+    let (companies, _) = server.create_endpoint(&receiver.url, &["company.created"]).await;
+    let (paused, _) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
+    server.ok("webhooks-update", json!({"id": paused, "is_active": false})).await;
+
+    let sent = server.send_event("contact.created", json!({"n": 1})).await;
+    assert_eq!(sent["delivery_count"], 1, "one active endpoint is subscribed");
+    wait_for_status(&server, &contacts, "delivered", 1).await;
+    assert!(server.deliveries(&companies).await.is_empty());
+    assert!(server.deliveries(&paused).await.is_empty(), "inactive endpoints get no deliveries");
+
+    let batch = server
+        .ok("events-send-batch", json!({"events": [
+            {"type": "contact.updated", "data": {"n": 2}},
+            {"type": "company.created", "data": {"n": 3}},
+            {"type": "project.created", "data": {"n": 4}},
+        ]}))
+        .await;
+    let counts: Vec<_> = batch["events"].as_array().unwrap().iter().map(|e| e["delivery_count"].as_u64().unwrap()).collect();
+    assert_eq!(counts, [1, 1, 0]);
+    wait_for_status(&server, &contacts, "delivered", 2).await;
+    wait_for_status(&server, &companies, "delivered", 1).await;
+    assert_eq!(receiver.count(), 3);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn disabled_endpoints_keep_pending_work_until_re_enabled() {
+    let server = TestServer::start().await;
+    // The first attempt is told to come back in 2 s; the endpoint is disabled meanwhile.
+    let receiver = Receiver::start(|n, _, _| if n == 0 { (503, vec![("retry-after", "2".into())]) } else { (204, vec![]) }).await;
+    let (endpoint, _) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
+    server.send_event("contact.created", json!({})).await;
+    eventually(WAIT, "the first attempt", || async { (receiver.count() == 1).then_some(()) }).await;
+    server.ok("webhooks-update", json!({"id": endpoint, "is_active": false})).await;
+
+    let sent = server.send_event("contact.created", json!({})).await;
+    assert_eq!(sent["delivery_count"], 0, "a disabled endpoint gets no new deliveries");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(receiver.count(), 1, "nothing is attempted while disabled");
+    assert_eq!(server.deliveries(&endpoint).await[0]["status"], "pending", "pending work is kept");
+
+    server.ok("webhooks-update", json!({"id": endpoint, "is_active": true})).await;
+    wait_for_status(&server, &endpoint, "delivered", 1).await;
+    assert_eq!(receiver.count(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idempotency_keys_accept_an_event_once() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::always(204).await;
+    let (endpoint, _) = server.create_endpoint(&receiver.url, &["participant.completed"]).await;
+    let body = json!({"type": "participant.completed", "data": {"email": "a@example.com"}, "idempotency_key": "entry-42"});
+    let first = server.ok("events-send", body.clone()).await;
+    let again = server.ok("events-send", json!({"type": "participant.completed", "data": {"email": "changed@example.com"}, "idempotency_key": "entry-42"})).await;
+    assert_eq!(first["duplicate"], false);
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["event"]["id"], first["event"]["id"]);
+    assert_eq!(again["event"]["data"]["email"], "a@example.com", "the first event is returned");
+    assert_eq!(again["delivery_count"], 1);
+    wait_for_status(&server, &endpoint, "delivered", 1).await;
+    assert_eq!(server.deliveries(&endpoint).await.len(), 1, "nothing new was created");
+    assert_eq!(receiver.count(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_events_get_clear_errors_and_store_nothing() {
+    let server = TestServer::start_with(&["--allow-http", "--allow-private-networks", "--max-body-bytes", "2048"]).await;
+    let receiver = Receiver::always(204).await;
+    let (endpoint, _) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
+    let bad = StatusCode::BAD_REQUEST;
+    assert_error(&server.call("events-send", json!({"type": "contact.exploded", "data": {}})).await, bad, "events.unknown_type");
+    assert_error(&server.call("events-send", json!({"type": "contact.created", "data": [1, 2]})).await, bad, "events.invalid_data");
+    assert_error(&server.call("events-send", json!({"type": "contact.created", "data": "x"})).await, bad, "events.invalid_data");
+    assert_error(&server.call("events-send", json!({"type": "contact.created"})).await, bad, "events.invalid_request");
+    assert_error(&server.call("events-send", json!({"type": "contact.created", "data": {}, "workspace_id": "ws-1"})).await, bad, "events.invalid_id");
+    assert_error(
+        &server.call("events-send", json!({"type": "contact.created", "data": {}, "workspace_id": "00000000-0000-4000-8000-000000000000"})).await,
+        bad,
+        "events.workspace_not_found",
+    );
+    assert_error(&server.call("events-send", json!({"type": "contact.created", "data": {}, "idempotency_key": ""})).await, bad, "events.invalid_request");
+    assert_error(
+        &server.call("events-send", json!({"type": "contact.created", "data": {"blob": "x".repeat(4096)}})).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "events.payload_too_large",
+    );
+    let too_many: Vec<_> = (0..1001).map(|_| json!({"type": "contact.created", "data": {}})).collect();
+    let server_big = TestServer::start().await;
+    assert_error(&server_big.call("events-send-batch", json!({"events": too_many})).await, bad, "events.batch_too_large");
+    assert_error(&server_big.call("events-send-batch", json!({"events": []})).await, bad, "events.batch_too_large");
+    // One bad event refuses the whole batch, naming it.
+    let mixed = server.call("events-send-batch", json!({"events": [{"type": "contact.created", "data": {}}, {"type": "nope.nope", "data": {}}]})).await;
+    assert_error(&mixed, bad, "events.unknown_type");
+    assert!(mixed.1["error"]["message"].as_str().unwrap().starts_with("events[1]"));
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(server.deliveries(&endpoint).await.is_empty(), "nothing was stored");
+    assert_eq!(receiver.count(), 0);
+    server.stop().await;
+    server_big.stop().await;
+}
+
+#[tokio::test]
+async fn rotated_secrets_sign_side_by_side_during_the_grace_period() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::always(204).await;
+    let (endpoint, old) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
+    let new = server.ok("webhooks-rotate-secret", json!({"id": endpoint})).await["signing_secret"].as_str().unwrap().to_owned();
+    server.send_event("contact.created", json!({})).await;
+    wait_for_status(&server, &endpoint, "delivered", 1).await;
+    let request = &receiver.received()[0];
+    assert_eq!(request.header("webhook-signature").split(' ').count(), 2);
+    assert!(signature_valid(&old, request) && signature_valid(&new, request));
+
+    // With no grace, only the new secret signs.
+    let newest = server.ok("webhooks-rotate-secret", json!({"id": endpoint, "grace_period_seconds": 0})).await["signing_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.send_event("contact.created", json!({})).await;
+    wait_for_status(&server, &endpoint, "delivered", 2).await;
+    let request = &receiver.received()[1];
+    assert!(signature_valid(&newest, request));
+    assert!(!signature_valid(&new, request), "the zero-grace secret no longer signs");
+    assert!(signature_valid(&old, request), "the first secret is still within its 24 h grace");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_does_not_hold_up_the_others() {
+    let server = TestServer::start_with(&["--allow-http", "--allow-private-networks", "--endpoint-concurrency", "2", "--request-timeout", "10s", "--lease", "20s"]).await;
+    // The slow receiver holds every request until the test opens the gate.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let (g, f) = (gate.clone(), in_flight.clone());
+    let app = axum::Router::new().fallback(move || {
+        let (g, f) = (g.clone(), f.clone());
+        async move {
+            f.fetch_add(1, Ordering::SeqCst);
+            g.acquire().await.unwrap().forget();
+            StatusCode::NO_CONTENT
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}/slow", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let fast = Receiver::always(204).await;
+
+    let (slow_id, _) = server.create_endpoint(&slow_url, &["contact.created"]).await;
+    let (fast_id, _) = server.create_endpoint(&fast.url, &["contact.created"]).await;
+    for n in 0..20 {
+        server.send_event("contact.created", json!({"n": n})).await;
+    }
+    wait_for_status(&server, &fast_id, "delivered", 20).await;
+    assert_eq!(in_flight.load(Ordering::SeqCst), 2, "the slow endpoint holds exactly its cap of 2 attempts");
+    gate.add_permits(1000);
+    wait_for_status(&server, &slow_id, "delivered", 20).await;
+    server.stop().await;
+}
