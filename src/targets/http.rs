@@ -133,3 +133,52 @@ fn classify_error(error: &reqwest::Error) -> AttemptOutcome {
     };
     AttemptOutcome::Error { kind, message }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn client(policy: UrlPolicy) -> HttpClient {
+        HttpClient::new(&HttpSettings {
+            policy,
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(2),
+            max_idle_per_host: 1,
+        })
+    }
+
+    #[tokio::test]
+    async fn the_resolver_drops_internal_addresses() {
+        let strict = GuardedResolver(UrlPolicy { allow_http: true, allow_private_networks: false });
+        let err = strict.resolve(Name::from_str("localhost").unwrap()).await.err().expect("loopback only: refused");
+        assert!(err.is::<BlockedAddress>(), "{err}");
+        let relaxed = GuardedResolver(UrlPolicy { allow_http: true, allow_private_networks: true });
+        let addrs: Vec<_> = relaxed.resolve(Name::from_str("localhost").unwrap()).await.ok().unwrap().collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty());
+    }
+
+    #[tokio::test]
+    async fn blocked_literals_are_never_contacted() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/hook", listener.local_addr().unwrap())).unwrap();
+        let strict = client(UrlPolicy { allow_http: true, allow_private_networks: false });
+        let outcome = strict.send(&url, strict.request(reqwest::Method::POST, url.clone())).await;
+        assert!(matches!(outcome, AttemptOutcome::Error { kind: ErrorKind::BlockedAddress, .. }), "{outcome:?}");
+        let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+        assert!(accepted.is_err(), "no connection was made");
+    }
+
+    #[tokio::test]
+    async fn connection_failures_are_classified() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/hook", listener.local_addr().unwrap())).unwrap();
+        drop(listener); // nothing listens there now
+        let relaxed = client(UrlPolicy { allow_http: true, allow_private_networks: true });
+        let outcome = relaxed.send(&url, relaxed.request(reqwest::Method::POST, url.clone())).await;
+        assert!(matches!(outcome, AttemptOutcome::Error { kind: ErrorKind::Connect, .. }), "{outcome:?}");
+        let unresolvable = Url::parse("http://no-such-host.invalid/hook").unwrap();
+        let outcome = relaxed.send(&unresolvable, relaxed.request(reqwest::Method::POST, unresolvable.clone())).await;
+        assert!(matches!(outcome, AttemptOutcome::Error { kind: ErrorKind::Dns, .. }), "{outcome:?}");
+    }
+}

@@ -1,0 +1,117 @@
+//! The real binary is loaded with events, killed with SIGKILL mid-load and restarted on the same
+//! database: every event that got a success answer must still be delivered (at least once).
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Receiver, eventually};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+fn database_url(dir: &Path) -> String {
+    format!("sqlite:{}", dir.join("switchyard.db").display())
+}
+
+fn create_token(dir: &Path) -> String {
+    let out = Command::new(BIN).args(["token", "create", "--account", "acme", "--database-url", &database_url(dir)]).output().unwrap();
+    assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Starts `switchyard serve` and returns it with the base URL it printed.
+fn spawn_server(dir: &Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &database_url(dir), "--allow-http", "--allow-private-networks"])
+        .args(["--request-timeout", "1s", "--lease", "2s", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s,1s,1s"])
+        .env("SWITCHYARD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("switchyard listening on ").expect("the server prints its address").to_owned();
+    (child, base)
+}
+
+async fn post(client: &reqwest::Client, base: &str, token: &str, call: &str, body: &Value) -> Result<Value, String> {
+    let response = client.post(format!("{base}/api/{call}")).bearer_auth(token).json(body).send().await.map_err(|e| e.to_string())?;
+    let ok = response.status().is_success();
+    let answer: Value = response.json().await.map_err(|e| e.to_string())?;
+    if ok { Ok(answer["result"].clone()) } else { Err(answer.to_string()) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_events_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(dir.path());
+    // Successful receipts per webhook-id. Each event's first attempt is refused with a 500, so
+    // the kill also catches deliveries waiting for their retry.
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let refused: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
+    let log = seen.clone();
+    let receiver = Receiver::start(move |_, headers, _| {
+        let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        if refused.lock().unwrap().insert(id.clone()) {
+            return (500, vec![]);
+        }
+        *log.lock().unwrap().entry(id).or_default() += 1;
+        (204, vec![])
+    })
+    .await;
+
+    let (mut first, base) = spawn_server(dir.path());
+    let client = reqwest::Client::new();
+    post(&client, &base, &token, "webhooks-create", &json!({"url": receiver.url, "events": ["participant.completed"]})).await.unwrap();
+
+    // Eight writers send events until the server dies under them.
+    let accepted: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut writers = Vec::new();
+    for writer in 0..8 {
+        let (client, base, token, accepted) = (client.clone(), base.clone(), token.clone(), accepted.clone());
+        writers.push(tokio::spawn(async move {
+            for n in 0.. {
+                let body = json!({"type": "participant.completed", "data": {"writer": writer, "n": n}, "idempotency_key": format!("{writer}-{n}")});
+                match post(&client, &base, &token, "events-send", &body).await {
+                    Ok(result) => accepted.lock().unwrap().push(result["event"]["id"].as_str().unwrap().to_owned()),
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    eventually(Duration::from_secs(60), "1500 accepted events", || async { (accepted.lock().unwrap().len() >= 1500).then_some(()) }).await;
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    let undelivered_at_kill = accepted.iter().filter(|id| !seen.lock().unwrap().contains_key(*id)).count();
+
+    let (mut second, _) = spawn_server(dir.path());
+    eventually(Duration::from_secs(60), "every accepted event delivered after restart", || async {
+        let seen = seen.lock().unwrap();
+        accepted.iter().all(|id| seen.contains_key(id)).then_some(())
+    })
+    .await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    let seen = seen.lock().unwrap();
+    let duplicates: usize = accepted.iter().map(|id| seen[id] - 1).sum();
+    println!(
+        "crash test: {} events accepted, {} not yet delivered when killed, all {} delivered after restart, {} delivered more than once",
+        accepted.len(),
+        undelivered_at_kill,
+        accepted.len(),
+        duplicates
+    );
+    assert!(accepted.len() >= 1500);
+}
