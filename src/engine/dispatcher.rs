@@ -140,6 +140,7 @@ async fn attempt(factory: &TargetFactory, settings: &EngineSettings, delivery: C
     let attempt_number = delivery.attempt_count + 1;
     let verdict = judge(&outcome, policy, attempt_number, &settings.schedule, started_at + duration_ms, rand::random());
     record_metrics(&outcome, verdict, clock.elapsed());
+    log_attempt(&delivery, attempt_number, &outcome, verdict);
     let (http_status_code, error_kind, error_message, response_excerpt) = match outcome {
         AttemptOutcome::Response { status, excerpt, .. } => (Some(status), None, None, excerpt),
         AttemptOutcome::Error { kind, message } => (None, Some(kind.as_str().to_owned()), Some(message), String::new()),
@@ -169,6 +170,16 @@ async fn attempt(factory: &TargetFactory, settings: &EngineSettings, delivery: C
             response_excerpt,
             manual: delivery.manual_retry,
         },
+    }
+}
+
+fn log_attempt(delivery: &ClaimedDelivery, attempt_number: u32, outcome: &AttemptOutcome, verdict: Verdict) {
+    let (id, target) = (delivery.delivery_id, delivery.target.id);
+    let status = outcome.http_status();
+    match verdict {
+        Verdict::Delivered => tracing::debug!(delivery = %id, %target, attempt_number, ?status, "delivered"),
+        Verdict::RetryAt(at) => tracing::debug!(delivery = %id, %target, attempt_number, ?status, retry_at = at, "attempt failed; retry scheduled"),
+        Verdict::Failed => tracing::warn!(delivery = %id, %target, attempt_number, ?status, "delivery failed for good"),
     }
 }
 
