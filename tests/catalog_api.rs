@@ -3,7 +3,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{Receiver, TestServer, assert_error, eventually};
+use common::{Receiver, TestServer, assert_error};
 use serde_json::json;
 
 #[tokio::test]
@@ -42,10 +42,7 @@ async fn events_carry_their_workspace() {
     let ws = server.ok("workspaces-create", json!({"name": "Main"})).await["workspace"]["id"].as_str().unwrap().to_owned();
     let sent = server.ok("events-send", json!({"type": "participant.completed", "workspace_id": ws, "data": {"email": "a@example.com"}})).await;
     assert_eq!(sent["event"]["workspace_id"], ws);
-    eventually(std::time::Duration::from_secs(20), "delivery", || async {
-        (server.deliveries(&endpoint).await.first().is_some_and(|d| d["status"] == "delivered")).then_some(())
-    })
-    .await;
+    server.wait_for_status(&endpoint, "delivered", 1).await;
     server.stop().await;
 }
 
@@ -84,10 +81,7 @@ async fn operations_endpoints() {
     let receiver = Receiver::always(204).await;
     let (endpoint, _) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
     server.send_event("contact.created", json!({})).await;
-    eventually(std::time::Duration::from_secs(20), "delivery", || async {
-        (server.deliveries(&endpoint).await.first().is_some_and(|d| d["status"] == "delivered")).then_some(())
-    })
-    .await;
+    server.wait_for_status(&endpoint, "delivered", 1).await;
 
     let get = |path: &'static str| {
         let base = server.base.clone();

@@ -28,14 +28,6 @@ fn signature_valid(secret: &str, request: &Received) -> bool {
     request.header("webhook-signature").split(' ').any(|s| s == expected)
 }
 
-async fn wait_for_status(server: &TestServer, endpoint: &str, status: &str, count: usize) -> Vec<Value> {
-    eventually(WAIT, &format!("{count} deliveries {status}"), || async {
-        let deliveries = server.deliveries(endpoint).await;
-        (deliveries.iter().filter(|d| d["status"] == status).count() == count).then_some(deliveries)
-    })
-    .await
-}
-
 async fn attempts(server: &TestServer, delivery: &str) -> Vec<Value> {
     server.ok("deliveries-attempts", json!({"delivery_id": delivery})).await["attempts"].as_array().unwrap().clone()
 }
@@ -48,7 +40,7 @@ async fn signed_delivery_is_retried_until_accepted() {
     let sent = server.send_event("contact.created", json!({"id": "550e8400", "first_name": "Jane", "last_name": "Smith"})).await;
     assert_eq!(sent["delivery_count"], 1);
 
-    let deliveries = wait_for_status(&server, &endpoint, "delivered", 1).await;
+    let deliveries = server.wait_for_status(&endpoint, "delivered", 1).await;
     let delivery = &deliveries[0];
     assert_eq!(delivery["attempt_count"], 3);
     assert_eq!(delivery["http_status_code"], 204);
@@ -89,7 +81,7 @@ async fn exhausted_deliveries_fail_and_can_be_retried_by_hand() {
     let (endpoint, _) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
     server.send_event("contact.created", json!({"first_name": "Jane"})).await;
 
-    let deliveries = wait_for_status(&server, &endpoint, "failed", 1).await;
+    let deliveries = server.wait_for_status(&endpoint, "failed", 1).await;
     let id = deliveries[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(deliveries[0]["attempt_count"], 3, "the test schedule has three attempts");
     assert_eq!(deliveries[0]["http_status_code"], 404);
@@ -98,7 +90,7 @@ async fn exhausted_deliveries_fail_and_can_be_retried_by_hand() {
     healthy.store(1, Ordering::SeqCst);
     let retried = server.ok("deliveries-retry", json!({"id": id})).await;
     assert_eq!(retried["delivery"]["status"], "pending");
-    wait_for_status(&server, &endpoint, "delivered", 1).await;
+    server.wait_for_status(&endpoint, "delivered", 1).await;
     let log = attempts(&server, &id).await;
     assert_eq!(log.len(), 4);
     assert_eq!(log[3]["manual"], true);
@@ -115,7 +107,7 @@ async fn retry_after_is_honoured() {
     let receiver = Receiver::start(|n, _, _| if n == 0 { (503, vec![("retry-after", "1".into())]) } else { (204, vec![]) }).await;
     let (endpoint, _) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
     server.send_event("contact.created", json!({})).await;
-    let deliveries = wait_for_status(&server, &endpoint, "delivered", 1).await;
+    let deliveries = server.wait_for_status(&endpoint, "delivered", 1).await;
     let log = attempts(&server, deliveries[0]["id"].as_str().unwrap()).await;
     assert_eq!(log.len(), 2);
     let started = |a: &Value| switchyard::domain::time::parse_rfc3339(a["started_at"].as_str().unwrap()).unwrap();
@@ -132,7 +124,7 @@ async fn redirects_are_not_followed() {
     let redirecting = Receiver::start(move |_, _, _| (302, vec![("location", location.clone())])).await;
     let (endpoint, _) = server.create_endpoint(&redirecting.url, &["contact.created"]).await;
     server.send_event("contact.created", json!({})).await;
-    let deliveries = wait_for_status(&server, &endpoint, "failed", 1).await;
+    let deliveries = server.wait_for_status(&endpoint, "failed", 1).await;
     assert_eq!(deliveries[0]["http_status_code"], 302);
     assert_eq!(target.count(), 0, "the redirect target was never contacted");
     server.stop().await;
@@ -149,7 +141,7 @@ async fn events_fan_out_to_active_subscribed_endpoints_only() {
 
     let sent = server.send_event("contact.created", json!({"n": 1})).await;
     assert_eq!(sent["delivery_count"], 1, "one active endpoint is subscribed");
-    wait_for_status(&server, &contacts, "delivered", 1).await;
+    server.wait_for_status(&contacts, "delivered", 1).await;
     assert!(server.deliveries(&companies).await.is_empty());
     assert!(server.deliveries(&paused).await.is_empty(), "inactive endpoints get no deliveries");
 
@@ -162,8 +154,8 @@ async fn events_fan_out_to_active_subscribed_endpoints_only() {
         .await;
     let counts: Vec<_> = batch["events"].as_array().unwrap().iter().map(|e| e["delivery_count"].as_u64().unwrap()).collect();
     assert_eq!(counts, [1, 1, 0]);
-    wait_for_status(&server, &contacts, "delivered", 2).await;
-    wait_for_status(&server, &companies, "delivered", 1).await;
+    server.wait_for_status(&contacts, "delivered", 2).await;
+    server.wait_for_status(&companies, "delivered", 1).await;
     assert_eq!(receiver.count(), 3);
     server.stop().await;
 }
@@ -185,7 +177,7 @@ async fn disabled_endpoints_keep_pending_work_until_re_enabled() {
     assert_eq!(server.deliveries(&endpoint).await[0]["status"], "pending", "pending work is kept");
 
     server.ok("webhooks-update", json!({"id": endpoint, "is_active": true})).await;
-    wait_for_status(&server, &endpoint, "delivered", 1).await;
+    server.wait_for_status(&endpoint, "delivered", 1).await;
     assert_eq!(receiver.count(), 2);
     server.stop().await;
 }
@@ -203,7 +195,7 @@ async fn idempotency_keys_accept_an_event_once() {
     assert_eq!(again["event"]["id"], first["event"]["id"]);
     assert_eq!(again["event"]["data"]["email"], "a@example.com", "the first event is returned");
     assert_eq!(again["delivery_count"], 1);
-    wait_for_status(&server, &endpoint, "delivered", 1).await;
+    server.wait_for_status(&endpoint, "delivered", 1).await;
     assert_eq!(server.deliveries(&endpoint).await.len(), 1, "nothing new was created");
     assert_eq!(receiver.count(), 1);
     server.stop().await;
@@ -254,7 +246,7 @@ async fn rotated_secrets_sign_side_by_side_during_the_grace_period() {
     let (endpoint, old) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
     let new = server.ok("webhooks-rotate-secret", json!({"id": endpoint})).await["signing_secret"].as_str().unwrap().to_owned();
     server.send_event("contact.created", json!({})).await;
-    wait_for_status(&server, &endpoint, "delivered", 1).await;
+    server.wait_for_status(&endpoint, "delivered", 1).await;
     let request = &receiver.received()[0];
     assert_eq!(request.header("webhook-signature").split(' ').count(), 2);
     assert!(signature_valid(&old, request) && signature_valid(&new, request));
@@ -265,7 +257,7 @@ async fn rotated_secrets_sign_side_by_side_during_the_grace_period() {
         .unwrap()
         .to_owned();
     server.send_event("contact.created", json!({})).await;
-    wait_for_status(&server, &endpoint, "delivered", 2).await;
+    server.wait_for_status(&endpoint, "delivered", 2).await;
     let request = &receiver.received()[1];
     assert!(signature_valid(&newest, request));
     assert!(!signature_valid(&new, request), "the zero-grace secret no longer signs");
@@ -298,9 +290,9 @@ async fn a_slow_endpoint_does_not_hold_up_the_others() {
     for n in 0..20 {
         server.send_event("contact.created", json!({"n": n})).await;
     }
-    wait_for_status(&server, &fast_id, "delivered", 20).await;
+    server.wait_for_status(&fast_id, "delivered", 20).await;
     assert_eq!(in_flight.load(Ordering::SeqCst), 2, "the slow endpoint holds exactly its cap of 2 attempts");
     gate.add_permits(1000);
-    wait_for_status(&server, &slow_id, "delivered", 20).await;
+    server.wait_for_status(&slow_id, "delivered", 20).await;
     server.stop().await;
 }

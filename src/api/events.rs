@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
-use crate::domain::event::{MAX_BATCH_EVENTS, NewEvent, check_data, check_idempotency_key};
+use crate::domain::event::{Event, MAX_BATCH_EVENTS, check_data, check_idempotency_key};
 use crate::domain::time::{Millis, now_ms, rfc3339};
 use crate::store::{AcceptedEvent, Caller};
 
@@ -101,7 +101,7 @@ impl AccountView {
         })
     }
 
-    fn validate(&self, account: Uuid, req: SendEvent, now: Millis) -> Result<NewEvent, ApiError> {
+    fn validate(&self, account: Uuid, req: SendEvent, now: Millis) -> Result<Event, ApiError> {
         if !self.event_types.contains(&req.event_type) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -118,7 +118,7 @@ impl AccountView {
         }
         check_data(&req.data).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, SCOPE, "invalid_data", e.to_string()))?;
         check_idempotency_key(req.idempotency_key.as_deref()).map_err(|e| ApiError::invalid_request(SCOPE, e.to_string()))?;
-        Ok(NewEvent {
+        Ok(Event {
             id: Uuid::now_v7(),
             account_id: account,
             event_type: req.event_type,
@@ -130,7 +130,7 @@ impl AccountView {
     }
 }
 
-async fn accept(state: &AppState, events: Vec<NewEvent>) -> Result<Vec<AcceptedEvent>, ApiError> {
+async fn accept(state: &AppState, events: Vec<Event>) -> Result<Vec<AcceptedEvent>, ApiError> {
     let accepted = state.store.accept_events(&events).await.or_store_error(SCOPE)?;
     let new = accepted.iter().filter(|a| !a.duplicate).count();
     metrics::counter!("switchyard_events_accepted_total").increment(new as u64);

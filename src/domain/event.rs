@@ -8,9 +8,9 @@ use super::time::{Millis, rfc3339};
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 pub const MAX_BATCH_EVENTS: usize = 1000;
 
-/// An event that passed validation and is ready to be stored with its fan-out.
-#[derive(Clone, Debug)]
-pub struct NewEvent {
+/// An event: validated and ready to be stored, or as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
     pub id: Uuid,
     pub account_id: Uuid,
     pub event_type: String,

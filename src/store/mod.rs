@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::domain::delivery::DeliveryStatus;
-use crate::domain::event::NewEvent;
+use crate::domain::event::Event;
 use crate::domain::fanout::TargetRef;
 use crate::domain::time::Millis;
 
@@ -81,20 +81,9 @@ pub struct WebhookTargetConfig {
     pub secrets: Vec<StoredSecret>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct EventRecord {
-    pub id: Uuid,
-    pub account_id: Uuid,
-    pub event_type: String,
-    pub workspace_id: Option<Uuid>,
-    pub data: String,
-    pub idempotency_key: Option<String>,
-    pub created_at: Millis,
-}
-
 #[derive(Clone, Debug)]
 pub struct AcceptedEvent {
-    pub event: EventRecord,
+    pub event: Event,
     /// True when the idempotency key was seen before: `event` is the first one, nothing new was stored.
     pub duplicate: bool,
     pub delivery_count: u64,
@@ -146,7 +135,7 @@ pub struct ClaimedDelivery {
     pub target: TargetRef,
     pub attempt_count: u32,
     pub manual_retry: bool,
-    pub event: std::sync::Arc<EventRecord>,
+    pub event: std::sync::Arc<Event>,
 }
 
 /// The result of one attempt and the delivery's new state, written in one go.
@@ -209,7 +198,7 @@ pub trait Store: Send + Sync + 'static {
 
     // Events in.
     /// Stores the events and one pending delivery per matching active target, atomically.
-    async fn accept_events(&self, events: &[NewEvent]) -> StoreResult<Vec<AcceptedEvent>>;
+    async fn accept_events(&self, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>>;
 
     // Delivery log.
     async fn list_deliveries(&self, account: Uuid, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;

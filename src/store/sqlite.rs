@@ -14,6 +14,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::*;
+use crate::domain::event::Event;
 use crate::domain::event_types::DEFAULT_EVENT_TYPES;
 use crate::domain::fanout::{self, Subscription, TargetKind, WorkspaceScope};
 
@@ -107,8 +108,8 @@ fn endpoint_from_row(row: &SqliteRow) -> StoreResult<Endpoint> {
 
 const EVENT_COLUMNS: &str = "id, account_id, event_type, workspace_id, data, idempotency_key, created_at";
 
-fn event_from_row(row: &SqliteRow) -> StoreResult<EventRecord> {
-    Ok(EventRecord {
+fn event_from_row(row: &SqliteRow) -> StoreResult<Event> {
+    Ok(Event {
         id: uuid_col(row, "id")?,
         account_id: uuid_col(row, "account_id")?,
         event_type: row.try_get("event_type")?,
@@ -184,7 +185,7 @@ async fn event_by_idempotency_key(
     tx: &mut Transaction<'_, Sqlite>,
     account: Uuid,
     key: &str,
-) -> StoreResult<Option<EventRecord>> {
+) -> StoreResult<Option<Event>> {
     let row = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE account_id = $1 AND idempotency_key = $2"))
         .bind(account.to_string())
         .bind(key)
@@ -462,7 +463,7 @@ impl Store for SqliteStore {
         Ok(Some(WebhookTargetConfig { url: row.try_get("url")?, secrets }))
     }
 
-    async fn accept_events(&self, events: &[NewEvent]) -> StoreResult<Vec<AcceptedEvent>> {
+    async fn accept_events(&self, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
         let mut tx = self.write_tx().await?;
         let mut subscriptions: HashMap<Uuid, Vec<Subscription>> = HashMap::new();
         let mut accepted = Vec::with_capacity(events.len());
@@ -509,19 +510,7 @@ impl Store for SqliteStore {
                 .await?;
                 delivery_count += 1;
             }
-            accepted.push(AcceptedEvent {
-                event: EventRecord {
-                    id: event.id,
-                    account_id: event.account_id,
-                    event_type: event.event_type.clone(),
-                    workspace_id: event.workspace_id,
-                    data: event.data.clone(),
-                    idempotency_key: event.idempotency_key.clone(),
-                    created_at: event.created_at,
-                },
-                duplicate: false,
-                delivery_count,
-            });
+            accepted.push(AcceptedEvent { event: event.clone(), duplicate: false, delivery_count });
         }
         tx.commit().await?;
         Ok(accepted)
@@ -618,7 +607,7 @@ impl Store for SqliteStore {
             list.push_bind(row.try_get::<String, _>("event_id")?);
         }
         events_q.push(")");
-        let events: HashMap<Uuid, Arc<EventRecord>> = events_q
+        let events: HashMap<Uuid, Arc<Event>> = events_q
             .build()
             .fetch_all(&mut *tx)
             .await?
