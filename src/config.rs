@@ -96,6 +96,9 @@ pub struct ServeArgs {
     /// How long a rotated-out signing secret keeps signing.
     #[arg(long, env = "SWITCHYARD_SECRET_GRACE", default_value = "24h", value_parser = duration)]
     pub secret_grace: Duration,
+    /// HubSpot API base URL (tests point it at a local fake).
+    #[arg(long, env = "SWITCHYARD_HUBSPOT_BASE_URL", default_value = "https://api.hubapi.com")]
+    pub hubspot_base_url: url::Url,
     #[arg(long, env = "SWITCHYARD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 }

@@ -15,7 +15,7 @@ use crate::domain::retry::RetrySchedule;
 use crate::domain::url_policy::UrlPolicy;
 use crate::engine::{EngineHandle, EngineSettings};
 use crate::store::{SqliteStore, Store};
-use crate::targets::TargetFactory;
+use crate::targets::{ProviderSettings, TargetFactory};
 use crate::targets::http::{HttpClient, HttpSettings};
 
 /// A server running in this process.
@@ -96,10 +96,17 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
         request_timeout: args.request_timeout,
         max_idle_per_host: args.endpoint_concurrency,
     });
+    let targets = TargetFactory {
+        store: store.clone(),
+        secret_box: secret_box.clone(),
+        http,
+        providers: ProviderSettings { hubspot_base_url: args.hubspot_base_url.clone() },
+        salesforce_tokens: Default::default(),
+    };
     let (shutdown, shutdown_rx) = watch::channel(false);
     let engine = EngineHandle::start(
         store.clone(),
-        TargetFactory { store: store.clone(), secret_box: secret_box.clone(), http },
+        targets.clone(),
         EngineSettings {
             schedule,
             lease: args.lease,
@@ -113,6 +120,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
     let state = AppState {
         store,
         secret_box,
+        targets,
         url_policy,
         max_body_bytes: args.max_body_bytes,
         secret_grace: args.secret_grace,

@@ -18,6 +18,7 @@ pub enum Scope {
     Workspaces,
     EventTypes,
     Deliveries,
+    Integrations,
 }
 
 impl Scope {
@@ -30,15 +31,23 @@ impl Scope {
             Self::Workspaces => "workspaces",
             Self::EventTypes => "event_types",
             Self::Deliveries => "deliveries",
+            Self::Integrations => "integrations",
         }
     }
 
     /// The scope of `/api/<resource>-<verb>`.
     pub fn from_path(path: &str) -> Option<Self> {
+        const CALLS: [(&str, Scope); 7] = [
+            ("webhooks-", Scope::Webhooks),
+            ("events-", Scope::Events),
+            ("workspaces-", Scope::Workspaces),
+            ("event-types-", Scope::EventTypes),
+            ("deliveries-", Scope::Deliveries),
+            ("integrations-", Scope::Integrations),
+            ("integration-kinds-", Scope::Integrations),
+        ];
         let call = path.strip_prefix("/api/")?;
-        [Self::Webhooks, Self::Events, Self::Workspaces, Self::EventTypes, Self::Deliveries]
-            .into_iter()
-            .find(|s| call.strip_prefix(&s.as_str().replace('_', "-")).is_some_and(|rest| rest.starts_with('-')))
+        CALLS.into_iter().find(|(prefix, _)| call.starts_with(prefix)).map(|(_, scope)| scope)
     }
 }
 
@@ -124,6 +133,7 @@ mod tests {
         assert_eq!(Scope::from_path("/api/event-types-list"), Some(Scope::EventTypes));
         assert_eq!(Scope::from_path("/api/events-send-batch"), Some(Scope::Events));
         assert_eq!(Scope::from_path("/api/deliveries-retry"), Some(Scope::Deliveries));
+        assert_eq!(Scope::from_path("/api/integration-kinds-list"), Some(Scope::Integrations));
         assert_eq!(Scope::from_path("/api/eventsx-send"), None);
         assert_eq!(Scope::from_path("/healthz"), None);
     }

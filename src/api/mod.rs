@@ -2,11 +2,13 @@
 //! endpoints. Handlers parse, call `domain` to validate, call the store, and shape the answer;
 //! nothing here decides delivery behaviour.
 
+mod checks;
 mod deliveries;
 mod error;
 mod event_types;
 mod events;
 mod extract;
+mod integrations;
 mod ops;
 mod webhooks;
 mod workspaces;
@@ -29,11 +31,14 @@ pub use error::{ApiError, Scope};
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::url_policy::UrlPolicy;
 use crate::store::Store;
+use crate::targets::TargetFactory;
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub secret_box: SecretBox,
+    /// Builds integration adapters for Verify Connection.
+    pub targets: TargetFactory,
     pub url_policy: UrlPolicy,
     pub max_body_bytes: usize,
     pub secret_grace: Duration,
@@ -95,6 +100,14 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(deliveries::get))
         .routes(routes!(deliveries::attempts))
         .routes(routes!(deliveries::retry))
+        .routes(routes!(integrations::create))
+        .routes(routes!(integrations::list))
+        .routes(routes!(integrations::get))
+        .routes(routes!(integrations::update))
+        .routes(routes!(integrations::delete))
+        .routes(routes!(integrations::verify))
+        .routes(routes!(integrations::kinds_list))
+        .routes(routes!(integrations::fields_list))
         .split_for_parts();
     let openapi = Arc::new(openapi);
     api.route("/api/openapi.json", axum::routing::get(move || std::future::ready(Json(openapi.as_ref().clone()))))

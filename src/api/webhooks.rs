@@ -9,14 +9,11 @@ use super::deliveries::{DeliveryView, parse_limit};
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
-use crate::crypto::random_bytes;
+use super::checks::{checked_events, checked_url, new_signing_secret};
 use crate::domain::delivery::DeliveryStatus;
-use crate::domain::endpoint::{check_description, check_events};
-use crate::domain::signing::SigningSecret;
+use crate::domain::endpoint::check_description;
 use crate::domain::time::{Millis, now_ms, rfc3339};
-use crate::domain::url_policy::UrlError;
-use crate::store::{Caller, DeliveryFilter, Endpoint, StoredSecret};
-use crate::targets::webhook::secret_binding;
+use crate::store::{Caller, DeliveryFilter, Endpoint};
 
 const SCOPE: Scope = Scope::Webhooks;
 
@@ -133,39 +130,6 @@ pub struct SecretRotated {
     previous_secret_expires_at: String,
 }
 
-async fn checked_url(state: &AppState, raw: Option<&str>) -> Result<String, ApiError> {
-    let invalid = |e: UrlError| match e {
-        UrlError::Missing => ApiError::new(axum::http::StatusCode::BAD_REQUEST, SCOPE, "url_required", "URL is required"),
-        other => ApiError::new(axum::http::StatusCode::BAD_REQUEST, SCOPE, "invalid_url", other.to_string()),
-    };
-    let url = state.url_policy.check_url(raw.unwrap_or_default()).map_err(invalid)?;
-    // Early, friendly refusal of names that resolve only to internal addresses. The check that
-    // protects is the one at connect time; a name that does not resolve yet is accepted.
-    if let (Some(url::Host::Domain(host)), false) = (url.host(), state.url_policy.allow_private_networks)
-        && let Ok(addrs) = tokio::net::lookup_host((host, url.port_or_known_default().unwrap_or(443))).await
-    {
-        let addrs: Vec<_> = addrs.collect();
-        if let Some(blocked) = addrs.iter().find(|a| !state.url_policy.is_allowed_ip(a.ip()))
-            && addrs.iter().all(|a| !state.url_policy.is_allowed_ip(a.ip()))
-        {
-            return Err(invalid(UrlError::BlockedAddress(blocked.ip())));
-        }
-    }
-    Ok(url.to_string())
-}
-
-async fn checked_events(state: &AppState, account: Uuid, events: &[String]) -> Result<Vec<String>, ApiError> {
-    let catalog = state.store.list_event_types(account).await.or_store_error(SCOPE)?;
-    check_events(events, catalog.iter().map(|t| t.name.as_str())).map_err(|m| ApiError::invalid_request(SCOPE, m))
-}
-
-fn new_secret(state: &AppState, now: Millis) -> (SigningSecret, StoredSecret) {
-    let secret = SigningSecret::from_bytes(random_bytes());
-    let id = Uuid::now_v7();
-    let ciphertext = state.secret_box.seal(secret.expose().as_bytes(), &secret_binding(id));
-    (secret, StoredSecret { id, ciphertext, created_at: now, expires_at: None })
-}
-
 async fn owned_endpoint(state: &AppState, caller: &Caller, id: &str) -> Result<Endpoint, ApiError> {
     let id = parse_id(SCOPE, "id", id)?;
     state
@@ -180,13 +144,13 @@ async fn owned_endpoint(state: &AppState, caller: &Caller, id: &str) -> Result<E
 #[utoipa::path(post, path = "/api/webhooks-create", tag = "webhooks", request_body = CreateWebhook,
     responses((status = 200, body = Success<WebhookCreated>), (status = "4XX", body = ErrorBody)))]
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateWebhook>) -> ApiResult<WebhookCreated> {
-    let url = checked_url(&state, req.url.as_deref()).await?;
+    let url = checked_url(&state, SCOPE, req.url.as_deref()).await?;
     let description = req.description.unwrap_or_default();
     check_description(&description).map_err(|m| ApiError::invalid_request(SCOPE, m))?;
     let events = req.events.ok_or_else(|| ApiError::invalid_request(SCOPE, "events is required"))?;
-    let events = checked_events(&state, caller.account_id, &events).await?;
+    let events = checked_events(&state, SCOPE, caller.account_id, &events).await?;
     let now = now_ms();
-    let (secret, stored) = new_secret(&state, now);
+    let (secret, stored) = new_signing_secret(&state, now);
     let endpoint = Endpoint {
         id: Uuid::now_v7(),
         account_id: caller.account_id,
@@ -225,14 +189,14 @@ pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): Ap
 pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateWebhook>) -> ApiResult<WebhookOne> {
     let mut endpoint = owned_endpoint(&state, &caller, &req.id).await?;
     if let Some(url) = req.url.as_deref() {
-        endpoint.url = checked_url(&state, Some(url)).await?;
+        endpoint.url = checked_url(&state, SCOPE, Some(url)).await?;
     }
     if let Some(description) = req.description {
         check_description(&description).map_err(|m| ApiError::invalid_request(SCOPE, m))?;
         endpoint.description = description;
     }
     if let Some(events) = req.events {
-        endpoint.events = checked_events(&state, caller.account_id, &events).await?;
+        endpoint.events = checked_events(&state, SCOPE, caller.account_id, &events).await?;
     }
     if let Some(active) = req.is_active {
         endpoint.is_active = active;
@@ -284,7 +248,7 @@ pub async fn rotate_secret(State(state): State<AppState>, caller: Caller, ApiJso
         None => state.secret_grace.as_millis() as Millis,
     };
     let now = now_ms();
-    let (secret, stored) = new_secret(&state, now);
+    let (secret, stored) = new_signing_secret(&state, now);
     let old_expires_at = now + grace_ms;
     let rotated = state
         .store

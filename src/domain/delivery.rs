@@ -42,6 +42,8 @@ pub enum ErrorKind {
     InvalidUrl,
     Io,
     TargetGone,
+    /// The event lacks what the target needs (e.g. no e-mail for a HubSpot contact): retrying cannot help.
+    InvalidData,
     Internal,
 }
 
@@ -56,6 +58,7 @@ impl ErrorKind {
             Self::InvalidUrl => "invalid_url",
             Self::Io => "io",
             Self::TargetGone => "target_gone",
+            Self::InvalidData => "invalid_data",
             Self::Internal => "internal",
         }
     }
@@ -123,13 +126,42 @@ pub fn judge(
         {
             return Verdict::Failed;
         }
-        AttemptOutcome::Error { kind: ErrorKind::TargetGone, .. } => return Verdict::Failed,
+        AttemptOutcome::Error { kind: ErrorKind::TargetGone | ErrorKind::InvalidData, .. } => return Verdict::Failed,
         AttemptOutcome::Response { retry_after, .. } => *retry_after,
         AttemptOutcome::Error { .. } => None,
     };
     match schedule.next_delay(attempts_made, retry_after, unit_random) {
         Some(wait) => Verdict::RetryAt(now + wait.as_millis() as Millis),
         None => Verdict::Failed,
+    }
+}
+
+/// Says in plain words what an outcome means, for Verify Connection.
+pub fn explain(outcome: &AttemptOutcome) -> String {
+    match outcome {
+        AttemptOutcome::Response { status, .. } if (200..300).contains(status) => format!("Connected: the endpoint answered HTTP {status}."),
+        AttemptOutcome::Response { status: 401, .. } => "HTTP 401 Unauthorized: the credentials were refused.".into(),
+        AttemptOutcome::Response { status: 403, .. } => "HTTP 403 Forbidden: the credentials lack a permission.".into(),
+        AttemptOutcome::Response { status: 404, .. } => "HTTP 404 Not Found: check the URL.".into(),
+        AttemptOutcome::Response { status, .. } if (300..400).contains(status) => {
+            format!("HTTP {status}: the endpoint redirects, and redirects are not followed; use the final URL.")
+        }
+        AttemptOutcome::Response { status, .. } => format!("The endpoint answered HTTP {status}."),
+        AttemptOutcome::Error { kind, message } => {
+            let what = match kind {
+                ErrorKind::Dns => "The host name could not be resolved (DNS)",
+                ErrorKind::Connect => "No connection could be made",
+                ErrorKind::Tls => "The TLS (HTTPS) handshake failed",
+                ErrorKind::Timeout => "The request timed out",
+                ErrorKind::BlockedAddress => "The address is not allowed (loopback, private or metadata network)",
+                ErrorKind::InvalidUrl => "The URL is not valid",
+                ErrorKind::Io => "The connection failed",
+                ErrorKind::TargetGone => "The target no longer exists",
+                ErrorKind::InvalidData => "The data was refused",
+                ErrorKind::Internal => "An internal error occurred",
+            };
+            format!("{what}: {message}")
+        }
     }
 }
 
@@ -190,6 +222,15 @@ mod tests {
         assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
         assert_eq!(parse_retry_after("Mon, 12 Jan 1970 13:46:50 GMT", now), Some(Duration::from_secs(10)));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn explanations_are_plain_words() {
+        assert!(explain(&response(204)).starts_with("Connected"));
+        assert!(explain(&response(401)).contains("credentials were refused"));
+        assert!(explain(&response(404)).contains("check the URL"));
+        let dns = AttemptOutcome::Error { kind: ErrorKind::Dns, message: "no such host".into() };
+        assert_eq!(explain(&dns), "The host name could not be resolved (DNS): no such host");
     }
 
     #[test]

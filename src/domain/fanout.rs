@@ -3,24 +3,27 @@
 
 use uuid::Uuid;
 
-/// The kinds of outbound target. Only webhook endpoints exist so far; integrations, mailers and
-/// query destinations join this enum and reuse the whole queue.
+use super::integration::IntegrationKind;
+
+/// The kinds of outbound target. Every kind shares the queue, retries and the delivery log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TargetKind {
     Webhook,
+    Integration(IntegrationKind),
 }
 
 impl TargetKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Webhook => "webhook",
+            Self::Integration(kind) => kind.as_str(),
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "webhook" => Some(Self::Webhook),
-            _ => None,
+            other => IntegrationKind::parse(other).map(Self::Integration),
         }
     }
 }
@@ -31,7 +34,7 @@ pub struct TargetRef {
     pub id: Uuid,
 }
 
-/// Where a target is available. Webhook endpoints are account-wide.
+/// Where a target is available. Webhook endpoints are account-wide; integrations are chosen per workspace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WorkspaceScope {
     All,
@@ -94,6 +97,8 @@ mod tests {
     #[test]
     fn kinds_round_trip() {
         assert_eq!(TargetKind::parse(TargetKind::Webhook.as_str()), Some(TargetKind::Webhook));
+        let hubspot = TargetKind::Integration(IntegrationKind::Hubspot);
+        assert_eq!(TargetKind::parse(hubspot.as_str()), Some(hubspot));
         assert_eq!(TargetKind::parse("fax"), None);
     }
 }

@@ -13,7 +13,9 @@ use uuid::Uuid;
 
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::event::Event;
-use crate::domain::fanout::TargetRef;
+use crate::domain::fanout::{TargetRef, WorkspaceScope};
+use crate::domain::integration::IntegrationConfig;
+use crate::domain::mapping::MappingRow;
 use crate::domain::time::Millis;
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,24 @@ pub struct StoredSecret {
     pub ciphertext: Vec<u8>,
     pub created_at: Millis,
     pub expires_at: Option<Millis>,
+}
+
+/// A Custom API, HubSpot or Salesforce integration. `secret` is sealed by the caller.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Integration {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub name: String,
+    pub config: IntegrationConfig,
+    pub mapping: Vec<MappingRow>,
+    pub events: Vec<String>,
+    pub workspaces: WorkspaceScope,
+    pub is_active: bool,
+    pub secret: Option<Vec<u8>>,
+    pub secret_hint: Option<String>,
+    pub signing_secret_prefix: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
 }
 
 /// What a worker needs to send to a webhook endpoint.
@@ -195,6 +215,17 @@ pub trait Store: Send + Sync + 'static {
         old_expires_at: Millis,
     ) -> StoreResult<bool>;
     async fn webhook_target(&self, id: Uuid, now: Millis) -> StoreResult<Option<WebhookTargetConfig>>;
+
+    // Integrations.
+    /// Stores the integration and, for kinds that sign their requests, its first signing secret.
+    async fn insert_integration(&self, integration: &Integration, signing: Option<&StoredSecret>) -> StoreResult<()>;
+    async fn list_integrations(&self, account: Uuid) -> StoreResult<Vec<Integration>>;
+    async fn get_integration(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Integration>>;
+    /// Writes every field but id, account and created_at. False when not found.
+    async fn update_integration(&self, integration: &Integration) -> StoreResult<bool>;
+    async fn delete_integration(&self, account: Uuid, id: Uuid) -> StoreResult<bool>;
+    /// An integration with its signing secrets still valid at `now`, for workers.
+    async fn integration_target(&self, id: Uuid, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>>;
 
     // Events in.
     /// Stores the events and one pending delivery per matching active target, atomically.

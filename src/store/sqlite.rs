@@ -17,6 +17,7 @@ use super::*;
 use crate::domain::event::Event;
 use crate::domain::event_types::DEFAULT_EVENT_TYPES;
 use crate::domain::fanout::{self, Subscription, TargetKind, WorkspaceScope};
+use crate::domain::integration::{IntegrationConfig, IntegrationKind};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -90,6 +91,19 @@ fn workspace_from_row(row: &SqliteRow) -> StoreResult<Workspace> {
 const ENDPOINT_COLUMNS: &str = "t.id, t.account_id, w.created_by, w.url, w.description, w.secret_prefix, \
      t.events, t.is_active, t.created_at, t.updated_at \
      FROM targets t JOIN webhook_endpoints w ON w.target_id = t.id";
+
+fn endpoint_target_row(ep: &Endpoint) -> TargetRow<'_> {
+    TargetRow {
+        id: ep.id,
+        account_id: ep.account_id,
+        kind: TargetKind::Webhook,
+        events: &ep.events,
+        workspaces: &WorkspaceScope::All,
+        is_active: ep.is_active,
+        created_at: ep.created_at,
+        updated_at: ep.updated_at,
+    }
+}
 
 fn endpoint_from_row(row: &SqliteRow) -> StoreResult<Endpoint> {
     Ok(Endpoint {
@@ -166,19 +180,145 @@ async fn active_subscriptions(tx: &mut Transaction<'_, Sqlite>, account: Uuid) -
     rows.iter()
         .map(|row| {
             let kind: String = row.try_get("kind")?;
-            let workspaces: Option<String> = row.try_get("workspaces")?;
             Ok(Subscription {
                 target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "id")? },
                 events: json_col(row, "events")?,
-                workspaces: match workspaces {
-                    None => WorkspaceScope::All,
-                    Some(text) => WorkspaceScope::Only(
-                        serde_json::from_str(&text).map_err(|e| StoreError::Internal(e.to_string()))?,
-                    ),
-                },
+                workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
             })
         })
         .collect()
+}
+
+/// The `targets` columns every kind shares.
+struct TargetRow<'a> {
+    id: Uuid,
+    account_id: Uuid,
+    kind: TargetKind,
+    events: &'a [String],
+    workspaces: &'a WorkspaceScope,
+    is_active: bool,
+    created_at: Millis,
+    updated_at: Millis,
+}
+
+fn workspaces_json(scope: &WorkspaceScope) -> Option<String> {
+    match scope {
+        WorkspaceScope::All => None,
+        WorkspaceScope::Only(ids) => Some(serde_json::to_string(ids).expect("uuids serialize")),
+    }
+}
+
+fn workspaces_from_json(text: Option<String>) -> StoreResult<WorkspaceScope> {
+    match text {
+        None => Ok(WorkspaceScope::All),
+        Some(text) => serde_json::from_str(&text).map(WorkspaceScope::Only).map_err(|e| StoreError::Internal(e.to_string())),
+    }
+}
+
+async fn insert_target(tx: &mut Transaction<'_, Sqlite>, t: &TargetRow<'_>) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO targets (id, account_id, kind, events, workspaces, is_active, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(t.id.to_string())
+    .bind(t.account_id.to_string())
+    .bind(t.kind.as_str())
+    .bind(serde_json::to_string(t.events).expect("strings serialize"))
+    .bind(workspaces_json(t.workspaces))
+    .bind(t.is_active)
+    .bind(t.created_at)
+    .bind(t.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Updates the shared columns; false when the target is not the account's.
+async fn update_target(tx: &mut Transaction<'_, Sqlite>, t: &TargetRow<'_>) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE targets SET events = $1, workspaces = $2, is_active = $3, updated_at = $4 \
+         WHERE account_id = $5 AND id = $6 AND kind = $7",
+    )
+    .bind(serde_json::to_string(t.events).expect("strings serialize"))
+    .bind(workspaces_json(t.workspaces))
+    .bind(t.is_active)
+    .bind(t.updated_at)
+    .bind(t.account_id.to_string())
+    .bind(t.id.to_string())
+    .bind(t.kind.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn delete_target(pool: &SqlitePool, account: Uuid, id: Uuid, kinds: &[TargetKind]) -> StoreResult<bool> {
+    let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM targets WHERE account_id = ");
+    q.push_bind(account.to_string()).push(" AND id = ").push_bind(id.to_string()).push(" AND kind IN (");
+    let mut list = q.separated(", ");
+    for kind in kinds {
+        list.push_bind(kind.as_str());
+    }
+    q.push(")");
+    Ok(q.build().execute(pool).await?.rows_affected() == 1)
+}
+
+async fn valid_signing_secrets(pool: &SqlitePool, target: Uuid, now: Millis) -> StoreResult<Vec<StoredSecret>> {
+    let rows = sqlx::query(
+        "SELECT id, ciphertext, created_at, expires_at FROM signing_secrets \
+         WHERE target_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC",
+    )
+    .bind(target.to_string())
+    .bind(now)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredSecret {
+                id: uuid_col(r, "id")?,
+                ciphertext: r.try_get("ciphertext")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .collect()
+}
+
+const INTEGRATION_COLUMNS: &str = "t.id, t.account_id, t.kind, t.events, t.workspaces, t.is_active, t.created_at, t.updated_at, \
+     i.name, i.config, i.mapping, i.secret_ciphertext, i.secret_hint, i.signing_secret_prefix \
+     FROM targets t JOIN integrations i ON i.target_id = t.id";
+
+fn integration_from_row(row: &SqliteRow) -> StoreResult<Integration> {
+    let kind: String = row.try_get("kind")?;
+    let kind = IntegrationKind::parse(&kind).ok_or_else(|| StoreError::Internal(format!("unknown integration kind {kind}")))?;
+    let config = IntegrationConfig::from_json(kind, json_col(row, "config")?).map_err(StoreError::Internal)?;
+    Ok(Integration {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        name: row.try_get("name")?,
+        config,
+        mapping: json_col(row, "mapping")?,
+        events: json_col(row, "events")?,
+        workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
+        is_active: row.try_get("is_active")?,
+        secret: row.try_get("secret_ciphertext")?,
+        secret_hint: row.try_get("secret_hint")?,
+        signing_secret_prefix: row.try_get("signing_secret_prefix")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn integration_target_row(i: &Integration) -> TargetRow<'_> {
+    TargetRow {
+        id: i.id,
+        account_id: i.account_id,
+        kind: TargetKind::Integration(i.config.kind()),
+        events: &i.events,
+        workspaces: &i.workspaces,
+        is_active: i.is_active,
+        created_at: i.created_at,
+        updated_at: i.updated_at,
+    }
 }
 
 async fn event_by_idempotency_key(
@@ -320,19 +460,7 @@ impl Store for SqliteStore {
 
     async fn insert_endpoint(&self, ep: &Endpoint, secret: &StoredSecret) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO targets (id, account_id, kind, events, workspaces, is_active, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
-        )
-        .bind(ep.id.to_string())
-        .bind(ep.account_id.to_string())
-        .bind(TargetKind::Webhook.as_str())
-        .bind(serde_json::to_string(&ep.events).expect("strings serialize"))
-        .bind(ep.is_active)
-        .bind(ep.created_at)
-        .bind(ep.updated_at)
-        .execute(&mut *tx)
-        .await?;
+        insert_target(&mut tx, &endpoint_target_row(ep)).await?;
         sqlx::query("INSERT INTO webhook_endpoints (target_id, created_by, url, description, secret_prefix) VALUES ($1, $2, $3, $4, $5)")
             .bind(ep.id.to_string())
             .bind(ep.created_by.to_string())
@@ -365,15 +493,7 @@ impl Store for SqliteStore {
 
     async fn update_endpoint(&self, ep: &Endpoint) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE targets SET events = $1, is_active = $2, updated_at = $3 WHERE account_id = $4 AND id = $5")
-            .bind(serde_json::to_string(&ep.events).expect("strings serialize"))
-            .bind(ep.is_active)
-            .bind(ep.updated_at)
-            .bind(ep.account_id.to_string())
-            .bind(ep.id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        if !update_target(&mut tx, &endpoint_target_row(ep)).await? {
             return Ok(false);
         }
         sqlx::query("UPDATE webhook_endpoints SET url = $1, description = $2 WHERE target_id = $3")
@@ -387,13 +507,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_endpoint(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM targets WHERE account_id = $1 AND id = $2 AND kind = $3")
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .bind(TargetKind::Webhook.as_str())
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        delete_target(&self.writer, account, id, &[TargetKind::Webhook]).await
     }
 
     async fn rotate_endpoint_secret(
@@ -441,26 +555,85 @@ impl Store for SqliteStore {
         else {
             return Ok(None);
         };
-        let secrets = sqlx::query(
-            "SELECT id, ciphertext, created_at, expires_at FROM signing_secrets \
-             WHERE target_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC",
-        )
-        .bind(id.to_string())
-        .bind(now)
-        .fetch_all(&self.reader)
-        .await?;
-        let secrets = secrets
-            .iter()
-            .map(|r| {
-                Ok(StoredSecret {
-                    id: uuid_col(r, "id")?,
-                    ciphertext: r.try_get("ciphertext")?,
-                    created_at: r.try_get("created_at")?,
-                    expires_at: r.try_get("expires_at")?,
-                })
-            })
-            .collect::<StoreResult<_>>()?;
+        let secrets = valid_signing_secrets(&self.reader, id, now).await?;
         Ok(Some(WebhookTargetConfig { url: row.try_get("url")?, secrets }))
+    }
+
+    async fn insert_integration(&self, integration: &Integration, signing: Option<&StoredSecret>) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        insert_target(&mut tx, &integration_target_row(integration)).await?;
+        sqlx::query(
+            "INSERT INTO integrations (target_id, name, config, mapping, secret_ciphertext, secret_hint, signing_secret_prefix) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(integration.id.to_string())
+        .bind(&integration.name)
+        .bind(integration.config.to_json().to_string())
+        .bind(serde_json::to_string(&integration.mapping).expect("rows serialize"))
+        .bind(&integration.secret)
+        .bind(&integration.secret_hint)
+        .bind(&integration.signing_secret_prefix)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(secret) = signing {
+            insert_secret(&mut tx, integration.id, secret).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_integrations(&self, account: Uuid) -> StoreResult<Vec<Integration>> {
+        let rows = sqlx::query(&format!("SELECT {INTEGRATION_COLUMNS} WHERE t.account_id = $1 ORDER BY t.created_at, t.id"))
+            .bind(account.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(integration_from_row).collect()
+    }
+
+    async fn get_integration(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Integration>> {
+        let row = sqlx::query(&format!("SELECT {INTEGRATION_COLUMNS} WHERE t.account_id = $1 AND t.id = $2"))
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(integration_from_row).transpose()
+    }
+
+    async fn update_integration(&self, integration: &Integration) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        if !update_target(&mut tx, &integration_target_row(integration)).await? {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE integrations SET name = $1, config = $2, mapping = $3, secret_ciphertext = $4, secret_hint = $5 \
+             WHERE target_id = $6",
+        )
+        .bind(&integration.name)
+        .bind(integration.config.to_json().to_string())
+        .bind(serde_json::to_string(&integration.mapping).expect("rows serialize"))
+        .bind(&integration.secret)
+        .bind(&integration.secret_hint)
+        .bind(integration.id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_integration(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+        let kinds = IntegrationKind::ALL.map(TargetKind::Integration);
+        delete_target(&self.writer, account, id, &kinds).await
+    }
+
+    async fn integration_target(&self, id: Uuid, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>> {
+        let Some(row) = sqlx::query(&format!("SELECT {INTEGRATION_COLUMNS} WHERE t.id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((integration_from_row(&row)?, valid_signing_secrets(&self.reader, id, now).await?)))
     }
 
     async fn accept_events(&self, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {

@@ -3,23 +3,61 @@
 //! Adapters turn a claimed delivery into a request and report what happened as a pure
 //! `AttemptOutcome`; they never touch the queue. The engine decides what the outcome means.
 
+pub mod custom_api;
 pub mod http;
+pub mod hubspot;
+pub mod salesforce;
 pub mod webhook;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Serialize;
+use url::Url;
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::crypto::secret_box::SecretBox;
-use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
+use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy, explain};
 use crate::domain::fanout::{TargetKind, TargetRef};
-use crate::domain::time::Millis;
-use crate::store::{ClaimedDelivery, Store, StoreError};
+use crate::domain::integration::IntegrationConfig;
+use crate::domain::mapping::MappingRow;
+use crate::domain::signing::{SigningKey, SigningSecret, signature_header};
+use crate::domain::time::{Millis, now_ms};
+use crate::store::{ClaimedDelivery, Integration, Store, StoreError, StoredSecret};
 
 #[async_trait]
 pub trait Target: Send + Sync {
     fn failure_policy(&self) -> FailurePolicy;
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome;
+}
+
+/// Integrations can also check their settings without delivering anything real.
+#[async_trait]
+pub trait Verify: Target {
+    async fn verify(&self) -> Verification;
+}
+
+/// The answer to Verify Connection.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Verification {
+    pub ok: bool,
+    /// What happened, in plain words.
+    pub message: String,
+    pub http_status: Option<u16>,
+}
+
+impl Verification {
+    pub fn from_outcome(outcome: &AttemptOutcome) -> Self {
+        let ok = matches!(outcome, AttemptOutcome::Response { status, .. } if (200..300).contains(status));
+        Self { ok, message: explain(outcome), http_status: outcome.http_status() }
+    }
+}
+
+/// Server-level settings of the SaaS adapters.
+#[derive(Clone, Debug)]
+pub struct ProviderSettings {
+    pub hubspot_base_url: Url,
 }
 
 /// What adapters need to be built: stored config, the key to decrypt its secrets, the client.
@@ -28,6 +66,8 @@ pub struct TargetFactory {
     pub store: Arc<dyn Store>,
     pub secret_box: SecretBox,
     pub http: http::HttpClient,
+    pub providers: ProviderSettings,
+    pub salesforce_tokens: salesforce::TokenCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +80,56 @@ pub enum ResolveError {
     Config(String),
 }
 
+/// The associated data that binds a stored signing secret to its row.
+pub fn signing_secret_binding(secret_id: Uuid) -> String {
+    format!("signing_secret:{secret_id}")
+}
+
+/// The associated data that binds an integration's credential to its integration.
+pub fn integration_secret_binding(integration_id: Uuid) -> String {
+    format!("integration_secret:{integration_id}")
+}
+
+/// Decrypts stored signing secrets into ready HMAC keys.
+pub fn signing_keys(secrets: &[StoredSecret], secret_box: &SecretBox) -> Result<Vec<SigningKey>, ResolveError> {
+    secrets
+        .iter()
+        .map(|s| {
+            let plain = secret_box.open(&s.ciphertext, &signing_secret_binding(s.id)).map_err(|e| ResolveError::Config(e.to_string()))?;
+            let text = String::from_utf8(plain).map_err(|_| ResolveError::Config("secret is not text".into()))?;
+            let secret = SigningSecret::parse(&text).ok_or_else(|| ResolveError::Config("stored secret is malformed".into()))?;
+            Ok(secret.signing_key())
+        })
+        .collect()
+}
+
+/// Adds the Standard Webhooks headers; the timestamp is this attempt's.
+pub fn sign_request(request: reqwest::RequestBuilder, keys: &[SigningKey], msg_id: &str, body: &[u8]) -> reqwest::RequestBuilder {
+    if keys.is_empty() {
+        return request;
+    }
+    let timestamp = now_ms() / 1000;
+    request
+        .header("webhook-id", msg_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature_header(keys, msg_id, timestamp, body))
+}
+
+/// An event's data as a JSON object (it was checked to be one when accepted).
+pub fn data_object(delivery: &ClaimedDelivery) -> Result<serde_json::Map<String, serde_json::Value>, AttemptOutcome> {
+    serde_json::from_str(&delivery.event.data)
+        .map_err(|e| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message: format!("event data is not an object: {e}") })
+}
+
+/// An integration's settings with its credential in the clear, ready to build an adapter.
+pub struct IntegrationSpec {
+    pub id: Uuid,
+    pub config: IntegrationConfig,
+    pub mapping: Vec<MappingRow>,
+    pub secret: Option<String>,
+    pub signing_keys: Vec<SigningKey>,
+}
+
 impl TargetFactory {
     /// Builds the adapter for a target from its current stored configuration.
     pub async fn resolve(&self, target: TargetRef, now: Millis) -> Result<Box<dyn Target>, ResolveError> {
@@ -48,6 +138,51 @@ impl TargetFactory {
                 let config = self.store.webhook_target(target.id, now).await?.ok_or(ResolveError::Gone)?;
                 Ok(Box::new(webhook::WebhookTarget::new(target.id, config, &self.secret_box, self.http.clone())?))
             }
+            TargetKind::Integration(_) => {
+                let (integration, secrets) = self.store.integration_target(target.id, now).await?.ok_or(ResolveError::Gone)?;
+                Ok(self.integration(self.spec(integration, &secrets)?)?)
+            }
         }
+    }
+
+    /// A stored integration with its credential decrypted.
+    pub fn spec(&self, integration: Integration, signing_secrets: &[StoredSecret]) -> Result<IntegrationSpec, ResolveError> {
+        let secret = integration
+            .secret
+            .as_deref()
+            .map(|sealed| {
+                let plain =
+                    self.secret_box.open(sealed, &integration_secret_binding(integration.id)).map_err(|e| ResolveError::Config(e.to_string()))?;
+                String::from_utf8(plain).map_err(|_| ResolveError::Config("credential is not text".into()))
+            })
+            .transpose()?;
+        Ok(IntegrationSpec {
+            id: integration.id,
+            config: integration.config,
+            mapping: integration.mapping,
+            secret,
+            signing_keys: signing_keys(signing_secrets, &self.secret_box)?,
+        })
+    }
+
+    /// Builds an integration adapter, also for settings not saved yet (Verify Connection).
+    pub fn integration(&self, spec: IntegrationSpec) -> Result<Box<dyn Verify>, ResolveError> {
+        let secret = spec.secret.unwrap_or_default();
+        Ok(match spec.config {
+            IntegrationConfig::CustomApi(config) => {
+                Box::new(custom_api::CustomApiTarget::new(config, &secret, spec.mapping, spec.signing_keys, self.http.clone())?)
+            }
+            IntegrationConfig::Hubspot(_) => {
+                Box::new(hubspot::HubspotTarget::new(self.providers.hubspot_base_url.clone(), secret, spec.mapping, self.http.clone()))
+            }
+            IntegrationConfig::Salesforce(config) => Box::new(salesforce::SalesforceTarget::new(
+                spec.id,
+                config,
+                secret,
+                spec.mapping,
+                self.http.clone(),
+                self.salesforce_tokens.clone(),
+            )?),
+        })
     }
 }

@@ -5,12 +5,11 @@ use url::Url;
 use uuid::Uuid;
 
 use super::http::HttpClient;
-use super::{ResolveError, Target};
+use super::{ResolveError, Target, sign_request, signing_keys};
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
 use crate::domain::event::webhook_body;
-use crate::domain::signing::{SigningKey, SigningSecret, signature_header};
-use crate::domain::time::now_ms;
+use crate::domain::signing::SigningKey;
 use crate::store::{ClaimedDelivery, WebhookTargetConfig};
 
 pub struct WebhookTarget {
@@ -19,24 +18,10 @@ pub struct WebhookTarget {
     http: HttpClient,
 }
 
-/// The associated data that binds a stored signing secret to its row.
-pub fn secret_binding(secret_id: Uuid) -> String {
-    format!("signing_secret:{secret_id}")
-}
-
 impl WebhookTarget {
     pub fn new(id: Uuid, config: WebhookTargetConfig, secret_box: &SecretBox, http: HttpClient) -> Result<Self, ResolveError> {
         let url = Url::parse(&config.url).map_err(|e| ResolveError::Config(format!("endpoint {id} has a bad URL: {e}")))?;
-        let keys = config
-            .secrets
-            .iter()
-            .map(|s| {
-                let plain = secret_box.open(&s.ciphertext, &secret_binding(s.id)).map_err(|e| ResolveError::Config(e.to_string()))?;
-                let text = String::from_utf8(plain).map_err(|_| ResolveError::Config("secret is not text".into()))?;
-                let secret = SigningSecret::parse(&text).ok_or_else(|| ResolveError::Config("stored secret is malformed".into()))?;
-                Ok(secret.signing_key())
-            })
-            .collect::<Result<Vec<_>, ResolveError>>()?;
+        let keys = signing_keys(&config.secrets, secret_box)?;
         if keys.is_empty() {
             return Err(ResolveError::Config(format!("endpoint {id} has no valid signing secret")));
         }
@@ -53,18 +38,9 @@ impl Target for WebhookTarget {
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
         let event = &delivery.event;
         let body = webhook_body(&event.event_type, event.created_at, &event.data);
-        // The id stays the same across retries (receivers dedupe on it); the timestamp is this attempt's.
-        let msg_id = event.id.to_string();
-        let timestamp = now_ms() / 1000;
-        let signature = signature_header(&self.keys, &msg_id, timestamp, body.as_bytes());
-        let request = self
-            .http
-            .request(reqwest::Method::POST, self.url.clone())
-            .header("content-type", "application/json")
-            .header("webhook-id", msg_id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body);
+        // The id stays the same across retries: receivers dedupe on it.
+        let request = self.http.request(reqwest::Method::POST, self.url.clone()).header("content-type", "application/json");
+        let request = sign_request(request, &self.keys, &event.id.to_string(), body.as_bytes()).body(body);
         self.http.send(&self.url, request).await
     }
 }

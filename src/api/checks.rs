@@ -1,0 +1,69 @@
+//! Checks and helpers shared by the resources that save destinations.
+
+use std::collections::HashSet;
+
+use axum::http::StatusCode;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{ApiError, OrStoreError, Scope};
+use super::extract::parse_id;
+use crate::crypto::random_bytes;
+use crate::domain::endpoint::check_events;
+use crate::domain::signing::SigningSecret;
+use crate::domain::time::Millis;
+use crate::domain::url_policy::UrlError;
+use crate::store::StoredSecret;
+use crate::targets::signing_secret_binding;
+
+/// Checks a destination URL against the policy: `<scope>.url_required` or `<scope>.invalid_url`.
+pub async fn checked_url(state: &AppState, scope: Scope, raw: Option<&str>) -> Result<String, ApiError> {
+    let invalid = |e: UrlError| match e {
+        UrlError::Missing => ApiError::new(StatusCode::BAD_REQUEST, scope, "url_required", "URL is required"),
+        other => ApiError::new(StatusCode::BAD_REQUEST, scope, "invalid_url", other.to_string()),
+    };
+    let url = state.url_policy.check_url(raw.unwrap_or_default()).map_err(invalid)?;
+    // Early, friendly refusal of names that resolve only to internal addresses. The check that
+    // protects is the one at connect time; a name that does not resolve yet is accepted.
+    if let (Some(url::Host::Domain(host)), false) = (url.host(), state.url_policy.allow_private_networks)
+        && let Ok(addrs) = tokio::net::lookup_host((host, url.port_or_known_default().unwrap_or(443))).await
+    {
+        let addrs: Vec<_> = addrs.collect();
+        if let Some(blocked) = addrs.iter().find(|a| !state.url_policy.is_allowed_ip(a.ip()))
+            && addrs.iter().all(|a| !state.url_policy.is_allowed_ip(a.ip()))
+        {
+            return Err(invalid(UrlError::BlockedAddress(blocked.ip())));
+        }
+    }
+    Ok(url.to_string())
+}
+
+/// Checks subscribed event types against the account's catalog.
+pub async fn checked_events(state: &AppState, scope: Scope, account: Uuid, events: &[String]) -> Result<Vec<String>, ApiError> {
+    let catalog = state.store.list_event_types(account).await.or_store_error(scope)?;
+    check_events(events, catalog.iter().map(|t| t.name.as_str())).map_err(|m| ApiError::invalid_request(scope, m))
+}
+
+/// Parses workspace ids and checks each is the account's: `<scope>.workspace_not_found`.
+pub async fn checked_workspaces(state: &AppState, scope: Scope, account: Uuid, ids: &[String]) -> Result<Vec<Uuid>, ApiError> {
+    let known: HashSet<Uuid> = state.store.list_workspaces(account).await.or_store_error(scope)?.into_iter().map(|w| w.id).collect();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = parse_id(scope, "workspaces[]", id)?;
+        if !known.contains(&id) {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, scope, "workspace_not_found", format!("workspace {id} does not exist")));
+        }
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// A fresh signing secret: the text to show once, and its sealed form to store.
+pub fn new_signing_secret(state: &AppState, now: Millis) -> (SigningSecret, StoredSecret) {
+    let secret = SigningSecret::from_bytes(random_bytes());
+    let id = Uuid::now_v7();
+    let ciphertext = state.secret_box.seal(secret.expose().as_bytes(), &signing_secret_binding(id));
+    (secret, StoredSecret { id, ciphertext, created_at: now, expires_at: None })
+}

@@ -1,0 +1,397 @@
+//! Integrations (seeds 000/001): Custom API, HubSpot and Salesforce, with field mapping,
+//! workspaces and Verify Connection.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::checks::{checked_events, checked_url, checked_workspaces, new_signing_secret};
+use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
+use super::extract::{ApiJson, parse_id};
+use super::{ApiResult, AppState, Success, success};
+use crate::domain::fanout::WorkspaceScope;
+use crate::domain::fields::SOURCE_FIELDS;
+use crate::domain::integration::{self, ConfigError, DEFAULT_EVENT, IntegrationConfig, IntegrationKind, secret_hint};
+use crate::domain::mapping::{self, MappingRow};
+use crate::domain::time::{now_ms, rfc3339};
+use crate::store::{Caller, Integration};
+use crate::targets::salesforce::login_url;
+use crate::targets::{IntegrationSpec, Verification, integration_secret_binding};
+
+const SCOPE: Scope = Scope::Integrations;
+const MAX_NAME_LEN: usize = 200;
+
+/// An integration. Its credential is never returned: `secret_hint` shows its first characters.
+#[derive(Serialize, ToSchema)]
+pub struct IntegrationView {
+    id: Uuid,
+    account_id: Uuid,
+    kind: IntegrationKind,
+    name: String,
+    /// Event types that trigger it.
+    events: Vec<String>,
+    mapping: Vec<MappingRow>,
+    /// Workspaces it is available in (empty when `all_workspaces`).
+    workspaces: Vec<Uuid>,
+    /// Available in every workspace ("Select All").
+    all_workspaces: bool,
+    is_active: bool,
+    /// Kind-specific settings.
+    #[schema(value_type = Object)]
+    config: serde_json::Value,
+    secret_hint: Option<String>,
+    /// Custom API requests are signed like webhooks; the secret is shown once, at creation.
+    signing_secret_prefix: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Integration> for IntegrationView {
+    fn from(i: Integration) -> Self {
+        let (workspaces, all_workspaces) = match i.workspaces {
+            WorkspaceScope::All => (Vec::new(), true),
+            WorkspaceScope::Only(ids) => (ids, false),
+        };
+        Self {
+            id: i.id,
+            account_id: i.account_id,
+            kind: i.config.kind(),
+            name: i.name,
+            events: i.events,
+            mapping: i.mapping,
+            workspaces,
+            all_workspaces,
+            is_active: i.is_active,
+            config: i.config.to_json(),
+            secret_hint: i.secret_hint,
+            signing_secret_prefix: i.signing_secret_prefix,
+            created_at: rfc3339(i.created_at),
+            updated_at: rfc3339(i.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIntegration {
+    kind: IntegrationKind,
+    /// Defaults to "Custom API Integration", "HubSpot Integration" or "Salesforce Integration".
+    name: Option<String>,
+    /// Defaults to `["participant.completed"]`.
+    events: Option<Vec<String>>,
+    mapping: Option<Vec<MappingRow>>,
+    workspaces: Option<Vec<String>>,
+    /// Defaults to true when no `workspaces` are given.
+    all_workspaces: Option<bool>,
+    is_active: Option<bool>,
+    /// Custom API: `endpoint`, `method`, `auth_type`, `custom_header_name`. HubSpot: `{}`.
+    /// Salesforce: `domain`, `consumer_key`, `object`, `external_id_field`, `external_id_source`.
+    #[schema(value_type = Object)]
+    config: Option<serde_json::Value>,
+    /// Write-only: the API key (Basic auth: `username:password`), the HubSpot access token, or
+    /// the Salesforce consumer secret.
+    secret: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIntegration {
+    id: String,
+    name: Option<String>,
+    events: Option<Vec<String>>,
+    mapping: Option<Vec<MappingRow>>,
+    workspaces: Option<Vec<String>>,
+    all_workspaces: Option<bool>,
+    is_active: Option<bool>,
+    /// Replaces the whole kind-specific settings object.
+    #[schema(value_type = Object)]
+    config: Option<serde_json::Value>,
+    /// Omit to keep the stored credential; `""` removes it.
+    secret: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyIntegration {
+    /// A saved integration; `config`, `secret` and `mapping` given here override what is stored.
+    id: Option<String>,
+    /// For settings not saved yet.
+    kind: Option<IntegrationKind>,
+    #[schema(value_type = Object)]
+    config: Option<serde_json::Value>,
+    secret: Option<String>,
+    mapping: Option<Vec<MappingRow>>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationId {
+    id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IntegrationCreated {
+    integration: IntegrationView,
+    /// Custom API only: the `whsec_` secret its requests are signed with. Shown only here.
+    signing_secret: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IntegrationOne {
+    integration: IntegrationView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IntegrationList {
+    integrations: Vec<IntegrationView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IntegrationDeleted {
+    id: Uuid,
+    deleted: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KindView {
+    kind: IntegrationKind,
+    title: &'static str,
+    category: &'static str,
+    description: &'static str,
+    default_name: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KindList {
+    /// For the category filter: "All" first.
+    categories: Vec<&'static str>,
+    kinds: Vec<KindView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FieldView {
+    key: &'static str,
+    display_name: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FieldList {
+    fields: Vec<FieldView>,
+}
+
+fn bad(reason: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, SCOPE, reason, message)
+}
+
+fn config_error(e: ConfigError) -> ApiError {
+    match e {
+        ConfigError::Invalid(m) => bad("invalid_config", m),
+        ConfigError::SecretRequired(m) => bad("secret_required", m),
+        ConfigError::MissingRequiredMapping(m) => bad("missing_required_field", m),
+    }
+}
+
+fn checked_name(name: Option<String>, kind: IntegrationKind) -> Result<String, ApiError> {
+    let name = name.map(|n| n.trim().to_owned()).unwrap_or_default();
+    let name = if name.is_empty() { kind.default_name().to_owned() } else { name };
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(ApiError::invalid_request(SCOPE, format!("name is at most {MAX_NAME_LEN} characters")));
+    }
+    Ok(name)
+}
+
+/// Parses the kind's settings and checks the URLs in them against the destination policy.
+async fn checked_config(state: &AppState, kind: IntegrationKind, config: Option<serde_json::Value>) -> Result<IntegrationConfig, ApiError> {
+    let value = config.unwrap_or_else(|| serde_json::json!({}));
+    let mut config = IntegrationConfig::from_json(kind, value).map_err(|m| bad("invalid_config", m))?;
+    match &mut config {
+        IntegrationConfig::CustomApi(c) => c.endpoint = checked_url(state, SCOPE, Some(&c.endpoint)).await?,
+        IntegrationConfig::Salesforce(c) if !c.domain.trim().is_empty() => {
+            let url = login_url(&c.domain).map_err(|m| bad("invalid_url", m))?;
+            checked_url(state, SCOPE, Some(url.as_str())).await?;
+        }
+        IntegrationConfig::Salesforce(_) | IntegrationConfig::Hubspot(_) => {}
+    }
+    Ok(config)
+}
+
+fn checked_mapping(rows: Vec<MappingRow>) -> Result<Vec<MappingRow>, ApiError> {
+    mapping::validate(&rows).map_err(|m| bad("invalid_mapping", m))?;
+    Ok(rows.into_iter().map(|r| MappingRow { webhook_field: r.webhook_field.trim().to_owned(), ..r }).collect())
+}
+
+async fn checked_scope(state: &AppState, account: Uuid, workspaces: Option<Vec<String>>, all: Option<bool>) -> Result<WorkspaceScope, ApiError> {
+    match (all, workspaces) {
+        (Some(true), _) | (None, None) => Ok(WorkspaceScope::All),
+        (_, workspaces) => Ok(WorkspaceScope::Only(checked_workspaces(state, SCOPE, account, &workspaces.unwrap_or_default()).await?)),
+    }
+}
+
+/// Seals a credential for this integration; `""` means none.
+fn sealed_secret(state: &AppState, id: Uuid, secret: &str) -> (Option<Vec<u8>>, Option<String>) {
+    if secret.is_empty() {
+        return (None, None);
+    }
+    (Some(state.secret_box.seal(secret.as_bytes(), &integration_secret_binding(id))), Some(secret_hint(secret)))
+}
+
+async fn owned_integration(state: &AppState, caller: &Caller, id: &str) -> Result<Integration, ApiError> {
+    let id = parse_id(SCOPE, "id", id)?;
+    state.store.get_integration(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "integration"))
+}
+
+/// Create an integration. Custom API integrations also get a signing secret, shown only here.
+#[utoipa::path(post, path = "/api/integrations-create", tag = "integrations", request_body = CreateIntegration,
+    responses((status = 200, body = Success<IntegrationCreated>), (status = "4XX", body = ErrorBody)))]
+pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateIntegration>) -> ApiResult<IntegrationCreated> {
+    let kind = req.kind;
+    let name = checked_name(req.name, kind)?;
+    let events = req.events.unwrap_or_else(|| vec![DEFAULT_EVENT.to_owned()]);
+    let events = checked_events(&state, SCOPE, caller.account_id, &events).await?;
+    let mapping = checked_mapping(req.mapping.unwrap_or_default())?;
+    let workspaces = checked_scope(&state, caller.account_id, req.workspaces, req.all_workspaces).await?;
+    let config = checked_config(&state, kind, req.config).await?;
+    let secret = req.secret.unwrap_or_default();
+    integration::validate(&config, !secret.is_empty(), Some(&secret).filter(|s| !s.is_empty()).map(String::as_str), &mapping)
+        .map_err(config_error)?;
+
+    let now = now_ms();
+    let id = Uuid::now_v7();
+    let signing = (kind == IntegrationKind::CustomApi).then(|| new_signing_secret(&state, now));
+    let (sealed, hint) = sealed_secret(&state, id, &secret);
+    let integration = Integration {
+        id,
+        account_id: caller.account_id,
+        name,
+        config,
+        mapping,
+        events,
+        workspaces,
+        is_active: req.is_active.unwrap_or(true),
+        secret: sealed,
+        secret_hint: hint,
+        signing_secret_prefix: signing.as_ref().map(|(s, _)| s.prefix()),
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_integration(&integration, signing.as_ref().map(|(_, stored)| stored)).await.or_store_error(SCOPE)?;
+    success(IntegrationCreated { integration: integration.into(), signing_secret: signing.map(|(s, _)| s.expose()) })
+}
+
+/// List the account's integrations, oldest first.
+#[utoipa::path(post, path = "/api/integrations-list", tag = "integrations",
+    responses((status = 200, body = Success<IntegrationList>), (status = "4XX", body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>) -> ApiResult<IntegrationList> {
+    let all = state.store.list_integrations(caller.account_id).await.or_store_error(SCOPE)?;
+    success(IntegrationList { integrations: all.into_iter().map(Into::into).collect() })
+}
+
+/// Get one integration.
+#[utoipa::path(post, path = "/api/integrations-get", tag = "integrations", request_body = IntegrationId,
+    responses((status = 200, body = Success<IntegrationOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<IntegrationId>) -> ApiResult<IntegrationOne> {
+    success(IntegrationOne { integration: owned_integration(&state, &caller, &req.id).await?.into() })
+}
+
+/// Change an integration; omitted fields keep their value, an omitted secret stays stored.
+#[utoipa::path(post, path = "/api/integrations-update", tag = "integrations", request_body = UpdateIntegration,
+    responses((status = 200, body = Success<IntegrationOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateIntegration>) -> ApiResult<IntegrationOne> {
+    let mut integration = owned_integration(&state, &caller, &req.id).await?;
+    let kind = integration.config.kind();
+    if req.name.is_some() {
+        integration.name = checked_name(req.name, kind)?;
+    }
+    if let Some(events) = req.events {
+        integration.events = checked_events(&state, SCOPE, caller.account_id, &events).await?;
+    }
+    if let Some(rows) = req.mapping {
+        integration.mapping = checked_mapping(rows)?;
+    }
+    if req.workspaces.is_some() || req.all_workspaces.is_some() {
+        integration.workspaces = checked_scope(&state, caller.account_id, req.workspaces, req.all_workspaces).await?;
+    }
+    if let Some(active) = req.is_active {
+        integration.is_active = active;
+    }
+    if req.config.is_some() {
+        integration.config = checked_config(&state, kind, req.config).await?;
+    }
+    if let Some(secret) = &req.secret {
+        (integration.secret, integration.secret_hint) = sealed_secret(&state, integration.id, secret);
+    }
+    let new_secret = req.secret.as_deref().filter(|s| !s.is_empty());
+    integration::validate(&integration.config, integration.secret.is_some(), new_secret, &integration.mapping).map_err(config_error)?;
+    integration.updated_at = now_ms();
+    if !state.store.update_integration(&integration).await.or_store_error(SCOPE)? {
+        return Err(ApiError::not_found(SCOPE, "integration"));
+    }
+    state.engine_wake.notify_one();
+    success(IntegrationOne { integration: integration.into() })
+}
+
+/// Delete an integration with its deliveries.
+#[utoipa::path(post, path = "/api/integrations-delete", tag = "integrations", request_body = IntegrationId,
+    responses((status = 200, body = Success<IntegrationDeleted>), (status = "4XX", body = ErrorBody)))]
+pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<IntegrationId>) -> ApiResult<IntegrationDeleted> {
+    let id = parse_id(SCOPE, "id", &req.id)?;
+    if !state.store.delete_integration(caller.account_id, id).await.or_store_error(SCOPE)? {
+        return Err(ApiError::not_found(SCOPE, "integration"));
+    }
+    success(IntegrationDeleted { id, deleted: true })
+}
+
+/// Verify Connection: a marked test request for Custom API, a credentials check for HubSpot and
+/// Salesforce. Works on saved integrations (`id`) and on settings not saved yet (`kind`, `config`).
+#[utoipa::path(post, path = "/api/integrations-verify", tag = "integrations", request_body = VerifyIntegration,
+    responses((status = 200, body = Success<Verification>), (status = "4XX", body = ErrorBody)))]
+pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<VerifyIntegration>) -> ApiResult<Verification> {
+    let mut spec = match (&req.id, req.kind) {
+        (Some(id), _) => {
+            let integration = owned_integration(&state, &caller, id).await?;
+            let secrets = state.store.integration_target(integration.id, now_ms()).await.or_store_error(SCOPE)?.map(|(_, s)| s).unwrap_or_default();
+            let mut spec = state.targets.spec(integration, &secrets).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, SCOPE, "internal", e.to_string()))?;
+            if req.config.is_some() {
+                spec.config = checked_config(&state, spec.config.kind(), req.config).await?;
+            }
+            spec
+        }
+        // Unsaved settings share the nil id; cached Salesforce tokens are keyed on credentials too.
+        (None, Some(kind)) => IntegrationSpec {
+            id: Uuid::nil(),
+            config: checked_config(&state, kind, req.config).await?,
+            mapping: Vec::new(),
+            secret: None,
+            signing_keys: Vec::new(),
+        },
+        (None, None) => return Err(ApiError::invalid_request(SCOPE, "give the id of a saved integration, or a kind and its config")),
+    };
+    if req.secret.is_some() {
+        spec.secret = req.secret;
+    }
+    if let Some(rows) = req.mapping {
+        spec.mapping = checked_mapping(rows)?;
+    }
+    let target = state.targets.integration(spec).map_err(|e| bad("invalid_config", e.to_string()))?;
+    success(target.verify().await)
+}
+
+/// The three integration kinds with their category, for the selector.
+#[utoipa::path(post, path = "/api/integration-kinds-list", tag = "integrations",
+    responses((status = 200, body = Success<KindList>), (status = "4XX", body = ErrorBody)))]
+pub async fn kinds_list(_caller: Caller) -> ApiResult<KindList> {
+    let kinds = IntegrationKind::ALL
+        .into_iter()
+        .map(|k| KindView { kind: k, title: k.title(), category: k.category(), description: k.description(), default_name: k.default_name() })
+        .collect();
+    success(KindList { categories: vec!["All", "Custom/Developer", "CRM & Marketing"], kinds })
+}
+
+/// The 43 source fields a mapping can use: display name and key.
+#[utoipa::path(post, path = "/api/integrations-fields-list", tag = "integrations",
+    responses((status = 200, body = Success<FieldList>), (status = "4XX", body = ErrorBody)))]
+pub async fn fields_list(_caller: Caller) -> ApiResult<FieldList> {
+    success(FieldList { fields: SOURCE_FIELDS.iter().map(|(display_name, key)| FieldView { key, display_name }).collect() })
+}

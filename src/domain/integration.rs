@@ -1,0 +1,362 @@
+//! Integrations (seeds 000/001): Custom API, HubSpot and Salesforce settings and their rules.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::fields::is_source_field;
+use super::mapping::MappingRow;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationKind {
+    CustomApi,
+    Hubspot,
+    Salesforce,
+}
+
+impl IntegrationKind {
+    pub const ALL: [Self; 3] = [Self::CustomApi, Self::Hubspot, Self::Salesforce];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CustomApi => "custom_api",
+            Self::Hubspot => "hubspot",
+            Self::Salesforce => "salesforce",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The tile title in the "Select Webhook Integration" modal.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::CustomApi => "Custom API",
+            Self::Hubspot => "HubSpot",
+            Self::Salesforce => "Salesforce",
+        }
+    }
+
+    pub fn default_name(self) -> &'static str {
+        match self {
+            Self::CustomApi => "Custom API Integration",
+            Self::Hubspot => "HubSpot Integration",
+            Self::Salesforce => "Salesforce Integration",
+        }
+    }
+
+    pub fn category(self) -> &'static str {
+        match self {
+            Self::CustomApi => "Custom/Developer",
+            Self::Hubspot | Self::Salesforce => "CRM & Marketing",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::CustomApi => "For any REST API endpoint you control",
+            Self::Hubspot => "For CRM & Marketing automation via HubSpot",
+            Self::Salesforce => "For Salesforce CRM",
+        }
+    }
+
+    /// What the write-only `secret` holds for this kind.
+    pub fn secret_label(self) -> &'static str {
+        match self {
+            Self::CustomApi => "API key",
+            Self::Hubspot => "private app access token",
+            Self::Salesforce => "consumer secret",
+        }
+    }
+}
+
+pub const DEFAULT_EVENT: &str = "participant.completed";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CustomApiMethod {
+    #[default]
+    Post,
+    Put,
+    Patch,
+}
+
+impl CustomApiMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+        }
+    }
+}
+
+/// Seed 001's "API Key Type".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthType {
+    /// No authentication header is sent.
+    #[default]
+    None,
+    /// `X-API-KEY: <key>`.
+    ApiKey,
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// `Authorization: Basic base64(<username:password>)`.
+    Basic,
+    /// `<custom_header_name>: <key>`.
+    CustomHeader,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomApiConfig {
+    /// The receiver's HTTPS URL.
+    pub endpoint: String,
+    #[serde(default)]
+    pub method: CustomApiMethod,
+    #[serde(default)]
+    pub auth_type: AuthType,
+    /// Required when `auth_type` is `custom_header`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_header_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HubspotConfig {}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum SalesforceObject {
+    Lead,
+    #[default]
+    Contact,
+}
+
+impl SalesforceObject {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lead => "Lead",
+            Self::Contact => "Contact",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SalesforceConfig {
+    /// Your instance, e.g. `yourcompany.my.salesforce.com` (or a full `https://` URL).
+    pub domain: String,
+    /// The Connected App's consumer key (client id).
+    pub consumer_key: String,
+    #[serde(default)]
+    pub object: SalesforceObject,
+    /// API name of the External ID field used to match records, e.g. `Email_External_Id__c`.
+    pub external_id_field: String,
+    /// The source field whose value is the external ID, e.g. `email`.
+    pub external_id_source: String,
+}
+
+/// Kind-specific settings (never secrets: those travel in the write-only `secret`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IntegrationConfig {
+    CustomApi(CustomApiConfig),
+    Hubspot(HubspotConfig),
+    Salesforce(SalesforceConfig),
+}
+
+impl IntegrationConfig {
+    pub fn kind(&self) -> IntegrationKind {
+        match self {
+            Self::CustomApi(_) => IntegrationKind::CustomApi,
+            Self::Hubspot(_) => IntegrationKind::Hubspot,
+            Self::Salesforce(_) => IntegrationKind::Salesforce,
+        }
+    }
+
+    /// Reads the settings of `kind` from JSON; unknown or missing fields are errors.
+    pub fn from_json(kind: IntegrationKind, value: serde_json::Value) -> Result<Self, String> {
+        let describe = |e: serde_json::Error| format!("config for {}: {e}", kind.as_str());
+        Ok(match kind {
+            IntegrationKind::CustomApi => Self::CustomApi(serde_json::from_value(value).map_err(describe)?),
+            IntegrationKind::Hubspot => Self::Hubspot(serde_json::from_value(value).map_err(describe)?),
+            IntegrationKind::Salesforce => Self::Salesforce(serde_json::from_value(value).map_err(describe)?),
+        })
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::CustomApi(c) => serde_json::to_value(c),
+            Self::Hubspot(c) => serde_json::to_value(c),
+            Self::Salesforce(c) => serde_json::to_value(c),
+        }
+        .expect("settings serialize")
+    }
+}
+
+/// A refused save: which field, and what to do.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    SecretRequired(String),
+    #[error("{0}")]
+    MissingRequiredMapping(String),
+}
+
+/// Checks the settings, the secret (`has_secret`: given now or already stored) and the mapping
+/// together, as seed 001's rules tie them (Salesforce needs Last Name mapped).
+pub fn validate(config: &IntegrationConfig, has_secret: bool, secret: Option<&str>, mapping: &[MappingRow]) -> Result<(), ConfigError> {
+    let invalid = |m: String| Err(ConfigError::Invalid(m));
+    match config {
+        IntegrationConfig::CustomApi(c) => {
+            if c.auth_type == AuthType::CustomHeader {
+                match c.custom_header_name.as_deref().map(str::trim) {
+                    None | Some("") => return invalid("custom_header_name is required when auth_type is custom_header".into()),
+                    Some(name) if !is_header_name(name) => return invalid(format!("'{name}' is not a valid HTTP header name")),
+                    Some(_) => {}
+                }
+            }
+            if c.auth_type != AuthType::None && !has_secret {
+                return Err(ConfigError::SecretRequired("secret (the API key) is required for this auth_type".into()));
+            }
+            if let (AuthType::Basic, Some(secret)) = (c.auth_type, secret)
+                && !secret.contains(':')
+            {
+                return invalid("for basic auth the secret is 'username:password'".into());
+            }
+        }
+        IntegrationConfig::Hubspot(_) => {
+            if !has_secret {
+                return Err(ConfigError::SecretRequired("secret (the HubSpot private app access token) is required".into()));
+            }
+        }
+        IntegrationConfig::Salesforce(c) => {
+            for (name, value) in [("domain", &c.domain), ("consumer_key", &c.consumer_key), ("external_id_field", &c.external_id_field)] {
+                if value.trim().is_empty() {
+                    return invalid(format!("{name} is required"));
+                }
+            }
+            if !c.external_id_field.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+                return invalid(format!("'{}' is not a Salesforce field API name", c.external_id_field));
+            }
+            if !is_source_field(&c.external_id_source) {
+                return Err(ConfigError::MissingRequiredMapping(format!(
+                    "external_id_source '{}' is not a source field: choose the field whose value matches records (usually email)",
+                    c.external_id_source
+                )));
+            }
+            if !has_secret {
+                return Err(ConfigError::SecretRequired("secret (the consumer secret) is required".into()));
+            }
+            if !mapping.iter().any(|row| row.source_field == "lastName") {
+                return Err(ConfigError::MissingRequiredMapping(format!(
+                    "add a mapping row for Last Name (lastName → LastName): Salesforce requires it to create a {}",
+                    c.object.as_str()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// RFC 7230 token characters.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The authentication header a Custom API request carries.
+pub fn auth_header(config: &CustomApiConfig, secret: &str) -> Option<(String, String)> {
+    match config.auth_type {
+        AuthType::None => None,
+        AuthType::ApiKey => Some(("X-API-KEY".into(), secret.into())),
+        AuthType::Bearer => Some(("Authorization".into(), format!("Bearer {secret}"))),
+        AuthType::Basic => Some(("Authorization".into(), format!("Basic {}", STANDARD.encode(secret)))),
+        AuthType::CustomHeader => Some((config.custom_header_name.clone().unwrap_or_default().trim().to_owned(), secret.into())),
+    }
+}
+
+/// Shows the first characters of a secret: enough to recognise it, too few to use it.
+pub fn secret_hint(secret: &str) -> String {
+    let shown: String = secret.chars().take(4).collect();
+    format!("{shown}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::mapping::IfMissing;
+
+    fn custom(auth_type: AuthType, header: Option<&str>) -> IntegrationConfig {
+        IntegrationConfig::CustomApi(CustomApiConfig {
+            endpoint: "https://api.example.com/webhook".into(),
+            method: CustomApiMethod::Post,
+            auth_type,
+            custom_header_name: header.map(Into::into),
+        })
+    }
+
+    fn salesforce(source: &str) -> IntegrationConfig {
+        IntegrationConfig::Salesforce(SalesforceConfig {
+            domain: "acme.my.salesforce.com".into(),
+            consumer_key: "3MVG9".into(),
+            object: SalesforceObject::Lead,
+            external_id_field: "Email_External_Id__c".into(),
+            external_id_source: source.into(),
+        })
+    }
+
+    fn row(out: &str, src: &str) -> MappingRow {
+        MappingRow { webhook_field: out.into(), source_field: src.into(), if_missing: IfMissing::Omit }
+    }
+
+    #[test]
+    fn custom_api_rules() {
+        assert!(validate(&custom(AuthType::None, None), false, None, &[]).is_ok());
+        assert!(matches!(validate(&custom(AuthType::Bearer, None), false, None, &[]), Err(ConfigError::SecretRequired(_))));
+        assert!(validate(&custom(AuthType::CustomHeader, None), true, Some("k"), &[]).unwrap_err().to_string().contains("custom_header_name"));
+        assert!(validate(&custom(AuthType::CustomHeader, Some("X Bad")), true, Some("k"), &[]).is_err());
+        assert!(validate(&custom(AuthType::CustomHeader, Some("X-Custom-Auth")), true, Some("k"), &[]).is_ok());
+        assert!(validate(&custom(AuthType::Basic, None), true, Some("no-colon"), &[]).is_err());
+        assert!(validate(&custom(AuthType::Basic, None), true, None, &[]).is_ok(), "a stored secret was checked when saved");
+    }
+
+    #[test]
+    fn salesforce_needs_last_name_and_an_external_id_source() {
+        let mapping = [row("LastName", "lastName"), row("Email", "email")];
+        assert!(validate(&salesforce("email"), true, None, &mapping).is_ok());
+        let err = validate(&salesforce("email"), true, None, &mapping[1..]).unwrap_err();
+        assert!(matches!(err, ConfigError::MissingRequiredMapping(_)));
+        assert!(err.to_string().contains("Last Name") && err.to_string().contains("Lead"));
+        assert!(matches!(validate(&salesforce(""), true, None, &mapping), Err(ConfigError::MissingRequiredMapping(_))));
+        assert!(matches!(validate(&salesforce("email"), false, None, &mapping), Err(ConfigError::SecretRequired(_))));
+    }
+
+    #[test]
+    fn auth_headers_for_each_mode() {
+        let cfg = |t, h: Option<&str>| match custom(t, h) {
+            IntegrationConfig::CustomApi(c) => c,
+            _ => unreachable!(),
+        };
+        assert_eq!(auth_header(&cfg(AuthType::None, None), "k"), None);
+        assert_eq!(auth_header(&cfg(AuthType::ApiKey, None), "k"), Some(("X-API-KEY".into(), "k".into())));
+        assert_eq!(auth_header(&cfg(AuthType::Bearer, None), "k"), Some(("Authorization".into(), "Bearer k".into())));
+        assert_eq!(auth_header(&cfg(AuthType::Basic, None), "user:pass"), Some(("Authorization".into(), "Basic dXNlcjpwYXNz".into())));
+        assert_eq!(auth_header(&cfg(AuthType::CustomHeader, Some("X-Custom-Auth")), "k"), Some(("X-Custom-Auth".into(), "k".into())));
+    }
+
+    #[test]
+    fn config_json_round_trips_and_refuses_strangers() {
+        let json = serde_json::json!({"endpoint": "https://x.example/", "method": "PATCH", "auth_type": "api_key"});
+        let config = IntegrationConfig::from_json(IntegrationKind::CustomApi, json).unwrap();
+        assert_eq!(IntegrationConfig::from_json(IntegrationKind::CustomApi, config.to_json()).unwrap(), config);
+        assert!(IntegrationConfig::from_json(IntegrationKind::Hubspot, serde_json::json!({"token": "x"})).is_err());
+        assert!(IntegrationConfig::from_json(IntegrationKind::CustomApi, serde_json::json!({"endpoint": "x", "method": "GET"})).is_err());
+        assert_eq!(IntegrationKind::parse("salesforce"), Some(IntegrationKind::Salesforce));
+        assert_eq!(secret_hint("pat-na1-abcdef"), "pat-…");
+    }
+}

@@ -1,0 +1,85 @@
+//! Custom API (seeds 000/001): the mapped record as JSON to the user's endpoint, with the chosen
+//! authentication and Standard Webhooks signature headers.
+
+use async_trait::async_trait;
+use reqwest::header::{HeaderName, HeaderValue};
+use serde_json::{Value, json};
+use url::Url;
+
+use super::http::HttpClient;
+use super::{ResolveError, Target, Verification, Verify, data_object, sign_request};
+use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
+use crate::domain::integration::{CustomApiConfig, auth_header};
+use crate::domain::mapping::{self, MappingRow};
+use crate::domain::signing::SigningKey;
+use crate::domain::time::{now_ms, rfc3339};
+use crate::store::ClaimedDelivery;
+
+pub struct CustomApiTarget {
+    url: Url,
+    method: reqwest::Method,
+    auth: Option<(HeaderName, HeaderValue)>,
+    mapping: Vec<MappingRow>,
+    keys: Vec<SigningKey>,
+    http: HttpClient,
+}
+
+impl CustomApiTarget {
+    pub fn new(config: CustomApiConfig, secret: &str, mapping: Vec<MappingRow>, keys: Vec<SigningKey>, http: HttpClient) -> Result<Self, ResolveError> {
+        let bad = |what: &str| ResolveError::Config(format!("custom API {what} is not valid"));
+        let url = Url::parse(&config.endpoint).map_err(|_| bad("endpoint"))?;
+        let method = reqwest::Method::from_bytes(config.method.as_str().as_bytes()).map_err(|_| bad("method"))?;
+        let auth = auth_header(&config, secret)
+            .map(|(name, value)| {
+                let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("header name"))?;
+                let mut value = HeaderValue::from_str(&value).map_err(|_| bad("API key"))?;
+                value.set_sensitive(true);
+                Ok::<_, ResolveError>((name, value))
+            })
+            .transpose()?;
+        Ok(Self { url, method, auth, mapping, keys, http })
+    }
+
+    async fn send(&self, msg_id: &str, body: Value, test: bool) -> AttemptOutcome {
+        let body = serde_json::to_vec(&body).expect("JSON values serialize");
+        let mut request = self.http.request(self.method.clone(), self.url.clone()).header("content-type", "application/json");
+        if let Some((name, value)) = &self.auth {
+            request = request.header(name.clone(), value.clone());
+        }
+        if test {
+            request = request.header("x-switchyard-test", "true");
+        }
+        let request = sign_request(request, &self.keys, msg_id, &body).body(body);
+        self.http.send(&self.url, request).await
+    }
+}
+
+#[async_trait]
+impl Target for CustomApiTarget {
+    fn failure_policy(&self) -> FailurePolicy {
+        FailurePolicy::RetryAll
+    }
+
+    /// The body is the mapped record; with no mapping rows, the whole record.
+    async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
+        let data = match data_object(delivery) {
+            Ok(data) => data,
+            Err(outcome) => return outcome,
+        };
+        let body = if self.mapping.is_empty() { data } else { mapping::apply(&self.mapping, &data) };
+        self.send(&delivery.event.id.to_string(), Value::Object(body), false).await
+    }
+}
+
+#[async_trait]
+impl Verify for CustomApiTarget {
+    /// Sends a request marked as a test (`x-switchyard-test: true`, `"test": true`).
+    async fn verify(&self) -> Verification {
+        let body = json!({
+            "test": true,
+            "message": "Connection test from Switchyard. No action is needed.",
+            "timestamp": rfc3339(now_ms()),
+        });
+        Verification::from_outcome(&self.send(&format!("test_{}", uuid::Uuid::now_v7()), body, true).await)
+    }
+}
