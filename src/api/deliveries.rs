@@ -10,8 +10,8 @@ use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::delivery::DeliveryStatus;
-use crate::domain::time::{now_ms, rfc3339};
-use crate::store::{Attempt, Caller, Delivery, RetryRequest};
+use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
+use crate::store::{Attempt, Caller, Delivery, DeliveryFilter, RetryRequest};
 
 const SCOPE: Scope = Scope::Deliveries;
 const DEFAULT_LIMIT: u32 = 50;
@@ -22,6 +22,18 @@ pub fn parse_limit(scope: Scope, limit: Option<u32>) -> Result<u32, ApiError> {
         n @ 1..=MAX_LIMIT => Ok(n),
         _ => Err(ApiError::invalid_request(scope, format!("limit is 1 to {MAX_LIMIT}"))),
     }
+}
+
+pub fn parse_status(scope: Scope, status: Option<&str>) -> Result<Option<DeliveryStatus>, ApiError> {
+    status
+        .map(|s| DeliveryStatus::parse(s).ok_or_else(|| ApiError::invalid_request(scope, "status is pending, delivered or failed")))
+        .transpose()
+}
+
+fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| parse_rfc3339(v).ok_or_else(|| ApiError::invalid_request(SCOPE, format!("{field} must be an RFC 3339 time such as 2026-11-24T10:00:00Z"))))
+        .transpose()
 }
 
 /// A delivery: one event to one target, with its latest state.
@@ -107,6 +119,32 @@ pub struct DeliveryId {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct ListRequest {
+    /// Only deliveries to this target (webhook endpoint or integration).
+    target_id: Option<String>,
+    /// pending, delivered or failed.
+    status: Option<String>,
+    /// Created at or after this time (RFC 3339).
+    since: Option<String>,
+    /// Created before this time (RFC 3339).
+    until: Option<String>,
+    /// 1–1000, default 50; newest first.
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryList {
+    deliveries: Vec<DeliveryView>,
+}
+
+impl From<Vec<Delivery>> for DeliveryList {
+    fn from(deliveries: Vec<Delivery>) -> Self {
+        Self { deliveries: deliveries.into_iter().map(Into::into).collect() }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AttemptsRequest {
     delivery_id: String,
 }
@@ -129,6 +167,21 @@ async fn owned_delivery(state: &AppState, caller: &Caller, id: &str, field: &str
         .await
         .or_store_error(SCOPE)?
         .ok_or_else(|| ApiError::not_found(SCOPE, "delivery"))
+}
+
+/// The delivery log of the account, newest first, filtered by target, status and time.
+#[utoipa::path(post, path = "/api/deliveries-list", tag = "deliveries", request_body = ListRequest,
+    responses((status = 200, body = Success<DeliveryList>), (status = "4XX", body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListRequest>) -> ApiResult<DeliveryList> {
+    let filter = DeliveryFilter {
+        target_id: req.target_id.as_deref().map(|id| parse_id(SCOPE, "target_id", id)).transpose()?,
+        status: parse_status(SCOPE, req.status.as_deref())?,
+        since: parse_time("since", req.since.as_deref())?,
+        until: parse_time("until", req.until.as_deref())?,
+        limit: parse_limit(SCOPE, req.limit)?,
+    };
+    let deliveries = state.store.list_deliveries(caller.account_id, &filter).await.or_store_error(SCOPE)?;
+    success(DeliveryList::from(deliveries))
 }
 
 /// Get one delivery.

@@ -97,6 +97,7 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(workspaces::delete))
         .routes(routes!(event_types::list))
         .routes(routes!(event_types::create))
+        .routes(routes!(deliveries::list))
         .routes(routes!(deliveries::get))
         .routes(routes!(deliveries::attempts))
         .routes(routes!(deliveries::retry))

@@ -5,12 +5,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::deliveries::{DeliveryView, parse_limit};
+use super::deliveries::{DeliveryList, parse_limit, parse_status};
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use super::checks::{checked_events, checked_url, new_signing_secret};
-use crate::domain::delivery::DeliveryStatus;
 use crate::domain::endpoint::check_description;
 use crate::domain::time::{Millis, now_ms, rfc3339};
 use crate::store::{Caller, DeliveryFilter, Endpoint};
@@ -108,11 +107,6 @@ pub struct ListDeliveries {
     limit: Option<u32>,
     /// Only deliveries in this status: pending, delivered or failed.
     status: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DeliveryList {
-    deliveries: Vec<DeliveryView>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -226,14 +220,10 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req):
     responses((status = 200, body = Success<DeliveryList>), (status = "4XX", body = ErrorBody)))]
 pub async fn deliveries(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListDeliveries>) -> ApiResult<DeliveryList> {
     let endpoint = owned_endpoint(&state, &caller, &req.endpoint_id).await?;
-    let status = req
-        .status
-        .as_deref()
-        .map(|s| DeliveryStatus::parse(s).ok_or_else(|| ApiError::invalid_request(SCOPE, "status is pending, delivered or failed")))
-        .transpose()?;
-    let filter = DeliveryFilter { target_id: Some(endpoint.id), status, limit: parse_limit(SCOPE, req.limit)? };
+    let status = parse_status(SCOPE, req.status.as_deref())?;
+    let filter = DeliveryFilter { target_id: Some(endpoint.id), status, limit: parse_limit(SCOPE, req.limit)?, ..Default::default() };
     let deliveries = state.store.list_deliveries(caller.account_id, &filter).await.or_store_error(SCOPE)?;
-    success(DeliveryList { deliveries: deliveries.into_iter().map(Into::into).collect() })
+    success(DeliveryList::from(deliveries))
 }
 
 /// Issue a new signing secret. The previous one keeps signing (both signatures are sent)

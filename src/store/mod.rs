@@ -144,6 +144,10 @@ pub struct Attempt {
 pub struct DeliveryFilter {
     pub target_id: Option<Uuid>,
     pub status: Option<DeliveryStatus>,
+    /// Created at or after.
+    pub since: Option<Millis>,
+    /// Created before.
+    pub until: Option<Millis>,
     pub limit: u32,
 }
 

@@ -2,6 +2,8 @@
 //! client, and a programmable webhook receiver.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod fakes;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -97,8 +99,9 @@ impl TestServer {
         self.ok("events-send", json!({"type": event_type, "data": data})).await
     }
 
-    pub async fn deliveries(&self, endpoint_id: &str) -> Vec<Value> {
-        let result = self.ok("webhooks-deliveries", json!({"endpoint_id": endpoint_id, "limit": 1000})).await;
+    /// The deliveries of a target (endpoint or integration), newest first.
+    pub async fn deliveries(&self, target_id: &str) -> Vec<Value> {
+        let result = self.ok("deliveries-list", json!({"target_id": target_id, "limit": 1000})).await;
         result["deliveries"].as_array().unwrap().clone()
     }
 
@@ -131,6 +134,8 @@ pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str
 /// One request as a receiver saw it.
 #[derive(Clone, Debug)]
 pub struct Received {
+    pub method: String,
+    pub uri: String,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub status_sent: u16,
@@ -161,12 +166,12 @@ impl Receiver {
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let respond: Arc<Responder> = Arc::new(respond);
         let log = received.clone();
-        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let app = axum::Router::new().fallback(move |method: axum::http::Method, uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
             let (log, respond) = (log.clone(), respond.clone());
             async move {
                 let mut seen = log.lock().unwrap();
                 let (status, extra) = respond(seen.len(), &headers, &body);
-                seen.push(Received { headers, body, status_sent: status });
+                seen.push(Received { method: method.to_string(), uri: uri.to_string(), headers, body, status_sent: status });
                 let mut response = axum::response::Response::builder().status(status);
                 for (name, value) in extra {
                     response = response.header(name, value);
