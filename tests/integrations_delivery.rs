@@ -300,3 +300,25 @@ async fn custom_api_verify_sends_a_marked_test_request_and_explains_failures() {
     assert_eq!(receiver.count(), 2, "no other requests were made");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn credentials_are_kept_across_updates_and_encrypted_at_rest() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::always(204).await;
+    let (id, _) = custom_api(&server, &receiver.url, json!({"auth_type": "bearer"}), "very-secret-key-42", json!([])).await;
+    server.ok("integrations-update", json!({"id": id, "name": "Renamed", "config": {"endpoint": receiver.url, "auth_type": "api_key"}})).await;
+    server.send_event("participant.completed", json!({"email": "a@example.com"})).await;
+    eventually(WAIT, "the request", || async { (receiver.count() == 1).then_some(()) }).await;
+    assert_eq!(receiver.received()[0].header("x-api-key"), "very-secret-key-42", "the stored key was kept");
+
+    let dir = server.stop().await;
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".key") {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(!bytes.is_empty());
+    assert!(!bytes.windows(18).any(|w| w == b"very-secret-key-42"), "the key is not stored in the clear");
+}
