@@ -106,7 +106,9 @@ async fn run(sizes: Sizes) {
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(15),
         max_idle_per_host: CONCURRENCY,
-    });
+        extra_ca_pem: None,
+    })
+    .unwrap();
     let url = url::Url::parse(&receiver_url).unwrap();
     let elapsed = drive(sizes.raw_requests, CONCURRENCY, {
         let (client, url, body) = (client.clone(), url.clone(), body.clone());

@@ -99,8 +99,58 @@ pub struct ServeArgs {
     /// HubSpot API base URL (tests point it at a local fake).
     #[arg(long, env = "SWITCHYARD_HUBSPOT_BASE_URL", default_value = "https://api.hubapi.com")]
     pub hubspot_base_url: url::Url,
+    #[arg(long, env = "SWITCHYARD_BREVO_BASE_URL", default_value = "https://api.brevo.com")]
+    pub brevo_base_url: url::Url,
+    /// Mailgun API for US-region domains.
+    #[arg(long, env = "SWITCHYARD_MAILGUN_BASE_URL", default_value = "https://api.mailgun.net")]
+    pub mailgun_base_url: url::Url,
+    /// Mailgun API for EU-region domains.
+    #[arg(long, env = "SWITCHYARD_MAILGUN_EU_BASE_URL", default_value = "https://api.eu.mailgun.net")]
+    pub mailgun_eu_base_url: url::Url,
+    #[arg(long, env = "SWITCHYARD_MAILJET_BASE_URL", default_value = "https://api.mailjet.com")]
+    pub mailjet_base_url: url::Url,
+    #[arg(long, env = "SWITCHYARD_MANDRILL_BASE_URL", default_value = "https://mandrillapp.com/api/1.0")]
+    pub mandrill_base_url: url::Url,
+    #[arg(long, env = "SWITCHYARD_SENDGRID_BASE_URL", default_value = "https://api.sendgrid.com")]
+    pub sendgrid_base_url: url::Url,
+    /// Amazon SES endpoint. Default: `https://email.<region>.amazonaws.com` from the mailer's region.
+    #[arg(long, env = "SWITCHYARD_SES_ENDPOINT")]
+    pub ses_endpoint: Option<url::Url>,
+    /// The built-in relay's SMTP server: `smtp://[user:pass@]host:port` (STARTTLS) or
+    /// `smtps://…` (TLS); add `?security=none` for a local plaintext relay.
+    #[arg(long, env = "SWITCHYARD_RELAY_SMTP_URL", hide_env_values = true)]
+    pub relay_smtp_url: Option<url::Url>,
+    /// The address the built-in relay sends from.
+    #[arg(long, env = "SWITCHYARD_RELAY_FROM", default_value = "notifications@switchyard.invalid")]
+    pub relay_from: String,
+    /// Extra trusted CA certificates (PEM) for outbound TLS (HTTPS and SMTP), e.g. a private CA.
+    #[arg(long, env = "SWITCHYARD_EXTRA_CA_FILE")]
+    pub extra_ca_file: Option<PathBuf>,
     #[arg(long, env = "SWITCHYARD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+/// Reads `--relay-smtp-url` into an SMTP server.
+pub fn relay_server(url: &url::Url) -> Result<crate::targets::mail::smtp::SmtpServer, String> {
+    use crate::domain::mailer::SmtpSecurity;
+    let host = url.host_str().ok_or("--relay-smtp-url needs a host")?.to_owned();
+    let (default_port, default_security) = match url.scheme() {
+        "smtp" => (587, SmtpSecurity::Starttls),
+        "smtps" => (465, SmtpSecurity::Tls),
+        other => return Err(format!("--relay-smtp-url: scheme {other} is not smtp or smtps")),
+    };
+    let security = match url.query_pairs().find(|(k, _)| k == "security").map(|(_, v)| v.into_owned()) {
+        Some(v) => serde_json::from_value(serde_json::Value::String(v)).map_err(|_| "--relay-smtp-url: security is starttls, tls or none")?,
+        None => default_security,
+    };
+    let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default();
+    Ok(crate::targets::mail::smtp::SmtpServer {
+        host,
+        port: url.port().unwrap_or(default_port),
+        security,
+        login: (!url.username().is_empty()).then(|| decode(url.username())),
+        password: url.password().map(decode),
+    })
 }
 
 /// Where the data lives.
@@ -146,5 +196,17 @@ mod tests {
         assert_eq!(args.request_timeout, Duration::from_secs(15));
         assert_eq!(args.connect_timeout, Duration::from_secs(5));
         assert!(!args.allow_http && !args.allow_private_networks);
+    }
+
+    #[test]
+    fn relay_urls() {
+        use crate::domain::mailer::SmtpSecurity;
+        let relay = relay_server(&url::Url::parse("smtp://user%40x:p%3Ass@relay.example.com").unwrap()).unwrap();
+        assert_eq!((relay.port, relay.security), (587, SmtpSecurity::Starttls));
+        assert_eq!((relay.login.as_deref(), relay.password.as_deref()), (Some("user@x"), Some("p:ss")));
+        let local = relay_server(&url::Url::parse("smtp://127.0.0.1:2525?security=none").unwrap()).unwrap();
+        assert_eq!((local.port, local.security, local.login), (2525, SmtpSecurity::None, None));
+        assert_eq!(relay_server(&url::Url::parse("smtps://r.example.com").unwrap()).unwrap().port, 465);
+        assert!(relay_server(&url::Url::parse("http://r.example.com").unwrap()).is_err());
     }
 }

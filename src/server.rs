@@ -9,12 +9,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
-use crate::config::{DatabaseArgs, DatabaseLocation, ServeArgs};
+use crate::config::{DatabaseArgs, DatabaseLocation, ServeArgs, relay_server};
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::url_policy::UrlPolicy;
 use crate::engine::{EngineHandle, EngineSettings};
 use crate::store::{SqliteStore, Store};
+use crate::targets::mail::MailSettings;
+use crate::targets::mail::smtp::SmtpSettings;
 use crate::targets::{ProviderSettings, TargetFactory};
 use crate::targets::http::{HttpClient, HttpSettings};
 
@@ -57,6 +59,21 @@ fn secret_box(args: &ServeArgs, location: &DatabaseLocation) -> anyhow::Result<S
     Ok(SecretBox::load_or_create(&path)?)
 }
 
+fn mail_settings(args: &ServeArgs, policy: UrlPolicy, extra_ca_pem: Option<Vec<u8>>) -> anyhow::Result<MailSettings> {
+    Ok(MailSettings {
+        brevo_base_url: args.brevo_base_url.clone(),
+        mailgun_us_base_url: args.mailgun_base_url.clone(),
+        mailgun_eu_base_url: args.mailgun_eu_base_url.clone(),
+        mailjet_base_url: args.mailjet_base_url.clone(),
+        mandrill_base_url: args.mandrill_base_url.clone(),
+        sendgrid_base_url: args.sendgrid_base_url.clone(),
+        ses_endpoint: args.ses_endpoint.clone(),
+        relay: args.relay_smtp_url.as_ref().map(relay_server).transpose().map_err(anyhow::Error::msg)?,
+        relay_from: args.relay_from.clone(),
+        smtp: SmtpSettings { policy, timeout: args.request_timeout, extra_ca_pem },
+    })
+}
+
 /// The process-wide Prometheus recorder (metrics macros write to one global recorder).
 fn prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -90,17 +107,19 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
     let (store, location) = open_store(&args.database).await?;
     let secret_box = secret_box(args, &location)?;
     let url_policy = UrlPolicy { allow_http: args.allow_http, allow_private_networks: args.allow_private_networks };
+    let extra_ca = args.extra_ca_file.as_ref().map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display()))).transpose()?;
     let http = HttpClient::new(&HttpSettings {
         policy: url_policy,
         connect_timeout: args.connect_timeout,
         request_timeout: args.request_timeout,
         max_idle_per_host: args.endpoint_concurrency,
-    });
+        extra_ca_pem: extra_ca.clone(),
+    })?;
     let targets = TargetFactory {
         store: store.clone(),
         secret_box: secret_box.clone(),
         http,
-        providers: ProviderSettings { hubspot_base_url: args.hubspot_base_url.clone() },
+        providers: ProviderSettings { hubspot_base_url: args.hubspot_base_url.clone(), mail: mail_settings(args, url_policy, extra_ca)? },
         salesforce_tokens: Default::default(),
     };
     let (shutdown, shutdown_rx) = watch::channel(false);

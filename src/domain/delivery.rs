@@ -44,6 +44,8 @@ pub enum ErrorKind {
     TargetGone,
     /// The event lacks what the target needs (e.g. no e-mail for a HubSpot contact): retrying cannot help.
     InvalidData,
+    /// The provider refused the message for good (e.g. SMTP 5xx, a rejected recipient, a bad key).
+    Rejected,
     Internal,
 }
 
@@ -59,6 +61,7 @@ impl ErrorKind {
             Self::Io => "io",
             Self::TargetGone => "target_gone",
             Self::InvalidData => "invalid_data",
+            Self::Rejected => "rejected",
             Self::Internal => "internal",
         }
     }
@@ -126,7 +129,7 @@ pub fn judge(
         {
             return Verdict::Failed;
         }
-        AttemptOutcome::Error { kind: ErrorKind::TargetGone | ErrorKind::InvalidData, .. } => return Verdict::Failed,
+        AttemptOutcome::Error { kind: ErrorKind::TargetGone | ErrorKind::InvalidData | ErrorKind::Rejected, .. } => return Verdict::Failed,
         AttemptOutcome::Response { retry_after, .. } => *retry_after,
         AttemptOutcome::Error { .. } => None,
     };
@@ -158,6 +161,7 @@ pub fn explain(outcome: &AttemptOutcome) -> String {
                 ErrorKind::Io => "The connection failed",
                 ErrorKind::TargetGone => "The target no longer exists",
                 ErrorKind::InvalidData => "The data was refused",
+                ErrorKind::Rejected => "The provider refused it",
                 ErrorKind::Internal => "An internal error occurred",
             };
             format!("{what}: {message}")

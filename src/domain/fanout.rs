@@ -10,6 +10,7 @@ use super::integration::IntegrationKind;
 pub enum TargetKind {
     Webhook,
     Integration(IntegrationKind),
+    Mailer,
 }
 
 impl TargetKind {
@@ -17,12 +18,14 @@ impl TargetKind {
         match self {
             Self::Webhook => "webhook",
             Self::Integration(kind) => kind.as_str(),
+            Self::Mailer => "mailer",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "webhook" => Some(Self::Webhook),
+            "mailer" => Some(Self::Mailer),
             other => IntegrationKind::parse(other).map(Self::Integration),
         }
     }

@@ -8,6 +8,7 @@ pub mod event_types;
 pub mod fanout;
 pub mod fields;
 pub mod integration;
+pub mod mailer;
 pub mod mapping;
 pub mod retry;
 pub mod signing;

@@ -15,6 +15,7 @@ use crate::domain::delivery::DeliveryStatus;
 use crate::domain::event::Event;
 use crate::domain::fanout::{TargetRef, WorkspaceScope};
 use crate::domain::integration::IntegrationConfig;
+use crate::domain::mailer::{MailerProvider, MailerRule, TemplateParam};
 use crate::domain::mapping::MappingRow;
 use crate::domain::time::Millis;
 
@@ -93,6 +94,31 @@ pub struct Integration {
     pub updated_at: Millis,
 }
 
+/// A mailer integration. `credentials` is a sealed JSON object of secrets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mailer {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub name: String,
+    pub provider: MailerProvider,
+    pub sender_name: String,
+    pub sender_email: Option<String>,
+    pub reply_to: Option<String>,
+    pub bcc: Option<String>,
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub credentials: Option<Vec<u8>>,
+    pub credential_hints: serde_json::Map<String, serde_json::Value>,
+    pub template_params: Vec<TemplateParam>,
+    pub rules: Vec<MailerRule>,
+    pub workspaces: WorkspaceScope,
+    pub is_active: bool,
+    /// Set only by a successful test e-mail; cleared when provider settings or credentials change.
+    pub verified: bool,
+    pub verified_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
 /// What a worker needs to send to a webhook endpoint.
 #[derive(Clone, Debug)]
 pub struct WebhookTargetConfig {
@@ -160,6 +186,8 @@ pub struct ClaimedDelivery {
     pub attempt_count: u32,
     pub manual_retry: bool,
     pub event: std::sync::Arc<Event>,
+    /// Per-delivery parameters (JSON) for the adapter, e.g. a direct e-mail's recipient.
+    pub params: Option<String>,
 }
 
 /// The result of one attempt and the delivery's new state, written in one go.
@@ -231,9 +259,25 @@ pub trait Store: Send + Sync + 'static {
     /// An integration with its signing secrets still valid at `now`, for workers.
     async fn integration_target(&self, id: Uuid, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>>;
 
+    // Mailers.
+    async fn insert_mailer(&self, mailer: &Mailer) -> StoreResult<()>;
+    async fn list_mailers(&self, account: Uuid) -> StoreResult<Vec<Mailer>>;
+    async fn get_mailer(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Mailer>>;
+    /// Writes every field but id, account and created_at. False when not found.
+    async fn update_mailer(&self, mailer: &Mailer) -> StoreResult<bool>;
+    async fn delete_mailer(&self, account: Uuid, id: Uuid) -> StoreResult<bool>;
+    /// Marks the mailer verified at `at`, unless it changed since `seen_updated_at` (the
+    /// version the test e-mail was sent with). Returns whether it was marked.
+    async fn mark_mailer_verified(&self, account: Uuid, id: Uuid, seen_updated_at: Millis, at: Millis) -> StoreResult<bool>;
+    /// A mailer by id alone, for workers.
+    async fn mailer_target(&self, id: Uuid) -> StoreResult<Option<Mailer>>;
+
     // Events in.
     /// Stores the events and one pending delivery per matching active target, atomically.
     async fn accept_events(&self, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>>;
+    /// Stores an event with one delivery to `target` carrying `params`, atomically (a direct
+    /// send that bypasses fan-out). Returns the delivery.
+    async fn enqueue_direct(&self, event: &Event, target: TargetRef, params: &str) -> StoreResult<Delivery>;
 
     // Delivery log.
     async fn list_deliveries(&self, account: Uuid, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;

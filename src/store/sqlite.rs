@@ -18,6 +18,7 @@ use crate::domain::event::Event;
 use crate::domain::event_types::DEFAULT_EVENT_TYPES;
 use crate::domain::fanout::{self, Subscription, TargetKind, WorkspaceScope};
 use crate::domain::integration::{IntegrationConfig, IntegrationKind};
+use crate::domain::mailer::MailerProvider;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -319,6 +320,84 @@ fn integration_target_row(i: &Integration) -> TargetRow<'_> {
         created_at: i.created_at,
         updated_at: i.updated_at,
     }
+}
+
+const MAILER_COLUMNS: &str = "t.id, t.account_id, t.workspaces, t.is_active, t.created_at, t.updated_at, \
+     m.name, m.provider, m.sender_name, m.sender_email, m.reply_to, m.bcc, m.config, m.credentials_ciphertext, \
+     m.credential_hints, m.template_params, m.rules, m.verified, m.verified_at \
+     FROM targets t JOIN mailers m ON m.target_id = t.id";
+
+fn mailer_from_row(row: &SqliteRow) -> StoreResult<Mailer> {
+    let provider: String = row.try_get("provider")?;
+    Ok(Mailer {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        name: row.try_get("name")?,
+        provider: MailerProvider::parse(&provider).ok_or_else(|| StoreError::Internal(format!("unknown mail provider {provider}")))?,
+        sender_name: row.try_get("sender_name")?,
+        sender_email: row.try_get("sender_email")?,
+        reply_to: row.try_get("reply_to")?,
+        bcc: row.try_get("bcc")?,
+        config: json_col(row, "config")?,
+        credentials: row.try_get("credentials_ciphertext")?,
+        credential_hints: json_col(row, "credential_hints")?,
+        template_params: json_col(row, "template_params")?,
+        rules: json_col(row, "rules")?,
+        workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
+        is_active: row.try_get("is_active")?,
+        verified: row.try_get("verified")?,
+        verified_at: row.try_get("verified_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// A mailer listens to the event types of its rules.
+fn mailer_events(m: &Mailer) -> Vec<String> {
+    m.rules.iter().map(|r| r.event_type.clone()).collect()
+}
+
+fn mailer_target_row<'a>(m: &'a Mailer, events: &'a [String]) -> TargetRow<'a> {
+    TargetRow {
+        id: m.id,
+        account_id: m.account_id,
+        kind: TargetKind::Mailer,
+        events,
+        workspaces: &m.workspaces,
+        is_active: m.is_active,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+async fn write_mailer_settings(tx: &mut Transaction<'_, Sqlite>, m: &Mailer, insert: bool) -> StoreResult<()> {
+    let sql = if insert {
+        "INSERT INTO mailers (name, provider, sender_name, sender_email, reply_to, bcc, config, credentials_ciphertext, \
+         credential_hints, template_params, rules, verified, verified_at, target_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    } else {
+        "UPDATE mailers SET name = $1, provider = $2, sender_name = $3, sender_email = $4, reply_to = $5, bcc = $6, \
+         config = $7, credentials_ciphertext = $8, credential_hints = $9, template_params = $10, rules = $11, \
+         verified = $12, verified_at = $13 WHERE target_id = $14"
+    };
+    sqlx::query(sql)
+        .bind(&m.name)
+        .bind(m.provider.as_str())
+        .bind(&m.sender_name)
+        .bind(&m.sender_email)
+        .bind(&m.reply_to)
+        .bind(&m.bcc)
+        .bind(serde_json::Value::Object(m.config.clone()).to_string())
+        .bind(&m.credentials)
+        .bind(serde_json::Value::Object(m.credential_hints.clone()).to_string())
+        .bind(serde_json::to_string(&m.template_params).expect("params serialize"))
+        .bind(serde_json::to_string(&m.rules).expect("rules serialize"))
+        .bind(m.verified)
+        .bind(m.verified_at)
+        .bind(m.id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 async fn event_by_idempotency_key(
@@ -636,6 +715,84 @@ impl Store for SqliteStore {
         Ok(Some((integration_from_row(&row)?, valid_signing_secrets(&self.reader, id, now).await?)))
     }
 
+    async fn insert_mailer(&self, mailer: &Mailer) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let events = mailer_events(mailer);
+        insert_target(&mut tx, &mailer_target_row(mailer, &events)).await?;
+        write_mailer_settings(&mut tx, mailer, true).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_mailers(&self, account: Uuid) -> StoreResult<Vec<Mailer>> {
+        let rows = sqlx::query(&format!("SELECT {MAILER_COLUMNS} WHERE t.account_id = $1 ORDER BY t.created_at, t.id"))
+            .bind(account.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(mailer_from_row).collect()
+    }
+
+    async fn get_mailer(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Mailer>> {
+        let row = sqlx::query(&format!("SELECT {MAILER_COLUMNS} WHERE t.account_id = $1 AND t.id = $2"))
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(mailer_from_row).transpose()
+    }
+
+    async fn update_mailer(&self, mailer: &Mailer) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let events = mailer_events(mailer);
+        if !update_target(&mut tx, &mailer_target_row(mailer, &events)).await? {
+            return Ok(false);
+        }
+        write_mailer_settings(&mut tx, mailer, false).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_mailer(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+        delete_target(&self.writer, account, id, &[TargetKind::Mailer]).await
+    }
+
+    async fn mark_mailer_verified(&self, account: Uuid, id: Uuid, seen_updated_at: Millis, at: Millis) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE mailers SET verified = TRUE, verified_at = $1 WHERE target_id = \
+             (SELECT id FROM targets WHERE account_id = $2 AND id = $3 AND updated_at = $4)",
+        )
+        .bind(at)
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .bind(seen_updated_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn mailer_target(&self, id: Uuid) -> StoreResult<Option<Mailer>> {
+        let row = sqlx::query(&format!("SELECT {MAILER_COLUMNS} WHERE t.id = $1")).bind(id.to_string()).fetch_optional(&self.reader).await?;
+        row.as_ref().map(mailer_from_row).transpose()
+    }
+
+    async fn enqueue_direct(&self, event: &Event, target: TargetRef, params: &str) -> StoreResult<Delivery> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(&format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+            .bind(event.id.to_string())
+            .bind(event.account_id.to_string())
+            .bind(&event.event_type)
+            .bind(event.workspace_id.map(|w| w.to_string()))
+            .bind(&event.data)
+            .bind(&event.idempotency_key)
+            .bind(event.created_at)
+            .execute(&mut *tx)
+            .await?;
+        let id = insert_delivery(&mut tx, event, target, Some(params)).await?;
+        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1")).bind(id.to_string()).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        delivery_from_row(&row)
+    }
+
     async fn accept_events(&self, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
         let mut tx = self.write_tx().await?;
         let mut subscriptions: HashMap<Uuid, Vec<Subscription>> = HashMap::new();
@@ -667,20 +824,7 @@ impl Store for SqliteStore {
             }
             let mut delivery_count = 0;
             for target in fanout::targets_for(&event.event_type, event.workspace_id, &subscriptions[&event.account_id]) {
-                sqlx::query(
-                    "INSERT INTO deliveries (id, account_id, event_id, target_id, target_kind, event_type, status, \
-                     attempt_count, next_attempt_at, manual_retry, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, FALSE, $7, $7)",
-                )
-                .bind(Uuid::now_v7().to_string())
-                .bind(event.account_id.to_string())
-                .bind(event.id.to_string())
-                .bind(target.id.to_string())
-                .bind(target.kind.as_str())
-                .bind(&event.event_type)
-                .bind(event.created_at)
-                .execute(&mut *tx)
-                .await?;
+                insert_delivery(&mut tx, event, target, None).await?;
                 delivery_count += 1;
             }
             accepted.push(AcceptedEvent { event: event.clone(), duplicate: false, delivery_count });
@@ -774,7 +918,7 @@ impl Store for SqliteStore {
             q.push(")");
         }
         q.push(" ORDER BY d.next_attempt_at LIMIT ").push_bind(i64::from(limit));
-        q.push(") RETURNING id, event_id, target_id, target_kind, attempt_count, manual_retry");
+        q.push(") RETURNING id, event_id, target_id, target_kind, attempt_count, manual_retry, params");
         let claimed = q.build().fetch_all(&mut *tx).await?;
         if claimed.is_empty() {
             tx.commit().await?;
@@ -805,6 +949,7 @@ impl Store for SqliteStore {
                     target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "target_id")? },
                     attempt_count: row.try_get::<i64, _>("attempt_count")? as u32,
                     manual_retry: row.try_get("manual_retry")?,
+                    params: row.try_get("params")?,
                     event: events
                         .get(&event_id)
                         .cloned()
@@ -870,6 +1015,26 @@ impl Store for SqliteStore {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetch_one(&self.reader).await?;
         Ok(n as u64)
     }
+}
+
+async fn insert_delivery(tx: &mut Transaction<'_, Sqlite>, event: &Event, target: TargetRef, params: Option<&str>) -> StoreResult<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO deliveries (id, account_id, event_id, target_id, target_kind, event_type, status, \
+         attempt_count, next_attempt_at, manual_retry, created_at, updated_at, params) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, FALSE, $7, $7, $8)",
+    )
+    .bind(id.to_string())
+    .bind(event.account_id.to_string())
+    .bind(event.id.to_string())
+    .bind(target.id.to_string())
+    .bind(target.kind.as_str())
+    .bind(&event.event_type)
+    .bind(event.created_at)
+    .bind(params)
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
 }
 
 async fn insert_secret(tx: &mut Transaction<'_, Sqlite>, target: Uuid, secret: &StoredSecret) -> StoreResult<()> {

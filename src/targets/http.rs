@@ -16,6 +16,8 @@ pub struct HttpSettings {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub max_idle_per_host: usize,
+    /// Extra trusted CA certificates (PEM bundle).
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 #[derive(Clone)]
@@ -53,8 +55,14 @@ impl Resolve for GuardedResolver {
 }
 
 impl HttpClient {
-    pub fn new(settings: &HttpSettings) -> Self {
-        let client = reqwest::Client::builder()
+    pub fn new(settings: &HttpSettings) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &settings.extra_ca_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
             .user_agent(concat!("Switchyard/", env!("CARGO_PKG_VERSION")))
             .dns_resolver(std::sync::Arc::new(GuardedResolver(settings.policy)))
             .no_proxy()
@@ -63,9 +71,8 @@ impl HttpClient {
             .timeout(settings.request_timeout)
             .pool_max_idle_per_host(settings.max_idle_per_host)
             .tcp_nodelay(true)
-            .build()
-            .expect("the HTTP client configuration is valid");
-        Self { client, policy: settings.policy }
+            .build()?;
+        Ok(Self { client, policy: settings.policy })
     }
 
     pub fn request(&self, method: reqwest::Method, url: Url) -> reqwest::RequestBuilder {
@@ -145,7 +152,9 @@ mod tests {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(2),
             max_idle_per_host: 1,
+            extra_ca_pem: None,
         })
+        .unwrap()
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 pub mod custom_api;
 pub mod http;
 pub mod hubspot;
+pub mod mail;
 pub mod salesforce;
 pub mod webhook;
 
@@ -24,7 +25,7 @@ use crate::domain::integration::IntegrationConfig;
 use crate::domain::mapping::MappingRow;
 use crate::domain::signing::{SigningKey, SigningSecret, signature_header};
 use crate::domain::time::{Millis, now_ms};
-use crate::store::{ClaimedDelivery, Integration, Store, StoreError, StoredSecret};
+use crate::store::{ClaimedDelivery, Integration, Mailer, Store, StoreError, StoredSecret};
 
 #[async_trait]
 pub trait Target: Send + Sync {
@@ -58,6 +59,7 @@ impl Verification {
 #[derive(Clone, Debug)]
 pub struct ProviderSettings {
     pub hubspot_base_url: Url,
+    pub mail: mail::MailSettings,
 }
 
 /// What adapters need to be built: stored config, the key to decrypt its secrets, the client.
@@ -88,6 +90,11 @@ pub fn signing_secret_binding(secret_id: Uuid) -> String {
 /// The associated data that binds an integration's credential to its integration.
 pub fn integration_secret_binding(integration_id: Uuid) -> String {
     format!("integration_secret:{integration_id}")
+}
+
+/// The associated data that binds a mailer's credentials to its mailer.
+pub fn mailer_credentials_binding(mailer_id: Uuid) -> String {
+    format!("mailer_credentials:{mailer_id}")
 }
 
 /// Decrypts stored signing secrets into ready HMAC keys.
@@ -142,7 +149,24 @@ impl TargetFactory {
                 let (integration, secrets) = self.store.integration_target(target.id, now).await?.ok_or(ResolveError::Gone)?;
                 Ok(self.integration(self.spec(integration, &secrets)?)?)
             }
+            TargetKind::Mailer => {
+                let mailer = self.store.mailer_target(target.id).await?.ok_or(ResolveError::Gone)?;
+                Ok(Box::new(self.mailer(mailer)?))
+            }
         }
+    }
+
+    /// The adapter of a mailer, with its credentials decrypted.
+    pub fn mailer(&self, mailer: Mailer) -> Result<mail::MailerTarget, ResolveError> {
+        let credentials = match &mailer.credentials {
+            None => serde_json::Map::new(),
+            Some(sealed) => {
+                let plain =
+                    self.secret_box.open(sealed, &mailer_credentials_binding(mailer.id)).map_err(|e| ResolveError::Config(e.to_string()))?;
+                serde_json::from_slice(&plain).map_err(|_| ResolveError::Config("stored credentials are not a JSON object".into()))?
+            }
+        };
+        Ok(mail::MailerTarget::new(mailer, credentials, self.http.clone(), self.providers.mail.clone()))
     }
 
     /// A stored integration with its credential decrypted.

@@ -1,0 +1,380 @@
+//! Mailer integrations (seed 001, "Mailer Integrations"): providers, their settings and
+//! credentials, template parameters, rules, and the e-mail a trigger produces.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::fields::is_source_field;
+use super::mapping::{self, MappingRow};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MailerProvider {
+    AmazonSes,
+    Brevo,
+    /// The built-in relay (seed 001's "Drimify" option): the server's own SMTP relay and address.
+    Internal,
+    Mailgun,
+    Mailjet,
+    Mandrill,
+    Sendgrid,
+    Smtp,
+}
+
+impl MailerProvider {
+    pub const ALL: [Self; 8] =
+        [Self::AmazonSes, Self::Brevo, Self::Internal, Self::Mailgun, Self::Mailjet, Self::Mandrill, Self::Sendgrid, Self::Smtp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AmazonSes => "amazon_ses",
+            Self::Brevo => "brevo",
+            Self::Internal => "internal",
+            Self::Mailgun => "mailgun",
+            Self::Mailjet => "mailjet",
+            Self::Mandrill => "mandrill",
+            Self::Sendgrid => "sendgrid",
+            Self::Smtp => "smtp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::AmazonSes => "Amazon SES",
+            Self::Brevo => "Brevo",
+            Self::Internal => "Built-in relay",
+            Self::Mailgun => "Mailgun",
+            Self::Mailjet => "Mailjet",
+            Self::Mandrill => "Mandrill",
+            Self::Sendgrid => "SendGrid",
+            Self::Smtp => "Custom SMTP",
+        }
+    }
+
+    /// Providers with dynamic templates take mapped template parameters.
+    pub fn supports_template_params(self) -> bool {
+        matches!(self, Self::Brevo | Self::Mailgun | Self::Mailjet | Self::Mandrill | Self::Sendgrid)
+    }
+
+    /// The built-in relay sends from the server's own address and takes a reply-to instead.
+    pub fn has_sender_email(self) -> bool {
+        self != Self::Internal
+    }
+
+    /// Settings that are not secret (returned by the API).
+    pub fn config_fields(self) -> &'static [&'static str] {
+        match self {
+            Self::AmazonSes => &["region"],
+            Self::Mailgun => &["domain", "region"],
+            Self::Smtp => &["host", "port", "login", "security"],
+            _ => &[],
+        }
+    }
+
+    /// Credentials (write-only, encrypted). The last entry of SES is optional.
+    pub fn credential_fields(self) -> &'static [&'static str] {
+        match self {
+            Self::AmazonSes => &["access_key_id", "secret_access_key", "session_token"],
+            Self::Brevo | Self::Mandrill | Self::Sendgrid | Self::Mailgun => &["api_key"],
+            Self::Mailjet => &["api_key", "secret_key"],
+            Self::Smtp => &["password"],
+            Self::Internal => &[],
+        }
+    }
+
+    fn optional_field(self, name: &str) -> bool {
+        matches!((self, name), (Self::AmazonSes, "session_token") | (Self::Smtp, "security") | (Self::Smtp, "login") | (Self::Smtp, "password"))
+    }
+}
+
+/// How an SMTP connection is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// Plaintext, then STARTTLS before authenticating (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption (local relays only).
+    None,
+}
+
+impl SmtpSecurity {
+    pub fn for_port(port: u16) -> Self {
+        if port == 465 { Self::Tls } else { Self::Starttls }
+    }
+}
+
+/// One template parameter: the provider's variable name ← a source field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateParam {
+    pub parameter_name: String,
+    pub source_field: String,
+}
+
+impl TemplateParam {
+    fn as_row(&self) -> MappingRow {
+        MappingRow { webhook_field: self.parameter_name.clone(), source_field: self.source_field.clone(), if_missing: Default::default() }
+    }
+}
+
+/// What a mail carries: a provider template, or content given inline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Template {
+    /// The provider's template id or name (Brevo and Mailjet: a number; SendGrid: `d-…`).
+    Stored(String),
+    /// Subject and body written here; `{{key}}` is replaced by the record's value.
+    Inline { subject: String, text: Option<String>, html: Option<String> },
+}
+
+/// When an event of `event_type` arrives, send `template` to the address in `recipient_field`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MailerRule {
+    pub event_type: String,
+    pub template: Template,
+    #[serde(default = "default_recipient_field")]
+    pub recipient_field: String,
+}
+
+fn default_recipient_field() -> String {
+    "email".into()
+}
+
+/// Checks settings and credentials (`credentials_complete`: given now or stored) for a provider.
+pub fn validate_settings(provider: MailerProvider, config: &Map<String, Value>, credentials: &Map<String, Value>) -> Result<(), String> {
+    for key in config.keys() {
+        if !provider.config_fields().contains(&key.as_str()) {
+            return Err(format!("config.{key} is not a setting of {}", provider.title()));
+        }
+    }
+    for key in credentials.keys() {
+        if !provider.credential_fields().contains(&key.as_str()) {
+            return Err(format!("credentials.{key} is not a credential of {}", provider.title()));
+        }
+    }
+    for field in provider.config_fields() {
+        if !provider.optional_field(field) && config.get(*field).is_none_or(blank) {
+            return Err(format!("config.{field} is required for {}", provider.title()));
+        }
+    }
+    for field in provider.credential_fields() {
+        if !provider.optional_field(field) && credentials.get(*field).is_none_or(blank) {
+            return Err(format!("credentials.{field} is required for {}", provider.title()));
+        }
+    }
+    if !credentials.values().all(Value::is_string) {
+        return Err("credentials are strings".into());
+    }
+    match provider {
+        MailerProvider::Mailgun if !matches!(config["region"].as_str(), Some("us" | "eu")) => Err("config.region is \"us\" or \"eu\"".into()),
+        MailerProvider::Smtp => {
+            let port = config.get("port").and_then(Value::as_u64).filter(|p| (1..=65535).contains(p));
+            port.ok_or("config.port is a port number (587 for STARTTLS, 465 for TLS)")?;
+            match config.get("security") {
+                None => Ok(()),
+                Some(v) => serde_json::from_value::<SmtpSecurity>(v.clone())
+                    .map(|_| ())
+                    .map_err(|_| "config.security is \"starttls\", \"tls\" or \"none\"".into()),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+fn blank(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.trim().is_empty(),
+        Value::Null => true,
+        _ => false,
+    }
+}
+
+pub fn validate_template_params(provider: MailerProvider, params: &[TemplateParam]) -> Result<(), String> {
+    if !params.is_empty() && !provider.supports_template_params() {
+        return Err(format!("{} does not take template parameters (only Brevo, Mailgun, Mailjet, Mandrill and SendGrid do)", provider.title()));
+    }
+    let rows: Vec<MappingRow> = params.iter().map(TemplateParam::as_row).collect();
+    mapping::validate(&rows).map_err(|m| m.replace("webhook field", "parameter name"))
+}
+
+pub fn validate_template(provider: MailerProvider, template: &Template) -> Result<(), String> {
+    match template {
+        Template::Stored(id) if id.trim().is_empty() => Err("template is empty".into()),
+        Template::Stored(_) if matches!(provider, MailerProvider::Smtp | MailerProvider::Internal) => {
+            Err(format!("{} has no stored templates: give {{\"subject\", \"text\", \"html\"}}", provider.title()))
+        }
+        Template::Stored(id) if matches!(provider, MailerProvider::Brevo | MailerProvider::Mailjet) && id.parse::<u64>().is_err() => {
+            Err(format!("{} template ids are numbers", provider.title()))
+        }
+        Template::Inline { subject, text: None, html: None } | Template::Inline { subject, .. } if subject.trim().is_empty() => {
+            Err("an inline template needs a subject and a text or html body".into())
+        }
+        Template::Inline { text: None, html: None, .. } => Err("an inline template needs a text or html body".into()),
+        _ => Ok(()),
+    }
+}
+
+pub fn validate_rules(provider: MailerProvider, rules: &[MailerRule]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, rule) in rules.iter().enumerate() {
+        if !seen.insert(rule.event_type.as_str()) {
+            return Err(format!("rules[{i}]: one rule per event type ('{}' is used twice)", rule.event_type));
+        }
+        if !is_source_field(&rule.recipient_field) {
+            return Err(format!("rules[{i}]: recipient_field '{}' is not a source field", rule.recipient_field));
+        }
+        validate_template(provider, &rule.template).map_err(|m| format!("rules[{i}]: {m}"))?;
+    }
+    Ok(())
+}
+
+/// A ready-to-send e-mail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Email {
+    pub from_name: String,
+    pub from_email: String,
+    pub reply_to: Option<String>,
+    pub to: String,
+    pub bcc: Option<String>,
+    pub content: Content,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Content {
+    Template { id: String, params: Map<String, Value> },
+    Inline { subject: String, text: Option<String>, html: Option<String> },
+}
+
+/// Fills the template: provider templates get the mapped parameters, inline ones `{{key}}`.
+pub fn content(template: &Template, params: &[TemplateParam], data: &Map<String, Value>) -> Content {
+    match template {
+        Template::Stored(id) => {
+            let rows: Vec<MappingRow> = params.iter().map(TemplateParam::as_row).collect();
+            Content::Template { id: id.clone(), params: mapping::apply(&rows, data) }
+        }
+        Template::Inline { subject, text, html } => Content::Inline {
+            subject: render(subject, data),
+            text: text.as_deref().map(|t| render(t, data)),
+            html: html.as_deref().map(|h| render(h, data)),
+        },
+    }
+}
+
+/// Replaces `{{key}}` with the record's value (as text); unknown keys become empty.
+pub fn render(text: &str, data: &Map<String, Value>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find("}}") {
+            Some(end) => {
+                let key = after[..end].trim();
+                out.push_str(&data.get(key).map(mapping::as_text).unwrap_or_default());
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The test message of "Send Test Email".
+pub fn test_content(mailer_name: &str) -> Content {
+    Content::Inline {
+        subject: "Switchyard test email".into(),
+        text: Some(format!("This is a test e-mail from the mailer integration \"{mailer_name}\". It works.")),
+        html: None,
+    }
+}
+
+/// Light check of an address: something@domain, no spaces or angle brackets.
+pub fn valid_address(address: &str) -> bool {
+    let address = address.trim();
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !address.contains(char::is_whitespace) && !address.contains(['<', '>', ',', ';'])
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn settings_per_provider() {
+        let none = Map::new();
+        assert!(validate_settings(MailerProvider::Brevo, &none, &obj(json!({"api_key": "xkeysib-1"}))).is_ok());
+        assert!(validate_settings(MailerProvider::Brevo, &none, &none).unwrap_err().contains("credentials.api_key is required"));
+        assert!(validate_settings(MailerProvider::Mailgun, &obj(json!({"domain": "mg.example.com", "region": "mars"})), &obj(json!({"api_key": "k"}))).is_err());
+        assert!(validate_settings(MailerProvider::Mailgun, &obj(json!({"domain": "mg.example.com", "region": "eu"})), &obj(json!({"api_key": "k"}))).is_ok());
+        let ses = obj(json!({"access_key_id": "AKIA", "secret_access_key": "s"}));
+        assert!(validate_settings(MailerProvider::AmazonSes, &obj(json!({"region": "eu-west-1"})), &ses).is_ok(), "session token optional");
+        assert!(validate_settings(MailerProvider::Smtp, &obj(json!({"host": "smtp.example.com", "port": 587})), &none).is_ok());
+        assert!(validate_settings(MailerProvider::Smtp, &obj(json!({"host": "smtp.example.com", "port": 0})), &none).is_err());
+        assert!(validate_settings(MailerProvider::Internal, &none, &none).is_ok());
+        assert!(validate_settings(MailerProvider::Internal, &obj(json!({"host": "x"})), &none).unwrap_err().contains("not a setting"));
+    }
+
+    #[test]
+    fn template_params_only_where_supported() {
+        let p = [TemplateParam { parameter_name: "FIRSTNAME".into(), source_field: "firstName".into() }];
+        assert!(validate_template_params(MailerProvider::Brevo, &p).is_ok());
+        assert!(validate_template_params(MailerProvider::Smtp, &p).unwrap_err().contains("does not take template parameters"));
+        let bad = [TemplateParam { parameter_name: "X".into(), source_field: "shoe".into() }];
+        assert!(validate_template_params(MailerProvider::Sendgrid, &bad).is_err());
+    }
+
+    #[test]
+    fn templates_fit_their_provider() {
+        assert!(validate_template(MailerProvider::Brevo, &Template::Stored("12".into())).is_ok());
+        assert!(validate_template(MailerProvider::Brevo, &Template::Stored("welcome".into())).is_err());
+        assert!(validate_template(MailerProvider::Sendgrid, &Template::Stored("d-abc".into())).is_ok());
+        assert!(validate_template(MailerProvider::Smtp, &Template::Stored("welcome".into())).is_err());
+        let inline = Template::Inline { subject: "Hi {{firstName}}".into(), text: Some("Score: {{score}}".into()), html: None };
+        assert!(validate_template(MailerProvider::Smtp, &inline).is_ok());
+        assert!(validate_template(MailerProvider::Smtp, &Template::Inline { subject: "s".into(), text: None, html: None }).is_err());
+    }
+
+    #[test]
+    fn content_is_filled_from_the_record() {
+        let data = obj(json!({"firstName": "Jane", "score": 17, "email": "jane@example.com"}));
+        let params = [TemplateParam { parameter_name: "FNAME".into(), source_field: "firstName".into() }];
+        assert_eq!(content(&Template::Stored("12".into()), &params, &data), Content::Template { id: "12".into(), params: obj(json!({"FNAME": "Jane"})) });
+        let inline = Template::Inline { subject: "Hi {{ firstName }}".into(), text: Some("Score {{score}}{{missing}} {{".into()), html: None };
+        assert_eq!(
+            content(&inline, &[], &data),
+            Content::Inline { subject: "Hi Jane".into(), text: Some("Score 17 {{".into()), html: None }
+        );
+    }
+
+    #[test]
+    fn rules_and_addresses() {
+        let rule = |t: &str, field: &str| MailerRule { event_type: t.into(), template: Template::Stored("d-1".into()), recipient_field: field.into() };
+        assert!(validate_rules(MailerProvider::Sendgrid, &[rule("participant.completed", "email")]).is_ok());
+        assert!(validate_rules(MailerProvider::Sendgrid, &[rule("a.b", "email"), rule("a.b", "email")]).is_err());
+        assert!(validate_rules(MailerProvider::Sendgrid, &[rule("a.b", "mail")]).is_err());
+        assert!(valid_address("jane@example.com") && !valid_address("jane") && !valid_address("a b@example.com"));
+        let parsed: MailerRule = serde_json::from_value(json!({"event_type": "x.y", "template": "d-1"})).unwrap();
+        assert_eq!(parsed.recipient_field, "email");
+    }
+}

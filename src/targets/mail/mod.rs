@@ -1,0 +1,209 @@
+//! Mailers: one adapter for the eight providers. HTTP providers share one request path
+//! (`providers`), SES adds a SigV4 signature (`ses`), SMTP and the built-in relay speak SMTP
+//! (`smtp`).
+
+pub mod providers;
+pub mod ses;
+pub mod smtp;
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::http::HttpClient;
+use super::{Target, data_object};
+use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
+use crate::domain::mailer::{self, Content, Email, MailerProvider, SmtpSecurity, Template};
+use crate::domain::mapping::as_text;
+use crate::store::{ClaimedDelivery, Mailer};
+use providers::{Body, Credentials};
+
+/// Where each provider lives; tests point these at local fakes.
+#[derive(Clone, Debug)]
+pub struct MailSettings {
+    pub brevo_base_url: Url,
+    pub mailgun_us_base_url: Url,
+    pub mailgun_eu_base_url: Url,
+    pub mailjet_base_url: Url,
+    pub mandrill_base_url: Url,
+    pub sendgrid_base_url: Url,
+    /// SES endpoint; `None` means `https://email.<region>.amazonaws.com`.
+    pub ses_endpoint: Option<Url>,
+    /// The built-in relay: the server's SMTP relay and the address it sends from.
+    pub relay: Option<smtp::SmtpServer>,
+    pub relay_from: String,
+    pub smtp: smtp::SmtpSettings,
+}
+
+/// A direct send's parameters, stored on its delivery.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DirectSend {
+    pub to: Option<String>,
+    pub template: Template,
+}
+
+pub struct MailerTarget {
+    mailer: Mailer,
+    credentials: Credentials,
+    http: HttpClient,
+    settings: MailSettings,
+}
+
+fn refused(message: impl Into<String>) -> AttemptOutcome {
+    AttemptOutcome::Error { kind: ErrorKind::Rejected, message: message.into() }
+}
+
+fn invalid(message: impl Into<String>) -> AttemptOutcome {
+    AttemptOutcome::Error { kind: ErrorKind::InvalidData, message: message.into() }
+}
+
+impl MailerTarget {
+    pub fn new(mailer: Mailer, credentials: Credentials, http: HttpClient, settings: MailSettings) -> Self {
+        Self { mailer, credentials, http, settings }
+    }
+
+    /// Sends the "Send Test Email" message to `to`.
+    pub async fn send_test(&self, to: &str) -> AttemptOutcome {
+        self.send(self.email(to.to_owned(), mailer::test_content(&self.mailer.name))).await
+    }
+
+    fn email(&self, to: String, content: Content) -> Email {
+        let m = &self.mailer;
+        let from_email = match m.provider {
+            MailerProvider::Internal => self.settings.relay_from.clone(),
+            _ => m.sender_email.clone().unwrap_or_default(),
+        };
+        Email { from_name: m.sender_name.clone(), from_email, reply_to: m.reply_to.clone(), to, bcc: m.bcc.clone(), content }
+    }
+
+    /// The recipient and template of a delivery: its own parameters (direct send) or the rule
+    /// for its event type.
+    fn compose(&self, delivery: &ClaimedDelivery, data: &Map<String, Value>) -> Result<Email, AttemptOutcome> {
+        let (to, template) = match &delivery.params {
+            Some(params) => {
+                let direct: DirectSend = serde_json::from_str(params).map_err(|e| invalid(format!("bad send parameters: {e}")))?;
+                (direct.to.or_else(|| data.get("email").map(as_text)), direct.template)
+            }
+            None => {
+                let rule = self.mailer.rules.iter().find(|r| r.event_type == delivery.event.event_type);
+                let rule = rule.ok_or_else(|| invalid(format!("no rule for event type {}", delivery.event.event_type)))?;
+                (data.get(&rule.recipient_field).map(as_text), rule.template.clone())
+            }
+        };
+        let to = to.map(|t| t.trim().to_owned()).filter(|t| mailer::valid_address(t));
+        let to = to.ok_or_else(|| invalid("the record has no valid recipient address"))?;
+        Ok(self.email(to, mailer::content(&template, &self.mailer.template_params, data)))
+    }
+
+    async fn send(&self, email: Email) -> AttemptOutcome {
+        let provider = self.mailer.provider;
+        match provider {
+            MailerProvider::Smtp => smtp::send(&self.settings.smtp, &self.smtp_server(), &email).await,
+            MailerProvider::Internal => match &self.settings.relay {
+                Some(relay) => smtp::send(&self.settings.smtp, relay, &email).await,
+                None => refused("this server has no relay configured (start it with --relay-smtp-url)"),
+            },
+            _ => providers::interpret(provider, self.send_http(email).await),
+        }
+    }
+
+    fn smtp_server(&self) -> smtp::SmtpServer {
+        let config = &self.mailer.config;
+        let port = config.get("port").and_then(Value::as_u64).unwrap_or(587) as u16;
+        smtp::SmtpServer {
+            host: config.get("host").map(as_text).unwrap_or_default(),
+            port,
+            security: config.get("security").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or(SmtpSecurity::for_port(port)),
+            login: config.get("login").map(as_text),
+            password: self.credentials.get("password").map(as_text),
+        }
+    }
+
+    fn base_url(&self) -> Url {
+        let s = &self.settings;
+        match self.mailer.provider {
+            MailerProvider::Brevo => s.brevo_base_url.clone(),
+            MailerProvider::Mailgun if self.mailer.config.get("region").and_then(Value::as_str) == Some("eu") => s.mailgun_eu_base_url.clone(),
+            MailerProvider::Mailgun => s.mailgun_us_base_url.clone(),
+            MailerProvider::Mailjet => s.mailjet_base_url.clone(),
+            MailerProvider::Mandrill => s.mandrill_base_url.clone(),
+            MailerProvider::Sendgrid => s.sendgrid_base_url.clone(),
+            MailerProvider::AmazonSes => s.ses_endpoint.clone().unwrap_or_else(|| {
+                let region = self.mailer.config.get("region").map(as_text).unwrap_or_default();
+                Url::parse(&format!("https://email.{region}.amazonaws.com")).expect("region names make valid hosts")
+            }),
+            MailerProvider::Smtp | MailerProvider::Internal => unreachable!("SMTP mailers have no base URL"),
+        }
+    }
+
+    async fn send_http(&self, email: Email) -> AttemptOutcome {
+        let request = providers::send_request(self.mailer.provider, &self.mailer.config, &self.credentials, &email);
+        let base = self.base_url();
+        let Ok(url) = Url::parse(&format!("{}{}", base.as_str().trim_end_matches('/'), request.path)) else {
+            return invalid(format!("bad provider URL {base}"));
+        };
+        let (content_type, body) = match &request.body {
+            Body::Json(value) => ("application/json", serde_json::to_vec(value).expect("JSON values serialize")),
+            Body::Form(pairs) => {
+                ("application/x-www-form-urlencoded", url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish().into_bytes())
+            }
+        };
+        let mut headers: Vec<(String, String)> = request.headers.iter().map(|(n, v)| (n.to_string(), v.clone())).collect();
+        headers.push(("content-type".into(), content_type.into()));
+        if self.mailer.provider == MailerProvider::AmazonSes {
+            match self.ses_signature(&url, &headers, &body) {
+                Ok(signature) => headers.extend(signature),
+                Err(e) => return invalid(format!("could not sign the SES request: {e}")),
+            }
+        }
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("provider methods are valid");
+        let mut builder = self.http.request(method, url.clone());
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        self.http.send(&url, builder.body(body)).await
+    }
+
+    fn ses_signature(&self, url: &Url, headers: &[(String, String)], body: &[u8]) -> Result<Vec<(String, String)>, String> {
+        let host = url.host_str().unwrap_or_default();
+        let host = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let mut signed: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        signed.push(("host", &host));
+        let cred = |name: &str| self.credentials.get(name).and_then(Value::as_str).filter(|v| !v.is_empty());
+        ses::signature_headers(
+            "POST",
+            url.as_str(),
+            &signed,
+            body,
+            &self.mailer.config.get("region").map(as_text).unwrap_or_default(),
+            cred("access_key_id").unwrap_or_default(),
+            cred("secret_access_key").unwrap_or_default(),
+            cred("session_token"),
+            SystemTime::now(),
+        )
+    }
+}
+
+#[async_trait]
+impl Target for MailerTarget {
+    fn failure_policy(&self) -> FailurePolicy {
+        FailurePolicy::FailFastOn4xx
+    }
+
+    async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
+        if !self.mailer.verified {
+            return refused("mailers.not_verified: this mailer has not passed Send Test Email since its settings last changed");
+        }
+        let email = match data_object(delivery).and_then(|data| self.compose(delivery, &data)) {
+            Ok(email) => email,
+            Err(outcome) => return outcome,
+        };
+        self.send(email).await
+    }
+}
