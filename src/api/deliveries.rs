@@ -154,6 +154,12 @@ pub struct DeliveryOne {
     delivery: DeliveryView,
 }
 
+impl From<Delivery> for DeliveryOne {
+    fn from(delivery: Delivery) -> Self {
+        Self { delivery: delivery.into() }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct AttemptList {
     attempts: Vec<AttemptView>,

@@ -19,6 +19,7 @@ pub enum Scope {
     EventTypes,
     Deliveries,
     Integrations,
+    Mailers,
 }
 
 impl Scope {
@@ -32,12 +33,13 @@ impl Scope {
             Self::EventTypes => "event_types",
             Self::Deliveries => "deliveries",
             Self::Integrations => "integrations",
+            Self::Mailers => "mailers",
         }
     }
 
     /// The scope of `/api/<resource>-<verb>`.
     pub fn from_path(path: &str) -> Option<Self> {
-        const CALLS: [(&str, Scope); 7] = [
+        const CALLS: [(&str, Scope); 9] = [
             ("webhooks-", Scope::Webhooks),
             ("events-", Scope::Events),
             ("workspaces-", Scope::Workspaces),
@@ -45,6 +47,8 @@ impl Scope {
             ("deliveries-", Scope::Deliveries),
             ("integrations-", Scope::Integrations),
             ("integration-kinds-", Scope::Integrations),
+            ("mailers-", Scope::Mailers),
+            ("mailer-providers-", Scope::Mailers),
         ];
         let call = path.strip_prefix("/api/")?;
         CALLS.into_iter().find(|(prefix, _)| call.starts_with(prefix)).map(|(_, scope)| scope)

@@ -9,6 +9,7 @@ mod event_types;
 mod events;
 mod extract;
 mod integrations;
+mod mailers;
 mod ops;
 mod webhooks;
 mod workspaces;
@@ -109,6 +110,14 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(integrations::verify))
         .routes(routes!(integrations::kinds_list))
         .routes(routes!(integrations::fields_list))
+        .routes(routes!(mailers::create))
+        .routes(routes!(mailers::list))
+        .routes(routes!(mailers::get))
+        .routes(routes!(mailers::update))
+        .routes(routes!(mailers::delete))
+        .routes(routes!(mailers::test))
+        .routes(routes!(mailers::send))
+        .routes(routes!(mailers::providers_list))
         .split_for_parts();
     let openapi = Arc::new(openapi);
     api.route("/api/openapi.json", axum::routing::get(move || std::future::ready(Json(openapi.as_ref().clone()))))

@@ -253,9 +253,11 @@ pub enum Content {
     Inline { subject: String, text: Option<String>, html: Option<String> },
 }
 
-/// Fills the template: provider templates get the mapped parameters, inline ones `{{key}}`.
-pub fn content(template: &Template, params: &[TemplateParam], data: &Map<String, Value>) -> Content {
+/// Fills the template: provider templates get the mapped parameters (providers without a
+/// parameter mapping, i.e. SES, get the whole record), inline ones `{{key}}`.
+pub fn content(provider: MailerProvider, template: &Template, params: &[TemplateParam], data: &Map<String, Value>) -> Content {
     match template {
+        Template::Stored(id) if !provider.supports_template_params() => Content::Template { id: id.clone(), params: data.clone() },
         Template::Stored(id) => {
             let rows: Vec<MappingRow> = params.iter().map(TemplateParam::as_row).collect();
             Content::Template { id: id.clone(), params: mapping::apply(&rows, data) }
@@ -359,10 +361,12 @@ mod tests {
     fn content_is_filled_from_the_record() {
         let data = obj(json!({"firstName": "Jane", "score": 17, "email": "jane@example.com"}));
         let params = [TemplateParam { parameter_name: "FNAME".into(), source_field: "firstName".into() }];
-        assert_eq!(content(&Template::Stored("12".into()), &params, &data), Content::Template { id: "12".into(), params: obj(json!({"FNAME": "Jane"})) });
+        let stored = Template::Stored("12".into());
+        assert_eq!(content(MailerProvider::Brevo, &stored, &params, &data), Content::Template { id: "12".into(), params: obj(json!({"FNAME": "Jane"})) });
+        assert_eq!(content(MailerProvider::AmazonSes, &stored, &[], &data), Content::Template { id: "12".into(), params: data.clone() });
         let inline = Template::Inline { subject: "Hi {{ firstName }}".into(), text: Some("Score {{score}}{{missing}} {{".into()), html: None };
         assert_eq!(
-            content(&inline, &[], &data),
+            content(MailerProvider::Smtp, &inline, &[], &data),
             Content::Inline { subject: "Hi Jane".into(), text: Some("Score 17 {{".into()), html: None }
         );
     }

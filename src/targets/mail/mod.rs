@@ -95,7 +95,7 @@ impl MailerTarget {
         };
         let to = to.map(|t| t.trim().to_owned()).filter(|t| mailer::valid_address(t));
         let to = to.ok_or_else(|| invalid("the record has no valid recipient address"))?;
-        Ok(self.email(to, mailer::content(&template, &self.mailer.template_params, data)))
+        Ok(self.email(to, mailer::content(self.mailer.provider, &template, &self.mailer.template_params, data)))
     }
 
     async fn send(&self, email: Email) -> AttemptOutcome {

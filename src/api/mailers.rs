@@ -1,0 +1,436 @@
+//! Mailer integrations (seed 001): eight providers, Send Test Email as the gate, template
+//! parameters, rules that send on events, and direct sends.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::checks::{checked_events, checked_workspaces};
+use super::deliveries::DeliveryOne;
+use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
+use super::extract::{ApiJson, parse_id};
+use super::{ApiResult, AppState, Success, success};
+use crate::domain::event::{Event, check_data};
+use crate::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
+use crate::domain::integration::secret_hint;
+use crate::domain::mailer::{self, MailerProvider, MailerRule, Template, TemplateParam};
+use crate::domain::time::{now_ms, rfc3339};
+use crate::store::{Caller, Mailer};
+use crate::targets::mail::DirectSend;
+use crate::targets::{Verification, mailer_credentials_binding};
+
+const SCOPE: Scope = Scope::Mailers;
+/// The event type recorded for direct sends (they bypass the catalog and fan-out).
+pub const DIRECT_SEND_EVENT: &str = "mailer.send";
+
+#[derive(Serialize, ToSchema)]
+pub struct MailerView {
+    id: Uuid,
+    account_id: Uuid,
+    name: String,
+    provider: MailerProvider,
+    sender_name: String,
+    /// Not used by the built-in relay, which sends from the server's address.
+    sender_email: Option<String>,
+    reply_to: Option<String>,
+    bcc: Option<String>,
+    /// Non-secret provider settings (SES region, Mailgun domain and region, SMTP host, port, login, security).
+    #[schema(value_type = Object)]
+    config: Map<String, Value>,
+    /// The first characters of each stored credential.
+    #[schema(value_type = Object)]
+    credential_hints: Map<String, Value>,
+    template_params: Vec<TemplateParam>,
+    rules: Vec<MailerRule>,
+    workspaces: Vec<Uuid>,
+    all_workspaces: bool,
+    is_active: bool,
+    /// Set only by a successful Send Test Email; cleared when settings or credentials change.
+    verified: bool,
+    verified_at: Option<String>,
+    /// Verified and active: sends go out. Otherwise they fail with `mailers.not_verified`.
+    usable: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Mailer> for MailerView {
+    fn from(m: Mailer) -> Self {
+        let (workspaces, all_workspaces) = match m.workspaces {
+            WorkspaceScope::All => (Vec::new(), true),
+            WorkspaceScope::Only(ids) => (ids, false),
+        };
+        Self {
+            id: m.id,
+            account_id: m.account_id,
+            name: m.name,
+            provider: m.provider,
+            sender_name: m.sender_name,
+            sender_email: m.sender_email,
+            reply_to: m.reply_to,
+            bcc: m.bcc,
+            config: m.config,
+            credential_hints: m.credential_hints,
+            template_params: m.template_params,
+            rules: m.rules,
+            workspaces,
+            all_workspaces,
+            is_active: m.is_active,
+            usable: m.verified && m.is_active,
+            verified: m.verified,
+            verified_at: m.verified_at.map(rfc3339),
+            created_at: rfc3339(m.created_at),
+            updated_at: rfc3339(m.updated_at),
+        }
+    }
+}
+
+/// Fields a mailer is created or updated with.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MailerFields {
+    /// Required on create; fixed afterwards.
+    provider: Option<MailerProvider>,
+    name: Option<String>,
+    sender_name: Option<String>,
+    sender_email: Option<String>,
+    reply_to: Option<String>,
+    bcc: Option<String>,
+    #[schema(value_type = Object)]
+    config: Option<Map<String, Value>>,
+    /// Write-only. SES: access_key_id, secret_access_key, session_token?; Brevo, Mailgun,
+    /// Mandrill, SendGrid: api_key; Mailjet: api_key, secret_key; SMTP: password.
+    #[schema(value_type = Object)]
+    credentials: Option<Map<String, Value>>,
+    template_params: Option<Vec<TemplateParam>>,
+    rules: Option<Vec<MailerRule>>,
+    workspaces: Option<Vec<String>>,
+    all_workspaces: Option<bool>,
+    is_active: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMailer {
+    id: String,
+    #[serde(flatten)]
+    fields: MailerFields,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MailerId {
+    id: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestMailer {
+    id: String,
+    /// Where the test e-mail goes.
+    to: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMail {
+    mailer_id: String,
+    /// Defaults to the record's `email`.
+    to: Option<String>,
+    template: Template,
+    /// The record the template parameters are taken from.
+    #[schema(value_type = Object)]
+    data: Option<Map<String, Value>>,
+    workspace_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MailerOne {
+    mailer: MailerView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MailerList {
+    mailers: Vec<MailerView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MailerDeleted {
+    id: Uuid,
+    deleted: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestResult {
+    #[serde(flatten)]
+    verification: Verification,
+    mailer: MailerView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderView {
+    provider: MailerProvider,
+    title: &'static str,
+    has_sender_email: bool,
+    supports_template_params: bool,
+    config_fields: &'static [&'static str],
+    credential_fields: &'static [&'static str],
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderList {
+    providers: Vec<ProviderView>,
+}
+
+fn bad(reason: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, SCOPE, reason, message)
+}
+
+fn checked_address(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+        Some(v) if !mailer::valid_address(&v) => Err(bad("invalid_address", format!("{field} '{v}' is not an e-mail address"))),
+        other => Ok(other),
+    }
+}
+
+fn seal_credentials(state: &AppState, id: Uuid, credentials: &Map<String, Value>) -> (Option<Vec<u8>>, Map<String, Value>) {
+    let present: Map<String, Value> = credentials.iter().filter(|(_, v)| v.as_str().is_some_and(|s| !s.is_empty())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    if present.is_empty() {
+        return (None, Map::new());
+    }
+    let hints = present.iter().map(|(k, v)| (k.clone(), Value::String(secret_hint(v.as_str().unwrap_or_default())))).collect();
+    let sealed = state.secret_box.seal(Value::Object(present).to_string().as_bytes(), &mailer_credentials_binding(id));
+    (Some(sealed), hints)
+}
+
+/// Applies `fields` to `mailer` and checks the result as a whole. Returns whether the provider
+/// settings or credentials changed (which clears `verified`).
+async fn apply(state: &AppState, mailer: &mut Mailer, fields: MailerFields, creating: bool) -> Result<bool, ApiError> {
+    let provider = mailer.provider;
+    if let Some(name) = fields.name {
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(bad("invalid_request", "name is 1 to 200 characters"));
+        }
+        mailer.name = name;
+    }
+    if let Some(sender_name) = fields.sender_name {
+        mailer.sender_name = sender_name.trim().to_owned();
+    }
+    if fields.sender_email.is_some() {
+        mailer.sender_email = checked_address("sender_email", fields.sender_email)?;
+    }
+    if fields.reply_to.is_some() {
+        mailer.reply_to = checked_address("reply_to", fields.reply_to)?;
+    }
+    if fields.bcc.is_some() {
+        mailer.bcc = checked_address("bcc", fields.bcc)?;
+    }
+    if provider.has_sender_email() && mailer.sender_email.is_none() {
+        return Err(bad("sender_email_required", format!("sender_email is required for {}", provider.title())));
+    }
+    if !provider.has_sender_email() && mailer.sender_email.is_some() {
+        return Err(bad("invalid_request", "the built-in relay sends from the server's own address: give reply_to instead of sender_email"));
+    }
+    if provider == MailerProvider::Internal && mailer.reply_to.is_none() {
+        return Err(bad("invalid_request", "reply_to is required for the built-in relay"));
+    }
+    let mut settings_changed = creating;
+    if let Some(config) = fields.config {
+        settings_changed |= config != mailer.config;
+        mailer.config = config;
+    }
+    let new_credentials = fields.credentials;
+    let credentials_for_check = new_credentials.clone().unwrap_or_else(|| {
+        // Stored credentials were complete when saved; check the settings against their names.
+        mailer.credential_hints.clone()
+    });
+    mailer::validate_settings(provider, &mailer.config, &credentials_for_check).map_err(|m| bad("invalid_config", m))?;
+    if let Some(credentials) = new_credentials {
+        (mailer.credentials, mailer.credential_hints) = seal_credentials(state, mailer.id, &credentials);
+        settings_changed = true;
+    }
+    if let Some(params) = fields.template_params {
+        mailer::validate_template_params(provider, &params).map_err(|m| bad("invalid_template_params", m))?;
+        mailer.template_params = params;
+    }
+    if let Some(rules) = fields.rules {
+        mailer::validate_rules(provider, &rules).map_err(|m| bad("invalid_rules", m))?;
+        let types: Vec<String> = rules.iter().map(|r| r.event_type.clone()).collect();
+        if !types.is_empty() {
+            checked_events(state, SCOPE, mailer.account_id, &types).await?;
+        }
+        mailer.rules = rules;
+    }
+    match (fields.all_workspaces, fields.workspaces) {
+        (Some(true), _) => mailer.workspaces = WorkspaceScope::All,
+        (None, None) => {}
+        (_, workspaces) => {
+            mailer.workspaces = WorkspaceScope::Only(checked_workspaces(state, SCOPE, mailer.account_id, &workspaces.unwrap_or_default()).await?)
+        }
+    }
+    if let Some(active) = fields.is_active {
+        mailer.is_active = active;
+    }
+    if settings_changed {
+        mailer.verified = false;
+        mailer.verified_at = None;
+    }
+    Ok(settings_changed)
+}
+
+async fn owned_mailer(state: &AppState, caller: &Caller, id: &str) -> Result<Mailer, ApiError> {
+    let id = parse_id(SCOPE, "id", id)?;
+    state.store.get_mailer(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "mailer"))
+}
+
+/// Create a mailer. It cannot send until Send Test Email (`mailers-test`) succeeds.
+#[utoipa::path(post, path = "/api/mailers-create", tag = "mailers", request_body = MailerFields,
+    responses((status = 200, body = Success<MailerOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(fields): ApiJson<MailerFields>) -> ApiResult<MailerOne> {
+    let provider = fields.provider.ok_or_else(|| bad("invalid_request", "provider is required"))?;
+    let now = now_ms();
+    let mut mailer = Mailer {
+        id: Uuid::now_v7(),
+        account_id: caller.account_id,
+        name: format!("{} Mailer", provider.title()),
+        provider,
+        sender_name: String::new(),
+        sender_email: None,
+        reply_to: None,
+        bcc: None,
+        config: Map::new(),
+        credentials: None,
+        credential_hints: Map::new(),
+        template_params: Vec::new(),
+        rules: Vec::new(),
+        workspaces: WorkspaceScope::All,
+        is_active: true,
+        verified: false,
+        verified_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    apply(&state, &mut mailer, fields, true).await?;
+    state.store.insert_mailer(&mailer).await.or_store_error(SCOPE)?;
+    success(MailerOne { mailer: mailer.into() })
+}
+
+/// List the account's mailers.
+#[utoipa::path(post, path = "/api/mailers-list", tag = "mailers",
+    responses((status = 200, body = Success<MailerList>), (status = "4XX", body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<Map<String, Value>>) -> ApiResult<MailerList> {
+    let mailers = state.store.list_mailers(caller.account_id).await.or_store_error(SCOPE)?;
+    success(MailerList { mailers: mailers.into_iter().map(Into::into).collect() })
+}
+
+/// Get one mailer.
+#[utoipa::path(post, path = "/api/mailers-get", tag = "mailers", request_body = MailerId,
+    responses((status = 200, body = Success<MailerOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<MailerId>) -> ApiResult<MailerOne> {
+    success(MailerOne { mailer: owned_mailer(&state, &caller, &req.id).await?.into() })
+}
+
+/// Change a mailer. New provider settings or credentials clear `verified`; omitted credentials stay.
+#[utoipa::path(post, path = "/api/mailers-update", tag = "mailers", request_body = UpdateMailer,
+    responses((status = 200, body = Success<MailerOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateMailer>) -> ApiResult<MailerOne> {
+    let mut mailer = owned_mailer(&state, &caller, &req.id).await?;
+    if req.fields.provider.is_some_and(|p| p != mailer.provider) {
+        return Err(bad("invalid_request", "the provider of a mailer cannot change; create a new mailer"));
+    }
+    apply(&state, &mut mailer, req.fields, false).await?;
+    mailer.updated_at = now_ms();
+    if !state.store.update_mailer(&mailer).await.or_store_error(SCOPE)? {
+        return Err(ApiError::not_found(SCOPE, "mailer"));
+    }
+    success(MailerOne { mailer: mailer.into() })
+}
+
+/// Delete a mailer with its deliveries.
+#[utoipa::path(post, path = "/api/mailers-delete", tag = "mailers", request_body = MailerId,
+    responses((status = 200, body = Success<MailerDeleted>), (status = "4XX", body = ErrorBody)))]
+pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<MailerId>) -> ApiResult<MailerDeleted> {
+    let id = parse_id(SCOPE, "id", &req.id)?;
+    if !state.store.delete_mailer(caller.account_id, id).await.or_store_error(SCOPE)? {
+        return Err(ApiError::not_found(SCOPE, "mailer"));
+    }
+    success(MailerDeleted { id, deleted: true })
+}
+
+/// Send Test Email: a real message through the provider. Success marks the mailer verified.
+#[utoipa::path(post, path = "/api/mailers-test", tag = "mailers", request_body = TestMailer,
+    responses((status = 200, body = Success<TestResult>), (status = "4XX", body = ErrorBody)))]
+pub async fn test(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<TestMailer>) -> ApiResult<TestResult> {
+    let mut mailer = owned_mailer(&state, &caller, &req.id).await?;
+    let to = checked_address("to", Some(req.to))?.ok_or_else(|| bad("invalid_address", "to is required"))?;
+    let target = state.targets.mailer(mailer.clone()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, SCOPE, "internal", e.to_string()))?;
+    let mut verification = Verification::from_outcome(&target.send_test(&to).await);
+    if verification.ok {
+        verification.message = "Test email sent successfully".into();
+        let now = now_ms();
+        if state.store.mark_mailer_verified(caller.account_id, mailer.id, mailer.updated_at, now).await.or_store_error(SCOPE)? {
+            mailer.verified = true;
+            mailer.verified_at = Some(now);
+        }
+    }
+    success(TestResult { verification, mailer: mailer.into() })
+}
+
+/// Queue one e-mail through a verified mailer.
+#[utoipa::path(post, path = "/api/mailers-send", tag = "mailers", request_body = SendMail,
+    responses((status = 200, body = Success<DeliveryOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<SendMail>) -> ApiResult<DeliveryOne> {
+    let mailer = owned_mailer(&state, &caller, &req.mailer_id).await?;
+    if !(mailer.verified && mailer.is_active) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            SCOPE,
+            "not_verified",
+            "this mailer cannot send: it has not passed Send Test Email since its settings last changed, or it is disabled",
+        ));
+    }
+    mailer::validate_template(mailer.provider, &req.template).map_err(|m| bad("invalid_template", m))?;
+    let data = Value::Object(req.data.unwrap_or_default());
+    let raw = serde_json::value::RawValue::from_string(data.to_string()).expect("a JSON value is valid JSON");
+    check_data(&raw).map_err(|e| bad("invalid_request", e.to_string()))?;
+    let to = checked_address("to", req.to)?;
+    if to.is_none() && !data.get("email").and_then(Value::as_str).is_some_and(mailer::valid_address) {
+        return Err(bad("invalid_address", "give `to`, or a record with a valid `email`"));
+    }
+    let workspace_id = req.workspace_id.as_deref().map(|w| parse_id(SCOPE, "workspace_id", w)).transpose()?;
+    let event = Event {
+        id: Uuid::now_v7(),
+        account_id: caller.account_id,
+        event_type: DIRECT_SEND_EVENT.into(),
+        workspace_id,
+        data: raw.get().to_owned(),
+        idempotency_key: None,
+        created_at: now_ms(),
+    };
+    let params = serde_json::to_string(&DirectSend { to, template: req.template }).expect("parameters serialize");
+    let delivery = state.store.enqueue_direct(&event, TargetRef { kind: TargetKind::Mailer, id: mailer.id }, &params).await.or_store_error(SCOPE)?;
+    state.engine_wake.notify_one();
+    success(DeliveryOne::from(delivery))
+}
+
+/// The eight providers with their settings and credential fields.
+#[utoipa::path(post, path = "/api/mailer-providers-list", tag = "mailers",
+    responses((status = 200, body = Success<ProviderList>), (status = "4XX", body = ErrorBody)))]
+pub async fn providers_list(_caller: Caller) -> ApiResult<ProviderList> {
+    let providers = MailerProvider::ALL
+        .into_iter()
+        .map(|p| ProviderView {
+            provider: p,
+            title: p.title(),
+            has_sender_email: p.has_sender_email(),
+            supports_template_params: p.supports_template_params(),
+            config_fields: p.config_fields(),
+            credential_fields: p.credential_fields(),
+        })
+        .collect();
+    success(ProviderList { providers })
+}
