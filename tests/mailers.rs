@@ -209,7 +209,23 @@ async fn changed_credentials_need_a_new_test() {
     server.wait_for_status(&id, "delivered", 1).await;
     assert_eq!(sent["delivery"]["target_kind"], "mailer");
     assert_eq!(fake.sent().last().unwrap().body["to"], json!([{"email": "jane@example.com"}]));
-    server.stop().await;
+    assert_error(
+        &server.call("mailers-send", json!({"mailer_id": id, "template": "12", "data": {"email": "jane@example.com"}, "workspace_id": "00000000-0000-4000-8000-000000000000"})).await,
+        StatusCode::BAD_REQUEST,
+        "mailers.workspace_not_found",
+    );
+    assert_error(&server.call("mailers-send", json!({"mailer_id": id, "template": "12", "data": {}})).await, StatusCode::BAD_REQUEST, "mailers.invalid_address");
+    assert_error(&server.call("mailers-send", json!({"mailer_id": id, "template": "welcome", "to": "a@example.com"})).await, StatusCode::BAD_REQUEST, "mailers.invalid_template");
+
+    let dir = server.stop().await;
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".key") {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(!bytes.windows(12).any(|w| w == b"xkeysib-test"), "credentials are encrypted at rest");
 }
 
 #[tokio::test]

@@ -401,7 +401,10 @@ pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): A
     if to.is_none() && !data.get("email").and_then(Value::as_str).is_some_and(mailer::valid_address) {
         return Err(bad("invalid_address", "give `to`, or a record with a valid `email`"));
     }
-    let workspace_id = req.workspace_id.as_deref().map(|w| parse_id(SCOPE, "workspace_id", w)).transpose()?;
+    let workspace_id = match req.workspace_id {
+        Some(w) => checked_workspaces(&state, SCOPE, caller.account_id, &[w]).await?.pop(),
+        None => None,
+    };
     let event = Event {
         id: Uuid::now_v7(),
         account_id: caller.account_id,
