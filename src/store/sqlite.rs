@@ -52,6 +52,25 @@ impl SqliteStore {
         Ok(Self { writer, reader })
     }
 
+    /// The account's targets of one kind, oldest first. `columns` ends with the FROM clause.
+    async fn list_targets<T>(&self, columns: &str, account: Uuid, from_row: fn(&SqliteRow) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+        let rows = sqlx::query(&format!("SELECT {columns} WHERE t.account_id = $1 ORDER BY t.created_at, t.id"))
+            .bind(account.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// One target of the account, or by id alone when `account` is `None` (workers).
+    async fn get_target<T>(&self, columns: &str, account: Option<Uuid>, id: Uuid, from_row: fn(&SqliteRow) -> StoreResult<T>) -> StoreResult<Option<T>> {
+        let row = sqlx::query(&format!("SELECT {columns} WHERE t.id = $1 AND ($2 IS NULL OR t.account_id = $2)"))
+            .bind(id.to_string())
+            .bind(account.map(|a| a.to_string()))
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
     async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         // IMMEDIATE takes the write lock up front, so a concurrent writer in another process
         // (the CLI) makes us wait instead of failing half-way.
@@ -554,20 +573,11 @@ impl Store for SqliteStore {
     }
 
     async fn list_endpoints(&self, account: Uuid) -> StoreResult<Vec<Endpoint>> {
-        let rows = sqlx::query(&format!("SELECT {ENDPOINT_COLUMNS} WHERE t.account_id = $1 ORDER BY t.created_at, t.id"))
-            .bind(account.to_string())
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(endpoint_from_row).collect()
+        self.list_targets(ENDPOINT_COLUMNS, account, endpoint_from_row).await
     }
 
     async fn get_endpoint(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Endpoint>> {
-        let row = sqlx::query(&format!("SELECT {ENDPOINT_COLUMNS} WHERE t.account_id = $1 AND t.id = $2"))
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(endpoint_from_row).transpose()
+        self.get_target(ENDPOINT_COLUMNS, Some(account), id, endpoint_from_row).await
     }
 
     async fn update_endpoint(&self, ep: &Endpoint) -> StoreResult<bool> {
@@ -662,20 +672,11 @@ impl Store for SqliteStore {
     }
 
     async fn list_integrations(&self, account: Uuid) -> StoreResult<Vec<Integration>> {
-        let rows = sqlx::query(&format!("SELECT {INTEGRATION_COLUMNS} WHERE t.account_id = $1 ORDER BY t.created_at, t.id"))
-            .bind(account.to_string())
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(integration_from_row).collect()
+        self.list_targets(INTEGRATION_COLUMNS, account, integration_from_row).await
     }
 
     async fn get_integration(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Integration>> {
-        let row = sqlx::query(&format!("SELECT {INTEGRATION_COLUMNS} WHERE t.account_id = $1 AND t.id = $2"))
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(integration_from_row).transpose()
+        self.get_target(INTEGRATION_COLUMNS, Some(account), id, integration_from_row).await
     }
 
     async fn update_integration(&self, integration: &Integration) -> StoreResult<bool> {
@@ -705,14 +706,10 @@ impl Store for SqliteStore {
     }
 
     async fn integration_target(&self, id: Uuid, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>> {
-        let Some(row) = sqlx::query(&format!("SELECT {INTEGRATION_COLUMNS} WHERE t.id = $1"))
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?
-        else {
+        let Some(integration) = self.get_target(INTEGRATION_COLUMNS, None, id, integration_from_row).await? else {
             return Ok(None);
         };
-        Ok(Some((integration_from_row(&row)?, valid_signing_secrets(&self.reader, id, now).await?)))
+        Ok(Some((integration, valid_signing_secrets(&self.reader, id, now).await?)))
     }
 
     async fn insert_mailer(&self, mailer: &Mailer) -> StoreResult<()> {
@@ -725,20 +722,11 @@ impl Store for SqliteStore {
     }
 
     async fn list_mailers(&self, account: Uuid) -> StoreResult<Vec<Mailer>> {
-        let rows = sqlx::query(&format!("SELECT {MAILER_COLUMNS} WHERE t.account_id = $1 ORDER BY t.created_at, t.id"))
-            .bind(account.to_string())
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(mailer_from_row).collect()
+        self.list_targets(MAILER_COLUMNS, account, mailer_from_row).await
     }
 
     async fn get_mailer(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Mailer>> {
-        let row = sqlx::query(&format!("SELECT {MAILER_COLUMNS} WHERE t.account_id = $1 AND t.id = $2"))
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(mailer_from_row).transpose()
+        self.get_target(MAILER_COLUMNS, Some(account), id, mailer_from_row).await
     }
 
     async fn update_mailer(&self, mailer: &Mailer) -> StoreResult<bool> {
@@ -771,8 +759,7 @@ impl Store for SqliteStore {
     }
 
     async fn mailer_target(&self, id: Uuid) -> StoreResult<Option<Mailer>> {
-        let row = sqlx::query(&format!("SELECT {MAILER_COLUMNS} WHERE t.id = $1")).bind(id.to_string()).fetch_optional(&self.reader).await?;
-        row.as_ref().map(mailer_from_row).transpose()
+        self.get_target(MAILER_COLUMNS, None, id, mailer_from_row).await
     }
 
     async fn enqueue_direct(&self, event: &Event, target: TargetRef, params: &str) -> StoreResult<Delivery> {
