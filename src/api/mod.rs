@@ -11,6 +11,7 @@ mod extract;
 mod integrations;
 mod mailers;
 mod ops;
+mod ui;
 mod webhooks;
 mod workspaces;
 
@@ -121,6 +122,9 @@ pub fn router(state: AppState) -> axum::Router {
         .split_for_parts();
     let openapi = Arc::new(openapi);
     api.route("/api/openapi.json", axum::routing::get(move || std::future::ready(Json(openapi.as_ref().clone()))))
+        .route("/", axum::routing::get(ui::index))
+        .route("/ui/app.js", axum::routing::get(ui::script))
+        .route("/ui/app.css", axum::routing::get(ui::style))
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/readyz", axum::routing::get(ops::readyz))
         .route("/metrics", axum::routing::get(ops::metrics))
