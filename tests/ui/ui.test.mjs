@@ -281,6 +281,20 @@ test("a webhook endpoint's secret is shown once with a copy button", async () =>
   await page.locator("[data-endpoint]", { hasText: "Flaky receiver" }).waitFor();
   assert.equal(await page.getByText(secret).count(), 0, "never shown again");
   await shot("webhooks-list");
+
+  // Rotate: a new secret, shown once; the old one keeps signing for its grace period.
+  const row = page.locator("[data-endpoint]", { hasText: "Flaky receiver" });
+  await row.getByRole("button", { name: "Rotate secret" }).click();
+  const rotated = page.getByRole("dialog", { name: "New signing secret" });
+  const second = await rotated.locator("[data-role=secret]").textContent();
+  assert.ok(second.startsWith("whsec_") && second !== secret);
+  await rotated.getByRole("button", { name: "Done" }).click();
+
+  // Disable and enable again with the switch.
+  await row.getByRole("switch").uncheck();
+  await until("the endpoint to be disabled", async () => (await api("webhooks-list")).endpoints[0].is_active === false);
+  await page.locator("[data-endpoint]", { hasText: "Flaky receiver" }).getByRole("switch").check();
+  await until("the endpoint to be enabled", async () => (await api("webhooks-list")).endpoints[0].is_active === true);
 });
 
 test("a failed delivery is retried from the log", async () => {
