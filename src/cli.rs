@@ -19,6 +19,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             running.stop().await;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Listen { port, host, secret, status } => {
+            crate::listen::run(std::net::SocketAddr::new(host, port), secret, status).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Token { command: TokenCommand::Create { account, database } } => {
             init_logging(LogFormat::Text);
             let account = account.trim();

@@ -17,6 +17,21 @@ pub struct Cli {
 pub enum Command {
     /// Run the API server and the delivery workers.
     Serve(ServeArgs),
+    /// A local webhook receiver: prints each request and checks its signature.
+    Listen {
+        /// Port to listen on (0 picks a free one).
+        #[arg(long, default_value_t = 9000)]
+        port: u16,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// The endpoint's signing secret (`whsec_…`), to check signatures.
+        #[arg(long, env = "SWITCHYARD_LISTEN_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// The status to answer (e.g. 500 to watch retries).
+        #[arg(long, default_value_t = 204)]
+        status: u16,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]

@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod engine;
+pub mod listen;
 pub mod server;
 pub mod store;
 pub mod targets;

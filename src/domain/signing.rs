@@ -81,6 +81,46 @@ pub fn signature_header(keys: &[SigningKey], msg_id: &str, timestamp_secs: i64, 
     keys.iter().map(|k| k.sign(msg_id, timestamp_secs, body)).collect::<Vec<_>>().join(" ")
 }
 
+/// How far a `webhook-timestamp` may be from now, as Standard Webhooks verifiers allow.
+pub const TOLERANCE_SECS: i64 = 5 * 60;
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("missing header {0}")]
+    MissingHeader(&'static str),
+    #[error("webhook-timestamp is not a number")]
+    BadTimestamp,
+    #[error("webhook-timestamp is {0} s away from now (more than 5 minutes)")]
+    OutsideTolerance(i64),
+    #[error("no signature matches this secret (wrong secret, or the body was changed)")]
+    NoMatch,
+}
+
+/// Checks a request the way a receiver does: one of the space-separated `v1,` signatures must
+/// match, and the timestamp must be within five minutes of `now_secs`.
+pub fn verify(
+    secret: &SigningSecret,
+    msg_id: Option<&str>,
+    timestamp: Option<&str>,
+    signatures: Option<&str>,
+    body: &[u8],
+    now_secs: i64,
+) -> Result<(), VerifyError> {
+    let msg_id = msg_id.ok_or(VerifyError::MissingHeader("webhook-id"))?;
+    let timestamp = timestamp.ok_or(VerifyError::MissingHeader("webhook-timestamp"))?;
+    let signatures = signatures.ok_or(VerifyError::MissingHeader("webhook-signature"))?;
+    let ts: i64 = timestamp.trim().parse().map_err(|_| VerifyError::BadTimestamp)?;
+    if (now_secs - ts).abs() > TOLERANCE_SECS {
+        return Err(VerifyError::OutsideTolerance(now_secs - ts));
+    }
+    let expected = secret.signing_key().sign(msg_id, ts, body);
+    // Compare in constant time per candidate: the HMAC check is what an attacker probes.
+    let matches = |candidate: &str| {
+        candidate.len() == expected.len() && candidate.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    };
+    if signatures.split(' ').any(matches) { Ok(()) } else { Err(VerifyError::NoMatch) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +135,19 @@ mod tests {
         assert!(!format!("{secret:?}").contains(&text));
         assert_eq!(SigningSecret::parse("whsec_c2hvcnQ="), None, "too short a key");
         assert_eq!(SigningSecret::parse("sk_live"), None);
+    }
+
+    #[test]
+    fn verification_accepts_good_and_refuses_tampered_or_stale() {
+        let secret = SigningSecret::from_bytes([5; 32]);
+        let other = SigningSecret::from_bytes([6; 32]);
+        let header = signature_header(&[other.signing_key(), secret.signing_key()], "msg_1", 1000, b"{}");
+        assert_eq!(verify(&secret, Some("msg_1"), Some("1000"), Some(&header), b"{}", 1010), Ok(()));
+        assert_eq!(verify(&secret, Some("msg_1"), Some("1000"), Some(&header), b"{ }", 1010), Err(VerifyError::NoMatch));
+        assert_eq!(verify(&secret, Some("msg_2"), Some("1000"), Some(&header), b"{}", 1010), Err(VerifyError::NoMatch));
+        assert_eq!(verify(&secret, Some("msg_1"), Some("1000"), Some(&header), b"{}", 1000 + 301), Err(VerifyError::OutsideTolerance(301)));
+        assert_eq!(verify(&secret, None, Some("1000"), Some(&header), b"{}", 1000), Err(VerifyError::MissingHeader("webhook-id")));
+        assert_eq!(verify(&secret, Some("m"), Some("soon"), Some(&header), b"{}", 1000), Err(VerifyError::BadTimestamp));
     }
 
     #[test]
