@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
@@ -14,8 +15,10 @@ use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::event::{Event, MAX_BATCH_EVENTS, check_data, check_idempotency_key};
-use crate::domain::time::{Millis, now_ms, rfc3339};
-use crate::store::{AcceptedEvent, Caller};
+use crate::domain::fields::SOURCE_FIELDS;
+use crate::domain::mapping::as_text;
+use crate::domain::time::{Millis, now_ms, parse_rfc3339, rfc3339};
+use crate::store::{AcceptedEvent, Caller, EventFilter};
 
 const SCOPE: Scope = Scope::Events;
 
@@ -67,21 +70,22 @@ pub struct BatchAccepted {
     events: Vec<EventAccepted>,
 }
 
+impl From<Event> for EventView {
+    fn from(e: Event) -> Self {
+        Self {
+            id: e.id,
+            event_type: e.event_type,
+            workspace_id: e.workspace_id,
+            timestamp: rfc3339(e.created_at),
+            idempotency_key: e.idempotency_key,
+            data: RawValue::from_string(e.data).expect("stored data is the JSON that was validated"),
+        }
+    }
+}
+
 impl From<AcceptedEvent> for EventAccepted {
     fn from(a: AcceptedEvent) -> Self {
-        let e = a.event;
-        Self {
-            event: EventView {
-                id: e.id,
-                event_type: e.event_type,
-                workspace_id: e.workspace_id,
-                timestamp: rfc3339(e.created_at),
-                idempotency_key: e.idempotency_key,
-                data: RawValue::from_string(e.data).expect("stored data is the JSON that was validated"),
-            },
-            delivery_count: a.delivery_count,
-            duplicate: a.duplicate,
-        }
+        Self { event: a.event.into(), delivery_count: a.delivery_count, duplicate: a.duplicate }
     }
 }
 
@@ -178,4 +182,147 @@ pub async fn send_batch(State(state): State<AppState>, caller: Caller, ApiJson(r
         .collect::<Result<Vec<_>, _>>()?;
     let accepted = accept(&state, events).await?;
     success(BatchAccepted { events: accepted.into_iter().map(Into::into).collect() })
+}
+
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListEvents {
+    /// Events created at or after: an RFC 3339 time, or a duration back from now such as `24h`.
+    since: Option<String>,
+    /// Events created before (same forms).
+    until: Option<String>,
+    /// Only these event types.
+    types: Option<Vec<String>>,
+    workspace_id: Option<String>,
+    /// `next_cursor` of the previous page; omit for the first page.
+    cursor: Option<String>,
+    /// 1–1000, default 100.
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventPage {
+    /// Oldest first (in the order they were accepted).
+    events: Vec<EventView>,
+    /// Pass it back to get the next page, or later to get what arrived since.
+    next_cursor: String,
+    /// True when the page is full: more may follow right away.
+    has_more: bool,
+}
+
+/// `2026-11-24T10:00:00Z`, or `24h` / `7days` meaning that long ago.
+fn parse_time(field: &str, value: &str, now: Millis) -> Result<Millis, ApiError> {
+    parse_rfc3339(value)
+        .or_else(|| humantime::parse_duration(value).ok().map(|d| now - d.as_millis() as Millis))
+        .ok_or_else(|| ApiError::invalid_request(SCOPE, format!("{field} is an RFC 3339 time (2026-11-24T10:00:00Z) or a duration back from now (24h)")))
+}
+
+fn encode_cursor(seq: i64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("seq:{seq}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("seq:").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, SCOPE, "invalid_cursor", "cursor is not one this API returned"))
+}
+
+fn event_filter(since: Option<&str>, until: Option<&str>, types: Vec<String>, workspace: Option<&str>) -> Result<EventFilter, ApiError> {
+    let now = now_ms();
+    Ok(EventFilter {
+        since: since.map(|v| parse_time("since", v, now)).transpose()?,
+        until: until.map(|v| parse_time("until", v, now)).transpose()?,
+        types,
+        workspace_id: workspace.map(|w| parse_id(SCOPE, "workspace_id", w)).transpose()?,
+        after_seq: 0,
+        limit: DEFAULT_PAGE,
+    })
+}
+
+/// The pull API: events in a time window, oldest first, with a stable cursor (an event is never
+/// skipped or repeated when new ones arrive between pages).
+#[utoipa::path(post, path = "/api/events-list", tag = "events", request_body = ListEvents,
+    responses((status = 200, body = Success<EventPage>), (status = "4XX", body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListEvents>) -> ApiResult<EventPage> {
+    let mut filter = event_filter(req.since.as_deref(), req.until.as_deref(), req.types.unwrap_or_default(), req.workspace_id.as_deref())?;
+    filter.after_seq = req.cursor.as_deref().map(decode_cursor).transpose()?.unwrap_or(0);
+    filter.limit = match req.limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => n,
+        _ => return Err(ApiError::invalid_request(SCOPE, format!("limit is 1 to {MAX_PAGE}"))),
+    };
+    let page = state.store.list_events(caller.account_id, &filter).await.or_store_error(SCOPE)?;
+    let last = page.last().map_or(filter.after_seq, |(seq, _)| *seq);
+    let has_more = page.len() == filter.limit as usize;
+    success(EventPage { events: page.into_iter().map(|(_, e)| e.into()).collect(), next_cursor: encode_cursor(last), has_more })
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CsvQuery {
+    /// RFC 3339 time or a duration back from now (`24h`).
+    since: Option<String>,
+    until: Option<String>,
+    /// Comma-separated event types.
+    types: Option<String>,
+    workspace_id: Option<String>,
+}
+
+/// Events as CSV, streamed: `id, type, workspace_id, timestamp`, then the 43 field keys.
+/// "All entries from the last 24 hours" is `GET /api/events.csv?since=24h`.
+#[utoipa::path(get, path = "/api/events.csv", tag = "events", params(CsvQuery),
+    responses((status = 200, content_type = "text/csv", body = String), (status = "4XX", body = ErrorBody)))]
+pub async fn csv(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Query(query): axum::extract::Query<CsvQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let types = query.types.map(|t| t.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+    let mut filter = event_filter(query.since.as_deref(), query.until.as_deref(), types, query.workspace_id.as_deref())?;
+    filter.limit = 500;
+    let header = csv_line(["id", "type", "workspace_id", "timestamp"].into_iter().map(str::to_owned).chain(SOURCE_FIELDS.iter().map(|(_, k)| k.to_string())));
+    let store = state.store.clone();
+    let account = caller.account_id;
+    // Page through the store as the client reads: memory stays at one page whatever the size.
+    let pages = futures_util::stream::unfold(Some(filter), move |filter| {
+        let store = store.clone();
+        async move {
+            let mut filter = filter?;
+            match store.list_events(account, &filter).await {
+                Ok(page) if page.is_empty() => None,
+                Ok(page) => {
+                    let full = page.len() == filter.limit as usize;
+                    filter.after_seq = page.last().map_or(filter.after_seq, |(seq, _)| *seq);
+                    let chunk: String = page.into_iter().map(|(_, e)| csv_row(&e)).collect();
+                    Some((Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), full.then_some(filter)))
+                }
+                Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+            }
+        }
+    });
+    let body = futures_util::stream::once(async move { Ok(bytes::Bytes::from(header)) }).chain(pages);
+    Ok(axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")
+        .header(axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"events.csv\"")
+        .body(axum::body::Body::from_stream(body))
+        .expect("static headers are valid"))
+}
+
+fn csv_line(values: impl IntoIterator<Item = String>) -> String {
+    let mut writer = ::csv::Writer::from_writer(Vec::new());
+    writer.write_record(values.into_iter().collect::<Vec<_>>()).expect("writing to memory cannot fail");
+    String::from_utf8(writer.into_inner().expect("writing to memory cannot fail")).expect("CSV of strings is UTF-8")
+}
+
+fn csv_row(event: &Event) -> String {
+    let data: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&event.data).unwrap_or_default();
+    let fixed = [event.id.to_string(), event.event_type.clone(), event.workspace_id.map(|w| w.to_string()).unwrap_or_default(), rfc3339(event.created_at)];
+    csv_line(fixed.into_iter().chain(SOURCE_FIELDS.iter().map(|(_, key)| data.get(*key).map(as_text).unwrap_or_default())))
 }

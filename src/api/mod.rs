@@ -93,6 +93,8 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(events::send))
         .routes(routes!(events::send_batch))
+        .routes(routes!(events::list))
+        .routes(routes!(events::csv))
         .routes(routes!(workspaces::create))
         .routes(routes!(workspaces::list))
         .routes(routes!(workspaces::update))

@@ -127,6 +127,18 @@ pub struct WebhookTargetConfig {
     pub secrets: Vec<StoredSecret>,
 }
 
+/// Which events the pull API lists: a time window, types, a workspace, and the position after
+/// which to continue (`after_seq`, from the cursor).
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+    pub types: Vec<String>,
+    pub workspace_id: Option<Uuid>,
+    pub after_seq: i64,
+    pub limit: u32,
+}
+
 #[derive(Clone, Debug)]
 pub struct AcceptedEvent {
     pub event: Event,
@@ -278,6 +290,10 @@ pub trait Store: Send + Sync + 'static {
     /// Stores an event with one delivery to `target` carrying `params`, atomically (a direct
     /// send that bypasses fan-out). Returns the delivery.
     async fn enqueue_direct(&self, event: &Event, target: TargetRef, params: &str) -> StoreResult<Delivery>;
+
+    // Pull API.
+    /// Events in commit order (`seq`), after `filter.after_seq`.
+    async fn list_events(&self, account: Uuid, filter: &EventFilter) -> StoreResult<Vec<(i64, Event)>>;
 
     // Delivery log.
     async fn list_deliveries(&self, account: Uuid, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;

@@ -764,16 +764,7 @@ impl Store for SqliteStore {
 
     async fn enqueue_direct(&self, event: &Event, target: TargetRef, params: &str) -> StoreResult<Delivery> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(&format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
-            .bind(event.id.to_string())
-            .bind(event.account_id.to_string())
-            .bind(&event.event_type)
-            .bind(event.workspace_id.map(|w| w.to_string()))
-            .bind(&event.data)
-            .bind(&event.idempotency_key)
-            .bind(event.created_at)
-            .execute(&mut *tx)
-            .await?;
+        insert_event(&mut tx, event).await?;
         let id = insert_delivery(&mut tx, event, target, Some(params)).await?;
         let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1")).bind(id.to_string()).fetch_one(&mut *tx).await?;
         tx.commit().await?;
@@ -795,16 +786,7 @@ impl Store for SqliteStore {
                 accepted.push(AcceptedEvent { event: first, duplicate: true, delivery_count: count as u64 });
                 continue;
             }
-            sqlx::query(&format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
-                .bind(event.id.to_string())
-                .bind(event.account_id.to_string())
-                .bind(&event.event_type)
-                .bind(event.workspace_id.map(|w| w.to_string()))
-                .bind(&event.data)
-                .bind(&event.idempotency_key)
-                .bind(event.created_at)
-                .execute(&mut *tx)
-                .await?;
+            insert_event(&mut tx, event).await?;
             if !subscriptions.contains_key(&event.account_id) {
                 let subs = active_subscriptions(&mut tx, event.account_id).await?;
                 subscriptions.insert(event.account_id, subs);
@@ -818,6 +800,31 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(accepted)
+    }
+
+    async fn list_events(&self, account: Uuid, filter: &EventFilter) -> StoreResult<Vec<(i64, Event)>> {
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT seq, {EVENT_COLUMNS} FROM events WHERE account_id = "));
+        q.push_bind(account.to_string()).push(" AND seq > ").push_bind(filter.after_seq);
+        if let Some(since) = filter.since {
+            q.push(" AND created_at >= ").push_bind(since);
+        }
+        if let Some(until) = filter.until {
+            q.push(" AND created_at < ").push_bind(until);
+        }
+        if let Some(ws) = filter.workspace_id {
+            q.push(" AND workspace_id = ").push_bind(ws.to_string());
+        }
+        if !filter.types.is_empty() {
+            q.push(" AND event_type IN (");
+            let mut list = q.separated(", ");
+            for t in &filter.types {
+                list.push_bind(t.clone());
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(filter.limit));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter().map(|r| Ok((r.try_get("seq")?, event_from_row(r)?))).collect()
     }
 
     async fn list_deliveries(&self, account: Uuid, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
@@ -1002,6 +1009,23 @@ impl Store for SqliteStore {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetch_one(&self.reader).await?;
         Ok(n as u64)
     }
+}
+
+/// Inserts an event with the next commit-ordered `seq` (we hold the only write lock).
+async fn insert_event(tx: &mut Transaction<'_, Sqlite>, event: &Event) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO events ({EVENT_COLUMNS}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))"
+    ))
+    .bind(event.id.to_string())
+    .bind(event.account_id.to_string())
+    .bind(&event.event_type)
+    .bind(event.workspace_id.map(|w| w.to_string()))
+    .bind(&event.data)
+    .bind(&event.idempotency_key)
+    .bind(event.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn insert_delivery(tx: &mut Transaction<'_, Sqlite>, event: &Event, target: TargetRef, params: Option<&str>) -> StoreResult<Uuid> {
