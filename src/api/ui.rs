@@ -1,5 +1,5 @@
-//! The web UI: three static files embedded in the binary, served as they are. The UI uses
-//! the public API only (see ui/app.js).
+//! Static files embedded in the binary and served as they are: the web UI (which uses the
+//! public API only, see ui/app.js), the browser-callback script `/embed.js` and its demo.
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -7,6 +7,9 @@ use axum::response::IntoResponse;
 const INDEX: &str = include_str!("../../ui/index.html");
 const SCRIPT: &str = include_str!("../../ui/app.js");
 const STYLE: &str = include_str!("../../ui/app.css");
+const EMBED: &str = include_str!("../../ui/embed.js");
+const DEMO_HOST: &str = include_str!("../../ui/demo-embed.html");
+const DEMO_EXPERIENCE: &str = include_str!("../../ui/demo-experience.html");
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body)
@@ -22,4 +25,20 @@ pub async fn script() -> impl IntoResponse {
 
 pub async fn style() -> impl IntoResponse {
     asset("text/css; charset=utf-8", STYLE)
+}
+
+/// The browser-callback script; host pages on any origin load it.
+pub async fn embed() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=300"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
+        EMBED,
+    )
+}
+
+pub async fn demo_host() -> impl IntoResponse {
+    asset("text/html; charset=utf-8", DEMO_HOST)
+}
+
+pub async fn demo_experience() -> impl IntoResponse {
+    asset("text/html; charset=utf-8", DEMO_EXPERIENCE)
 }
