@@ -91,6 +91,9 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "SWITCHYARD_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
+    /// Largest activation upload (records streamed to activations-create), in bytes.
+    #[arg(long, env = "SWITCHYARD_MAX_UPLOAD_BYTES", default_value_t = 4 * 1024 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
     /// Waits before each attempt, comma-separated (the first is usually 0).
     #[arg(long, env = "SWITCHYARD_RETRY_SCHEDULE", default_value = crate::domain::retry::DEFAULT_SCHEDULE)]
     pub retry_schedule: String,

@@ -1,6 +1,7 @@
 //! Switchyard: a self-hostable engine that pushes an application's events to its customers'
 //! systems. See ARCHITECTURE.md for the map.
 
+pub mod activations;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -142,6 +142,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
         targets,
         url_policy,
         max_body_bytes: args.max_body_bytes,
+        max_upload_bytes: args.max_upload_bytes,
         secret_grace: args.secret_grace,
         engine_wake: engine.waker(),
         metrics: prometheus(),

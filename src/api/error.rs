@@ -20,6 +20,8 @@ pub enum Scope {
     Deliveries,
     Integrations,
     Mailers,
+    Destinations,
+    Activations,
 }
 
 impl Scope {
@@ -34,12 +36,14 @@ impl Scope {
             Self::Deliveries => "deliveries",
             Self::Integrations => "integrations",
             Self::Mailers => "mailers",
+            Self::Destinations => "destinations",
+            Self::Activations => "activations",
         }
     }
 
     /// The scope of `/api/<resource>-<verb>`.
     pub fn from_path(path: &str) -> Option<Self> {
-        const CALLS: [(&str, Scope); 9] = [
+        const CALLS: [(&str, Scope); 11] = [
             ("webhooks-", Scope::Webhooks),
             ("events-", Scope::Events),
             ("workspaces-", Scope::Workspaces),
@@ -49,6 +53,8 @@ impl Scope {
             ("integration-kinds-", Scope::Integrations),
             ("mailers-", Scope::Mailers),
             ("mailer-providers-", Scope::Mailers),
+            ("destinations-", Scope::Destinations),
+            ("activations-", Scope::Activations),
         ];
         let call = path.strip_prefix("/api/")?;
         CALLS.into_iter().find(|(prefix, _)| call.starts_with(prefix)).map(|(_, scope)| scope)

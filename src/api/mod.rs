@@ -2,8 +2,10 @@
 //! endpoints. Handlers parse, call `domain` to validate, call the store, and shape the answer;
 //! nothing here decides delivery behaviour.
 
+mod activations;
 mod checks;
 mod deliveries;
+mod destinations;
 mod error;
 mod event_types;
 mod events;
@@ -43,6 +45,8 @@ pub struct AppState {
     pub targets: TargetFactory,
     pub url_policy: UrlPolicy,
     pub max_body_bytes: usize,
+    /// Largest activation upload.
+    pub max_upload_bytes: usize,
     pub secret_grace: Duration,
     /// Wakes the delivery engine after new work is committed.
     pub engine_wake: Arc<Notify>,
@@ -121,6 +125,16 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(mailers::test))
         .routes(routes!(mailers::send))
         .routes(routes!(mailers::providers_list))
+        .routes(routes!(destinations::create))
+        .routes(routes!(destinations::list))
+        .routes(routes!(destinations::get))
+        .routes(routes!(destinations::update))
+        .routes(routes!(destinations::delete))
+        .routes(routes!(activations::create))
+        .routes(routes!(activations::get))
+        .routes(routes!(activations::list))
+        .routes(routes!(activations::records))
+        .routes(routes!(activations::cancel))
         .split_for_parts();
     let openapi = Arc::new(openapi);
     api.route("/api/openapi.json", axum::routing::get(move || std::future::ready(Json(openapi.as_ref().clone()))))

@@ -11,6 +11,7 @@ pub enum TargetKind {
     Webhook,
     Integration(IntegrationKind),
     Mailer,
+    Destination,
 }
 
 impl TargetKind {
@@ -19,6 +20,7 @@ impl TargetKind {
             Self::Webhook => "webhook",
             Self::Integration(kind) => kind.as_str(),
             Self::Mailer => "mailer",
+            Self::Destination => "destination",
         }
     }
 
@@ -26,6 +28,7 @@ impl TargetKind {
         match s {
             "webhook" => Some(Self::Webhook),
             "mailer" => Some(Self::Mailer),
+            "destination" => Some(Self::Destination),
             other => IntegrationKind::parse(other).map(Self::Integration),
         }
     }

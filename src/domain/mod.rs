@@ -4,6 +4,7 @@
 pub mod delivery;
 pub mod endpoint;
 pub mod event;
+pub mod destination;
 pub mod event_types;
 pub mod fanout;
 pub mod fields;

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::domain::delivery::DeliveryStatus;
+use crate::domain::destination::{DestinationMethod, QueryParam};
 use crate::domain::event::Event;
 use crate::domain::fanout::{TargetRef, WorkspaceScope};
 use crate::domain::integration::IntegrationConfig;
@@ -118,6 +119,68 @@ pub struct Mailer {
     pub created_at: Millis,
     pub updated_at: Millis,
 }
+
+/// A query destination (seed 004).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Destination {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub name: String,
+    pub url: String,
+    pub method: DestinationMethod,
+    pub query_params: Vec<QueryParam>,
+    pub events: Vec<String>,
+    pub workspaces: WorkspaceScope,
+    pub is_active: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A run of records sent to one destination. Its records are deliveries held back until the
+/// whole upload is stored (`started_at`), so a bad upload is refused whole.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Activation {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub destination_id: Uuid,
+    /// The event its deliveries hang on (type `activation.run`).
+    pub event_id: Uuid,
+    pub total: u64,
+    pub created_at: Millis,
+    pub started_at: Option<Millis>,
+    pub cancelled_at: Option<Millis>,
+}
+
+/// The running history of an activation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ActivationCounts {
+    pub pending: u64,
+    /// Delivered: a 2xx answer.
+    pub succeeded: u64,
+    /// Failed with a 4xx answer.
+    pub client_errors: u64,
+    /// Failed with a 5xx answer or no answer.
+    pub server_errors: u64,
+    pub cancelled: u64,
+    /// When the last record was settled, once none is pending.
+    pub finished_at: Option<Millis>,
+}
+
+/// One record of an activation and what became of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActivationRecord {
+    pub index: u64,
+    pub delivery_id: Uuid,
+    pub status: DeliveryStatus,
+    pub http_status_code: Option<u16>,
+    pub attempt_count: u32,
+    pub last_error: Option<String>,
+    /// The record, as JSON.
+    pub record: String,
+}
+
+/// What marks a delivery cancelled with its activation.
+pub const CANCELLED: &str = "cancelled: the activation was cancelled";
 
 /// What a worker needs to send to a webhook endpoint.
 #[derive(Clone, Debug)]
@@ -283,6 +346,30 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_mailer_verified(&self, account: Uuid, id: Uuid, seen_updated_at: Millis, at: Millis) -> StoreResult<bool>;
     /// A mailer by id alone, for workers.
     async fn mailer_target(&self, id: Uuid) -> StoreResult<Option<Mailer>>;
+
+    // Query destinations and activations.
+    async fn insert_destination(&self, destination: &Destination) -> StoreResult<()>;
+    async fn list_destinations(&self, account: Uuid) -> StoreResult<Vec<Destination>>;
+    async fn get_destination(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Destination>>;
+    async fn update_destination(&self, destination: &Destination) -> StoreResult<bool>;
+    async fn delete_destination(&self, account: Uuid, id: Uuid) -> StoreResult<bool>;
+    /// A destination by id alone (workers, and the CLI working on the database).
+    async fn destination_target(&self, id: Uuid) -> StoreResult<Option<Destination>>;
+    /// Stores the activation (with no records yet) and its event.
+    async fn create_activation(&self, activation: &Activation, event: &Event) -> StoreResult<()>;
+    /// Adds records (JSON objects) numbered from `first_index`, held back from the queue.
+    async fn add_activation_records(&self, activation: &Activation, first_index: u64, records: &[String]) -> StoreResult<()>;
+    /// Releases every record to the queue and records the total.
+    async fn release_activation(&self, id: Uuid, total: u64, now: Millis) -> StoreResult<()>;
+    /// Removes an activation that was refused, with everything it stored.
+    async fn discard_activation(&self, id: Uuid) -> StoreResult<()>;
+    async fn list_activations(&self, account: Uuid, limit: u32) -> StoreResult<Vec<(Activation, ActivationCounts)>>;
+    /// An activation of the account, or by id alone when `account` is `None`.
+    async fn get_activation(&self, account: Option<Uuid>, id: Uuid) -> StoreResult<Option<(Activation, ActivationCounts)>>;
+    async fn activation_records(&self, account: Uuid, id: Uuid, after_index: Option<u64>, status: Option<DeliveryStatus>, limit: u32)
+        -> StoreResult<Vec<ActivationRecord>>;
+    /// Settles every record not yet attempted as cancelled. False when not found.
+    async fn cancel_activation(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<bool>;
 
     // Events in.
     /// Stores the events and one pending delivery per matching active target, atomically.

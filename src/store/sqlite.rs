@@ -20,6 +20,9 @@ use crate::domain::fanout::{self, Subscription, TargetKind, WorkspaceScope};
 use crate::domain::integration::{IntegrationConfig, IntegrationKind};
 use crate::domain::mailer::MailerProvider;
 
+/// `next_attempt_at` of records held back until their activation is released.
+const HELD: Millis = Millis::MAX;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
@@ -69,6 +72,20 @@ impl SqliteStore {
             .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(from_row).transpose()
+    }
+
+    async fn activation_counts(&self, id: Uuid) -> StoreResult<ActivationCounts> {
+        let row = sqlx::query(ACTIVATION_COUNTS).bind(id.to_string()).bind(CANCELLED).fetch_one(&self.reader).await?;
+        let n = |col: &str| row.try_get::<i64, _>(col).map(|v| v as u64);
+        let (pending, failed, client_errors, cancelled) = (n("pending")?, n("failed")?, n("client_errors")?, n("cancelled")?);
+        Ok(ActivationCounts {
+            pending,
+            succeeded: n("succeeded")?,
+            client_errors,
+            server_errors: failed - client_errors - cancelled,
+            cancelled,
+            finished_at: if pending == 0 { row.try_get("finished_at")? } else { None },
+        })
     }
 
     async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
@@ -419,6 +436,78 @@ async fn write_mailer_settings(tx: &mut Transaction<'_, Sqlite>, m: &Mailer, ins
     Ok(())
 }
 
+const DESTINATION_COLUMNS: &str = "t.id, t.account_id, t.events, t.workspaces, t.is_active, t.created_at, t.updated_at, \
+     d.name, d.url, d.method, d.query_params FROM targets t JOIN destinations d ON d.target_id = t.id";
+
+fn destination_from_row(row: &SqliteRow) -> StoreResult<Destination> {
+    let method: String = row.try_get("method")?;
+    Ok(Destination {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        name: row.try_get("name")?,
+        url: row.try_get("url")?,
+        method: serde_json::from_value(serde_json::Value::String(method)).map_err(|e| StoreError::Internal(e.to_string()))?,
+        query_params: json_col(row, "query_params")?,
+        events: json_col(row, "events")?,
+        workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
+        is_active: row.try_get("is_active")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn destination_target_row(d: &Destination) -> TargetRow<'_> {
+    TargetRow {
+        id: d.id,
+        account_id: d.account_id,
+        kind: TargetKind::Destination,
+        events: &d.events,
+        workspaces: &d.workspaces,
+        is_active: d.is_active,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+    }
+}
+
+async fn write_destination_settings(tx: &mut Transaction<'_, Sqlite>, d: &Destination, insert: bool) -> StoreResult<()> {
+    let sql = if insert {
+        "INSERT INTO destinations (name, url, method, query_params, target_id) VALUES ($1, $2, $3, $4, $5)"
+    } else {
+        "UPDATE destinations SET name = $1, url = $2, method = $3, query_params = $4 WHERE target_id = $5"
+    };
+    sqlx::query(sql)
+        .bind(&d.name)
+        .bind(&d.url)
+        .bind(d.method.as_str())
+        .bind(serde_json::to_string(&d.query_params).expect("params serialize"))
+        .bind(d.id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+const ACTIVATION_COUNTS: &str = "SELECT \
+     COALESCE(SUM(status = 'pending'), 0) AS pending, \
+     COALESCE(SUM(status = 'delivered'), 0) AS succeeded, \
+     COALESCE(SUM(status = 'failed' AND http_status_code BETWEEN 400 AND 499 AND last_error <> $2), 0) AS client_errors, \
+     COALESCE(SUM(status = 'failed' AND last_error = $2), 0) AS cancelled, \
+     COALESCE(SUM(status = 'failed'), 0) AS failed, \
+     MAX(completed_at) AS finished_at \
+     FROM deliveries WHERE activation_id = $1";
+
+fn activation_from_row(row: &SqliteRow) -> StoreResult<Activation> {
+    Ok(Activation {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        destination_id: uuid_col(row, "destination_id")?,
+        event_id: uuid_col(row, "event_id")?,
+        total: row.try_get::<i64, _>("total")? as u64,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        cancelled_at: row.try_get("cancelled_at")?,
+    })
+}
+
 async fn event_by_idempotency_key(
     tx: &mut Transaction<'_, Sqlite>,
     account: Uuid,
@@ -760,6 +849,204 @@ impl Store for SqliteStore {
 
     async fn mailer_target(&self, id: Uuid) -> StoreResult<Option<Mailer>> {
         self.get_target(MAILER_COLUMNS, None, id, mailer_from_row).await
+    }
+
+    async fn insert_destination(&self, destination: &Destination) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        insert_target(&mut tx, &destination_target_row(destination)).await?;
+        write_destination_settings(&mut tx, destination, true).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_destinations(&self, account: Uuid) -> StoreResult<Vec<Destination>> {
+        self.list_targets(DESTINATION_COLUMNS, account, destination_from_row).await
+    }
+
+    async fn get_destination(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Destination>> {
+        self.get_target(DESTINATION_COLUMNS, Some(account), id, destination_from_row).await
+    }
+
+    async fn update_destination(&self, destination: &Destination) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        if !update_target(&mut tx, &destination_target_row(destination)).await? {
+            return Ok(false);
+        }
+        write_destination_settings(&mut tx, destination, false).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_destination(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+        delete_target(&self.writer, account, id, &[TargetKind::Destination]).await
+    }
+
+    async fn destination_target(&self, id: Uuid) -> StoreResult<Option<Destination>> {
+        self.get_target(DESTINATION_COLUMNS, None, id, destination_from_row).await
+    }
+
+    async fn create_activation(&self, activation: &Activation, event: &Event) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        insert_event(&mut tx, event).await?;
+        sqlx::query(
+            "INSERT INTO activations (id, account_id, destination_id, event_id, total, created_at) VALUES ($1, $2, $3, $4, 0, $5)",
+        )
+        .bind(activation.id.to_string())
+        .bind(activation.account_id.to_string())
+        .bind(activation.destination_id.to_string())
+        .bind(activation.event_id.to_string())
+        .bind(activation.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_activation_records(&self, activation: &Activation, first_index: u64, records: &[String]) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        // 11 bound values a row; 500 rows stay well under SQLite's variable limit.
+        for (chunk_no, chunk) in records.chunks(500).enumerate() {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO deliveries (id, account_id, event_id, target_id, target_kind, event_type, status, attempt_count, \
+                 next_attempt_at, manual_retry, created_at, updated_at, params, activation_id, record_index) ",
+            );
+            q.push_values(chunk.iter().enumerate(), |mut row, (i, record)| {
+                row.push_bind(Uuid::now_v7().to_string())
+                    .push_bind(activation.account_id.to_string())
+                    .push_bind(activation.event_id.to_string())
+                    .push_bind(activation.destination_id.to_string())
+                    .push_bind(TargetKind::Destination.as_str())
+                    .push_bind("activation.run")
+                    .push("'pending', 0")
+                    .push_bind(HELD)
+                    .push("FALSE")
+                    .push_bind(activation.created_at)
+                    .push_bind(activation.created_at)
+                    .push_bind(record.clone())
+                    .push_bind(activation.id.to_string())
+                    .push_bind((first_index + (chunk_no * 500 + i) as u64) as i64);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn release_activation(&self, id: Uuid, total: u64, now: Millis) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE deliveries SET next_attempt_at = $1 WHERE activation_id = $2 AND status = 'pending' AND next_attempt_at = $3")
+            .bind(now)
+            .bind(id.to_string())
+            .bind(HELD)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE activations SET total = $1, started_at = $2 WHERE id = $3")
+            .bind(total as i64)
+            .bind(now)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn discard_activation(&self, id: Uuid) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM deliveries WHERE activation_id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM events WHERE id = (SELECT event_id FROM activations WHERE id = $1)").bind(id.to_string()).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM activations WHERE id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_activations(&self, account: Uuid, limit: u32) -> StoreResult<Vec<(Activation, ActivationCounts)>> {
+        let rows = sqlx::query("SELECT * FROM activations WHERE account_id = $1 AND started_at IS NOT NULL ORDER BY created_at DESC LIMIT $2")
+            .bind(account.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let activation = activation_from_row(row)?;
+            let counts = self.activation_counts(activation.id).await?;
+            out.push((activation, counts));
+        }
+        Ok(out)
+    }
+
+    async fn get_activation(&self, account: Option<Uuid>, id: Uuid) -> StoreResult<Option<(Activation, ActivationCounts)>> {
+        let row = sqlx::query("SELECT * FROM activations WHERE id = $1 AND ($2 IS NULL OR account_id = $2) AND started_at IS NOT NULL")
+            .bind(id.to_string())
+            .bind(account.map(|a| a.to_string()))
+            .fetch_optional(&self.reader)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let activation = activation_from_row(&row)?;
+                let counts = self.activation_counts(activation.id).await?;
+                Ok(Some((activation, counts)))
+            }
+        }
+    }
+
+    async fn activation_records(
+        &self,
+        account: Uuid,
+        id: Uuid,
+        after_index: Option<u64>,
+        status: Option<DeliveryStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<ActivationRecord>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT id, record_index, status, http_status_code, attempt_count, last_error, params FROM deliveries WHERE account_id = ",
+        );
+        q.push_bind(account.to_string()).push(" AND activation_id = ").push_bind(id.to_string());
+        q.push(" AND record_index > ").push_bind(after_index.map_or(-1, |i| i as i64));
+        if let Some(status) = status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        q.push(" ORDER BY record_index LIMIT ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get("status")?;
+                Ok(ActivationRecord {
+                    index: r.try_get::<i64, _>("record_index")? as u64,
+                    delivery_id: uuid_col(r, "id")?,
+                    status: DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Internal(format!("bad status {status}")))?,
+                    http_status_code: r.try_get::<Option<i64>, _>("http_status_code")?.map(|c| c as u16),
+                    attempt_count: r.try_get::<i64, _>("attempt_count")? as u32,
+                    last_error: r.try_get("last_error")?,
+                    record: r.try_get::<Option<String>, _>("params")?.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn cancel_activation(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE activations SET cancelled_at = $1 WHERE account_id = $2 AND id = $3 AND started_at IS NOT NULL")
+            .bind(now)
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // Records in flight (leased) finish their attempt; the others are settled now.
+        sqlx::query(
+            "UPDATE deliveries SET status = 'failed', last_error = $1, completed_at = $2, updated_at = $2, lease_token = NULL \
+             WHERE activation_id = $3 AND status = 'pending' AND (lease_token IS NULL OR next_attempt_at <= $2)",
+        )
+        .bind(CANCELLED)
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn enqueue_direct(&self, event: &Event, target: TargetRef, params: &str) -> StoreResult<Delivery> {

@@ -4,6 +4,7 @@
 //! `AttemptOutcome`; they never touch the queue. The engine decides what the outcome means.
 
 pub mod custom_api;
+pub mod destination;
 pub mod http;
 pub mod hubspot;
 pub mod mail;
@@ -152,6 +153,10 @@ impl TargetFactory {
             TargetKind::Mailer => {
                 let mailer = self.store.mailer_target(target.id).await?.ok_or(ResolveError::Gone)?;
                 Ok(Box::new(self.mailer(mailer)?))
+            }
+            TargetKind::Destination => {
+                let destination = self.store.destination_target(target.id).await?.ok_or(ResolveError::Gone)?;
+                Ok(Box::new(destination::DestinationTarget::new(destination, self.http.clone())?))
             }
         }
     }

@@ -1,0 +1,239 @@
+//! Activations (seed 004): send a list of records to a query destination, one request per
+//! record, with a running history.
+
+use std::io;
+
+use axum::extract::{Query, Request, State};
+use axum::http::{StatusCode, header};
+use futures_util::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::deliveries::parse_status;
+use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
+use super::extract::{ApiJson, parse_id};
+use super::{ApiResult, AppState, Success, success};
+use crate::activations::{IngestError, RecordFormat, ingest};
+use crate::domain::time::{now_ms, rfc3339};
+use crate::store::{Activation, ActivationCounts, ActivationRecord, Caller};
+
+const SCOPE: Scope = Scope::Activations;
+
+/// An activation and its running history.
+#[derive(Serialize, ToSchema)]
+pub struct ActivationView {
+    id: Uuid,
+    destination_id: Uuid,
+    /// running, finished or cancelled.
+    status: &'static str,
+    total: u64,
+    pending: u64,
+    /// Records answered with a 2xx.
+    succeeded: u64,
+    /// Records that failed with a 4xx.
+    client_errors: u64,
+    /// Records that failed with a 5xx or no answer.
+    server_errors: u64,
+    cancelled: u64,
+    created_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+}
+
+impl From<(Activation, ActivationCounts)> for ActivationView {
+    fn from((a, c): (Activation, ActivationCounts)) -> Self {
+        let status = match (a.cancelled_at, c.pending) {
+            (Some(_), _) => "cancelled",
+            (None, 0) => "finished",
+            (None, _) => "running",
+        };
+        Self {
+            id: a.id,
+            destination_id: a.destination_id,
+            status,
+            total: a.total,
+            pending: c.pending,
+            succeeded: c.succeeded,
+            client_errors: c.client_errors,
+            server_errors: c.server_errors,
+            cancelled: c.cancelled,
+            created_at: rfc3339(a.created_at),
+            started_at: a.started_at.map(rfc3339),
+            finished_at: c.finished_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActivationOne {
+    activation: ActivationView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActivationList {
+    activations: Vec<ActivationView>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CreateQuery {
+    /// The destination (required unless the body is `{"destination_id", "records"}`).
+    destination_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    destination_id: String,
+    records: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationId {
+    id: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListActivations {
+    /// 1–1000, default 50, newest first.
+    limit: Option<u32>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListRecords {
+    id: String,
+    status: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<u64>,
+    /// 1–1000, default 100.
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordView {
+    /// Position in the upload, from 0.
+    index: u64,
+    delivery_id: Uuid,
+    status: String,
+    http_status_code: Option<u16>,
+    attempt_count: u32,
+    last_error: Option<String>,
+    #[schema(value_type = Object)]
+    record: Box<serde_json::value::RawValue>,
+}
+
+impl From<ActivationRecord> for RecordView {
+    fn from(r: ActivationRecord) -> Self {
+        Self {
+            index: r.index,
+            delivery_id: r.delivery_id,
+            status: r.status.as_str().to_owned(),
+            http_status_code: r.http_status_code,
+            attempt_count: r.attempt_count,
+            last_error: r.last_error,
+            record: serde_json::value::RawValue::from_string(r.record).unwrap_or_else(|_| serde_json::value::RawValue::from_string("{}".into()).expect("valid")),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordPage {
+    records: Vec<RecordView>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    next_cursor: Option<u64>,
+}
+
+fn ingest_error(e: IngestError) -> ApiError {
+    match e {
+        IngestError::Store(e) => ApiError::store(SCOPE, e),
+        other => ApiError::new(StatusCode::BAD_REQUEST, SCOPE, "invalid_records", other.to_string()),
+    }
+}
+
+/// Start an activation. The body is the records: a JSON array (`application/json`), NDJSON
+/// (`application/x-ndjson`) or CSV with a header row (`text/csv`), streamed, with
+/// `?destination_id=…`; or, for small lists, `{"destination_id", "records": [...]}`. The answer
+/// comes once every record is stored; a bad record refuses the whole upload.
+#[utoipa::path(post, path = "/api/activations-create", tag = "activations", params(CreateQuery),
+    request_body(content = String, description = "The records: a JSON array, NDJSON (application/x-ndjson) or CSV (text/csv)", content_type = "application/json"),
+    responses((status = 200, body = Success<ActivationOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn create(State(state): State<AppState>, caller: Caller, Query(query): Query<CreateQuery>, request: Request) -> ApiResult<ActivationOne> {
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let format = RecordFormat::from_content_type(content_type).ok_or_else(|| {
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, SCOPE, "invalid_request", "send application/json, application/x-ndjson or text/csv")
+    })?;
+    let body = http_body_util::Limited::new(request.into_body(), state.max_upload_bytes);
+    let stream = http_body_util::BodyDataStream::new(body).map_err(io::Error::other);
+    let (destination_id, reader): (String, Box<dyn io::Read + Send>) = match query.destination_id {
+        Some(id) => (id, Box::new(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream)))),
+        None if format == RecordFormat::Json => {
+            let chunks: Vec<bytes::Bytes> = stream.try_collect().await.map_err(|e| ApiError::invalid_request(SCOPE, format!("could not read the upload: {e}")))?;
+            let bytes = chunks.concat();
+            let envelope: Envelope = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::invalid_request(SCOPE, format!("give ?destination_id=… with the records as the body, or {{\"destination_id\", \"records\"}}: {e}")))?;
+            let records = serde_json::to_vec(&envelope.records).expect("JSON values serialize");
+            (envelope.destination_id, Box::new(io::Cursor::new(records)))
+        }
+        None => return Err(ApiError::invalid_request(SCOPE, "destination_id is required")),
+    };
+    let destination_id = parse_id(SCOPE, "destination_id", &destination_id)?;
+    let destination = state
+        .store
+        .get_destination(caller.account_id, destination_id)
+        .await
+        .or_store_error(SCOPE)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, SCOPE, "destination_not_found", "destination does not exist"))?;
+    let activation = ingest(state.store.clone(), &destination, format, reader).await.map_err(ingest_error)?;
+    state.engine_wake.notify_one();
+    let found = state.store.get_activation(Some(caller.account_id), activation.id).await.or_store_error(SCOPE)?;
+    success(ActivationOne { activation: found.ok_or_else(|| ApiError::not_found(SCOPE, "activation"))?.into() })
+}
+
+async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<(Activation, ActivationCounts), ApiError> {
+    let id = parse_id(SCOPE, "id", id)?;
+    state.store.get_activation(Some(caller.account_id), id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "activation"))
+}
+
+/// One activation's running history.
+#[utoipa::path(post, path = "/api/activations-get", tag = "activations", request_body = ActivationId,
+    responses((status = 200, body = Success<ActivationOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ActivationId>) -> ApiResult<ActivationOne> {
+    success(ActivationOne { activation: owned(&state, &caller, &req.id).await?.into() })
+}
+
+/// The account's activations, newest first.
+#[utoipa::path(post, path = "/api/activations-list", tag = "activations", request_body = ListActivations,
+    responses((status = 200, body = Success<ActivationList>), (status = "4XX", body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListActivations>) -> ApiResult<ActivationList> {
+    let limit = super::deliveries::parse_limit(SCOPE, req.limit)?;
+    let all = state.store.list_activations(caller.account_id, limit).await.or_store_error(SCOPE)?;
+    success(ActivationList { activations: all.into_iter().map(Into::into).collect() })
+}
+
+/// Per-record results, in upload order, paged.
+#[utoipa::path(post, path = "/api/activations-records", tag = "activations", request_body = ListRecords,
+    responses((status = 200, body = Success<RecordPage>), (status = "4XX", body = ErrorBody)))]
+pub async fn records(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListRecords>) -> ApiResult<RecordPage> {
+    let (activation, _) = owned(&state, &caller, &req.id).await?;
+    let status = parse_status(SCOPE, req.status.as_deref())?;
+    let limit = match req.limit.unwrap_or(100) {
+        n @ 1..=1000 => n,
+        _ => return Err(ApiError::invalid_request(SCOPE, "limit is 1 to 1000")),
+    };
+    let page = state.store.activation_records(caller.account_id, activation.id, req.cursor, status, limit).await.or_store_error(SCOPE)?;
+    let next_cursor = (page.len() == limit as usize).then(|| page.last().map(|r| r.index)).flatten();
+    success(RecordPage { records: page.into_iter().map(Into::into).collect(), next_cursor })
+}
+
+/// Stop what is pending: records not yet attempted are settled as cancelled.
+#[utoipa::path(post, path = "/api/activations-cancel", tag = "activations", request_body = ActivationId,
+    responses((status = 200, body = Success<ActivationOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn cancel(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ActivationId>) -> ApiResult<ActivationOne> {
+    let (activation, _) = owned(&state, &caller, &req.id).await?;
+    state.store.cancel_activation(caller.account_id, activation.id, now_ms()).await.or_store_error(SCOPE)?;
+    success(ActivationOne { activation: owned(&state, &caller, &req.id).await?.into() })
+}

@@ -1,0 +1,201 @@
+//! Query destinations (seed 004): base URL with static query parameters, a method, and dynamic
+//! parameters mapped from each record's columns.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::checks::{checked_events, checked_url, checked_workspaces};
+use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
+use super::extract::{ApiJson, parse_id};
+use super::{ApiResult, AppState, Success, success};
+use crate::domain::destination::{DestinationMethod, QueryParam, validate_params};
+use crate::domain::fanout::WorkspaceScope;
+use crate::domain::time::{now_ms, rfc3339};
+use crate::store::{Caller, Destination};
+
+const SCOPE: Scope = Scope::Destinations;
+
+#[derive(Serialize, ToSchema)]
+pub struct DestinationView {
+    id: Uuid,
+    name: String,
+    /// Base URL with its static query parameters.
+    url: String,
+    method: DestinationMethod,
+    query_params: Vec<QueryParam>,
+    /// Event types that also send to it (each event's data is the record).
+    events: Vec<String>,
+    workspaces: Vec<Uuid>,
+    all_workspaces: bool,
+    is_active: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Destination> for DestinationView {
+    fn from(d: Destination) -> Self {
+        let (workspaces, all_workspaces) = match d.workspaces {
+            WorkspaceScope::All => (Vec::new(), true),
+            WorkspaceScope::Only(ids) => (ids, false),
+        };
+        Self {
+            id: d.id,
+            name: d.name,
+            url: d.url,
+            method: d.method,
+            query_params: d.query_params,
+            events: d.events,
+            workspaces,
+            all_workspaces,
+            is_active: d.is_active,
+            created_at: rfc3339(d.created_at),
+            updated_at: rfc3339(d.updated_at),
+        }
+    }
+}
+
+/// Fields a destination is created or updated with.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationFields {
+    name: Option<String>,
+    /// e.g. `https://example.com/webhook?foo=bar`.
+    url: Option<String>,
+    method: Option<DestinationMethod>,
+    query_params: Option<Vec<QueryParam>>,
+    events: Option<Vec<String>>,
+    workspaces: Option<Vec<String>>,
+    all_workspaces: Option<bool>,
+    is_active: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDestination {
+    id: String,
+    #[serde(flatten)]
+    fields: DestinationFields,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationId {
+    id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DestinationOne {
+    destination: DestinationView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DestinationList {
+    destinations: Vec<DestinationView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DestinationDeleted {
+    id: Uuid,
+    deleted: bool,
+}
+
+async fn apply(state: &AppState, d: &mut Destination, f: DestinationFields) -> Result<(), ApiError> {
+    if let Some(name) = f.name {
+        d.name = name.trim().to_owned();
+    }
+    if f.url.is_some() || d.url.is_empty() {
+        d.url = checked_url(state, SCOPE, f.url.as_deref()).await?;
+    }
+    if let Some(method) = f.method {
+        d.method = method;
+    }
+    if let Some(params) = f.query_params {
+        validate_params(&params).map_err(|m| ApiError::invalid_request(SCOPE, m))?;
+        d.query_params = params;
+    }
+    if let Some(events) = f.events {
+        d.events = if events.is_empty() { events } else { checked_events(state, SCOPE, d.account_id, &events).await? };
+    }
+    match (f.all_workspaces, f.workspaces) {
+        (Some(true), _) => d.workspaces = WorkspaceScope::All,
+        (None, None) => {}
+        (_, ws) => d.workspaces = WorkspaceScope::Only(checked_workspaces(state, SCOPE, d.account_id, &ws.unwrap_or_default()).await?),
+    }
+    if let Some(active) = f.is_active {
+        d.is_active = active;
+    }
+    if d.name.is_empty() {
+        d.name = "Webhook destination".into();
+    }
+    Ok(())
+}
+
+async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Destination, ApiError> {
+    let id = parse_id(SCOPE, "id", id)?;
+    state.store.get_destination(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "destination"))
+}
+
+/// Create a query destination.
+#[utoipa::path(post, path = "/api/destinations-create", tag = "destinations", request_body = DestinationFields,
+    responses((status = 200, body = Success<DestinationOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(fields): ApiJson<DestinationFields>) -> ApiResult<DestinationOne> {
+    let now = now_ms();
+    let mut destination = Destination {
+        id: Uuid::now_v7(),
+        account_id: caller.account_id,
+        name: String::new(),
+        url: String::new(),
+        method: DestinationMethod::Post,
+        query_params: Vec::new(),
+        events: Vec::new(),
+        workspaces: WorkspaceScope::All,
+        is_active: true,
+        created_at: now,
+        updated_at: now,
+    };
+    apply(&state, &mut destination, fields).await?;
+    state.store.insert_destination(&destination).await.or_store_error(SCOPE)?;
+    success(DestinationOne { destination: destination.into() })
+}
+
+/// List the account's destinations.
+#[utoipa::path(post, path = "/api/destinations-list", tag = "destinations",
+    responses((status = 200, body = Success<DestinationList>), (status = "4XX", body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>) -> ApiResult<DestinationList> {
+    let all = state.store.list_destinations(caller.account_id).await.or_store_error(SCOPE)?;
+    success(DestinationList { destinations: all.into_iter().map(Into::into).collect() })
+}
+
+/// Get one destination.
+#[utoipa::path(post, path = "/api/destinations-get", tag = "destinations", request_body = DestinationId,
+    responses((status = 200, body = Success<DestinationOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<DestinationId>) -> ApiResult<DestinationOne> {
+    success(DestinationOne { destination: owned(&state, &caller, &req.id).await?.into() })
+}
+
+/// Change a destination; omitted fields keep their value.
+#[utoipa::path(post, path = "/api/destinations-update", tag = "destinations", request_body = UpdateDestination,
+    responses((status = 200, body = Success<DestinationOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateDestination>) -> ApiResult<DestinationOne> {
+    let mut destination = owned(&state, &caller, &req.id).await?;
+    apply(&state, &mut destination, req.fields).await?;
+    destination.updated_at = now_ms();
+    if !state.store.update_destination(&destination).await.or_store_error(SCOPE)? {
+        return Err(ApiError::not_found(SCOPE, "destination"));
+    }
+    state.engine_wake.notify_one();
+    success(DestinationOne { destination: destination.into() })
+}
+
+/// Delete a destination with its deliveries and activations.
+#[utoipa::path(post, path = "/api/destinations-delete", tag = "destinations", request_body = DestinationId,
+    responses((status = 200, body = Success<DestinationDeleted>), (status = "4XX", body = ErrorBody)))]
+pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<DestinationId>) -> ApiResult<DestinationDeleted> {
+    let id = parse_id(SCOPE, "id", &req.id)?;
+    if !state.store.delete_destination(caller.account_id, id).await.or_store_error(SCOPE)? {
+        return Err(ApiError::not_found(SCOPE, "destination"));
+    }
+    success(DestinationDeleted { id, deleted: true })
+}

@@ -1,0 +1,53 @@
+//! Query destinations (seed 004): one request per record, the record carried in the query
+//! string (static parameters of the base URL, then the mapped columns).
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::http::HttpClient;
+use super::{ResolveError, Target, data_object};
+use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
+use crate::domain::destination::{QueryParam, request_url};
+use crate::store::{ClaimedDelivery, Destination};
+
+pub struct DestinationTarget {
+    base: Url,
+    method: reqwest::Method,
+    params: Vec<QueryParam>,
+    http: HttpClient,
+}
+
+impl DestinationTarget {
+    pub fn new(destination: Destination, http: HttpClient) -> Result<Self, ResolveError> {
+        let base = Url::parse(&destination.url).map_err(|e| ResolveError::Config(format!("destination URL: {e}")))?;
+        let method = reqwest::Method::from_bytes(destination.method.as_str().as_bytes()).expect("destination methods are valid");
+        Ok(Self { base, method, params: destination.query_params, http })
+    }
+
+    /// The record: an activation's row (delivery parameters), or the event's data.
+    fn record(delivery: &ClaimedDelivery) -> Result<Map<String, Value>, AttemptOutcome> {
+        match &delivery.params {
+            Some(record) => serde_json::from_str(record)
+                .map_err(|e| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message: format!("the record is not a JSON object: {e}") }),
+            None => data_object(delivery),
+        }
+    }
+}
+
+#[async_trait]
+impl Target for DestinationTarget {
+    fn failure_policy(&self) -> FailurePolicy {
+        FailurePolicy::RetryAll
+    }
+
+    async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
+        let record = match Self::record(delivery) {
+            Ok(record) => record,
+            Err(outcome) => return outcome,
+        };
+        let url = request_url(&self.base, &self.params, &record);
+        let request = self.http.request(self.method.clone(), url.clone());
+        self.http.send(&url, request).await
+    }
+}

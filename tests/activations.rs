@@ -1,0 +1,188 @@
+//! Query destinations and activations end to end: uploads in three formats, one request per
+//! record, running history that matches what the receiver saw, refusal of bad uploads, cancel.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use common::{Receiver, TestServer, assert_error, eventually};
+use serde_json::{Value, json};
+
+const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn query(uri: &str) -> HashMap<String, String> {
+    let url = url::Url::parse(&format!("http://x{uri}")).unwrap();
+    url.query_pairs().into_owned().collect()
+}
+
+async fn destination(server: &TestServer, url: &str, params: Value) -> String {
+    let created = server.ok("destinations-create", json!({"url": url, "method": "PUT", "query_params": params})).await;
+    created["destination"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn upload(server: &TestServer, destination: &str, content_type: &str, body: String) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/activations-create?destination_id={destination}", server.base))
+        .bearer_auth(&server.token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (StatusCode::from_u16(response.status().as_u16()).unwrap(), response.json().await.unwrap())
+}
+
+async fn finished(server: &TestServer, id: &str) -> Value {
+    eventually(WAIT, "the activation to finish", || async {
+        let a = server.ok("activations-get", json!({"id": id})).await["activation"].clone();
+        (a["status"] != "running").then_some(a)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_10000_row_csv_activation_counts_exactly_what_the_receiver_saw() {
+    let server = TestServer::start_with(&["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,10ms,20ms", "--endpoint-concurrency", "32"]).await;
+    // Rows ending in 3 are refused (422) every time; rows ending in 7 fail once (503) then pass.
+    let last_status: Arc<Mutex<HashMap<u64, u16>>> = Arc::default();
+    let seen = last_status.clone();
+    let app = axum::Router::new().fallback(move |method: axum::http::Method, uri: axum::http::Uri| {
+        let seen = seen.clone();
+        async move {
+            assert_eq!(method, "PUT");
+            let q = query(&uri.to_string());
+            let row: u64 = q["row"].parse().unwrap();
+            let mut seen = seen.lock().unwrap();
+            let first_time = !seen.contains_key(&row);
+            let status = match row % 10 {
+                3 => 422,
+                7 if first_time => 503,
+                _ => 200,
+            };
+            seen.insert(row, status);
+            StatusCode::from_u16(status).unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhook?source=switchyard", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dest = destination(&server, &url, json!([{"query_key": "row", "column": "n"}, {"query_key": "email", "column": "email"}])).await;
+    let mut csv = String::from("n,email,name\n");
+    for n in 0..10_000 {
+        csv.push_str(&format!("{n},user{n}@example.com,\"Name, {n}\"\n"));
+    }
+    let (status, answer) = upload(&server, &dest, "text/csv", csv).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let id = answer["result"]["activation"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(answer["result"]["activation"]["total"], 10_000);
+
+    let done = finished(&server, &id).await;
+    let seen = last_status.lock().unwrap().clone();
+    assert_eq!(seen.len(), 10_000, "every record was requested");
+    let count = |code: u16| seen.values().filter(|s| **s == code).count() as u64;
+    assert_eq!(done["status"], "finished");
+    assert_eq!(done["pending"], 0);
+    assert_eq!(done["succeeded"], count(200));
+    assert_eq!(done["client_errors"], count(422));
+    assert_eq!(done["server_errors"], seen.values().filter(|s| **s >= 500).count() as u64);
+    assert_eq!((count(200), count(422)), (9_000, 1_000));
+    assert!(done["finished_at"].is_string());
+
+    // Per-record results, paged, in upload order.
+    let mut failed = Vec::new();
+    let mut cursor: Option<u64> = None;
+    loop {
+        let mut body = json!({"id": id, "status": "failed", "limit": 300});
+        if let Some(c) = cursor {
+            body["cursor"] = json!(c);
+        }
+        let page = server.ok("activations-records", body).await;
+        failed.extend(page["records"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_u64() {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(failed.len(), 1_000);
+    assert!(failed.iter().all(|r| r["http_status_code"] == 422 && r["index"].as_u64().unwrap() % 10 == 3));
+    assert_eq!(failed[0]["record"], json!({"n": "3", "email": "user3@example.com", "name": "Name, 3"}));
+    assert_eq!(server.ok("activations-list", json!({})).await["activations"][0]["id"], id);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn query_strings_are_encoded_and_static_parameters_kept() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::always(204).await;
+    let dest = destination(&server, &format!("{}?foo=bar", receiver.url), json!([{"query_key": "email", "column": "email"}, {"query_key": "who", "column": "name"}])).await;
+    let records = json!([{"email": "a+b@example.com", "name": "Zoë & Co = 1/2 ?"}, {"email": "plain@example.com"}]);
+    let (status, answer) = upload(&server, &dest, "application/json", records.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    finished(&server, answer["result"]["activation"]["id"].as_str().unwrap()).await;
+    let mut got: Vec<HashMap<String, String>> = receiver.received().iter().map(|r| query(&r.uri)).collect();
+    got.sort_by_key(|q| q["email"].clone());
+    assert_eq!(got[0], HashMap::from([("foo".into(), "bar".into()), ("email".into(), "a+b@example.com".into()), ("who".into(), "Zoë & Co = 1/2 ?".into())]));
+    assert_eq!(got[1], HashMap::from([("foo".into(), "bar".into()), ("email".into(), "plain@example.com".into())]), "missing columns are left out");
+    assert!(receiver.received().iter().all(|r| r.method == "PUT"));
+
+    // NDJSON and the small {"destination_id", "records"} form.
+    let (status, _) = upload(&server, &dest, "application/x-ndjson", "{\"email\":\"n1@example.com\"}\n{\"email\":\"n2@example.com\"}\n".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    let small = server.ok("activations-create", json!({"destination_id": dest, "records": [{"email": "s@example.com"}]})).await;
+    assert_eq!(small["activation"]["total"], 1);
+    eventually(WAIT, "five requests", || async { (receiver.count() == 5).then_some(()) }).await;
+
+    // Events trigger a destination too; their data keys are the columns.
+    server.ok("destinations-update", json!({"id": dest, "events": ["contact.created"]})).await;
+    server.send_event("contact.created", json!({"email": "event@example.com"})).await;
+    eventually(WAIT, "the event's request", || async { receiver.received().iter().any(|r| r.uri.contains("event%40example.com")).then_some(()) }).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_upload_is_refused_whole() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::always(204).await;
+    let dest = destination(&server, &receiver.url, json!([{"query_key": "n", "column": "n"}])).await;
+    let (status, answer) = upload(&server, &dest, "text/csv", "n,email\n1,a@example.com\n2\n3,c@example.com\n".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"]["code"], "activations.invalid_records");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("record 2"), "{answer}");
+    let (status, answer) = upload(&server, &dest, "application/json", "[{\"n\": 1}, 7]".into()).await;
+    assert_eq!((status, answer["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!("activations.invalid_records")));
+    let (status, _) = upload(&server, &dest, "application/json", "[]".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an empty upload");
+    let (status, answer) = upload(&server, "00000000-0000-4000-8000-000000000000", "text/csv", "n\n1\n".into()).await;
+    assert_eq!((status, answer["error"]["code"].clone()), (StatusCode::NOT_FOUND, json!("activations.destination_not_found")));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.count(), 0, "nothing was sent");
+    assert_eq!(server.ok("activations-list", json!({})).await["activations"], json!([]), "nothing was kept");
+    assert!(server.deliveries(&dest).await.is_empty());
+
+    assert_error(&server.call("destinations-create", json!({"url": "ftp://x.example/"})).await, StatusCode::BAD_REQUEST, "destinations.invalid_url");
+    assert_error(&server.call("destinations-create", json!({"url": receiver.url, "query_params": [{"query_key": "", "column": "n"}]})).await, StatusCode::BAD_REQUEST, "destinations.invalid_request");
+    assert_error(&server.call("destinations-create", json!({"url": receiver.url, "method": "GET"})).await, StatusCode::BAD_REQUEST, "destinations.invalid_request");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_stops_what_is_pending() {
+    let server = TestServer::start_with(&["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,1h"]).await;
+    let receiver = Receiver::always(503).await;
+    let dest = destination(&server, &receiver.url, json!([{"query_key": "n", "column": "n"}])).await;
+    let records: Vec<Value> = (0..20).map(|n| json!({"n": n})).collect();
+    let (_, answer) = upload(&server, &dest, "application/json", json!(records).to_string()).await;
+    let id = answer["result"]["activation"]["id"].as_str().unwrap().to_owned();
+    eventually(WAIT, "every first attempt", || async { (receiver.count() == 20).then_some(()) }).await;
+    let running = server.ok("activations-get", json!({"id": id})).await["activation"].clone();
+    assert_eq!((running["status"].clone(), running["pending"].clone()), (json!("running"), json!(20)), "waiting an hour to retry");
+    let cancelled = server.ok("activations-cancel", json!({"id": id})).await["activation"].clone();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!((cancelled["pending"].clone(), cancelled["cancelled"].clone(), cancelled["server_errors"].clone()), (json!(0), json!(20), json!(0)));
+    let other = server.new_token("globex").await;
+    assert_error(&server.call_as(&other, "activations-get", json!({"id": id})).await, StatusCode::NOT_FOUND, "activations.not_found");
+    server.stop().await;
+}
