@@ -17,6 +17,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the API server and the delivery workers.
     Serve(ServeArgs),
+    /// Send a file of records (CSV, NDJSON or a JSON array) to a query destination.
+    Activate(Box<ActivateArgs>),
     /// A local webhook receiver: prints each request and checks its signature.
     Listen {
         /// Port to listen on (0 picks a free one).
@@ -37,6 +39,28 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ActivateArgs {
+    /// The destination's id.
+    #[arg(long)]
+    pub destination: String,
+    /// The records: `.csv` (header row), `.ndjson`/`.jsonl`, or `.json` (an array of objects).
+    pub file: PathBuf,
+    /// csv, ndjson or json (default: from the file name).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// A running server, e.g. `http://127.0.0.1:8080`. Without it, `activate` works directly on
+    /// the database and delivers the records itself.
+    #[arg(long, env = "SWITCHYARD_SERVER")]
+    pub server: Option<url::Url>,
+    /// API token, with `--server`.
+    #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Working on the database: the same settings as `serve`.
+    #[command(flatten)]
+    pub settings: ServeArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -23,17 +23,16 @@ use crate::targets::http::{HttpClient, HttpSettings};
 /// A server running in this process.
 pub struct RunningServer {
     pub addr: SocketAddr,
-    shutdown: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
-    engine: EngineHandle,
+    core: Core,
 }
 
 impl RunningServer {
     /// Stops accepting requests, lets attempts in flight finish, records their results.
     pub async fn stop(self) {
-        let _ = self.shutdown.send(true);
+        let _ = self.core.shutdown.send(true);
         let _ = self.http.await;
-        self.engine.stopped().await;
+        self.core.stop().await;
     }
 }
 
@@ -95,61 +94,86 @@ fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
+/// Everything but the HTTP listener: the store, the adapters, and a running delivery engine.
+/// The server and `switchyard activate` (working on the database) share it.
+pub struct Core {
+    pub store: Arc<dyn Store>,
+    pub secret_box: SecretBox,
+    pub targets: TargetFactory,
+    pub url_policy: UrlPolicy,
+    pub engine: EngineHandle,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Core {
+    pub async fn start(args: &ServeArgs) -> anyhow::Result<Self> {
+        let schedule = RetrySchedule::parse(&args.retry_schedule).map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?;
+        if args.lease <= args.request_timeout {
+            bail!("--lease ({:?}) must be longer than --request-timeout ({:?})", args.lease, args.request_timeout);
+        }
+        if args.endpoint_concurrency == 0 || args.max_in_flight == 0 {
+            bail!("--endpoint-concurrency and --max-in-flight must be at least 1");
+        }
+        let (store, location) = open_store(&args.database).await?;
+        let secret_box = secret_box(args, &location)?;
+        let url_policy = UrlPolicy { allow_http: args.allow_http, allow_private_networks: args.allow_private_networks };
+        let extra_ca =
+            args.extra_ca_file.as_ref().map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display()))).transpose()?;
+        let http = HttpClient::new(&HttpSettings {
+            policy: url_policy,
+            connect_timeout: args.connect_timeout,
+            request_timeout: args.request_timeout,
+            max_idle_per_host: args.endpoint_concurrency,
+            extra_ca_pem: extra_ca.clone(),
+        })?;
+        let targets = TargetFactory {
+            store: store.clone(),
+            secret_box: secret_box.clone(),
+            http,
+            providers: ProviderSettings { hubspot_base_url: args.hubspot_base_url.clone(), mail: mail_settings(args, url_policy, extra_ca)? },
+            salesforce_tokens: Default::default(),
+        };
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let engine = EngineHandle::start(
+            store.clone(),
+            targets.clone(),
+            EngineSettings {
+                schedule,
+                lease: args.lease,
+                per_target_concurrency: args.endpoint_concurrency,
+                max_in_flight: args.max_in_flight,
+                idle_recheck: std::time::Duration::from_secs(5),
+                drain_timeout: args.request_timeout + std::time::Duration::from_secs(1),
+            },
+            shutdown_rx,
+        );
+        Ok(Self { store, secret_box, targets, url_policy, engine, shutdown })
+    }
+
+    /// Lets attempts in flight finish and records them.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        self.engine.stopped().await;
+    }
+}
+
 /// Starts the API and the delivery engine; returns once the listener is bound.
 pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
-    let schedule = RetrySchedule::parse(&args.retry_schedule).map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?;
-    if args.lease <= args.request_timeout {
-        bail!("--lease ({:?}) must be longer than --request-timeout ({:?})", args.lease, args.request_timeout);
-    }
-    if args.endpoint_concurrency == 0 || args.max_in_flight == 0 {
-        bail!("--endpoint-concurrency and --max-in-flight must be at least 1");
-    }
-    let (store, location) = open_store(&args.database).await?;
-    let secret_box = secret_box(args, &location)?;
-    let url_policy = UrlPolicy { allow_http: args.allow_http, allow_private_networks: args.allow_private_networks };
-    let extra_ca = args.extra_ca_file.as_ref().map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display()))).transpose()?;
-    let http = HttpClient::new(&HttpSettings {
-        policy: url_policy,
-        connect_timeout: args.connect_timeout,
-        request_timeout: args.request_timeout,
-        max_idle_per_host: args.endpoint_concurrency,
-        extra_ca_pem: extra_ca.clone(),
-    })?;
-    let targets = TargetFactory {
-        store: store.clone(),
-        secret_box: secret_box.clone(),
-        http,
-        providers: ProviderSettings { hubspot_base_url: args.hubspot_base_url.clone(), mail: mail_settings(args, url_policy, extra_ca)? },
-        salesforce_tokens: Default::default(),
-    };
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let engine = EngineHandle::start(
-        store.clone(),
-        targets.clone(),
-        EngineSettings {
-            schedule,
-            lease: args.lease,
-            per_target_concurrency: args.endpoint_concurrency,
-            max_in_flight: args.max_in_flight,
-            idle_recheck: std::time::Duration::from_secs(5),
-            drain_timeout: args.request_timeout + std::time::Duration::from_secs(1),
-        },
-        shutdown_rx.clone(),
-    );
+    let core = Core::start(args).await?;
     let state = AppState {
-        store,
-        secret_box,
-        targets,
-        url_policy,
+        store: core.store.clone(),
+        secret_box: core.secret_box.clone(),
+        targets: core.targets.clone(),
+        url_policy: core.url_policy,
         max_body_bytes: args.max_body_bytes,
         max_upload_bytes: args.max_upload_bytes,
         secret_grace: args.secret_grace,
-        engine_wake: engine.waker(),
+        engine_wake: core.engine.waker(),
         metrics: prometheus(),
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let mut stop = shutdown_rx;
+    let mut stop = core.shutdown.subscribe();
     let http = tokio::spawn(
         axum::serve(listener, api::router(state))
             .with_graceful_shutdown(async move {
@@ -157,5 +181,5 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
             })
             .into_future(),
     );
-    Ok(RunningServer { addr, shutdown, http, engine })
+    Ok(RunningServer { addr, http, core })
 }

@@ -1,5 +1,7 @@
 //! The `switchyard` commands.
 
+mod activate;
+
 use std::process::ExitCode;
 
 use crate::config::{Cli, Command, LogFormat, TokenCommand};
@@ -10,7 +12,7 @@ use crate::server;
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
-            init_logging(args.log_format);
+            init_logging(args.log_format, "info,sqlx=warn");
             let running = server::start(&args).await?;
             println!("switchyard listening on http://{}", running.addr);
             tracing::info!(addr = %running.addr, "listening");
@@ -19,12 +21,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             running.stop().await;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Activate(args) => {
+            // Per-record warnings would drown the progress bar; the summary says what failed.
+            init_logging(LogFormat::Text, "error");
+            activate::run(*args).await
+        }
         Command::Listen { port, host, secret, status } => {
             crate::listen::run(std::net::SocketAddr::new(host, port), secret, status).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { command: TokenCommand::Create { account, database } } => {
-            init_logging(LogFormat::Text);
+            init_logging(LogFormat::Text, "warn");
             let account = account.trim();
             if account.is_empty() {
                 anyhow::bail!("--account must not be empty");
@@ -39,9 +46,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+fn init_logging(format: LogFormat, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
     let _ = match format {
