@@ -129,6 +129,16 @@ pub struct ServeArgs {
     /// How long a worker's claim on a delivery lasts; after a crash, claims come due again after this.
     #[arg(long, env = "SWITCHYARD_LEASE", default_value = "30s", value_parser = duration)]
     pub lease: Duration,
+    /// Serve the API only; other nodes (`--workers-only`) deliver.
+    #[arg(long, env = "SWITCHYARD_NO_WORKERS", conflicts_with = "workers_only")]
+    pub no_workers: bool,
+    /// Deliver only: no API or UI, just /healthz, /readyz and /metrics.
+    #[arg(long, env = "SWITCHYARD_WORKERS_ONLY")]
+    pub workers_only: bool,
+    /// How often workers look for work queued by other processes (work queued through this
+    /// node's own API is picked up at once).
+    #[arg(long, env = "SWITCHYARD_POLL_INTERVAL", default_value = "5s", value_parser = duration)]
+    pub poll_interval: Duration,
     /// Attempts in flight to one target at once.
     #[arg(long, env = "SWITCHYARD_ENDPOINT_CONCURRENCY", default_value_t = 8)]
     pub endpoint_concurrency: usize,

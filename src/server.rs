@@ -101,7 +101,8 @@ pub struct Core {
     pub secret_box: SecretBox,
     pub targets: TargetFactory,
     pub url_policy: UrlPolicy,
-    pub engine: EngineHandle,
+    /// `None` on API-only nodes (`--no-workers`).
+    pub engine: Option<EngineHandle>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -134,26 +135,35 @@ impl Core {
             salesforce_tokens: Default::default(),
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let engine = EngineHandle::start(
-            store.clone(),
-            targets.clone(),
-            EngineSettings {
-                schedule,
-                lease: args.lease,
-                per_target_concurrency: args.endpoint_concurrency,
-                max_in_flight: args.max_in_flight,
-                idle_recheck: std::time::Duration::from_secs(5),
-                drain_timeout: args.request_timeout + std::time::Duration::from_secs(1),
-            },
-            shutdown_rx,
-        );
+        let engine = (!args.no_workers).then(|| {
+            EngineHandle::start(
+                store.clone(),
+                targets.clone(),
+                EngineSettings {
+                    schedule,
+                    lease: args.lease,
+                    per_target_concurrency: args.endpoint_concurrency,
+                    max_in_flight: args.max_in_flight,
+                    idle_recheck: args.poll_interval,
+                    drain_timeout: args.request_timeout + std::time::Duration::from_secs(1),
+                },
+                shutdown_rx,
+            )
+        });
         Ok(Self { store, secret_box, targets, url_policy, engine, shutdown })
+    }
+
+    /// Wakes this node's workers (a no-op on API-only nodes: the workers elsewhere poll).
+    pub fn waker(&self) -> Arc<tokio::sync::Notify> {
+        self.engine.as_ref().map(EngineHandle::waker).unwrap_or_default()
     }
 
     /// Lets attempts in flight finish and records them.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
-        self.engine.stopped().await;
+        if let Some(engine) = self.engine {
+            engine.stopped().await;
+        }
     }
 }
 
@@ -168,14 +178,14 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
         max_body_bytes: args.max_body_bytes,
         max_upload_bytes: args.max_upload_bytes,
         secret_grace: args.secret_grace,
-        engine_wake: core.engine.waker(),
+        engine_wake: core.waker(),
         metrics: prometheus(),
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let mut stop = core.shutdown.subscribe();
     let http = tokio::spawn(
-        axum::serve(listener, api::router(state))
+        axum::serve(listener, if args.workers_only { api::ops_router(state) } else { api::router(state) })
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|stopped| *stopped).await;
             })

@@ -4,41 +4,17 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Receiver, eventually};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
-
-fn database_url(dir: &Path) -> String {
-    format!("sqlite:{}", dir.join("switchyard.db").display())
-}
-
-fn create_token(dir: &Path) -> String {
-    let out = Command::new(BIN).args(["token", "create", "--account", "acme", "--database-url", &database_url(dir)]).output().unwrap();
-    assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-/// Starts `switchyard serve` and returns it with the base URL it printed.
+/// The binary with short timeouts and quick retries, so a killed node's leases expire fast.
 fn spawn_server(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &database_url(dir), "--allow-http", "--allow-private-networks"])
-        .args(["--request-timeout", "1s", "--lease", "2s", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s,1s,1s"])
-        .env("SWITCHYARD_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("switchyard listening on ").expect("the server prints its address").to_owned();
-    (child, base)
+    common::spawn_serve(dir, &["--request-timeout", "1s", "--lease", "2s", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s,1s,1s"])
 }
 
 async fn post(client: &reqwest::Client, base: &str, token: &str, call: &str, body: &Value) -> Result<Value, String> {
@@ -51,7 +27,7 @@ async fn post(client: &reqwest::Client, base: &str, token: &str, call: &str, bod
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_events_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let token = create_token(dir.path());
+    let token = common::binary_token(dir.path());
     // Successful receipts per webhook-id. Each event's first attempt is refused with a 500, so
     // the kill also catches deliveries waiting for their retry.
     let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();

@@ -138,15 +138,29 @@ pub fn router(state: AppState) -> axum::Router {
         .split_for_parts();
     let openapi = Arc::new(openapi);
     api.route("/api/openapi.json", axum::routing::get(move || std::future::ready(Json(openapi.as_ref().clone()))))
+        .merge(ops_routes())
         .route("/", axum::routing::get(ui::index))
         .route("/ui/app.js", axum::routing::get(ui::script))
         .route("/ui/app.css", axum::routing::get(ui::style))
         .route("/embed.js", axum::routing::get(ui::embed))
         .route("/demo/embed", axum::routing::get(ui::demo_host))
         .route("/demo/experience", axum::routing::get(ui::demo_experience))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, Scope::Api, "not_found", "no such API call")
+}
+
+fn ops_routes() -> axum::Router<AppState> {
+    axum::Router::new()
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/readyz", axum::routing::get(ops::readyz))
         .route("/metrics", axum::routing::get(ops::metrics))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, Scope::Api, "not_found", "no such API call") })
-        .with_state(state)
+}
+
+/// What a worker-only node (`--workers-only`) serves: health, readiness and metrics.
+pub fn ops_router(state: AppState) -> axum::Router {
+    ops_routes().fallback(not_found).with_state(state)
 }

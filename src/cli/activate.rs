@@ -154,6 +154,9 @@ impl<R: Read> Read for Counted<R> {
 
 async fn on_database(args: &ActivateArgs, format: RecordFormat, size: u64) -> anyhow::Result<Summary> {
     let destination_id: Uuid = args.destination.parse().context("--destination is a destination id (a UUID)")?;
+    if args.settings.no_workers {
+        bail!("working on the database, activate delivers the records itself: drop --no-workers");
+    }
     let core = Core::start(&args.settings).await?;
     let destination = core.store.destination_target(destination_id).await?.context("no such destination in this database")?;
     let reading = bytes_bar(size, "storing");
@@ -161,7 +164,7 @@ async fn on_database(args: &ActivateArgs, format: RecordFormat, size: u64) -> an
     let activation = ingest(Arc::clone(&core.store), &destination, format, reader).await;
     reading.finish_and_clear();
     let activation = activation?;
-    core.engine.waker().notify_one();
+    core.waker().notify_one();
     let bar = records_bar(activation.total);
     let summary = loop {
         let (a, c) = core.store.get_activation(None, activation.id).await?.context("the activation disappeared")?;

@@ -215,3 +215,35 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Runs the real binary's `token create` on the database in `dir`.
+pub fn binary_token(dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["token", "create", "--account", "acme", "--database-url", &binary_database(dir)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+pub fn binary_database(dir: &std::path::Path) -> String {
+    format!("sqlite:{}", dir.join("switchyard.db").display())
+}
+
+/// Starts the real binary's `serve` on the database in `dir`; returns it with the base URL it
+/// printed. Loopback receivers are allowed.
+pub fn spawn_serve(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &binary_database(dir), "--allow-http", "--allow-private-networks"])
+        .args(extra)
+        .env("SWITCHYARD_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("switchyard listening on ").expect("the server prints its address").to_owned();
+    (child, base)
+}
