@@ -4,8 +4,11 @@
 //! else: validation lives in `domain`, secrets arrive already encrypted, and the one piece of
 //! business logic a transaction needs (fan-out) is called from `domain::fanout`.
 
+mod postgres;
+mod sql;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;

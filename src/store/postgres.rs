@@ -1,0 +1,38 @@
+//! PostgreSQL, for several nodes sharing one database.
+//!
+//! Claims lock the rows they take with `FOR UPDATE SKIP LOCKED`, so nodes never claim the same
+//! delivery; transactions that add events take a transaction-scoped advisory lock, so the pull
+//! API's `seq` follows commit order across nodes.
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Transaction};
+
+use super::{StoreError, StoreResult};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub struct PostgresStore {
+    writer: PgPool,
+    reader: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects and runs migrations.
+    pub async fn connect(options: PgConnectOptions) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(std::time::Duration::from_secs(5)).connect_with(options).await?;
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
+        Ok(Self { writer: pool.clone(), reader: pool })
+    }
+
+    async fn write_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.writer.begin().await?)
+    }
+}
+
+super::sql::sql_store!(
+    PostgresStore,
+    Postgres,
+    PgRow,
+    claim_lock: " FOR UPDATE OF d SKIP LOCKED",
+    lock_events: Some("SELECT pg_advisory_xact_lock(7219004)")
+);

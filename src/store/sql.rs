@@ -1,0 +1,1344 @@
+//! The SQL of the store, written once for SQLite and PostgreSQL.
+//!
+//! `sql_store!` expands to the row decoding, the helpers and the `Store` implementation for one
+//! backend; each backend module (`sqlite.rs`, `postgres.rs`) defines its struct, how it opens,
+//! `write_tx`, and the two places where the dialects differ (claim locking, event ordering).
+//! The SQL itself is portable: `$n` placeholders, `CASE` instead of boolean sums, `CAST` for
+//! typed NULL parameters.
+
+use super::StoreError;
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Self::Unavailable(e.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// `sql_store!(Store, Database, Row, claim_lock: "…", lock_events: Option<&str>)`.
+macro_rules! sql_store {
+    ($Store:ident, $DB:ty, $Row:ty, claim_lock: $claim_lock:expr, lock_events: $lock_events:expr) => {
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::store::*;
+use crate::domain::event::Event;
+use crate::domain::event_types::DEFAULT_EVENT_TYPES;
+use crate::domain::fanout::{self, Subscription, TargetKind, WorkspaceScope};
+use crate::domain::integration::{IntegrationConfig, IntegrationKind};
+use crate::domain::mailer::MailerProvider;
+
+/// `next_attempt_at` of records held back until their activation is released.
+const HELD: Millis = Millis::MAX;
+
+impl $Store {
+    /// The account's targets of one kind, oldest first. `columns` ends with the FROM clause.
+    async fn list_targets<T>(&self, columns: &str, account: Uuid, from_row: fn(&$Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+        let rows = sqlx::query(&format!("SELECT {columns} WHERE t.account_id = $1 ORDER BY t.created_at, t.id"))
+            .bind(account.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// One target of the account, or by id alone when `account` is `None` (workers).
+    async fn get_target<T>(&self, columns: &str, account: Option<Uuid>, id: Uuid, from_row: fn(&$Row) -> StoreResult<T>) -> StoreResult<Option<T>> {
+        let row = sqlx::query(&format!("SELECT {columns} WHERE t.id = $1 AND (CAST($2 AS TEXT) IS NULL OR t.account_id = CAST($2 AS TEXT))"))
+            .bind(id.to_string())
+            .bind(account.map(|a| a.to_string()))
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn activation_counts(&self, id: Uuid) -> StoreResult<ActivationCounts> {
+        let row = sqlx::query(ACTIVATION_COUNTS).bind(id.to_string()).bind(CANCELLED).fetch_one(&self.reader).await?;
+        let n = |col: &str| row.try_get::<i64, _>(col).map(|v| v as u64);
+        let (pending, failed, client_errors, cancelled) = (n("pending")?, n("failed")?, n("client_errors")?, n("cancelled")?);
+        Ok(ActivationCounts {
+            pending,
+            succeeded: n("succeeded")?,
+            client_errors,
+            server_errors: failed - client_errors - cancelled,
+            cancelled,
+            finished_at: if pending == 0 { row.try_get("finished_at")? } else { None },
+        })
+    }
+
+}
+
+fn uuid_col(row: &$Row, col: &str) -> StoreResult<Uuid> {
+    let text: String = row.try_get(col)?;
+    Uuid::parse_str(&text).map_err(|e| StoreError::Internal(format!("bad uuid in {col}: {e}")))
+}
+
+fn opt_uuid_col(row: &$Row, col: &str) -> StoreResult<Option<Uuid>> {
+    let text: Option<String> = row.try_get(col)?;
+    text.map(|t| Uuid::parse_str(&t).map_err(|e| StoreError::Internal(format!("bad uuid in {col}: {e}"))))
+        .transpose()
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(row: &$Row, col: &str) -> StoreResult<T> {
+    let text: String = row.try_get(col)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Internal(format!("bad JSON in {col}: {e}")))
+}
+
+fn target_kind(text: &str) -> StoreResult<TargetKind> {
+    TargetKind::parse(text).ok_or_else(|| StoreError::Internal(format!("unknown target kind {text}")))
+}
+
+fn workspace_from_row(row: &$Row) -> StoreResult<Workspace> {
+    Ok(Workspace {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const ENDPOINT_COLUMNS: &str = "t.id, t.account_id, w.created_by, w.url, w.description, w.secret_prefix, \
+     t.events, t.is_active, t.created_at, t.updated_at \
+     FROM targets t JOIN webhook_endpoints w ON w.target_id = t.id";
+
+fn endpoint_target_row(ep: &Endpoint) -> TargetRow<'_> {
+    TargetRow {
+        id: ep.id,
+        account_id: ep.account_id,
+        kind: TargetKind::Webhook,
+        events: &ep.events,
+        workspaces: &WorkspaceScope::All,
+        is_active: ep.is_active,
+        created_at: ep.created_at,
+        updated_at: ep.updated_at,
+    }
+}
+
+fn endpoint_from_row(row: &$Row) -> StoreResult<Endpoint> {
+    Ok(Endpoint {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        created_by: uuid_col(row, "created_by")?,
+        url: row.try_get("url")?,
+        description: row.try_get("description")?,
+        secret_prefix: row.try_get("secret_prefix")?,
+        events: json_col(row, "events")?,
+        is_active: row.try_get("is_active")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "id, account_id, event_type, workspace_id, data, idempotency_key, created_at";
+
+fn event_from_row(row: &$Row) -> StoreResult<Event> {
+    Ok(Event {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        event_type: row.try_get("event_type")?,
+        workspace_id: opt_uuid_col(row, "workspace_id")?,
+        data: row.try_get("data")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const DELIVERY_COLUMNS: &str = "id, account_id, event_id, target_id, target_kind, event_type, status, \
+     attempt_count, next_attempt_at, http_status_code, last_error, created_at, updated_at, completed_at";
+
+fn delivery_from_row(row: &$Row) -> StoreResult<Delivery> {
+    let status: String = row.try_get("status")?;
+    let kind: String = row.try_get("target_kind")?;
+    Ok(Delivery {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        event_id: uuid_col(row, "event_id")?,
+        target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "target_id")? },
+        event_type: row.try_get("event_type")?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Internal(format!("bad status {status}")))?,
+        attempt_count: row.try_get::<i64, _>("attempt_count")? as u32,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        http_status_code: row.try_get::<Option<i64>, _>("http_status_code")?.map(|c| c as u16),
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}
+
+fn attempt_from_row(row: &$Row) -> StoreResult<Attempt> {
+    Ok(Attempt {
+        id: uuid_col(row, "id")?,
+        delivery_id: uuid_col(row, "delivery_id")?,
+        attempt_number: row.try_get::<i64, _>("attempt_number")? as u32,
+        started_at: row.try_get("started_at")?,
+        duration_ms: row.try_get("duration_ms")?,
+        http_status_code: row.try_get::<Option<i64>, _>("http_status_code")?.map(|c| c as u16),
+        error_kind: row.try_get("error_kind")?,
+        error_message: row.try_get("error_message")?,
+        response_excerpt: row.try_get("response_excerpt")?,
+        manual: row.try_get("manual")?,
+    })
+}
+
+async fn active_subscriptions(tx: &mut sqlx::Transaction<'_, $DB>, account: Uuid) -> StoreResult<Vec<Subscription>> {
+    let rows = sqlx::query("SELECT id, kind, events, workspaces FROM targets WHERE account_id = $1 AND is_active")
+        .bind(account.to_string())
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let kind: String = row.try_get("kind")?;
+            Ok(Subscription {
+                target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "id")? },
+                events: json_col(row, "events")?,
+                workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
+            })
+        })
+        .collect()
+}
+
+/// The `targets` columns every kind shares.
+struct TargetRow<'a> {
+    id: Uuid,
+    account_id: Uuid,
+    kind: TargetKind,
+    events: &'a [String],
+    workspaces: &'a WorkspaceScope,
+    is_active: bool,
+    created_at: Millis,
+    updated_at: Millis,
+}
+
+fn workspaces_json(scope: &WorkspaceScope) -> Option<String> {
+    match scope {
+        WorkspaceScope::All => None,
+        WorkspaceScope::Only(ids) => Some(serde_json::to_string(ids).expect("uuids serialize")),
+    }
+}
+
+fn workspaces_from_json(text: Option<String>) -> StoreResult<WorkspaceScope> {
+    match text {
+        None => Ok(WorkspaceScope::All),
+        Some(text) => serde_json::from_str(&text).map(WorkspaceScope::Only).map_err(|e| StoreError::Internal(e.to_string())),
+    }
+}
+
+async fn insert_target(tx: &mut sqlx::Transaction<'_, $DB>, t: &TargetRow<'_>) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO targets (id, account_id, kind, events, workspaces, is_active, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(t.id.to_string())
+    .bind(t.account_id.to_string())
+    .bind(t.kind.as_str())
+    .bind(serde_json::to_string(t.events).expect("strings serialize"))
+    .bind(workspaces_json(t.workspaces))
+    .bind(t.is_active)
+    .bind(t.created_at)
+    .bind(t.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Updates the shared columns; false when the target is not the account's.
+async fn update_target(tx: &mut sqlx::Transaction<'_, $DB>, t: &TargetRow<'_>) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE targets SET events = $1, workspaces = $2, is_active = $3, updated_at = $4 \
+         WHERE account_id = $5 AND id = $6 AND kind = $7",
+    )
+    .bind(serde_json::to_string(t.events).expect("strings serialize"))
+    .bind(workspaces_json(t.workspaces))
+    .bind(t.is_active)
+    .bind(t.updated_at)
+    .bind(t.account_id.to_string())
+    .bind(t.id.to_string())
+    .bind(t.kind.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn delete_target(pool: &sqlx::Pool<$DB>, account: Uuid, id: Uuid, kinds: &[TargetKind]) -> StoreResult<bool> {
+    let mut q = sqlx::QueryBuilder::<$DB>::new("DELETE FROM targets WHERE account_id = ");
+    q.push_bind(account.to_string()).push(" AND id = ").push_bind(id.to_string()).push(" AND kind IN (");
+    let mut list = q.separated(", ");
+    for kind in kinds {
+        list.push_bind(kind.as_str());
+    }
+    q.push(")");
+    Ok(q.build().execute(pool).await?.rows_affected() == 1)
+}
+
+async fn valid_signing_secrets(pool: &sqlx::Pool<$DB>, target: Uuid, now: Millis) -> StoreResult<Vec<StoredSecret>> {
+    let rows = sqlx::query(
+        "SELECT id, ciphertext, created_at, expires_at FROM signing_secrets \
+         WHERE target_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC",
+    )
+    .bind(target.to_string())
+    .bind(now)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredSecret {
+                id: uuid_col(r, "id")?,
+                ciphertext: r.try_get("ciphertext")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .collect()
+}
+
+const INTEGRATION_COLUMNS: &str = "t.id, t.account_id, t.kind, t.events, t.workspaces, t.is_active, t.created_at, t.updated_at, \
+     i.name, i.config, i.mapping, i.secret_ciphertext, i.secret_hint, i.signing_secret_prefix \
+     FROM targets t JOIN integrations i ON i.target_id = t.id";
+
+fn integration_from_row(row: &$Row) -> StoreResult<Integration> {
+    let kind: String = row.try_get("kind")?;
+    let kind = IntegrationKind::parse(&kind).ok_or_else(|| StoreError::Internal(format!("unknown integration kind {kind}")))?;
+    let config = IntegrationConfig::from_json(kind, json_col(row, "config")?).map_err(StoreError::Internal)?;
+    Ok(Integration {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        name: row.try_get("name")?,
+        config,
+        mapping: json_col(row, "mapping")?,
+        events: json_col(row, "events")?,
+        workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
+        is_active: row.try_get("is_active")?,
+        secret: row.try_get("secret_ciphertext")?,
+        secret_hint: row.try_get("secret_hint")?,
+        signing_secret_prefix: row.try_get("signing_secret_prefix")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn integration_target_row(i: &Integration) -> TargetRow<'_> {
+    TargetRow {
+        id: i.id,
+        account_id: i.account_id,
+        kind: TargetKind::Integration(i.config.kind()),
+        events: &i.events,
+        workspaces: &i.workspaces,
+        is_active: i.is_active,
+        created_at: i.created_at,
+        updated_at: i.updated_at,
+    }
+}
+
+const MAILER_COLUMNS: &str = "t.id, t.account_id, t.workspaces, t.is_active, t.created_at, t.updated_at, \
+     m.name, m.provider, m.sender_name, m.sender_email, m.reply_to, m.bcc, m.config, m.credentials_ciphertext, \
+     m.credential_hints, m.template_params, m.rules, m.verified, m.verified_at \
+     FROM targets t JOIN mailers m ON m.target_id = t.id";
+
+fn mailer_from_row(row: &$Row) -> StoreResult<Mailer> {
+    let provider: String = row.try_get("provider")?;
+    Ok(Mailer {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        name: row.try_get("name")?,
+        provider: MailerProvider::parse(&provider).ok_or_else(|| StoreError::Internal(format!("unknown mail provider {provider}")))?,
+        sender_name: row.try_get("sender_name")?,
+        sender_email: row.try_get("sender_email")?,
+        reply_to: row.try_get("reply_to")?,
+        bcc: row.try_get("bcc")?,
+        config: json_col(row, "config")?,
+        credentials: row.try_get("credentials_ciphertext")?,
+        credential_hints: json_col(row, "credential_hints")?,
+        template_params: json_col(row, "template_params")?,
+        rules: json_col(row, "rules")?,
+        workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
+        is_active: row.try_get("is_active")?,
+        verified: row.try_get("verified")?,
+        verified_at: row.try_get("verified_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// A mailer listens to the event types of its rules.
+fn mailer_events(m: &Mailer) -> Vec<String> {
+    m.rules.iter().map(|r| r.event_type.clone()).collect()
+}
+
+fn mailer_target_row<'a>(m: &'a Mailer, events: &'a [String]) -> TargetRow<'a> {
+    TargetRow {
+        id: m.id,
+        account_id: m.account_id,
+        kind: TargetKind::Mailer,
+        events,
+        workspaces: &m.workspaces,
+        is_active: m.is_active,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+async fn write_mailer_settings(tx: &mut sqlx::Transaction<'_, $DB>, m: &Mailer, insert: bool) -> StoreResult<()> {
+    let sql = if insert {
+        "INSERT INTO mailers (name, provider, sender_name, sender_email, reply_to, bcc, config, credentials_ciphertext, \
+         credential_hints, template_params, rules, verified, verified_at, target_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    } else {
+        "UPDATE mailers SET name = $1, provider = $2, sender_name = $3, sender_email = $4, reply_to = $5, bcc = $6, \
+         config = $7, credentials_ciphertext = $8, credential_hints = $9, template_params = $10, rules = $11, \
+         verified = $12, verified_at = $13 WHERE target_id = $14"
+    };
+    sqlx::query(sql)
+        .bind(&m.name)
+        .bind(m.provider.as_str())
+        .bind(&m.sender_name)
+        .bind(&m.sender_email)
+        .bind(&m.reply_to)
+        .bind(&m.bcc)
+        .bind(serde_json::Value::Object(m.config.clone()).to_string())
+        .bind(&m.credentials)
+        .bind(serde_json::Value::Object(m.credential_hints.clone()).to_string())
+        .bind(serde_json::to_string(&m.template_params).expect("params serialize"))
+        .bind(serde_json::to_string(&m.rules).expect("rules serialize"))
+        .bind(m.verified)
+        .bind(m.verified_at)
+        .bind(m.id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+const DESTINATION_COLUMNS: &str = "t.id, t.account_id, t.events, t.workspaces, t.is_active, t.created_at, t.updated_at, \
+     d.name, d.url, d.method, d.query_params FROM targets t JOIN destinations d ON d.target_id = t.id";
+
+fn destination_from_row(row: &$Row) -> StoreResult<Destination> {
+    let method: String = row.try_get("method")?;
+    Ok(Destination {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        name: row.try_get("name")?,
+        url: row.try_get("url")?,
+        method: serde_json::from_value(serde_json::Value::String(method)).map_err(|e| StoreError::Internal(e.to_string()))?,
+        query_params: json_col(row, "query_params")?,
+        events: json_col(row, "events")?,
+        workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
+        is_active: row.try_get("is_active")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn destination_target_row(d: &Destination) -> TargetRow<'_> {
+    TargetRow {
+        id: d.id,
+        account_id: d.account_id,
+        kind: TargetKind::Destination,
+        events: &d.events,
+        workspaces: &d.workspaces,
+        is_active: d.is_active,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+    }
+}
+
+async fn write_destination_settings(tx: &mut sqlx::Transaction<'_, $DB>, d: &Destination, insert: bool) -> StoreResult<()> {
+    let sql = if insert {
+        "INSERT INTO destinations (name, url, method, query_params, target_id) VALUES ($1, $2, $3, $4, $5)"
+    } else {
+        "UPDATE destinations SET name = $1, url = $2, method = $3, query_params = $4 WHERE target_id = $5"
+    };
+    sqlx::query(sql)
+        .bind(&d.name)
+        .bind(&d.url)
+        .bind(d.method.as_str())
+        .bind(serde_json::to_string(&d.query_params).expect("params serialize"))
+        .bind(d.id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+const ACTIVATION_COUNTS: &str = "SELECT \
+     COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
+     COALESCE(SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0) AS succeeded, \
+     COALESCE(SUM(CASE WHEN status = 'failed' AND http_status_code BETWEEN 400 AND 499 AND last_error <> $2 THEN 1 ELSE 0 END), 0) AS client_errors, \
+     COALESCE(SUM(CASE WHEN status = 'failed' AND last_error = $2 THEN 1 ELSE 0 END), 0) AS cancelled, \
+     COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed, \
+     MAX(completed_at) AS finished_at \
+     FROM deliveries WHERE activation_id = $1";
+
+fn activation_from_row(row: &$Row) -> StoreResult<Activation> {
+    Ok(Activation {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        destination_id: uuid_col(row, "destination_id")?,
+        event_id: uuid_col(row, "event_id")?,
+        total: row.try_get::<i64, _>("total")? as u64,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        cancelled_at: row.try_get("cancelled_at")?,
+    })
+}
+
+async fn event_by_idempotency_key(
+    tx: &mut sqlx::Transaction<'_, $DB>,
+    account: Uuid,
+    key: &str,
+) -> StoreResult<Option<Event>> {
+    let row = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE account_id = $1 AND idempotency_key = $2"))
+        .bind(account.to_string())
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(event_from_row).transpose()
+}
+
+#[async_trait]
+impl Store for $Store {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn add_token(&self, account_name: &str, token_digest: &str, now: Millis) -> StoreResult<Uuid> {
+        let mut tx = self.write_tx().await?;
+        let existing = sqlx::query("SELECT id FROM accounts WHERE name = $1").bind(account_name).fetch_optional(&mut *tx).await?;
+        let account = match existing {
+            Some(row) => uuid_col(&row, "id")?,
+            None => {
+                let id = Uuid::now_v7();
+                sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(id.to_string())
+                    .bind(account_name)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                for (name, description) in DEFAULT_EVENT_TYPES {
+                    sqlx::query("INSERT INTO event_types (account_id, name, description, created_at) VALUES ($1, $2, $3, $4)")
+                        .bind(id.to_string())
+                        .bind(name)
+                        .bind(description)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                id
+            }
+        };
+        sqlx::query("INSERT INTO api_tokens (id, account_id, digest, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(Uuid::now_v7().to_string())
+            .bind(account.to_string())
+            .bind(token_digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    async fn caller_for_token(&self, token_digest: &str) -> StoreResult<Option<Caller>> {
+        let row = sqlx::query("SELECT id, account_id FROM api_tokens WHERE digest = $1")
+            .bind(token_digest)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| Ok(Caller { account_id: uuid_col(&r, "account_id")?, token_id: uuid_col(&r, "id")? })).transpose()
+    }
+
+    async fn insert_workspace(&self, ws: &Workspace) -> StoreResult<()> {
+        sqlx::query("INSERT INTO workspaces (id, account_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(ws.id.to_string())
+            .bind(ws.account_id.to_string())
+            .bind(&ws.name)
+            .bind(ws.created_at)
+            .bind(ws.updated_at)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_workspaces(&self, account: Uuid) -> StoreResult<Vec<Workspace>> {
+        let rows = sqlx::query("SELECT * FROM workspaces WHERE account_id = $1 ORDER BY created_at, id")
+            .bind(account.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(workspace_from_row).collect()
+    }
+
+    async fn get_workspace(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Workspace>> {
+        let row = sqlx::query("SELECT * FROM workspaces WHERE account_id = $1 AND id = $2")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(workspace_from_row).transpose()
+    }
+
+    async fn update_workspace(&self, ws: &Workspace) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE workspaces SET name = $1, updated_at = $2 WHERE account_id = $3 AND id = $4")
+            .bind(&ws.name)
+            .bind(ws.updated_at)
+            .bind(ws.account_id.to_string())
+            .bind(ws.id.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_workspace(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM workspaces WHERE account_id = $1 AND id = $2")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_event_types(&self, account: Uuid) -> StoreResult<Vec<EventType>> {
+        let rows = sqlx::query("SELECT name, description, created_at FROM event_types WHERE account_id = $1 ORDER BY name")
+            .bind(account.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(EventType { name: r.try_get("name")?, description: r.try_get("description")?, created_at: r.try_get("created_at")? }))
+            .collect()
+    }
+
+    async fn insert_event_type(&self, account: Uuid, et: &EventType) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO event_types (account_id, name, description, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (account_id, name) DO NOTHING",
+        )
+        .bind(account.to_string())
+        .bind(&et.name)
+        .bind(&et.description)
+        .bind(et.created_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_endpoint(&self, ep: &Endpoint, secret: &StoredSecret) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        insert_target(&mut tx, &endpoint_target_row(ep)).await?;
+        sqlx::query("INSERT INTO webhook_endpoints (target_id, created_by, url, description, secret_prefix) VALUES ($1, $2, $3, $4, $5)")
+            .bind(ep.id.to_string())
+            .bind(ep.created_by.to_string())
+            .bind(&ep.url)
+            .bind(&ep.description)
+            .bind(&ep.secret_prefix)
+            .execute(&mut *tx)
+            .await?;
+        insert_secret(&mut tx, ep.id, secret).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_endpoints(&self, account: Uuid) -> StoreResult<Vec<Endpoint>> {
+        self.list_targets(ENDPOINT_COLUMNS, account, endpoint_from_row).await
+    }
+
+    async fn get_endpoint(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Endpoint>> {
+        self.get_target(ENDPOINT_COLUMNS, Some(account), id, endpoint_from_row).await
+    }
+
+    async fn update_endpoint(&self, ep: &Endpoint) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        if !update_target(&mut tx, &endpoint_target_row(ep)).await? {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE webhook_endpoints SET url = $1, description = $2 WHERE target_id = $3")
+            .bind(&ep.url)
+            .bind(&ep.description)
+            .bind(ep.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_endpoint(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+        delete_target(&self.writer, account, id, &[TargetKind::Webhook]).await
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        account: Uuid,
+        id: Uuid,
+        secret: &StoredSecret,
+        secret_prefix: &str,
+        old_expires_at: Millis,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints SET secret_prefix = $1 WHERE target_id = \
+             (SELECT id FROM targets WHERE account_id = $2 AND id = $3)",
+        )
+        .bind(secret_prefix)
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM signing_secrets WHERE target_id = $1 AND expires_at <= $2")
+            .bind(id.to_string())
+            .bind(secret.created_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE signing_secrets SET expires_at = $1 WHERE target_id = $2 AND expires_at IS NULL")
+            .bind(old_expires_at)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        insert_secret(&mut tx, id, secret).await?;
+        sqlx::query("UPDATE targets SET updated_at = $1 WHERE id = $2").bind(secret.created_at).bind(id.to_string()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn webhook_target(&self, id: Uuid, now: Millis) -> StoreResult<Option<WebhookTargetConfig>> {
+        let Some(row) = sqlx::query("SELECT url FROM webhook_endpoints WHERE target_id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let secrets = valid_signing_secrets(&self.reader, id, now).await?;
+        Ok(Some(WebhookTargetConfig { url: row.try_get("url")?, secrets }))
+    }
+
+    async fn insert_integration(&self, integration: &Integration, signing: Option<&StoredSecret>) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        insert_target(&mut tx, &integration_target_row(integration)).await?;
+        sqlx::query(
+            "INSERT INTO integrations (target_id, name, config, mapping, secret_ciphertext, secret_hint, signing_secret_prefix) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(integration.id.to_string())
+        .bind(&integration.name)
+        .bind(integration.config.to_json().to_string())
+        .bind(serde_json::to_string(&integration.mapping).expect("rows serialize"))
+        .bind(&integration.secret)
+        .bind(&integration.secret_hint)
+        .bind(&integration.signing_secret_prefix)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(secret) = signing {
+            insert_secret(&mut tx, integration.id, secret).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_integrations(&self, account: Uuid) -> StoreResult<Vec<Integration>> {
+        self.list_targets(INTEGRATION_COLUMNS, account, integration_from_row).await
+    }
+
+    async fn get_integration(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Integration>> {
+        self.get_target(INTEGRATION_COLUMNS, Some(account), id, integration_from_row).await
+    }
+
+    async fn update_integration(&self, integration: &Integration) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        if !update_target(&mut tx, &integration_target_row(integration)).await? {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE integrations SET name = $1, config = $2, mapping = $3, secret_ciphertext = $4, secret_hint = $5 \
+             WHERE target_id = $6",
+        )
+        .bind(&integration.name)
+        .bind(integration.config.to_json().to_string())
+        .bind(serde_json::to_string(&integration.mapping).expect("rows serialize"))
+        .bind(&integration.secret)
+        .bind(&integration.secret_hint)
+        .bind(integration.id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_integration(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+        let kinds = IntegrationKind::ALL.map(TargetKind::Integration);
+        delete_target(&self.writer, account, id, &kinds).await
+    }
+
+    async fn integration_target(&self, id: Uuid, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>> {
+        let Some(integration) = self.get_target(INTEGRATION_COLUMNS, None, id, integration_from_row).await? else {
+            return Ok(None);
+        };
+        Ok(Some((integration, valid_signing_secrets(&self.reader, id, now).await?)))
+    }
+
+    async fn insert_mailer(&self, mailer: &Mailer) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let events = mailer_events(mailer);
+        insert_target(&mut tx, &mailer_target_row(mailer, &events)).await?;
+        write_mailer_settings(&mut tx, mailer, true).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_mailers(&self, account: Uuid) -> StoreResult<Vec<Mailer>> {
+        self.list_targets(MAILER_COLUMNS, account, mailer_from_row).await
+    }
+
+    async fn get_mailer(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Mailer>> {
+        self.get_target(MAILER_COLUMNS, Some(account), id, mailer_from_row).await
+    }
+
+    async fn update_mailer(&self, mailer: &Mailer) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let events = mailer_events(mailer);
+        if !update_target(&mut tx, &mailer_target_row(mailer, &events)).await? {
+            return Ok(false);
+        }
+        write_mailer_settings(&mut tx, mailer, false).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_mailer(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+        delete_target(&self.writer, account, id, &[TargetKind::Mailer]).await
+    }
+
+    async fn mark_mailer_verified(&self, account: Uuid, id: Uuid, seen_updated_at: Millis, at: Millis) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE mailers SET verified = TRUE, verified_at = $1 WHERE target_id = \
+             (SELECT id FROM targets WHERE account_id = $2 AND id = $3 AND updated_at = $4)",
+        )
+        .bind(at)
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .bind(seen_updated_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn mailer_target(&self, id: Uuid) -> StoreResult<Option<Mailer>> {
+        self.get_target(MAILER_COLUMNS, None, id, mailer_from_row).await
+    }
+
+    async fn insert_destination(&self, destination: &Destination) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        insert_target(&mut tx, &destination_target_row(destination)).await?;
+        write_destination_settings(&mut tx, destination, true).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_destinations(&self, account: Uuid) -> StoreResult<Vec<Destination>> {
+        self.list_targets(DESTINATION_COLUMNS, account, destination_from_row).await
+    }
+
+    async fn get_destination(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Destination>> {
+        self.get_target(DESTINATION_COLUMNS, Some(account), id, destination_from_row).await
+    }
+
+    async fn update_destination(&self, destination: &Destination) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        if !update_target(&mut tx, &destination_target_row(destination)).await? {
+            return Ok(false);
+        }
+        write_destination_settings(&mut tx, destination, false).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_destination(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+        delete_target(&self.writer, account, id, &[TargetKind::Destination]).await
+    }
+
+    async fn destination_target(&self, id: Uuid) -> StoreResult<Option<Destination>> {
+        self.get_target(DESTINATION_COLUMNS, None, id, destination_from_row).await
+    }
+
+    async fn create_activation(&self, activation: &Activation, event: &Event) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        lock_events(&mut tx).await?;
+        insert_event(&mut tx, event).await?;
+        sqlx::query(
+            "INSERT INTO activations (id, account_id, destination_id, event_id, total, created_at) VALUES ($1, $2, $3, $4, 0, $5)",
+        )
+        .bind(activation.id.to_string())
+        .bind(activation.account_id.to_string())
+        .bind(activation.destination_id.to_string())
+        .bind(activation.event_id.to_string())
+        .bind(activation.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_activation_records(&self, activation: &Activation, first_index: u64, records: &[String]) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        // 11 bound values a row; 500 rows stay well under SQLite's variable limit.
+        for (chunk_no, chunk) in records.chunks(500).enumerate() {
+            let mut q = sqlx::QueryBuilder::<$DB>::new(
+                "INSERT INTO deliveries (id, account_id, event_id, target_id, target_kind, event_type, status, attempt_count, \
+                 next_attempt_at, manual_retry, created_at, updated_at, params, activation_id, record_index) ",
+            );
+            q.push_values(chunk.iter().enumerate(), |mut row, (i, record)| {
+                row.push_bind(Uuid::now_v7().to_string())
+                    .push_bind(activation.account_id.to_string())
+                    .push_bind(activation.event_id.to_string())
+                    .push_bind(activation.destination_id.to_string())
+                    .push_bind(TargetKind::Destination.as_str())
+                    .push_bind("activation.run")
+                    .push("'pending', 0")
+                    .push_bind(HELD)
+                    .push("FALSE")
+                    .push_bind(activation.created_at)
+                    .push_bind(activation.created_at)
+                    .push_bind(record.clone())
+                    .push_bind(activation.id.to_string())
+                    .push_bind((first_index + (chunk_no * 500 + i) as u64) as i64);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn release_activation(&self, id: Uuid, total: u64, now: Millis) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE deliveries SET next_attempt_at = $1 WHERE activation_id = $2 AND status = 'pending' AND next_attempt_at = $3")
+            .bind(now)
+            .bind(id.to_string())
+            .bind(HELD)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE activations SET total = $1, started_at = $2 WHERE id = $3")
+            .bind(total as i64)
+            .bind(now)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn discard_activation(&self, id: Uuid) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM deliveries WHERE activation_id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM events WHERE id = (SELECT event_id FROM activations WHERE id = $1)").bind(id.to_string()).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM activations WHERE id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_activations(&self, account: Uuid, limit: u32) -> StoreResult<Vec<(Activation, ActivationCounts)>> {
+        let rows = sqlx::query("SELECT * FROM activations WHERE account_id = $1 AND started_at IS NOT NULL ORDER BY created_at DESC LIMIT $2")
+            .bind(account.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let activation = activation_from_row(row)?;
+            let counts = self.activation_counts(activation.id).await?;
+            out.push((activation, counts));
+        }
+        Ok(out)
+    }
+
+    async fn get_activation(&self, account: Option<Uuid>, id: Uuid) -> StoreResult<Option<(Activation, ActivationCounts)>> {
+        let row = sqlx::query("SELECT * FROM activations WHERE id = $1 AND (CAST($2 AS TEXT) IS NULL OR account_id = CAST($2 AS TEXT)) AND started_at IS NOT NULL")
+            .bind(id.to_string())
+            .bind(account.map(|a| a.to_string()))
+            .fetch_optional(&self.reader)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let activation = activation_from_row(&row)?;
+                let counts = self.activation_counts(activation.id).await?;
+                Ok(Some((activation, counts)))
+            }
+        }
+    }
+
+    async fn activation_records(
+        &self,
+        account: Uuid,
+        id: Uuid,
+        after_index: Option<u64>,
+        status: Option<DeliveryStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<ActivationRecord>> {
+        let mut q = sqlx::QueryBuilder::<$DB>::new(
+            "SELECT id, record_index, status, http_status_code, attempt_count, last_error, params FROM deliveries WHERE account_id = ",
+        );
+        q.push_bind(account.to_string()).push(" AND activation_id = ").push_bind(id.to_string());
+        q.push(" AND record_index > ").push_bind(after_index.map_or(-1, |i| i as i64));
+        if let Some(status) = status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        q.push(" ORDER BY record_index LIMIT ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get("status")?;
+                Ok(ActivationRecord {
+                    index: r.try_get::<i64, _>("record_index")? as u64,
+                    delivery_id: uuid_col(r, "id")?,
+                    status: DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Internal(format!("bad status {status}")))?,
+                    http_status_code: r.try_get::<Option<i64>, _>("http_status_code")?.map(|c| c as u16),
+                    attempt_count: r.try_get::<i64, _>("attempt_count")? as u32,
+                    last_error: r.try_get("last_error")?,
+                    record: r.try_get::<Option<String>, _>("params")?.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn cancel_activation(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE activations SET cancelled_at = $1 WHERE account_id = $2 AND id = $3 AND started_at IS NOT NULL")
+            .bind(now)
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // Records in flight (leased) finish their attempt; the others are settled now.
+        sqlx::query(
+            "UPDATE deliveries SET status = 'failed', last_error = $1, completed_at = $2, updated_at = $2, lease_token = NULL \
+             WHERE activation_id = $3 AND status = 'pending' AND (lease_token IS NULL OR next_attempt_at <= $2)",
+        )
+        .bind(CANCELLED)
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn enqueue_direct(&self, event: &Event, target: TargetRef, params: &str) -> StoreResult<Delivery> {
+        let mut tx = self.write_tx().await?;
+        lock_events(&mut tx).await?;
+        insert_event(&mut tx, event).await?;
+        let id = insert_delivery(&mut tx, event, target, Some(params)).await?;
+        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1")).bind(id.to_string()).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        delivery_from_row(&row)
+    }
+
+    async fn accept_events(&self, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
+        let mut tx = self.write_tx().await?;
+        lock_events(&mut tx).await?;
+        let mut subscriptions: HashMap<Uuid, Vec<Subscription>> = HashMap::new();
+        let mut accepted = Vec::with_capacity(events.len());
+        for event in events {
+            if let Some(key) = &event.idempotency_key
+                && let Some(first) = event_by_idempotency_key(&mut tx, event.account_id, key).await?
+            {
+                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE event_id = $1")
+                    .bind(first.id.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                accepted.push(AcceptedEvent { event: first, duplicate: true, delivery_count: count as u64 });
+                continue;
+            }
+            insert_event(&mut tx, event).await?;
+            if !subscriptions.contains_key(&event.account_id) {
+                let subs = active_subscriptions(&mut tx, event.account_id).await?;
+                subscriptions.insert(event.account_id, subs);
+            }
+            let mut delivery_count = 0;
+            for target in fanout::targets_for(&event.event_type, event.workspace_id, &subscriptions[&event.account_id]) {
+                insert_delivery(&mut tx, event, target, None).await?;
+                delivery_count += 1;
+            }
+            accepted.push(AcceptedEvent { event: event.clone(), duplicate: false, delivery_count });
+        }
+        tx.commit().await?;
+        Ok(accepted)
+    }
+
+    async fn list_events(&self, account: Uuid, filter: &EventFilter) -> StoreResult<Vec<(i64, Event)>> {
+        let mut q = sqlx::QueryBuilder::<$DB>::new(format!("SELECT seq, {EVENT_COLUMNS} FROM events WHERE account_id = "));
+        q.push_bind(account.to_string()).push(" AND seq > ").push_bind(filter.after_seq);
+        if let Some(since) = filter.since {
+            q.push(" AND created_at >= ").push_bind(since);
+        }
+        if let Some(until) = filter.until {
+            q.push(" AND created_at < ").push_bind(until);
+        }
+        if let Some(ws) = filter.workspace_id {
+            q.push(" AND workspace_id = ").push_bind(ws.to_string());
+        }
+        if !filter.types.is_empty() {
+            q.push(" AND event_type IN (");
+            let mut list = q.separated(", ");
+            for t in &filter.types {
+                list.push_bind(t.clone());
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(filter.limit));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter().map(|r| Ok((r.try_get("seq")?, event_from_row(r)?))).collect()
+    }
+
+    async fn list_deliveries(&self, account: Uuid, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
+        let mut q = sqlx::QueryBuilder::<$DB>::new(format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = "));
+        q.push_bind(account.to_string());
+        if let Some(target) = filter.target_id {
+            q.push(" AND target_id = ").push_bind(target.to_string());
+        }
+        if let Some(status) = filter.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(since) = filter.since {
+            q.push(" AND created_at >= ").push_bind(since);
+        }
+        if let Some(until) = filter.until {
+            q.push(" AND created_at < ").push_bind(until);
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(filter.limit));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn get_delivery(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Delivery>> {
+        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2"))
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(delivery_from_row).transpose()
+    }
+
+    async fn list_attempts(&self, account: Uuid, delivery_id: Uuid) -> StoreResult<Vec<Attempt>> {
+        let rows = sqlx::query(
+            "SELECT a.* FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+             WHERE d.account_id = $1 AND d.id = $2 ORDER BY a.attempt_number, a.started_at",
+        )
+        .bind(account.to_string())
+        .bind(delivery_id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    async fn retry_delivery(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<RetryRequest> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_token = NULL, manual_retry = TRUE, \
+             completed_at = NULL, updated_at = $1 \
+             WHERE account_id = $2 AND id = $3 AND NOT (status = 'pending' AND lease_token IS NOT NULL AND next_attempt_at > $1)",
+        )
+        .bind(now)
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2"))
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(match (row, done.rows_affected()) {
+            (None, _) => RetryRequest::NotFound,
+            (Some(_), 0) => RetryRequest::InFlight,
+            (Some(row), _) => RetryRequest::Requeued(delivery_from_row(&row)?),
+        })
+    }
+
+    async fn claim_due(&self, now: Millis, lease_until: Millis, limit: u32, exclude: &[Uuid]) -> StoreResult<Vec<ClaimedDelivery>> {
+        let token = Uuid::new_v4();
+        let mut tx = self.write_tx().await?;
+        let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE deliveries SET next_attempt_at = ");
+        q.push_bind(lease_until).push(", lease_token = ").push_bind(token.to_string());
+        q.push(
+            " WHERE id IN (SELECT d.id FROM deliveries d JOIN targets t ON t.id = d.target_id \
+             WHERE d.status = 'pending' AND t.is_active AND d.next_attempt_at <= ",
+        )
+        .push_bind(now);
+        if !exclude.is_empty() {
+            q.push(" AND d.target_id NOT IN (");
+            let mut list = q.separated(", ");
+            for id in exclude {
+                list.push_bind(id.to_string());
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY d.next_attempt_at LIMIT ").push_bind(i64::from(limit));
+        // Where several nodes claim, rows another node is claiming are skipped, not waited for.
+        q.push($claim_lock);
+        q.push(") RETURNING id, event_id, target_id, target_kind, attempt_count, manual_retry, params");
+        let claimed = q.build().fetch_all(&mut *tx).await?;
+        if claimed.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let mut events_q = sqlx::QueryBuilder::<$DB>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE id IN ("));
+        let mut list = events_q.separated(", ");
+        for row in &claimed {
+            list.push_bind(row.try_get::<String, _>("event_id")?);
+        }
+        events_q.push(")");
+        let events: HashMap<Uuid, Arc<Event>> = events_q
+            .build()
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| event_from_row(r).map(|e| (e.id, Arc::new(e))))
+            .collect::<StoreResult<_>>()?;
+        tx.commit().await?;
+        claimed
+            .iter()
+            .map(|row| {
+                let kind: String = row.try_get("target_kind")?;
+                let event_id = uuid_col(row, "event_id")?;
+                Ok(ClaimedDelivery {
+                    delivery_id: uuid_col(row, "id")?,
+                    lease_token: token,
+                    target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "target_id")? },
+                    attempt_count: row.try_get::<i64, _>("attempt_count")? as u32,
+                    manual_retry: row.try_get("manual_retry")?,
+                    params: row.try_get("params")?,
+                    event: events
+                        .get(&event_id)
+                        .cloned()
+                        .ok_or_else(|| StoreError::Internal(format!("delivery without event {event_id}")))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_attempts(&self, results: &[AttemptResult]) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        for r in results {
+            let a = &r.attempt;
+            sqlx::query(
+                "INSERT INTO attempts (id, delivery_id, attempt_number, started_at, duration_ms, http_status_code, \
+                 error_kind, error_message, response_excerpt, manual) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(a.id.to_string())
+            .bind(a.delivery_id.to_string())
+            .bind(i64::from(a.attempt_number))
+            .bind(a.started_at)
+            .bind(a.duration_ms)
+            .bind(a.http_status_code.map(i64::from))
+            .bind(&a.error_kind)
+            .bind(&a.error_message)
+            .bind(&a.response_excerpt)
+            .bind(a.manual)
+            .execute(&mut *tx)
+            .await?;
+            let finished_at = a.started_at + a.duration_ms;
+            let completed_at = (r.status != DeliveryStatus::Pending).then_some(finished_at);
+            sqlx::query(
+                "UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, lease_token = NULL, \
+                 manual_retry = FALSE, http_status_code = $4, last_error = $5, updated_at = $6, completed_at = $7 \
+                 WHERE id = $8 AND lease_token = $9",
+            )
+            .bind(r.status.as_str())
+            .bind(i64::from(a.attempt_number))
+            .bind(r.next_attempt_at)
+            .bind(a.http_status_code.map(i64::from))
+            .bind(&r.last_error)
+            .bind(finished_at)
+            .bind(completed_at)
+            .bind(a.delivery_id.to_string())
+            .bind(r.lease_token.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
+        Ok(sqlx::query_scalar(
+            "SELECT d.next_attempt_at FROM deliveries d JOIN targets t ON t.id = d.target_id \
+             WHERE d.status = 'pending' AND t.is_active ORDER BY d.next_attempt_at LIMIT 1",
+        )
+        .fetch_optional(&self.reader)
+        .await?)
+    }
+
+    async fn pending_count(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetch_one(&self.reader).await?;
+        Ok(n as u64)
+    }
+}
+
+/// Serializes the transactions that add events, so `seq` (MAX + 1) follows commit order and
+/// idempotency keys are checked without races; a no-op where one writer is the rule (SQLite).
+async fn lock_events(tx: &mut sqlx::Transaction<'_, $DB>) -> StoreResult<()> {
+    if let Some(sql) = $lock_events {
+        sqlx::query(sql).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Inserts an event with the next commit-ordered `seq` (under `lock_events`).
+async fn insert_event(tx: &mut sqlx::Transaction<'_, $DB>, event: &Event) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO events ({EVENT_COLUMNS}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))"
+    ))
+    .bind(event.id.to_string())
+    .bind(event.account_id.to_string())
+    .bind(&event.event_type)
+    .bind(event.workspace_id.map(|w| w.to_string()))
+    .bind(&event.data)
+    .bind(&event.idempotency_key)
+    .bind(event.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_delivery(tx: &mut sqlx::Transaction<'_, $DB>, event: &Event, target: TargetRef, params: Option<&str>) -> StoreResult<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO deliveries (id, account_id, event_id, target_id, target_kind, event_type, status, \
+         attempt_count, next_attempt_at, manual_retry, created_at, updated_at, params) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, FALSE, $7, $7, $8)",
+    )
+    .bind(id.to_string())
+    .bind(event.account_id.to_string())
+    .bind(event.id.to_string())
+    .bind(target.id.to_string())
+    .bind(target.kind.as_str())
+    .bind(&event.event_type)
+    .bind(event.created_at)
+    .bind(params)
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+async fn insert_secret(tx: &mut sqlx::Transaction<'_, $DB>, target: Uuid, secret: &StoredSecret) -> StoreResult<()> {
+    sqlx::query("INSERT INTO signing_secrets (id, target_id, ciphertext, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(secret.id.to_string())
+        .bind(target.to_string())
+        .bind(&secret.ciphertext)
+        .bind(secret.created_at)
+        .bind(secret.expires_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+    };
+}
+
+pub(crate) use sql_store;
