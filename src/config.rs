@@ -77,7 +77,8 @@ pub enum TokenCommand {
 
 #[derive(Args, Debug, Clone)]
 pub struct DatabaseArgs {
-    /// Where data lives: `sqlite:PATH` (or just a path) for the embedded database.
+    /// Where data lives: `sqlite:PATH` (or just a path) for the embedded database, or
+    /// `postgres://user@host/db` to share one PostgreSQL database between nodes.
     #[arg(long, env = "SWITCHYARD_DATABASE_URL", default_value = "sqlite:switchyard.db")]
     pub database_url: String,
 }
@@ -209,13 +210,14 @@ pub fn relay_server(url: &url::Url) -> Result<crate::targets::mail::smtp::SmtpSe
 #[derive(Debug, Clone, PartialEq)]
 pub enum DatabaseLocation {
     Sqlite(PathBuf),
+    Postgres(String),
 }
 
 impl DatabaseArgs {
     pub fn location(&self) -> Result<DatabaseLocation, String> {
         let url = self.database_url.trim();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err("PostgreSQL is not supported by this build yet; use sqlite:PATH".into());
+            return Ok(DatabaseLocation::Postgres(url.to_owned()));
         }
         let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         if path.is_empty() {
@@ -235,7 +237,7 @@ mod tests {
         assert_eq!(loc("sqlite:switchyard.db"), Ok(DatabaseLocation::Sqlite("switchyard.db".into())));
         assert_eq!(loc("sqlite:///var/lib/sy.db"), Ok(DatabaseLocation::Sqlite("/var/lib/sy.db".into())));
         assert_eq!(loc("data/sy.db"), Ok(DatabaseLocation::Sqlite("data/sy.db".into())));
-        assert!(loc("postgres://localhost/db").is_err());
+        assert_eq!(loc("postgres://localhost/db"), Ok(DatabaseLocation::Postgres("postgres://localhost/db".into())));
         assert!(loc("sqlite:").is_err());
     }
 

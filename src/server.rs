@@ -14,7 +14,7 @@ use crate::crypto::secret_box::SecretBox;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::url_policy::UrlPolicy;
 use crate::engine::{EngineHandle, EngineSettings};
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store};
 use crate::targets::mail::MailSettings;
 use crate::targets::mail::smtp::SmtpSettings;
 use crate::targets::{ProviderSettings, TargetFactory};
@@ -38,9 +38,16 @@ impl RunningServer {
 
 pub async fn open_store(database: &DatabaseArgs) -> anyhow::Result<(Arc<dyn Store>, DatabaseLocation)> {
     let location = database.location().map_err(anyhow::Error::msg)?;
-    let DatabaseLocation::Sqlite(path) = &location;
-    let store = SqliteStore::open(&path.to_string_lossy()).await.with_context(|| format!("opening {}", path.display()))?;
-    Ok((Arc::new(store), location))
+    let store: Arc<dyn Store> = match &location {
+        DatabaseLocation::Sqlite(path) => {
+            Arc::new(SqliteStore::open(&path.to_string_lossy()).await.with_context(|| format!("opening {}", path.display()))?)
+        }
+        DatabaseLocation::Postgres(url) => {
+            let options: sqlx::postgres::PgConnectOptions = url.parse().context("--database-url is not a PostgreSQL URL")?;
+            Arc::new(PostgresStore::connect(options).await.context("connecting to PostgreSQL")?)
+        }
+    };
+    Ok((store, location))
 }
 
 fn secret_box(args: &ServeArgs, location: &DatabaseLocation) -> anyhow::Result<SecretBox> {
@@ -53,6 +60,10 @@ fn secret_box(args: &ServeArgs, location: &DatabaseLocation) -> anyhow::Result<S
             let mut name = db.as_os_str().to_owned();
             name.push(".key");
             name.into()
+        }
+        // Nodes sharing a database must share the key: it cannot be made up on one of them.
+        (None, DatabaseLocation::Postgres(_)) => {
+            bail!("with PostgreSQL, give every node the same key: --secret-key or --secret-key-file")
         }
     };
     Ok(SecretBox::load_or_create(&path)?)

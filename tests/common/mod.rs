@@ -23,6 +23,24 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     running: Option<RunningServer>,
     http: reqwest::Client,
+    database_url: Option<String>,
+}
+
+/// The key every PostgreSQL test node shares (32 zero bytes, base64).
+pub const TEST_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+/// A fresh schema in the test PostgreSQL, as a database URL; `None` (with a loud notice) when
+/// SWITCHYARD_TEST_POSTGRES_URL is not set.
+pub async fn postgres_schema() -> Option<String> {
+    let Ok(url) = std::env::var("SWITCHYARD_TEST_POSTGRES_URL") else {
+        eprintln!("SKIPPING a PostgreSQL test: set SWITCHYARD_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test)");
+        return None;
+    };
+    let schema = format!("node_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&url).await.expect("PostgreSQL answers at SWITCHYARD_TEST_POSTGRES_URL");
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Some(format!("{url}{separator}options=-c%20search_path%3D{schema}"))
 }
 
 /// Flags every test server gets: loopback receivers over plain HTTP, fast retries.
@@ -47,13 +65,37 @@ impl TestServer {
             dir,
             running: Some(running),
             http: reqwest::Client::new(),
+            database_url: None,
+        };
+        me.token = me.new_token("acme").await;
+        me
+    }
+
+    /// A server on a PostgreSQL schema (`database_url` from `postgres_schema`); several may
+    /// share one, as nodes do.
+    pub async fn start_postgres(database_url: &str, flags: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut argv = vec!["switchyard", "serve", "--listen", "127.0.0.1:0", "--database-url", database_url, "--secret-key", TEST_KEY];
+        argv.extend_from_slice(flags);
+        let Command::Serve(args) = Cli::try_parse_from(argv).expect("valid flags").command else { unreachable!() };
+        let running = server::start(&args).await.expect("server starts");
+        let mut me = Self {
+            base: format!("http://{}", running.addr),
+            token: String::new(),
+            dir,
+            running: Some(running),
+            http: reqwest::Client::new(),
+            database_url: Some(database_url.to_owned()),
         };
         me.token = me.new_token("acme").await;
         me
     }
 
     pub fn database(&self) -> DatabaseArgs {
-        DatabaseArgs { database_url: format!("sqlite:{}", self.dir.path().join("switchyard.db").display()) }
+        match &self.database_url {
+            Some(url) => DatabaseArgs { database_url: url.clone() },
+            None => DatabaseArgs { database_url: format!("sqlite:{}", self.dir.path().join("switchyard.db").display()) },
+        }
     }
 
     /// Creates a token the way `switchyard token create` does.

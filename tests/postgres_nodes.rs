@@ -1,0 +1,46 @@
+//! Several nodes on one PostgreSQL database: events accepted by any node are delivered once.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Receiver, TestServer, eventually};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_the_queue_without_double_delivery() {
+    let Some(url) = common::postgres_schema().await else { return };
+    let flags = ["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,50ms,100ms", "--request-timeout", "2s", "--lease", "5s", "--poll-interval", "100ms"];
+    let a = TestServer::start_postgres(&url, &flags).await;
+    let b = TestServer::start_postgres(&url, &flags).await;
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let log = seen.clone();
+    let receiver = Receiver::start(move |_, headers, _| {
+        let id = headers.get("webhook-id").unwrap().to_str().unwrap().to_owned();
+        *log.lock().unwrap().entry(id).or_default() += 1;
+        (204, vec![])
+    })
+    .await;
+    // The endpoint is created through one node and used through both (they share the data).
+    let (endpoint, _) = a.create_endpoint(&receiver.url, &["contact.created"]).await;
+    let mut sent = Vec::new();
+    for n in 0..400 {
+        let node = if n % 2 == 0 { &a } else { &b };
+        let events: Vec<_> = (0..5).map(|i| json!({"type": "contact.created", "data": {"n": n * 5 + i}})).collect();
+        let accepted = node.call_as(&a.token, "events-send-batch", json!({"events": events})).await;
+        assert_eq!(accepted.0, 200, "{}", accepted.1);
+        sent.extend(accepted.1["result"]["events"].as_array().unwrap().iter().map(|e| e["event"]["id"].as_str().unwrap().to_owned()));
+    }
+    eventually(Duration::from_secs(60), "2,000 deliveries", || async { (seen.lock().unwrap().len() == 2000).then_some(()) }).await;
+    let delivered = a.ok("deliveries-list", json!({"target_id": endpoint, "status": "delivered", "limit": 1000})).await;
+    assert_eq!(delivered["deliveries"].as_array().unwrap().len(), 1000, "the log is shared too");
+    let seen = seen.lock().unwrap();
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    println!("two PostgreSQL nodes: 2000 events, {} received, {duplicates} received twice", seen.len());
+    assert!(sent.iter().all(|id| seen.contains_key(id)));
+    assert_eq!(duplicates, 0, "no delivery is claimed by both nodes");
+    a.stop().await;
+    b.stop().await;
+}

@@ -1,0 +1,308 @@
+//! One conformance suite for every store: each check runs against SQLite and against
+//! PostgreSQL (when SWITCHYARD_TEST_POSTGRES_URL is set; `.ci/run` sets it), so the two cannot
+//! drift.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use switchyard::domain::delivery::DeliveryStatus;
+use switchyard::domain::destination::{DestinationMethod, QueryParam};
+use switchyard::domain::event::Event;
+use switchyard::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
+use switchyard::domain::integration::{HubspotConfig, IntegrationConfig};
+use switchyard::domain::time::now_ms;
+use switchyard::store::*;
+use uuid::Uuid;
+
+const PG_ENV: &str = "SWITCHYARD_TEST_POSTGRES_URL";
+
+/// A fresh store of each kind: SQLite in a temp dir, PostgreSQL in a new schema.
+async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("c.db").to_string_lossy()).await.unwrap();
+    let mut all: Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> = vec![("sqlite", Arc::new(sqlite), Some(dir))];
+    match std::env::var(PG_ENV) {
+        Ok(url) => {
+            let schema = format!("conformance_{}", Uuid::new_v4().simple());
+            let admin = sqlx::PgPool::connect(&url).await.expect("PostgreSQL answers at SWITCHYARD_TEST_POSTGRES_URL");
+            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+            let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+            let store = PostgresStore::connect(options.options([("search_path", schema.as_str())])).await.unwrap();
+            all.push(("postgres", Arc::new(store), None));
+        }
+        Err(_) => eprintln!("SKIPPING the PostgreSQL half of the store conformance suite: set {PG_ENV} (e.g. postgres://postgres@127.0.0.1:5432/test)"),
+    }
+    all
+}
+
+async fn account(store: &dyn Store) -> Uuid {
+    store.add_token(&format!("acct-{}", Uuid::new_v4()), &Uuid::new_v4().to_string(), now_ms()).await.unwrap()
+}
+
+fn event(account: Uuid, event_type: &str, key: Option<&str>) -> Event {
+    Event {
+        id: Uuid::now_v7(),
+        account_id: account,
+        event_type: event_type.into(),
+        workspace_id: None,
+        data: r#"{"email":"a@example.com"}"#.into(),
+        idempotency_key: key.map(Into::into),
+        created_at: now_ms(),
+    }
+}
+
+async fn endpoint(store: &dyn Store, account: Uuid, events: &[&str]) -> Uuid {
+    let now = now_ms();
+    let ep = Endpoint {
+        id: Uuid::now_v7(),
+        account_id: account,
+        created_by: Uuid::now_v7(),
+        url: "https://example.com/hook".into(),
+        description: String::new(),
+        secret_prefix: "whsec_abc".into(),
+        events: events.iter().map(|e| e.to_string()).collect(),
+        is_active: true,
+        created_at: now,
+        updated_at: now,
+    };
+    let secret = StoredSecret { id: Uuid::now_v7(), ciphertext: vec![1, 2, 3], created_at: now, expires_at: None };
+    store.insert_endpoint(&ep, &secret).await.unwrap();
+    ep.id
+}
+
+#[tokio::test]
+async fn accounts_tokens_workspaces_and_catalog() {
+    for (name, store, _dir) in stores().await {
+        let digest = Uuid::new_v4().to_string();
+        let id = store.add_token("acme", &digest, now_ms()).await.unwrap();
+        assert_eq!(store.add_token("acme", "another", now_ms()).await.unwrap(), id, "{name}: same account");
+        assert_eq!(store.caller_for_token(&digest).await.unwrap().unwrap().account_id, id);
+        assert!(store.caller_for_token("nope").await.unwrap().is_none());
+        assert_eq!(store.list_event_types(id).await.unwrap().len(), 14, "{name}");
+        let et = EventType { name: "order.shipped".into(), description: String::new(), created_at: now_ms() };
+        assert!(store.insert_event_type(id, &et).await.unwrap());
+        assert!(!store.insert_event_type(id, &et).await.unwrap(), "{name}: duplicate refused");
+
+        let ws = Workspace { id: Uuid::now_v7(), account_id: id, name: "A".into(), created_at: now_ms(), updated_at: now_ms() };
+        store.insert_workspace(&ws).await.unwrap();
+        let renamed = Workspace { name: "B".into(), ..ws.clone() };
+        assert!(store.update_workspace(&renamed).await.unwrap());
+        assert_eq!(store.get_workspace(id, ws.id).await.unwrap().unwrap().name, "B");
+        assert!(store.get_workspace(Uuid::now_v7(), ws.id).await.unwrap().is_none(), "{name}: scoped by account");
+        assert!(store.delete_workspace(id, ws.id).await.unwrap());
+        assert!(store.list_workspaces(id).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn endpoints_and_secret_rotation() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let id = endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        let mut ep = store.get_endpoint(acct, id).await.unwrap().unwrap();
+        ep.is_active = false;
+        ep.events = vec!["contact.updated".into()];
+        assert!(store.update_endpoint(&ep).await.unwrap());
+        assert_eq!(store.list_endpoints(acct).await.unwrap(), vec![ep.clone()], "{name}");
+        let now = now_ms();
+        let new = StoredSecret { id: Uuid::now_v7(), ciphertext: vec![9], created_at: now, expires_at: None };
+        assert!(store.rotate_endpoint_secret(acct, id, &new, "whsec_new", now + 60_000).await.unwrap());
+        let target = store.webhook_target(id, now).await.unwrap().unwrap();
+        assert_eq!(target.secrets.len(), 2, "{name}: both valid during the grace");
+        assert_eq!(target.secrets[0].ciphertext, vec![9], "{name}: newest first");
+        assert_eq!(store.webhook_target(id, now + 120_000).await.unwrap().unwrap().secrets.len(), 1, "{name}: the old one expired");
+        assert!(store.delete_endpoint(acct, id).await.unwrap());
+        assert!(store.get_endpoint(acct, id).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn accepting_events_fans_out_once_per_idempotency_key() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        endpoint(store.as_ref(), acct, &["contact.created", "contact.updated"]).await;
+        let accepted = store.accept_events(&[event(acct, "contact.created", Some("k1")), event(acct, "contact.updated", None)]).await.unwrap();
+        assert_eq!(accepted.iter().map(|a| a.delivery_count).collect::<Vec<_>>(), [2, 1], "{name}");
+        let again = store.accept_events(&[event(acct, "contact.created", Some("k1"))]).await.unwrap();
+        assert!(again[0].duplicate, "{name}");
+        assert_eq!(again[0].event.id, accepted[0].event.id);
+        assert_eq!(again[0].delivery_count, 2);
+        assert_eq!(store.pending_count().await.unwrap(), 3, "{name}");
+
+        let page = store.list_events(acct, &EventFilter { limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(page.len(), 2);
+        assert!(page[0].0 < page[1].0, "{name}: seq increases");
+        let after = store.list_events(acct, &EventFilter { after_seq: page[0].0, limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(after.len(), 1);
+        let typed = EventFilter { types: vec!["contact.updated".into()], limit: 10, ..Default::default() };
+        assert_eq!(store.list_events(acct, &typed).await.unwrap()[0].1.event_type, "contact.updated");
+    }
+}
+
+#[tokio::test]
+async fn claims_leases_results_and_retries() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let ep = endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        let other = endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        store.accept_events(&[event(acct, "contact.created", None)]).await.unwrap();
+        let now = now_ms() + 1;
+
+        let claimed = store.claim_due(now, now + 1000, 10, &[other]).await.unwrap();
+        assert_eq!(claimed.len(), 1, "{name}: the excluded target is skipped");
+        assert_eq!(claimed[0].target, TargetRef { kind: TargetKind::Webhook, id: ep });
+        assert!(store.claim_due(now, now + 1000, 10, &[other]).await.unwrap().is_empty(), "{name}: leased");
+        assert!(store.next_due_at().await.unwrap().is_some_and(|t| t < now), "{name}: the other target's delivery is due");
+        assert_eq!(store.retry_delivery(acct, claimed[0].delivery_id, now).await.unwrap(), RetryRequest::InFlight, "{name}");
+
+        // The lease runs out: the delivery is claimable again, under a new lease token.
+        let reclaimed = store.claim_due(now + 1001, now + 5000, 10, &[other]).await.unwrap();
+        assert_eq!(reclaimed.len(), 1, "{name}");
+        assert_ne!(reclaimed[0].lease_token, claimed[0].lease_token);
+        let result = |c: &ClaimedDelivery, status| AttemptResult {
+            lease_token: c.lease_token,
+            status,
+            next_attempt_at: now + 2000,
+            last_error: None,
+            attempt: Attempt {
+                id: Uuid::now_v7(),
+                delivery_id: c.delivery_id,
+                attempt_number: 1,
+                started_at: now,
+                duration_ms: 3,
+                http_status_code: Some(204),
+                error_kind: None,
+                error_message: None,
+                response_excerpt: "ok".into(),
+                manual: false,
+            },
+        };
+        // The first, expired lease records its attempt but cannot change the delivery.
+        store.record_attempts(&[result(&claimed[0], DeliveryStatus::Failed)]).await.unwrap();
+        assert_eq!(store.get_delivery(acct, claimed[0].delivery_id).await.unwrap().unwrap().status, DeliveryStatus::Pending, "{name}");
+        store.record_attempts(&[result(&reclaimed[0], DeliveryStatus::Delivered)]).await.unwrap();
+        let delivery = store.get_delivery(acct, claimed[0].delivery_id).await.unwrap().unwrap();
+        assert_eq!((delivery.status, delivery.http_status_code), (DeliveryStatus::Delivered, Some(204)), "{name}");
+        assert_eq!(store.list_attempts(acct, delivery.id).await.unwrap().len(), 2);
+
+        match store.retry_delivery(acct, delivery.id, now + 3000).await.unwrap() {
+            RetryRequest::Requeued(d) => assert_eq!(d.status, DeliveryStatus::Pending, "{name}"),
+            other => panic!("{name}: {other:?}"),
+        }
+        assert_eq!(store.retry_delivery(Uuid::now_v7(), delivery.id, now).await.unwrap(), RetryRequest::NotFound, "{name}");
+        let filtered = DeliveryFilter { target_id: Some(ep), status: Some(DeliveryStatus::Pending), limit: 10, ..Default::default() };
+        assert_eq!(store.list_deliveries(acct, &filtered).await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_never_share_a_delivery() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        let events: Vec<Event> = (0..200).map(|_| event(acct, "contact.created", None)).collect();
+        store.accept_events(&events).await.unwrap();
+        let now = now_ms() + 1;
+        let claimers: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let batch = store.claim_due(now, now + 60_000, 7, &[]).await.unwrap();
+                        if batch.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(batch.into_iter().map(|c| c.delivery_id));
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for c in claimers {
+            all.extend(c.await.unwrap());
+        }
+        assert_eq!(all.len(), 200, "{name}: every delivery claimed");
+        assert_eq!(all.iter().collect::<HashSet<_>>().len(), 200, "{name}: none claimed twice");
+    }
+}
+
+#[tokio::test]
+async fn integrations_destinations_and_activations() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let now = now_ms();
+        let integration = Integration {
+            id: Uuid::now_v7(),
+            account_id: acct,
+            name: "HubSpot Integration".into(),
+            config: IntegrationConfig::Hubspot(HubspotConfig {}),
+            mapping: Vec::new(),
+            events: vec!["participant.completed".into()],
+            workspaces: WorkspaceScope::Only(vec![Uuid::now_v7()]),
+            is_active: true,
+            secret: Some(vec![7, 7]),
+            secret_hint: Some("pat-…".into()),
+            signing_secret_prefix: None,
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_integration(&integration, None).await.unwrap();
+        assert_eq!(store.get_integration(acct, integration.id).await.unwrap(), Some(integration.clone()), "{name}");
+        assert_eq!(store.integration_target(integration.id, now).await.unwrap().unwrap().0, integration);
+        assert!(store.delete_integration(acct, integration.id).await.unwrap());
+
+        let destination = Destination {
+            id: Uuid::now_v7(),
+            account_id: acct,
+            name: "d".into(),
+            url: "https://example.com/hook?foo=bar".into(),
+            method: DestinationMethod::Delete,
+            query_params: vec![QueryParam { query_key: "n".into(), column: "n".into() }],
+            events: Vec::new(),
+            workspaces: WorkspaceScope::All,
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_destination(&destination).await.unwrap();
+        assert_eq!(store.destination_target(destination.id).await.unwrap(), Some(destination.clone()), "{name}");
+
+        let run = Event { event_type: "activation.run".into(), data: "{}".into(), ..event(acct, "activation.run", None) };
+        let activation = Activation {
+            id: Uuid::now_v7(),
+            account_id: acct,
+            destination_id: destination.id,
+            event_id: run.id,
+            total: 0,
+            created_at: now,
+            started_at: None,
+            cancelled_at: None,
+        };
+        store.create_activation(&activation, &run).await.unwrap();
+        let records: Vec<String> = (0..1200).map(|n| format!(r#"{{"n":{n}}}"#)).collect();
+        store.add_activation_records(&activation, 0, &records[..700]).await.unwrap();
+        store.add_activation_records(&activation, 700, &records[700..]).await.unwrap();
+        assert!(store.claim_due(now_ms() + 1, now_ms() + 1000, 10, &[]).await.unwrap().is_empty(), "{name}: held until released");
+        assert!(store.get_activation(Some(acct), activation.id).await.unwrap().is_none(), "{name}: not listed before release");
+        store.release_activation(activation.id, 1200, now_ms()).await.unwrap();
+        let (a, counts) = store.get_activation(Some(acct), activation.id).await.unwrap().unwrap();
+        assert_eq!((a.total, counts.pending), (1200, 1200), "{name}");
+        let page = store.activation_records(acct, activation.id, Some(999), None, 500).await.unwrap();
+        assert_eq!(page.iter().map(|r| r.index).collect::<Vec<_>>(), (1000..1200).collect::<Vec<_>>(), "{name}");
+        assert_eq!(page[0].record, r#"{"n":1000}"#);
+        assert!(store.cancel_activation(acct, activation.id, now_ms()).await.unwrap());
+        let (_, counts) = store.get_activation(None, activation.id).await.unwrap().unwrap();
+        assert_eq!((counts.pending, counts.cancelled), (0, 1200), "{name}");
+        assert_eq!(store.list_activations(acct, 10).await.unwrap().len(), 1);
+
+        let refused = Activation { id: Uuid::now_v7(), event_id: Uuid::now_v7(), ..activation.clone() };
+        let refused_run = Event { id: refused.event_id, ..run.clone() };
+        store.create_activation(&refused, &refused_run).await.unwrap();
+        store.add_activation_records(&refused, 0, &records[..10]).await.unwrap();
+        store.discard_activation(refused.id).await.unwrap();
+        assert!(store.get_activation(None, refused.id).await.unwrap().is_none(), "{name}: discarded");
+        assert!(store.delete_destination(acct, destination.id).await.unwrap());
+    }
+}
