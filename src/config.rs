@@ -19,6 +19,15 @@ pub enum Command {
     Serve(ServeArgs),
     /// Send a file of records (CSV, NDJSON or a JSON array) to a query destination.
     Activate(Box<ActivateArgs>),
+    /// Copy everything from a SQLite database into an empty PostgreSQL database.
+    MigrateStore {
+        /// `sqlite:PATH`
+        #[arg(long)]
+        from: String,
+        /// `postgres://…`
+        #[arg(long)]
+        to: String,
+    },
     /// A local webhook receiver: prints each request and checks its signature.
     Listen {
         /// Port to listen on (0 picks a free one).

@@ -13,8 +13,8 @@ use serde_json::json;
 async fn two_nodes_share_the_queue_without_double_delivery() {
     let Some(url) = common::postgres_schema().await else { return };
     let flags = ["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,50ms,100ms", "--request-timeout", "2s", "--lease", "5s", "--poll-interval", "100ms"];
-    let a = TestServer::start_postgres(&url, &flags).await;
-    let b = TestServer::start_postgres(&url, &flags).await;
+    let a = TestServer::start_postgres(&url, common::TEST_KEY, &flags).await;
+    let b = TestServer::start_postgres(&url, common::TEST_KEY, &flags).await;
     let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let log = seen.clone();
     let receiver = Receiver::start(move |_, headers, _| {
@@ -43,4 +43,45 @@ async fn two_nodes_share_the_queue_without_double_delivery() {
     assert_eq!(duplicates, 0, "no delivery is claimed by both nodes");
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_store_moves_everything_and_pending_work_completes() {
+    let Some(url) = common::postgres_schema().await else { return };
+    // A SQLite node with an endpoint whose receiver is down: its deliveries stay pending.
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = up.clone();
+    let receiver = Receiver::start(move |_, _, _| if flag.load(std::sync::atomic::Ordering::SeqCst) { (204, vec![]) } else { (503, vec![]) }).await;
+    let sqlite = TestServer::start_with(&["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,1h"]).await;
+    let token = sqlite.token.clone();
+    sqlite.ok("workspaces-create", json!({"name": "Main"})).await;
+    let (endpoint, secret) = sqlite.create_endpoint(&receiver.url, &["contact.created"]).await;
+    for n in 0..3 {
+        sqlite.send_event("contact.created", json!({"n": n})).await;
+    }
+    eventually(Duration::from_secs(20), "three failed first attempts", || async { (receiver.count() == 3).then_some(()) }).await;
+    let dir = sqlite.stop().await;
+
+    let db = format!("sqlite:{}", dir.path().join("switchyard.db").display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard")).args(["migrate-store", "--from", &db, "--to", &url]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("deliveries: 3 rows") && stdout.contains("events: 3 rows") && stdout.contains("workspaces: 1 rows"), "{stdout}");
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard")).args(["migrate-store", "--from", &db, "--to", &url]).output().unwrap();
+    assert!(!again.status.success(), "a second copy into a filled database is refused");
+
+    // A PostgreSQL node with the SQLite node's key serves the same account, endpoint and queue.
+    let key = std::fs::read_to_string(dir.path().join("switchyard.db.key")).unwrap();
+    let pg = TestServer::start_postgres(&url, key.trim(), &["--allow-http", "--allow-private-networks"]).await.with_token(&token);
+    assert_eq!(pg.ok("webhooks-list", json!({})).await["endpoints"][0]["id"], endpoint.as_str());
+    let pending = pg.deliveries(&endpoint).await;
+    assert_eq!(pending.iter().filter(|d| d["status"] == "pending").count(), 3);
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    for delivery in &pending {
+        pg.ok("deliveries-retry", json!({"id": delivery["id"]})).await;
+    }
+    pg.wait_for_status(&endpoint, "delivered", 3).await;
+    let last = receiver.received().pop().unwrap();
+    standardwebhooks::Webhook::new(&secret).unwrap().verify(&last.body, &last.headers).expect("signed with the migrated secret");
+    pg.stop().await;
 }

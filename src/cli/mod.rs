@@ -1,10 +1,11 @@
 //! The `switchyard` commands.
 
 mod activate;
+mod migrate_store;
 
 use std::process::ExitCode;
 
-use crate::config::{Cli, Command, LogFormat, TokenCommand};
+use crate::config::{Cli, Command, DatabaseArgs, LogFormat, TokenCommand};
 use crate::crypto::api_token;
 use crate::domain::time::now_ms;
 use crate::server;
@@ -25,6 +26,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Per-record warnings would drown the progress bar; the summary says what failed.
             init_logging(LogFormat::Text, "error");
             activate::run(*args).await
+        }
+        Command::MigrateStore { from, to } => {
+            init_logging(LogFormat::Text, "warn");
+            migrate_store::run(DatabaseArgs { database_url: from }, DatabaseArgs { database_url: to }).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Listen { port, host, secret, status } => {
             crate::listen::run(std::net::SocketAddr::new(host, port), secret, status).await?;

@@ -73,9 +73,9 @@ impl TestServer {
 
     /// A server on a PostgreSQL schema (`database_url` from `postgres_schema`); several may
     /// share one, as nodes do.
-    pub async fn start_postgres(database_url: &str, flags: &[&str]) -> Self {
+    pub async fn start_postgres(database_url: &str, key: &str, flags: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut argv = vec!["switchyard", "serve", "--listen", "127.0.0.1:0", "--database-url", database_url, "--secret-key", TEST_KEY];
+        let mut argv = vec!["switchyard", "serve", "--listen", "127.0.0.1:0", "--database-url", database_url, "--secret-key", key];
         argv.extend_from_slice(flags);
         let Command::Serve(args) = Cli::try_parse_from(argv).expect("valid flags").command else { unreachable!() };
         let running = server::start(&args).await.expect("server starts");
@@ -89,6 +89,12 @@ impl TestServer {
         };
         me.token = me.new_token("acme").await;
         me
+    }
+
+    /// Uses another token (e.g. one minted before a migration).
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = token.to_owned();
+        self
     }
 
     pub fn database(&self) -> DatabaseArgs {
