@@ -30,11 +30,13 @@ where
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthorized("invalid_token", "the Authorization header must be 'Bearer <token>'"))?;
+        // A database outage answers in the call's own scope (`events.unavailable`, …).
+        let scope = Scope::from_path(parts.uri.path()).unwrap_or(Scope::Auth);
         state
             .store
             .caller_for_token(&api_token::digest(token))
             .await
-            .or_store_error(Scope::Auth)?
+            .or_store_error(scope)?
             .ok_or_else(|| unauthorized("invalid_token", "the API token is not valid"))
     }
 }

@@ -11,10 +11,18 @@ use super::StoreError;
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Self::Unavailable(e.to_string()),
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => Self::Unavailable(e.to_string()),
+            sqlx::Error::Database(ref db) if db.code().is_some_and(|c| is_outage(&c)) => Self::Unavailable(e.to_string()),
             other => Self::Internal(other.to_string()),
         }
     }
+}
+
+/// SQLSTATEs that mean "the database is not there right now", not "the query is wrong":
+/// connection exceptions (08…), operator intervention such as a restart (57P…), a database not
+/// accepting connections (55000), insufficient resources (53…). SQLite's busy/locked too.
+fn is_outage(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "55000" || code == "5" || code == "6"
 }
 
 /// `sql_store!(Store, Database, Row, claim_lock: "…", lock_events: Option<&str>)`.
