@@ -176,7 +176,12 @@ async fn cancel_stops_what_is_pending() {
     let records: Vec<Value> = (0..20).map(|n| json!({"n": n})).collect();
     let (_, answer) = upload(&server, &dest, "application/json", json!(records).to_string()).await;
     let id = answer["result"]["activation"]["id"].as_str().unwrap().to_owned();
-    eventually(WAIT, "every first attempt", || async { (receiver.count() == 20).then_some(()) }).await;
+    eventually(WAIT, "every first attempt recorded", || async {
+        let page = server.ok("activations-records", json!({"id": id, "limit": 100})).await;
+        page["records"].as_array().unwrap().iter().all(|r| r["attempt_count"] == 1).then_some(())
+    })
+    .await;
+    assert_eq!(receiver.count(), 20);
     let running = server.ok("activations-get", json!({"id": id})).await["activation"].clone();
     assert_eq!((running["status"].clone(), running["pending"].clone()), (json!("running"), json!(20)), "waiting an hour to retry");
     let cancelled = server.ok("activations-cancel", json!({"id": id})).await["activation"].clone();

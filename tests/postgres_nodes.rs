@@ -85,3 +85,61 @@ async fn migrate_store_moves_everything_and_pending_work_completes() {
     standardwebhooks::Webhook::new(&secret).unwrap().verify(&last.body, &last.headers).expect("signed with the migrated secret");
     pg.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_run_loses_nothing() {
+    let Some(url) = common::postgres_schema().await else { return };
+    let fast = ["--secret-key", common::TEST_KEY, "--request-timeout", "1s", "--lease", "2s", "--poll-interval", "200ms", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s"];
+    // The node to be killed holds at most 32 attempts in flight: the bound on duplicates.
+    let doomed_flags: Vec<&str> = fast.iter().copied().chain(["--max-in-flight", "32"]).collect();
+    let (mut doomed, doomed_base) = common::spawn_serve_on(&url, &doomed_flags);
+    let (mut survivor, survivor_base) = common::spawn_serve_on(&url, &fast);
+    // A token for the shared account, minted through a store on the same database.
+    let (store, _) = switchyard::server::open_store(&switchyard::config::DatabaseArgs { database_url: url.clone() }).await.unwrap();
+    let token = switchyard::crypto::api_token::generate();
+    store.add_token("acme", &switchyard::crypto::api_token::digest(&token), switchyard::domain::time::now_ms()).await.unwrap();
+
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let log = seen.clone();
+    let receiver = Receiver::start(move |_, headers, _| {
+        let id = headers.get("webhook-id").unwrap().to_str().unwrap().to_owned();
+        *log.lock().unwrap().entry(id).or_default() += 1;
+        (204, vec![])
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let post = |base: String, call: &'static str, body: serde_json::Value| {
+        let (client, token) = (client.clone(), token.clone());
+        async move {
+            let r = client.post(format!("{base}/api/{call}")).bearer_auth(token).json(&body).send().await.map_err(|e| e.to_string())?;
+            let answer: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+            if answer["ok"] == true { Ok(answer["result"].clone()) } else { Err(answer.to_string()) }
+        }
+    };
+    post(survivor_base.clone(), "webhooks-create", json!({"url": receiver.url, "events": ["contact.created"]})).await.unwrap();
+
+    let mut accepted = Vec::new();
+    for round in 0..40 {
+        let base = if round % 2 == 0 { &doomed_base } else { &survivor_base };
+        let events: Vec<_> = (0..25).map(|i| json!({"type": "contact.created", "data": {"n": round * 25 + i}})).collect();
+        if let Ok(result) = post(base.clone(), "events-send-batch", json!({"events": events})).await {
+            accepted.extend(result["events"].as_array().unwrap().iter().map(|e| e["event"]["id"].as_str().unwrap().to_owned()));
+        }
+        if round == 20 {
+            doomed.kill().unwrap(); // SIGKILL, with deliveries in flight
+            doomed.wait().unwrap();
+        }
+    }
+    let in_flight_at_kill = accepted.iter().filter(|id| !seen.lock().unwrap().contains_key(*id)).count();
+    eventually(Duration::from_secs(60), "every accepted event delivered by the survivor", || async {
+        let seen = seen.lock().unwrap();
+        accepted.iter().all(|id| seen.contains_key(id)).then_some(())
+    })
+    .await;
+    let duplicates: usize = seen.lock().unwrap().values().map(|n| n - 1).sum();
+    println!("PostgreSQL, one of two nodes killed: {} events accepted, {in_flight_at_kill} undelivered at the kill, all delivered, {duplicates} duplicates", accepted.len());
+    assert!(accepted.len() >= 500);
+    assert!(duplicates <= 32, "duplicates come only from the killed node's attempts in flight");
+    survivor.kill().unwrap();
+    survivor.wait().unwrap();
+}

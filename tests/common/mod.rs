@@ -281,9 +281,14 @@ pub fn binary_database(dir: &std::path::Path) -> String {
 /// Starts the real binary's `serve` on the database in `dir`; returns it with the base URL it
 /// printed. Loopback receivers are allowed.
 pub fn spawn_serve(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    spawn_serve_on(&binary_database(dir), extra)
+}
+
+/// `spawn_serve` on any database URL.
+pub fn spawn_serve_on(database_url: &str, extra: &[&str]) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &binary_database(dir), "--allow-http", "--allow-private-networks"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", database_url, "--allow-http", "--allow-private-networks"])
         .args(extra)
         .env("SWITCHYARD_LOG", "warn")
         .stdout(std::process::Stdio::piped())
