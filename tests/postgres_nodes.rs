@@ -143,3 +143,25 @@ async fn a_node_killed_mid_run_loses_nothing() {
     survivor.kill().unwrap();
     survivor.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_down_for_a_stretch_gets_everything_when_it_returns() {
+    let Some(url) = common::postgres_schema().await else { return };
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = up.clone();
+    let receiver = Receiver::start(move |_, _, _| if flag.load(std::sync::atomic::Ordering::SeqCst) { (204, vec![]) } else { (503, vec![]) }).await;
+    let flags = ["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,200ms,400ms,800ms,1600ms", "--poll-interval", "100ms"];
+    let a = TestServer::start_postgres(&url, common::TEST_KEY, &flags).await;
+    let b = TestServer::start_postgres(&url, common::TEST_KEY, &flags).await;
+    let (endpoint, _) = a.create_endpoint(&receiver.url, &["contact.created"]).await;
+    for n in 0..100 {
+        let node = if n % 2 == 0 { &a } else { &b };
+        node.call_as(&a.token, "events-send", json!({"type": "contact.created", "data": {"n": n}})).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await; // down through the first retries
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let delivered = a.wait_for_status(&endpoint, "delivered", 100).await;
+    assert!(delivered.iter().all(|d| d["attempt_count"].as_u64().unwrap() >= 2), "each waited for a retry");
+    a.stop().await;
+    b.stop().await;
+}
