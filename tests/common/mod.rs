@@ -53,8 +53,20 @@ impl TestServer {
 
     /// Starts with exactly these extra flags (listen address and database are added).
     pub async fn start_with(flags: &[&str]) -> Self {
+        Self::launch(None, flags).await
+    }
+
+    /// A server on a PostgreSQL schema (`database_url` from `postgres_schema`); several may
+    /// share one, as nodes do, with the same `key`.
+    pub async fn start_postgres(database_url: &str, key: &str, flags: &[&str]) -> Self {
+        let mut all = vec!["--secret-key", key];
+        all.extend_from_slice(flags);
+        Self::launch(Some(database_url), &all).await
+    }
+
+    async fn launch(database_url: Option<&str>, flags: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = format!("sqlite:{}", dir.path().join("switchyard.db").display());
+        let db = database_url.map(str::to_owned).unwrap_or_else(|| format!("sqlite:{}", dir.path().join("switchyard.db").display()));
         let mut argv = vec!["switchyard", "serve", "--listen", "127.0.0.1:0", "--database-url", &db];
         argv.extend_from_slice(flags);
         let Command::Serve(args) = Cli::try_parse_from(argv).expect("valid flags").command else { unreachable!() };
@@ -65,27 +77,7 @@ impl TestServer {
             dir,
             running: Some(running),
             http: reqwest::Client::new(),
-            database_url: None,
-        };
-        me.token = me.new_token("acme").await;
-        me
-    }
-
-    /// A server on a PostgreSQL schema (`database_url` from `postgres_schema`); several may
-    /// share one, as nodes do.
-    pub async fn start_postgres(database_url: &str, key: &str, flags: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut argv = vec!["switchyard", "serve", "--listen", "127.0.0.1:0", "--database-url", database_url, "--secret-key", key];
-        argv.extend_from_slice(flags);
-        let Command::Serve(args) = Cli::try_parse_from(argv).expect("valid flags").command else { unreachable!() };
-        let running = server::start(&args).await.expect("server starts");
-        let mut me = Self {
-            base: format!("http://{}", running.addr),
-            token: String::new(),
-            dir,
-            running: Some(running),
-            http: reqwest::Client::new(),
-            database_url: Some(database_url.to_owned()),
+            database_url: database_url.map(str::to_owned),
         };
         me.token = me.new_token("acme").await;
         me
