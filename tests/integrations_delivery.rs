@@ -312,13 +312,5 @@ async fn credentials_are_kept_across_updates_and_encrypted_at_rest() {
     assert_eq!(receiver.received()[0].header("x-api-key"), "very-secret-key-42", "the stored key was kept");
 
     let dir = server.stop().await;
-    let mut bytes = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if !path.to_string_lossy().ends_with(".key") {
-            bytes.extend(std::fs::read(&path).unwrap());
-        }
-    }
-    assert!(!bytes.is_empty());
-    assert!(!bytes.windows(18).any(|w| w == b"very-secret-key-42"), "the key is not stored in the clear");
+    common::assert_not_stored_in_clear(dir.path(), b"very-secret-key-42");
 }

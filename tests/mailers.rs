@@ -218,14 +218,7 @@ async fn changed_credentials_need_a_new_test() {
     assert_error(&server.call("mailers-send", json!({"mailer_id": id, "template": "welcome", "to": "a@example.com"})).await, StatusCode::BAD_REQUEST, "mailers.invalid_template");
 
     let dir = server.stop().await;
-    let mut bytes = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if !path.to_string_lossy().ends_with(".key") {
-            bytes.extend(std::fs::read(&path).unwrap());
-        }
-    }
-    assert!(!bytes.windows(12).any(|w| w == b"xkeysib-test"), "credentials are encrypted at rest");
+    common::assert_not_stored_in_clear(dir.path(), b"xkeysib-test");
 }
 
 #[tokio::test]

@@ -292,3 +292,16 @@ pub fn spawn_serve_on(database_url: &str, extra: &[&str]) -> (std::process::Chil
     let base = line.trim().strip_prefix("switchyard listening on ").expect("the server prints its address").to_owned();
     (child, base)
 }
+
+/// Asserts that `secret` appears in none of the database files in `dir` (the key file aside).
+pub fn assert_not_stored_in_clear(dir: &std::path::Path, secret: &[u8]) {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".key") {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(!bytes.is_empty(), "the database files are there");
+    assert!(!bytes.windows(secret.len()).any(|w| w == secret), "{} is stored in the clear", String::from_utf8_lossy(secret));
+}
