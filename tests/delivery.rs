@@ -287,9 +287,9 @@ async fn a_slow_endpoint_does_not_hold_up_the_others() {
 
     let (slow_id, _) = server.create_endpoint(&slow_url, &["contact.created"]).await;
     let (fast_id, _) = server.create_endpoint(&fast.url, &["contact.created"]).await;
-    for n in 0..20 {
-        server.send_event("contact.created", json!({"n": n})).await;
-    }
+    // One batch: a backlog of 20 due at once, which the claim must still deal out 2 at a time.
+    let events: Vec<_> = (0..20).map(|n| json!({"type": "contact.created", "data": {"n": n}})).collect();
+    server.ok("events-send-batch", json!({"events": events})).await;
     server.wait_for_status(&fast_id, "delivered", 20).await;
     assert_eq!(in_flight.load(Ordering::SeqCst), 2, "the slow endpoint holds exactly its cap of 2 attempts");
     gate.add_permits(1000);

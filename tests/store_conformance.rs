@@ -149,15 +149,15 @@ async fn claims_leases_results_and_retries() {
         store.accept_events(&[event(acct, "contact.created", None)]).await.unwrap();
         let now = now_ms() + 1;
 
-        let claimed = store.claim_due(now, now + 1000, 10, &[other]).await.unwrap();
+        let claimed = store.claim_due(now, now + 1000, 10, &[other], 1000).await.unwrap();
         assert_eq!(claimed.len(), 1, "{name}: the excluded target is skipped");
         assert_eq!(claimed[0].target, TargetRef { kind: TargetKind::Webhook, id: ep });
-        assert!(store.claim_due(now, now + 1000, 10, &[other]).await.unwrap().is_empty(), "{name}: leased");
+        assert!(store.claim_due(now, now + 1000, 10, &[other], 1000).await.unwrap().is_empty(), "{name}: leased");
         assert!(store.next_due_at().await.unwrap().is_some_and(|t| t < now), "{name}: the other target's delivery is due");
         assert_eq!(store.retry_delivery(acct, claimed[0].delivery_id, now).await.unwrap(), RetryRequest::InFlight, "{name}");
 
         // The lease runs out: the delivery is claimable again, under a new lease token.
-        let reclaimed = store.claim_due(now + 1001, now + 5000, 10, &[other]).await.unwrap();
+        let reclaimed = store.claim_due(now + 1001, now + 5000, 10, &[other], 1000).await.unwrap();
         assert_eq!(reclaimed.len(), 1, "{name}");
         assert_ne!(reclaimed[0].lease_token, claimed[0].lease_token);
         let result = |c: &ClaimedDelivery, status| AttemptResult {
@@ -196,6 +196,49 @@ async fn claims_leases_results_and_retries() {
     }
 }
 
+#[tokio::test]
+async fn claims_keep_each_target_within_its_cap() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let busy = endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        let quiet = endpoint(store.as_ref(), acct, &["contact.updated"]).await;
+        let mut events: Vec<Event> = (0..50).map(|_| event(acct, "contact.created", None)).collect();
+        events.push(event(acct, "contact.updated", None));
+        store.accept_events(&events).await.unwrap();
+        let now = now_ms() + 1;
+        let first = store.claim_due(now, now + 60_000, 100, &[], 5).await.unwrap();
+        let count = |batch: &[ClaimedDelivery], id| batch.iter().filter(|c| c.target.id == id).count();
+        assert_eq!((count(&first, busy), count(&first, quiet)), (5, 1), "{name}: one batch stays within the cap");
+        assert!(store.claim_due(now, now + 60_000, 100, &[], 5).await.unwrap().is_empty(), "{name}: leases count, from any node");
+        // Two results recorded: two places free up.
+        let results: Vec<AttemptResult> = first
+            .iter()
+            .filter(|c| c.target.id == busy)
+            .take(2)
+            .map(|c| AttemptResult {
+                lease_token: c.lease_token,
+                status: DeliveryStatus::Delivered,
+                next_attempt_at: now,
+                last_error: None,
+                attempt: Attempt {
+                    id: Uuid::now_v7(),
+                    delivery_id: c.delivery_id,
+                    attempt_number: 1,
+                    started_at: now,
+                    duration_ms: 1,
+                    http_status_code: Some(200),
+                    error_kind: None,
+                    error_message: None,
+                    response_excerpt: String::new(),
+                    manual: false,
+                },
+            })
+            .collect();
+        store.record_attempts(&results).await.unwrap();
+        assert_eq!(store.claim_due(now, now + 60_000, 100, &[], 5).await.unwrap().len(), 2, "{name}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claims_never_share_a_delivery() {
     for (name, store, _dir) in stores().await {
@@ -210,7 +253,7 @@ async fn concurrent_claims_never_share_a_delivery() {
                 tokio::spawn(async move {
                     let mut mine = Vec::new();
                     loop {
-                        let batch = store.claim_due(now, now + 60_000, 7, &[]).await.unwrap();
+                        let batch = store.claim_due(now, now + 60_000, 7, &[], 1000).await.unwrap();
                         if batch.is_empty() {
                             return mine;
                         }
@@ -284,7 +327,7 @@ async fn integrations_destinations_and_activations() {
         let records: Vec<String> = (0..1200).map(|n| format!(r#"{{"n":{n}}}"#)).collect();
         store.add_activation_records(&activation, 0, &records[..700]).await.unwrap();
         store.add_activation_records(&activation, 700, &records[700..]).await.unwrap();
-        assert!(store.claim_due(now_ms() + 1, now_ms() + 1000, 10, &[]).await.unwrap().is_empty(), "{name}: held until released");
+        assert!(store.claim_due(now_ms() + 1, now_ms() + 1000, 10, &[], 1000).await.unwrap().is_empty(), "{name}: held until released");
         assert!(store.get_activation(Some(acct), activation.id).await.unwrap().is_none(), "{name}: not listed before release");
         store.release_activation(activation.id, 1200, now_ms()).await.unwrap();
         let (a, counts) = store.get_activation(Some(acct), activation.id).await.unwrap().unwrap();

@@ -70,7 +70,8 @@ impl Dispatcher {
         let now = now_ms();
         let lease_until = now + self.settings.lease.as_millis() as Millis;
         let saturated = self.saturated_targets();
-        let claimed = self.store.claim_due(now, lease_until, free as u32, &saturated).await?;
+        let cap = self.settings.per_target_concurrency as u32;
+        let claimed = self.store.claim_due(now, lease_until, free as u32, &saturated, cap).await?;
         let full_batch = claimed.len() == free;
         for delivery in claimed {
             self.start_attempt(delivery);

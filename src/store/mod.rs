@@ -392,14 +392,16 @@ pub trait Store: Send + Sync + 'static {
     async fn retry_delivery(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<RetryRequest>;
 
     // Worker side.
-    /// Leases up to `limit` due deliveries of active targets, skipping `exclude` (targets at
-    /// their concurrency cap). A lease lasts until `lease_until`; then the delivery is due again.
+    /// Leases up to `limit` due deliveries of active targets, skipping `exclude` (targets this
+    /// node knows are at their cap) and never taking a target past `per_target_cap` leases, counted
+    /// across every node. A lease lasts until `lease_until`; then the delivery is due again.
     async fn claim_due(
         &self,
         now: Millis,
         lease_until: Millis,
         limit: u32,
         exclude: &[Uuid],
+        per_target_cap: u32,
     ) -> StoreResult<Vec<ClaimedDelivery>>;
     /// Records attempts and applies each delivery's new state if its lease is still held.
     async fn record_attempts(&self, results: &[AttemptResult]) -> StoreResult<()>;

@@ -1169,13 +1169,23 @@ impl Store for $Store {
         })
     }
 
-    async fn claim_due(&self, now: Millis, lease_until: Millis, limit: u32, exclude: &[Uuid]) -> StoreResult<Vec<ClaimedDelivery>> {
+    async fn claim_due(&self, now: Millis, lease_until: Millis, limit: u32, exclude: &[Uuid], per_target_cap: u32) -> StoreResult<Vec<ClaimedDelivery>> {
         let token = Uuid::new_v4();
         let mut tx = self.write_tx().await?;
         let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE deliveries SET next_attempt_at = ");
         q.push_bind(lease_until).push(", lease_token = ").push_bind(token.to_string());
+        // The earliest due rows (a bounded window, so a deep backlog costs nothing extra), ranked
+        // within their target; a row is taken while its rank plus the target's leases held by
+        // any node stays within the cap.
         q.push(
-            " WHERE id IN (SELECT d.id FROM deliveries d JOIN targets t ON t.id = d.target_id \
+            " WHERE id IN (SELECT r.id FROM (SELECT c.id, c.next_attempt_at, \
+             ROW_NUMBER() OVER (PARTITION BY c.target_id ORDER BY c.next_attempt_at, c.id) AS rn, \
+             (SELECT COUNT(*) FROM deliveries x WHERE x.target_id = c.target_id AND x.lease_token IS NOT NULL \
+              AND x.status = 'pending' AND x.next_attempt_at > ",
+        )
+        .push_bind(now)
+        .push(
+            ") AS leased FROM (SELECT d.id, d.target_id, d.next_attempt_at FROM deliveries d JOIN targets t ON t.id = d.target_id \
              WHERE d.status = 'pending' AND t.is_active AND d.next_attempt_at <= ",
         )
         .push_bind(now);
@@ -1187,9 +1197,11 @@ impl Store for $Store {
             }
             q.push(")");
         }
-        q.push(" ORDER BY d.next_attempt_at LIMIT ").push_bind(i64::from(limit));
+        q.push(" ORDER BY d.next_attempt_at LIMIT ").push_bind(i64::from(limit) * 4);
         // Where several nodes claim, rows another node is claiming are skipped, not waited for.
         q.push($claim_lock);
+        q.push(") c) r WHERE r.rn + r.leased <= ").push_bind(i64::from(per_target_cap));
+        q.push(" ORDER BY r.next_attempt_at LIMIT ").push_bind(i64::from(limit));
         q.push(") RETURNING id, event_id, target_id, target_kind, attempt_count, manual_retry, params");
         let claimed = q.build().fetch_all(&mut *tx).await?;
         if claimed.is_empty() {
