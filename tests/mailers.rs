@@ -301,3 +301,4 @@ async fn the_built_in_relay_sends_from_the_server_address() {
     assert!(data.contains("Reply-To: support@brand.example") && data.contains("Subject: Thanks Jane"), "{data}");
     server.stop().await;
 }
+

@@ -73,10 +73,10 @@ impl From<Integration> for IntegrationView {
     }
 }
 
+/// Fields an integration is created or updated with.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateIntegration {
-    kind: IntegrationKind,
+pub struct IntegrationFields {
     /// Defaults to "Custom API Integration", "HubSpot Integration" or "Salesforce Integration".
     name: Option<String>,
     /// Defaults to `["participant.completed"]`.
@@ -88,28 +88,28 @@ pub struct CreateIntegration {
     is_active: Option<bool>,
     /// Custom API: `endpoint`, `method`, `auth_type`, `custom_header_name`. HubSpot: `{}`.
     /// Salesforce: `domain`, `consumer_key`, `object`, `external_id_field`, `external_id_source`.
+    /// On update it replaces the whole settings object.
     #[schema(value_type = Object)]
     config: Option<serde_json::Value>,
     /// Write-only: the API key (Basic auth: `username:password`), the HubSpot access token, or
-    /// the Salesforce consumer secret.
+    /// the Salesforce consumer secret. On update: omit to keep the stored one, `""` removes it.
     secret: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIntegration {
+    kind: IntegrationKind,
+    #[serde(flatten)]
+    fields: IntegrationFields,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIntegration {
     id: String,
-    name: Option<String>,
-    events: Option<Vec<String>>,
-    mapping: Option<Vec<MappingRow>>,
-    workspaces: Option<Vec<String>>,
-    all_workspaces: Option<bool>,
-    is_active: Option<bool>,
-    /// Replaces the whole kind-specific settings object.
-    #[schema(value_type = Object)]
-    config: Option<serde_json::Value>,
-    /// Omit to keep the stored credential; `""` removes it.
-    secret: Option<String>,
+    #[serde(flatten)]
+    fields: IntegrationFields,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -245,8 +245,8 @@ async fn owned_integration(state: &AppState, caller: &Caller, id: &str) -> Resul
 /// Create an integration. Custom API integrations also get a signing secret, shown only here.
 #[utoipa::path(post, path = "/api/integrations-create", tag = "integrations", request_body = CreateIntegration,
     responses((status = 200, body = Success<IntegrationCreated>), (status = "4XX", body = ErrorBody)))]
-pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateIntegration>) -> ApiResult<IntegrationCreated> {
-    let kind = req.kind;
+pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(create): ApiJson<CreateIntegration>) -> ApiResult<IntegrationCreated> {
+    let (kind, req) = (create.kind, create.fields);
     let name = checked_name(req.name, kind)?;
     let events = req.events.unwrap_or_else(|| vec![DEFAULT_EVENT.to_owned()]);
     let events = checked_events(&state, SCOPE, caller.account_id, &events).await?;
@@ -298,8 +298,9 @@ pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): Ap
 /// Change an integration; omitted fields keep their value, an omitted secret stays stored.
 #[utoipa::path(post, path = "/api/integrations-update", tag = "integrations", request_body = UpdateIntegration,
     responses((status = 200, body = Success<IntegrationOne>), (status = "4XX", body = ErrorBody)))]
-pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateIntegration>) -> ApiResult<IntegrationOne> {
-    let mut integration = owned_integration(&state, &caller, &req.id).await?;
+pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(update): ApiJson<UpdateIntegration>) -> ApiResult<IntegrationOne> {
+    let mut integration = owned_integration(&state, &caller, &update.id).await?;
+    let req = update.fields;
     let kind = integration.config.kind();
     if req.name.is_some() {
         integration.name = checked_name(req.name, kind)?;
