@@ -256,6 +256,8 @@ test("a mailer whose test fails stays unusable; after a passing test it is verif
 
   await page.getByLabel("API Key").fill("SG.good");
   await page.getByRole("button", { name: "Save Changes" }).click();
+  // The form is drawn again from the saved mailer: wait for it before typing into it.
+  await page.getByPlaceholder("Stored (SG.g…) — leave empty to keep").waitFor();
   await page.getByLabel("Send a test e-mail to").fill("admin@example.com");
   await page.getByRole("button", { name: "Send Test Email" }).click();
   await page.getByText("Test email sent successfully").waitFor();
