@@ -2,8 +2,7 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Receiver, TestServer, eventually};
@@ -15,14 +14,7 @@ async fn two_nodes_share_the_queue_without_double_delivery() {
     let flags = ["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,50ms,100ms", "--request-timeout", "2s", "--lease", "5s", "--poll-interval", "100ms"];
     let a = TestServer::start_postgres(&url, common::TEST_KEY, &flags).await;
     let b = TestServer::start_postgres(&url, common::TEST_KEY, &flags).await;
-    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let log = seen.clone();
-    let receiver = Receiver::start(move |_, headers, _| {
-        let id = headers.get("webhook-id").unwrap().to_str().unwrap().to_owned();
-        *log.lock().unwrap().entry(id).or_default() += 1;
-        (204, vec![])
-    })
-    .await;
+    let (receiver, seen) = Receiver::counting().await;
     // The endpoint is created through one node and used through both (they share the data).
     let (endpoint, _) = a.create_endpoint(&receiver.url, &["contact.created"]).await;
     let mut sent = Vec::new();
@@ -99,14 +91,7 @@ async fn a_node_killed_mid_run_loses_nothing() {
     let token = switchyard::crypto::api_token::generate();
     store.add_token("acme", &switchyard::crypto::api_token::digest(&token), switchyard::domain::time::now_ms()).await.unwrap();
 
-    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let log = seen.clone();
-    let receiver = Receiver::start(move |_, headers, _| {
-        let id = headers.get("webhook-id").unwrap().to_str().unwrap().to_owned();
-        *log.lock().unwrap().entry(id).or_default() += 1;
-        (204, vec![])
-    })
-    .await;
+    let (receiver, seen) = Receiver::counting().await;
     let client = reqwest::Client::new();
     let post = |base: String, call: &'static str, body: serde_json::Value| {
         let (client, token) = (client.clone(), token.clone());

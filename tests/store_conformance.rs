@@ -70,6 +70,28 @@ async fn endpoint(store: &dyn Store, account: Uuid, events: &[&str]) -> Uuid {
     ep.id
 }
 
+/// The result of one attempt of a claimed delivery, answered with `code`.
+fn result_of(claimed: &ClaimedDelivery, status: DeliveryStatus, code: u16, at: i64, next_attempt_at: i64) -> AttemptResult {
+    AttemptResult {
+        lease_token: claimed.lease_token,
+        status,
+        next_attempt_at,
+        last_error: None,
+        attempt: Attempt {
+            id: Uuid::now_v7(),
+            delivery_id: claimed.delivery_id,
+            attempt_number: 1,
+            started_at: at,
+            duration_ms: 1,
+            http_status_code: Some(code),
+            error_kind: None,
+            error_message: None,
+            response_excerpt: String::new(),
+            manual: false,
+        },
+    }
+}
+
 #[tokio::test]
 async fn accounts_tokens_workspaces_and_catalog() {
     for (name, store, _dir) in stores().await {
@@ -160,24 +182,7 @@ async fn claims_leases_results_and_retries() {
         let reclaimed = store.claim_due(now + 1001, now + 5000, 10, &[other], 1000).await.unwrap();
         assert_eq!(reclaimed.len(), 1, "{name}");
         assert_ne!(reclaimed[0].lease_token, claimed[0].lease_token);
-        let result = |c: &ClaimedDelivery, status| AttemptResult {
-            lease_token: c.lease_token,
-            status,
-            next_attempt_at: now + 2000,
-            last_error: None,
-            attempt: Attempt {
-                id: Uuid::now_v7(),
-                delivery_id: c.delivery_id,
-                attempt_number: 1,
-                started_at: now,
-                duration_ms: 3,
-                http_status_code: Some(204),
-                error_kind: None,
-                error_message: None,
-                response_excerpt: "ok".into(),
-                manual: false,
-            },
-        };
+        let result = |c: &ClaimedDelivery, status| result_of(c, status, 204, now, now + 2000);
         // The first, expired lease records its attempt but cannot change the delivery.
         store.record_attempts(&[result(&claimed[0], DeliveryStatus::Failed)]).await.unwrap();
         assert_eq!(store.get_delivery(acct, claimed[0].delivery_id).await.unwrap().unwrap().status, DeliveryStatus::Pending, "{name}");
@@ -215,24 +220,7 @@ async fn claims_keep_each_target_within_its_cap() {
             .iter()
             .filter(|c| c.target.id == busy)
             .take(2)
-            .map(|c| AttemptResult {
-                lease_token: c.lease_token,
-                status: DeliveryStatus::Delivered,
-                next_attempt_at: now,
-                last_error: None,
-                attempt: Attempt {
-                    id: Uuid::now_v7(),
-                    delivery_id: c.delivery_id,
-                    attempt_number: 1,
-                    started_at: now,
-                    duration_ms: 1,
-                    http_status_code: Some(200),
-                    error_kind: None,
-                    error_message: None,
-                    response_excerpt: String::new(),
-                    manual: false,
-                },
-            })
+            .map(|c| result_of(c, DeliveryStatus::Delivered, 200, now, now))
             .collect();
         store.record_attempts(&results).await.unwrap();
         assert_eq!(store.claim_due(now, now + 60_000, 100, &[], 5).await.unwrap().len(), 2, "{name}");

@@ -231,6 +231,19 @@ impl Receiver {
         Self::start(move |_, _, _| (status, Vec::new())).await
     }
 
+    /// Answers 204 and counts receipts per `webhook-id`, to find losses and duplicates.
+    pub async fn counting() -> (Self, Arc<Mutex<std::collections::HashMap<String, usize>>>) {
+        let seen: Arc<Mutex<std::collections::HashMap<String, usize>>> = Arc::default();
+        let log = seen.clone();
+        let receiver = Self::start(move |_, headers, _| {
+            let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            *log.lock().unwrap().entry(id).or_default() += 1;
+            (204, vec![])
+        })
+        .await;
+        (receiver, seen)
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
