@@ -177,7 +177,7 @@ pub async fn ingest(store: Arc<dyn Store>, destination: &Destination, format: Re
     let event = Event {
         id: Uuid::now_v7(),
         account_id: destination.account_id,
-        event_type: "activation.run".into(),
+        event_type: crate::domain::destination::ACTIVATION_EVENT_TYPE.into(),
         workspace_id: None,
         data: "{}".into(),
         idempotency_key: None,

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
+use crate::store::EventCommitter;
 use crate::config::{DatabaseArgs, DatabaseLocation, ServeArgs, relay_server};
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::retry::RetrySchedule;
@@ -144,6 +145,7 @@ impl Core {
             http,
             providers: ProviderSettings { hubspot_base_url: args.hubspot_base_url.clone(), mail: mail_settings(args, url_policy, extra_ca)? },
             salesforce_tokens: Default::default(),
+            adapters: Default::default(),
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let engine = (!args.no_workers).then(|| {
@@ -183,6 +185,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
     let core = Core::start(args).await?;
     let state = AppState {
         store: core.store.clone(),
+        events: EventCommitter::start(core.store.clone()),
         secret_box: core.secret_box.clone(),
         targets: core.targets.clone(),
         url_policy: core.url_policy,

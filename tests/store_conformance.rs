@@ -10,7 +10,7 @@ use switchyard::domain::destination::{DestinationMethod, QueryParam};
 use switchyard::domain::event::Event;
 use switchyard::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
 use switchyard::domain::integration::{HubspotConfig, IntegrationConfig};
-use switchyard::domain::time::now_ms;
+use switchyard::domain::time::{Millis, now_ms};
 use switchyard::store::*;
 use uuid::Uuid;
 
@@ -151,12 +151,17 @@ async fn accepting_events_fans_out_once_per_idempotency_key() {
         assert_eq!(again[0].event.id, accepted[0].event.id);
         assert_eq!(again[0].delivery_count, 2);
         assert_eq!(store.pending_count().await.unwrap(), 3, "{name}");
+        // A key repeated within one call (group commit combines calls) is a duplicate of its first use.
+        let twice = store.accept_events(&[event(acct, "contact.updated", Some("k2")), event(acct, "contact.updated", Some("k2"))]).await.unwrap();
+        assert!(!twice[0].duplicate && twice[1].duplicate, "{name}");
+        assert_eq!((twice[1].event.id, twice[1].delivery_count), (twice[0].event.id, 1), "{name}");
+        assert_eq!(store.pending_count().await.unwrap(), 4, "{name}");
 
-        let page = store.list_events(acct, &EventFilter { limit: 10, ..Default::default() }).await.unwrap();
+        let page = store.list_events(acct, &EventFilter { limit: 2, ..Default::default() }).await.unwrap();
         assert_eq!(page.len(), 2);
         assert!(page[0].0 < page[1].0, "{name}: seq increases");
         let after = store.list_events(acct, &EventFilter { after_seq: page[0].0, limit: 10, ..Default::default() }).await.unwrap();
-        assert_eq!(after.len(), 1);
+        assert_eq!(after.len(), 2, "{name}: the event after the first, and the one keyed k2");
         let typed = EventFilter { types: vec!["contact.updated".into()], limit: 10, ..Default::default() };
         assert_eq!(store.list_events(acct, &typed).await.unwrap()[0].1.event_type, "contact.updated");
     }
@@ -171,15 +176,15 @@ async fn claims_leases_results_and_retries() {
         store.accept_events(&[event(acct, "contact.created", None)]).await.unwrap();
         let now = now_ms() + 1;
 
-        let claimed = store.claim_due(now, now + 1000, 10, &[other], 1000).await.unwrap();
+        let claimed = store.claim_due(&claim(now, now + 1000, 10, &[other], 1000)).await.unwrap();
         assert_eq!(claimed.len(), 1, "{name}: the excluded target is skipped");
         assert_eq!(claimed[0].target, TargetRef { kind: TargetKind::Webhook, id: ep });
-        assert!(store.claim_due(now, now + 1000, 10, &[other], 1000).await.unwrap().is_empty(), "{name}: leased");
+        assert!(store.claim_due(&claim(now, now + 1000, 10, &[other], 1000)).await.unwrap().is_empty(), "{name}: leased");
         assert!(store.next_due_at().await.unwrap().is_some_and(|t| t < now), "{name}: the other target's delivery is due");
         assert_eq!(store.retry_delivery(acct, claimed[0].delivery_id, now).await.unwrap(), RetryRequest::InFlight, "{name}");
 
         // The lease runs out: the delivery is claimable again, under a new lease token.
-        let reclaimed = store.claim_due(now + 1001, now + 5000, 10, &[other], 1000).await.unwrap();
+        let reclaimed = store.claim_due(&claim(now + 1001, now + 5000, 10, &[other], 1000)).await.unwrap();
         assert_eq!(reclaimed.len(), 1, "{name}");
         assert_ne!(reclaimed[0].lease_token, claimed[0].lease_token);
         let result = |c: &ClaimedDelivery, status| result_of(c, status, 204, now, now + 2000);
@@ -211,10 +216,10 @@ async fn claims_keep_each_target_within_its_cap() {
         events.push(event(acct, "contact.updated", None));
         store.accept_events(&events).await.unwrap();
         let now = now_ms() + 1;
-        let first = store.claim_due(now, now + 60_000, 100, &[], 5).await.unwrap();
+        let first = store.claim_due(&claim(now, now + 60_000, 100, &[], 5)).await.unwrap();
         let count = |batch: &[ClaimedDelivery], id| batch.iter().filter(|c| c.target.id == id).count();
         assert_eq!((count(&first, busy), count(&first, quiet)), (5, 1), "{name}: one batch stays within the cap");
-        assert!(store.claim_due(now, now + 60_000, 100, &[], 5).await.unwrap().is_empty(), "{name}: leases count, from any node");
+        assert!(store.claim_due(&claim(now, now + 60_000, 100, &[], 5)).await.unwrap().is_empty(), "{name}: leases count, from any node");
         // Two results recorded: two places free up.
         let results: Vec<AttemptResult> = first
             .iter()
@@ -223,7 +228,7 @@ async fn claims_keep_each_target_within_its_cap() {
             .map(|c| result_of(c, DeliveryStatus::Delivered, 200, now, now))
             .collect();
         store.record_attempts(&results).await.unwrap();
-        assert_eq!(store.claim_due(now, now + 60_000, 100, &[], 5).await.unwrap().len(), 2, "{name}");
+        assert_eq!(store.claim_due(&claim(now, now + 60_000, 100, &[], 5)).await.unwrap().len(), 2, "{name}");
     }
 }
 
@@ -241,7 +246,7 @@ async fn concurrent_claims_never_share_a_delivery() {
                 tokio::spawn(async move {
                     let mut mine = Vec::new();
                     loop {
-                        let batch = store.claim_due(now, now + 60_000, 7, &[], 1000).await.unwrap();
+                        let batch = store.claim_due(&claim(now, now + 60_000, 7, &[], 1000)).await.unwrap();
                         if batch.is_empty() {
                             return mine;
                         }
@@ -315,7 +320,7 @@ async fn integrations_destinations_and_activations() {
         let records: Vec<String> = (0..1200).map(|n| format!(r#"{{"n":{n}}}"#)).collect();
         store.add_activation_records(&activation, 0, &records[..700]).await.unwrap();
         store.add_activation_records(&activation, 700, &records[700..]).await.unwrap();
-        assert!(store.claim_due(now_ms() + 1, now_ms() + 1000, 10, &[], 1000).await.unwrap().is_empty(), "{name}: held until released");
+        assert!(store.claim_due(&claim(now_ms() + 1, now_ms() + 1000, 10, &[], 1000)).await.unwrap().is_empty(), "{name}: held until released");
         assert!(store.get_activation(Some(acct), activation.id).await.unwrap().is_none(), "{name}: not listed before release");
         store.release_activation(activation.id, 1200, now_ms()).await.unwrap();
         let (a, counts) = store.get_activation(Some(acct), activation.id).await.unwrap().unwrap();
@@ -336,4 +341,8 @@ async fn integrations_destinations_and_activations() {
         assert!(store.get_activation(None, refused.id).await.unwrap().is_none(), "{name}: discarded");
         assert!(store.delete_destination(acct, destination.id).await.unwrap());
     }
+}
+
+fn claim(now: Millis, lease_until: Millis, limit: u32, exclude: &[Uuid], per_target_cap: u32) -> ClaimRequest<'_> {
+    ClaimRequest { now, lease_until, limit, exclude, per_target_cap }
 }

@@ -135,7 +135,7 @@ impl AccountView {
 }
 
 async fn accept(state: &AppState, events: Vec<Event>) -> Result<Vec<AcceptedEvent>, ApiError> {
-    let accepted = state.store.accept_events(&events).await.or_store_error(SCOPE)?;
+    let accepted = state.events.accept(events).await.or_store_error(SCOPE)?;
     let new = accepted.iter().filter(|a| !a.duplicate).count();
     metrics::counter!("switchyard_events_accepted_total").increment(new as u64);
     if accepted.iter().any(|a| !a.duplicate && a.delivery_count > 0) {

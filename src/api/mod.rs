@@ -34,12 +34,14 @@ pub use error::{ApiError, Scope};
 
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::url_policy::UrlPolicy;
-use crate::store::Store;
+use crate::store::{EventCommitter, Store};
 use crate::targets::TargetFactory;
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Accepts events with group commit (`store::group_commit`).
+    pub events: EventCommitter,
     pub secret_box: SecretBox,
     /// Builds integration adapters for Verify Connection.
     pub targets: TargetFactory,

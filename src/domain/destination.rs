@@ -8,6 +8,9 @@ use utoipa::ToSchema;
 
 use super::mapping::as_text;
 
+/// The event type of the event an activation run hangs its deliveries on.
+pub const ACTIVATION_EVENT_TYPE: &str = "activation.run";
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DestinationMethod {

@@ -8,10 +8,14 @@ use uuid::Uuid;
 use super::EngineSettings;
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy, Verdict, judge};
 use crate::domain::time::{Millis, now_ms};
-use crate::store::{Attempt, AttemptResult, ClaimedDelivery, Store};
+use crate::domain::delivery::DeliveryStatus;
+use crate::store::{Attempt, AttemptResult, ClaimRequest, ClaimedDelivery, Store, StoreError};
 use crate::targets::{ResolveError, TargetFactory};
 
+/// Most deliveries leased in one cycle.
 const CLAIM_BATCH: usize = 128;
+/// Most results recorded in one cycle.
+const MAX_GROUP: usize = 512;
 
 pub(super) struct Dispatcher {
     store: Arc<dyn Store>,
@@ -20,17 +24,24 @@ pub(super) struct Dispatcher {
     wake: Arc<Notify>,
     permits: Arc<Semaphore>,
     per_target: Arc<Mutex<HashMap<Uuid, usize>>>,
-    results: mpsc::Sender<AttemptResult>,
+    results_tx: mpsc::UnboundedSender<AttemptResult>,
+    results: mpsc::UnboundedReceiver<AttemptResult>,
+    /// Results not yet committed, with when the first of them arrived.
+    unrecorded: Vec<AttemptResult>,
+    unrecorded_since: Option<Instant>,
+}
+
+/// What a cycle found, to decide when to run the next one.
+enum Next {
+    /// More may be due right now.
+    Again,
+    /// Nothing to do before this, unless woken or a result arrives.
+    Wait(Duration),
 }
 
 impl Dispatcher {
-    pub(super) fn new(
-        store: Arc<dyn Store>,
-        factory: TargetFactory,
-        settings: EngineSettings,
-        wake: Arc<Notify>,
-        results: mpsc::Sender<AttemptResult>,
-    ) -> Self {
+    pub(super) fn new(store: Arc<dyn Store>, factory: TargetFactory, settings: EngineSettings, wake: Arc<Notify>) -> Self {
+        let (results_tx, results) = mpsc::unbounded_channel();
         Self {
             store,
             factory,
@@ -38,21 +49,29 @@ impl Dispatcher {
             settings: Arc::new(settings),
             wake,
             per_target: Arc::default(),
+            results_tx,
             results,
+            unrecorded: Vec::new(),
+            unrecorded_since: None,
         }
     }
 
-    pub(super) async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Cycles until shutdown: each cycle commits the results that came in since the last one and
+    /// leases new work in the same transaction, so a busy engine pays one commit per cycle, and the
+    /// cycle's length batches naturally as load grows.
+    pub(super) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
-            let wait = match self.claim_and_start().await {
-                Ok(Some(wait)) => wait,
-                Ok(None) => continue, // a full batch: more may be due right now
+            let wait = match self.cycle(true).await {
+                Ok(Next::Again) => continue,
+                Ok(Next::Wait(wait)) => wait,
                 Err(e) => {
-                    tracing::warn!(error = %e, "claiming deliveries failed; retrying shortly");
-                    Duration::from_secs(1)
+                    tracing::warn!(error = %e, pending_results = self.unrecorded.len(), "engine cycle failed; retrying shortly");
+                    self.give_up_on_stale_results();
+                    Duration::from_millis(250)
                 }
             };
             tokio::select! {
+                Some(result) = self.results.recv() => self.unrecorded.push(result),
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
@@ -61,31 +80,65 @@ impl Dispatcher {
         self.drain().await;
     }
 
-    /// Starts attempts for due deliveries. Returns how long to sleep, or `None` to go again at once.
-    async fn claim_and_start(&self) -> Result<Option<Duration>, crate::store::StoreError> {
-        let free = self.permits.available_permits().min(CLAIM_BATCH);
-        if free == 0 {
-            return Ok(Some(self.settings.idle_recheck));
+    /// Records what finished and, when `claiming`, leases due deliveries up to the free capacity.
+    async fn cycle(&mut self, claiming: bool) -> Result<Next, StoreError> {
+        self.collect_results();
+        let free = if claiming { self.permits.available_permits().min(CLAIM_BATCH) } else { 0 };
+        if self.unrecorded.is_empty() && free == 0 {
+            return Ok(Next::Wait(self.settings.idle_recheck));
         }
         let now = now_ms();
-        let lease_until = now + self.settings.lease.as_millis() as Millis;
         let saturated = self.saturated_targets();
-        let cap = self.settings.per_target_concurrency as u32;
-        let claimed = self.store.claim_due(now, lease_until, free as u32, &saturated, cap).await?;
-        let full_batch = claimed.len() == free;
+        let claim = ClaimRequest {
+            now,
+            lease_until: now + self.settings.lease.as_millis() as Millis,
+            limit: free as u32,
+            exclude: &saturated,
+            per_target_cap: self.settings.per_target_concurrency as u32,
+        };
+        let claimed = self.store.record_and_claim(&self.unrecorded, Some(&claim)).await?;
+        let retry_scheduled = self.unrecorded.iter().any(|r| r.status == DeliveryStatus::Pending);
+        self.unrecorded.clear();
+        self.unrecorded_since = None;
+        let (full_batch, started) = (free > 0 && claimed.len() == free, !claimed.is_empty());
         for delivery in claimed {
             self.start_attempt(delivery);
         }
-        if full_batch {
-            return Ok(None);
+        if full_batch || retry_scheduled || !self.results.is_empty() {
+            return Ok(Next::Again);
         }
-        let wait = match self.store.next_due_at().await? {
+        if free == 0 || started {
+            // The attempts under way will report back; the cycle they trigger looks further ahead.
+            return Ok(Next::Wait(self.settings.idle_recheck));
+        }
+        Ok(Next::Wait(match self.store.next_due_at().await? {
             // Due work remains but its targets are at their cap: a completion will wake us.
             Some(due) if due <= now => self.settings.idle_recheck,
             Some(due) => Duration::from_millis((due - now) as u64).min(self.settings.idle_recheck),
             None => self.settings.idle_recheck,
-        };
-        Ok(Some(wait))
+        }))
+    }
+
+    fn collect_results(&mut self) {
+        while self.unrecorded.len() < MAX_GROUP {
+            match self.results.try_recv() {
+                Ok(result) => self.unrecorded.push(result),
+                Err(_) => break,
+            }
+        }
+        if !self.unrecorded.is_empty() {
+            self.unrecorded_since.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// Once the leases of unrecorded results have run out, those deliveries are being attempted
+    /// again anyway (at least once); holding their results longer would only grow memory.
+    fn give_up_on_stale_results(&mut self) {
+        if self.unrecorded_since.is_some_and(|since| since.elapsed() >= self.settings.lease) {
+            tracing::error!(count = self.unrecorded.len(), "could not record attempts before their leases ran out; they will be retried");
+            self.unrecorded.clear();
+            self.unrecorded_since = None;
+        }
     }
 
     fn saturated_targets(&self) -> Vec<Uuid> {
@@ -98,8 +151,8 @@ impl Dispatcher {
         let permit = self.permits.clone().try_acquire_owned().expect("claims never exceed free permits");
         let target_id = delivery.target.id;
         *self.per_target.lock().expect("lock is never poisoned").entry(target_id).or_default() += 1;
-        let (factory, settings, results, per_target, wake) =
-            (self.factory.clone(), self.settings.clone(), self.results.clone(), self.per_target.clone(), self.wake.clone());
+        let (factory, settings, results, per_target) =
+            (self.factory.clone(), self.settings.clone(), self.results_tx.clone(), self.per_target.clone());
         tokio::spawn(async move {
             let result = attempt(&factory, &settings, delivery).await;
             {
@@ -111,17 +164,34 @@ impl Dispatcher {
                     }
                 }
             }
+            // The result wakes the dispatcher, which records it and reuses the freed capacity.
+            let _ = results.send(result);
             drop(permit);
-            wake.notify_one();
-            // The recorder only stops after every sender is gone, so this cannot fail while we hold one.
-            let _ = results.send(result).await;
         });
     }
 
-    async fn drain(self) {
-        let all = self.settings.max_in_flight as u32;
-        if tokio::time::timeout(self.settings.drain_timeout, self.permits.acquire_many(all)).await.is_err() {
+    /// Stops claiming, waits (within the drain timeout) for attempts in flight, records every result.
+    async fn drain(mut self) {
+        let deadline = Instant::now() + self.settings.drain_timeout;
+        let all = self.settings.max_in_flight;
+        while self.permits.available_permits() < all && Instant::now() < deadline {
+            tokio::select! {
+                Some(result) = self.results.recv() => self.unrecorded.push(result),
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+        if self.permits.available_permits() < all {
             tracing::warn!("shutdown: attempts still in flight; their leases will expire and they will be retried");
+        }
+        loop {
+            self.collect_results();
+            if self.unrecorded.is_empty() {
+                return;
+            }
+            if let Err(e) = self.cycle(false).await {
+                tracing::error!(error = %e, count = self.unrecorded.len(), "shutdown: could not record attempts; the deliveries will be retried");
+                return;
+            }
         }
     }
 }
@@ -130,7 +200,7 @@ impl Dispatcher {
 async fn attempt(factory: &TargetFactory, settings: &EngineSettings, delivery: ClaimedDelivery) -> AttemptResult {
     let started_at = now_ms();
     let clock = Instant::now();
-    let (outcome, policy) = match factory.resolve(delivery.target, started_at).await {
+    let (outcome, policy) = match factory.resolve(delivery.target, delivery.target_version, started_at).await {
         Ok(target) => (target.deliver(&delivery).await, target.failure_policy()),
         Err(ResolveError::Gone) => {
             (AttemptOutcome::Error { kind: ErrorKind::TargetGone, message: "the target was deleted".into() }, FailurePolicy::RetryAll)

@@ -1,12 +1,8 @@
-//! The delivery engine: a dispatcher that leases due deliveries and runs attempts, and a
-//! recorder that writes their results in groups.
-//!
-//! Only the dispatcher claims; attempts run as tasks bounded by a global semaphore and a
-//! per-target cap; results go through one channel to the recorder, which commits them in batches
-//! (one transaction for many attempts).
+//! The delivery engine: one dispatcher that cycles, each cycle one transaction that records the
+//! attempts finished since the last cycle and leases due deliveries; attempts run as tasks bounded
+//! by a global semaphore and a per-target cap, and send their results back to the dispatcher.
 
 mod dispatcher;
-mod recorder;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,25 +33,21 @@ pub struct EngineSettings {
 pub struct EngineHandle {
     wake: Arc<Notify>,
     dispatcher: JoinHandle<()>,
-    recorder: JoinHandle<()>,
 }
 
 impl EngineHandle {
     pub fn start(store: Arc<dyn Store>, factory: TargetFactory, settings: EngineSettings, shutdown: watch::Receiver<bool>) -> Self {
         let wake = Arc::new(Notify::new());
-        let (results_tx, results_rx) = tokio::sync::mpsc::channel(settings.max_in_flight * 2);
-        let recorder = tokio::spawn(recorder::run(store.clone(), results_rx, settings.lease, wake.clone()));
-        let dispatcher = tokio::spawn(dispatcher::Dispatcher::new(store, factory, settings, wake.clone(), results_tx).run(shutdown));
-        Self { wake, dispatcher, recorder }
+        let dispatcher = tokio::spawn(dispatcher::Dispatcher::new(store, factory, settings, wake.clone()).run(shutdown));
+        Self { wake, dispatcher }
     }
 
     pub fn waker(&self) -> Arc<Notify> {
         self.wake.clone()
     }
 
-    /// Waits until the dispatcher has drained and every result is recorded.
+    /// Waits until the dispatcher has drained and recorded every result it could.
     pub async fn stopped(self) {
         let _ = self.dispatcher.await;
-        let _ = self.recorder.await;
     }
 }

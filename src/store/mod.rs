@@ -4,10 +4,12 @@
 //! else: validation lives in `domain`, secrets arrive already encrypted, and the one piece of
 //! business logic a transaction needs (fan-out) is called from `domain::fanout`.
 
+pub mod group_commit;
 mod postgres;
 mod sql;
 mod sqlite;
 
+pub use group_commit::EventCommitter;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -23,7 +25,7 @@ use crate::domain::mailer::{MailerProvider, MailerRule, TemplateParam};
 use crate::domain::mapping::MappingRow;
 use crate::domain::time::Millis;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached or is overloaded; the caller may retry.
     #[error("database unavailable: {0}")]
@@ -261,11 +263,26 @@ pub struct ClaimedDelivery {
     pub delivery_id: Uuid,
     pub lease_token: Uuid,
     pub target: TargetRef,
+    /// The target's settings version (`targets.updated_at`) when claimed: adapters built from
+    /// older settings are not reused.
+    pub target_version: Millis,
     pub attempt_count: u32,
     pub manual_retry: bool,
     pub event: std::sync::Arc<Event>,
     /// Per-delivery parameters (JSON) for the adapter, e.g. a direct e-mail's recipient.
     pub params: Option<String>,
+}
+
+/// Leases up to `limit` due deliveries of active targets, skipping `exclude` (targets this node
+/// knows are at their cap) and never taking a target past `per_target_cap` leases, counted across
+/// every node. A lease lasts until `lease_until`; then the delivery is due again.
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimRequest<'a> {
+    pub now: Millis,
+    pub lease_until: Millis,
+    pub limit: u32,
+    pub exclude: &'a [Uuid],
+    pub per_target_cap: u32,
 }
 
 /// The result of one attempt and the delivery's new state, written in one go.
@@ -392,19 +409,18 @@ pub trait Store: Send + Sync + 'static {
     async fn retry_delivery(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<RetryRequest>;
 
     // Worker side.
-    /// Leases up to `limit` due deliveries of active targets, skipping `exclude` (targets this
-    /// node knows are at their cap) and never taking a target past `per_target_cap` leases, counted
-    /// across every node. A lease lasts until `lease_until`; then the delivery is due again.
-    async fn claim_due(
-        &self,
-        now: Millis,
-        lease_until: Millis,
-        limit: u32,
-        exclude: &[Uuid],
-        per_target_cap: u32,
-    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// One engine cycle in one transaction (one commit): records `results` (each delivery's new
+    /// state applies only if its lease is still held), then, with `claim`, leases due deliveries.
+    /// Recording first frees those targets' leases for the claim that follows.
+    async fn record_and_claim(&self, results: &[AttemptResult], claim: Option<&ClaimRequest<'_>>) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Leases due deliveries (see `ClaimRequest`).
+    async fn claim_due(&self, claim: &ClaimRequest<'_>) -> StoreResult<Vec<ClaimedDelivery>> {
+        self.record_and_claim(&[], Some(claim)).await
+    }
     /// Records attempts and applies each delivery's new state if its lease is still held.
-    async fn record_attempts(&self, results: &[AttemptResult]) -> StoreResult<()>;
+    async fn record_attempts(&self, results: &[AttemptResult]) -> StoreResult<()> {
+        self.record_and_claim(results, None).await.map(drop)
+    }
     /// When the next pending delivery of an active target falls due.
     async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
     /// Pending deliveries, for the queue-depth gauge.

@@ -41,6 +41,7 @@ use crate::domain::event_types::DEFAULT_EVENT_TYPES;
 use crate::domain::fanout::{self, Subscription, TargetKind, WorkspaceScope};
 use crate::domain::integration::{IntegrationConfig, IntegrationKind};
 use crate::domain::mailer::MailerProvider;
+use crate::domain::destination::ACTIVATION_EVENT_TYPE;
 
 /// `next_attempt_at` of records held back until their activation is released.
 const HELD: Millis = Millis::MAX;
@@ -890,31 +891,24 @@ impl Store for $Store {
     }
 
     async fn add_activation_records(&self, activation: &Activation, first_index: u64, records: &[String]) -> StoreResult<()> {
+        let target = TargetRef { kind: TargetKind::Destination, id: activation.destination_id };
+        let deliveries: Vec<_> = records
+            .iter()
+            .enumerate()
+            .map(|(i, record)| NewDelivery {
+                id: Uuid::now_v7(),
+                account_id: activation.account_id,
+                event_id: activation.event_id,
+                event_type: ACTIVATION_EVENT_TYPE,
+                created_at: activation.created_at,
+                target,
+                params: Some(record.clone()),
+                due: HELD,
+                activation: Some((activation.id, (first_index + i as u64) as i64)),
+            })
+            .collect();
         let mut tx = self.write_tx().await?;
-        // 11 bound values a row; 500 rows stay well under SQLite's variable limit.
-        for (chunk_no, chunk) in records.chunks(500).enumerate() {
-            let mut q = sqlx::QueryBuilder::<$DB>::new(
-                "INSERT INTO deliveries (id, account_id, event_id, target_id, target_kind, event_type, status, attempt_count, \
-                 next_attempt_at, manual_retry, created_at, updated_at, params, activation_id, record_index) ",
-            );
-            q.push_values(chunk.iter().enumerate(), |mut row, (i, record)| {
-                row.push_bind(Uuid::now_v7().to_string())
-                    .push_bind(activation.account_id.to_string())
-                    .push_bind(activation.event_id.to_string())
-                    .push_bind(activation.destination_id.to_string())
-                    .push_bind(TargetKind::Destination.as_str())
-                    .push_bind("activation.run")
-                    .push("'pending', 0")
-                    .push_bind(HELD)
-                    .push("FALSE")
-                    .push_bind(activation.created_at)
-                    .push_bind(activation.created_at)
-                    .push_bind(record.clone())
-                    .push_bind(activation.id.to_string())
-                    .push_bind((first_index + (chunk_no * 500 + i) as u64) as i64);
-            });
-            q.build().execute(&mut *tx).await?;
-        }
+        insert_deliveries(&mut tx, &deliveries).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1040,7 +1034,9 @@ impl Store for $Store {
         let mut tx = self.write_tx().await?;
         lock_events(&mut tx).await?;
         insert_event(&mut tx, event).await?;
-        let id = insert_delivery(&mut tx, event, target, Some(params)).await?;
+        let delivery = NewDelivery { params: Some(params.to_owned()), ..NewDelivery::of(event, target) };
+        let id = delivery.id;
+        insert_deliveries(&mut tx, &[delivery]).await?;
         let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1")).bind(id.to_string()).fetch_one(&mut *tx).await?;
         tx.commit().await?;
         delivery_from_row(&row)
@@ -1051,28 +1047,41 @@ impl Store for $Store {
         lock_events(&mut tx).await?;
         let mut subscriptions: HashMap<Uuid, Vec<Subscription>> = HashMap::new();
         let mut accepted = Vec::with_capacity(events.len());
+        let (mut new_events, mut deliveries) = (Vec::new(), Vec::new());
+        // Keys first seen in this call: a repeat inside one call is a duplicate of the first.
+        let mut keys_in_call: HashMap<(Uuid, &str), usize> = HashMap::new();
         for event in events {
-            if let Some(key) = &event.idempotency_key
-                && let Some(first) = event_by_idempotency_key(&mut tx, event.account_id, key).await?
-            {
-                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE event_id = $1")
-                    .bind(first.id.to_string())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                accepted.push(AcceptedEvent { event: first, duplicate: true, delivery_count: count as u64 });
-                continue;
+            if let Some(key) = event.idempotency_key.as_deref() {
+                if let Some(&first) = keys_in_call.get(&(event.account_id, key)) {
+                    let original: &AcceptedEvent = &accepted[first];
+                    accepted.push(AcceptedEvent { event: original.event.clone(), duplicate: true, delivery_count: original.delivery_count });
+                    continue;
+                }
+                if let Some(first) = event_by_idempotency_key(&mut tx, event.account_id, key).await? {
+                    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE event_id = $1")
+                        .bind(first.id.to_string())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    accepted.push(AcceptedEvent { event: first, duplicate: true, delivery_count: count as u64 });
+                    continue;
+                }
+                keys_in_call.insert((event.account_id, key), accepted.len());
             }
-            insert_event(&mut tx, event).await?;
             if !subscriptions.contains_key(&event.account_id) {
                 let subs = active_subscriptions(&mut tx, event.account_id).await?;
                 subscriptions.insert(event.account_id, subs);
             }
-            let mut delivery_count = 0;
-            for target in fanout::targets_for(&event.event_type, event.workspace_id, &subscriptions[&event.account_id]) {
-                insert_delivery(&mut tx, event, target, None).await?;
-                delivery_count += 1;
-            }
-            accepted.push(AcceptedEvent { event: event.clone(), duplicate: false, delivery_count });
+            let before = deliveries.len();
+            deliveries.extend(
+                fanout::targets_for(&event.event_type, event.workspace_id, &subscriptions[&event.account_id])
+                    .map(|target| NewDelivery::of(event, target)),
+            );
+            new_events.push(event);
+            accepted.push(AcceptedEvent { event: event.clone(), duplicate: false, delivery_count: (deliveries.len() - before) as u64 });
+        }
+        if !new_events.is_empty() {
+            insert_events(&mut tx, &new_events).await?;
+            insert_deliveries(&mut tx, &deliveries).await?;
         }
         tx.commit().await?;
         Ok(accepted)
@@ -1169,121 +1178,17 @@ impl Store for $Store {
         })
     }
 
-    async fn claim_due(&self, now: Millis, lease_until: Millis, limit: u32, exclude: &[Uuid], per_target_cap: u32) -> StoreResult<Vec<ClaimedDelivery>> {
-        let token = Uuid::new_v4();
+    async fn record_and_claim(&self, results: &[AttemptResult], claim: Option<&ClaimRequest<'_>>) -> StoreResult<Vec<ClaimedDelivery>> {
         let mut tx = self.write_tx().await?;
-        let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE deliveries SET next_attempt_at = ");
-        q.push_bind(lease_until).push(", lease_token = ").push_bind(token.to_string());
-        // The earliest due rows (a bounded window, so a deep backlog costs nothing extra), ranked
-        // within their target; a row is taken while its rank plus the target's leases held by
-        // any node stays within the cap.
-        q.push(
-            " WHERE id IN (SELECT r.id FROM (SELECT c.id, c.next_attempt_at, \
-             ROW_NUMBER() OVER (PARTITION BY c.target_id ORDER BY c.next_attempt_at, c.id) AS rn, \
-             (SELECT COUNT(*) FROM deliveries x WHERE x.target_id = c.target_id AND x.lease_token IS NOT NULL \
-              AND x.status = 'pending' AND x.next_attempt_at > ",
-        )
-        .push_bind(now)
-        .push(
-            ") AS leased FROM (SELECT d.id, d.target_id, d.next_attempt_at FROM deliveries d JOIN targets t ON t.id = d.target_id \
-             WHERE d.status = 'pending' AND t.is_active AND d.next_attempt_at <= ",
-        )
-        .push_bind(now);
-        if !exclude.is_empty() {
-            q.push(" AND d.target_id NOT IN (");
-            let mut list = q.separated(", ");
-            for id in exclude {
-                list.push_bind(id.to_string());
-            }
-            q.push(")");
+        for chunk in results.chunks(RECORD_CHUNK) {
+            record_attempts_in(&mut tx, chunk).await?;
         }
-        q.push(" ORDER BY d.next_attempt_at LIMIT ").push_bind(i64::from(limit) * 4);
-        // Where several nodes claim, rows another node is claiming are skipped, not waited for.
-        q.push($claim_lock);
-        q.push(") c) r WHERE r.rn + r.leased <= ").push_bind(i64::from(per_target_cap));
-        q.push(" ORDER BY r.next_attempt_at LIMIT ").push_bind(i64::from(limit));
-        q.push(") RETURNING id, event_id, target_id, target_kind, attempt_count, manual_retry, params");
-        let claimed = q.build().fetch_all(&mut *tx).await?;
-        if claimed.is_empty() {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let mut events_q = sqlx::QueryBuilder::<$DB>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE id IN ("));
-        let mut list = events_q.separated(", ");
-        for row in &claimed {
-            list.push_bind(row.try_get::<String, _>("event_id")?);
-        }
-        events_q.push(")");
-        let events: HashMap<Uuid, Arc<Event>> = events_q
-            .build()
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| event_from_row(r).map(|e| (e.id, Arc::new(e))))
-            .collect::<StoreResult<_>>()?;
+        let claimed = match claim {
+            Some(claim) if claim.limit > 0 => claim_in(&mut tx, claim).await?,
+            _ => Vec::new(),
+        };
         tx.commit().await?;
-        claimed
-            .iter()
-            .map(|row| {
-                let kind: String = row.try_get("target_kind")?;
-                let event_id = uuid_col(row, "event_id")?;
-                Ok(ClaimedDelivery {
-                    delivery_id: uuid_col(row, "id")?,
-                    lease_token: token,
-                    target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "target_id")? },
-                    attempt_count: row.try_get::<i64, _>("attempt_count")? as u32,
-                    manual_retry: row.try_get("manual_retry")?,
-                    params: row.try_get("params")?,
-                    event: events
-                        .get(&event_id)
-                        .cloned()
-                        .ok_or_else(|| StoreError::Internal(format!("delivery without event {event_id}")))?,
-                })
-            })
-            .collect()
-    }
-
-    async fn record_attempts(&self, results: &[AttemptResult]) -> StoreResult<()> {
-        let mut tx = self.write_tx().await?;
-        for r in results {
-            let a = &r.attempt;
-            sqlx::query(
-                "INSERT INTO attempts (id, delivery_id, attempt_number, started_at, duration_ms, http_status_code, \
-                 error_kind, error_message, response_excerpt, manual) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(a.id.to_string())
-            .bind(a.delivery_id.to_string())
-            .bind(i64::from(a.attempt_number))
-            .bind(a.started_at)
-            .bind(a.duration_ms)
-            .bind(a.http_status_code.map(i64::from))
-            .bind(&a.error_kind)
-            .bind(&a.error_message)
-            .bind(&a.response_excerpt)
-            .bind(a.manual)
-            .execute(&mut *tx)
-            .await?;
-            let finished_at = a.started_at + a.duration_ms;
-            let completed_at = (r.status != DeliveryStatus::Pending).then_some(finished_at);
-            sqlx::query(
-                "UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, lease_token = NULL, \
-                 manual_retry = FALSE, http_status_code = $4, last_error = $5, updated_at = $6, completed_at = $7 \
-                 WHERE id = $8 AND lease_token = $9",
-            )
-            .bind(r.status.as_str())
-            .bind(i64::from(a.attempt_number))
-            .bind(r.next_attempt_at)
-            .bind(a.http_status_code.map(i64::from))
-            .bind(&r.last_error)
-            .bind(finished_at)
-            .bind(completed_at)
-            .bind(a.delivery_id.to_string())
-            .bind(r.lease_token.to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        Ok(claimed)
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
@@ -1310,41 +1215,217 @@ async fn lock_events(tx: &mut sqlx::Transaction<'_, $DB>) -> StoreResult<()> {
     Ok(())
 }
 
-/// Inserts an event with the next commit-ordered `seq` (under `lock_events`).
-async fn insert_event(tx: &mut sqlx::Transaction<'_, $DB>, event: &Event) -> StoreResult<()> {
-    sqlx::query(&format!(
-        "INSERT INTO events ({EVENT_COLUMNS}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))"
-    ))
-    .bind(event.id.to_string())
-    .bind(event.account_id.to_string())
-    .bind(&event.event_type)
-    .bind(event.workspace_id.map(|w| w.to_string()))
-    .bind(&event.data)
-    .bind(&event.idempotency_key)
-    .bind(event.created_at)
-    .execute(&mut **tx)
-    .await?;
+/// Inserts events with the next commit-ordered `seq` numbers (under `lock_events`).
+async fn insert_events(tx: &mut sqlx::Transaction<'_, $DB>, events: &[&Event]) -> StoreResult<()> {
+    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&mut **tx).await?;
+    // 8 bound values a row.
+    for (chunk_no, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
+        let mut q = sqlx::QueryBuilder::<$DB>::new(format!("INSERT INTO events ({EVENT_COLUMNS}, seq) "));
+        q.push_values(chunk.iter().enumerate(), |mut row, (i, event)| {
+            row.push_bind(event.id.to_string())
+                .push_bind(event.account_id.to_string())
+                .push_bind(event.event_type.clone())
+                .push_bind(event.workspace_id.map(|w| w.to_string()))
+                .push_bind(event.data.clone())
+                .push_bind(event.idempotency_key.clone())
+                .push_bind(event.created_at)
+                .push_bind(last + 1 + (chunk_no * INSERT_CHUNK + i) as i64);
+        });
+        q.build().execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
-async fn insert_delivery(tx: &mut sqlx::Transaction<'_, $DB>, event: &Event, target: TargetRef, params: Option<&str>) -> StoreResult<Uuid> {
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO deliveries (id, account_id, event_id, target_id, target_kind, event_type, status, \
-         attempt_count, next_attempt_at, manual_retry, created_at, updated_at, params) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, FALSE, $7, $7, $8)",
+async fn insert_event(tx: &mut sqlx::Transaction<'_, $DB>, event: &Event) -> StoreResult<()> {
+    insert_events(tx, &[event]).await
+}
+
+/// A delivery about to be stored: pending from `due`; activation records carry their place.
+struct NewDelivery<'a> {
+    id: Uuid,
+    account_id: Uuid,
+    event_id: Uuid,
+    event_type: &'a str,
+    created_at: Millis,
+    target: TargetRef,
+    params: Option<String>,
+    due: Millis,
+    activation: Option<(Uuid, i64)>,
+}
+
+impl<'a> NewDelivery<'a> {
+    fn of(event: &'a Event, target: TargetRef) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            account_id: event.account_id,
+            event_id: event.id,
+            event_type: &event.event_type,
+            created_at: event.created_at,
+            target,
+            params: None,
+            due: event.created_at,
+            activation: None,
+        }
+    }
+}
+
+/// Rows per multi-row INSERT: under SQLite's limit on bound values (15 a delivery row).
+const INSERT_CHUNK: usize = 500;
+
+async fn insert_deliveries(tx: &mut sqlx::Transaction<'_, $DB>, deliveries: &[NewDelivery<'_>]) -> StoreResult<()> {
+    for chunk in deliveries.chunks(INSERT_CHUNK) {
+        let mut q = sqlx::QueryBuilder::<$DB>::new(
+            "INSERT INTO deliveries (id, account_id, event_id, target_id, target_kind, event_type, status, attempt_count, \
+             next_attempt_at, manual_retry, created_at, updated_at, params, activation_id, record_index) ",
+        );
+        q.push_values(chunk, |mut row, d| {
+            row.push_bind(d.id.to_string())
+                .push_bind(d.account_id.to_string())
+                .push_bind(d.event_id.to_string())
+                .push_bind(d.target.id.to_string())
+                .push_bind(d.target.kind.as_str())
+                .push_bind(d.event_type.to_owned())
+                .push("'pending', 0")
+                .push_bind(d.due)
+                .push("FALSE")
+                .push_bind(d.created_at)
+                .push_bind(d.created_at)
+                .push_bind(d.params.clone())
+                .push_bind(d.activation.map(|(id, _)| id.to_string()))
+                .push_bind(d.activation.map(|(_, index)| index));
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Results per statement: well under both databases' limits on bound parameters.
+const RECORD_CHUNK: usize = 256;
+
+/// Inserts the attempts and applies the deliveries' new states, two statements for the lot.
+async fn record_attempts_in(tx: &mut sqlx::Transaction<'_, $DB>, results: &[AttemptResult]) -> StoreResult<()> {
+    if results.is_empty() {
+        return Ok(());
+    }
+    let mut q = sqlx::QueryBuilder::<$DB>::new(
+        "INSERT INTO attempts (id, delivery_id, attempt_number, started_at, duration_ms, http_status_code, \
+         error_kind, error_message, response_excerpt, manual) ",
+    );
+    q.push_values(results, |mut row, r| {
+        let a = &r.attempt;
+        row.push_bind(a.id.to_string())
+            .push_bind(a.delivery_id.to_string())
+            .push_bind(i64::from(a.attempt_number))
+            .push_bind(a.started_at)
+            .push_bind(a.duration_ms)
+            .push_bind(a.http_status_code.map(i64::from))
+            .push_bind(a.error_kind.clone())
+            .push_bind(a.error_message.clone())
+            .push_bind(a.response_excerpt.clone())
+            .push_bind(a.manual);
+    });
+    q.build().execute(&mut **tx).await?;
+    // A VALUES list names its columns column1, column2, … in both dialects.
+    let mut q = sqlx::QueryBuilder::<$DB>::new(
+        "UPDATE deliveries SET status = v.column1, attempt_count = v.column2, next_attempt_at = v.column3, lease_token = NULL, \
+         manual_retry = FALSE, http_status_code = v.column4, last_error = v.column5, updated_at = v.column6, completed_at = v.column7 \
+         FROM (",
+    );
+    q.push_values(results, |mut row, r| {
+        let a = &r.attempt;
+        let finished_at = a.started_at + a.duration_ms;
+        row.push_bind(r.status.as_str())
+            .push_bind(i64::from(a.attempt_number))
+            .push_bind(r.next_attempt_at)
+            .push_bind(a.http_status_code.map(i64::from))
+            .push_bind(r.last_error.clone())
+            .push_bind(finished_at)
+            .push_bind((r.status != DeliveryStatus::Pending).then_some(finished_at))
+            .push_bind(a.delivery_id.to_string())
+            .push_bind(r.lease_token.to_string());
+    });
+    q.push(") AS v WHERE deliveries.id = v.column8 AND deliveries.lease_token = v.column9");
+    q.build().execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Leases due deliveries and loads what their attempts need (events, target versions).
+async fn claim_in(tx: &mut sqlx::Transaction<'_, $DB>, claim: &ClaimRequest<'_>) -> StoreResult<Vec<ClaimedDelivery>> {
+    let token = Uuid::new_v4();
+    let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE deliveries SET next_attempt_at = ");
+    q.push_bind(claim.lease_until).push(", lease_token = ").push_bind(token.to_string());
+    // The earliest due rows (a bounded window, so a deep backlog costs nothing extra), ranked
+    // within their target; a row is taken while its rank plus the target's leases held by any
+    // node (counted once per target, through the partial index of leased rows) stays within the cap.
+    q.push(
+        " WHERE id IN (SELECT r.id FROM (SELECT c.id, c.next_attempt_at, \
+         ROW_NUMBER() OVER (PARTITION BY c.target_id ORDER BY c.next_attempt_at, c.id) AS rn, \
+         COALESCE(l.n, 0) AS leased FROM (SELECT d.id, d.target_id, d.next_attempt_at FROM deliveries d \
+         JOIN targets t ON t.id = d.target_id WHERE d.status = 'pending' AND t.is_active AND d.next_attempt_at <= ",
     )
-    .bind(id.to_string())
-    .bind(event.account_id.to_string())
-    .bind(event.id.to_string())
-    .bind(target.id.to_string())
-    .bind(target.kind.as_str())
-    .bind(&event.event_type)
-    .bind(event.created_at)
-    .bind(params)
-    .execute(&mut **tx)
-    .await?;
-    Ok(id)
+    .push_bind(claim.now);
+    if !claim.exclude.is_empty() {
+        q.push(" AND d.target_id NOT IN (");
+        let mut list = q.separated(", ");
+        for id in claim.exclude {
+            list.push_bind(id.to_string());
+        }
+        q.push(")");
+    }
+    q.push(" ORDER BY d.next_attempt_at LIMIT ").push_bind(i64::from(claim.limit) * 4);
+    // Where several nodes claim, rows another node is claiming are skipped, not waited for.
+    q.push($claim_lock);
+    q.push(
+        ") c LEFT JOIN (SELECT x.target_id, COUNT(*) AS n FROM deliveries x WHERE x.lease_token IS NOT NULL \
+         AND x.status = 'pending' AND x.next_attempt_at > ",
+    )
+    .push_bind(claim.now);
+    q.push(" GROUP BY x.target_id) l ON l.target_id = c.target_id) r WHERE r.rn + r.leased <= ").push_bind(i64::from(claim.per_target_cap));
+    q.push(" ORDER BY r.next_attempt_at LIMIT ").push_bind(i64::from(claim.limit));
+    q.push(") RETURNING id, event_id, target_id, target_kind, attempt_count, manual_retry, params");
+    let claimed = q.build().fetch_all(&mut **tx).await?;
+    if claimed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let events: HashMap<Uuid, Arc<Event>> = fetch_by_ids(tx, &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id IN ("), &claimed, "event_id")
+        .await?
+        .iter()
+        .map(|r| event_from_row(r).map(|e| (e.id, Arc::new(e))))
+        .collect::<StoreResult<_>>()?;
+    let versions: HashMap<Uuid, Millis> = fetch_by_ids(tx, "SELECT id, updated_at FROM targets WHERE id IN (", &claimed, "target_id")
+        .await?
+        .iter()
+        .map(|r| Ok((uuid_col(r, "id")?, r.try_get("updated_at")?)))
+        .collect::<StoreResult<_>>()?;
+    claimed
+        .iter()
+        .map(|row| {
+            let (event_id, target_id) = (uuid_col(row, "event_id")?, uuid_col(row, "target_id")?);
+            let kind: String = row.try_get("target_kind")?;
+            Ok(ClaimedDelivery {
+                delivery_id: uuid_col(row, "id")?,
+                lease_token: token,
+                target: TargetRef { kind: target_kind(&kind)?, id: target_id },
+                target_version: versions.get(&target_id).copied().unwrap_or_default(),
+                attempt_count: row.try_get::<i64, _>("attempt_count")? as u32,
+                manual_retry: row.try_get("manual_retry")?,
+                params: row.try_get("params")?,
+                event: events.get(&event_id).cloned().ok_or_else(|| StoreError::Internal(format!("delivery without event {event_id}")))?,
+            })
+        })
+        .collect()
+}
+
+/// Runs `select` (ending in "IN (") over the distinct ids found in column `col` of `rows`.
+async fn fetch_by_ids(tx: &mut sqlx::Transaction<'_, $DB>, select: &str, rows: &[$Row], col: &str) -> StoreResult<Vec<$Row>> {
+    let ids: std::collections::BTreeSet<String> = rows.iter().map(|r| r.try_get::<String, _>(col)).collect::<Result<_, _>>()?;
+    let mut q = sqlx::QueryBuilder::<$DB>::new(select);
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    q.push(")");
+    Ok(q.build().fetch_all(&mut **tx).await?)
 }
 
 async fn insert_secret(tx: &mut sqlx::Transaction<'_, $DB>, target: Uuid, secret: &StoredSecret) -> StoreResult<()> {

@@ -11,7 +11,8 @@ pub mod mail;
 pub mod salesforce;
 pub mod webhook;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -71,6 +72,38 @@ pub struct TargetFactory {
     pub http: http::HttpClient,
     pub providers: ProviderSettings,
     pub salesforce_tokens: salesforce::TokenCache,
+    pub adapters: AdapterCache,
+}
+
+/// Adapters built from stored settings (URL parsed, secrets decrypted, signing keys ready),
+/// reused while the target's settings version holds and none of its secrets has expired.
+#[derive(Clone, Default)]
+pub struct AdapterCache(Arc<Mutex<HashMap<Uuid, CachedAdapter>>>);
+
+struct CachedAdapter {
+    version: Millis,
+    valid_until: Millis,
+    adapter: Arc<dyn Target>,
+}
+
+impl AdapterCache {
+    fn get(&self, id: Uuid, version: Millis, now: Millis) -> Option<Arc<dyn Target>> {
+        let cache = self.0.lock().expect("lock is never poisoned");
+        cache.get(&id).filter(|c| c.version == version && now < c.valid_until).map(|c| c.adapter.clone())
+    }
+
+    fn put(&self, id: Uuid, version: Millis, valid_until: Millis, adapter: Arc<dyn Target>) {
+        self.0.lock().expect("lock is never poisoned").insert(id, CachedAdapter { version, valid_until, adapter });
+    }
+
+    fn forget(&self, id: Uuid) {
+        self.0.lock().expect("lock is never poisoned").remove(&id);
+    }
+}
+
+/// Until when adapters signing with these secrets may be reused: the first expiry among them.
+fn secrets_valid_until(secrets: &[StoredSecret]) -> Millis {
+    secrets.iter().filter_map(|s| s.expires_at).min().unwrap_or(Millis::MAX)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,26 +172,48 @@ pub struct IntegrationSpec {
 }
 
 impl TargetFactory {
-    /// Builds the adapter for a target from its current stored configuration.
-    pub async fn resolve(&self, target: TargetRef, now: Millis) -> Result<Box<dyn Target>, ResolveError> {
-        match target.kind {
+    /// The adapter for a target at settings `version`, reused from the cache when it holds.
+    /// Mailers are always rebuilt: their `verified` gate changes without a new settings version.
+    pub async fn resolve(&self, target: TargetRef, version: Millis, now: Millis) -> Result<Arc<dyn Target>, ResolveError> {
+        if let Some(adapter) = self.adapters.get(target.id, version, now) {
+            return Ok(adapter);
+        }
+        let (adapter, valid_until) = match self.build(target, now).await {
+            Err(ResolveError::Gone) => {
+                self.adapters.forget(target.id);
+                return Err(ResolveError::Gone);
+            }
+            other => other?,
+        };
+        if target.kind != TargetKind::Mailer {
+            self.adapters.put(target.id, version, valid_until, adapter.clone());
+        }
+        Ok(adapter)
+    }
+
+    /// Builds the adapter for a target from its current stored configuration, and says until
+    /// when it may be reused.
+    async fn build(&self, target: TargetRef, now: Millis) -> Result<(Arc<dyn Target>, Millis), ResolveError> {
+        Ok(match target.kind {
             TargetKind::Webhook => {
                 let config = self.store.webhook_target(target.id, now).await?.ok_or(ResolveError::Gone)?;
-                Ok(Box::new(webhook::WebhookTarget::new(target.id, config, &self.secret_box, self.http.clone())?))
+                let valid_until = secrets_valid_until(&config.secrets);
+                (Arc::new(webhook::WebhookTarget::new(target.id, config, &self.secret_box, self.http.clone())?), valid_until)
             }
             TargetKind::Integration(_) => {
                 let (integration, secrets) = self.store.integration_target(target.id, now).await?.ok_or(ResolveError::Gone)?;
-                Ok(self.integration(self.spec(integration, &secrets)?)?)
+                let valid_until = secrets_valid_until(&secrets);
+                (Arc::from(self.integration(self.spec(integration, &secrets)?)? as Box<dyn Target>), valid_until)
             }
             TargetKind::Mailer => {
                 let mailer = self.store.mailer_target(target.id).await?.ok_or(ResolveError::Gone)?;
-                Ok(Box::new(self.mailer(mailer)?))
+                (Arc::new(self.mailer(mailer)?), Millis::MAX)
             }
             TargetKind::Destination => {
                 let destination = self.store.destination_target(target.id).await?.ok_or(ResolveError::Gone)?;
-                Ok(Box::new(destination::DestinationTarget::new(destination, self.http.clone())?))
+                (Arc::new(destination::DestinationTarget::new(destination, self.http.clone())?), Millis::MAX)
             }
-        }
+        })
     }
 
     /// The adapter of a mailer, with its credentials decrypted.
