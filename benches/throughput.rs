@@ -1,18 +1,24 @@
-//! Throughput benchmark: `cargo bench --bench throughput [-- --quick]`.
+//! Benchmark harness: `cargo bench --bench throughput [-- --quick]`.
 //!
-//! Starts Switchyard (release build, embedded SQLite, durable commits) and a local receiver
-//! answering 204 in this process, then prints one line per figure:
-//! - the raw keep-alive POST rate of Switchyard's own HTTP client to that receiver (the ceiling);
-//! - events accepted per second through the API, single and batch forms;
-//! - end-to-end deliveries per second, and its ratio to the raw rate.
+//! Starts the real `switchyard` binary (release build, durable commits) as a child process and a
+//! local receiver answering 204 in this process, drives each scenario of the performance issue
+//! with bounded counts, and prints one line per figure with its target. The server's memory and
+//! CPU are read from /proc, so they are the server's alone.
+//!
+//! The PostgreSQL figure runs when `SWITCHYARD_BENCH_POSTGRES_URL` is set (e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`); each run uses a new schema.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
-use switchyard::config::{Cli, Command};
 use switchyard::domain::url_policy::UrlPolicy;
 use switchyard::targets::http::{HttpClient, HttpSettings};
 
@@ -20,27 +26,380 @@ use switchyard::targets::http::{HttpClient, HttpSettings};
 const CONCURRENCY: usize = 32;
 const API_CLIENTS: usize = 16;
 const BATCH: usize = 100;
+const KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
 
 struct Sizes {
     raw_requests: usize,
     single_events: usize,
     batch_events: usize,
     delivered_events: usize,
+    latency_seconds: u64,
+    backlog: usize,
+    fan_events: usize,
+    postgres_events: usize,
 }
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
-        println!("throughput benchmark: built; run it with `cargo bench --bench throughput [-- --quick]`");
+        println!("benchmark harness: built; run it with `cargo bench --bench throughput [-- --quick]`");
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
     let sizes = if quick {
-        Sizes { raw_requests: 20_000, single_events: 5_000, batch_events: 20_000, delivered_events: 10_000 }
+        Sizes {
+            raw_requests: 20_000,
+            single_events: 5_000,
+            batch_events: 20_000,
+            delivered_events: 20_000,
+            latency_seconds: 5,
+            backlog: 100_000,
+            fan_events: 200,
+            postgres_events: 10_000,
+        }
     } else {
-        Sizes { raw_requests: 100_000, single_events: 20_000, batch_events: 100_000, delivered_events: 50_000 }
+        Sizes {
+            raw_requests: 100_000,
+            single_events: 20_000,
+            batch_events: 100_000,
+            delivered_events: 100_000,
+            latency_seconds: 20,
+            backlog: 1_000_000,
+            fan_events: 1_000,
+            postgres_events: 50_000,
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(run(sizes));
+}
+
+async fn run(sizes: Sizes) {
+    let receiver = Receiver::start().await;
+    let raw = raw_ceiling(&receiver, sizes.raw_requests).await;
+
+    let server = Server::start_sqlite(&[]).await;
+    idle(&server).await;
+    ingest(&server, &receiver, &sizes).await;
+    let e2e = end_to_end(&server, &receiver, sizes.delivered_events, "one").await;
+    ratio("ratio end-to-end / raw", e2e / raw, "≥ 0.5");
+    latency(&server, &receiver, sizes.latency_seconds).await;
+    drop(server);
+
+    backlog(&receiver, sizes.backlog, e2e).await;
+    slow_endpoint(&receiver, sizes.fan_events).await;
+    postgres(&receiver, sizes.postgres_events, e2e).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+/// The ceiling: Switchyard's own HTTP client straight to the receiver, keep-alive.
+async fn raw_ceiling(receiver: &Receiver, total: usize) -> f64 {
+    let client = HttpClient::new(&HttpSettings {
+        policy: UrlPolicy { allow_http: true, allow_private_networks: true },
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(15),
+        max_idle_per_host: CONCURRENCY,
+        extra_ca_pem: None,
+    })
+    .unwrap();
+    let url = url::Url::parse(&receiver.url("raw")).unwrap();
+    let body = Bytes::from(serde_json::to_vec(&json!({"type": "contact.created", "data": record(0)})).unwrap());
+    let elapsed = drive(total, CONCURRENCY, move |_| {
+        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+        async move {
+            let request = client.request(reqwest::Method::POST, url.clone()).header("content-type", "application/json").body(body);
+            client.send(&url, request).await;
+        }
+    })
+    .await;
+    report(&format!("raw keep-alive POSTs, same client ({CONCURRENCY} concurrent)"), total, elapsed, "(the ceiling)")
+}
+
+async fn idle(server: &Server) {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = server.cpu_seconds();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cpu = (server.cpu_seconds() - before) / 3.0 * 100.0;
+    line("idle server: RSS", server.rss_mb(), "MB", "≤ 30");
+    line("idle server: CPU", cpu, "%", "≈ 0");
+}
+
+async fn ingest(server: &Server, receiver: &Receiver, sizes: &Sizes) {
+    // The endpoint listens to another type, so no deliveries compete with ingest.
+    server.call("webhooks-create", json!({"url": receiver.url("idle"), "events": ["contact.deleted"]})).await;
+    let elapsed = drive(sizes.single_events, API_CLIENTS, {
+        let server = server.api();
+        move |n| {
+            let server = server.clone();
+            async move { server.call("events-send", json!({"type": "contact.created", "data": record(n)})).await }
+        }
+    })
+    .await;
+    report(&format!("events accepted, events-send ({API_CLIENTS} clients, 1 KiB)"), sizes.single_events, elapsed, "≥ 10000");
+    let batches = sizes.batch_events / BATCH;
+    let elapsed = drive(batches, API_CLIENTS / 4, {
+        let server = server.api();
+        move |b| {
+            let server = server.clone();
+            async move { server.call("events-send-batch", batch("contact.created", b)).await }
+        }
+    })
+    .await;
+    report(&format!("events accepted, events-send-batch (x{BATCH}, {} clients)", API_CLIENTS / 4), batches * BATCH, elapsed, "≥ 10000");
+}
+
+/// Events in through the batch API while deliveries go out to one endpoint with cap 32.
+async fn end_to_end(server: &Server, receiver: &Receiver, total: usize, path: &str) -> f64 {
+    server.call("webhooks-create", json!({"url": receiver.url(path), "events": ["contact.updated"]})).await;
+    let started = Instant::now();
+    send_batches(&[server.api()], "contact.updated", total).await;
+    receiver.wait_for(path, total).await;
+    report(&format!("end-to-end deliveries, durable (1 endpoint, cap {CONCURRENCY})"), total, started.elapsed(), "(0.5 × raw)")
+}
+
+/// A steady 1,000 events/s; latency from sending the event to its arrival at the receiver (so it
+/// includes the API call that accepts it).
+async fn latency(server: &Server, receiver: &Receiver, seconds: u64) {
+    server.call("webhooks-create", json!({"url": receiver.url("latency"), "events": ["participant.completed"]})).await;
+    let total = (seconds * 1000) as usize;
+    let sent_at: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    let mut calls = Vec::with_capacity(total);
+    for n in 0..total {
+        ticker.tick().await;
+        let (api, sent_at) = (server.api(), sent_at.clone());
+        calls.push(tokio::spawn(async move {
+            sent_at.lock().unwrap().insert(n as u64, Instant::now());
+            api.call("events-send", json!({"type": "participant.completed", "data": {"n": n}})).await;
+        }));
+    }
+    for call in calls {
+        call.await.unwrap();
+    }
+    receiver.wait_for("latency", total).await;
+    let arrivals = receiver.arrivals.lock().unwrap();
+    let sent_at = sent_at.lock().unwrap();
+    let mut latencies: Vec<f64> = sent_at.iter().map(|(n, sent)| (arrivals[n] - *sent).as_secs_f64() * 1000.0).collect();
+    latencies.sort_by(f64::total_cmp);
+    line("latency sent → delivered at 1,000 events/s: p50", latencies[latencies.len() / 2], "ms", "≤ 5");
+    line("latency sent → delivered at 1,000 events/s: p99", latencies[latencies.len() * 99 / 100], "ms", "≤ 25");
+}
+
+/// A backlog built while the endpoint is disabled, then drained once it is enabled again.
+async fn backlog(receiver: &Receiver, total: usize, empty_queue_rate: f64) {
+    let server = Server::start_sqlite(&[]).await;
+    let endpoint = server.call("webhooks-create", json!({"url": receiver.url("backlog"), "events": ["contact.updated"]})).await;
+    let id = endpoint["result"]["id"].as_str().unwrap().to_owned();
+    server.call("webhooks-update", json!({"id": id, "is_active": false})).await;
+    let started = Instant::now();
+    send_batches(&[server.api(), server.api()], "contact.updated", total).await;
+    println!("  ({total} pending deliveries queued in {:.1} s; RSS now {:.0} MB)", started.elapsed().as_secs_f64(), server.rss_mb());
+    let started = Instant::now();
+    server.call("webhooks-update", json!({"id": id, "is_active": true})).await;
+    receiver.wait_for("backlog", total).await;
+    let rate = report(&format!("draining {total} pending deliveries"), total, started.elapsed(), "");
+    ratio("  drain rate / empty-queue rate", rate / empty_queue_rate, "≥ 0.8");
+    line("  peak RSS, queueing and draining the backlog", server.peak_rss_mb(), "MB", "≤ 150");
+}
+
+/// 100 endpoints take every event; then one of them answers only after 10 s. The other 99
+/// should keep their rate.
+async fn slow_endpoint(receiver: &Receiver, events: usize) {
+    let server = Server::start_sqlite(&["--request-timeout", "30s"]).await;
+    let mut first = None;
+    for i in 0..100 {
+        let created = server.call("webhooks-create", json!({"url": receiver.url(&format!("fan{i}")), "events": ["contact.created"]})).await;
+        first.get_or_insert_with(|| created["result"]["id"].as_str().unwrap().to_owned());
+    }
+    let fan_rate = |elapsed: Duration| (events * 99) as f64 / elapsed.as_secs_f64();
+    let started = Instant::now();
+    send_batches(&[server.api()], "contact.created", events).await;
+    for i in 0..100 {
+        receiver.wait_for(&format!("fan{i}"), events).await;
+    }
+    let baseline = fan_rate(started.elapsed());
+    server.call("webhooks-update", json!({"id": first.unwrap(), "url": receiver.url("slow")})).await;
+    let started = Instant::now();
+    send_batches(&[server.api()], "contact.created", events).await;
+    for i in 1..100 {
+        receiver.wait_for(&format!("fan{i}"), events * 2).await;
+    }
+    let with_slow = fan_rate(started.elapsed());
+    println!("  (100 endpoints: the 99 fast ones take {baseline:.0} deliveries/s; {with_slow:.0}/s while the 100th answers after 10 s)");
+    ratio("the other 99 endpoints' rate with one slow / without", with_slow / baseline, "≥ 0.9");
+}
+
+/// Two nodes on one PostgreSQL database, events sent to both, one endpoint.
+async fn postgres(receiver: &Receiver, total: usize, sqlite_rate: f64) {
+    let Ok(url) = std::env::var("SWITCHYARD_BENCH_POSTGRES_URL") else {
+        println!("PostgreSQL, 2 nodes: SKIPPED (set SWITCHYARD_BENCH_POSTGRES_URL, e.g. postgres://postgres@127.0.0.1:5432/test)");
+        return;
+    };
+    let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&url).await.expect("PostgreSQL answers at SWITCHYARD_BENCH_POSTGRES_URL");
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let database = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let first = Server::start(&database, &["--secret-key", KEY], None).await;
+    let second = Server::start(&database, &["--secret-key", KEY], Some(first.token.clone())).await;
+    first.call("webhooks-create", json!({"url": receiver.url("postgres"), "events": ["contact.updated"]})).await;
+    let started = Instant::now();
+    send_batches(&[first.api(), second.api()], "contact.updated", total).await;
+    receiver.wait_for("postgres", total).await;
+    let rate = report("PostgreSQL, 2 nodes: end-to-end deliveries (1 endpoint)", total, started.elapsed(), "");
+    ratio("  PostgreSQL 2 nodes / SQLite 1 node", rate / sqlite_rate, "≥ 0.7");
+    drop((first, second));
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server under test, the receiver, and load helpers
+
+/// A `switchyard serve` child process with an API token.
+struct Server {
+    child: Child,
+    token: String,
+    api: Api,
+    _dir: Option<tempfile::TempDir>,
+}
+
+#[derive(Clone)]
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn call(&self, name: &str, body: Value) -> Value {
+        let response = self.client.post(format!("{}/api/{name}", self.base)).bearer_auth(&self.token).json(&body).send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert!(status.is_success(), "{name}: {body}");
+        body
+    }
+}
+
+impl Server {
+    async fn start_sqlite(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database = format!("sqlite:{}", dir.path().join("bench.db").display());
+        let mut server = Self::start(&database, extra, None).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts a node; the first node of a database creates the account and its token.
+    async fn start(database: &str, extra: &[&str], token: Option<String>) -> Self {
+        let concurrency = CONCURRENCY.to_string();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", database, "--allow-http", "--allow-private-networks"])
+            .args(["--endpoint-concurrency", &concurrency, "--max-body-bytes", "10000000"])
+            .args(extra)
+            .env("SWITCHYARD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line.trim().strip_prefix("switchyard listening on ").expect("the server prints its address").to_owned();
+        let token = token.unwrap_or_else(|| {
+            let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+                .args(["token", "create", "--account", "bench", "--database-url", database])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "token create: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        });
+        let api = Api { client: reqwest::Client::new(), base, token: token.clone() };
+        Self { child, token, api, _dir: None }
+    }
+
+    fn api(&self) -> Api {
+        self.api.clone()
+    }
+
+    async fn call(&self, name: &str, body: Value) -> Value {
+        self.api.call(name, body).await
+    }
+
+    fn status_kb(&self, field: &str) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    fn rss_mb(&self) -> f64 {
+        self.status_kb("VmRSS:") / 1024.0
+    }
+
+    fn peak_rss_mb(&self) -> f64 {
+        self.status_kb("VmHWM:") / 1024.0
+    }
+
+    /// User + system CPU time of the server so far.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name (which ends with ')'): utime and stime are the 12th and 13th.
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Answers 204 at `/{path}` and counts per path; `/slow` answers after 10 s; `/latency` notes
+/// when each event arrived.
+#[derive(Clone)]
+struct Receiver {
+    base: String,
+    hits: Arc<Mutex<HashMap<String, Arc<AtomicUsize>>>>,
+    arrivals: Arc<Mutex<HashMap<u64, Instant>>>,
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let receiver =
+            Self { base: format!("http://{}", listener.local_addr().unwrap()), hits: Arc::default(), arrivals: Arc::default() };
+        let app = axum::Router::new().route("/{path}", axum::routing::post(receive)).with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        receiver
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.base)
+    }
+
+    fn counter(&self, path: &str) -> Arc<AtomicUsize> {
+        self.hits.lock().unwrap().entry(path.to_owned()).or_default().clone()
+    }
+
+    async fn wait_for(&self, path: &str, count: usize) {
+        let counter = self.counter(path);
+        while counter.load(Ordering::Relaxed) < count {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+async fn receive(State(receiver): State<Receiver>, Path(path): Path<String>, body: Bytes) -> StatusCode {
+    if path == "slow" {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    if path == "latency" {
+        let at = Instant::now();
+        let event: Value = serde_json::from_slice(&body).unwrap();
+        receiver.arrivals.lock().unwrap().insert(event["data"]["n"].as_u64().unwrap(), at);
+    }
+    receiver.counter(&path).fetch_add(1, Ordering::Relaxed);
+    StatusCode::NO_CONTENT
 }
 
 /// A 1 KiB participant record.
@@ -49,30 +408,25 @@ fn record(n: usize) -> Value {
            "padding": "x".repeat(880)})
 }
 
-async fn start_receiver() -> (String, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let app = axum::Router::new().fallback(move || {
-        counter.fetch_add(1, Ordering::Relaxed);
-        std::future::ready(axum::http::StatusCode::NO_CONTENT)
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, hits)
+fn batch(event_type: &str, b: usize) -> Value {
+    json!({"events": (0..BATCH).map(|i| json!({"type": event_type, "data": record(b * BATCH + i)})).collect::<Vec<_>>()})
 }
 
-fn report(name: &str, count: usize, elapsed: Duration) -> f64 {
-    let rate = count as f64 / elapsed.as_secs_f64();
-    println!("{name:<58} {rate:>10.0} /s   ({count} in {:.2} s)", elapsed.as_secs_f64());
-    rate
+/// Sends `total` events in batches of 100, two calls in flight per node.
+async fn send_batches(nodes: &[Api], event_type: &'static str, total: usize) {
+    let nodes = nodes.to_vec();
+    drive(total / BATCH, 2 * nodes.len(), move |b| {
+        let api = nodes[b % nodes.len()].clone();
+        async move { api.call("events-send-batch", batch(event_type, b)).await }
+    })
+    .await;
 }
 
 /// Runs `total` jobs over `workers` concurrent loops; returns the elapsed time.
-async fn drive<F, Fut>(total: usize, workers: usize, job: F) -> Duration
+async fn drive<F, Fut, T>(total: usize, workers: usize, job: F) -> Duration
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
+    Fut: std::future::Future<Output = T> + Send,
 {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -96,96 +450,16 @@ where
     started.elapsed()
 }
 
-async fn run(sizes: Sizes) {
-    let (receiver_url, hits) = start_receiver().await;
-    let body = serde_json::to_vec(&json!({"event": "participant.completed", "timestamp": "2026-01-01T00:00:00Z", "data": record(0)})).unwrap();
+fn report(name: &str, count: usize, elapsed: Duration, target: &str) -> f64 {
+    let rate = count as f64 / elapsed.as_secs_f64();
+    println!("{name:<62} {rate:>9.0} /s  {target:<12} ({count} in {:.2} s)", elapsed.as_secs_f64());
+    rate
+}
 
-    // 1. The ceiling: Switchyard's HTTP client straight to the receiver, keep-alive.
-    let client = HttpClient::new(&HttpSettings {
-        policy: UrlPolicy { allow_http: true, allow_private_networks: true },
-        connect_timeout: Duration::from_secs(5),
-        request_timeout: Duration::from_secs(15),
-        max_idle_per_host: CONCURRENCY,
-        extra_ca_pem: None,
-    })
-    .unwrap();
-    let url = url::Url::parse(&receiver_url).unwrap();
-    let elapsed = drive(sizes.raw_requests, CONCURRENCY, {
-        let (client, url, body) = (client.clone(), url.clone(), body.clone());
-        move |_| {
-            let (client, url, body) = (client.clone(), url.clone(), body.clone());
-            async move {
-                let request = client.request(reqwest::Method::POST, url.clone()).header("content-type", "application/json").body(body);
-                client.send(&url, request).await;
-            }
-        }
-    })
-    .await;
-    let raw = report(&format!("raw keep-alive POSTs, same client ({CONCURRENCY} concurrent)"), sizes.raw_requests, elapsed);
+fn ratio(name: &str, value: f64, target: &str) {
+    println!("{name:<62} {value:>9.2}     {target}");
+}
 
-    // 2. Switchyard itself.
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite:{}", dir.path().join("bench.db").display());
-    let concurrency = CONCURRENCY.to_string();
-    let argv = ["switchyard", "serve", "--listen", "127.0.0.1:0", "--database-url", &db, "--allow-http", "--allow-private-networks",
-        "--endpoint-concurrency", &concurrency, "--max-body-bytes", "10000000"];
-    let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else { unreachable!() };
-    let server = switchyard::server::start(&args).await.unwrap();
-    let base = format!("http://{}", server.addr);
-    let token = switchyard::crypto::api_token::generate();
-    let (store, _) = switchyard::server::open_store(&args.database).await.unwrap();
-    store.add_token("bench", &switchyard::crypto::api_token::digest(&token), switchyard::domain::time::now_ms()).await.unwrap();
-    let api = reqwest::Client::new();
-    let call = {
-        let (api, base, token) = (api.clone(), base.clone(), token.clone());
-        move |name: &'static str, body: Value| {
-            let (api, base, token) = (api.clone(), base.clone(), token.clone());
-            async move {
-                let r = api.post(format!("{base}/api/{name}")).bearer_auth(&token).json(&body).send().await.unwrap();
-                assert!(r.status().is_success(), "{name}: {}", r.text().await.unwrap());
-            }
-        }
-    };
-
-    // Ingest alone: the endpoint listens to another type, so no deliveries compete.
-    call("webhooks-create", json!({"url": receiver_url, "events": ["contact.created"]})).await;
-    let elapsed = drive(sizes.single_events, API_CLIENTS, {
-        let call = call.clone();
-        move |n| call("events-send", json!({"type": "participant.registered", "data": record(n)}))
-    })
-    .await;
-    report(&format!("events accepted, events-send ({API_CLIENTS} clients, 1 KiB)"), sizes.single_events, elapsed);
-    let batches = sizes.batch_events / BATCH;
-    let elapsed = drive(batches, API_CLIENTS / 4, {
-        let call = call.clone();
-        move |b| {
-            let events: Vec<_> = (0..BATCH).map(|i| json!({"type": "participant.registered", "data": record(b * BATCH + i)})).collect();
-            call("events-send-batch", json!({"events": events}))
-        }
-    })
-    .await;
-    report(&format!("events accepted, events-send-batch (x{BATCH}, {} clients)", API_CLIENTS / 4), batches * BATCH, elapsed);
-
-    // End to end: events in through the batch API, out to the receiver, every result recorded.
-    call("webhooks-create", json!({"url": receiver_url, "events": ["participant.completed"]})).await;
-    let before = hits.load(Ordering::Relaxed);
-    let started = Instant::now();
-    let batches = sizes.delivered_events / BATCH;
-    drive(batches, 2, {
-        let call = call.clone();
-        move |b| {
-            let events: Vec<_> = (0..BATCH).map(|i| json!({"type": "participant.completed", "data": record(b * BATCH + i)})).collect();
-            call("events-send-batch", json!({"events": events}))
-        }
-    })
-    .await;
-    let ingested = started.elapsed();
-    while hits.load(Ordering::Relaxed) - before < batches * BATCH {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let elapsed = started.elapsed();
-    println!("  (ingest of these events took {:.2} s; delivery ran alongside)", ingested.as_secs_f64());
-    let e2e = report(&format!("end-to-end deliveries, durable (1 endpoint, cap {CONCURRENCY})"), batches * BATCH, elapsed);
-    println!("{:<58} {:>10.2}   (target ≥ 0.5)", "ratio end-to-end / raw", e2e / raw);
-    server.stop().await;
+fn line(name: &str, value: f64, unit: &str, target: &str) {
+    println!("{name:<62} {value:>9.1} {unit:<3} {target}");
 }

@@ -16,6 +16,8 @@ use crate::targets::{ResolveError, TargetFactory};
 const CLAIM_BATCH: usize = 128;
 /// Most results recorded in one cycle.
 const MAX_GROUP: usize = 512;
+/// Longest wait for more results before a cycle, when many attempts are in flight.
+const GATHER_WINDOW: Duration = Duration::from_millis(1);
 
 pub(super) struct Dispatcher {
     store: Arc<dyn Store>,
@@ -71,7 +73,10 @@ impl Dispatcher {
                 }
             };
             tokio::select! {
-                Some(result) = self.results.recv() => self.unrecorded.push(result),
+                Some(result) = self.results.recv() => {
+                    self.unrecorded.push(result);
+                    self.gather_more_results().await;
+                }
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
@@ -117,6 +122,20 @@ impl Dispatcher {
             Some(due) => Duration::from_millis((due - now) as u64).min(self.settings.idle_recheck),
             None => self.settings.idle_recheck,
         }))
+    }
+
+    /// Under load, results arrive as a stream: waiting a moment for half of the attempts in flight
+    /// lets one commit serve many of them. With few attempts in flight there is no wait.
+    async fn gather_more_results(&mut self) {
+        let in_flight = self.settings.max_in_flight - self.permits.available_permits();
+        let enough = in_flight.min(MAX_GROUP) / 2;
+        let deadline = tokio::time::Instant::now() + GATHER_WINDOW;
+        while self.unrecorded.len() < enough {
+            match tokio::time::timeout_at(deadline, self.results.recv()).await {
+                Ok(Some(result)) => self.unrecorded.push(result),
+                _ => return,
+            }
+        }
     }
 
     fn collect_results(&mut self) {

@@ -1354,9 +1354,11 @@ async fn claim_in(tx: &mut sqlx::Transaction<'_, $DB>, claim: &ClaimRequest<'_>)
     let token = Uuid::new_v4();
     let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE deliveries SET next_attempt_at = ");
     q.push_bind(claim.lease_until).push(", lease_token = ").push_bind(token.to_string());
-    // The earliest due rows (a bounded window, so a deep backlog costs nothing extra), ranked
-    // within their target; a row is taken while its rank plus the target's leases held by any
-    // node (counted once per target, through the partial index of leased rows) stays within the cap.
+    // The earliest due rows of targets below their cap (a bounded window), ranked within their
+    // target; a row is taken while its rank plus the target's leases held by any node stays
+    // within the cap. Leases are counted through the partial index of leased rows (a lease
+    // token implies pending; an expired lease no longer counts).
+    let leases = " (SELECT x.target_id, COUNT(*) AS n FROM deliveries x WHERE x.lease_token IS NOT NULL AND x.next_attempt_at > ";
     q.push(
         " WHERE id IN (SELECT r.id FROM (SELECT c.id, c.next_attempt_at, \
          ROW_NUMBER() OVER (PARTITION BY c.target_id ORDER BY c.next_attempt_at, c.id) AS rn, \
@@ -1364,22 +1366,15 @@ async fn claim_in(tx: &mut sqlx::Transaction<'_, $DB>, claim: &ClaimRequest<'_>)
          JOIN targets t ON t.id = d.target_id WHERE d.status = 'pending' AND t.is_active AND d.next_attempt_at <= ",
     )
     .push_bind(claim.now);
-    if !claim.exclude.is_empty() {
-        q.push(" AND d.target_id NOT IN (");
-        let mut list = q.separated(", ");
-        for id in claim.exclude {
-            list.push_bind(id.to_string());
-        }
-        q.push(")");
+    q.push(" AND d.target_id NOT IN (SELECT s.target_id FROM").push(leases).push_bind(claim.now);
+    q.push(" GROUP BY x.target_id) s WHERE s.n >= ").push_bind(i64::from(claim.per_target_cap)).push(")");
+    for id in claim.exclude {
+        q.push(" AND d.target_id <> ").push_bind(id.to_string());
     }
-    q.push(" ORDER BY d.next_attempt_at LIMIT ").push_bind(i64::from(claim.limit) * 4);
+    q.push(" ORDER BY d.next_attempt_at LIMIT ").push_bind(i64::from(claim.limit) * 2);
     // Where several nodes claim, rows another node is claiming are skipped, not waited for.
     q.push($claim_lock);
-    q.push(
-        ") c LEFT JOIN (SELECT x.target_id, COUNT(*) AS n FROM deliveries x WHERE x.lease_token IS NOT NULL \
-         AND x.status = 'pending' AND x.next_attempt_at > ",
-    )
-    .push_bind(claim.now);
+    q.push(") c LEFT JOIN").push(leases).push_bind(claim.now);
     q.push(" GROUP BY x.target_id) l ON l.target_id = c.target_id) r WHERE r.rn + r.leased <= ").push_bind(i64::from(claim.per_target_cap));
     q.push(" ORDER BY r.next_attempt_at LIMIT ").push_bind(i64::from(claim.limit));
     q.push(") RETURNING id, event_id, target_id, target_kind, attempt_count, manual_retry, params");
