@@ -21,6 +21,9 @@ const PREFIX: &str = "whsec_";
 /// Shown again after creation (`secret_prefix`): enough to tell secrets apart, useless to forge.
 const SHOWN_PREFIX_LEN: usize = 12;
 pub const SECRET_BYTES: usize = 32;
+/// Rotated-out secrets kept per target (expiring or expired); rotating again deletes the oldest
+/// beyond this, so a target rotated in a loop cannot make every delivery carry a long header.
+pub const MAX_OLD_SECRETS: u32 = 10;
 
 /// A signing secret's raw key bytes. Its text form is `whsec_` + padded standard base64.
 #[derive(Clone, PartialEq, Eq)]
