@@ -11,6 +11,7 @@ use switchyard::domain::event::Event;
 use switchyard::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
 use switchyard::domain::integration::{HubspotConfig, IntegrationConfig};
 use switchyard::domain::time::{Millis, now_ms};
+use switchyard::domain::window::Window;
 use switchyard::store::*;
 use uuid::Uuid;
 
@@ -327,7 +328,7 @@ async fn integrations_destinations_and_activations() {
         assert_eq!((a.total, counts.pending), (1200, 1200), "{name}");
         let page = store.activation_records(acct, activation.id, Some(999), None, 500).await.unwrap();
         assert_eq!(page.iter().map(|r| r.index).collect::<Vec<_>>(), (1000..1200).collect::<Vec<_>>(), "{name}");
-        assert_eq!(page[0].record, r#"{"n":1000}"#);
+        assert_eq!(page[0].record.as_deref(), Some(r#"{"n":1000}"#));
         assert!(store.cancel_activation(acct, activation.id, now_ms()).await.unwrap());
         let (_, counts) = store.get_activation(None, activation.id).await.unwrap().unwrap();
         assert_eq!((counts.pending, counts.cancelled), (0, 1200), "{name}");
@@ -345,4 +346,192 @@ async fn integrations_destinations_and_activations() {
 
 fn claim(now: Millis, lease_until: Millis, limit: u32, exclude: &[Uuid], per_target_cap: u32) -> ClaimRequest<'_> {
     ClaimRequest { now, lease_until, limit, exclude, per_target_cap }
+}
+
+/// Claims every due delivery and records each with `status`, answering `code` with `excerpt`.
+async fn settle_all(store: &dyn Store, status: DeliveryStatus, code: u16, excerpt: &str) -> Vec<Uuid> {
+    let now = now_ms();
+    let claimed = store.claim_due(&claim(now, now + 60_000, 1000, &[], 1000)).await.unwrap();
+    let results: Vec<AttemptResult> = claimed
+        .iter()
+        .map(|c| {
+            let mut r = result_of(c, status, code, now, now);
+            r.attempt.response_excerpt = excerpt.into();
+            r
+        })
+        .collect();
+    store.record_attempts(&results).await.unwrap();
+    claimed.iter().map(|c| c.delivery_id).collect()
+}
+
+#[tokio::test]
+async fn retention_deletes_settled_payloads_and_keeps_recent_and_pending_ones() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        let now = now_ms();
+        let aged = |ago: i64| Event { created_at: now - ago, ..event(acct, "contact.created", None) };
+        let (old, old_pending, recent) = (aged(10_000), aged(9_000), aged(0));
+        store.accept_events(std::slice::from_ref(&old)).await.unwrap();
+        let settled = settle_all(store.as_ref(), DeliveryStatus::Delivered, 200, "thanks").await;
+        store.accept_events(&[old_pending.clone(), recent.clone()]).await.unwrap();
+
+        let cutoff = now - 5_000;
+        let batch = store.expire_payloads(acct, cutoff, None, 500, now).await.unwrap();
+        assert_eq!((batch.examined, batch.changed), (2, 1), "{name}: the old pending event keeps its payload");
+        assert_eq!(batch.last.map(|p| p.id), Some(old_pending.id), "{name}: walked in creation order");
+        let again = store.expire_payloads(acct, cutoff, None, 500, now).await.unwrap();
+        assert_eq!((again.examined, again.changed), (1, 0), "{name}: expired events leave the walk");
+        assert_eq!(store.expire_payloads(acct, cutoff, batch.last, 500, now).await.unwrap().examined, 0, "{name}: continues after");
+
+        let events = store.list_events(acct, &EventFilter { limit: 10, ..Default::default() }).await.unwrap();
+        let data = |id: Uuid| events.iter().find(|(_, e)| e.id == id).unwrap().1.data.clone();
+        assert_eq!(data(old.id), switchyard::domain::retention::EXPIRED_DATA, "{name}");
+        assert_eq!((data(old_pending.id), data(recent.id)), (old_pending.data.clone(), recent.data.clone()), "{name}");
+        let delivery = store.get_delivery(acct, settled[0]).await.unwrap().unwrap();
+        assert_eq!((delivery.status, delivery.payload_expired_at), (DeliveryStatus::Delivered, Some(now)), "{name}: the row stays");
+        let attempts = store.list_attempts(acct, delivery.id).await.unwrap();
+        assert_eq!((attempts.len(), attempts[0].response_excerpt.as_str(), attempts[0].http_status_code), (1, "", Some(200)), "{name}");
+        assert_eq!(store.retry_delivery(acct, delivery.id, now).await.unwrap(), RetryRequest::PayloadExpired, "{name}");
+        // The pending delivery still goes out with its payload.
+        let claimed = store.claim_due(&claim(now_ms(), now_ms() + 1000, 10, &[], 1000)).await.unwrap();
+        assert!(claimed.iter().any(|c| c.event.id == old_pending.id && c.event.data == old_pending.data), "{name}");
+        store.reclaim_space(100).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn retention_deletes_activation_records_once_settled() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let now = now_ms();
+        let destination = Destination {
+            id: Uuid::now_v7(),
+            account_id: acct,
+            name: "d".into(),
+            url: "https://example.com/hook".into(),
+            method: DestinationMethod::Post,
+            query_params: Vec::new(),
+            events: Vec::new(),
+            workspaces: WorkspaceScope::All,
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_destination(&destination).await.unwrap();
+        let run = Event { data: "{}".into(), ..event(acct, "activation.run", None) };
+        let activation = Activation {
+            id: Uuid::now_v7(),
+            account_id: acct,
+            destination_id: destination.id,
+            event_id: run.id,
+            total: 0,
+            created_at: now,
+            started_at: None,
+            cancelled_at: None,
+        };
+        store.create_activation(&activation, &run).await.unwrap();
+        store.add_activation_records(&activation, 0, &[r#"{"n":1}"#.into(), r#"{"n":2}"#.into()]).await.unwrap();
+        let later = now_ms() + 1000;
+        assert_eq!(store.expire_payloads(acct, later, None, 500, later).await.unwrap().changed, 0, "{name}: still uploading");
+        store.release_activation(activation.id, 2, now_ms()).await.unwrap();
+        assert_eq!(store.expire_payloads(acct, later, None, 500, later).await.unwrap().changed, 0, "{name}: records pending");
+        assert!(store.cancel_activation(acct, activation.id, now_ms()).await.unwrap());
+        assert_eq!(store.expire_payloads(acct, later, None, 500, later).await.unwrap().changed, 1, "{name}: settled");
+        let records = store.activation_records(acct, activation.id, None, None, 10).await.unwrap();
+        assert_eq!(records.iter().map(|r| r.record.clone()).collect::<Vec<_>>(), [None, None], "{name}");
+    }
+}
+
+#[tokio::test]
+async fn stats_count_and_recovery_requeues_only_failures_in_its_window() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let ep = endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        let now = now_ms();
+        let hour = 3_600_000;
+        let aged = |ago: i64| Event { created_at: now - ago, ..event(acct, "contact.created", None) };
+        let failed = [aged(3 * hour), aged(2 * hour), aged(hour)];
+        store.accept_events(&failed).await.unwrap();
+        let mut failed_ids = Vec::new();
+        for id in settle_all(store.as_ref(), DeliveryStatus::Failed, 500, "").await {
+            failed_ids.push(store.get_delivery(acct, id).await.unwrap().unwrap());
+        }
+        // Oldest first, like `failed`.
+        failed_ids.sort_by_key(|d| d.created_at);
+        let failed_ids: Vec<Uuid> = failed_ids.iter().map(|d| d.id).collect();
+        store.accept_events(&[aged(90 * 60_000)]).await.unwrap();
+        settle_all(store.as_ref(), DeliveryStatus::Delivered, 200, "").await;
+        store.accept_events(&[aged(1)]).await.unwrap();
+
+        let day = Window { since: now - 24 * hour, until: now + 1 };
+        let counts = store.delivery_counts(acct, ep, day).await.unwrap();
+        assert_eq!((counts.delivered, counts.failed, counts.pending), (1, 3, 1), "{name}");
+        assert_eq!(store.delivery_counts(Uuid::now_v7(), ep, day).await.unwrap(), DeliveryCounts::default(), "{name}: scoped by account");
+
+        let set = FailedSet { target: ep, window: Window { since: now - 150 * 60_000, until: now }, as_of: now_ms() };
+        assert_eq!(store.count_failed(&set).await.unwrap(), 2, "{name}: the two failures in the window");
+        let first = store.requeue_failed(&set, None, 1, now_ms()).await.unwrap();
+        assert_eq!((first.examined, first.changed), (1, 1), "{name}");
+        let second = store.requeue_failed(&set, first.last, 1, now_ms()).await.unwrap();
+        assert_eq!((second.examined, second.changed), (1, 1), "{name}");
+        assert_eq!(store.requeue_failed(&set, second.last, 1, now_ms()).await.unwrap().examined, 0, "{name}: done");
+        let claimed = store.claim_due(&claim(now_ms(), now_ms() + 1000, 10, &[], 1000)).await.unwrap();
+        let requeued: HashSet<Uuid> = claimed.iter().filter(|c| c.manual_retry).map(|c| c.delivery_id).collect();
+        assert_eq!(requeued, HashSet::from([failed_ids[1], failed_ids[2]]), "{name}: exactly those, as manual retries");
+        let oldest = store.get_delivery(acct, failed_ids[0]).await.unwrap().unwrap();
+        assert_eq!(oldest.status, DeliveryStatus::Failed, "{name}: outside the window");
+    }
+}
+
+#[tokio::test]
+async fn accounts_tasks_and_secret_hygiene() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        assert_eq!(store.get_account(acct).await.unwrap().unwrap().retention_days, None, "{name}");
+        assert!(store.set_account_retention(acct, Some(7)).await.unwrap());
+        assert!(store.list_accounts().await.unwrap().iter().any(|a| a.id == acct && a.retention_days == Some(7)), "{name}");
+        assert!(!store.set_account_retention(Uuid::now_v7(), None).await.unwrap());
+
+        let ep = endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        assert_eq!(store.find_target(acct, ep).await.unwrap(), Some(TargetRef { kind: TargetKind::Webhook, id: ep }), "{name}");
+        assert_eq!(store.find_target(Uuid::now_v7(), ep).await.unwrap(), None, "{name}");
+
+        let now = now_ms();
+        let mut task = Task {
+            id: Uuid::now_v7(),
+            account_id: acct,
+            kind: switchyard::domain::task::TaskKind::Recover,
+            status: switchyard::domain::task::TaskStatus::Running,
+            target_id: Some(ep),
+            total: 3,
+            done: 0,
+            skipped: 0,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        };
+        store.insert_task(&task).await.unwrap();
+        task.done = 2;
+        store.update_task(&task).await.unwrap();
+        assert_eq!(store.get_task(acct, task.id).await.unwrap(), Some(task.clone()), "{name}");
+        assert_eq!(store.get_task(Uuid::now_v7(), task.id).await.unwrap(), None, "{name}: scoped by account");
+        assert_eq!(store.fail_stale_tasks(now - 1, now).await.unwrap(), 0, "{name}: it moved recently");
+        assert_eq!(store.fail_stale_tasks(now + 1, now + 2).await.unwrap(), 1, "{name}");
+        let stale = store.get_task(acct, task.id).await.unwrap().unwrap();
+        assert_eq!((stale.status.as_str(), stale.finished_at), ("failed", Some(now + 2)), "{name}");
+
+        // Thirteen rotations: the current secret and the ten newest old ones remain.
+        for n in 0..13 {
+            let at = now + n;
+            let secret = StoredSecret { id: Uuid::now_v7(), ciphertext: vec![n as u8], created_at: at, expires_at: None };
+            assert!(store.rotate_endpoint_secret(acct, ep, &secret, "whsec_x", at + 60_000).await.unwrap());
+        }
+        let secrets = store.webhook_target(ep, now + 13).await.unwrap().unwrap().secrets;
+        assert_eq!(secrets.len(), 11, "{name}: current + 10 old");
+        assert_eq!(secrets.iter().map(|s| s.ciphertext[0]).collect::<Vec<_>>(), (2..13).rev().collect::<Vec<u8>>(), "{name}: newest kept");
+        assert_eq!(store.delete_expired_secrets(now + 1_000_000, 500).await.unwrap(), 10, "{name}: expired ones go");
+        assert_eq!(store.webhook_target(ep, now).await.unwrap().unwrap().secrets.len(), 1, "{name}");
+    }
 }

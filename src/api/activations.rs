@@ -122,8 +122,9 @@ pub struct RecordView {
     http_status_code: Option<u16>,
     attempt_count: u32,
     last_error: Option<String>,
-    #[schema(value_type = Object)]
-    record: Box<serde_json::value::RawValue>,
+    /// The record; null once retention deleted it.
+    #[schema(value_type = Option<Object>)]
+    record: Option<Box<serde_json::value::RawValue>>,
 }
 
 impl From<ActivationRecord> for RecordView {
@@ -135,7 +136,9 @@ impl From<ActivationRecord> for RecordView {
             http_status_code: r.http_status_code,
             attempt_count: r.attempt_count,
             last_error: r.last_error,
-            record: serde_json::value::RawValue::from_string(r.record).unwrap_or_else(|_| serde_json::value::RawValue::from_string("{}".into()).expect("valid")),
+            record: r.record.map(|record| {
+                serde_json::value::RawValue::from_string(record).unwrap_or_else(|_| serde_json::value::RawValue::from_string("{}".into()).expect("valid"))
+            }),
         }
     }
 }

@@ -11,7 +11,7 @@ use super::extract::parse_id;
 use crate::crypto::random_bytes;
 use crate::domain::endpoint::check_events;
 use crate::domain::signing::SigningSecret;
-use crate::domain::time::Millis;
+use crate::domain::time::{Millis, parse_rfc3339};
 use crate::domain::url_policy::UrlError;
 use crate::store::StoredSecret;
 use crate::targets::signing_secret_binding;
@@ -66,4 +66,12 @@ pub fn new_signing_secret(state: &AppState, now: Millis) -> (SigningSecret, Stor
     let id = Uuid::now_v7();
     let ciphertext = state.secret_box.seal(secret.expose().as_bytes(), &signing_secret_binding(id));
     (secret, StoredSecret { id, ciphertext, created_at: now, expires_at: None })
+}
+
+/// A time given as RFC 3339 (`2026-11-24T10:00:00Z`) or as a duration back from `now` (`24h`,
+/// `7days`); `<scope>.invalid_request` otherwise.
+pub fn parse_time(scope: Scope, field: &str, value: &str, now: Millis) -> Result<Millis, ApiError> {
+    parse_rfc3339(value)
+        .or_else(|| humantime::parse_duration(value).ok().map(|d| now - d.as_millis() as Millis))
+        .ok_or_else(|| ApiError::invalid_request(scope, format!("{field} is an RFC 3339 time (2026-11-24T10:00:00Z) or a duration back from now (24h)")))
 }

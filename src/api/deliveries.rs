@@ -56,6 +56,8 @@ pub struct DeliveryView {
     completed_at: Option<String>,
     created_at: String,
     updated_at: String,
+    /// True once retention deleted the event's payload: the delivery can no longer be retried.
+    payload_expired: bool,
 }
 
 impl From<Delivery> for DeliveryView {
@@ -74,6 +76,7 @@ impl From<Delivery> for DeliveryView {
             completed_at: d.completed_at.map(rfc3339),
             created_at: rfc3339(d.created_at),
             updated_at: rfc3339(d.updated_at),
+            payload_expired: d.payload_expired_at.is_some(),
         }
     }
 }
@@ -89,14 +92,16 @@ pub struct AttemptView {
     /// Why there was no HTTP answer: dns, connect, tls, timeout, blocked_address, …
     error_kind: Option<String>,
     error_message: Option<String>,
-    /// The first 4 KiB of the response body.
+    /// The first 4 KiB of the response body; empty once retention deleted it.
     response_excerpt: String,
-    /// True for attempts requested with deliveries-retry.
+    /// True for attempts requested with deliveries-retry or a recovery.
     manual: bool,
+    /// True once retention deleted the response excerpt (with the event's payload).
+    payload_expired: bool,
 }
 
-impl From<Attempt> for AttemptView {
-    fn from(a: Attempt) -> Self {
+impl AttemptView {
+    fn new(a: Attempt, payload_expired: bool) -> Self {
         Self {
             id: a.id,
             attempt_number: a.attempt_number,
@@ -107,6 +112,7 @@ impl From<Attempt> for AttemptView {
             error_message: a.error_message,
             response_excerpt: a.response_excerpt,
             manual: a.manual,
+            payload_expired,
         }
     }
 }
@@ -204,7 +210,8 @@ pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): Ap
 pub async fn attempts(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<AttemptsRequest>) -> ApiResult<AttemptList> {
     let delivery = owned_delivery(&state, &caller, &req.delivery_id, "delivery_id").await?;
     let attempts = state.store.list_attempts(caller.account_id, delivery.id).await.or_store_error(SCOPE)?;
-    success(AttemptList { attempts: attempts.into_iter().map(Into::into).collect() })
+    let expired = delivery.payload_expired_at.is_some();
+    success(AttemptList { attempts: attempts.into_iter().map(|a| AttemptView::new(a, expired)).collect() })
 }
 
 /// Queue one delivery for an attempt now, whatever its status. The attempt is marked manual.
@@ -220,6 +227,12 @@ pub async fn retry(State(state): State<AppState>, caller: Caller, ApiJson(req): 
         RetryRequest::InFlight => {
             Err(ApiError::new(StatusCode::CONFLICT, SCOPE, "in_progress", "an attempt of this delivery is in progress; retry when it ends"))
         }
+        RetryRequest::PayloadExpired => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            SCOPE,
+            "payload_expired",
+            "retention deleted this delivery's payload; it can no longer be sent",
+        )),
         RetryRequest::NotFound => Err(ApiError::not_found(SCOPE, "delivery")),
     }
 }

@@ -17,7 +17,9 @@ use super::{ApiResult, AppState, Success, success};
 use crate::domain::event::{Event, MAX_BATCH_EVENTS, check_data, check_idempotency_key};
 use crate::domain::fields::SOURCE_FIELDS;
 use crate::domain::mapping::as_text;
-use crate::domain::time::{Millis, now_ms, parse_rfc3339, rfc3339};
+use super::checks::parse_time;
+use crate::domain::retention::is_expired;
+use crate::domain::time::{Millis, now_ms, rfc3339};
 use crate::store::{AcceptedEvent, Caller, EventFilter};
 
 const SCOPE: Scope = Scope::Events;
@@ -52,8 +54,11 @@ pub struct EventView {
     workspace_id: Option<Uuid>,
     timestamp: String,
     idempotency_key: Option<String>,
-    #[schema(value_type = Object)]
+    /// The record; null once retention deleted it.
+    #[schema(value_type = Option<Object>)]
     data: Box<RawValue>,
+    /// True once retention deleted the payload.
+    payload_expired: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -78,7 +83,8 @@ impl From<Event> for EventView {
             workspace_id: e.workspace_id,
             timestamp: rfc3339(e.created_at),
             idempotency_key: e.idempotency_key,
-            data: RawValue::from_string(e.data).expect("stored data is the JSON that was validated"),
+            payload_expired: is_expired(&e.data),
+            data: RawValue::from_string(e.data).expect("stored data is the JSON that was validated, or null"),
         }
     }
 }
@@ -213,12 +219,6 @@ pub struct EventPage {
     has_more: bool,
 }
 
-/// `2026-11-24T10:00:00Z`, or `24h` / `7days` meaning that long ago.
-fn parse_time(field: &str, value: &str, now: Millis) -> Result<Millis, ApiError> {
-    parse_rfc3339(value)
-        .or_else(|| humantime::parse_duration(value).ok().map(|d| now - d.as_millis() as Millis))
-        .ok_or_else(|| ApiError::invalid_request(SCOPE, format!("{field} is an RFC 3339 time (2026-11-24T10:00:00Z) or a duration back from now (24h)")))
-}
 
 fn encode_cursor(seq: i64) -> String {
     use base64::Engine;
@@ -238,8 +238,8 @@ fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
 fn event_filter(since: Option<&str>, until: Option<&str>, types: Vec<String>, workspace: Option<&str>) -> Result<EventFilter, ApiError> {
     let now = now_ms();
     Ok(EventFilter {
-        since: since.map(|v| parse_time("since", v, now)).transpose()?,
-        until: until.map(|v| parse_time("until", v, now)).transpose()?,
+        since: since.map(|v| parse_time(SCOPE, "since", v, now)).transpose()?,
+        until: until.map(|v| parse_time(SCOPE, "until", v, now)).transpose()?,
         types,
         workspace_id: workspace.map(|w| parse_id(SCOPE, "workspace_id", w)).transpose()?,
         after_seq: 0,

@@ -25,6 +25,7 @@ const TABLES: &[&str] = &[
     "activations",
     "deliveries",
     "attempts",
+    "tasks",
 ];
 
 const PAGE: i64 = 1000;

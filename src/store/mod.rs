@@ -23,7 +23,9 @@ use crate::domain::fanout::{TargetRef, WorkspaceScope};
 use crate::domain::integration::IntegrationConfig;
 use crate::domain::mailer::{MailerProvider, MailerRule, TemplateParam};
 use crate::domain::mapping::MappingRow;
+use crate::domain::task::{TaskKind, TaskStatus};
 use crate::domain::time::Millis;
+use crate::domain::window::Window;
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
@@ -35,6 +37,16 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An account (tenant) and its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Account {
+    pub id: Uuid,
+    pub name: String,
+    /// Its own payload retention; `None`: the server's `--retention`.
+    pub retention_days: Option<u32>,
+    pub created_at: Millis,
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Workspace {
@@ -180,8 +192,8 @@ pub struct ActivationRecord {
     pub http_status_code: Option<u16>,
     pub attempt_count: u32,
     pub last_error: Option<String>,
-    /// The record, as JSON.
-    pub record: String,
+    /// The record, as JSON; `None` once retention deleted it.
+    pub record: Option<String>,
 }
 
 /// What marks a delivery cancelled with its activation.
@@ -230,6 +242,8 @@ pub struct Delivery {
     pub created_at: Millis,
     pub updated_at: Millis,
     pub completed_at: Option<Millis>,
+    /// When retention deleted its payload (the event's data, its params, its response excerpts).
+    pub payload_expired_at: Option<Millis>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -299,7 +313,62 @@ pub struct AttemptResult {
 pub enum RetryRequest {
     Requeued(Delivery),
     InFlight,
+    /// Retention deleted what it would send.
+    PayloadExpired,
     NotFound,
+}
+
+/// A place in a walk through rows in `(created_at, id)` order: the last row looked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub created_at: Millis,
+    pub id: Uuid,
+}
+
+/// What one batch of a walk did: rows looked at, rows changed, and where to continue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub examined: u64,
+    pub changed: u64,
+    pub last: Option<Position>,
+}
+
+/// One target's deliveries in a window, by status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub pending: u64,
+    pub delivered: u64,
+    pub failed: u64,
+}
+
+/// Which failed deliveries a recovery re-queues: those of `target` created in `window` that had
+/// failed by `as_of` (when the recovery started, so a delivery that fails again is not re-picked).
+/// Records of a cancelled activation are not among them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailedSet {
+    pub target: Uuid,
+    pub window: Window,
+    pub as_of: Millis,
+}
+
+/// A background task and its progress.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub kind: TaskKind,
+    pub status: TaskStatus,
+    pub target_id: Option<Uuid>,
+    /// Items to process, counted when the task started.
+    pub total: u64,
+    /// Items processed so far (including skipped ones).
+    pub done: u64,
+    /// Items processed but left alone (a recovery: deliveries whose payload expired).
+    pub skipped: u64,
+    pub error: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub finished_at: Option<Millis>,
 }
 
 #[async_trait]
@@ -312,6 +381,12 @@ pub trait Store: Send + Sync + 'static {
     /// stores a new token digest for it. Returns the account id.
     async fn add_token(&self, account_name: &str, token_digest: &str, now: Millis) -> StoreResult<Uuid>;
     async fn caller_for_token(&self, token_digest: &str) -> StoreResult<Option<Caller>>;
+    async fn get_account(&self, id: Uuid) -> StoreResult<Option<Account>>;
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
+    /// Sets (or, with `None`, clears) the account's own retention. False when not found.
+    async fn set_account_retention(&self, id: Uuid, days: Option<u32>) -> StoreResult<bool>;
+    /// One of the account's targets, whatever its kind.
+    async fn find_target(&self, account: Uuid, id: Uuid) -> StoreResult<Option<TargetRef>>;
 
     // Workspaces.
     async fn insert_workspace(&self, workspace: &Workspace) -> StoreResult<()>;
@@ -333,6 +408,7 @@ pub trait Store: Send + Sync + 'static {
     async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<bool>;
     async fn delete_endpoint(&self, account: Uuid, id: Uuid) -> StoreResult<bool>;
     /// Makes `secret` current; the previous current secret stays valid until `old_expires_at`.
+    /// Expired secrets, and the oldest beyond `MAX_OLD_SECRETS` rotated-out ones, are deleted.
     async fn rotate_endpoint_secret(
         &self,
         account: Uuid,
@@ -407,6 +483,33 @@ pub trait Store: Send + Sync + 'static {
     async fn get_delivery(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Delivery>>;
     async fn list_attempts(&self, account: Uuid, delivery_id: Uuid) -> StoreResult<Vec<Attempt>>;
     async fn retry_delivery(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<RetryRequest>;
+
+    // Operations: stats, recovery, tasks.
+    /// The account's deliveries to `target` created in `window`, counted by status.
+    async fn delivery_counts(&self, account: Uuid, target: Uuid, window: Window) -> StoreResult<DeliveryCounts>;
+    async fn count_failed(&self, set: &FailedSet) -> StoreResult<u64>;
+    /// Re-queues the next `limit` deliveries of `set` after `after` (in creation order) the way
+    /// `retry_delivery` does, as manual retries; `changed` counts those re-queued (the others'
+    /// payload expired).
+    async fn requeue_failed(&self, set: &FailedSet, after: Option<Position>, limit: u32, now: Millis) -> StoreResult<BatchOutcome>;
+    async fn insert_task(&self, task: &Task) -> StoreResult<()>;
+    /// Writes status, counts, error, updated_at and finished_at.
+    async fn update_task(&self, task: &Task) -> StoreResult<()>;
+    async fn get_task(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Task>>;
+    /// Marks failed the tasks still running that have not moved since `updated_before` (their
+    /// process stopped). Returns how many.
+    async fn fail_stale_tasks(&self, updated_before: Millis, now: Millis) -> StoreResult<u64>;
+
+    // Retention and upkeep (the janitor).
+    /// Deletes the payloads of the next `limit` events of the account created before `cutoff`,
+    /// after `after`, whose deliveries are all settled (a pending delivery keeps its payload).
+    async fn expire_payloads(&self, account: Uuid, cutoff: Millis, after: Option<Position>, limit: u32, now: Millis)
+        -> StoreResult<BatchOutcome>;
+    /// Gives up to `max_pages` freed pages back to the file system; returns the free pages left
+    /// (always 0 where the database reuses its space by itself).
+    async fn reclaim_space(&self, max_pages: u32) -> StoreResult<u64>;
+    /// Deletes up to `limit` signing secrets whose grace ended before `now`.
+    async fn delete_expired_secrets(&self, now: Millis, limit: u32) -> StoreResult<u64>;
 
     // Worker side.
     /// One engine cycle in one transaction (one commit): records `results` (each delivery's new

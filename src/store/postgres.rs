@@ -2,7 +2,8 @@
 //!
 //! Claims lock the rows they take with `FOR UPDATE SKIP LOCKED`, so nodes never claim the same
 //! delivery; transactions that add events take a transaction-scoped advisory lock, so the pull
-//! API's `seq` follows commit order across nodes.
+//! API's `seq` follows commit order across nodes; retention and re-queueing (retry, recovery)
+//! take another, so a payload is never deleted under a delivery being re-queued.
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Transaction};
@@ -27,6 +28,11 @@ impl PostgresStore {
     async fn write_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
         Ok(self.writer.begin().await?)
     }
+
+    /// PostgreSQL's own (auto)vacuum makes deleted space reusable; nothing to do here.
+    async fn reclaim(&self, _max_pages: u32) -> StoreResult<u64> {
+        Ok(0)
+    }
 }
 
 super::sql::sql_store!(
@@ -34,5 +40,6 @@ super::sql::sql_store!(
     Postgres,
     PgRow,
     claim_lock: " FOR UPDATE OF d SKIP LOCKED",
-    lock_events: Some("SELECT pg_advisory_xact_lock(7219004)")
+    lock_events: Some("SELECT pg_advisory_xact_lock(7219004)"),
+    lock_payloads: Some("SELECT pg_advisory_xact_lock(7219005)")
 );

@@ -2,7 +2,8 @@
 //!
 //! `sql_store!` expands to the row decoding, the helpers and the `Store` implementation for one
 //! backend; each backend module (`sqlite.rs`, `postgres.rs`) defines its struct, how it opens,
-//! `write_tx`, and the two places where the dialects differ (claim locking, event ordering).
+//! `write_tx`, `reclaim` (giving freed space back), and the places where the dialects differ
+//! (claim locking, event ordering, payload locking).
 //! The SQL itself is portable: `$n` placeholders, `CASE` instead of boolean sums, `CAST` for
 //! typed NULL parameters.
 
@@ -25,9 +26,9 @@ fn is_outage(code: &str) -> bool {
     code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "55000" || code == "5" || code == "6"
 }
 
-/// `sql_store!(Store, Database, Row, claim_lock: "…", lock_events: Option<&str>)`.
+/// `sql_store!(Store, Database, Row, claim_lock: "…", lock_events: Option<&str>, lock_payloads: Option<&str>)`.
 macro_rules! sql_store {
-    ($Store:ident, $DB:ty, $Row:ty, claim_lock: $claim_lock:expr, lock_events: $lock_events:expr) => {
+    ($Store:ident, $DB:ty, $Row:ty, claim_lock: $claim_lock:expr, lock_events: $lock_events:expr, lock_payloads: $lock_payloads:expr) => {
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -42,6 +43,10 @@ use crate::domain::fanout::{self, Subscription, TargetKind, WorkspaceScope};
 use crate::domain::integration::{IntegrationConfig, IntegrationKind};
 use crate::domain::mailer::MailerProvider;
 use crate::domain::destination::ACTIVATION_EVENT_TYPE;
+use crate::domain::retention::EXPIRED_DATA;
+use crate::domain::signing::MAX_OLD_SECRETS;
+use crate::domain::task::{TaskKind, TaskStatus};
+use crate::domain::window::Window;
 
 /// `next_attempt_at` of records held back until their activation is released.
 const HELD: Millis = Millis::MAX;
@@ -159,7 +164,7 @@ fn event_from_row(row: &$Row) -> StoreResult<Event> {
 }
 
 const DELIVERY_COLUMNS: &str = "id, account_id, event_id, target_id, target_kind, event_type, status, \
-     attempt_count, next_attempt_at, http_status_code, last_error, created_at, updated_at, completed_at";
+     attempt_count, next_attempt_at, http_status_code, last_error, created_at, updated_at, completed_at, payload_expired_at";
 
 fn delivery_from_row(row: &$Row) -> StoreResult<Delivery> {
     let status: String = row.try_get("status")?;
@@ -178,6 +183,7 @@ fn delivery_from_row(row: &$Row) -> StoreResult<Delivery> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         completed_at: row.try_get("completed_at")?,
+        payload_expired_at: row.try_get("payload_expired_at")?,
     })
 }
 
@@ -508,6 +514,89 @@ async fn event_by_idempotency_key(
     row.as_ref().map(event_from_row).transpose()
 }
 
+const ACCOUNT_COLUMNS: &str = "id, name, retention_days, created_at";
+
+fn account_from_row(row: &$Row) -> StoreResult<Account> {
+    Ok(Account {
+        id: uuid_col(row, "id")?,
+        name: row.try_get("name")?,
+        retention_days: row.try_get::<Option<i64>, _>("retention_days")?.map(|d| d as u32),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const TASK_COLUMNS: &str = "id, account_id, kind, status, target_id, total, done, skipped, error, created_at, updated_at, finished_at";
+
+fn task_from_row(row: &$Row) -> StoreResult<Task> {
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    let count = |col: &str| row.try_get::<i64, _>(col).map(|v| v as u64);
+    Ok(Task {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        kind: TaskKind::parse(&kind).ok_or_else(|| StoreError::Internal(format!("unknown task kind {kind}")))?,
+        status: TaskStatus::parse(&status).ok_or_else(|| StoreError::Internal(format!("bad task status {status}")))?,
+        target_id: opt_uuid_col(row, "target_id")?,
+        total: count("total")?,
+        done: count("done")?,
+        skipped: count("skipped")?,
+        error: row.try_get("error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+fn position_from_row(row: &$Row) -> StoreResult<Position> {
+    Ok(Position { created_at: row.try_get("created_at")?, id: uuid_col(row, "id")? })
+}
+
+/// ` AND (created_at, id) > (…)`: continues a walk in `(created_at, id)` order after `after`.
+fn push_after(q: &mut sqlx::QueryBuilder<'_, $DB>, prefix: &str, after: Option<Position>) {
+    if let Some(after) = after {
+        q.push(format!(" AND ({prefix}created_at, {prefix}id) > (")).push_bind(after.created_at).push(", ").push_bind(after.id.to_string()).push(")");
+    }
+}
+
+/// `(…, …)` of bound values, for `IN`.
+fn push_list(q: &mut sqlx::QueryBuilder<'_, $DB>, values: &[String]) {
+    q.push("(");
+    let mut list = q.separated(", ");
+    for value in values {
+        list.push_bind(value.clone());
+    }
+    q.push(")");
+}
+
+/// `UPDATE deliveries SET …` queueing deliveries for an attempt now, marked manual: the one
+/// statement behind deliveries-retry and recoveries. It leaves alone a delivery whose attempt is
+/// in flight (a live lease) or whose payload expired; callers add `AND …` to pick the rows.
+fn requeue(now: Millis) -> sqlx::QueryBuilder<'static, $DB> {
+    let mut q = sqlx::QueryBuilder::new("UPDATE deliveries SET status = 'pending', next_attempt_at = ");
+    q.push_bind(now)
+        .push(", lease_token = NULL, manual_retry = TRUE, completed_at = NULL, updated_at = ")
+        .push_bind(now)
+        .push(" WHERE payload_expired_at IS NULL AND NOT (status = 'pending' AND lease_token IS NOT NULL AND next_attempt_at > ")
+        .push_bind(now)
+        .push(")");
+    q
+}
+
+/// ` AND …` picking the deliveries of a recovery's set.
+fn push_failed_set(q: &mut sqlx::QueryBuilder<'_, $DB>, set: &FailedSet) {
+    q.push(" AND target_id = ")
+        .push_bind(set.target.to_string())
+        .push(" AND status = 'failed' AND created_at >= ")
+        .push_bind(set.window.since)
+        .push(" AND created_at < ")
+        .push_bind(set.window.until)
+        .push(" AND completed_at <= ")
+        .push_bind(set.as_of)
+        .push(" AND (last_error IS NULL OR last_error <> ")
+        .push_bind(CANCELLED)
+        .push(")");
+}
+
 #[async_trait]
 impl Store for $Store {
     async fn ping(&self) -> StoreResult<()> {
@@ -557,6 +646,37 @@ impl Store for $Store {
             .fetch_optional(&self.reader)
             .await?;
         row.map(|r| Ok(Caller { account_id: uuid_col(&r, "account_id")?, token_id: uuid_col(&r, "id")? })).transpose()
+    }
+
+    async fn get_account(&self, id: Uuid) -> StoreResult<Option<Account>> {
+        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
+        let rows = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, id")).fetch_all(&self.reader).await?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    async fn set_account_retention(&self, id: Uuid, days: Option<u32>) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE accounts SET retention_days = $1 WHERE id = $2")
+            .bind(days.map(i64::from))
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn find_target(&self, account: Uuid, id: Uuid) -> StoreResult<Option<TargetRef>> {
+        let row = sqlx::query("SELECT id, kind FROM targets WHERE account_id = $1 AND id = $2")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| Ok(TargetRef { kind: target_kind(&r.try_get::<String, _>("kind")?)?, id: uuid_col(&r, "id")? })).transpose()
     }
 
     async fn insert_workspace(&self, ws: &Workspace) -> StoreResult<()> {
@@ -706,6 +826,15 @@ impl Store for $Store {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
+        // Each valid secret adds a signature to every request: keep only the newest old ones.
+        sqlx::query(
+            "DELETE FROM signing_secrets WHERE target_id = $1 AND expires_at IS NOT NULL AND id NOT IN \
+             (SELECT id FROM signing_secrets WHERE target_id = $1 AND expires_at IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT $2)",
+        )
+        .bind(id.to_string())
+        .bind(i64::from(MAX_OLD_SECRETS))
+        .execute(&mut *tx)
+        .await?;
         insert_secret(&mut tx, id, secret).await?;
         sqlx::query("UPDATE targets SET updated_at = $1 WHERE id = $2").bind(secret.created_at).bind(id.to_string()).execute(&mut *tx).await?;
         tx.commit().await?;
@@ -999,7 +1128,7 @@ impl Store for $Store {
                     http_status_code: r.try_get::<Option<i64>, _>("http_status_code")?.map(|c| c as u16),
                     attempt_count: r.try_get::<i64, _>("attempt_count")? as u32,
                     last_error: r.try_get("last_error")?,
-                    record: r.try_get::<Option<String>, _>("params")?.unwrap_or_default(),
+                    record: r.try_get("params")?,
                 })
             })
             .collect()
@@ -1155,27 +1284,186 @@ impl Store for $Store {
 
     async fn retry_delivery(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<RetryRequest> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_token = NULL, manual_retry = TRUE, \
-             completed_at = NULL, updated_at = $1 \
-             WHERE account_id = $2 AND id = $3 AND NOT (status = 'pending' AND lease_token IS NOT NULL AND next_attempt_at > $1)",
-        )
-        .bind(now)
-        .bind(account.to_string())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
+        lock_payloads(&mut tx).await?;
+        let mut q = requeue(now);
+        q.push(" AND account_id = ").push_bind(account.to_string()).push(" AND id = ").push_bind(id.to_string());
+        let done = q.build().execute(&mut *tx).await?;
         let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2"))
             .bind(account.to_string())
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(match (row, done.rows_affected()) {
-            (None, _) => RetryRequest::NotFound,
-            (Some(_), 0) => RetryRequest::InFlight,
-            (Some(row), _) => RetryRequest::Requeued(delivery_from_row(&row)?),
+        let Some(delivery) = row.as_ref().map(delivery_from_row).transpose()? else {
+            return Ok(RetryRequest::NotFound);
+        };
+        Ok(match done.rows_affected() {
+            0 if delivery.payload_expired_at.is_some() => RetryRequest::PayloadExpired,
+            0 => RetryRequest::InFlight,
+            _ => RetryRequest::Requeued(delivery),
         })
+    }
+
+    async fn delivery_counts(&self, account: Uuid, target: Uuid, window: Window) -> StoreResult<DeliveryCounts> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
+             COALESCE(SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0) AS delivered, \
+             COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed \
+             FROM deliveries WHERE account_id = $1 AND target_id = $2 AND created_at >= $3 AND created_at < $4",
+        )
+        .bind(account.to_string())
+        .bind(target.to_string())
+        .bind(window.since)
+        .bind(window.until)
+        .fetch_one(&self.reader)
+        .await?;
+        let n = |col: &str| row.try_get::<i64, _>(col).map(|v| v as u64);
+        Ok(DeliveryCounts { pending: n("pending")?, delivered: n("delivered")?, failed: n("failed")? })
+    }
+
+    async fn count_failed(&self, set: &FailedSet) -> StoreResult<u64> {
+        let mut q = sqlx::QueryBuilder::<$DB>::new("SELECT COUNT(*) FROM deliveries WHERE 1 = 1");
+        push_failed_set(&mut q, set);
+        let n: i64 = q.build_query_scalar().fetch_one(&self.reader).await?;
+        Ok(n as u64)
+    }
+
+    async fn requeue_failed(&self, set: &FailedSet, after: Option<Position>, limit: u32, now: Millis) -> StoreResult<BatchOutcome> {
+        let mut tx = self.write_tx().await?;
+        lock_payloads(&mut tx).await?;
+        let mut pick = sqlx::QueryBuilder::<$DB>::new("SELECT created_at, id FROM deliveries WHERE 1 = 1");
+        push_failed_set(&mut pick, set);
+        push_after(&mut pick, "", after);
+        pick.push(" ORDER BY created_at, id LIMIT ").push_bind(i64::from(limit));
+        let rows = pick.build().fetch_all(&mut *tx).await?;
+        let Some(last) = rows.last().map(position_from_row).transpose()? else {
+            tx.commit().await?;
+            return Ok(BatchOutcome::default());
+        };
+        // The same rows, by range: the ones whose payload expired stay as they are.
+        let mut q = requeue(now);
+        push_failed_set(&mut q, set);
+        push_after(&mut q, "", after);
+        q.push(" AND (created_at, id) <= (").push_bind(last.created_at).push(", ").push_bind(last.id.to_string()).push(")");
+        let changed = q.build().execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(BatchOutcome { examined: rows.len() as u64, changed, last: Some(last) })
+    }
+
+    async fn insert_task(&self, task: &Task) -> StoreResult<()> {
+        sqlx::query(&format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
+            .bind(task.id.to_string())
+            .bind(task.account_id.to_string())
+            .bind(task.kind.as_str())
+            .bind(task.status.as_str())
+            .bind(task.target_id.map(|t| t.to_string()))
+            .bind(task.total as i64)
+            .bind(task.done as i64)
+            .bind(task.skipped as i64)
+            .bind(&task.error)
+            .bind(task.created_at)
+            .bind(task.updated_at)
+            .bind(task.finished_at)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn update_task(&self, task: &Task) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE tasks SET status = $1, total = $2, done = $3, skipped = $4, error = $5, updated_at = $6, finished_at = $7 \
+             WHERE id = $8",
+        )
+        .bind(task.status.as_str())
+        .bind(task.total as i64)
+        .bind(task.done as i64)
+        .bind(task.skipped as i64)
+        .bind(&task.error)
+        .bind(task.updated_at)
+        .bind(task.finished_at)
+        .bind(task.id.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_task(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Task>> {
+        let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE account_id = $1 AND id = $2"))
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn fail_stale_tasks(&self, updated_before: Millis, now: Millis) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE tasks SET status = 'failed', error = $1, finished_at = $2, updated_at = $2 \
+             WHERE status = 'running' AND updated_at < $3",
+        )
+        .bind("interrupted: the server stopped while it ran; start it again")
+        .bind(now)
+        .bind(updated_before)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn expire_payloads(&self, account: Uuid, cutoff: Millis, after: Option<Position>, limit: u32, now: Millis) -> StoreResult<BatchOutcome> {
+        let mut tx = self.write_tx().await?;
+        lock_payloads(&mut tx).await?;
+        // An event is busy while a delivery may still need its payload: one is pending, or its
+        // activation is still being uploaded.
+        let mut pick = sqlx::QueryBuilder::<$DB>::new(
+            "SELECT e.created_at, e.id, CASE WHEN \
+             EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending') OR \
+             EXISTS (SELECT 1 FROM activations a WHERE a.event_id = e.id AND a.started_at IS NULL) \
+             THEN 1 ELSE 0 END AS busy FROM events e WHERE e.payload_expired_at IS NULL AND e.account_id = ",
+        );
+        pick.push_bind(account.to_string()).push(" AND e.created_at < ").push_bind(cutoff);
+        push_after(&mut pick, "e.", after);
+        pick.push(" ORDER BY e.created_at, e.id LIMIT ").push_bind(i64::from(limit));
+        let rows = pick.build().fetch_all(&mut *tx).await?;
+        let mut settled = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.try_get::<i32, _>("busy")? == 0 {
+                settled.push(row.try_get::<String, _>("id")?);
+            }
+        }
+        if !settled.is_empty() {
+            let mut events = sqlx::QueryBuilder::<$DB>::new("UPDATE events SET data = ");
+            events.push_bind(EXPIRED_DATA).push(", payload_expired_at = ").push_bind(now).push(" WHERE id IN ");
+            push_list(&mut events, &settled);
+            events.build().execute(&mut *tx).await?;
+            let mut deliveries = sqlx::QueryBuilder::<$DB>::new("UPDATE deliveries SET params = NULL, payload_expired_at = ");
+            deliveries.push_bind(now).push(" WHERE event_id IN ");
+            push_list(&mut deliveries, &settled);
+            deliveries.build().execute(&mut *tx).await?;
+            let mut attempts =
+                sqlx::QueryBuilder::<$DB>::new("UPDATE attempts SET response_excerpt = '' WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id IN ");
+            push_list(&mut attempts, &settled);
+            attempts.push(")");
+            attempts.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        let last = rows.last().map(position_from_row).transpose()?;
+        Ok(BatchOutcome { examined: rows.len() as u64, changed: settled.len() as u64, last })
+    }
+
+    async fn reclaim_space(&self, max_pages: u32) -> StoreResult<u64> {
+        self.reclaim(max_pages).await
+    }
+
+    async fn delete_expired_secrets(&self, now: Millis, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM signing_secrets WHERE id IN \
+             (SELECT id FROM signing_secrets WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn record_and_claim(&self, results: &[AttemptResult], claim: Option<&ClaimRequest<'_>>) -> StoreResult<Vec<ClaimedDelivery>> {
@@ -1210,6 +1498,16 @@ impl Store for $Store {
 /// idempotency keys are checked without races; a no-op where one writer is the rule (SQLite).
 async fn lock_events(tx: &mut sqlx::Transaction<'_, $DB>) -> StoreResult<()> {
     if let Some(sql) = $lock_events {
+        sqlx::query(sql).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Serializes the transactions that decide whether a payload is still needed (retention) with
+/// those that make a settled delivery pending again (retry, recovery), so a payload is never
+/// deleted under a delivery that was just re-queued; a no-op where one writer is the rule.
+async fn lock_payloads(tx: &mut sqlx::Transaction<'_, $DB>) -> StoreResult<()> {
+    if let Some(sql) = $lock_payloads {
         sqlx::query(sql).execute(&mut **tx).await?;
     }
     Ok(())
