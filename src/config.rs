@@ -19,6 +19,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Send a file of records (CSV, NDJSON or a JSON array) to a query destination.
     Activate(Box<ActivateArgs>),
+    /// Switch a SQLite database created before incremental vacuum to it, with one full VACUUM
+    /// (rewrites the file: stop the server first, and have as much free disk as the file takes).
+    Compact {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Copy everything from a SQLite database into an empty PostgreSQL database.
     MigrateStore {
         /// `sqlite:PATH`
@@ -158,6 +164,13 @@ pub struct ServeArgs {
     /// How long a rotated-out signing secret keeps signing.
     #[arg(long, env = "SWITCHYARD_SECRET_GRACE", default_value = "24h", value_parser = duration)]
     pub secret_grace: Duration,
+    /// How long payloads (event data, activation records, response excerpts) are kept when the
+    /// account sets no retention of its own (`account-update`). Delivery and attempt rows stay.
+    #[arg(long, env = "SWITCHYARD_RETENTION", default_value = crate::domain::retention::DEFAULT_RETENTION, value_parser = duration)]
+    pub retention: Duration,
+    /// Time between two janitor passes (retention, space reclaim, expired secrets).
+    #[arg(long, env = "SWITCHYARD_JANITOR_INTERVAL", default_value = "1m", value_parser = duration)]
+    pub janitor_interval: Duration,
     /// HubSpot API base URL (tests point it at a local fake).
     #[arg(long, env = "SWITCHYARD_HUBSPOT_BASE_URL", default_value = "https://api.hubapi.com")]
     pub hubspot_base_url: url::Url,
@@ -259,6 +272,8 @@ mod tests {
         assert_eq!(args.request_timeout, Duration::from_secs(15));
         assert_eq!(args.connect_timeout, Duration::from_secs(5));
         assert!(!args.allow_http && !args.allow_private_networks);
+        assert_eq!(args.retention, Duration::from_secs(30 * 86_400));
+        assert_eq!(args.janitor_interval, Duration::from_secs(60));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod engine;
+pub mod janitor;
 pub mod listen;
 pub mod server;
 pub mod store;

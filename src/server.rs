@@ -15,6 +15,7 @@ use crate::crypto::secret_box::SecretBox;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::url_policy::UrlPolicy;
 use crate::engine::{EngineHandle, EngineSettings};
+use crate::janitor::{self, JanitorSettings};
 use crate::store::{PostgresStore, SqliteStore, Store};
 use crate::targets::mail::MailSettings;
 use crate::targets::mail::smtp::SmtpSettings;
@@ -25,6 +26,7 @@ use crate::targets::http::{HttpClient, HttpSettings};
 pub struct RunningServer {
     pub addr: SocketAddr,
     http: JoinHandle<std::io::Result<()>>,
+    janitor: JoinHandle<()>,
     core: Core,
 }
 
@@ -33,6 +35,7 @@ impl RunningServer {
     pub async fn stop(self) {
         let _ = self.core.shutdown.send(true);
         let _ = self.http.await;
+        let _ = self.janitor.await;
         self.core.stop().await;
     }
 }
@@ -124,6 +127,9 @@ impl Core {
         if args.lease <= args.request_timeout {
             bail!("--lease ({:?}) must be longer than --request-timeout ({:?})", args.lease, args.request_timeout);
         }
+        if args.janitor_interval.is_zero() {
+            bail!("--janitor-interval must be longer than 0");
+        }
         if args.endpoint_concurrency == 0 || args.max_in_flight == 0 {
             bail!("--endpoint-concurrency and --max-in-flight must be at least 1");
         }
@@ -192,11 +198,17 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
         max_body_bytes: args.max_body_bytes,
         max_upload_bytes: args.max_upload_bytes,
         secret_grace: args.secret_grace,
+        retention: args.retention,
         engine_wake: core.waker(),
         metrics: prometheus(),
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let janitor = janitor::start(
+        core.store.clone(),
+        JanitorSettings { retention: args.retention, interval: args.janitor_interval },
+        core.shutdown.subscribe(),
+    );
     let mut stop = core.shutdown.subscribe();
     let http = tokio::spawn(
         axum::serve(listener, if args.workers_only { api::ops_router(state) } else { api::router(state) })
@@ -205,5 +217,5 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
             })
             .into_future(),
     );
-    Ok(RunningServer { addr, http, core })
+    Ok(RunningServer { addr, http, janitor, core })
 }

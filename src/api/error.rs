@@ -22,6 +22,7 @@ pub enum Scope {
     Mailers,
     Destinations,
     Activations,
+    Account,
 }
 
 impl Scope {
@@ -38,12 +39,13 @@ impl Scope {
             Self::Mailers => "mailers",
             Self::Destinations => "destinations",
             Self::Activations => "activations",
+            Self::Account => "account",
         }
     }
 
     /// The scope of `/api/<resource>-<verb>`.
     pub fn from_path(path: &str) -> Option<Self> {
-        const CALLS: [(&str, Scope); 11] = [
+        const CALLS: [(&str, Scope); 12] = [
             ("webhooks-", Scope::Webhooks),
             ("events-", Scope::Events),
             ("workspaces-", Scope::Workspaces),
@@ -55,6 +57,7 @@ impl Scope {
             ("mailer-providers-", Scope::Mailers),
             ("destinations-", Scope::Destinations),
             ("activations-", Scope::Activations),
+            ("account-", Scope::Account),
         ];
         let call = path.strip_prefix("/api/")?;
         CALLS.into_iter().find(|(prefix, _)| call.starts_with(prefix)).map(|(_, scope)| scope)
@@ -144,6 +147,7 @@ mod tests {
         assert_eq!(Scope::from_path("/api/events-send-batch"), Some(Scope::Events));
         assert_eq!(Scope::from_path("/api/deliveries-retry"), Some(Scope::Deliveries));
         assert_eq!(Scope::from_path("/api/integration-kinds-list"), Some(Scope::Integrations));
+        assert_eq!(Scope::from_path("/api/account-update"), Some(Scope::Account));
         assert_eq!(Scope::from_path("/api/eventsx-send"), None);
         assert_eq!(Scope::from_path("/healthz"), None);
     }

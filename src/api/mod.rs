@@ -2,6 +2,7 @@
 //! endpoints. Handlers parse, call `domain` to validate, call the store, and shape the answer;
 //! nothing here decides delivery behaviour.
 
+mod account;
 mod activations;
 mod checks;
 mod deliveries;
@@ -50,6 +51,8 @@ pub struct AppState {
     /// Largest activation upload.
     pub max_upload_bytes: usize,
     pub secret_grace: Duration,
+    /// Payload retention when the account sets none (`--retention`).
+    pub retention: Duration,
     /// Wakes the delivery engine after new work is committed.
     pub engine_wake: Arc<Notify>,
     pub metrics: PrometheusHandle,
@@ -137,6 +140,8 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(activations::list))
         .routes(routes!(activations::records))
         .routes(routes!(activations::cancel))
+        .routes(routes!(account::get))
+        .routes(routes!(account::update))
         .split_for_parts();
     let openapi = Arc::new(openapi);
     api.route("/api/openapi.json", axum::routing::get(move || std::future::ready(Json(openapi.as_ref().clone()))))

@@ -27,6 +27,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging(LogFormat::Text, "error");
             activate::run(*args).await
         }
+        Command::Compact { database } => {
+            init_logging(LogFormat::Text, "warn");
+            let crate::config::DatabaseLocation::Sqlite(path) = database.location().map_err(anyhow::Error::msg)? else {
+                anyhow::bail!("compact works on a SQLite database (PostgreSQL reuses its space by itself)");
+            };
+            crate::store::SqliteStore::compact(&path.to_string_lossy()).await?;
+            println!("{}: compacted; freed space now goes back to the file system", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::MigrateStore { from, to } => {
             init_logging(LogFormat::Text, "warn");
             migrate_store::run(DatabaseArgs { database_url: from }, DatabaseArgs { database_url: to }).await?;
