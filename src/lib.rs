@@ -10,6 +10,7 @@ pub mod domain;
 pub mod engine;
 pub mod janitor;
 pub mod listen;
+pub mod recovery;
 pub mod server;
 pub mod store;
 pub mod targets;

@@ -1,8 +1,11 @@
 //! Operating Switchyard for months: retention (on SQLite and PostgreSQL, and the SQLite file
-//! staying the same size under steady load) and secret rotation hygiene.
+//! staying the same size under steady load), stats, recovery of failed deliveries, and secret
+//! rotation hygiene.
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -123,6 +126,104 @@ async fn the_sqlite_file_stops_growing_once_retention_applies() {
     assert!(last <= plateau + plateau * 15 / 100, "the file kept growing: {plateau} bytes after round {}, {last} at the end", ROUNDS / 2);
     let sent = sent_per_round * ROUNDS as u64;
     assert!(sent > 2 * last, "the test sent far more ({sent} bytes) than the file holds, so a file keeping payloads would have grown");
+    server.stop().await;
+}
+
+/// Sends `count` events and returns their ids, in order.
+async fn send_events(server: &TestServer, count: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let sent = server.send_event("contact.created", json!({"n": n})).await;
+        ids.push(sent["event"]["id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+#[tokio::test]
+async fn recovery_resends_exactly_the_failed_deliveries_in_its_window() {
+    let server = TestServer::start_with(&["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,20ms", "--request-timeout", "2s", "--lease", "5s"]).await;
+    let healthy = Arc::new(AtomicBool::new(false));
+    let gate = healthy.clone();
+    let receiver = Receiver::start(move |_, _, _| if gate.load(Ordering::SeqCst) { (204, vec![]) } else { (500, vec![]) }).await;
+    let (endpoint, _) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
+
+    // Three groups of failures, more than a second apart: the window holds only the middle one
+    // (times in the API have second precision).
+    let before = send_events(&server, 2).await;
+    server.wait_for_status(&endpoint, "failed", 2).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let inside = send_events(&server, 3).await;
+    server.wait_for_status(&endpoint, "failed", 5).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let after = send_events(&server, 2).await;
+    let deliveries = server.wait_for_status(&endpoint, "failed", 7).await;
+    let created = |event: &str| deliveries.iter().find(|d| d["event_id"] == event).unwrap()["created_at"].as_str().unwrap().to_owned();
+    let (since, until) = (created(&inside[0]), created(&after[0]));
+
+    let stats = server.ok("webhooks-stats", json!({"id": endpoint})).await["stats"].clone();
+    assert_eq!((stats["total"].as_u64(), stats["failed"].as_u64(), stats["succeeded"].as_u64(), stats["pending"].as_u64()), (Some(7), Some(7), Some(0), Some(0)));
+
+    healthy.store(true, Ordering::SeqCst);
+    let seen_before = receiver.count();
+    let started = server.ok("webhooks-recover", json!({"id": endpoint, "since": since, "until": until})).await["task"].clone();
+    assert_eq!((started["kind"].as_str(), started["total"].as_u64()), (Some("recover"), Some(3)), "{started}");
+    let task = eventually(WAIT, "the recovery finishes", || async {
+        let task = server.ok("tasks-get", json!({"id": started["id"]})).await["task"].clone();
+        (task["status"] == "done").then_some(task)
+    })
+    .await;
+    assert_eq!((task["total"].as_u64(), task["done"].as_u64(), task["skipped"].as_u64()), (Some(3), Some(3), Some(0)), "{task}");
+    assert!(task["finished_at"].is_string());
+
+    server.wait_for_status(&endpoint, "delivered", 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut resent: Vec<String> = receiver.received()[seen_before..].iter().map(|r| r.header("webhook-id").to_owned()).collect();
+    resent.sort();
+    let mut expected = inside.clone();
+    expected.sort();
+    assert_eq!(resent, expected, "exactly the failures in the window, once each (not {before:?} nor {after:?})");
+    for delivery in server.deliveries(&endpoint).await.iter().filter(|d| d["status"] == "delivered") {
+        let attempts = server.ok("deliveries-attempts", json!({"delivery_id": delivery["id"]})).await["attempts"].as_array().unwrap().clone();
+        let flags: Vec<_> = attempts.iter().map(|a| a["manual"].as_bool().unwrap()).collect();
+        assert_eq!(flags, [false, false, true], "two scheduled attempts, then the recovery's manual one");
+    }
+    let stats = server.ok("webhooks-stats", json!({"id": endpoint, "since": "1h"})).await["stats"].clone();
+    assert_eq!((stats["succeeded"].as_u64(), stats["failed"].as_u64()), (Some(3), Some(4)), "{stats}");
+
+    assert_error(&server.call("webhooks-recover", json!({"id": endpoint, "since": "15days"})).await, StatusCode::BAD_REQUEST, "webhooks.invalid_request");
+    assert_error(&server.call("webhooks-recover", json!({"id": endpoint, "since": until, "until": since})).await, StatusCode::BAD_REQUEST, "webhooks.invalid_request");
+    assert_error(&server.call("integrations-recover", json!({"id": endpoint, "since": "1h"})).await, StatusCode::NOT_FOUND, "integrations.not_found");
+    assert_error(&server.call("tasks-get", json!({"id": endpoint})).await, StatusCode::NOT_FOUND, "tasks.not_found");
+    let other = server.new_token("globex").await;
+    assert_error(&server.call_as(&other, "tasks-get", json!({"id": started["id"]})).await, StatusCode::NOT_FOUND, "tasks.not_found");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn stats_count_each_kind_of_target() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::always(204).await;
+    let failing = Receiver::always(500).await;
+    let destination = server.ok("destinations-create", json!({"url": receiver.url, "events": ["participant.completed"]})).await["destination"]["id"].clone();
+    let integration = server
+        .ok("integrations-create", json!({"kind": "custom_api", "config": {"endpoint": failing.url, "auth_type": "none"}}))
+        .await["integration"]["id"]
+        .clone();
+    for n in 0..3 {
+        server.send_event("participant.completed", json!({"email": format!("p{n}@example.com")})).await;
+    }
+    server.wait_for_status(destination.as_str().unwrap(), "delivered", 3).await;
+    server.wait_for_status(integration.as_str().unwrap(), "failed", 3).await;
+    let counts = |stats: &Value| (stats["total"].as_u64(), stats["succeeded"].as_u64(), stats["failed"].as_u64(), stats["pending"].as_u64());
+    let of_destination = server.ok("destinations-stats", json!({"id": destination})).await["stats"].clone();
+    assert_eq!(counts(&of_destination), (Some(3), Some(3), Some(0), Some(0)), "{of_destination}");
+    let of_integration = server.ok("integrations-stats", json!({"id": integration})).await["stats"].clone();
+    assert_eq!(counts(&of_integration), (Some(3), Some(0), Some(3), Some(0)), "{of_integration}");
+    let earlier = server.ok("destinations-stats", json!({"id": destination, "since": "2h", "until": "1h"})).await["stats"].clone();
+    assert_eq!(earlier["total"], 0, "nothing in that window");
+    assert_error(&server.call("mailers-stats", json!({"id": destination})).await, StatusCode::NOT_FOUND, "mailers.not_found");
+    assert_error(&server.call("webhooks-stats", json!({"id": "nope"})).await, StatusCode::BAD_REQUEST, "webhooks.invalid_id");
+    assert_error(&server.call("destinations-stats", json!({"id": destination, "since": "soon"})).await, StatusCode::BAD_REQUEST, "destinations.invalid_request");
     server.stop().await;
 }
 

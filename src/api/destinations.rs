@@ -9,13 +9,17 @@ use uuid::Uuid;
 use super::checks::{checked_events, checked_url, checked_workspaces};
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
+use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
+use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::destination::{DestinationMethod, QueryParam, validate_params};
 use crate::domain::fanout::WorkspaceScope;
+use crate::domain::fanout::TargetKind;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::store::{Caller, Destination};
 
 const SCOPE: Scope = Scope::Destinations;
+const FAMILY: TargetFamily = TargetFamily { scope: SCOPE, noun: "destination", kinds: |k| k == TargetKind::Destination };
 
 #[derive(Serialize, ToSchema)]
 pub struct DestinationView {
@@ -198,4 +202,20 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req):
         return Err(ApiError::not_found(SCOPE, "destination"));
     }
     success(DestinationDeleted { id, deleted: true })
+}
+
+/// Succeeded, failed and pending counts of the destination's deliveries created in a window (default:
+/// the last 24 hours).
+#[utoipa::path(post, path = "/api/destinations-stats", tag = "destinations", request_body = StatsRequest,
+    responses((status = 200, body = Success<TargetStats>), (status = "4XX", body = ErrorBody)))]
+pub async fn stats(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<StatsRequest>) -> ApiResult<TargetStats> {
+    target_ops::stats(&state, &caller, &FAMILY, req).await
+}
+
+/// Re-queue every failed delivery to the destination created in a window of at most 14 days, as
+/// manual retries, in the background: the answer is the task to follow with tasks-get.
+#[utoipa::path(post, path = "/api/destinations-recover", tag = "destinations", request_body = RecoverRequest,
+    responses((status = 200, body = Success<TaskOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn recover(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<RecoverRequest>) -> ApiResult<TaskOne> {
+    target_ops::recover(&state, &caller, &FAMILY, req).await
 }

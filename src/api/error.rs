@@ -23,6 +23,7 @@ pub enum Scope {
     Destinations,
     Activations,
     Account,
+    Tasks,
 }
 
 impl Scope {
@@ -40,12 +41,13 @@ impl Scope {
             Self::Destinations => "destinations",
             Self::Activations => "activations",
             Self::Account => "account",
+            Self::Tasks => "tasks",
         }
     }
 
     /// The scope of `/api/<resource>-<verb>`.
     pub fn from_path(path: &str) -> Option<Self> {
-        const CALLS: [(&str, Scope); 12] = [
+        const CALLS: [(&str, Scope); 13] = [
             ("webhooks-", Scope::Webhooks),
             ("events-", Scope::Events),
             ("workspaces-", Scope::Workspaces),
@@ -58,6 +60,7 @@ impl Scope {
             ("destinations-", Scope::Destinations),
             ("activations-", Scope::Activations),
             ("account-", Scope::Account),
+            ("tasks-", Scope::Tasks),
         ];
         let call = path.strip_prefix("/api/")?;
         CALLS.into_iter().find(|(prefix, _)| call.starts_with(prefix)).map(|(_, scope)| scope)
@@ -148,6 +151,8 @@ mod tests {
         assert_eq!(Scope::from_path("/api/deliveries-retry"), Some(Scope::Deliveries));
         assert_eq!(Scope::from_path("/api/integration-kinds-list"), Some(Scope::Integrations));
         assert_eq!(Scope::from_path("/api/account-update"), Some(Scope::Account));
+        assert_eq!(Scope::from_path("/api/tasks-get"), Some(Scope::Tasks));
+        assert_eq!(Scope::from_path("/api/webhooks-recover"), Some(Scope::Webhooks));
         assert_eq!(Scope::from_path("/api/eventsx-send"), None);
         assert_eq!(Scope::from_path("/healthz"), None);
     }

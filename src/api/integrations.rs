@@ -10,17 +10,21 @@ use uuid::Uuid;
 use super::checks::{checked_events, checked_url, checked_workspaces, new_signing_secret};
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
+use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
+use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::fanout::WorkspaceScope;
 use crate::domain::fields::SOURCE_FIELDS;
 use crate::domain::integration::{self, ConfigError, DEFAULT_EVENT, IntegrationConfig, IntegrationKind, secret_hint};
 use crate::domain::mapping::{self, MappingRow};
+use crate::domain::fanout::TargetKind;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::store::{Caller, Integration};
 use crate::targets::salesforce::login_url;
 use crate::targets::{IntegrationSpec, Verification, integration_secret_binding};
 
 const SCOPE: Scope = Scope::Integrations;
+const FAMILY: TargetFamily = TargetFamily { scope: SCOPE, noun: "integration", kinds: |k| matches!(k, TargetKind::Integration(_)) };
 const MAX_NAME_LEN: usize = 200;
 
 /// An integration. Its credential is never returned: `secret_hint` shows its first characters.
@@ -395,4 +399,20 @@ pub async fn kinds_list(_caller: Caller) -> ApiResult<KindList> {
     responses((status = 200, body = Success<FieldList>), (status = "4XX", body = ErrorBody)))]
 pub async fn fields_list(_caller: Caller) -> ApiResult<FieldList> {
     success(FieldList { fields: SOURCE_FIELDS.iter().map(|(display_name, key)| FieldView { key, display_name }).collect() })
+}
+
+/// Succeeded, failed and pending counts of the integration's deliveries created in a window (default:
+/// the last 24 hours).
+#[utoipa::path(post, path = "/api/integrations-stats", tag = "integrations", request_body = StatsRequest,
+    responses((status = 200, body = Success<TargetStats>), (status = "4XX", body = ErrorBody)))]
+pub async fn stats(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<StatsRequest>) -> ApiResult<TargetStats> {
+    target_ops::stats(&state, &caller, &FAMILY, req).await
+}
+
+/// Re-queue every failed delivery to the integration created in a window of at most 14 days, as
+/// manual retries, in the background: the answer is the task to follow with tasks-get.
+#[utoipa::path(post, path = "/api/integrations-recover", tag = "integrations", request_body = RecoverRequest,
+    responses((status = 200, body = Success<TaskOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn recover(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<RecoverRequest>) -> ApiResult<TaskOne> {
+    target_ops::recover(&state, &caller, &FAMILY, req).await
 }

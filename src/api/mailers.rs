@@ -12,6 +12,8 @@ use super::checks::{checked_events, checked_workspaces};
 use super::deliveries::DeliveryOne;
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
+use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
+use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::event::{Event, check_data};
 use crate::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
@@ -23,6 +25,7 @@ use crate::targets::mail::DirectSend;
 use crate::targets::{Verification, mailer_credentials_binding};
 
 const SCOPE: Scope = Scope::Mailers;
+const FAMILY: TargetFamily = TargetFamily { scope: SCOPE, noun: "mailer", kinds: |k| k == TargetKind::Mailer };
 /// The event type recorded for direct sends (they bypass the catalog and fan-out).
 pub const DIRECT_SEND_EVENT: &str = "mailer.send";
 
@@ -436,4 +439,20 @@ pub async fn providers_list(_caller: Caller) -> ApiResult<ProviderList> {
         })
         .collect();
     success(ProviderList { providers })
+}
+
+/// Succeeded, failed and pending counts of the mailer's deliveries created in a window (default:
+/// the last 24 hours).
+#[utoipa::path(post, path = "/api/mailers-stats", tag = "mailers", request_body = StatsRequest,
+    responses((status = 200, body = Success<TargetStats>), (status = "4XX", body = ErrorBody)))]
+pub async fn stats(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<StatsRequest>) -> ApiResult<TargetStats> {
+    target_ops::stats(&state, &caller, &FAMILY, req).await
+}
+
+/// Re-queue every failed delivery to the mailer created in a window of at most 14 days, as
+/// manual retries, in the background: the answer is the task to follow with tasks-get.
+#[utoipa::path(post, path = "/api/mailers-recover", tag = "mailers", request_body = RecoverRequest,
+    responses((status = 200, body = Success<TaskOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn recover(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<RecoverRequest>) -> ApiResult<TaskOne> {
+    target_ops::recover(&state, &caller, &FAMILY, req).await
 }

@@ -14,6 +14,8 @@ mod extract;
 mod integrations;
 mod mailers;
 mod ops;
+mod target_ops;
+mod tasks;
 mod ui;
 mod webhooks;
 mod workspaces;
@@ -100,6 +102,8 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(webhooks::delete))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::stats))
+        .routes(routes!(webhooks::recover))
         .routes(routes!(events::send))
         .routes(routes!(events::send_batch))
         .routes(routes!(events::list))
@@ -122,6 +126,8 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(integrations::verify))
         .routes(routes!(integrations::kinds_list))
         .routes(routes!(integrations::fields_list))
+        .routes(routes!(integrations::stats))
+        .routes(routes!(integrations::recover))
         .routes(routes!(mailers::create))
         .routes(routes!(mailers::list))
         .routes(routes!(mailers::get))
@@ -130,16 +136,21 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(mailers::test))
         .routes(routes!(mailers::send))
         .routes(routes!(mailers::providers_list))
+        .routes(routes!(mailers::stats))
+        .routes(routes!(mailers::recover))
         .routes(routes!(destinations::create))
         .routes(routes!(destinations::list))
         .routes(routes!(destinations::get))
         .routes(routes!(destinations::update))
         .routes(routes!(destinations::delete))
+        .routes(routes!(destinations::stats))
+        .routes(routes!(destinations::recover))
         .routes(routes!(activations::create))
         .routes(routes!(activations::get))
         .routes(routes!(activations::list))
         .routes(routes!(activations::records))
         .routes(routes!(activations::cancel))
+        .routes(routes!(tasks::get))
         .routes(routes!(account::get))
         .routes(routes!(account::update))
         .split_for_parts();

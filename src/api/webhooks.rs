@@ -8,13 +8,17 @@ use uuid::Uuid;
 use super::deliveries::{DeliveryList, parse_limit, parse_status};
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
+use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
+use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
 use super::checks::{checked_events, checked_url, new_signing_secret};
 use crate::domain::endpoint::check_description;
+use crate::domain::fanout::TargetKind;
 use crate::domain::time::{Millis, now_ms, rfc3339};
 use crate::store::{Caller, DeliveryFilter, Endpoint};
 
 const SCOPE: Scope = Scope::Webhooks;
+const FAMILY: TargetFamily = TargetFamily { scope: SCOPE, noun: "webhook endpoint", kinds: |k| k == TargetKind::Webhook };
 
 /// The webhook endpoint object (seed 003).
 #[derive(Serialize, ToSchema)]
@@ -251,4 +255,20 @@ pub async fn rotate_secret(State(state): State<AppState>, caller: Caller, ApiJso
     endpoint.secret_prefix = secret.prefix();
     endpoint.updated_at = now;
     success(SecretRotated { endpoint: endpoint.into(), signing_secret: secret.expose(), previous_secret_expires_at: rfc3339(old_expires_at) })
+}
+
+/// Succeeded, failed and pending counts of the endpoint's deliveries created in a window (default:
+/// the last 24 hours).
+#[utoipa::path(post, path = "/api/webhooks-stats", tag = "webhooks", request_body = StatsRequest,
+    responses((status = 200, body = Success<TargetStats>), (status = "4XX", body = ErrorBody)))]
+pub async fn stats(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<StatsRequest>) -> ApiResult<TargetStats> {
+    target_ops::stats(&state, &caller, &FAMILY, req).await
+}
+
+/// Re-queue every failed delivery to the endpoint created in a window of at most 14 days, as
+/// manual retries, in the background: the answer is the task to follow with tasks-get.
+#[utoipa::path(post, path = "/api/webhooks-recover", tag = "webhooks", request_body = RecoverRequest,
+    responses((status = 200, body = Success<TaskOne>), (status = "4XX", body = ErrorBody)))]
+pub async fn recover(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<RecoverRequest>) -> ApiResult<TaskOne> {
+    target_ops::recover(&state, &caller, &FAMILY, req).await
 }

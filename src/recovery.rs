@@ -1,0 +1,84 @@
+//! Recovery: re-queues the failed deliveries of one target in a time window (at most 14 days)
+//! as manual retries, in batches, as a background task whose progress `tasks-get` shows.
+//!
+//! The set is fixed when the task starts (failed by then), so a delivery that fails again
+//! during the recovery is not sent a third time; deliveries whose payload retention deleted are
+//! counted as skipped. If the process stops, the janitor marks the task failed once it has not
+//! moved for a while; running the recovery again re-queues what is still failed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::domain::task::{TaskKind, TaskStatus};
+use crate::domain::time::{Millis, now_ms};
+use crate::domain::window::Window;
+use crate::store::{FailedSet, Store, StoreResult, Task};
+
+/// Deliveries re-queued per transaction.
+const BATCH: u32 = 500;
+/// Between batches, so the engine and the API get the database in between.
+const PAUSE: Duration = Duration::from_millis(20);
+
+/// Counts the set, stores the task and starts it in the background; returns the task.
+pub async fn start(store: Arc<dyn Store>, wake: Arc<Notify>, account: Uuid, target: Uuid, window: Window, now: Millis) -> StoreResult<Task> {
+    let set = FailedSet { target, window, as_of: now };
+    let task = Task {
+        id: Uuid::now_v7(),
+        account_id: account,
+        kind: TaskKind::Recover,
+        status: TaskStatus::Running,
+        target_id: Some(target),
+        total: store.count_failed(&set).await?,
+        done: 0,
+        skipped: 0,
+        error: None,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+    };
+    store.insert_task(&task).await?;
+    tokio::spawn(run(store, wake, task.clone(), set));
+    Ok(task)
+}
+
+async fn run(store: Arc<dyn Store>, wake: Arc<Notify>, mut task: Task, set: FailedSet) {
+    let outcome = requeue_all(store.as_ref(), &wake, &mut task, &set).await;
+    let now = now_ms();
+    task.updated_at = now;
+    task.finished_at = Some(now);
+    match outcome {
+        Ok(()) => task.status = TaskStatus::Done,
+        Err(e) => {
+            tracing::warn!(task = %task.id, error = %e, "recovery failed");
+            task.status = TaskStatus::Failed;
+            task.error = Some("the database was unavailable; run the recovery again (it re-queues what is still failed)".into());
+        }
+    }
+    if let Err(e) = store.update_task(&task).await {
+        tracing::warn!(task = %task.id, error = %e, "recording the end of a recovery failed");
+    }
+}
+
+async fn requeue_all(store: &dyn Store, wake: &Notify, task: &mut Task, set: &FailedSet) -> StoreResult<()> {
+    let mut after = None;
+    loop {
+        let batch = store.requeue_failed(set, after, BATCH, now_ms()).await?;
+        if batch.changed > 0 {
+            wake.notify_one();
+        }
+        task.done += batch.examined;
+        task.skipped += batch.examined - batch.changed;
+        // A delivery failing just as the task started may be in the set but not in the count.
+        task.total = task.total.max(task.done);
+        task.updated_at = now_ms();
+        store.update_task(task).await?;
+        if batch.examined < u64::from(BATCH) {
+            return Ok(());
+        }
+        after = batch.last;
+        tokio::time::sleep(PAUSE).await;
+    }
+}
