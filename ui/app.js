@@ -733,7 +733,7 @@ async function showAttempts(delivery, container, refresh) {
       h("tbody", {}, attempts.map((a) => h("tr", { "data-attempt": a.attempt_number },
         h("td", {}, a.attempt_number, a.manual ? " (manual)" : ""), h("td", {}, time(a.started_at)),
         h("td", {}, a.http_status_code ?? a.error_kind), h("td", {}, `${a.duration_ms} ms`),
-        h("td", {}, h("pre", { class: "excerpt" }, a.response_excerpt || a.error_message || "")))))))));
+        h("td", {}, h("pre", { class: "excerpt" }, a.response_excerpt || a.error_message || (a.payload_expired ? "(deleted by retention)" : ""))))))))));
 }
 
 // ---------------------------------------------------------------- routing
