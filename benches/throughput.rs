@@ -144,6 +144,7 @@ async fn idle(server: &Server) {
 async fn ingest(server: &Server, receiver: &Receiver, sizes: &Sizes) {
     // The endpoint listens to another type, so no deliveries compete with ingest.
     server.call("webhooks-create", json!({"url": receiver.url("idle"), "events": ["contact.deleted"]})).await;
+    let cpu = server.cpu_seconds();
     let elapsed = drive(sizes.single_events, API_CLIENTS, {
         let server = server.api();
         move |n| {
@@ -153,6 +154,8 @@ async fn ingest(server: &Server, receiver: &Receiver, sizes: &Sizes) {
     })
     .await;
     report(&format!("events accepted, events-send ({API_CLIENTS} clients, 1 KiB)"), sizes.single_events, elapsed, "≥ 10000");
+    server.cpu_per("events-send", sizes.single_events, cpu);
+    let cpu = server.cpu_seconds();
     let batches = sizes.batch_events / BATCH;
     let elapsed = drive(batches, API_CLIENTS / 4, {
         let server = server.api();
@@ -163,15 +166,18 @@ async fn ingest(server: &Server, receiver: &Receiver, sizes: &Sizes) {
     })
     .await;
     report(&format!("events accepted, events-send-batch (x{BATCH}, {} clients)", API_CLIENTS / 4), batches * BATCH, elapsed, "≥ 10000");
+    server.cpu_per("events-send-batch", batches * BATCH, cpu);
 }
 
 /// Events in through the batch API while deliveries go out to one endpoint with cap 32.
 async fn end_to_end(server: &Server, receiver: &Receiver, total: usize, path: &str) -> f64 {
     server.call("webhooks-create", json!({"url": receiver.url(path), "events": ["contact.updated"]})).await;
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), server.cpu_seconds());
     send_batches(&[server.api()], "contact.updated", total).await;
     receiver.wait_for(path, total).await;
-    report(&format!("end-to-end deliveries, durable (1 endpoint, cap {CONCURRENCY})"), total, started.elapsed(), "(0.5 × raw)")
+    let rate = report(&format!("end-to-end deliveries, durable (1 endpoint, cap {CONCURRENCY})"), total, started.elapsed(), "(0.5 × raw)");
+    server.cpu_per("event in and delivered", total, cpu);
+    rate
 }
 
 /// A steady 1,000 events/s; latency from sending the event to its arrival at the receiver (so it
@@ -352,6 +358,12 @@ impl Server {
 
     fn peak_rss_mb(&self) -> f64 {
         self.status_kb("VmHWM:") / 1024.0
+    }
+
+    /// Prints the server's CPU time per item since `since` (CPU seconds): a figure other load on
+    /// the machine disturbs less than rates do.
+    fn cpu_per(&self, what: &str, count: usize, since: f64) {
+        println!("  (server CPU: {:.0} µs per {what})", (self.cpu_seconds() - since) / count as f64 * 1e6);
     }
 
     /// User + system CPU time of the server so far.

@@ -192,6 +192,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
     let state = AppState {
         store: core.store.clone(),
         events: EventCommitter::start(core.store.clone()),
+        caches: Default::default(),
         secret_box: core.secret_box.clone(),
         targets: core.targets.clone(),
         url_policy: core.url_policy,

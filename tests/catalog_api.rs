@@ -39,10 +39,11 @@ async fn events_carry_their_workspace() {
     let server = TestServer::start().await;
     let receiver = Receiver::always(204).await;
     let (endpoint, _) = server.create_endpoint(&receiver.url, &["participant.completed"]).await;
+    server.send_event("participant.completed", json!({})).await; // the catalog is cached without the workspace
     let ws = server.ok("workspaces-create", json!({"name": "Main"})).await["workspace"]["id"].as_str().unwrap().to_owned();
     let sent = server.ok("events-send", json!({"type": "participant.completed", "workspace_id": ws, "data": {"email": "a@example.com"}})).await;
     assert_eq!(sent["event"]["workspace_id"], ws);
-    server.wait_for_status(&endpoint, "delivered", 1).await;
+    server.wait_for_status(&endpoint, "delivered", 2).await;
     server.stop().await;
 }
 
@@ -58,6 +59,8 @@ async fn the_catalog_starts_with_fourteen_types_and_grows() {
     let contact = listed["event_types"].as_array().unwrap().iter().find(|t| t["name"] == "contact.created").unwrap();
     assert_eq!(contact["description"], "A contact was created");
 
+    // Refused before it exists (the account's catalog is now cached), accepted right after it is created.
+    assert_error(&server.call("events-send", json!({"type": "order.shipped", "data": {}})).await, StatusCode::BAD_REQUEST, "events.unknown_type");
     let created = server.ok("event-types-create", json!({"name": "order.shipped", "description": "An order left the warehouse"})).await;
     assert_eq!(created["event_type"]["name"], "order.shipped");
     assert_eq!(server.ok("event-types-list", json!({})).await["event_types"].as_array().unwrap().len(), 15);

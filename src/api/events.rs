@@ -2,6 +2,7 @@
 //! deliveries are committed.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -95,13 +96,34 @@ impl From<AcceptedEvent> for EventAccepted {
     }
 }
 
-/// What validation needs to know about the account, loaded once per request.
-struct AccountView {
+/// What validation needs to know about the account.
+pub struct AccountCatalog {
     event_types: HashSet<String>,
     workspaces: HashSet<Uuid>,
 }
 
-impl AccountView {
+impl AccountCatalog {
+    /// The account's catalog, from the cache when that knows every type and workspace the
+    /// requests name; otherwise fresh from the database (so nothing just created is refused).
+    async fn for_requests<'a>(state: &AppState, account: Uuid, requests: impl IntoIterator<Item = &'a SendEvent>) -> Result<Arc<Self>, ApiError> {
+        if let Some(cached) = state.caches.catalogs.get(&account)
+            && requests.into_iter().all(|r| cached.knows(r))
+        {
+            return Ok(cached);
+        }
+        let fresh = Arc::new(Self::load(state, account).await?);
+        state.caches.catalogs.put(account, fresh.clone());
+        Ok(fresh)
+    }
+
+    fn knows(&self, req: &SendEvent) -> bool {
+        let workspace_known = match req.workspace_id.as_deref().map(Uuid::parse_str) {
+            Some(Ok(ws)) => self.workspaces.contains(&ws),
+            _ => true, // none, or malformed: validation says so either way
+        };
+        self.event_types.contains(&req.event_type) && workspace_known
+    }
+
     async fn load(state: &AppState, account: Uuid) -> Result<Self, ApiError> {
         let (types, workspaces) = tokio::try_join!(state.store.list_event_types(account), state.store.list_workspaces(account))
             .or_store_error(SCOPE)?;
@@ -155,7 +177,7 @@ async fn accept(state: &AppState, events: Vec<Event>) -> Result<Vec<AcceptedEven
 #[utoipa::path(post, path = "/api/events-send", tag = "events", request_body = SendEvent,
     responses((status = 200, body = Success<EventAccepted>), (status = "4XX", body = ErrorBody)))]
 pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<SendEvent>) -> ApiResult<EventAccepted> {
-    let view = AccountView::load(&state, caller.account_id).await?;
+    let view = AccountCatalog::for_requests(&state, caller.account_id, [&req]).await?;
     let event = view.validate(caller.account_id, req, now_ms())?;
     let accepted = accept(&state, vec![event]).await?;
     success(accepted.into_iter().next().expect("one event in, one out").into())
@@ -173,7 +195,7 @@ pub async fn send_batch(State(state): State<AppState>, caller: Caller, ApiJson(r
             format!("a batch holds 1 to {MAX_BATCH_EVENTS} events; this one has {}", req.events.len()),
         ));
     }
-    let view = AccountView::load(&state, caller.account_id).await?;
+    let view = AccountCatalog::for_requests(&state, caller.account_id, &req.events).await?;
     let now = now_ms();
     let events = req
         .events

@@ -32,12 +32,18 @@ where
             .ok_or_else(|| unauthorized("invalid_token", "the Authorization header must be 'Bearer <token>'"))?;
         // A database outage answers in the call's own scope (`events.unavailable`, …).
         let scope = Scope::from_path(parts.uri.path()).unwrap_or(Scope::Auth);
-        state
+        let digest = api_token::digest(token);
+        if let Some(caller) = state.caches.callers.get(&digest) {
+            return Ok(caller);
+        }
+        let caller = state
             .store
-            .caller_for_token(&api_token::digest(token))
+            .caller_for_token(&digest)
             .await
             .or_store_error(scope)?
-            .ok_or_else(|| unauthorized("invalid_token", "the API token is not valid"))
+            .ok_or_else(|| unauthorized("invalid_token", "the API token is not valid"))?;
+        state.caches.callers.put(digest, caller.clone());
+        Ok(caller)
     }
 }
 

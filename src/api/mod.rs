@@ -3,6 +3,7 @@
 //! nothing here decides delivery behaviour.
 
 mod account;
+mod cache;
 mod activations;
 mod checks;
 mod deliveries;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Accepts events with group commit (`store::group_commit`).
     pub events: EventCommitter,
+    /// Callers and event catalogs, fresh for a second (`cache.rs`).
+    pub caches: Arc<cache::Caches>,
     pub secret_box: SecretBox,
     /// Builds integration adapters for Verify Connection.
     pub targets: TargetFactory,
