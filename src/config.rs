@@ -161,6 +161,10 @@ pub struct ServeArgs {
     /// Attempts in flight in this process.
     #[arg(long, env = "SWITCHYARD_MAX_IN_FLIGHT", default_value_t = 256)]
     pub max_in_flight: usize,
+    /// A target whose every attempt has failed for this long (no success in between) is switched
+    /// off, with an `endpoint.disabled` event; an HTTP 410 Gone switches it off at once.
+    #[arg(long, env = "SWITCHYARD_DISABLE_AFTER", default_value = "5days", value_parser = duration)]
+    pub disable_after: Duration,
     /// How long a rotated-out signing secret keeps signing.
     #[arg(long, env = "SWITCHYARD_SECRET_GRACE", default_value = "24h", value_parser = duration)]
     pub secret_grace: Duration,

@@ -164,6 +164,7 @@ impl Core {
                     per_target_concurrency: args.endpoint_concurrency,
                     max_in_flight: args.max_in_flight,
                     idle_recheck: args.poll_interval,
+                    disable_after: args.disable_after,
                     drain_timeout: args.request_timeout + std::time::Duration::from_secs(1),
                 },
                 shutdown_rx,

@@ -48,12 +48,13 @@ async fn events_carry_their_workspace() {
 }
 
 #[tokio::test]
-async fn the_catalog_starts_with_fourteen_types_and_grows() {
+async fn the_catalog_starts_with_fourteen_types_and_the_operational_ones_and_grows() {
     let server = TestServer::start().await;
     let listed = server.ok("event-types-list", json!({})).await;
     let names: Vec<String> = listed["event_types"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(names.len(), 14);
-    for expected in ["contact.created", "company.deleted", "activity.updated", "project.created", "participant.registered", "participant.completed"] {
+    assert_eq!(names.len(), 17, "the seed's 14 and 3 operational types");
+    for expected in ["contact.created", "company.deleted", "activity.updated", "project.created", "participant.registered", "participant.completed",
+        "endpoint.disabled", "delivery.failing", "delivery.exhausted"] {
         assert!(names.iter().any(|n| n == expected), "{expected} in the catalog");
     }
     let contact = listed["event_types"].as_array().unwrap().iter().find(|t| t["name"] == "contact.created").unwrap();
@@ -63,7 +64,7 @@ async fn the_catalog_starts_with_fourteen_types_and_grows() {
     assert_error(&server.call("events-send", json!({"type": "order.shipped", "data": {}})).await, StatusCode::BAD_REQUEST, "events.unknown_type");
     let created = server.ok("event-types-create", json!({"name": "order.shipped", "description": "An order left the warehouse"})).await;
     assert_eq!(created["event_type"]["name"], "order.shipped");
-    assert_eq!(server.ok("event-types-list", json!({})).await["event_types"].as_array().unwrap().len(), 15);
+    assert_eq!(server.ok("event-types-list", json!({})).await["event_types"].as_array().unwrap().len(), 18);
     assert_error(&server.call("event-types-create", json!({"name": "order.shipped"})).await, StatusCode::CONFLICT, "event_types.already_exists");
     assert_error(&server.call("event-types-create", json!({"name": "Order Shipped"})).await, StatusCode::BAD_REQUEST, "event_types.invalid_name");
     assert_error(&server.call("event-types-create", json!({})).await, StatusCode::BAD_REQUEST, "event_types.invalid_request");
@@ -73,7 +74,7 @@ async fn the_catalog_starts_with_fourteen_types_and_grows() {
     assert_eq!(server.ok("events-send", json!({"type": "order.shipped", "data": {}})).await["delivery_count"], 1);
     let other = server.new_token("globex").await;
     let theirs = server.call_as(&other, "event-types-list", json!({})).await;
-    assert_eq!(theirs.1["result"]["event_types"].as_array().unwrap().len(), 14);
+    assert_eq!(theirs.1["result"]["event_types"].as_array().unwrap().len(), 17);
     assert_error(&server.call_as(&other, "events-send", json!({"type": "order.shipped", "data": {}})).await, StatusCode::BAD_REQUEST, "events.unknown_type");
     server.stop().await;
 }

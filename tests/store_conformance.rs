@@ -9,6 +9,7 @@ use switchyard::domain::delivery::DeliveryStatus;
 use switchyard::domain::destination::{DestinationMethod, QueryParam};
 use switchyard::domain::event::Event;
 use switchyard::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
+use switchyard::domain::health::TargetHealth;
 use switchyard::domain::integration::{HubspotConfig, IntegrationConfig};
 use switchyard::domain::time::{Millis, now_ms};
 use switchyard::domain::window::Window;
@@ -75,6 +76,7 @@ async fn endpoint(store: &dyn Store, account: Uuid, events: &[&str]) -> Uuid {
 fn result_of(claimed: &ClaimedDelivery, status: DeliveryStatus, code: u16, at: i64, next_attempt_at: i64) -> AttemptResult {
     AttemptResult {
         lease_token: claimed.lease_token,
+        target: claimed.target,
         status,
         next_attempt_at,
         last_error: None,
@@ -101,7 +103,7 @@ async fn accounts_tokens_workspaces_and_catalog() {
         assert_eq!(store.add_token("acme", "another", now_ms()).await.unwrap(), id, "{name}: same account");
         assert_eq!(store.caller_for_token(&digest).await.unwrap().unwrap().account_id, id);
         assert!(store.caller_for_token("nope").await.unwrap().is_none());
-        assert_eq!(store.list_event_types(id).await.unwrap().len(), 14, "{name}");
+        assert_eq!(store.list_event_types(id).await.unwrap().len(), 17, "{name}: the 14 defaults and 3 operational types");
         let et = EventType { name: "order.shipped".into(), description: String::new(), created_at: now_ms() };
         assert!(store.insert_event_type(id, &et).await.unwrap());
         assert!(!store.insert_event_type(id, &et).await.unwrap(), "{name}: duplicate refused");
@@ -533,5 +535,46 @@ async fn accounts_tasks_and_secret_hygiene() {
         assert_eq!(secrets.iter().map(|s| s.ciphertext[0]).collect::<Vec<_>>(), (2..13).rev().collect::<Vec<u8>>(), "{name}: newest kept");
         assert_eq!(store.delete_expired_secrets(now + 1_000_000, 500).await.unwrap(), 10, "{name}: expired ones go");
         assert_eq!(store.webhook_target(ep, now).await.unwrap().unwrap().secrets.len(), 1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn failure_streaks_switching_off_and_on() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let ep = endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        let watcher = endpoint(store.as_ref(), acct, &["endpoint.disabled"]).await;
+        store.accept_events(&(0..4).map(|_| event(acct, "contact.created", None)).collect::<Vec<_>>()).await.unwrap();
+        let now = now_ms() + 1;
+        let claimed = store.claim_due(&claim(now, now + 60_000, 10, &[], 1000)).await.unwrap();
+        assert_eq!(claimed.len(), 4, "{name}");
+        let failed = |c: &ClaimedDelivery, at| result_of(c, DeliveryStatus::Pending, 500, at, now + 99_999);
+
+        let cycle = store.record_and_claim(&[failed(&claimed[0], now + 10), failed(&claimed[1], now + 20)], &[], None).await.unwrap();
+        let health = |streak, since| TargetHealth { target_id: ep, account_id: acct, is_active: true, failure_streak: streak, failing_since: since };
+        assert_eq!(cycle.health, [health(2, Some(now + 11))], "{name}: finished at start + 1 ms");
+        let cycle = store.record_and_claim(&[failed(&claimed[2], now + 30)], &[], None).await.unwrap();
+        assert_eq!(cycle.health, [health(3, Some(now + 11))], "{name}: the streak goes on from its first failure");
+        let delivered = result_of(&claimed[3], DeliveryStatus::Delivered, 204, now + 40, now + 41);
+        assert_eq!(store.record_and_claim(&[delivered], &[], None).await.unwrap().health, [health(0, None)], "{name}: a success ends it");
+
+        // Switched off once, with its report fanned out to the subscriber in the same transaction.
+        store.record_and_claim(&[], &[], None).await.unwrap();
+        assert!(store.disable_target(ep, "gone", now, &event(acct, "endpoint.disabled", None)).await.unwrap(), "{name}");
+        assert!(!store.disable_target(ep, "gone", now, &event(acct, "endpoint.disabled", None)).await.unwrap(), "{name}: already off");
+        let to_watcher = DeliveryFilter { target_id: Some(watcher), limit: 10, ..Default::default() };
+        assert_eq!(store.list_deliveries(acct, &to_watcher).await.unwrap().len(), 1, "{name}: one report");
+        let off = store.target_health(acct, ep).await.unwrap().unwrap();
+        assert_eq!((off.is_active, off.disabled_reason.as_deref()), (false, Some("gone")), "{name}");
+
+        // Switching it on clears the reason and the streak.
+        let mut endpoint = store.get_endpoint(acct, ep).await.unwrap().unwrap();
+        endpoint.is_active = true;
+        assert!(store.update_endpoint(&endpoint).await.unwrap(), "{name}");
+        assert_eq!(
+            store.target_health(acct, ep).await.unwrap(),
+            Some(HealthView { is_active: true, failure_streak: 0, failing_since: None, disabled_reason: None }),
+            "{name}"
+        );
     }
 }

@@ -59,9 +59,23 @@ pub struct StatsView {
     pending: u64,
 }
 
+/// Whether the target is on, and how its recent attempts went.
+#[derive(Serialize, ToSchema)]
+pub struct HealthSummary {
+    is_active: bool,
+    /// Failed attempts since the last success.
+    failure_streak: u32,
+    /// When the first of those failures happened (RFC 3339); null while healthy.
+    failing_since: Option<String>,
+    /// Why Switchyard switched the target off (410 Gone, or failing for too long); null otherwise.
+    /// Switching it on again (`is_active: true` in the update call) clears it and the streak.
+    disabled_reason: Option<String>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct TargetStats {
     stats: StatsView,
+    health: HealthSummary,
 }
 
 async fn owned_target(state: &AppState, caller: &Caller, family: &TargetFamily, id: &str) -> Result<TargetRef, ApiError> {
@@ -82,8 +96,19 @@ pub async fn stats(state: &AppState, caller: &Caller, family: &TargetFamily, req
     let since = req.since.map(|v| parse_time(scope, "since", &v, now)).transpose()?;
     let until = req.until.map(|v| parse_time(scope, "until", &v, now)).transpose()?;
     let window = stats_window(since, until, now).map_err(|e| ApiError::invalid_request(scope, e.to_string()))?;
-    let counts = state.store.delivery_counts(caller.account_id, target.id, window).await.or_store_error(scope)?;
+    let (counts, health) = tokio::try_join!(
+        state.store.delivery_counts(caller.account_id, target.id, window),
+        state.store.target_health(caller.account_id, target.id)
+    )
+    .or_store_error(scope)?;
+    let health = health.ok_or_else(|| ApiError::not_found(scope, family.noun))?;
     success(TargetStats {
+        health: HealthSummary {
+            is_active: health.is_active,
+            failure_streak: health.failure_streak,
+            failing_since: health.failing_since.map(rfc3339),
+            disabled_reason: health.disabled_reason,
+        },
         stats: StatsView {
             target_id: target.id,
             since: rfc3339(window.since),

@@ -124,6 +124,8 @@ pub fn judge(
 ) -> Verdict {
     let retry_after = match outcome {
         AttemptOutcome::Response { status, .. } if (200..300).contains(status) => return Verdict::Delivered,
+        // Gone is the receiver saying it will never accept again (the target is switched off too).
+        AttemptOutcome::Response { status: 410, .. } => return Verdict::Failed,
         AttemptOutcome::Response { status, .. }
             if policy == FailurePolicy::FailFastOn4xx && (400..500).contains(status) && *status != 408 && *status != 429 =>
         {
@@ -205,6 +207,7 @@ mod tests {
         assert_eq!(judge(&response(404), FailurePolicy::RetryAll, 2, &s, 0, 0.5), Verdict::RetryAt(2000));
         assert_eq!(judge(&response(301), FailurePolicy::RetryAll, 1, &s, 0, 0.5), Verdict::RetryAt(1000));
         assert_eq!(judge(&response(500), FailurePolicy::RetryAll, 3, &s, 0, 0.5), Verdict::Failed);
+        assert_eq!(judge(&response(410), FailurePolicy::RetryAll, 1, &s, 0, 0.5), Verdict::Failed, "gone is final");
         let timeout = AttemptOutcome::Error { kind: ErrorKind::Timeout, message: "t".into() };
         assert_eq!(judge(&timeout, FailurePolicy::RetryAll, 1, &s, 10, 0.5), Verdict::RetryAt(1010));
     }

@@ -6,9 +6,11 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use uuid::Uuid;
 
 use super::EngineSettings;
-use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy, Verdict, judge};
+use crate::domain::delivery::{AttemptOutcome, DeliveryStatus, ErrorKind, FailurePolicy, Verdict, judge};
+use crate::domain::event::Event;
+use crate::domain::health::{TargetHealth, disable_reason};
+use crate::domain::operational::{self, DeliveryReport, LastError};
 use crate::domain::time::{Millis, now_ms};
-use crate::domain::delivery::DeliveryStatus;
 use crate::store::{Attempt, AttemptResult, ClaimRequest, ClaimedDelivery, Store, StoreError};
 use crate::targets::{ResolveError, TargetFactory};
 
@@ -26,12 +28,17 @@ pub(super) struct Dispatcher {
     wake: Arc<Notify>,
     permits: Arc<Semaphore>,
     per_target: Arc<Mutex<HashMap<Uuid, usize>>>,
-    results_tx: mpsc::UnboundedSender<AttemptResult>,
-    results: mpsc::UnboundedReceiver<AttemptResult>,
-    /// Results not yet committed, with when the first of them arrived.
+    results_tx: mpsc::UnboundedSender<Finished>,
+    results: mpsc::UnboundedReceiver<Finished>,
+    /// Results not yet committed, the operational events they call for, and when the first of
+    /// them arrived.
     unrecorded: Vec<AttemptResult>,
+    reports: Vec<Event>,
     unrecorded_since: Option<Instant>,
 }
+
+/// What an attempt sends back: its result, and an operational event if it calls for one.
+type Finished = (AttemptResult, Option<Event>);
 
 /// What a cycle found, to decide when to run the next one.
 enum Next {
@@ -54,6 +61,7 @@ impl Dispatcher {
             results_tx,
             results,
             unrecorded: Vec::new(),
+            reports: Vec::new(),
             unrecorded_since: None,
         }
     }
@@ -73,8 +81,8 @@ impl Dispatcher {
                 }
             };
             tokio::select! {
-                Some(result) = self.results.recv() => {
-                    self.unrecorded.push(result);
+                Some(finished) = self.results.recv() => {
+                    self.take(finished);
                     self.gather_more_results().await;
                 }
                 _ = self.wake.notified() => {}
@@ -101,10 +109,13 @@ impl Dispatcher {
             exclude: &saturated,
             per_target_cap: self.settings.per_target_concurrency as u32,
         };
-        let claimed = self.store.record_and_claim(&self.unrecorded, Some(&claim)).await?;
-        let retry_scheduled = self.unrecorded.iter().any(|r| r.status == DeliveryStatus::Pending);
-        self.unrecorded.clear();
+        let cycle = self.store.record_and_claim(&self.unrecorded, &self.reports, Some(&claim)).await?;
+        let recorded = std::mem::take(&mut self.unrecorded);
+        self.reports.clear();
         self.unrecorded_since = None;
+        let retry_scheduled = recorded.iter().any(|r| r.status == DeliveryStatus::Pending);
+        self.switch_off_failing_targets(&cycle.health, &recorded).await;
+        let claimed = cycle.claimed;
         let (full_batch, started) = (free > 0 && claimed.len() == free, !claimed.is_empty());
         for delivery in claimed {
             self.start_attempt(delivery);
@@ -132,8 +143,32 @@ impl Dispatcher {
         let deadline = tokio::time::Instant::now() + GATHER_WINDOW;
         while self.unrecorded.len() < enough {
             match tokio::time::timeout_at(deadline, self.results.recv()).await {
-                Ok(Some(result)) => self.unrecorded.push(result),
+                Ok(Some(finished)) => self.take(finished),
                 _ => return,
+            }
+        }
+    }
+
+    fn take(&mut self, (result, report): Finished) {
+        self.unrecorded.push(result);
+        self.reports.extend(report);
+    }
+
+    /// Switches off the targets that answered 410 Gone or have failed for longer than the
+    /// configured window, each with an `endpoint.disabled` report. A failure here is retried by
+    /// a later cycle: the streak is still there.
+    async fn switch_off_failing_targets(&self, health: &[TargetHealth], recorded: &[AttemptResult]) {
+        let now = now_ms();
+        for h in health {
+            let last = recorded.iter().rev().find(|r| r.target.id == h.target_id).expect("health comes from recorded results");
+            let gone = recorded.iter().any(|r| r.target.id == h.target_id && r.attempt.http_status_code == Some(410));
+            let Some(reason) = disable_reason(h, gone, self.settings.disable_after, now) else { continue };
+            let data = operational::endpoint_disabled_data(last.target, &reason, h.failure_streak, h.failing_since, &error_report(&last.attempt));
+            let report = operational_event(h.account_id, operational::ENDPOINT_DISABLED, data, now);
+            match self.store.disable_target(h.target_id, &reason, now, &report).await {
+                Ok(true) => tracing::warn!(target = %h.target_id, %reason, "target switched off"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(target = %h.target_id, error = %e, "could not switch off a failing target; will try again"),
             }
         }
     }
@@ -141,7 +176,7 @@ impl Dispatcher {
     fn collect_results(&mut self) {
         while self.unrecorded.len() < MAX_GROUP {
             match self.results.try_recv() {
-                Ok(result) => self.unrecorded.push(result),
+                Ok(finished) => self.take(finished),
                 Err(_) => break,
             }
         }
@@ -156,6 +191,7 @@ impl Dispatcher {
         if self.unrecorded_since.is_some_and(|since| since.elapsed() >= self.settings.lease) {
             tracing::error!(count = self.unrecorded.len(), "could not record attempts before their leases ran out; they will be retried");
             self.unrecorded.clear();
+            self.reports.clear();
             self.unrecorded_since = None;
         }
     }
@@ -195,7 +231,7 @@ impl Dispatcher {
         let all = self.settings.max_in_flight;
         while self.permits.available_permits() < all && Instant::now() < deadline {
             tokio::select! {
-                Some(result) = self.results.recv() => self.unrecorded.push(result),
+                Some(finished) = self.results.recv() => self.take(finished),
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
         }
@@ -215,8 +251,9 @@ impl Dispatcher {
     }
 }
 
-/// One attempt: build the target's adapter, send, judge.
-async fn attempt(factory: &TargetFactory, settings: &EngineSettings, delivery: ClaimedDelivery) -> AttemptResult {
+/// One attempt: build the target's adapter, send, judge; and the operational event the verdict
+/// calls for, if any.
+async fn attempt(factory: &TargetFactory, settings: &EngineSettings, delivery: ClaimedDelivery) -> Finished {
     let started_at = now_ms();
     let clock = Instant::now();
     let (outcome, policy) = match factory.resolve(delivery.target, delivery.target_version, started_at).await {
@@ -240,8 +277,9 @@ async fn attempt(factory: &TargetFactory, settings: &EngineSettings, delivery: C
         (_, _, Some(code)) if !(200..300).contains(&code) => Some(format!("HTTP {code}")),
         _ => None,
     };
-    AttemptResult {
+    let result = AttemptResult {
         lease_token: delivery.lease_token,
+        target: delivery.target,
         status: verdict.status(),
         next_attempt_at: match verdict {
             Verdict::RetryAt(at) => at,
@@ -260,7 +298,34 @@ async fn attempt(factory: &TargetFactory, settings: &EngineSettings, delivery: C
             response_excerpt,
             manual: delivery.manual_retry,
         },
+    };
+    let report = operational::delivery_event_type(&delivery.event.event_type, attempt_number, verdict).map(|event_type| {
+        let data = operational::delivery_data(&DeliveryReport {
+            delivery_id: delivery.delivery_id,
+            event_id: delivery.event.id,
+            event_type: &delivery.event.event_type,
+            target: delivery.target,
+            attempt_count: attempt_number,
+            next_attempt_at: matches!(verdict, Verdict::RetryAt(_)).then_some(result.next_attempt_at),
+            last_error: &error_report(&result.attempt),
+        });
+        operational_event(delivery.event.account_id, event_type, data, started_at + duration_ms)
+    });
+    (result, report)
+}
+
+/// An attempt's failure as operational events carry it.
+fn error_report(attempt: &Attempt) -> LastError {
+    LastError {
+        status_code: attempt.http_status_code,
+        error: attempt.error_kind.as_ref().map(|kind| format!("{kind}: {}", attempt.error_message.as_deref().unwrap_or_default())),
+        excerpt: attempt.response_excerpt.clone(),
     }
+}
+
+/// An operational event of the account, ready to be accepted like any other.
+fn operational_event(account_id: Uuid, event_type: &str, data: String, now: Millis) -> Event {
+    Event { id: Uuid::now_v7(), account_id, event_type: event_type.into(), workspace_id: None, data, idempotency_key: None, created_at: now }
 }
 
 fn log_attempt(delivery: &ClaimedDelivery, attempt_number: u32, outcome: &AttemptOutcome, verdict: Verdict) {

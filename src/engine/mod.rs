@@ -25,6 +25,8 @@ pub struct EngineSettings {
     pub max_in_flight: usize,
     /// Longest idle sleep between checks for work another process may have queued.
     pub idle_recheck: Duration,
+    /// A target whose attempts have all failed for this long is switched off.
+    pub disable_after: Duration,
     /// How long shutdown waits for attempts in flight.
     pub drain_timeout: Duration,
 }

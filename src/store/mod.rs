@@ -287,6 +287,23 @@ pub struct ClaimedDelivery {
     pub params: Option<String>,
 }
 
+/// A target's health as the API shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthView {
+    pub is_active: bool,
+    pub failure_streak: u32,
+    pub failing_since: Option<Millis>,
+    pub disabled_reason: Option<String>,
+}
+
+/// What an engine cycle did: the deliveries it leased, and the health of the targets whose
+/// attempts it recorded.
+#[derive(Debug, Default)]
+pub struct Cycle {
+    pub claimed: Vec<ClaimedDelivery>,
+    pub health: Vec<crate::domain::health::TargetHealth>,
+}
+
 /// Leases up to `limit` due deliveries of active targets, skipping `exclude` (targets this node
 /// knows are at their cap) and never taking a target past `per_target_cap` leases, counted across
 /// every node. A lease lasts until `lease_until`; then the delivery is due again.
@@ -303,6 +320,7 @@ pub struct ClaimRequest<'a> {
 #[derive(Clone, Debug)]
 pub struct AttemptResult {
     pub lease_token: Uuid,
+    pub target: TargetRef,
     pub attempt: Attempt,
     pub status: DeliveryStatus,
     pub next_attempt_at: Millis,
@@ -387,6 +405,8 @@ pub trait Store: Send + Sync + 'static {
     async fn set_account_retention(&self, id: Uuid, days: Option<u32>) -> StoreResult<bool>;
     /// One of the account's targets, whatever its kind.
     async fn find_target(&self, account: Uuid, id: Uuid) -> StoreResult<Option<TargetRef>>;
+    /// Whether a target of the account is on, its failure streak, and why it was switched off.
+    async fn target_health(&self, account: Uuid, id: Uuid) -> StoreResult<Option<HealthView>>;
 
     // Workspaces.
     async fn insert_workspace(&self, workspace: &Workspace) -> StoreResult<()>;
@@ -513,16 +533,20 @@ pub trait Store: Send + Sync + 'static {
 
     // Worker side.
     /// One engine cycle in one transaction (one commit): records `results` (each delivery's new
-    /// state applies only if its lease is still held), then, with `claim`, leases due deliveries.
+    /// state applies only if its lease is still held) and their targets' failure streaks, accepts
+    /// the operational `events` they gave rise to, then, with `claim`, leases due deliveries.
     /// Recording first frees those targets' leases for the claim that follows.
-    async fn record_and_claim(&self, results: &[AttemptResult], claim: Option<&ClaimRequest<'_>>) -> StoreResult<Vec<ClaimedDelivery>>;
+    async fn record_and_claim(&self, results: &[AttemptResult], events: &[Event], claim: Option<&ClaimRequest<'_>>) -> StoreResult<Cycle>;
+    /// Switches a target off (unless it already is) with the reason, and accepts `event` (the
+    /// operational report) in the same transaction. True when it was on.
+    async fn disable_target(&self, id: Uuid, reason: &str, now: Millis, event: &Event) -> StoreResult<bool>;
     /// Leases due deliveries (see `ClaimRequest`).
     async fn claim_due(&self, claim: &ClaimRequest<'_>) -> StoreResult<Vec<ClaimedDelivery>> {
-        self.record_and_claim(&[], Some(claim)).await
+        Ok(self.record_and_claim(&[], &[], Some(claim)).await?.claimed)
     }
     /// Records attempts and applies each delivery's new state if its lease is still held.
     async fn record_attempts(&self, results: &[AttemptResult]) -> StoreResult<()> {
-        self.record_and_claim(results, None).await.map(drop)
+        self.record_and_claim(results, &[], None).await.map(drop)
     }
     /// When the next pending delivery of an active target falls due.
     async fn next_due_at(&self) -> StoreResult<Option<Millis>>;

@@ -39,6 +39,8 @@ use uuid::Uuid;
 use crate::store::*;
 use crate::domain::event::Event;
 use crate::domain::event_types::DEFAULT_EVENT_TYPES;
+use crate::domain::health::{self, AttemptSummary, TargetHealth};
+use crate::domain::operational::OPERATIONAL_EVENT_TYPES;
 use crate::domain::fanout::{self, Subscription, TargetKind, WorkspaceScope};
 use crate::domain::integration::{IntegrationConfig, IntegrationKind};
 use crate::domain::mailer::MailerProvider;
@@ -266,7 +268,11 @@ async fn insert_target(tx: &mut sqlx::Transaction<'_, $DB>, t: &TargetRow<'_>) -
 /// Updates the shared columns; false when the target is not the account's.
 async fn update_target(tx: &mut sqlx::Transaction<'_, $DB>, t: &TargetRow<'_>) -> StoreResult<bool> {
     let done = sqlx::query(
-        "UPDATE targets SET events = $1, workspaces = $2, is_active = $3, updated_at = $4 \
+        // Switching a target on clears its failure streak and why it was switched off.
+        "UPDATE targets SET events = $1, workspaces = $2, is_active = $3, updated_at = $4, \
+         failure_streak = CASE WHEN $3 AND NOT targets.is_active THEN 0 ELSE targets.failure_streak END, \
+         failing_since = CASE WHEN $3 AND NOT targets.is_active THEN NULL ELSE targets.failing_since END, \
+         disabled_reason = CASE WHEN $3 THEN NULL ELSE targets.disabled_reason END \
          WHERE account_id = $5 AND id = $6 AND kind = $7",
     )
     .bind(serde_json::to_string(t.events).expect("strings serialize"))
@@ -617,7 +623,7 @@ impl Store for $Store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                for (name, description) in DEFAULT_EVENT_TYPES {
+                for (name, description) in DEFAULT_EVENT_TYPES.iter().chain(OPERATIONAL_EVENT_TYPES) {
                     sqlx::query("INSERT INTO event_types (account_id, name, description, created_at) VALUES ($1, $2, $3, $4)")
                         .bind(id.to_string())
                         .bind(name)
@@ -668,6 +674,23 @@ impl Store for $Store {
             .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn target_health(&self, account: Uuid, id: Uuid) -> StoreResult<Option<HealthView>> {
+        let row = sqlx::query("SELECT is_active, failure_streak, failing_since, disabled_reason FROM targets WHERE account_id = $1 AND id = $2")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|row| {
+            Ok(HealthView {
+                is_active: row.try_get("is_active")?,
+                failure_streak: row.try_get::<i64, _>("failure_streak")? as u32,
+                failing_since: row.try_get("failing_since")?,
+                disabled_reason: row.try_get("disabled_reason")?,
+            })
+        })
+        .transpose()
     }
 
     async fn find_target(&self, account: Uuid, id: Uuid) -> StoreResult<Option<TargetRef>> {
@@ -1173,45 +1196,7 @@ impl Store for $Store {
 
     async fn accept_events(&self, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
         let mut tx = self.write_tx().await?;
-        lock_events(&mut tx).await?;
-        let mut subscriptions: HashMap<Uuid, Vec<Subscription>> = HashMap::new();
-        let mut accepted = Vec::with_capacity(events.len());
-        let (mut new_events, mut deliveries) = (Vec::new(), Vec::new());
-        // Keys first seen in this call: a repeat inside one call is a duplicate of the first.
-        let mut keys_in_call: HashMap<(Uuid, &str), usize> = HashMap::new();
-        for event in events {
-            if let Some(key) = event.idempotency_key.as_deref() {
-                if let Some(&first) = keys_in_call.get(&(event.account_id, key)) {
-                    let original: &AcceptedEvent = &accepted[first];
-                    accepted.push(AcceptedEvent { event: original.event.clone(), duplicate: true, delivery_count: original.delivery_count });
-                    continue;
-                }
-                if let Some(first) = event_by_idempotency_key(&mut tx, event.account_id, key).await? {
-                    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE event_id = $1")
-                        .bind(first.id.to_string())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    accepted.push(AcceptedEvent { event: first, duplicate: true, delivery_count: count as u64 });
-                    continue;
-                }
-                keys_in_call.insert((event.account_id, key), accepted.len());
-            }
-            if !subscriptions.contains_key(&event.account_id) {
-                let subs = active_subscriptions(&mut tx, event.account_id).await?;
-                subscriptions.insert(event.account_id, subs);
-            }
-            let before = deliveries.len();
-            deliveries.extend(
-                fanout::targets_for(&event.event_type, event.workspace_id, &subscriptions[&event.account_id])
-                    .map(|target| NewDelivery::of(event, target)),
-            );
-            new_events.push(event);
-            accepted.push(AcceptedEvent { event: event.clone(), duplicate: false, delivery_count: (deliveries.len() - before) as u64 });
-        }
-        if !new_events.is_empty() {
-            insert_events(&mut tx, &new_events).await?;
-            insert_deliveries(&mut tx, &deliveries).await?;
-        }
+        let accepted = accept_in(&mut tx, events).await?;
         tx.commit().await?;
         Ok(accepted)
     }
@@ -1466,17 +1451,37 @@ impl Store for $Store {
         Ok(done.rows_affected())
     }
 
-    async fn record_and_claim(&self, results: &[AttemptResult], claim: Option<&ClaimRequest<'_>>) -> StoreResult<Vec<ClaimedDelivery>> {
+    async fn record_and_claim(&self, results: &[AttemptResult], events: &[Event], claim: Option<&ClaimRequest<'_>>) -> StoreResult<Cycle> {
         let mut tx = self.write_tx().await?;
         for chunk in results.chunks(RECORD_CHUNK) {
             record_attempts_in(&mut tx, chunk).await?;
+        }
+        let health = update_health(&mut tx, results).await?;
+        if !events.is_empty() {
+            accept_in(&mut tx, events).await?;
         }
         let claimed = match claim {
             Some(claim) if claim.limit > 0 => claim_in(&mut tx, claim).await?,
             _ => Vec::new(),
         };
         tx.commit().await?;
-        Ok(claimed)
+        Ok(Cycle { claimed, health })
+    }
+
+    async fn disable_target(&self, id: Uuid, reason: &str, now: Millis, event: &Event) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE targets SET is_active = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3 AND is_active")
+            .bind(reason)
+            .bind(now)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let disabled = done.rows_affected() == 1;
+        if disabled {
+            accept_in(&mut tx, std::slice::from_ref(event)).await?;
+        }
+        tx.commit().await?;
+        Ok(disabled)
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
@@ -1595,6 +1600,86 @@ async fn insert_deliveries(tx: &mut sqlx::Transaction<'_, $DB>, deliveries: &[Ne
         q.build().execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// Stores events and their fan-out (one pending delivery per matching active target).
+async fn accept_in(tx: &mut sqlx::Transaction<'_, $DB>, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
+    lock_events(tx).await?;
+    let mut subscriptions: HashMap<Uuid, Vec<Subscription>> = HashMap::new();
+    let mut accepted = Vec::with_capacity(events.len());
+    let (mut new_events, mut deliveries) = (Vec::new(), Vec::new());
+    // Keys first seen in this call: a repeat inside one call is a duplicate of the first.
+    let mut keys_in_call: HashMap<(Uuid, &str), usize> = HashMap::new();
+    for event in events {
+        if let Some(key) = event.idempotency_key.as_deref() {
+            if let Some(&first) = keys_in_call.get(&(event.account_id, key)) {
+                let original: &AcceptedEvent = &accepted[first];
+                accepted.push(AcceptedEvent { event: original.event.clone(), duplicate: true, delivery_count: original.delivery_count });
+                continue;
+            }
+            if let Some(first) = event_by_idempotency_key(tx, event.account_id, key).await? {
+                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE event_id = $1")
+                    .bind(first.id.to_string())
+                    .fetch_one(&mut **tx)
+                    .await?;
+                accepted.push(AcceptedEvent { event: first, duplicate: true, delivery_count: count as u64 });
+                continue;
+            }
+            keys_in_call.insert((event.account_id, key), accepted.len());
+        }
+        if !subscriptions.contains_key(&event.account_id) {
+            let subs = active_subscriptions(tx, event.account_id).await?;
+            subscriptions.insert(event.account_id, subs);
+        }
+        let before = deliveries.len();
+        deliveries.extend(
+            fanout::targets_for(&event.event_type, event.workspace_id, &subscriptions[&event.account_id])
+                .map(|target| NewDelivery::of(event, target)),
+        );
+        new_events.push(event);
+        accepted.push(AcceptedEvent { event: event.clone(), duplicate: false, delivery_count: (deliveries.len() - before) as u64 });
+    }
+    if !new_events.is_empty() {
+        insert_events(tx, &new_events).await?;
+        insert_deliveries(tx, &deliveries).await?;
+    }
+    Ok(accepted)
+}
+
+
+/// Applies each target's streak change (one statement for the lot) and returns their health.
+async fn update_health(tx: &mut sqlx::Transaction<'_, $DB>, results: &[AttemptResult]) -> StoreResult<Vec<TargetHealth>> {
+    let changes = health::fold_streaks(results.iter().map(|r| AttemptSummary {
+        target_id: r.target.id,
+        succeeded: r.status == DeliveryStatus::Delivered,
+        finished_at: r.attempt.started_at + r.attempt.duration_ms,
+    }));
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = sqlx::QueryBuilder::<$DB>::new(
+        "UPDATE targets SET \
+         failure_streak = CASE WHEN v.column2 THEN v.column3 ELSE targets.failure_streak + v.column3 END, \
+         failing_since = CASE WHEN v.column2 THEN v.column4 ELSE COALESCE(targets.failing_since, v.column4) END FROM (",
+    );
+    q.push_values(&changes, |mut row, c| {
+        row.push_bind(c.target_id.to_string()).push_bind(c.reset).push_bind(i64::from(c.failures)).push_bind(c.first_failure_at);
+    });
+    q.push(") AS v WHERE targets.id = v.column1 RETURNING targets.id, targets.account_id, targets.is_active, targets.failure_streak, targets.failing_since");
+    q.build()
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(TargetHealth {
+                target_id: uuid_col(row, "id")?,
+                account_id: uuid_col(row, "account_id")?,
+                is_active: row.try_get("is_active")?,
+                failure_streak: row.try_get::<i64, _>("failure_streak")? as u32,
+                failing_since: row.try_get("failing_since")?,
+            })
+        })
+        .collect()
 }
 
 /// Results per statement: well under both databases' limits on bound parameters.
