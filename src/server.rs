@@ -142,7 +142,9 @@ impl Core {
             policy: url_policy,
             connect_timeout: args.connect_timeout,
             request_timeout: args.request_timeout,
-            max_idle_per_host: args.endpoint_concurrency,
+            // Many endpoints may share one host (a SaaS receiver): keep as many connections
+            // warm as attempts can run at once.
+            max_idle_per_host: args.max_in_flight,
             extra_ca_pem: extra_ca.clone(),
         })?;
         let targets = TargetFactory {

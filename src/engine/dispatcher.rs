@@ -18,8 +18,6 @@ use crate::targets::{ResolveError, TargetFactory};
 const CLAIM_BATCH: usize = 128;
 /// Most results recorded in one cycle.
 const MAX_GROUP: usize = 512;
-/// Longest wait for more results before a cycle, when many attempts are in flight.
-const GATHER_WINDOW: Duration = Duration::from_millis(1);
 
 pub(super) struct Dispatcher {
     store: Arc<dyn Store>,
@@ -81,10 +79,7 @@ impl Dispatcher {
                 }
             };
             tokio::select! {
-                Some(finished) = self.results.recv() => {
-                    self.take(finished);
-                    self.gather_more_results().await;
-                }
+                Some(finished) = self.results.recv() => self.take(finished),
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
@@ -133,20 +128,6 @@ impl Dispatcher {
             Some(due) => Duration::from_millis((due - now) as u64).min(self.settings.idle_recheck),
             None => self.settings.idle_recheck,
         }))
-    }
-
-    /// Under load, results arrive as a stream: waiting a moment for half of the attempts in flight
-    /// lets one commit serve many of them. With few attempts in flight there is no wait.
-    async fn gather_more_results(&mut self) {
-        let in_flight = self.settings.max_in_flight - self.permits.available_permits();
-        let enough = in_flight.min(MAX_GROUP) / 2;
-        let deadline = tokio::time::Instant::now() + GATHER_WINDOW;
-        while self.unrecorded.len() < enough {
-            match tokio::time::timeout_at(deadline, self.results.recv()).await {
-                Ok(Some(finished)) => self.take(finished),
-                _ => return,
-            }
-        }
     }
 
     fn take(&mut self, (result, report): Finished) {
