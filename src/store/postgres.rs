@@ -40,6 +40,10 @@ super::sql::sql_store!(
     Postgres,
     PgRow,
     claim_lock: " FOR UPDATE OF d SKIP LOCKED",
+    // The queue table churns faster than autovacuum refreshes its statistics; a stale estimate
+    // makes the planner scan the whole table for the few leased rows instead of their partial
+    // index. The claim only ever wants index scans.
+    claim_plan: Some("SET LOCAL enable_seqscan = off"),
     lock_events: Some("SELECT pg_advisory_xact_lock(7219004)"),
     lock_payloads: Some("SELECT pg_advisory_xact_lock(7219005)")
 );

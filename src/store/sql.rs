@@ -26,9 +26,9 @@ fn is_outage(code: &str) -> bool {
     code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "55000" || code == "5" || code == "6"
 }
 
-/// `sql_store!(Store, Database, Row, claim_lock: "…", lock_events: Option<&str>, lock_payloads: Option<&str>)`.
+/// `sql_store!(Store, Database, Row, claim_lock: "…", claim_plan: Option<&str>, lock_events: Option<&str>, lock_payloads: Option<&str>)`.
 macro_rules! sql_store {
-    ($Store:ident, $DB:ty, $Row:ty, claim_lock: $claim_lock:expr, lock_events: $lock_events:expr, lock_payloads: $lock_payloads:expr) => {
+    ($Store:ident, $DB:ty, $Row:ty, claim_lock: $claim_lock:expr, claim_plan: $claim_plan:expr, lock_events: $lock_events:expr, lock_payloads: $lock_payloads:expr) => {
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -1665,7 +1665,13 @@ async fn update_health(tx: &mut sqlx::Transaction<'_, $DB>, results: &[AttemptRe
     q.push_values(&changes, |mut row, c| {
         row.push_bind(c.target_id.to_string()).push_bind(c.reset).push_bind(i64::from(c.failures)).push_bind(c.first_failure_at);
     });
-    q.push(") AS v WHERE targets.id = v.column1 RETURNING targets.id, targets.account_id, targets.is_active, targets.failure_streak, targets.failing_since");
+    // A success on a healthy target changes nothing: leave its row alone (no write, no row lock
+    // for other nodes to wait on).
+    q.push(
+        ") AS v WHERE targets.id = v.column1 \
+         AND NOT (v.column2 AND v.column3 = 0 AND targets.failure_streak = 0 AND targets.failing_since IS NULL) \
+         RETURNING targets.id, targets.account_id, targets.is_active, targets.failure_streak, targets.failing_since",
+    );
     q.build()
         .fetch_all(&mut **tx)
         .await?
@@ -1734,6 +1740,9 @@ async fn record_attempts_in(tx: &mut sqlx::Transaction<'_, $DB>, results: &[Atte
 
 /// Leases due deliveries and loads what their attempts need (events, target versions).
 async fn claim_in(tx: &mut sqlx::Transaction<'_, $DB>, claim: &ClaimRequest<'_>) -> StoreResult<Vec<ClaimedDelivery>> {
+    if let Some(sql) = $claim_plan {
+        sqlx::query(sql).execute(&mut **tx).await?;
+    }
     let token = Uuid::new_v4();
     let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE deliveries SET next_attempt_at = ");
     q.push_bind(claim.lease_until).push(", lease_token = ").push_bind(token.to_string());

@@ -75,4 +75,4 @@ impl SqliteStore {
 const INCREMENTAL: i64 = 2;
 
 // One writer at a time: claims need no row locks, and events are already in commit order.
-super::sql::sql_store!(SqliteStore, Sqlite, SqliteRow, claim_lock: "", lock_events: None::<&str>, lock_payloads: None::<&str>);
+super::sql::sql_store!(SqliteStore, Sqlite, SqliteRow, claim_lock: "", claim_plan: None::<&str>, lock_events: None::<&str>, lock_payloads: None::<&str>);
