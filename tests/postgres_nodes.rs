@@ -10,7 +10,8 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_the_queue_without_double_delivery() {
-    let Some(url) = common::postgres_schema().await else { return };
+    let Some(schema) = common::postgres_schema().await else { return };
+    let url = schema.url.clone();
     let flags = ["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,50ms,100ms", "--request-timeout", "2s", "--lease", "5s", "--poll-interval", "100ms"];
     let a = TestServer::start_postgres(&url, common::TEST_KEY, &flags).await;
     let b = TestServer::start_postgres(&url, common::TEST_KEY, &flags).await;
@@ -39,7 +40,8 @@ async fn two_nodes_share_the_queue_without_double_delivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_store_moves_everything_and_pending_work_completes() {
-    let Some(url) = common::postgres_schema().await else { return };
+    let Some(schema) = common::postgres_schema().await else { return };
+    let url = schema.url.clone();
     // A SQLite node with an endpoint whose receiver is down: its deliveries stay pending.
     let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = up.clone();
@@ -80,7 +82,8 @@ async fn migrate_store_moves_everything_and_pending_work_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_run_loses_nothing() {
-    let Some(url) = common::postgres_schema().await else { return };
+    let Some(schema) = common::postgres_schema().await else { return };
+    let url = schema.url.clone();
     let fast = ["--secret-key", common::TEST_KEY, "--request-timeout", "1s", "--lease", "2s", "--poll-interval", "200ms", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s"];
     // The node to be killed holds at most 32 attempts in flight: the bound on duplicates.
     let doomed_flags: Vec<&str> = fast.iter().copied().chain(["--max-in-flight", "32"]).collect();
@@ -131,7 +134,8 @@ async fn a_node_killed_mid_run_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_down_for_a_stretch_gets_everything_when_it_returns() {
-    let Some(url) = common::postgres_schema().await else { return };
+    let Some(schema) = common::postgres_schema().await else { return };
+    let url = schema.url.clone();
     let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = up.clone();
     let receiver = Receiver::start(move |_, _, _| if flag.load(std::sync::atomic::Ordering::SeqCst) { (204, vec![]) } else { (503, vec![]) }).await;
