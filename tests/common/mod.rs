@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod fakes;
-
+pub mod fleet;
 pub mod mail_fakes;
 
 use std::net::SocketAddr;
