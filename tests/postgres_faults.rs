@@ -32,7 +32,8 @@ impl Drop for Reopen {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_answers_503_and_loses_nothing() {
-    let Some(url) = common::postgres_schema().await else { return };
+    let Some(schema) = common::postgres_schema().await else { return };
+    let url = &schema.url;
     let base_url = std::env::var("SWITCHYARD_TEST_POSTGRES_URL").unwrap();
     let database = url::Url::parse(&base_url).unwrap().path().trim_start_matches('/').to_owned();
     let receiver = Receiver::always(204).await;

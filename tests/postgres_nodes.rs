@@ -1,45 +1,169 @@
-//! Several nodes on one PostgreSQL database: events accepted by any node are delivered once.
+//! Several nodes (real `switchyard serve` processes) on one PostgreSQL database, at the sizes of
+//! issue 7: 20,000 events to 5 endpoints (100,000 deliveries) with and without a node SIGKILLed
+//! mid-run; a receiver down for a stretch; and a `migrate-store` round trip.
 
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use common::fleet::{self, Fleet, Receivers};
 use common::{Receiver, TestServer, eventually};
 use serde_json::json;
 
+const EVENTS: usize = 20_000;
+const ENDPOINTS: usize = 5;
+/// Events per `events-send-batch` call, and concurrent senders.
+const BATCH: usize = 100;
+const SENDERS: usize = 4;
+/// The longest the 100,000 deliveries may take (the debug build on 2 cores needs far less).
+const DELIVERY_LIMIT: Duration = Duration::from_secs(600);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_share_the_queue_without_double_delivery() {
-    let Some(url) = common::postgres_schema().await else { return };
-    let flags = ["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,50ms,100ms", "--request-timeout", "2s", "--lease", "5s", "--poll-interval", "100ms"];
-    let a = TestServer::start_postgres(&url, common::TEST_KEY, &flags).await;
-    let b = TestServer::start_postgres(&url, common::TEST_KEY, &flags).await;
-    let (receiver, seen) = Receiver::counting().await;
-    // The endpoint is created through one node and used through both (they share the data).
-    let (endpoint, _) = a.create_endpoint(&receiver.url, &["contact.created"]).await;
-    let mut sent = Vec::new();
-    for n in 0..400 {
-        let node = if n % 2 == 0 { &a } else { &b };
-        let events: Vec<_> = (0..5).map(|i| json!({"type": "contact.created", "data": {"n": n * 5 + i}})).collect();
-        let accepted = node.call_as(&a.token, "events-send-batch", json!({"events": events})).await;
-        assert_eq!(accepted.0, 200, "{}", accepted.1);
-        sent.extend(accepted.1["result"]["events"].as_array().unwrap().iter().map(|e| e["event"]["id"].as_str().unwrap().to_owned()));
-    }
-    eventually(Duration::from_secs(60), "2,000 deliveries", || async { (seen.lock().unwrap().len() == 2000).then_some(()) }).await;
-    let delivered = a.ok("deliveries-list", json!({"target_id": endpoint, "status": "delivered", "limit": 1000})).await;
-    assert_eq!(delivered["deliveries"].as_array().unwrap().len(), 1000, "the log is shared too");
-    let seen = seen.lock().unwrap();
-    let duplicates: usize = seen.values().map(|n| n - 1).sum();
-    println!("two PostgreSQL nodes: 2000 events, {} received, {duplicates} received twice", seen.len());
-    assert!(sent.iter().all(|id| seen.contains_key(id)));
+async fn two_nodes_deliver_100000_without_duplicates() {
+    let Some(schema) = common::postgres_schema().await else { return };
+    let started = Instant::now();
+    let receivers = Receivers::counting(ENDPOINTS).await;
+    let mut fleet = Fleet::start(&schema, &[&[], &[]]).await;
+    fleet.create_endpoints(&receivers).await;
+    let sent = fleet::send(fleet.sender(), EVENTS, BATCH, SENDERS, Duration::ZERO).await;
+    assert_eq!((sent.refused, sent.unreachable), (0, 0), "both nodes accept every batch");
+    let accepted_in = started.elapsed();
+    receivers.wait_for_all(&sent.accepted, DELIVERY_LIMIT, "two nodes").await;
+    let delivered_in = started.elapsed();
+    // Both nodes stop cleanly, so any late second attempt would have reached a receiver by now.
+    fleet.terminate_all().await;
+    let statuses = fleet.delivery_statuses().await;
+    let duplicates = receivers.duplicates();
+    println!(
+        "two PostgreSQL nodes: {EVENTS} events to {ENDPOINTS} endpoints accepted in {accepted_in:.1?}, {} deliveries received in {delivered_in:.1?}, {duplicates} received twice; statuses {statuses:?}",
+        receivers.received()
+    );
+    assert_eq!(receivers.received(), EVENTS * ENDPOINTS);
+    assert_eq!(statuses.get("delivered").copied(), Some((EVENTS * ENDPOINTS) as i64), "every delivery recorded as delivered: {statuses:?}");
     assert_eq!(duplicates, 0, "no delivery is claimed by both nodes");
-    a.stop().await;
-    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_run_loses_nothing() {
+    let Some(schema) = common::postgres_schema().await else { return };
+    let started = Instant::now();
+    // The node to be killed holds at most this many attempts in flight: the bound on duplicates.
+    const DOOMED_IN_FLIGHT: usize = 32;
+    let in_flight = DOOMED_IN_FLIGHT.to_string();
+    // Short leases, so the killed node's claims come due again soon.
+    let fast = ["--request-timeout", "2s", "--lease", "5s", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s"];
+    let doomed: Vec<&str> = fast.iter().copied().chain(["--max-in-flight", &in_flight]).collect();
+    let receivers = Receivers::counting(ENDPOINTS).await;
+    let mut fleet = Fleet::start(&schema, &[&doomed, &fast]).await;
+    fleet.create_endpoints(&receivers).await;
+    // Sending is paced to last about half a minute, so the kill comes while events are being
+    // accepted (a batch refused by the dead node goes to the survivor, with the same
+    // idempotency keys) and deliveries are in flight.
+    let sender = fleet.sender();
+    let progress = sender.clone();
+    let sending = tokio::spawn(fleet::send(sender, EVENTS, BATCH, SENDERS, Duration::from_millis(600)));
+    eventually(DELIVERY_LIMIT, "60 % of the events accepted", || async { (progress.accepted() >= EVENTS * 6 / 10).then_some(()) }).await;
+    fleet.nodes[0].kill(); // SIGKILL, with deliveries in flight
+    let accepted_at_kill = progress.accepted();
+    let received_at_kill = receivers.received();
+    let killed_at = started.elapsed();
+    let sent = sending.await.unwrap();
+    receivers.wait_for_all(&sent.accepted, DELIVERY_LIMIT, "one node killed").await;
+    fleet.terminate_all().await;
+    let statuses = fleet.delivery_statuses().await;
+    let duplicates = receivers.duplicates();
+    println!(
+        "PostgreSQL, one of two nodes killed at {killed_at:.1?} with {accepted_at_kill} events accepted and {received_at_kill} of {} deliveries received: all received after {:.1?}, {duplicates} received twice (bound {DOOMED_IN_FLIGHT}); {} sends retried on the survivor; statuses {statuses:?}",
+        EVENTS * ENDPOINTS,
+        started.elapsed(),
+        sent.unreachable
+    );
+    assert_eq!(receivers.received(), EVENTS * ENDPOINTS, "nothing lost");
+    assert_eq!(statuses.get("delivered").copied(), Some((EVENTS * ENDPOINTS) as i64), "{statuses:?}");
+    assert!(duplicates <= DOOMED_IN_FLIGHT, "duplicates ({duplicates}) come only from the killed node's attempts in flight");
+}
+
+/// The retry schedule of the receiver-down test, in milliseconds.
+const DOWN_SCHEDULE: [i64; 8] = [0, 500, 1000, 2000, 4000, 8000, 8000, 8000];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_down_for_a_stretch_gets_everything_when_it_returns() {
+    let Some(schema) = common::postgres_schema().await else { return };
+    const DOWN_EVENTS: usize = 1_000;
+    let started = Instant::now();
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let receivers = Receivers::down_until(ENDPOINTS, up.clone()).await;
+    let schedule = DOWN_SCHEDULE.map(|ms| format!("{ms}ms")).join(",");
+    let flags = ["--retry-schedule", schedule.as_str()];
+    let mut fleet = Fleet::start(&schema, &[&flags, &flags]).await;
+    fleet.create_endpoints(&receivers).await;
+    let sent = fleet::send(fleet.sender(), DOWN_EVENTS, BATCH, SENDERS, Duration::ZERO).await;
+    // Down until every delivery has failed at least twice (its first attempt and a retry).
+    let pool = sqlx::PgPool::connect(&fleet.url).await.unwrap();
+    eventually(Duration::from_secs(120), "every delivery tried twice", || async {
+        let once: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE attempt_count < 2").fetch_one(&pool).await.unwrap();
+        (once == 0).then_some(())
+    })
+    .await;
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let up_at = switchyard::domain::time::now_ms();
+    let down_for = started.elapsed();
+    receivers.wait_for_all(&sent.accepted, Duration::from_secs(300), "receivers back").await;
+    fleet.terminate_all().await;
+
+    // Per delivery: attempts numbered 1..n, every one but the last refused, the last delivered;
+    // each retry no earlier than its delay of the schedule (less the 10 % jitter) after the
+    // previous attempt ended.
+    let rows: Vec<(String, i64, i64, i64, Option<i64>)> =
+        sqlx::query_as("SELECT delivery_id, attempt_number, started_at, duration_ms, http_status_code FROM attempts ORDER BY delivery_id, attempt_number")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let mut by_delivery: std::collections::BTreeMap<String, Vec<(i64, i64, i64, Option<i64>)>> = Default::default();
+    for (delivery, number, started_at, duration, status) in rows {
+        by_delivery.entry(delivery).or_default().push((number, started_at, duration, status));
+    }
+    assert_eq!(by_delivery.len(), DOWN_EVENTS * ENDPOINTS, "every delivery was attempted");
+    let (mut late, mut back_after) = (Vec::new(), Vec::new());
+    for (delivery, attempts) in &by_delivery {
+        let n = attempts.len();
+        assert!((2..=DOWN_SCHEDULE.len()).contains(&n), "{delivery}: {n} attempts");
+        for (i, (number, started_at, duration, status)) in attempts.iter().enumerate() {
+            assert_eq!(*number, i as i64 + 1, "{delivery}: attempts numbered in order");
+            assert_eq!(*status, Some(if i + 1 == n { 204 } else { 503 }), "{delivery}: attempt {number}");
+            if let Some((_, next_start, _, _)) = attempts.get(i + 1) {
+                let gap = next_start - (started_at + duration);
+                let delay = DOWN_SCHEDULE[i + 1];
+                assert!(gap >= delay * 9 / 10 - 1, "{delivery}: attempt {} came {gap} ms after attempt {number}, before its delay of {delay} ms", number + 1);
+                late.push(gap - delay);
+            }
+        }
+        back_after.push(attempts[n - 1].1 - up_at);
+    }
+    late.sort();
+    back_after.sort();
+    let statuses = fleet.delivery_statuses().await;
+    pool.close().await;
+    println!(
+        "receivers down for {down_for:.1?}: {} deliveries, {} attempts, all delivered {:.1?} after the start; retries late by median {} ms, max {} ms; delivered a median {} ms, at most {} ms after the receivers came back; {} received twice",
+        by_delivery.len(),
+        by_delivery.values().map(Vec::len).sum::<usize>(),
+        started.elapsed(),
+        late[late.len() / 2],
+        late[late.len() - 1],
+        back_after[back_after.len() / 2],
+        back_after[back_after.len() - 1],
+        receivers.duplicates()
+    );
+    assert_eq!(statuses.get("delivered").copied(), Some((DOWN_EVENTS * ENDPOINTS) as i64), "{statuses:?}");
+    assert_eq!(receivers.duplicates(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_store_moves_everything_and_pending_work_completes() {
-    let Some(url) = common::postgres_schema().await else { return };
+    let Some(schema) = common::postgres_schema().await else { return };
+    let url = schema.url.clone();
     // A SQLite node with an endpoint whose receiver is down: its deliveries stay pending.
     let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = up.clone();
@@ -78,75 +202,3 @@ async fn migrate_store_moves_everything_and_pending_work_completes() {
     pg.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_killed_mid_run_loses_nothing() {
-    let Some(url) = common::postgres_schema().await else { return };
-    let fast = ["--secret-key", common::TEST_KEY, "--request-timeout", "1s", "--lease", "2s", "--poll-interval", "200ms", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s"];
-    // The node to be killed holds at most 32 attempts in flight: the bound on duplicates.
-    let doomed_flags: Vec<&str> = fast.iter().copied().chain(["--max-in-flight", "32"]).collect();
-    let (mut doomed, doomed_base) = common::spawn_serve_on(&url, &doomed_flags);
-    let (mut survivor, survivor_base) = common::spawn_serve_on(&url, &fast);
-    // A token for the shared account, minted through a store on the same database.
-    let (store, _) = switchyard::server::open_store(&switchyard::config::DatabaseArgs { database_url: url.clone() }).await.unwrap();
-    let token = switchyard::crypto::api_token::generate();
-    store.add_token("acme", &switchyard::crypto::api_token::digest(&token), switchyard::domain::time::now_ms()).await.unwrap();
-
-    let (receiver, seen) = Receiver::counting().await;
-    let client = reqwest::Client::new();
-    let post = |base: String, call: &'static str, body: serde_json::Value| {
-        let (client, token) = (client.clone(), token.clone());
-        async move {
-            let r = client.post(format!("{base}/api/{call}")).bearer_auth(token).json(&body).send().await.map_err(|e| e.to_string())?;
-            let answer: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
-            if answer["ok"] == true { Ok(answer["result"].clone()) } else { Err(answer.to_string()) }
-        }
-    };
-    post(survivor_base.clone(), "webhooks-create", json!({"url": receiver.url, "events": ["contact.created"]})).await.unwrap();
-
-    let mut accepted = Vec::new();
-    for round in 0..40 {
-        let base = if round % 2 == 0 { &doomed_base } else { &survivor_base };
-        let events: Vec<_> = (0..25).map(|i| json!({"type": "contact.created", "data": {"n": round * 25 + i}})).collect();
-        if let Ok(result) = post(base.clone(), "events-send-batch", json!({"events": events})).await {
-            accepted.extend(result["events"].as_array().unwrap().iter().map(|e| e["event"]["id"].as_str().unwrap().to_owned()));
-        }
-        if round == 20 {
-            doomed.kill().unwrap(); // SIGKILL, with deliveries in flight
-            doomed.wait().unwrap();
-        }
-    }
-    let in_flight_at_kill = accepted.iter().filter(|id| !seen.lock().unwrap().contains_key(*id)).count();
-    eventually(Duration::from_secs(60), "every accepted event delivered by the survivor", || async {
-        let seen = seen.lock().unwrap();
-        accepted.iter().all(|id| seen.contains_key(id)).then_some(())
-    })
-    .await;
-    let duplicates: usize = seen.lock().unwrap().values().map(|n| n - 1).sum();
-    println!("PostgreSQL, one of two nodes killed: {} events accepted, {in_flight_at_kill} undelivered at the kill, all delivered, {duplicates} duplicates", accepted.len());
-    assert!(accepted.len() >= 500);
-    assert!(duplicates <= 32, "duplicates come only from the killed node's attempts in flight");
-    survivor.kill().unwrap();
-    survivor.wait().unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receiver_down_for_a_stretch_gets_everything_when_it_returns() {
-    let Some(url) = common::postgres_schema().await else { return };
-    let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = up.clone();
-    let receiver = Receiver::start(move |_, _, _| if flag.load(std::sync::atomic::Ordering::SeqCst) { (204, vec![]) } else { (503, vec![]) }).await;
-    let flags = ["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,200ms,400ms,800ms,1600ms", "--poll-interval", "100ms"];
-    let a = TestServer::start_postgres(&url, common::TEST_KEY, &flags).await;
-    let b = TestServer::start_postgres(&url, common::TEST_KEY, &flags).await;
-    let (endpoint, _) = a.create_endpoint(&receiver.url, &["contact.created"]).await;
-    for n in 0..100 {
-        let node = if n % 2 == 0 { &a } else { &b };
-        node.call_as(&a.token, "events-send", json!({"type": "contact.created", "data": {"n": n}})).await;
-    }
-    tokio::time::sleep(Duration::from_millis(700)).await; // down through the first retries
-    up.store(true, std::sync::atomic::Ordering::SeqCst);
-    let delivered = a.wait_for_status(&endpoint, "delivered", 100).await;
-    assert!(delivered.iter().all(|d| d["attempt_count"].as_u64().unwrap() >= 2), "each waited for a retry");
-    a.stop().await;
-    b.stop().await;
-}

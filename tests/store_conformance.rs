@@ -16,21 +16,28 @@ use switchyard::domain::window::Window;
 use switchyard::store::*;
 use uuid::Uuid;
 
+mod common;
+
 const PG_ENV: &str = "SWITCHYARD_TEST_POSTGRES_URL";
 
+/// What a store's data lives in, kept while the store is used, removed afterwards.
+#[allow(dead_code)] // held for its Drop
+enum Keep {
+    Dir(tempfile::TempDir),
+    Schema(common::PgSchema),
+}
+
 /// A fresh store of each kind: SQLite in a temp dir, PostgreSQL in a new schema.
-async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> {
+async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Keep)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(&dir.path().join("c.db").to_string_lossy()).await.unwrap();
-    let mut all: Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> = vec![("sqlite", Arc::new(sqlite), Some(dir))];
+    let mut all: Vec<(&'static str, Arc<dyn Store>, Keep)> = vec![("sqlite", Arc::new(sqlite), Keep::Dir(dir))];
     match std::env::var(PG_ENV) {
         Ok(url) => {
-            let schema = format!("conformance_{}", Uuid::new_v4().simple());
-            let admin = sqlx::PgPool::connect(&url).await.expect("PostgreSQL answers at SWITCHYARD_TEST_POSTGRES_URL");
-            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+            let schema = common::PgSchema::create("conformance").await.expect("the URL is set");
             let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-            let store = PostgresStore::connect(options.options([("search_path", schema.as_str())])).await.unwrap();
-            all.push(("postgres", Arc::new(store), None));
+            let store = PostgresStore::connect(options.options([("search_path", schema.name())])).await.unwrap();
+            all.push(("postgres", Arc::new(store), Keep::Schema(schema)));
         }
         Err(_) => eprintln!("SKIPPING the PostgreSQL half of the store conformance suite: set {PG_ENV} (e.g. postgres://postgres@127.0.0.1:5432/test)"),
     }

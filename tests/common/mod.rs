@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod fakes;
+pub mod fleet;
 pub mod mail_fakes;
 
 use std::net::SocketAddr;
@@ -29,18 +30,93 @@ pub struct TestServer {
 /// The key every PostgreSQL test node shares (32 zero bytes, base64).
 pub const TEST_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
-/// A fresh schema in the test PostgreSQL, as a database URL; `None` (with a loud notice) when
-/// SWITCHYARD_TEST_POSTGRES_URL is not set.
-pub async fn postgres_schema() -> Option<String> {
-    let Ok(url) = std::env::var("SWITCHYARD_TEST_POSTGRES_URL") else {
-        eprintln!("SKIPPING a PostgreSQL test: set SWITCHYARD_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test)");
-        return None;
-    };
-    let schema = format!("node_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::PgPool::connect(&url).await.expect("PostgreSQL answers at SWITCHYARD_TEST_POSTGRES_URL");
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    Some(format!("{url}{separator}options=-c%20search_path%3D{schema}"))
+/// A schema of its own in the test PostgreSQL; dropped, with everything in it, when this goes
+/// out of scope (also when the test fails), so the test database does not grow run after run.
+/// Declare it before the nodes using it, so they are stopped first.
+pub struct PgSchema {
+    /// The database URL with `search_path` set to the schema.
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+/// Schemas whose creator died without dropping them (a test binary killed mid-run) are swept
+/// after this long; the name carries its creation time.
+const STALE_SCHEMA_SECS: u64 = 6 * 3600;
+
+impl PgSchema {
+    /// A fresh schema named `<prefix>_<unix seconds>_<random>`; `None` (with a loud notice) when
+    /// SWITCHYARD_TEST_POSTGRES_URL is not set.
+    pub async fn create(prefix: &str) -> Option<Self> {
+        let Ok(admin_url) = std::env::var("SWITCHYARD_TEST_POSTGRES_URL") else {
+            eprintln!("SKIPPING a PostgreSQL test: set SWITCHYARD_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test)");
+            return None;
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let name = format!("{prefix}_{now}_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.expect("PostgreSQL answers at SWITCHYARD_TEST_POSTGRES_URL");
+        sweep_stale_schemas(&mut admin, now).await;
+        sqlx::query(&format!("CREATE SCHEMA {name}")).execute(&mut admin).await.unwrap();
+        let _ = sqlx::Connection::close(admin).await;
+        let separator = if admin_url.contains('?') { '&' } else { '?' };
+        Some(Self { url: format!("{admin_url}{separator}options=-c%20search_path%3D{name}"), admin_url, name })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Drops schemas of this harness's naming older than `STALE_SCHEMA_SECS` (once per test binary).
+async fn sweep_stale_schemas(admin: &mut sqlx::PgConnection, now: u64) {
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let names: Vec<String> = sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^(node|conformance)_[0-9]{10}_[0-9a-f]{32}$'")
+        .fetch_all(&mut *admin)
+        .await
+        .unwrap_or_default();
+    for name in names {
+        let created: u64 = name.split('_').nth(1).and_then(|s| s.parse().ok()).unwrap_or(now);
+        if created + STALE_SCHEMA_SECS < now {
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE")).execute(&mut *admin).await;
+        }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: the SQL runs on a thread with its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.map_err(|e| e.to_string())?;
+                sqlx::query("SET lock_timeout = '30s'").execute(&mut admin).await.map_err(|e| e.to_string())?;
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE")).execute(&mut admin).await.map_err(|e| e.to_string())?;
+                let _ = sqlx::Connection::close(admin).await;
+                Ok::<(), String>(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) | Err(e) = dropped.map_err(|_| "panicked".to_owned()) {
+            eprintln!("could not drop test schema {}: {e}", self.name);
+        }
+    }
+}
+
+/// A fresh `node_…` schema (see `PgSchema`); `None`, saying so, without the PostgreSQL URL.
+pub async fn postgres_schema() -> Option<PgSchema> {
+    PgSchema::create("node").await
+}
+
+/// Mints a token for the account `acme` on the database at `url`, as `switchyard token create` does.
+pub async fn postgres_token(url: &str) -> String {
+    let (store, _) = server::open_store(&DatabaseArgs { database_url: url.to_owned() }).await.expect("store opens");
+    let token = switchyard::crypto::api_token::generate();
+    store.add_token("acme", &switchyard::crypto::api_token::digest(&token), switchyard::domain::time::now_ms()).await.unwrap();
+    token
 }
 
 /// Flags every test server gets: loopback receivers over plain HTTP, fast retries.
@@ -292,18 +368,82 @@ pub fn spawn_serve(dir: &std::path::Path, extra: &[&str]) -> (std::process::Chil
 /// `spawn_serve` on any database URL.
 pub fn spawn_serve_on(database_url: &str, extra: &[&str]) -> (std::process::Child, String) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--database-url", database_url, "--allow-http", "--allow-private-networks"])
         .args(extra)
         .env("SWITCHYARD_LOG", "warn")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
+        .stderr(std::process::Stdio::inherit());
+    // The server dies with the thread that started it, so a test binary killed mid-run (Ctrl-C,
+    // a CI timeout) leaves no node behind.
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let base = line.trim().strip_prefix("switchyard listening on ").expect("the server prints its address").to_owned();
     (child, base)
+}
+
+/// A `switchyard serve` process (the real binary), killed if still running when dropped, so a
+/// failing test leaves no node behind.
+pub struct Node {
+    pub base: String,
+    child: Option<std::process::Child>,
+}
+
+impl Node {
+    /// `spawn_serve_on`, guarded.
+    pub fn spawn(database_url: &str, extra: &[&str]) -> Self {
+        let (child, base) = spawn_serve_on(database_url, extra);
+        Self { base, child: Some(child) }
+    }
+
+    /// SIGKILL: nothing is finished or recorded.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM: the node stops taking work, lets attempts in flight finish and records them;
+    /// SIGKILL if it has not exited after `limit`.
+    pub async fn terminate(&mut self, limit: Duration) {
+        let Some(mut child) = self.child.take() else { return };
+        let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                assert!(status.success(), "the node exits cleanly on SIGTERM: {status}");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the node did not stop within {limit:?} of SIGTERM");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `POST {base}/api/{call}` with a bearer token: the status and the JSON answer, or why there was none.
+pub async fn api_call(client: &reqwest::Client, base: &str, token: &str, call: &str, body: &Value) -> Result<(u16, Value), String> {
+    let response = client.post(format!("{base}/api/{call}")).bearer_auth(token).json(body).send().await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await.map_err(|e| e.to_string())?))
 }
 
 /// Asserts that `secret` appears in none of the database files in `dir` (the key file aside).
