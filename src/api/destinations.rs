@@ -156,6 +156,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(field
         events: Vec::new(),
         workspaces: WorkspaceScope::All,
         is_active: true,
+        rate_limit: None,
         created_at: now,
         updated_at: now,
     };

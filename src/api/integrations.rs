@@ -274,6 +274,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
         events,
         workspaces,
         is_active: req.is_active.unwrap_or(true),
+        rate_limit: None,
         secret: sealed,
         secret_hint: hint,
         signing_secret_prefix: signing.as_ref().map(|(s, _)| s.prefix()),

@@ -312,6 +312,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(field
         rules: Vec::new(),
         workspaces: WorkspaceScope::All,
         is_active: true,
+        rate_limit: None,
         verified: false,
         verified_at: None,
         created_at: now,

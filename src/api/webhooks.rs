@@ -158,6 +158,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         secret_prefix: secret.prefix(),
         events,
         is_active: true,
+        rate_limit: None,
         created_at: now,
         updated_at: now,
     };
