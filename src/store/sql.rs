@@ -1527,9 +1527,9 @@ impl Store for $Store {
     }
 }
 
-/// Serializes claims, so each one sees every lease and every recent claim of the one before it:
-/// concurrency caps and rate limits then hold across nodes exactly. A no-op where one writer is
-/// the rule (SQLite).
+/// Serializes claims, so each one sees the leases taken by the one before it and the answers
+/// logged before that: concurrency caps and rate limits then hold across nodes exactly. A no-op
+/// where one writer is the rule (SQLite).
 async fn lock_claims(tx: &mut sqlx::Transaction<'_, $DB>) -> StoreResult<()> {
     if let Some(sql) = $lock_claims {
         sqlx::query(sql).execute(&mut **tx).await?;
