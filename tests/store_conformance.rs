@@ -61,6 +61,10 @@ fn event(account: Uuid, event_type: &str, key: Option<&str>) -> Event {
 }
 
 async fn endpoint(store: &dyn Store, account: Uuid, events: &[&str]) -> Uuid {
+    limited_endpoint(store, account, events, None).await
+}
+
+async fn limited_endpoint(store: &dyn Store, account: Uuid, events: &[&str], rate_limit: Option<u32>) -> Uuid {
     let now = now_ms();
     let ep = Endpoint {
         id: Uuid::now_v7(),
@@ -71,6 +75,7 @@ async fn endpoint(store: &dyn Store, account: Uuid, events: &[&str]) -> Uuid {
         secret_prefix: "whsec_abc".into(),
         events: events.iter().map(|e| e.to_string()).collect(),
         is_active: true,
+        rate_limit,
         created_at: now,
         updated_at: now,
     };
@@ -242,6 +247,126 @@ async fn claims_keep_each_target_within_its_cap() {
     }
 }
 
+#[tokio::test]
+async fn claims_keep_each_rate_limited_target_within_its_allowance() {
+    use switchyard::domain::throttle::RATE_WINDOW_MS as WINDOW;
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let limited = limited_endpoint(store.as_ref(), acct, &["contact.created"], Some(5)).await;
+        let free = endpoint(store.as_ref(), acct, &["contact.updated"]).await;
+        let mut events: Vec<Event> = (0..30).map(|_| event(acct, "contact.created", None)).collect();
+        events.extend((0..20).map(|_| event(acct, "contact.updated", None)));
+        store.accept_events(&events).await.unwrap();
+        assert_eq!(store.get_endpoint(acct, limited).await.unwrap().unwrap().rate_limit, Some(5), "{name}");
+        let t0 = now_ms() + 1;
+        let count = |batch: &[ClaimedDelivery], id| batch.iter().filter(|c| c.target.id == id).count();
+        let claim_at = |at: Millis, limit: u32| {
+            let store = store.clone();
+            async move { store.claim_due(&claim(at, t0 + 60_000, limit, &[], 1000)).await.unwrap() }
+        };
+        // Answers `batch`'s attempts to the limited target, each by `at` (started at `at - 3` and
+        // taking 1 ms, in whole milliseconds: the answer came before `at - 3 + 1 + 2`).
+        let answer = |batch: Vec<ClaimedDelivery>, at: Millis| {
+            let store = store.clone();
+            async move {
+                let results: Vec<AttemptResult> = batch.iter().map(|c| result_of(c, DeliveryStatus::Delivered, 200, at - 3, at)).collect();
+                store.record_attempts(&results).await.unwrap();
+            }
+        };
+
+        // Attempts in flight count: five leased, no sixth, however long they take.
+        let first = claim_at(t0, 3).await;
+        let second = claim_at(t0, 100).await;
+        assert_eq!(count(&first, limited) + count(&second, limited), 5, "{name}: the whole allowance, no more");
+        assert_eq!(count(&first, free) + count(&second, free), 20, "{name}: the unlimited target is not held back");
+        assert_eq!(count(&claim_at(t0 + 5000, 100).await, limited), 0, "{name}: still in flight, still counted");
+        assert_eq!(store.throttled_until(t0).await.unwrap(), None, "{name}: held by leases alone, their results will tell");
+        let (mut first, mut second): (Vec<_>, Vec<_>) = (first, second);
+        first.retain(|c| c.target.id == limited);
+        second.retain(|c| c.target.id == limited);
+        let (early, late) = (first.len(), second.len());
+
+        // Answered attempts count for one window after their answer: a sliding window, freed answer
+        // by answer.
+        answer(first, t0 + 100).await;
+        answer(second, t0 + 400).await;
+        assert_eq!(count(&claim_at(t0 + 500, 100).await, limited), 0, "{name}: answered within the window");
+        assert_eq!(store.throttled_until(t0 + 500).await.unwrap(), Some(t0 + 100 + WINDOW), "{name}: room comes back when the first answer leaves");
+        assert_eq!(count(&claim_at(t0 + 100 + WINDOW - 1, 100).await, limited), 0, "{name}: not yet");
+        let third = claim_at(t0 + 100 + WINDOW, 100).await;
+        assert_eq!(count(&third, limited), early, "{name}: the share of the first answers comes back, no more");
+        assert_eq!(count(&claim_at(t0 + 400 + WINDOW - 1, 100).await, limited), 0, "{name}");
+        let fourth = claim_at(t0 + 400 + WINDOW, 100).await;
+        assert_eq!(count(&fourth, limited), late, "{name}: then that of the later ones");
+        answer(third, t0 + 2000).await;
+        answer(fourth, t0 + 2000).await;
+        assert_eq!(store.throttled_until(t0 + 2000).await.unwrap(), Some(t0 + 2000 + WINDOW), "{name}");
+        assert_eq!(count(&claim_at(t0 + 2000 + WINDOW, 100).await, limited), 5, "{name}: a whole window later, the whole allowance");
+
+        // Lifting the limit frees the target at once.
+        let mut ep = store.get_endpoint(acct, limited).await.unwrap().unwrap();
+        ep.rate_limit = None;
+        assert!(store.update_endpoint(&ep).await.unwrap());
+        assert_eq!(count(&claim_at(t0 + 2000 + WINDOW, 100).await, limited), 30 - 15, "{name}: everything left");
+        assert_eq!(store.throttled_until(t0 + 2000 + WINDOW).await.unwrap(), None, "{name}: nothing held back");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_keep_caps_and_rate_limits_exactly() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let limited = limited_endpoint(store.as_ref(), acct, &["contact.created"], Some(10)).await;
+        let capped = endpoint(store.as_ref(), acct, &["contact.updated"]).await;
+        let mut events: Vec<Event> = (0..100).map(|_| event(acct, "contact.created", None)).collect();
+        events.extend((0..100).map(|_| event(acct, "contact.updated", None)));
+        store.accept_events(&events).await.unwrap();
+        let now = now_ms() + 1;
+        // Eight claimers at the same instant, as from several nodes: together they take no more
+        // than the rate limit of one target and the cap of the other.
+        let claimers: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    for _ in 0..5 {
+                        mine.extend(store.claim_due(&claim(now, now + 60_000, 3, &[], 6)).await.unwrap());
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for c in claimers {
+            all.extend(c.await.unwrap());
+        }
+        let count = |id| all.iter().filter(|c: &&ClaimedDelivery| c.target.id == id).count();
+        assert_eq!(count(limited), 6, "{name}: within the cap of 6 (below the rate limit of 10)");
+        assert_eq!(count(capped), 6, "{name}: exactly the cap, across concurrent claims");
+        let results: Vec<AttemptResult> = all.iter().map(|c| result_of(c, DeliveryStatus::Delivered, 200, now, now)).collect();
+        store.record_attempts(&results).await.unwrap();
+        let again: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    for _ in 0..5 {
+                        mine.extend(store.claim_due(&claim(now + 1, now + 60_000, 3, &[], 6)).await.unwrap());
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut second = Vec::new();
+        for c in again {
+            second.extend(c.await.unwrap());
+        }
+        let count = |id| second.iter().filter(|c: &&ClaimedDelivery| c.target.id == id).count();
+        assert_eq!(count(limited), 4, "{name}: the rest of the rate limit (10 in the window), across concurrent claims");
+        assert_eq!(count(capped), 6, "{name}: the cap again, once the first results were recorded");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claims_never_share_a_delivery() {
     for (name, store, _dir) in stores().await {
@@ -288,6 +413,7 @@ async fn integrations_destinations_and_activations() {
             events: vec!["participant.completed".into()],
             workspaces: WorkspaceScope::Only(vec![Uuid::now_v7()]),
             is_active: true,
+            rate_limit: None,
             secret: Some(vec![7, 7]),
             secret_hint: Some("pat-…".into()),
             signing_secret_prefix: None,
@@ -309,6 +435,7 @@ async fn integrations_destinations_and_activations() {
             events: Vec::new(),
             workspaces: WorkspaceScope::All,
             is_active: true,
+            rate_limit: None,
             created_at: now,
             updated_at: now,
         };
@@ -424,6 +551,7 @@ async fn retention_deletes_activation_records_once_settled() {
             events: Vec::new(),
             workspaces: WorkspaceScope::All,
             is_active: true,
+            rate_limit: None,
             created_at: now,
             updated_at: now,
         };

@@ -3,6 +3,8 @@
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::AppState;
@@ -11,6 +13,7 @@ use super::extract::parse_id;
 use crate::crypto::random_bytes;
 use crate::domain::endpoint::check_events;
 use crate::domain::signing::SigningSecret;
+use crate::domain::throttle::parse_rate_limit;
 use crate::domain::time::{Millis, parse_rfc3339};
 use crate::domain::url_policy::UrlError;
 use crate::store::StoredSecret;
@@ -74,4 +77,16 @@ pub fn parse_time(scope: Scope, field: &str, value: &str, now: Millis) -> Result
     parse_rfc3339(value)
         .or_else(|| humantime::parse_duration(value).ok().map(|d| now - d.as_millis() as Millis))
         .ok_or_else(|| ApiError::invalid_request(scope, format!("{field} is an RFC 3339 time (2026-11-24T10:00:00Z) or a duration back from now (24h)")))
+}
+
+/// For `#[serde(default, deserialize_with = "sent")]`: tells a field sent as null (`Some(Null)`)
+/// from a missing one (`None`).
+pub fn sent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// A `rate_limit` as sent: `None` when missing, `Some(None)` for null (no limit), or the limit;
+/// `<scope>.invalid_request` otherwise.
+pub fn checked_rate_limit(scope: Scope, sent: Option<&Value>) -> Result<Option<Option<u32>>, ApiError> {
+    sent.map(parse_rate_limit).transpose().map_err(|m| ApiError::invalid_request(scope, m))
 }

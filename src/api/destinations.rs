@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_events, checked_url, checked_workspaces};
+use super::checks::{checked_events, checked_rate_limit, checked_url, checked_workspaces, sent};
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
@@ -34,6 +34,8 @@ pub struct DestinationView {
     workspaces: Vec<Uuid>,
     all_workspaces: bool,
     is_active: bool,
+    /// Most deliveries in any one-second window, across all workers and nodes; null: no limit.
+    rate_limit: Option<u32>,
     created_at: String,
     updated_at: String,
 }
@@ -54,6 +56,7 @@ impl From<Destination> for DestinationView {
             workspaces,
             all_workspaces,
             is_active: d.is_active,
+            rate_limit: d.rate_limit,
             created_at: rfc3339(d.created_at),
             updated_at: rfc3339(d.updated_at),
         }
@@ -73,6 +76,11 @@ pub struct DestinationFields {
     workspaces: Option<Vec<String>>,
     all_workspaces: Option<bool>,
     is_active: Option<bool>,
+    /// Most deliveries per second (in any one-second window, across all workers and nodes),
+    /// 1 to 100000; null: no limit (the default). On update, omit to keep it.
+    #[serde(default, deserialize_with = "sent")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
+    rate_limit: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -130,6 +138,9 @@ async fn apply(state: &AppState, d: &mut Destination, f: DestinationFields) -> R
     if let Some(active) = f.is_active {
         d.is_active = active;
     }
+    if let Some(rate_limit) = checked_rate_limit(SCOPE, f.rate_limit.as_ref())? {
+        d.rate_limit = rate_limit;
+    }
     if d.name.is_empty() {
         d.name = "Webhook destination".into();
     }
@@ -156,6 +167,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(field
         events: Vec::new(),
         workspaces: WorkspaceScope::All,
         is_active: true,
+        rate_limit: None,
         created_at: now,
         updated_at: now,
     };

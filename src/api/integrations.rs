@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_events, checked_url, checked_workspaces, new_signing_secret};
+use super::checks::{checked_events, checked_rate_limit, checked_url, checked_workspaces, new_signing_secret, sent};
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
@@ -42,6 +42,8 @@ pub struct IntegrationView {
     /// Available in every workspace ("Select All").
     all_workspaces: bool,
     is_active: bool,
+    /// Most deliveries in any one-second window, across all workers and nodes; null: no limit.
+    rate_limit: Option<u32>,
     /// Kind-specific settings.
     #[schema(value_type = Object)]
     config: serde_json::Value,
@@ -68,6 +70,7 @@ impl From<Integration> for IntegrationView {
             workspaces,
             all_workspaces,
             is_active: i.is_active,
+            rate_limit: i.rate_limit,
             config: i.config.to_json(),
             secret_hint: i.secret_hint,
             signing_secret_prefix: i.signing_secret_prefix,
@@ -90,6 +93,11 @@ pub struct IntegrationFields {
     /// Defaults to true when no `workspaces` are given.
     all_workspaces: Option<bool>,
     is_active: Option<bool>,
+    /// Most deliveries per second (in any one-second window, across all workers and nodes),
+    /// 1 to 100000; null: no limit (the default). On update, omit to keep it.
+    #[serde(default, deserialize_with = "sent")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
+    rate_limit: Option<serde_json::Value>,
     /// Custom API: `endpoint`, `method`, `auth_type`, `custom_header_name`. HubSpot: `{}`.
     /// Salesforce: `domain`, `consumer_key`, `object`, `external_id_field`, `external_id_source`.
     /// On update it replaces the whole settings object.
@@ -256,6 +264,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
     let events = checked_events(&state, SCOPE, caller.account_id, &events).await?;
     let mapping = checked_mapping(req.mapping.unwrap_or_default())?;
     let workspaces = checked_scope(&state, caller.account_id, req.workspaces, req.all_workspaces).await?;
+    let rate_limit = checked_rate_limit(SCOPE, req.rate_limit.as_ref())?.flatten();
     let config = checked_config(&state, kind, req.config).await?;
     let secret = req.secret.unwrap_or_default();
     integration::validate(&config, !secret.is_empty(), Some(&secret).filter(|s| !s.is_empty()).map(String::as_str), &mapping)
@@ -274,6 +283,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
         events,
         workspaces,
         is_active: req.is_active.unwrap_or(true),
+        rate_limit,
         secret: sealed,
         secret_hint: hint,
         signing_secret_prefix: signing.as_ref().map(|(s, _)| s.prefix()),
@@ -320,6 +330,9 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(updat
     }
     if let Some(active) = req.is_active {
         integration.is_active = active;
+    }
+    if let Some(rate_limit) = checked_rate_limit(SCOPE, req.rate_limit.as_ref())? {
+        integration.rate_limit = rate_limit;
     }
     if req.config.is_some() {
         integration.config = checked_config(&state, kind, req.config).await?;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_events, checked_workspaces};
+use super::checks::{checked_events, checked_rate_limit, checked_workspaces, sent};
 use super::deliveries::DeliveryOne;
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
@@ -51,6 +51,8 @@ pub struct MailerView {
     workspaces: Vec<Uuid>,
     all_workspaces: bool,
     is_active: bool,
+    /// Most e-mails in any one-second window, across all workers and nodes; null: no limit.
+    rate_limit: Option<u32>,
     /// Set only by a successful Send Test Email; cleared when settings or credentials change.
     verified: bool,
     verified_at: Option<String>,
@@ -82,6 +84,7 @@ impl From<Mailer> for MailerView {
             workspaces,
             all_workspaces,
             is_active: m.is_active,
+            rate_limit: m.rate_limit,
             usable: m.verified && m.is_active,
             verified: m.verified,
             verified_at: m.verified_at.map(rfc3339),
@@ -113,6 +116,12 @@ pub struct MailerFields {
     workspaces: Option<Vec<String>>,
     all_workspaces: Option<bool>,
     is_active: Option<bool>,
+    /// Most e-mails per second (in any one-second window, across all workers and nodes), 1 to
+    /// 100000; null: no limit (the default). On update, omit to keep it. Not a provider setting:
+    /// changing it keeps `verified`.
+    #[serde(default, deserialize_with = "sent")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
+    rate_limit: Option<Value>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -278,6 +287,9 @@ async fn apply(state: &AppState, mailer: &mut Mailer, fields: MailerFields, crea
     if let Some(active) = fields.is_active {
         mailer.is_active = active;
     }
+    if let Some(rate_limit) = checked_rate_limit(SCOPE, fields.rate_limit.as_ref())? {
+        mailer.rate_limit = rate_limit;
+    }
     if settings_changed {
         mailer.verified = false;
         mailer.verified_at = None;
@@ -312,6 +324,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(field
         rules: Vec::new(),
         workspaces: WorkspaceScope::All,
         is_active: true,
+        rate_limit: None,
         verified: false,
         verified_at: None,
         created_at: now,

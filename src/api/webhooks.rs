@@ -11,7 +11,7 @@ use super::extract::{ApiJson, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
-use super::checks::{checked_events, checked_url, new_signing_secret};
+use super::checks::{checked_events, checked_rate_limit, checked_url, new_signing_secret, sent};
 use crate::domain::endpoint::check_description;
 use crate::domain::fanout::TargetKind;
 use crate::domain::time::{Millis, now_ms, rfc3339};
@@ -33,6 +33,8 @@ pub struct WebhookEndpoint {
     secret_prefix: String,
     events: Vec<String>,
     is_active: bool,
+    /// Most deliveries in any one-second window, across all workers and nodes; null: no limit.
+    rate_limit: Option<u32>,
     created_at: String,
     updated_at: String,
 }
@@ -48,6 +50,7 @@ impl From<Endpoint> for WebhookEndpoint {
             secret_prefix: e.secret_prefix,
             events: e.events,
             is_active: e.is_active,
+            rate_limit: e.rate_limit,
             created_at: rfc3339(e.created_at),
             updated_at: rfc3339(e.updated_at),
         }
@@ -62,6 +65,11 @@ pub struct CreateWebhook {
     description: Option<String>,
     /// Events to subscribe to (see event-types-list).
     events: Option<Vec<String>>,
+    /// Most deliveries per second (in any one-second window, across all workers and nodes),
+    /// 1 to 100000; null or omitted: no limit.
+    #[serde(default, deserialize_with = "sent")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
+    rate_limit: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -95,6 +103,10 @@ pub struct UpdateWebhook {
     description: Option<String>,
     events: Option<Vec<String>>,
     is_active: Option<bool>,
+    /// Most deliveries per second, 1 to 100000; null removes the limit, omitted keeps it.
+    #[serde(default, deserialize_with = "sent")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
+    rate_limit: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -147,6 +159,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     check_description(&description).map_err(|m| ApiError::invalid_request(SCOPE, m))?;
     let events = req.events.ok_or_else(|| ApiError::invalid_request(SCOPE, "events is required"))?;
     let events = checked_events(&state, SCOPE, caller.account_id, &events).await?;
+    let rate_limit = checked_rate_limit(SCOPE, req.rate_limit.as_ref())?.flatten();
     let now = now_ms();
     let (secret, stored) = new_signing_secret(&state, now);
     let endpoint = Endpoint {
@@ -158,6 +171,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         secret_prefix: secret.prefix(),
         events,
         is_active: true,
+        rate_limit,
         created_at: now,
         updated_at: now,
     };
@@ -198,6 +212,9 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     }
     if let Some(active) = req.is_active {
         endpoint.is_active = active;
+    }
+    if let Some(rate_limit) = checked_rate_limit(SCOPE, req.rate_limit.as_ref())? {
+        endpoint.rate_limit = rate_limit;
     }
     endpoint.updated_at = now_ms();
     if !state.store.update_endpoint(&endpoint).await.or_store_error(SCOPE)? {

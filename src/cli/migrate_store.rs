@@ -9,7 +9,8 @@ use sqlx::{Arguments, Column, Row, TypeInfo};
 use crate::config::{DatabaseArgs, DatabaseLocation};
 use crate::store::{PostgresStore, SqliteStore};
 
-/// Parents before children, so foreign keys hold at every insert.
+/// Parents before children, so foreign keys hold at every insert. (`throttle_log` is not copied:
+/// its rows matter for a second.)
 const TABLES: &[&str] = &[
     "accounts",
     "api_tokens",

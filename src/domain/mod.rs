@@ -17,6 +17,7 @@ pub mod retention;
 pub mod retry;
 pub mod signing;
 pub mod task;
+pub mod throttle;
 pub mod time;
 pub mod url_policy;
 pub mod window;

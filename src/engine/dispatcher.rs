@@ -123,8 +123,12 @@ impl Dispatcher {
             return Ok(Next::Wait(self.settings.idle_recheck));
         }
         Ok(Next::Wait(match self.store.next_due_at().await? {
-            // Due work remains but its targets are at their cap: a completion will wake us.
-            Some(due) if due <= now => self.settings.idle_recheck,
+            // Due work remains but its targets are at their cap (a completion will wake us) or at
+            // their rate limit (room comes back as their window slides on).
+            Some(due) if due <= now => match self.store.throttled_until(now).await? {
+                Some(at) => Duration::from_millis((at - now).max(1) as u64).min(self.settings.idle_recheck),
+                None => self.settings.idle_recheck,
+            },
             Some(due) => Duration::from_millis((due - now) as u64).min(self.settings.idle_recheck),
             None => self.settings.idle_recheck,
         }))

@@ -81,6 +81,8 @@ pub struct Endpoint {
     pub secret_prefix: String,
     pub events: Vec<String>,
     pub is_active: bool,
+    /// Most attempts in any one-second window (`domain::throttle`); `None`: no limit.
+    pub rate_limit: Option<u32>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -105,6 +107,8 @@ pub struct Integration {
     pub events: Vec<String>,
     pub workspaces: WorkspaceScope,
     pub is_active: bool,
+    /// Most attempts in any one-second window (`domain::throttle`); `None`: no limit.
+    pub rate_limit: Option<u32>,
     pub secret: Option<Vec<u8>>,
     pub secret_hint: Option<String>,
     pub signing_secret_prefix: Option<String>,
@@ -130,6 +134,8 @@ pub struct Mailer {
     pub rules: Vec<MailerRule>,
     pub workspaces: WorkspaceScope,
     pub is_active: bool,
+    /// Most attempts in any one-second window (`domain::throttle`); `None`: no limit.
+    pub rate_limit: Option<u32>,
     /// Set only by a successful test e-mail; cleared when provider settings or credentials change.
     pub verified: bool,
     pub verified_at: Option<Millis>,
@@ -149,6 +155,8 @@ pub struct Destination {
     pub events: Vec<String>,
     pub workspaces: WorkspaceScope,
     pub is_active: bool,
+    /// Most attempts in any one-second window (`domain::throttle`); `None`: no limit.
+    pub rate_limit: Option<u32>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -306,7 +314,9 @@ pub struct Cycle {
 
 /// Leases up to `limit` due deliveries of active targets, skipping `exclude` (targets this node
 /// knows are at their cap) and never taking a target past `per_target_cap` leases, counted across
-/// every node. A lease lasts until `lease_until`; then the delivery is due again.
+/// every node, nor past its rate limit: its leases and its attempts answered in the second before
+/// `now` (any node's; see `domain::throttle`) count against it. A lease lasts until `lease_until`;
+/// then the delivery is due again.
 #[derive(Clone, Copy, Debug)]
 pub struct ClaimRequest<'a> {
     pub now: Millis,
@@ -544,12 +554,18 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_due(&self, claim: &ClaimRequest<'_>) -> StoreResult<Vec<ClaimedDelivery>> {
         Ok(self.record_and_claim(&[], &[], Some(claim)).await?.claimed)
     }
-    /// Records attempts and applies each delivery's new state if its lease is still held.
+    /// Records attempts and applies each delivery's new state if its lease is still held; notes
+    /// the answers of rate-limited targets.
     async fn record_attempts(&self, results: &[AttemptResult]) -> StoreResult<()> {
         self.record_and_claim(results, &[], None).await.map(drop)
     }
     /// When the next pending delivery of an active target falls due.
     async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
+    /// When, after `now`, a target held back by its rate limit gets room again as its window
+    /// slides on: the earliest time one of its answered attempts stops counting. `None` when no
+    /// target is at its limit with answered attempts (one held by leases alone is looked at again
+    /// when their results come in, which wakes the node that holds them).
+    async fn throttled_until(&self, now: Millis) -> StoreResult<Option<Millis>>;
     /// Pending deliveries, for the queue-depth gauge.
     async fn pending_count(&self) -> StoreResult<u64>;
 }

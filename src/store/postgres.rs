@@ -1,9 +1,12 @@
 //! PostgreSQL, for several nodes sharing one database.
 //!
-//! Claims lock the rows they take with `FOR UPDATE SKIP LOCKED`, so nodes never claim the same
-//! delivery; transactions that add events take a transaction-scoped advisory lock, so the pull
-//! API's `seq` follows commit order across nodes; retention and re-queueing (retry, recovery)
-//! take another, so a payload is never deleted under a delivery being re-queued.
+//! Claims take a transaction-scoped advisory lock, so they follow one another across nodes and
+//! each sees the leases and recent claims of the last: concurrency caps and rate limits hold
+//! exactly. They also lock the rows they take with `FOR UPDATE SKIP LOCKED`, so a row another
+//! transaction holds (a retry) is skipped, not waited for. Transactions that add events take
+//! another advisory lock, so the pull API's `seq` follows commit order across nodes; retention
+//! and re-queueing (retry, recovery) take a third, so a payload is never deleted under a delivery
+//! being re-queued.
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Transaction};
@@ -44,6 +47,7 @@ super::sql::sql_store!(
     // makes the planner scan the whole table for the few leased rows instead of their partial
     // index. The claim only ever wants index scans.
     claim_plan: Some("SET LOCAL enable_seqscan = off"),
+    lock_claims: Some("SELECT pg_advisory_xact_lock(7219010)"),
     lock_events: Some("SELECT pg_advisory_xact_lock(7219004)"),
     lock_payloads: Some("SELECT pg_advisory_xact_lock(7219005)")
 );

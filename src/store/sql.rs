@@ -3,7 +3,7 @@
 //! `sql_store!` expands to the row decoding, the helpers and the `Store` implementation for one
 //! backend; each backend module (`sqlite.rs`, `postgres.rs`) defines its struct, how it opens,
 //! `write_tx`, `reclaim` (giving freed space back), and the places where the dialects differ
-//! (claim locking, event ordering, payload locking).
+//! (row locking and serialization of claims, event ordering, payload locking).
 //! The SQL itself is portable: `$n` placeholders, `CASE` instead of boolean sums, `CAST` for
 //! typed NULL parameters.
 
@@ -26,9 +26,9 @@ fn is_outage(code: &str) -> bool {
     code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "55000" || code == "5" || code == "6"
 }
 
-/// `sql_store!(Store, Database, Row, claim_lock: "…", claim_plan: Option<&str>, lock_events: Option<&str>, lock_payloads: Option<&str>)`.
+/// `sql_store!(Store, Database, Row, claim_lock: "…", claim_plan: Option<&str>, lock_claims: Option<&str>, lock_events: Option<&str>, lock_payloads: Option<&str>)`.
 macro_rules! sql_store {
-    ($Store:ident, $DB:ty, $Row:ty, claim_lock: $claim_lock:expr, claim_plan: $claim_plan:expr, lock_events: $lock_events:expr, lock_payloads: $lock_payloads:expr) => {
+    ($Store:ident, $DB:ty, $Row:ty, claim_lock: $claim_lock:expr, claim_plan: $claim_plan:expr, lock_claims: $lock_claims:expr, lock_events: $lock_events:expr, lock_payloads: $lock_payloads:expr) => {
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -48,6 +48,7 @@ use crate::domain::destination::ACTIVATION_EVENT_TYPE;
 use crate::domain::retention::EXPIRED_DATA;
 use crate::domain::signing::MAX_OLD_SECRETS;
 use crate::domain::task::{TaskKind, TaskStatus};
+use crate::domain::throttle::{ANSWERS_KEPT_MS, RATE_WINDOW_MS};
 use crate::domain::window::Window;
 
 /// `next_attempt_at` of records held back until their activation is released.
@@ -105,6 +106,10 @@ fn json_col<T: serde::de::DeserializeOwned>(row: &$Row, col: &str) -> StoreResul
     serde_json::from_str(&text).map_err(|e| StoreError::Internal(format!("bad JSON in {col}: {e}")))
 }
 
+fn rate_limit_col(row: &$Row) -> StoreResult<Option<u32>> {
+    Ok(row.try_get::<Option<i64>, _>("rate_limit")?.map(|n| n.clamp(0, i64::from(u32::MAX)) as u32))
+}
+
 fn target_kind(text: &str) -> StoreResult<TargetKind> {
     TargetKind::parse(text).ok_or_else(|| StoreError::Internal(format!("unknown target kind {text}")))
 }
@@ -120,7 +125,7 @@ fn workspace_from_row(row: &$Row) -> StoreResult<Workspace> {
 }
 
 const ENDPOINT_COLUMNS: &str = "t.id, t.account_id, w.created_by, w.url, w.description, w.secret_prefix, \
-     t.events, t.is_active, t.created_at, t.updated_at \
+     t.events, t.is_active, t.rate_limit, t.created_at, t.updated_at \
      FROM targets t JOIN webhook_endpoints w ON w.target_id = t.id";
 
 fn endpoint_target_row(ep: &Endpoint) -> TargetRow<'_> {
@@ -131,6 +136,7 @@ fn endpoint_target_row(ep: &Endpoint) -> TargetRow<'_> {
         events: &ep.events,
         workspaces: &WorkspaceScope::All,
         is_active: ep.is_active,
+        rate_limit: ep.rate_limit,
         created_at: ep.created_at,
         updated_at: ep.updated_at,
     }
@@ -146,6 +152,7 @@ fn endpoint_from_row(row: &$Row) -> StoreResult<Endpoint> {
         secret_prefix: row.try_get("secret_prefix")?,
         events: json_col(row, "events")?,
         is_active: row.try_get("is_active")?,
+        rate_limit: rate_limit_col(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -229,6 +236,7 @@ struct TargetRow<'a> {
     events: &'a [String],
     workspaces: &'a WorkspaceScope,
     is_active: bool,
+    rate_limit: Option<u32>,
     created_at: Millis,
     updated_at: Millis,
 }
@@ -249,8 +257,8 @@ fn workspaces_from_json(text: Option<String>) -> StoreResult<WorkspaceScope> {
 
 async fn insert_target(tx: &mut sqlx::Transaction<'_, $DB>, t: &TargetRow<'_>) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO targets (id, account_id, kind, events, workspaces, is_active, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO targets (id, account_id, kind, events, workspaces, is_active, created_at, updated_at, rate_limit) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(t.id.to_string())
     .bind(t.account_id.to_string())
@@ -260,6 +268,7 @@ async fn insert_target(tx: &mut sqlx::Transaction<'_, $DB>, t: &TargetRow<'_>) -
     .bind(t.is_active)
     .bind(t.created_at)
     .bind(t.updated_at)
+    .bind(t.rate_limit.map(i64::from))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -269,7 +278,7 @@ async fn insert_target(tx: &mut sqlx::Transaction<'_, $DB>, t: &TargetRow<'_>) -
 async fn update_target(tx: &mut sqlx::Transaction<'_, $DB>, t: &TargetRow<'_>) -> StoreResult<bool> {
     let done = sqlx::query(
         // Switching a target on clears its failure streak and why it was switched off.
-        "UPDATE targets SET events = $1, workspaces = $2, is_active = $3, updated_at = $4, \
+        "UPDATE targets SET events = $1, workspaces = $2, is_active = $3, updated_at = $4, rate_limit = $8, \
          failure_streak = CASE WHEN $3 AND NOT targets.is_active THEN 0 ELSE targets.failure_streak END, \
          failing_since = CASE WHEN $3 AND NOT targets.is_active THEN NULL ELSE targets.failing_since END, \
          disabled_reason = CASE WHEN $3 THEN NULL ELSE targets.disabled_reason END \
@@ -282,6 +291,7 @@ async fn update_target(tx: &mut sqlx::Transaction<'_, $DB>, t: &TargetRow<'_>) -
     .bind(t.account_id.to_string())
     .bind(t.id.to_string())
     .bind(t.kind.as_str())
+    .bind(t.rate_limit.map(i64::from))
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -319,7 +329,7 @@ async fn valid_signing_secrets(pool: &sqlx::Pool<$DB>, target: Uuid, now: Millis
         .collect()
 }
 
-const INTEGRATION_COLUMNS: &str = "t.id, t.account_id, t.kind, t.events, t.workspaces, t.is_active, t.created_at, t.updated_at, \
+const INTEGRATION_COLUMNS: &str = "t.id, t.account_id, t.kind, t.events, t.workspaces, t.is_active, t.rate_limit, t.created_at, t.updated_at, \
      i.name, i.config, i.mapping, i.secret_ciphertext, i.secret_hint, i.signing_secret_prefix \
      FROM targets t JOIN integrations i ON i.target_id = t.id";
 
@@ -336,6 +346,7 @@ fn integration_from_row(row: &$Row) -> StoreResult<Integration> {
         events: json_col(row, "events")?,
         workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
         is_active: row.try_get("is_active")?,
+        rate_limit: rate_limit_col(row)?,
         secret: row.try_get("secret_ciphertext")?,
         secret_hint: row.try_get("secret_hint")?,
         signing_secret_prefix: row.try_get("signing_secret_prefix")?,
@@ -352,12 +363,13 @@ fn integration_target_row(i: &Integration) -> TargetRow<'_> {
         events: &i.events,
         workspaces: &i.workspaces,
         is_active: i.is_active,
+        rate_limit: i.rate_limit,
         created_at: i.created_at,
         updated_at: i.updated_at,
     }
 }
 
-const MAILER_COLUMNS: &str = "t.id, t.account_id, t.workspaces, t.is_active, t.created_at, t.updated_at, \
+const MAILER_COLUMNS: &str = "t.id, t.account_id, t.workspaces, t.is_active, t.rate_limit, t.created_at, t.updated_at, \
      m.name, m.provider, m.sender_name, m.sender_email, m.reply_to, m.bcc, m.config, m.credentials_ciphertext, \
      m.credential_hints, m.template_params, m.rules, m.verified, m.verified_at \
      FROM targets t JOIN mailers m ON m.target_id = t.id";
@@ -380,6 +392,7 @@ fn mailer_from_row(row: &$Row) -> StoreResult<Mailer> {
         rules: json_col(row, "rules")?,
         workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
         is_active: row.try_get("is_active")?,
+        rate_limit: rate_limit_col(row)?,
         verified: row.try_get("verified")?,
         verified_at: row.try_get("verified_at")?,
         created_at: row.try_get("created_at")?,
@@ -400,6 +413,7 @@ fn mailer_target_row<'a>(m: &'a Mailer, events: &'a [String]) -> TargetRow<'a> {
         events,
         workspaces: &m.workspaces,
         is_active: m.is_active,
+        rate_limit: m.rate_limit,
         created_at: m.created_at,
         updated_at: m.updated_at,
     }
@@ -435,7 +449,7 @@ async fn write_mailer_settings(tx: &mut sqlx::Transaction<'_, $DB>, m: &Mailer, 
     Ok(())
 }
 
-const DESTINATION_COLUMNS: &str = "t.id, t.account_id, t.events, t.workspaces, t.is_active, t.created_at, t.updated_at, \
+const DESTINATION_COLUMNS: &str = "t.id, t.account_id, t.events, t.workspaces, t.is_active, t.rate_limit, t.created_at, t.updated_at, \
      d.name, d.url, d.method, d.query_params FROM targets t JOIN destinations d ON d.target_id = t.id";
 
 fn destination_from_row(row: &$Row) -> StoreResult<Destination> {
@@ -450,6 +464,7 @@ fn destination_from_row(row: &$Row) -> StoreResult<Destination> {
         events: json_col(row, "events")?,
         workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
         is_active: row.try_get("is_active")?,
+        rate_limit: rate_limit_col(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -463,6 +478,7 @@ fn destination_target_row(d: &Destination) -> TargetRow<'_> {
         events: &d.events,
         workspaces: &d.workspaces,
         is_active: d.is_active,
+        rate_limit: d.rate_limit,
         created_at: d.created_at,
         updated_at: d.updated_at,
     }
@@ -1493,10 +1509,32 @@ impl Store for $Store {
         .await?)
     }
 
+    async fn throttled_until(&self, now: Millis) -> StoreResult<Option<Millis>> {
+        let mut q = sqlx::QueryBuilder::<$DB>::new(
+            "SELECT MIN(f.first) AS first FROM (SELECT y.target_id, MIN(y.finished_at) AS first, SUM(y.attempts) AS n \
+             FROM throttle_log y WHERE y.finished_at > ",
+        );
+        q.push_bind(now - RATE_WINDOW_MS).push(" GROUP BY y.target_id) f JOIN targets t ON t.id = f.target_id LEFT JOIN (");
+        push_leases(&mut q, now);
+        q.push(") l ON l.target_id = f.target_id WHERE f.n + COALESCE(l.n, 0) >= t.rate_limit");
+        let first: Option<Millis> = q.build().fetch_one(&self.reader).await?.try_get("first")?;
+        Ok(first.map(|at| at + RATE_WINDOW_MS))
+    }
+
     async fn pending_count(&self) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetch_one(&self.reader).await?;
         Ok(n as u64)
     }
+}
+
+/// Serializes claims, so each one sees the leases taken by the one before it and the answers
+/// logged before that: concurrency caps and rate limits then hold across nodes exactly. A no-op
+/// where one writer is the rule (SQLite).
+async fn lock_claims(tx: &mut sqlx::Transaction<'_, $DB>) -> StoreResult<()> {
+    if let Some(sql) = $lock_claims {
+        sqlx::query(sql).execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Serializes the transactions that add events, so `seq` (MAX + 1) follows commit order and
@@ -1735,39 +1773,87 @@ async fn record_attempts_in(tx: &mut sqlx::Transaction<'_, $DB>, results: &[Atte
     });
     q.push(") AS v WHERE deliveries.id = v.column8 AND deliveries.lease_token = v.column9");
     q.build().execute(&mut **tx).await?;
+    log_answers(tx, results).await
+}
+
+/// Notes, for rate-limited targets, how many attempts were answered and when the last was (every
+/// recorded attempt counts, even one whose lease ran out: it was sent). The lease each one held
+/// until now stops counting in the same transaction. Forgets answers too old to matter.
+async fn log_answers(tx: &mut sqlx::Transaction<'_, $DB>, results: &[AttemptResult]) -> StoreResult<()> {
+    // An attempt's start and duration are each cut to whole milliseconds, so its answer came
+    // before this instant, never after.
+    let answered_by = |r: &AttemptResult| r.attempt.started_at + r.attempt.duration_ms + 2;
+    let mut q = sqlx::QueryBuilder::<$DB>::new(
+        "INSERT INTO throttle_log (target_id, finished_at, attempts) SELECT v.column1, MAX(v.column2), COUNT(*) FROM (",
+    );
+    q.push_values(results, |mut row, r| {
+        row.push_bind(r.target.id.to_string()).push_bind(answered_by(r));
+    });
+    q.push(") AS v JOIN targets t ON t.id = v.column1 WHERE t.rate_limit IS NOT NULL GROUP BY v.column1");
+    if q.build().execute(&mut **tx).await?.rows_affected() > 0 {
+        let latest = results.iter().map(answered_by).max().unwrap_or_default();
+        sqlx::query("DELETE FROM throttle_log WHERE finished_at <= $1").bind(latest - ANSWERS_KEPT_MS).execute(&mut **tx).await?;
+    }
     Ok(())
+}
+
+/// `SELECT target_id, n`: each target's leases held at `now` by any node (through the partial
+/// index of leased rows: a lease token implies pending; an expired lease no longer counts).
+fn push_leases(q: &mut sqlx::QueryBuilder<'_, $DB>, now: Millis) {
+    q.push("SELECT x.target_id, COUNT(*) AS n FROM deliveries x WHERE x.lease_token IS NOT NULL AND x.next_attempt_at > ")
+        .push_bind(now)
+        .push(" GROUP BY x.target_id");
+}
+
+/// `SELECT target_id, n`: each rate-limited target's attempts answered within the window before
+/// `now`.
+fn push_answered(q: &mut sqlx::QueryBuilder<'_, $DB>, now: Millis) {
+    q.push("SELECT y.target_id, SUM(y.attempts) AS n FROM throttle_log y WHERE y.finished_at > ")
+        .push_bind(now - RATE_WINDOW_MS)
+        .push(" GROUP BY y.target_id");
 }
 
 /// Leases due deliveries and loads what their attempts need (events, target versions).
 async fn claim_in(tx: &mut sqlx::Transaction<'_, $DB>, claim: &ClaimRequest<'_>) -> StoreResult<Vec<ClaimedDelivery>> {
+    lock_claims(tx).await?;
     if let Some(sql) = $claim_plan {
         sqlx::query(sql).execute(&mut **tx).await?;
     }
+    let (now, cap) = (claim.now, i64::from(claim.per_target_cap));
     let token = Uuid::new_v4();
     let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE deliveries SET next_attempt_at = ");
     q.push_bind(claim.lease_until).push(", lease_token = ").push_bind(token.to_string());
-    // The earliest due rows of targets below their cap (a bounded window), ranked within their
-    // target; a row is taken while its rank plus the target's leases held by any node stays
-    // within the cap. Leases are counted through the partial index of leased rows (a lease
-    // token implies pending; an expired lease no longer counts).
-    let leases = " (SELECT x.target_id, COUNT(*) AS n FROM deliveries x WHERE x.lease_token IS NOT NULL AND x.next_attempt_at > ";
+    // The earliest due rows of targets below their cap and their rate limit (a bounded window),
+    // ranked within their target; a row is taken while its rank plus the target's leases stays
+    // within the cap and, for a rate-limited target, while its rank plus its leases plus its
+    // attempts answered in the last second stays within the limit.
     q.push(
-        " WHERE id IN (SELECT r.id FROM (SELECT c.id, c.next_attempt_at, \
+        " WHERE id IN (SELECT r.id FROM (SELECT c.id, c.next_attempt_at, c.rate_limit, \
          ROW_NUMBER() OVER (PARTITION BY c.target_id ORDER BY c.next_attempt_at, c.id) AS rn, \
-         COALESCE(l.n, 0) AS leased FROM (SELECT d.id, d.target_id, d.next_attempt_at FROM deliveries d \
-         JOIN targets t ON t.id = d.target_id WHERE d.status = 'pending' AND t.is_active AND d.next_attempt_at <= ",
+         COALESCE(l.n, 0) AS leased, COALESCE(p.n, 0) AS answered FROM (SELECT d.id, d.target_id, d.next_attempt_at, t.rate_limit \
+         FROM deliveries d JOIN targets t ON t.id = d.target_id WHERE d.status = 'pending' AND t.is_active AND d.next_attempt_at <= ",
     )
-    .push_bind(claim.now);
-    q.push(" AND d.target_id NOT IN (SELECT s.target_id FROM").push(leases).push_bind(claim.now);
-    q.push(" GROUP BY x.target_id) s WHERE s.n >= ").push_bind(i64::from(claim.per_target_cap)).push(")");
+    .push_bind(now);
+    q.push(" AND d.target_id NOT IN (SELECT s.target_id FROM (");
+    push_leases(&mut q, now);
+    q.push(") s WHERE s.n >= ").push_bind(cap).push(")");
+    q.push(" AND d.target_id NOT IN (SELECT u.id FROM targets u JOIN (SELECT z.target_id, SUM(z.n) AS n FROM (");
+    push_leases(&mut q, now);
+    q.push(" UNION ALL ");
+    push_answered(&mut q, now);
+    q.push(") z GROUP BY z.target_id) w ON w.target_id = u.id WHERE w.n >= u.rate_limit)");
     for id in claim.exclude {
         q.push(" AND d.target_id <> ").push_bind(id.to_string());
     }
     q.push(" ORDER BY d.next_attempt_at LIMIT ").push_bind(i64::from(claim.limit) * 2);
-    // Where several nodes claim, rows another node is claiming are skipped, not waited for.
+    // Rows another transaction holds (a retry) are skipped, not waited for.
     q.push($claim_lock);
-    q.push(") c LEFT JOIN").push(leases).push_bind(claim.now);
-    q.push(" GROUP BY x.target_id) l ON l.target_id = c.target_id) r WHERE r.rn + r.leased <= ").push_bind(i64::from(claim.per_target_cap));
+    q.push(") c LEFT JOIN (");
+    push_leases(&mut q, now);
+    q.push(") l ON l.target_id = c.target_id LEFT JOIN (");
+    push_answered(&mut q, now);
+    q.push(") p ON p.target_id = c.target_id) r WHERE r.rn + r.leased <= ").push_bind(cap);
+    q.push(" AND (r.rate_limit IS NULL OR r.rn + r.leased + r.answered <= r.rate_limit)");
     q.push(" ORDER BY r.next_attempt_at LIMIT ").push_bind(i64::from(claim.limit));
     q.push(") RETURNING id, event_id, target_id, target_kind, attempt_count, manual_retry, params");
     let claimed = q.build().fetch_all(&mut **tx).await?;

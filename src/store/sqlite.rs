@@ -74,5 +74,15 @@ impl SqliteStore {
 /// `PRAGMA auto_vacuum`'s value for INCREMENTAL.
 const INCREMENTAL: i64 = 2;
 
-// One writer at a time: claims need no row locks, and events are already in commit order.
-super::sql::sql_store!(SqliteStore, Sqlite, SqliteRow, claim_lock: "", claim_plan: None::<&str>, lock_events: None::<&str>, lock_payloads: None::<&str>);
+// One writer at a time: claims need no row locks and are serialized already, and events are
+// already in commit order.
+super::sql::sql_store!(
+    SqliteStore,
+    Sqlite,
+    SqliteRow,
+    claim_lock: "",
+    claim_plan: None::<&str>,
+    lock_claims: None::<&str>,
+    lock_events: None::<&str>,
+    lock_payloads: None::<&str>
+);
