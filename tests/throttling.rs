@@ -219,7 +219,8 @@ impl Drop for Node {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_postgres_nodes_share_one_rate_limit() {
-    let Some(url) = common::postgres_schema().await else { return };
+    let Some(schema) = common::postgres_schema().await else { return };
+    let url = schema.url.clone();
     let _serial = TIMING.lock().await;
     // Each node leases at most 8 attempts at once, and the target's cap (16) leaves room for both:
     // as a window slides on, both nodes wake and take a share.
