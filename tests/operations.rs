@@ -123,8 +123,11 @@ async fn the_sqlite_file_stops_growing_once_retention_applies() {
     }
     let sent_per_round = (EVENTS_PER_ROUND * payload.len()) as u64;
     eprintln!("database + WAL after each round: {sizes:?}; {sent_per_round} payload bytes sent per round");
-    let (plateau, last) = (sizes[ROUNDS / 2 - 1], sizes[ROUNDS - 1]);
-    assert!(last <= plateau + plateau * 15 / 100, "the file kept growing: {plateau} bytes after round {}, {last} at the end", ROUNDS / 2);
+    // The WAL part swings by a few MB as checkpoints come and go, so compare the highest size of
+    // three rounds in the middle (retention applies by then) with the highest of the last three.
+    let highest = |rounds: &[u64]| rounds.iter().copied().max().unwrap();
+    let (plateau, last) = (highest(&sizes[ROUNDS / 2 - 3..ROUNDS / 2]), highest(&sizes[ROUNDS - 3..]));
+    assert!(last <= plateau + plateau * 15 / 100, "the file kept growing: at most {plateau} bytes in rounds {}..{}, {last} at the end", ROUNDS / 2 - 2, ROUNDS / 2);
     let sent = sent_per_round * ROUNDS as u64;
     assert!(sent > 2 * last, "the test sent far more ({sent} bytes) than the file holds, so a file keeping payloads would have grown");
     server.stop().await;
