@@ -51,8 +51,10 @@ async fn a_node_killed_mid_run_loses_nothing() {
     // The node to be killed holds at most this many attempts in flight: the bound on duplicates.
     const DOOMED_IN_FLIGHT: usize = 32;
     let in_flight = DOOMED_IN_FLIGHT.to_string();
-    // Short leases, so the killed node's claims come due again soon.
-    let fast = ["--request-timeout", "2s", "--lease", "5s", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s"];
+    // Leases short enough that the killed node's claims come due again soon, long enough that the
+    // survivor's own leases never run out before it records its results on a loaded 2-core
+    // machine (that would re-send its work too, beyond the bound this test checks).
+    let fast = ["--request-timeout", "2s", "--lease", "15s", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s"];
     let doomed: Vec<&str> = fast.iter().copied().chain(["--max-in-flight", &in_flight]).collect();
     let receivers = Receivers::counting(ENDPOINTS).await;
     let mut fleet = Fleet::start(&schema, &[&doomed, &fast]).await;
