@@ -92,6 +92,7 @@ fn result_of(claimed: &ClaimedDelivery, status: DeliveryStatus, code: u16, at: i
         status,
         next_attempt_at,
         last_error: None,
+        target_state: claimed.target_state,
         attempt: Attempt {
             id: Uuid::now_v7(),
             delivery_id: claimed.delivery_id,
@@ -279,6 +280,9 @@ async fn claims_keep_each_rate_limited_target_within_its_allowance() {
         let second = claim_at(t0, 100).await;
         assert_eq!(count(&first, limited) + count(&second, limited), 5, "{name}: the whole allowance, no more");
         assert_eq!(count(&first, free) + count(&second, free), 20, "{name}: the unlimited target is not held back");
+        for c in first.iter().chain(&second) {
+            assert_eq!(c.target_state.rate_limited, c.target.id == limited, "{name}: the claim says which targets are limited");
+        }
         assert_eq!(count(&claim_at(t0 + 5000, 100).await, limited), 0, "{name}: still in flight, still counted");
         assert_eq!(store.throttled_until(t0).await.unwrap(), None, "{name}: held by leases alone, their results will tell");
         let (mut first, mut second): (Vec<_>, Vec<_>) = (first, second);
@@ -690,7 +694,16 @@ async fn failure_streaks_switching_off_and_on() {
         assert_eq!(cycle.health, [health(2, Some(now + 11))], "{name}: finished at start + 1 ms");
         let cycle = store.record_and_claim(&[failed(&claimed[2], now + 30)], &[], None).await.unwrap();
         assert_eq!(cycle.health, [health(3, Some(now + 11))], "{name}: the streak goes on from its first failure");
+        // A success claimed while the target was healthy, recorded by a node that has not seen it
+        // fail (the dispatcher marks the results of targets it saw fail), writes nothing...
         let delivered = result_of(&claimed[3], DeliveryStatus::Delivered, 204, now + 40, now + 41);
+        assert_eq!(delivered.target_state, TargetState { rate_limited: false, failing: false }, "{name}");
+        assert_eq!(store.record_and_claim(&[delivered], &[], None).await.unwrap().health, [], "{name}: nothing to write");
+        // ...and the next success, claimed while it fails, ends the streak.
+        store.accept_events(&[event(acct, "contact.created", None)]).await.unwrap();
+        let next = store.claim_due(&claim(now + 50, now + 60_000, 10, &[], 1000)).await.unwrap();
+        assert_eq!(next[0].target_state, TargetState { rate_limited: false, failing: true }, "{name}");
+        let delivered = result_of(&next[0], DeliveryStatus::Delivered, 204, now + 60, now + 61);
         assert_eq!(store.record_and_claim(&[delivered], &[], None).await.unwrap().health, [health(0, None)], "{name}: a success ends it");
 
         // Switched off once, with its report fanned out to the subscriber in the same transaction.

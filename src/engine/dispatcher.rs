@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,8 @@ use crate::targets::{ResolveError, TargetFactory};
 
 /// Most deliveries leased in one cycle.
 const CLAIM_BATCH: usize = 128;
+/// Fewest deliveries a cycle asks for.
+const MIN_CLAIM: usize = 16;
 /// Most results recorded in one cycle.
 const MAX_GROUP: usize = 512;
 
@@ -33,6 +35,10 @@ pub(super) struct Dispatcher {
     unrecorded: Vec<AttemptResult>,
     reports: Vec<Event>,
     unrecorded_since: Option<Instant>,
+    /// How many deliveries the next claim asks for at most: see `next_claim_size`.
+    claim_size: usize,
+    /// Targets whose failure streak this node has recorded and not yet seen end.
+    failing_targets: HashSet<Uuid>,
 }
 
 /// What an attempt sends back: its result, and an operational event if it calls for one.
@@ -61,6 +67,8 @@ impl Dispatcher {
             unrecorded: Vec::new(),
             reports: Vec::new(),
             unrecorded_since: None,
+            claim_size: MIN_CLAIM,
+            failing_targets: HashSet::new(),
         }
     }
 
@@ -91,7 +99,7 @@ impl Dispatcher {
     /// Records what finished and, when `claiming`, leases due deliveries up to the free capacity.
     async fn cycle(&mut self, claiming: bool) -> Result<Next, StoreError> {
         self.collect_results();
-        let free = if claiming { self.permits.available_permits().min(CLAIM_BATCH) } else { 0 };
+        let free = if claiming { self.permits.available_permits().min(self.claim_size) } else { 0 };
         if self.unrecorded.is_empty() && free == 0 {
             return Ok(Next::Wait(self.settings.idle_recheck));
         }
@@ -104,13 +112,26 @@ impl Dispatcher {
             exclude: &saturated,
             per_target_cap: self.settings.per_target_concurrency as u32,
         };
+        for result in &mut self.unrecorded {
+            result.target_state.failing |= self.failing_targets.contains(&result.target.id);
+        }
         let cycle = self.store.record_and_claim(&self.unrecorded, &self.reports, Some(&claim)).await?;
+        for h in &cycle.health {
+            if h.failure_streak > 0 {
+                self.failing_targets.insert(h.target_id);
+            } else {
+                self.failing_targets.remove(&h.target_id);
+            }
+        }
         let recorded = std::mem::take(&mut self.unrecorded);
         self.reports.clear();
         self.unrecorded_since = None;
         let retry_scheduled = recorded.iter().any(|r| r.status == DeliveryStatus::Pending);
         self.switch_off_failing_targets(&cycle.health, &recorded).await;
         let claimed = cycle.claimed;
+        if free > 0 {
+            self.claim_size = next_claim_size(claimed.len());
+        }
         let (full_batch, started) = (free > 0 && claimed.len() == free, !claimed.is_empty());
         for delivery in claimed {
             self.start_attempt(delivery);
@@ -236,6 +257,14 @@ impl Dispatcher {
     }
 }
 
+/// What the next claim asks for: twice what the last one could take (so a full claim doubles),
+/// within bounds. A claim ranks a window of due rows twice its size; when per-target caps leave
+/// most of that window untaken (one busy endpoint with a backlog), ranking it is wasted work on
+/// the one writer.
+fn next_claim_size(took: usize) -> usize {
+    (took * 2).clamp(MIN_CLAIM, CLAIM_BATCH)
+}
+
 /// One attempt: build the target's adapter, send, judge; and the operational event the verdict
 /// calls for, if any.
 async fn attempt(factory: &TargetFactory, settings: &EngineSettings, delivery: ClaimedDelivery) -> Finished {
@@ -271,6 +300,7 @@ async fn attempt(factory: &TargetFactory, settings: &EngineSettings, delivery: C
             Verdict::Delivered | Verdict::Failed => started_at + duration_ms,
         },
         last_error,
+        target_state: delivery.target_state,
         attempt: Attempt {
             id: Uuid::now_v7(),
             delivery_id: delivery.delivery_id,
@@ -336,4 +366,18 @@ fn record_metrics(outcome: &AttemptOutcome, verdict: Verdict, elapsed: Duration)
         Verdict::Failed => "failed",
     };
     metrics::counter!("switchyard_deliveries_total", "outcome" => status).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_ask_for_twice_what_the_last_could_take() {
+        assert_eq!(next_claim_size(16), 32);
+        assert_eq!(next_claim_size(20), 40);
+        assert_eq!(next_claim_size(128), CLAIM_BATCH);
+        assert_eq!(next_claim_size(0), MIN_CLAIM);
+        assert_eq!(next_claim_size(3), MIN_CLAIM);
+    }
 }

@@ -293,6 +293,20 @@ pub struct ClaimedDelivery {
     pub event: std::sync::Arc<Event>,
     /// Per-delivery parameters (JSON) for the adapter, e.g. a direct e-mail's recipient.
     pub params: Option<String>,
+    pub target_state: TargetState,
+}
+
+/// What is known of a delivery's target: from its claim, and from what the recording node has
+/// seen since. Recording uses it to skip the writes that cannot matter: the answer log of a
+/// target without a rate limit, the streak of a healthy target that succeeded again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TargetState {
+    /// It had a rate limit when claimed.
+    pub rate_limited: bool,
+    /// It had a failure streak when claimed, or the node recording the result has seen it fail
+    /// since (only another node's failure in between goes unseen: the next success of a delivery
+    /// claimed after it resets the streak).
+    pub failing: bool,
 }
 
 /// A target's health as the API shows it.
@@ -335,6 +349,7 @@ pub struct AttemptResult {
     pub status: DeliveryStatus,
     pub next_attempt_at: Millis,
     pub last_error: Option<String>,
+    pub target_state: TargetState,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -28,8 +28,17 @@ impl PostgresStore {
         Ok(Self { writer: pool.clone(), reader: pool })
     }
 
+    /// A transaction whose commit is on disk before it returns.
     async fn write_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
         Ok(self.writer.begin().await?)
+    }
+
+    /// An engine cycle's transaction: its commit does not wait for the WAL flush (the server
+    /// flushes it within a fraction of a second). The queue table churns faster than autovacuum
+    /// refreshes its statistics, and a stale estimate makes the planner scan the whole table for
+    /// the few leased rows instead of their partial index: the cycle only ever wants index scans.
+    async fn cycle_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.writer.begin_with("BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off").await?)
     }
 
     /// PostgreSQL's own (auto)vacuum makes deleted space reusable; nothing to do here.
@@ -42,11 +51,8 @@ super::sql::sql_store!(
     PostgresStore,
     Postgres,
     PgRow,
+    Transaction<'static, Postgres>,
     claim_lock: " FOR UPDATE OF d SKIP LOCKED",
-    // The queue table churns faster than autovacuum refreshes its statistics; a stale estimate
-    // makes the planner scan the whole table for the few leased rows instead of their partial
-    // index. The claim only ever wants index scans.
-    claim_plan: Some("SET LOCAL enable_seqscan = off"),
     lock_claims: Some("SELECT pg_advisory_xact_lock(7219010)"),
     lock_events: Some("SELECT pg_advisory_xact_lock(7219004)"),
     lock_payloads: Some("SELECT pg_advisory_xact_lock(7219005)")

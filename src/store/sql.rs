@@ -2,8 +2,14 @@
 //!
 //! `sql_store!` expands to the row decoding, the helpers and the `Store` implementation for one
 //! backend; each backend module (`sqlite.rs`, `postgres.rs`) defines its struct, how it opens,
-//! `write_tx`, `reclaim` (giving freed space back), and the places where the dialects differ
-//! (row locking and serialization of claims, event ordering, payload locking).
+//! its transactions, `reclaim` (giving freed space back), and the places where the dialects
+//! differ (row locking and serialization of claims, event ordering, payload locking).
+//!
+//! Two kinds of write transaction: `write_tx` is durable before it returns (on disk, fsynced),
+//! for everything the API accepts; `cycle_tx`, for the engine's cycles, is durable a moment
+//! later (by the next durable commit, or within a fraction of a second), as what it writes (leases,
+//! attempts, new delivery states) may be lost to a power cut or a database crash without losing an
+//! event: the deliveries are simply attempted again. A process crash loses nothing either way.
 //! The SQL itself is portable: `$n` placeholders, `CASE` instead of boolean sums, `CAST` for
 //! typed NULL parameters.
 
@@ -26,9 +32,9 @@ fn is_outage(code: &str) -> bool {
     code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "55000" || code == "5" || code == "6"
 }
 
-/// `sql_store!(Store, Database, Row, claim_lock: "…", claim_plan: Option<&str>, lock_claims: Option<&str>, lock_events: Option<&str>, lock_payloads: Option<&str>)`.
+/// `sql_store!(Store, Database, Row, Transaction, claim_lock: "…", lock_claims: Option<&str>, lock_events: Option<&str>, lock_payloads: Option<&str>)`.
 macro_rules! sql_store {
-    ($Store:ident, $DB:ty, $Row:ty, claim_lock: $claim_lock:expr, claim_plan: $claim_plan:expr, lock_claims: $lock_claims:expr, lock_events: $lock_events:expr, lock_payloads: $lock_payloads:expr) => {
+    ($Store:ident, $DB:ty, $Row:ty, $Tx:ty, claim_lock: $claim_lock:expr, lock_claims: $lock_claims:expr, lock_events: $lock_events:expr, lock_payloads: $lock_payloads:expr) => {
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -211,7 +217,7 @@ fn attempt_from_row(row: &$Row) -> StoreResult<Attempt> {
     })
 }
 
-async fn active_subscriptions(tx: &mut sqlx::Transaction<'_, $DB>, account: Uuid) -> StoreResult<Vec<Subscription>> {
+async fn active_subscriptions(tx: &mut $Tx, account: Uuid) -> StoreResult<Vec<Subscription>> {
     let rows = sqlx::query("SELECT id, kind, events, workspaces FROM targets WHERE account_id = $1 AND is_active")
         .bind(account.to_string())
         .fetch_all(&mut **tx)
@@ -255,7 +261,7 @@ fn workspaces_from_json(text: Option<String>) -> StoreResult<WorkspaceScope> {
     }
 }
 
-async fn insert_target(tx: &mut sqlx::Transaction<'_, $DB>, t: &TargetRow<'_>) -> StoreResult<()> {
+async fn insert_target(tx: &mut $Tx, t: &TargetRow<'_>) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO targets (id, account_id, kind, events, workspaces, is_active, created_at, updated_at, rate_limit) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -275,7 +281,7 @@ async fn insert_target(tx: &mut sqlx::Transaction<'_, $DB>, t: &TargetRow<'_>) -
 }
 
 /// Updates the shared columns; false when the target is not the account's.
-async fn update_target(tx: &mut sqlx::Transaction<'_, $DB>, t: &TargetRow<'_>) -> StoreResult<bool> {
+async fn update_target(tx: &mut $Tx, t: &TargetRow<'_>) -> StoreResult<bool> {
     let done = sqlx::query(
         // Switching a target on clears its failure streak and why it was switched off.
         "UPDATE targets SET events = $1, workspaces = $2, is_active = $3, updated_at = $4, rate_limit = $8, \
@@ -419,7 +425,7 @@ fn mailer_target_row<'a>(m: &'a Mailer, events: &'a [String]) -> TargetRow<'a> {
     }
 }
 
-async fn write_mailer_settings(tx: &mut sqlx::Transaction<'_, $DB>, m: &Mailer, insert: bool) -> StoreResult<()> {
+async fn write_mailer_settings(tx: &mut $Tx, m: &Mailer, insert: bool) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO mailers (name, provider, sender_name, sender_email, reply_to, bcc, config, credentials_ciphertext, \
          credential_hints, template_params, rules, verified, verified_at, target_id) \
@@ -484,7 +490,7 @@ fn destination_target_row(d: &Destination) -> TargetRow<'_> {
     }
 }
 
-async fn write_destination_settings(tx: &mut sqlx::Transaction<'_, $DB>, d: &Destination, insert: bool) -> StoreResult<()> {
+async fn write_destination_settings(tx: &mut $Tx, d: &Destination, insert: bool) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO destinations (name, url, method, query_params, target_id) VALUES ($1, $2, $3, $4, $5)"
     } else {
@@ -524,7 +530,7 @@ fn activation_from_row(row: &$Row) -> StoreResult<Activation> {
 }
 
 async fn event_by_idempotency_key(
-    tx: &mut sqlx::Transaction<'_, $DB>,
+    tx: &mut $Tx,
     account: Uuid,
     key: &str,
 ) -> StoreResult<Option<Event>> {
@@ -1468,7 +1474,7 @@ impl Store for $Store {
     }
 
     async fn record_and_claim(&self, results: &[AttemptResult], events: &[Event], claim: Option<&ClaimRequest<'_>>) -> StoreResult<Cycle> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.cycle_tx().await?;
         for chunk in results.chunks(RECORD_CHUNK) {
             record_attempts_in(&mut tx, chunk).await?;
         }
@@ -1530,7 +1536,7 @@ impl Store for $Store {
 /// Serializes claims, so each one sees the leases taken by the one before it and the answers
 /// logged before that: concurrency caps and rate limits then hold across nodes exactly. A no-op
 /// where one writer is the rule (SQLite).
-async fn lock_claims(tx: &mut sqlx::Transaction<'_, $DB>) -> StoreResult<()> {
+async fn lock_claims(tx: &mut $Tx) -> StoreResult<()> {
     if let Some(sql) = $lock_claims {
         sqlx::query(sql).execute(&mut **tx).await?;
     }
@@ -1539,7 +1545,7 @@ async fn lock_claims(tx: &mut sqlx::Transaction<'_, $DB>) -> StoreResult<()> {
 
 /// Serializes the transactions that add events, so `seq` (MAX + 1) follows commit order and
 /// idempotency keys are checked without races; a no-op where one writer is the rule (SQLite).
-async fn lock_events(tx: &mut sqlx::Transaction<'_, $DB>) -> StoreResult<()> {
+async fn lock_events(tx: &mut $Tx) -> StoreResult<()> {
     if let Some(sql) = $lock_events {
         sqlx::query(sql).execute(&mut **tx).await?;
     }
@@ -1549,7 +1555,7 @@ async fn lock_events(tx: &mut sqlx::Transaction<'_, $DB>) -> StoreResult<()> {
 /// Serializes the transactions that decide whether a payload is still needed (retention) with
 /// those that make a settled delivery pending again (retry, recovery), so a payload is never
 /// deleted under a delivery that was just re-queued; a no-op where one writer is the rule.
-async fn lock_payloads(tx: &mut sqlx::Transaction<'_, $DB>) -> StoreResult<()> {
+async fn lock_payloads(tx: &mut $Tx) -> StoreResult<()> {
     if let Some(sql) = $lock_payloads {
         sqlx::query(sql).execute(&mut **tx).await?;
     }
@@ -1557,7 +1563,7 @@ async fn lock_payloads(tx: &mut sqlx::Transaction<'_, $DB>) -> StoreResult<()> {
 }
 
 /// Inserts events with the next commit-ordered `seq` numbers (under `lock_events`).
-async fn insert_events(tx: &mut sqlx::Transaction<'_, $DB>, events: &[&Event]) -> StoreResult<()> {
+async fn insert_events(tx: &mut $Tx, events: &[&Event]) -> StoreResult<()> {
     let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&mut **tx).await?;
     // 8 bound values a row.
     for (chunk_no, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
@@ -1577,7 +1583,7 @@ async fn insert_events(tx: &mut sqlx::Transaction<'_, $DB>, events: &[&Event]) -
     Ok(())
 }
 
-async fn insert_event(tx: &mut sqlx::Transaction<'_, $DB>, event: &Event) -> StoreResult<()> {
+async fn insert_event(tx: &mut $Tx, event: &Event) -> StoreResult<()> {
     insert_events(tx, &[event]).await
 }
 
@@ -1613,7 +1619,7 @@ impl<'a> NewDelivery<'a> {
 /// Rows per multi-row INSERT: under SQLite's limit on bound values (15 a delivery row).
 const INSERT_CHUNK: usize = 500;
 
-async fn insert_deliveries(tx: &mut sqlx::Transaction<'_, $DB>, deliveries: &[NewDelivery<'_>]) -> StoreResult<()> {
+async fn insert_deliveries(tx: &mut $Tx, deliveries: &[NewDelivery<'_>]) -> StoreResult<()> {
     for chunk in deliveries.chunks(INSERT_CHUNK) {
         let mut q = sqlx::QueryBuilder::<$DB>::new(
             "INSERT INTO deliveries (id, account_id, event_id, target_id, target_kind, event_type, status, attempt_count, \
@@ -1641,7 +1647,7 @@ async fn insert_deliveries(tx: &mut sqlx::Transaction<'_, $DB>, deliveries: &[Ne
 }
 
 /// Stores events and their fan-out (one pending delivery per matching active target).
-async fn accept_in(tx: &mut sqlx::Transaction<'_, $DB>, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
+async fn accept_in(tx: &mut $Tx, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
     lock_events(tx).await?;
     let mut subscriptions: HashMap<Uuid, Vec<Subscription>> = HashMap::new();
     let mut accepted = Vec::with_capacity(events.len());
@@ -1686,7 +1692,11 @@ async fn accept_in(tx: &mut sqlx::Transaction<'_, $DB>, events: &[Event]) -> Sto
 
 
 /// Applies each target's streak change (one statement for the lot) and returns their health.
-async fn update_health(tx: &mut sqlx::Transaction<'_, $DB>, results: &[AttemptResult]) -> StoreResult<Vec<TargetHealth>> {
+async fn update_health(tx: &mut $Tx, results: &[AttemptResult]) -> StoreResult<Vec<TargetHealth>> {
+    if results.iter().all(|r| r.status == DeliveryStatus::Delivered && !r.target_state.failing) {
+        // Successes on healthy targets: nothing to change.
+        return Ok(Vec::new());
+    }
     let changes = health::fold_streaks(results.iter().map(|r| AttemptSummary {
         target_id: r.target.id,
         succeeded: r.status == DeliveryStatus::Delivered,
@@ -1730,7 +1740,7 @@ async fn update_health(tx: &mut sqlx::Transaction<'_, $DB>, results: &[AttemptRe
 const RECORD_CHUNK: usize = 256;
 
 /// Inserts the attempts and applies the deliveries' new states, two statements for the lot.
-async fn record_attempts_in(tx: &mut sqlx::Transaction<'_, $DB>, results: &[AttemptResult]) -> StoreResult<()> {
+async fn record_attempts_in(tx: &mut $Tx, results: &[AttemptResult]) -> StoreResult<()> {
     if results.is_empty() {
         return Ok(());
     }
@@ -1779,14 +1789,18 @@ async fn record_attempts_in(tx: &mut sqlx::Transaction<'_, $DB>, results: &[Atte
 /// Notes, for rate-limited targets, how many attempts were answered and when the last was (every
 /// recorded attempt counts, even one whose lease ran out: it was sent). The lease each one held
 /// until now stops counting in the same transaction. Forgets answers too old to matter.
-async fn log_answers(tx: &mut sqlx::Transaction<'_, $DB>, results: &[AttemptResult]) -> StoreResult<()> {
+async fn log_answers(tx: &mut $Tx, results: &[AttemptResult]) -> StoreResult<()> {
     // An attempt's start and duration are each cut to whole milliseconds, so its answer came
     // before this instant, never after.
     let answered_by = |r: &AttemptResult| r.attempt.started_at + r.attempt.duration_ms + 2;
+    let limited: Vec<&AttemptResult> = results.iter().filter(|r| r.target_state.rate_limited).collect();
+    if limited.is_empty() {
+        return Ok(());
+    }
     let mut q = sqlx::QueryBuilder::<$DB>::new(
         "INSERT INTO throttle_log (target_id, finished_at, attempts) SELECT v.column1, MAX(v.column2), COUNT(*) FROM (",
     );
-    q.push_values(results, |mut row, r| {
+    q.push_values(limited, |mut row, r| {
         row.push_bind(r.target.id.to_string()).push_bind(answered_by(r));
     });
     q.push(") AS v JOIN targets t ON t.id = v.column1 WHERE t.rate_limit IS NOT NULL GROUP BY v.column1");
@@ -1814,11 +1828,8 @@ fn push_answered(q: &mut sqlx::QueryBuilder<'_, $DB>, now: Millis) {
 }
 
 /// Leases due deliveries and loads what their attempts need (events, target versions).
-async fn claim_in(tx: &mut sqlx::Transaction<'_, $DB>, claim: &ClaimRequest<'_>) -> StoreResult<Vec<ClaimedDelivery>> {
+async fn claim_in(tx: &mut $Tx, claim: &ClaimRequest<'_>) -> StoreResult<Vec<ClaimedDelivery>> {
     lock_claims(tx).await?;
-    if let Some(sql) = $claim_plan {
-        sqlx::query(sql).execute(&mut **tx).await?;
-    }
     let (now, cap) = (claim.now, i64::from(claim.per_target_cap));
     let token = Uuid::new_v4();
     let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE deliveries SET next_attempt_at = ");
@@ -1855,53 +1866,60 @@ async fn claim_in(tx: &mut sqlx::Transaction<'_, $DB>, claim: &ClaimRequest<'_>)
     q.push(") p ON p.target_id = c.target_id) r WHERE r.rn + r.leased <= ").push_bind(cap);
     q.push(" AND (r.rate_limit IS NULL OR r.rn + r.leased + r.answered <= r.rate_limit)");
     q.push(" ORDER BY r.next_attempt_at LIMIT ").push_bind(i64::from(claim.limit));
-    q.push(") RETURNING id, event_id, target_id, target_kind, attempt_count, manual_retry, params");
-    let claimed = q.build().fetch_all(&mut **tx).await?;
-    if claimed.is_empty() {
-        return Ok(Vec::new());
-    }
-    let events: HashMap<Uuid, Arc<Event>> = fetch_by_ids(tx, &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id IN ("), &claimed, "event_id")
-        .await?
-        .iter()
-        .map(|r| event_from_row(r).map(|e| (e.id, Arc::new(e))))
-        .collect::<StoreResult<_>>()?;
-    let versions: HashMap<Uuid, Millis> = fetch_by_ids(tx, "SELECT id, updated_at FROM targets WHERE id IN (", &claimed, "target_id")
-        .await?
-        .iter()
-        .map(|r| Ok((uuid_col(r, "id")?, r.try_get("updated_at")?)))
-        .collect::<StoreResult<_>>()?;
-    claimed
-        .iter()
+    // What the attempt needs comes back with the claim: the event's fields and the target's
+    // settings version and state, through key lookups (no second round trip).
+    q.push(
+        ") RETURNING id, event_id, target_id, target_kind, attempt_count, manual_retry, params, account_id, event_type, \
+         (SELECT e.workspace_id FROM events e WHERE e.id = deliveries.event_id) AS workspace_id, \
+         (SELECT e.data FROM events e WHERE e.id = deliveries.event_id) AS data, \
+         (SELECT e.idempotency_key FROM events e WHERE e.id = deliveries.event_id) AS idempotency_key, \
+         (SELECT e.created_at FROM events e WHERE e.id = deliveries.event_id) AS event_created_at, \
+         (SELECT t.updated_at FROM targets t WHERE t.id = deliveries.target_id) AS target_version, \
+         (SELECT CASE WHEN t.rate_limit IS NULL THEN 0 ELSE 1 END FROM targets t WHERE t.id = deliveries.target_id) AS rate_limited, \
+         (SELECT CASE WHEN t.failure_streak > 0 OR t.failing_since IS NOT NULL THEN 1 ELSE 0 END FROM targets t WHERE t.id = deliveries.target_id) AS failing",
+    );
+    let rows = q.build().fetch_all(&mut **tx).await?;
+    // Fan-out claims one event for many targets: they share it.
+    let mut events: HashMap<Uuid, Arc<Event>> = HashMap::new();
+    rows.iter()
         .map(|row| {
-            let (event_id, target_id) = (uuid_col(row, "event_id")?, uuid_col(row, "target_id")?);
+            let event_id = uuid_col(row, "event_id")?;
+            let event = match events.get(&event_id) {
+                Some(event) => event.clone(),
+                None => {
+                    let event = Arc::new(Event {
+                        id: event_id,
+                        account_id: uuid_col(row, "account_id")?,
+                        event_type: row.try_get("event_type")?,
+                        workspace_id: opt_uuid_col(row, "workspace_id")?,
+                        data: row.try_get("data")?,
+                        idempotency_key: row.try_get("idempotency_key")?,
+                        created_at: row.try_get("event_created_at")?,
+                    });
+                    events.insert(event_id, event.clone());
+                    event
+                }
+            };
             let kind: String = row.try_get("target_kind")?;
             Ok(ClaimedDelivery {
                 delivery_id: uuid_col(row, "id")?,
                 lease_token: token,
-                target: TargetRef { kind: target_kind(&kind)?, id: target_id },
-                target_version: versions.get(&target_id).copied().unwrap_or_default(),
+                target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "target_id")? },
+                target_version: row.try_get("target_version")?,
                 attempt_count: row.try_get::<i64, _>("attempt_count")? as u32,
                 manual_retry: row.try_get("manual_retry")?,
                 params: row.try_get("params")?,
-                event: events.get(&event_id).cloned().ok_or_else(|| StoreError::Internal(format!("delivery without event {event_id}")))?,
+                event,
+                target_state: TargetState {
+                    rate_limited: row.try_get::<i32, _>("rate_limited")? == 1,
+                    failing: row.try_get::<i32, _>("failing")? == 1,
+                },
             })
         })
         .collect()
 }
 
-/// Runs `select` (ending in "IN (") over the distinct ids found in column `col` of `rows`.
-async fn fetch_by_ids(tx: &mut sqlx::Transaction<'_, $DB>, select: &str, rows: &[$Row], col: &str) -> StoreResult<Vec<$Row>> {
-    let ids: std::collections::BTreeSet<String> = rows.iter().map(|r| r.try_get::<String, _>(col)).collect::<Result<_, _>>()?;
-    let mut q = sqlx::QueryBuilder::<$DB>::new(select);
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(id);
-    }
-    q.push(")");
-    Ok(q.build().fetch_all(&mut **tx).await?)
-}
-
-async fn insert_secret(tx: &mut sqlx::Transaction<'_, $DB>, target: Uuid, secret: &StoredSecret) -> StoreResult<()> {
+async fn insert_secret(tx: &mut $Tx, target: Uuid, secret: &StoredSecret) -> StoreResult<()> {
     sqlx::query("INSERT INTO signing_secrets (id, target_id, ciphertext, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(secret.id.to_string())
         .bind(target.to_string())

@@ -1,7 +1,8 @@
 //! The embedded default: one SQLite file in WAL mode.
 //!
-//! Writes go through a pool of exactly one connection (SQLite has one writer at a time; queuing
-//! in the pool is cheaper than lock retries), reads through a separate pool.
+//! SQLite has one writer at a time: write transactions take turns on an async lock (queuing is
+//! cheaper than SQLite's lock retries), then use one of two writer connections; reads go through
+//! a separate pool.
 //!
 //! Space freed by retention goes back to the file system: new databases are created with
 //! `auto_vacuum = INCREMENTAL` and the janitor runs `incremental_vacuum` in small steps. A
@@ -12,7 +13,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Sqlite, Transaction};
+
+
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::{StoreError, StoreResult};
 
@@ -20,7 +24,36 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 pub struct SqliteStore {
     writer: SqlitePool,
+    /// Write transactions take turns here rather than in the pool: a connection handed back to
+    /// sqlx's pool is pinged before it can be taken again, a round trip that the next writer would
+    /// wait for. With two connections and this lock, one is always ready.
+    write_turn: std::sync::Arc<Mutex<()>>,
     reader: SqlitePool,
+}
+
+/// A write transaction, holding the writers' turn until it commits or is dropped (rolled back).
+pub struct SqliteTx {
+    tx: Transaction<'static, Sqlite>,
+    _turn: OwnedMutexGuard<()>,
+}
+
+impl SqliteTx {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for SqliteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
 }
 
 impl SqliteStore {
@@ -29,7 +62,8 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit is on disk before the API answers, even across power loss.
+            // FULL: a commit is on disk before the API answers, even across power loss (the
+            // engine's cycles lower it for themselves: `cycle_tx`).
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
@@ -37,36 +71,54 @@ impl SqliteStore {
             .pragma("journal_size_limit", (64 * 1024 * 1024).to_string());
         // Takes effect only in a new file (before the first table): see the module comment.
         let writer_options = options.clone().auto_vacuum(SqliteAutoVacuum::Incremental);
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(writer_options).await?;
+        // Autocommit writes outside `write_tx` (single statements from the API) may meet a
+        // transaction on the other connection; SQLite's busy timeout makes them wait their turn.
+        let writer =
+            SqlitePoolOptions::new().max_connections(2).test_before_acquire(false).connect_with(writer_options).await?;
         MIGRATOR.run(&writer).await.map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
-        Ok(Self { writer, reader })
+        Ok(Self { writer, write_turn: Arc::default(), reader })
     }
 
     /// Switches an existing file to incremental auto-vacuum: one full `VACUUM`, which rewrites
     /// the file (run it while no server uses the database).
     pub async fn compact(path: &str) -> StoreResult<()> {
         let store = Self::open(path).await?;
-        sqlx::query("PRAGMA auto_vacuum = INCREMENTAL").execute(&store.writer).await?;
-        sqlx::query("VACUUM").execute(&store.writer).await?;
+        // One connection for both: the mode set is the connection's until VACUUM writes it.
+        sqlx::raw_sql("PRAGMA auto_vacuum = INCREMENTAL; VACUUM").execute(&store.writer).await?;
         Ok(())
     }
 
-    async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+    /// A transaction whose commit is on disk before it returns.
+    async fn write_tx(&self) -> StoreResult<SqliteTx> {
+        self.begin("PRAGMA synchronous = FULL; BEGIN IMMEDIATE").await
+    }
+
+    /// An engine cycle's transaction: its commit reaches the WAL file (safe from a process crash)
+    /// but is not fsynced; the next durable commit, or checkpoint, syncs it with everything before.
+    async fn cycle_tx(&self) -> StoreResult<SqliteTx> {
+        self.begin("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE").await
+    }
+
+    async fn begin(&self, statement: &'static str) -> StoreResult<SqliteTx> {
+        let turn = self.write_turn.clone().lock_owned().await;
         // IMMEDIATE takes the write lock up front, so a concurrent writer in another process
         // (the CLI) makes us wait instead of failing half-way.
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        let tx = Transaction::begin(self.writer.acquire().await?, Some(statement.into())).await?;
+        Ok(SqliteTx { tx, _turn: turn })
     }
 
     /// Moves up to `max_pages` free pages to the end of the file and truncates them; returns the
     /// free pages left (0 when the file is not in incremental mode: they are reused instead).
     async fn reclaim(&self, max_pages: u32) -> StoreResult<u64> {
-        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum").fetch_one(&self.writer).await?;
+        let _turn = self.write_turn.lock().await;
+        let mut conn = self.writer.acquire().await?;
+        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum").fetch_one(&mut *conn).await?;
         if mode != INCREMENTAL {
             return Ok(0);
         }
-        sqlx::query(&format!("PRAGMA incremental_vacuum({max_pages})")).execute(&self.writer).await?;
-        let free: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&self.writer).await?;
+        sqlx::query(&format!("PRAGMA incremental_vacuum({max_pages})")).execute(&mut *conn).await?;
+        let free: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&mut *conn).await?;
         Ok(free as u64)
     }
 }
@@ -80,8 +132,8 @@ super::sql::sql_store!(
     SqliteStore,
     Sqlite,
     SqliteRow,
+    SqliteTx,
     claim_lock: "",
-    claim_plan: None::<&str>,
     lock_claims: None::<&str>,
     lock_events: None::<&str>,
     lock_payloads: None::<&str>
