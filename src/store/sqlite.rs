@@ -68,7 +68,8 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             // After a burst, the WAL file is cut back to this size at checkpoints.
-            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string());
+            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string())
+            .pragma("cache_size", "-32768");
         // Takes effect only in a new file (before the first table): see the module comment.
         let writer_options = options.clone().auto_vacuum(SqliteAutoVacuum::Incremental);
         // Autocommit writes outside `write_tx` (single statements from the API) may meet a
