@@ -69,6 +69,8 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             // After a burst, the WAL file is cut back to this size at checkpoints.
             .pragma("journal_size_limit", (64 * 1024 * 1024).to_string())
+            // Up to 32 MiB of pages per connection (SQLite's default is 2 MB): the queue's
+            // working set, its due index and newest rows, outgrows the default under load.
             .pragma("cache_size", "-32768");
         // Takes effect only in a new file (before the first table): see the module comment.
         let writer_options = options.clone().auto_vacuum(SqliteAutoVacuum::Incremental);
