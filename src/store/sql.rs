@@ -10,6 +10,7 @@
 //! later (by the next durable commit, or within a fraction of a second), as what it writes (leases,
 //! attempts, new delivery states) may be lost to a power cut or a database crash without losing an
 //! event: the deliveries are simply attempted again. A process crash loses nothing either way.
+//!
 //! The SQL itself is portable: `$n` placeholders, `CASE` instead of boolean sums, `CAST` for
 //! typed NULL parameters.
 
