@@ -42,7 +42,7 @@ where
             .await
             .or_store_error(scope)?
             .ok_or_else(|| unauthorized("invalid_token", "the API token is not valid"))?;
-        state.caches.callers.put(digest, caller.clone());
+        state.caches.callers.put(digest, caller);
         Ok(caller)
     }
 }

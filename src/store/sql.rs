@@ -168,14 +168,20 @@ fn endpoint_from_row(row: &$Row) -> StoreResult<Endpoint> {
 const EVENT_COLUMNS: &str = "id, account_id, event_type, workspace_id, data, idempotency_key, created_at";
 
 fn event_from_row(row: &$Row) -> StoreResult<Event> {
+    event_from_columns(row, "id", "created_at")
+}
+
+/// An event from a row that names its id and creation time in its own way (a claim's row is the
+/// delivery's); the other columns are the event's.
+fn event_from_columns(row: &$Row, id: &str, created_at: &str) -> StoreResult<Event> {
     Ok(Event {
-        id: uuid_col(row, "id")?,
+        id: uuid_col(row, id)?,
         account_id: uuid_col(row, "account_id")?,
         event_type: row.try_get("event_type")?,
         workspace_id: opt_uuid_col(row, "workspace_id")?,
         data: row.try_get("data")?,
         idempotency_key: row.try_get("idempotency_key")?,
-        created_at: row.try_get("created_at")?,
+        created_at: row.try_get(created_at)?,
     })
 }
 
@@ -1888,15 +1894,7 @@ async fn claim_in(tx: &mut $Tx, claim: &ClaimRequest<'_>) -> StoreResult<Vec<Cla
             let event = match events.get(&event_id) {
                 Some(event) => event.clone(),
                 None => {
-                    let event = Arc::new(Event {
-                        id: event_id,
-                        account_id: uuid_col(row, "account_id")?,
-                        event_type: row.try_get("event_type")?,
-                        workspace_id: opt_uuid_col(row, "workspace_id")?,
-                        data: row.try_get("data")?,
-                        idempotency_key: row.try_get("idempotency_key")?,
-                        created_at: row.try_get("event_created_at")?,
-                    });
+                    let event = Arc::new(event_from_columns(row, "event_id", "event_created_at")?);
                     events.insert(event_id, event.clone());
                     event
                 }

@@ -80,7 +80,7 @@ impl SqliteStore {
             SqlitePoolOptions::new().max_connections(2).test_before_acquire(false).connect_with(writer_options).await?;
         MIGRATOR.run(&writer).await.map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
-        Ok(Self { writer, write_turn: Arc::default(), reader })
+        Ok(Self { writer, write_turn: std::sync::Arc::default(), reader })
     }
 
     /// Switches an existing file to incremental auto-vacuum: one full `VACUUM`, which rewrites
