@@ -400,8 +400,7 @@ struct Receiver {
 impl Receiver {
     async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let receiver =
-            Self { base: format!("http://{}", listener.local_addr().unwrap()), hits: Arc::default(), arrivals: Arc::default() };
+        let receiver = Self { base: format!("http://{}", listener.local_addr().unwrap()), hits: Arc::default(), arrivals: Arc::default() };
         let app = axum::Router::new().route("/{path}", axum::routing::post(receive)).with_state(receiver.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         receiver

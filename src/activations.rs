@@ -172,7 +172,12 @@ fn spawn_reader(format: RecordFormat, reader: impl Read + Send + 'static) -> mps
 
 /// Stores an activation of `destination` with every record of the upload, then releases it to
 /// the queue. A bad record refuses the whole upload: nothing is sent and nothing is kept.
-pub async fn ingest(store: Arc<dyn Store>, destination: &Destination, format: RecordFormat, reader: impl Read + Send + 'static) -> Result<Activation, IngestError> {
+pub async fn ingest(
+    store: Arc<dyn Store>,
+    destination: &Destination,
+    format: RecordFormat,
+    reader: impl Read + Send + 'static,
+) -> Result<Activation, IngestError> {
     let now = now_ms();
     let event = Event {
         id: Uuid::now_v7(),

@@ -40,9 +40,8 @@ pub fn describe(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], se
 }
 
 pub async fn run(listen: SocketAddr, secret: Option<String>, status: u16) -> anyhow::Result<()> {
-    let secret = secret
-        .map(|s| SigningSecret::parse(s.trim()).ok_or_else(|| anyhow::anyhow!("--secret must be a whsec_… signing secret")))
-        .transpose()?;
+    let secret =
+        secret.map(|s| SigningSecret::parse(s.trim()).ok_or_else(|| anyhow::anyhow!("--secret must be a whsec_… signing secret"))).transpose()?;
     let status = StatusCode::from_u16(status).map_err(|_| anyhow::anyhow!("--status must be an HTTP status code"))?;
     let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
         let text = describe(&method, &uri, &headers, &body, secret.as_ref(), now_ms() / 1000);

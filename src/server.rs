@@ -9,18 +9,18 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
-use crate::store::EventCommitter;
 use crate::config::{DatabaseArgs, DatabaseLocation, ServeArgs, relay_server};
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::url_policy::UrlPolicy;
 use crate::engine::{EngineHandle, EngineSettings};
 use crate::janitor::{self, JanitorSettings};
+use crate::store::EventCommitter;
 use crate::store::{PostgresStore, SqliteStore, Store};
+use crate::targets::http::{HttpClient, HttpSettings};
 use crate::targets::mail::MailSettings;
 use crate::targets::mail::smtp::SmtpSettings;
 use crate::targets::{ProviderSettings, TargetFactory};
-use crate::targets::http::{HttpClient, HttpSettings};
 
 /// A server running in this process.
 pub struct RunningServer {
@@ -208,11 +208,8 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let janitor = janitor::start(
-        core.store.clone(),
-        JanitorSettings { retention: args.retention, interval: args.janitor_interval },
-        core.shutdown.subscribe(),
-    );
+    let janitor =
+        janitor::start(core.store.clone(), JanitorSettings { retention: args.retention, interval: args.janitor_interval }, core.shutdown.subscribe());
     let mut stop = core.shutdown.subscribe();
     let http = tokio::spawn(
         axum::serve(listener, if args.workers_only { api::ops_router(state) } else { api::router(state) })

@@ -28,7 +28,11 @@ async fn through_a_server_with_a_summary_and_a_failing_exit_code() {
     let dest = destination(&server, &url).await;
 
     let file = server.dir.path().join("records.csv");
-    std::fs::write(&file, std::iter::once("n,email".to_owned()).chain((0..200).map(|n| format!("{n},u{n}@example.com"))).collect::<Vec<_>>().join("\n")).unwrap();
+    std::fs::write(
+        &file,
+        std::iter::once("n,email".to_owned()).chain((0..200).map(|n| format!("{n},u{n}@example.com"))).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
     let (base, token, file) = (server.base.clone(), server.token.clone(), file.clone());
     let out = tokio::task::spawn_blocking(move || {
         Command::new(BIN).args(["activate", "--destination", &dest, "--server", &base, "--token", &token]).arg(&file).output().unwrap()

@@ -44,7 +44,9 @@ async fn finished(server: &TestServer, id: &str) -> Value {
 
 #[tokio::test]
 async fn a_10000_row_csv_activation_counts_exactly_what_the_receiver_saw() {
-    let server = TestServer::start_with(&["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,10ms,20ms", "--endpoint-concurrency", "32"]).await;
+    let server =
+        TestServer::start_with(&["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,10ms,20ms", "--endpoint-concurrency", "32"])
+            .await;
     // Rows ending in 3 are refused (422) every time; rows ending in 7 fail once (503) then pass.
     let last_status: Arc<Mutex<HashMap<u64, u16>>> = Arc::default();
     let seen = last_status.clone();
@@ -117,14 +119,22 @@ async fn a_10000_row_csv_activation_counts_exactly_what_the_receiver_saw() {
 async fn query_strings_are_encoded_and_static_parameters_kept() {
     let server = TestServer::start().await;
     let receiver = Receiver::always(204).await;
-    let dest = destination(&server, &format!("{}?foo=bar", receiver.url), json!([{"query_key": "email", "column": "email"}, {"query_key": "who", "column": "name"}])).await;
+    let dest = destination(
+        &server,
+        &format!("{}?foo=bar", receiver.url),
+        json!([{"query_key": "email", "column": "email"}, {"query_key": "who", "column": "name"}]),
+    )
+    .await;
     let records = json!([{"email": "a+b@example.com", "name": "Zoë & Co = 1/2 ?"}, {"email": "plain@example.com"}]);
     let (status, answer) = upload(&server, &dest, "application/json", records.to_string()).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     finished(&server, answer["result"]["activation"]["id"].as_str().unwrap()).await;
     let mut got: Vec<HashMap<String, String>> = receiver.received().iter().map(|r| query(&r.uri)).collect();
     got.sort_by_key(|q| q["email"].clone());
-    assert_eq!(got[0], HashMap::from([("foo".into(), "bar".into()), ("email".into(), "a+b@example.com".into()), ("who".into(), "Zoë & Co = 1/2 ?".into())]));
+    assert_eq!(
+        got[0],
+        HashMap::from([("foo".into(), "bar".into()), ("email".into(), "a+b@example.com".into()), ("who".into(), "Zoë & Co = 1/2 ?".into())])
+    );
     assert_eq!(got[1], HashMap::from([("foo".into(), "bar".into()), ("email".into(), "plain@example.com".into())]), "missing columns are left out");
     assert!(receiver.received().iter().all(|r| r.method == "PUT"));
 
@@ -138,7 +148,8 @@ async fn query_strings_are_encoded_and_static_parameters_kept() {
     // Events trigger a destination too; their data keys are the columns.
     server.ok("destinations-update", json!({"id": dest, "events": ["contact.created"]})).await;
     server.send_event("contact.created", json!({"email": "event@example.com"})).await;
-    eventually(WAIT, "the event's request", || async { receiver.received().iter().any(|r| r.uri.contains("event%40example.com")).then_some(()) }).await;
+    eventually(WAIT, "the event's request", || async { receiver.received().iter().any(|r| r.uri.contains("event%40example.com")).then_some(()) })
+        .await;
     server.stop().await;
 }
 
@@ -163,8 +174,16 @@ async fn a_bad_upload_is_refused_whole() {
     assert!(server.deliveries(&dest).await.is_empty());
 
     assert_error(&server.call("destinations-create", json!({"url": "ftp://x.example/"})).await, StatusCode::BAD_REQUEST, "destinations.invalid_url");
-    assert_error(&server.call("destinations-create", json!({"url": receiver.url, "query_params": [{"query_key": "", "column": "n"}]})).await, StatusCode::BAD_REQUEST, "destinations.invalid_request");
-    assert_error(&server.call("destinations-create", json!({"url": receiver.url, "method": "GET"})).await, StatusCode::BAD_REQUEST, "destinations.invalid_request");
+    assert_error(
+        &server.call("destinations-create", json!({"url": receiver.url, "query_params": [{"query_key": "", "column": "n"}]})).await,
+        StatusCode::BAD_REQUEST,
+        "destinations.invalid_request",
+    );
+    assert_error(
+        &server.call("destinations-create", json!({"url": receiver.url, "method": "GET"})).await,
+        StatusCode::BAD_REQUEST,
+        "destinations.invalid_request",
+    );
     server.stop().await;
 }
 

@@ -53,8 +53,17 @@ async fn the_catalog_starts_with_fourteen_types_and_the_operational_ones_and_gro
     let listed = server.ok("event-types-list", json!({})).await;
     let names: Vec<String> = listed["event_types"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
     assert_eq!(names.len(), 17, "the seed's 14 and 3 operational types");
-    for expected in ["contact.created", "company.deleted", "activity.updated", "project.created", "participant.registered", "participant.completed",
-        "endpoint.disabled", "delivery.failing", "delivery.exhausted"] {
+    for expected in [
+        "contact.created",
+        "company.deleted",
+        "activity.updated",
+        "project.created",
+        "participant.registered",
+        "participant.completed",
+        "endpoint.disabled",
+        "delivery.failing",
+        "delivery.exhausted",
+    ] {
         assert!(names.iter().any(|n| n == expected), "{expected} in the catalog");
     }
     let contact = listed["event_types"].as_array().unwrap().iter().find(|t| t["name"] == "contact.created").unwrap();
@@ -75,7 +84,11 @@ async fn the_catalog_starts_with_fourteen_types_and_the_operational_ones_and_gro
     let other = server.new_token("globex").await;
     let theirs = server.call_as(&other, "event-types-list", json!({})).await;
     assert_eq!(theirs.1["result"]["event_types"].as_array().unwrap().len(), 17);
-    assert_error(&server.call_as(&other, "events-send", json!({"type": "order.shipped", "data": {}})).await, StatusCode::BAD_REQUEST, "events.unknown_type");
+    assert_error(
+        &server.call_as(&other, "events-send", json!({"type": "order.shipped", "data": {}})).await,
+        StatusCode::BAD_REQUEST,
+        "events.unknown_type",
+    );
     server.stop().await;
 }
 
@@ -98,7 +111,12 @@ async fn operations_endpoints() {
     assert_eq!(get("/readyz").await, (200, "ready".to_owned()));
     let (status, metrics) = get("/metrics").await;
     assert_eq!(status, 200);
-    for name in ["switchyard_events_accepted_total", "switchyard_deliveries_total{outcome=\"delivered\"}", "switchyard_attempt_duration_seconds_bucket", "switchyard_queue_depth"] {
+    for name in [
+        "switchyard_events_accepted_total",
+        "switchyard_deliveries_total{outcome=\"delivered\"}",
+        "switchyard_attempt_duration_seconds_bucket",
+        "switchyard_queue_depth",
+    ] {
         assert!(metrics.contains(name), "{name} in /metrics:\n{metrics}");
     }
     let (status, body) = get("/api/no-such-call").await;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{Receiver, Received, TestServer, assert_error, eventually};
+use common::{Received, Receiver, TestServer, assert_error, eventually};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -146,11 +146,14 @@ async fn events_fan_out_to_active_subscribed_endpoints_only() {
     assert!(server.deliveries(&paused).await.is_empty(), "inactive endpoints get no deliveries");
 
     let batch = server
-        .ok("events-send-batch", json!({"events": [
-            {"type": "contact.updated", "data": {"n": 2}},
-            {"type": "company.created", "data": {"n": 3}},
-            {"type": "project.created", "data": {"n": 4}},
-        ]}))
+        .ok(
+            "events-send-batch",
+            json!({"events": [
+                {"type": "contact.updated", "data": {"n": 2}},
+                {"type": "company.created", "data": {"n": 3}},
+                {"type": "project.created", "data": {"n": 4}},
+            ]}),
+        )
         .await;
     let counts: Vec<_> = batch["events"].as_array().unwrap().iter().map(|e| e["delivery_count"].as_u64().unwrap()).collect();
     assert_eq!(counts, [1, 1, 0]);
@@ -189,7 +192,9 @@ async fn idempotency_keys_accept_an_event_once() {
     let (endpoint, _) = server.create_endpoint(&receiver.url, &["participant.completed"]).await;
     let body = json!({"type": "participant.completed", "data": {"email": "a@example.com"}, "idempotency_key": "entry-42"});
     let first = server.ok("events-send", body.clone()).await;
-    let again = server.ok("events-send", json!({"type": "participant.completed", "data": {"email": "changed@example.com"}, "idempotency_key": "entry-42"})).await;
+    let again = server
+        .ok("events-send", json!({"type": "participant.completed", "data": {"email": "changed@example.com"}, "idempotency_key": "entry-42"}))
+        .await;
     assert_eq!(first["duplicate"], false);
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["event"]["id"], first["event"]["id"]);
@@ -217,7 +222,11 @@ async fn bad_events_get_clear_errors_and_store_nothing() {
         bad,
         "events.workspace_not_found",
     );
-    assert_error(&server.call("events-send", json!({"type": "contact.created", "data": {}, "idempotency_key": ""})).await, bad, "events.invalid_request");
+    assert_error(
+        &server.call("events-send", json!({"type": "contact.created", "data": {}, "idempotency_key": ""})).await,
+        bad,
+        "events.invalid_request",
+    );
     assert_error(
         &server.call("events-send", json!({"type": "contact.created", "data": {"blob": "x".repeat(4096)}})).await,
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -228,7 +237,8 @@ async fn bad_events_get_clear_errors_and_store_nothing() {
     assert_error(&server_big.call("events-send-batch", json!({"events": too_many})).await, bad, "events.batch_too_large");
     assert_error(&server_big.call("events-send-batch", json!({"events": []})).await, bad, "events.batch_too_large");
     // One bad event refuses the whole batch, naming it.
-    let mixed = server.call("events-send-batch", json!({"events": [{"type": "contact.created", "data": {}}, {"type": "nope.nope", "data": {}}]})).await;
+    let mixed =
+        server.call("events-send-batch", json!({"events": [{"type": "contact.created", "data": {}}, {"type": "nope.nope", "data": {}}]})).await;
     assert_error(&mixed, bad, "events.unknown_type");
     assert!(mixed.1["error"]["message"].as_str().unwrap().starts_with("events[1]"));
 
@@ -252,10 +262,8 @@ async fn rotated_secrets_sign_side_by_side_during_the_grace_period() {
     assert!(signature_valid(&old, request) && signature_valid(&new, request));
 
     // With no grace, only the new secret signs.
-    let newest = server.ok("webhooks-rotate-secret", json!({"id": endpoint, "grace_period_seconds": 0})).await["signing_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let newest =
+        server.ok("webhooks-rotate-secret", json!({"id": endpoint, "grace_period_seconds": 0})).await["signing_secret"].as_str().unwrap().to_owned();
     server.send_event("contact.created", json!({})).await;
     server.wait_for_status(&endpoint, "delivered", 2).await;
     let request = &receiver.received()[1];
@@ -267,7 +275,17 @@ async fn rotated_secrets_sign_side_by_side_during_the_grace_period() {
 
 #[tokio::test]
 async fn a_slow_endpoint_does_not_hold_up_the_others() {
-    let server = TestServer::start_with(&["--allow-http", "--allow-private-networks", "--endpoint-concurrency", "2", "--request-timeout", "10s", "--lease", "20s"]).await;
+    let server = TestServer::start_with(&[
+        "--allow-http",
+        "--allow-private-networks",
+        "--endpoint-concurrency",
+        "2",
+        "--request-timeout",
+        "10s",
+        "--lease",
+        "20s",
+    ])
+    .await;
     // The slow receiver holds every request until the test opens the gate.
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let in_flight = Arc::new(AtomicUsize::new(0));

@@ -64,8 +64,18 @@ async fn a_410_switches_the_endpoint_off_at_once_and_switching_on_resumes_pendin
 
 #[tokio::test]
 async fn an_endpoint_failing_for_longer_than_the_window_is_switched_off() {
-    let flags = ["--allow-http", "--allow-private-networks", "--request-timeout", "2s", "--lease", "5s", "--disable-after", "1s",
-        "--retry-schedule", "0ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms"];
+    let flags = [
+        "--allow-http",
+        "--allow-private-networks",
+        "--request-timeout",
+        "2s",
+        "--lease",
+        "5s",
+        "--disable-after",
+        "1s",
+        "--retry-schedule",
+        "0ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms",
+    ];
     let server = TestServer::start_with(&flags).await;
     let failing = Receiver::always(500).await;
     let watcher = Receiver::always(204).await;
@@ -89,8 +99,8 @@ async fn an_endpoint_failing_for_longer_than_the_window_is_switched_off() {
 
 #[tokio::test]
 async fn failing_and_exhausted_deliveries_are_reported_to_subscribers() {
-    let flags = ["--allow-http", "--allow-private-networks", "--request-timeout", "2s", "--lease", "5s",
-        "--retry-schedule", "0ms,50ms,50ms,50ms,50ms"];
+    let flags =
+        ["--allow-http", "--allow-private-networks", "--request-timeout", "2s", "--lease", "5s", "--retry-schedule", "0ms,50ms,50ms,50ms,50ms"];
     let server = TestServer::start_with(&flags).await;
     let failing = Receiver::always(503).await;
     let watcher = Receiver::always(204).await;

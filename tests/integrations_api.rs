@@ -37,7 +37,10 @@ async fn kinds_and_fields_for_the_selector() {
 async fn each_kind_gets_its_defaults_and_secrets_stay_hidden() {
     let server = TestServer::start().await;
     let custom = server
-        .ok("integrations-create", json!({"kind": "custom_api", "config": {"endpoint": "https://api.example.com/webhook", "auth_type": "bearer"}, "secret": "tok-123456"}))
+        .ok(
+            "integrations-create",
+            json!({"kind": "custom_api", "config": {"endpoint": "https://api.example.com/webhook", "auth_type": "bearer"}, "secret": "tok-123456"}),
+        )
         .await;
     let i = &custom["integration"];
     assert_eq!(i["name"], "Custom API Integration");
@@ -53,10 +56,13 @@ async fn each_kind_gets_its_defaults_and_secrets_stay_hidden() {
     assert_eq!(hubspot["integration"]["name"], "HubSpot Integration");
     assert_eq!(hubspot["signing_secret"], Value::Null);
     let salesforce = server
-        .ok("integrations-create", json!({"kind": "salesforce", "secret": "consumer-secret",
+        .ok(
+            "integrations-create",
+            json!({"kind": "salesforce", "secret": "consumer-secret",
             "config": {"domain": "acme.my.salesforce.com", "consumer_key": "3MVG9", "object": "Lead",
                        "external_id_field": "Email_External_Id__c", "external_id_source": "email"},
-            "mapping": [{"webhook_field": "LastName", "source_field": "lastName"}, {"webhook_field": "Email", "source_field": "email"}]}))
+            "mapping": [{"webhook_field": "LastName", "source_field": "lastName"}, {"webhook_field": "Email", "source_field": "email"}]}),
+        )
         .await;
     assert_eq!(salesforce["integration"]["name"], "Salesforce Integration");
 
@@ -69,11 +75,16 @@ async fn each_kind_gets_its_defaults_and_secrets_stay_hidden() {
     let id = i["id"].as_str().unwrap();
     let ws = server.ok("workspaces-create", json!({"name": "Spring"})).await["workspace"]["id"].as_str().unwrap().to_owned();
     let updated = server
-        .ok("integrations-update", json!({"id": id, "name": "Warehouse", "events": ["participant.registered"], "workspaces": [ws], "all_workspaces": false}))
+        .ok(
+            "integrations-update",
+            json!({"id": id, "name": "Warehouse", "events": ["participant.registered"], "workspaces": [ws], "all_workspaces": false}),
+        )
         .await;
     let u = &updated["integration"];
-    assert_eq!((u["name"].clone(), u["events"].clone(), u["workspaces"].clone(), u["all_workspaces"].clone()),
-        (json!("Warehouse"), json!(["participant.registered"]), json!([ws]), json!(false)));
+    assert_eq!(
+        (u["name"].clone(), u["events"].clone(), u["workspaces"].clone(), u["all_workspaces"].clone()),
+        (json!("Warehouse"), json!(["participant.registered"]), json!([ws]), json!(false))
+    );
     assert_eq!(u["secret_hint"], "tok-…");
     let got = server.ok("integrations-get", json!({"id": id})).await;
     assert_eq!(got["integration"]["name"], "Warehouse");
@@ -100,22 +111,57 @@ async fn every_refused_save_explains_itself_and_stores_nothing() {
     let cases: Vec<(Value, &str, &str)> = vec![
         (json!({"kind": "fax_machine"}), "integrations.invalid_request", "unknown variant"),
         (json!({"config": {}}), "integrations.invalid_request", "kind"),
-        (custom(json!({"endpoint": endpoint}), json!({"mapping": [{"webhook_field": "x", "source_field": "shoeSize"}]})), "integrations.invalid_mapping", "'shoeSize' is not a source field"),
-        (custom(json!({"endpoint": endpoint}), json!({"mapping": [{"webhook_field": " ", "source_field": "email"}]})), "integrations.invalid_mapping", "row 1: the webhook field is empty"),
-        (custom(json!({"endpoint": endpoint}), json!({"mapping": [{"webhook_field": "e", "source_field": "email"}, {"webhook_field": "e", "source_field": "lastName"}]})), "integrations.invalid_mapping", "mapped twice"),
-        (custom(json!({"endpoint": endpoint, "auth_type": "custom_header"}), json!({"secret": "k"})), "integrations.invalid_config", "custom_header_name is required"),
+        (
+            custom(json!({"endpoint": endpoint}), json!({"mapping": [{"webhook_field": "x", "source_field": "shoeSize"}]})),
+            "integrations.invalid_mapping",
+            "'shoeSize' is not a source field",
+        ),
+        (
+            custom(json!({"endpoint": endpoint}), json!({"mapping": [{"webhook_field": " ", "source_field": "email"}]})),
+            "integrations.invalid_mapping",
+            "row 1: the webhook field is empty",
+        ),
+        (
+            custom(
+                json!({"endpoint": endpoint}),
+                json!({"mapping": [{"webhook_field": "e", "source_field": "email"}, {"webhook_field": "e", "source_field": "lastName"}]}),
+            ),
+            "integrations.invalid_mapping",
+            "mapped twice",
+        ),
+        (
+            custom(json!({"endpoint": endpoint, "auth_type": "custom_header"}), json!({"secret": "k"})),
+            "integrations.invalid_config",
+            "custom_header_name is required",
+        ),
         (custom(json!({"endpoint": endpoint, "auth_type": "bearer"}), json!({})), "integrations.secret_required", "API key"),
-        (custom(json!({"endpoint": endpoint, "auth_type": "basic"}), json!({"secret": "no-colon"})), "integrations.invalid_config", "username:password"),
+        (
+            custom(json!({"endpoint": endpoint, "auth_type": "basic"}), json!({"secret": "no-colon"})),
+            "integrations.invalid_config",
+            "username:password",
+        ),
         (custom(json!({"endpoint": endpoint, "method": "GET"}), json!({})), "integrations.invalid_config", "unknown variant"),
         (custom(json!({"endpoint": "http://api.example.com/webhook"}), json!({})), "integrations.invalid_url", "https"),
         (custom(json!({"endpoint": "https://10.0.0.1/hook"}), json!({})), "integrations.invalid_url", "private"),
         (custom(json!({"endpoint": ""}), json!({})), "integrations.url_required", "URL is required"),
-        (custom(json!({"endpoint": endpoint}), json!({"workspaces": ["00000000-0000-4000-8000-000000000000"]})), "integrations.workspace_not_found", "does not exist"),
+        (
+            custom(json!({"endpoint": endpoint}), json!({"workspaces": ["00000000-0000-4000-8000-000000000000"]})),
+            "integrations.workspace_not_found",
+            "does not exist",
+        ),
         (custom(json!({"endpoint": endpoint}), json!({"events": ["contact.exploded"]})), "integrations.invalid_request", "unknown event type"),
         (json!({"kind": "hubspot"}), "integrations.secret_required", "access token"),
         (salesforce(json!([{"webhook_field": "Email", "source_field": "email"}]), "email"), "integrations.missing_required_field", "Last Name"),
-        (salesforce(json!([{"webhook_field": "LastName", "source_field": "lastName"}]), ""), "integrations.missing_required_field", "external_id_source"),
-        (json!({"kind": "salesforce", "secret": "s", "config": {"domain": "acme.my.salesforce.com"}}), "integrations.invalid_config", "missing field"),
+        (
+            salesforce(json!([{"webhook_field": "LastName", "source_field": "lastName"}]), ""),
+            "integrations.missing_required_field",
+            "external_id_source",
+        ),
+        (
+            json!({"kind": "salesforce", "secret": "s", "config": {"domain": "acme.my.salesforce.com"}}),
+            "integrations.invalid_config",
+            "missing field",
+        ),
     ];
     for (body, code, words) in cases {
         let answer = server.call("integrations-create", body.clone()).await;
@@ -127,9 +173,12 @@ async fn every_refused_save_explains_itself_and_stores_nothing() {
 
     // The same rules hold on update, which then changes nothing.
     let created = server
-        .ok("integrations-create", json!({"kind": "salesforce", "secret": "s",
+        .ok(
+            "integrations-create",
+            json!({"kind": "salesforce", "secret": "s",
             "mapping": [{"webhook_field": "LastName", "source_field": "lastName"}],
-            "config": {"domain": "acme.my.salesforce.com", "consumer_key": "k", "external_id_field": "Ext__c", "external_id_source": "email"}}))
+            "config": {"domain": "acme.my.salesforce.com", "consumer_key": "k", "external_id_field": "Ext__c", "external_id_source": "email"}}),
+        )
         .await;
     let id = created["integration"]["id"].as_str().unwrap();
     let answer = server.call("integrations-update", json!({"id": id, "mapping": [{"webhook_field": "Email", "source_field": "email"}]})).await;

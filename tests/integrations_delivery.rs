@@ -34,7 +34,11 @@ async fn custom_api_auth_modes_are_seen_on_the_wire() {
         (json!({"auth_type": "none"}), "", None),
         (json!({"auth_type": "api_key"}), "key-1", Some(("x-api-key", "key-1".to_owned()))),
         (json!({"auth_type": "bearer", "method": "PUT"}), "key-2", Some(("authorization", "Bearer key-2".to_owned()))),
-        (json!({"auth_type": "basic", "method": "PATCH"}), "user:pa:ss", Some(("authorization", format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("user:pa:ss"))))),
+        (
+            json!({"auth_type": "basic", "method": "PATCH"}),
+            "user:pa:ss",
+            Some(("authorization", format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("user:pa:ss")))),
+        ),
         (json!({"auth_type": "custom_header", "custom_header_name": "X-Custom-Auth"}), "key-4", Some(("x-custom-auth", "key-4".to_owned()))),
     ];
     let mut secrets = Vec::new();
@@ -92,7 +96,10 @@ async fn workspace_scoping_decides_which_integrations_fire() {
     let a = server.ok("workspaces-create", json!({"name": "A"})).await["workspace"]["id"].as_str().unwrap().to_owned();
     let b = server.ok("workspaces-create", json!({"name": "B"})).await["workspace"]["id"].as_str().unwrap().to_owned();
     let only_a = server
-        .ok("integrations-create", json!({"kind": "custom_api", "config": {"endpoint": format!("{}/a", receiver.url)}, "workspaces": [a], "all_workspaces": false}))
+        .ok(
+            "integrations-create",
+            json!({"kind": "custom_api", "config": {"endpoint": format!("{}/a", receiver.url)}, "workspaces": [a], "all_workspaces": false}),
+        )
         .await["integration"]["id"]
         .as_str()
         .unwrap()
@@ -196,10 +203,13 @@ const SF_FIELD: &str = "Email_External_Id__c";
 
 async fn salesforce_integration(server: &TestServer, fake: &FakeSalesforce, object: &str, secret: &str) -> String {
     let created = server
-        .ok("integrations-create", json!({"kind": "salesforce", "secret": secret,
+        .ok(
+            "integrations-create",
+            json!({"kind": "salesforce", "secret": secret,
             "config": {"domain": fake.base, "consumer_key": SF_KEY, "object": object, "external_id_field": SF_FIELD, "external_id_source": "email"},
             "mapping": [{"webhook_field": "LastName", "source_field": "lastName"}, {"webhook_field": "FirstName", "source_field": "firstName"},
-                        {"webhook_field": "Email", "source_field": "email"}, {"webhook_field": "Company", "source_field": "companyName"}]}))
+                        {"webhook_field": "Email", "source_field": "email"}, {"webhook_field": "Company", "source_field": "companyName"}]}),
+        )
         .await;
     created["integration"]["id"].as_str().unwrap().to_owned()
 }
@@ -262,7 +272,8 @@ async fn salesforce_verify_checks_the_oauth_connection() {
     let id = salesforce_integration(&server, &fake, "Contact", SF_SECRET).await;
     let saved = server.ok("integrations-verify", json!({"id": id})).await;
     assert_eq!(saved["ok"], true, "{saved}");
-    let config = json!({"domain": fake.base, "consumer_key": SF_KEY, "object": "Contact", "external_id_field": SF_FIELD, "external_id_source": "email"});
+    let config =
+        json!({"domain": fake.base, "consumer_key": SF_KEY, "object": "Contact", "external_id_field": SF_FIELD, "external_id_source": "email"});
     let unsaved_wrong = server.ok("integrations-verify", json!({"kind": "salesforce", "config": config, "secret": "nope"})).await;
     assert_eq!(unsaved_wrong["ok"], false);
     assert!(unsaved_wrong["message"].as_str().unwrap().contains("invalid_client"), "{unsaved_wrong}");

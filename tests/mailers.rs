@@ -9,7 +9,8 @@ use common::{TestServer, assert_error, eventually};
 use serde_json::{Value, json};
 
 async fn server_with(fake: &FakeMail, extra: &[&str]) -> TestServer {
-    let flags: Vec<String> = common::TEST_FLAGS.iter().map(|f| f.to_string()).chain(fake.flags()).chain(extra.iter().map(|f| f.to_string())).collect();
+    let flags: Vec<String> =
+        common::TEST_FLAGS.iter().map(|f| f.to_string()).chain(fake.flags()).chain(extra.iter().map(|f| f.to_string())).collect();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     TestServer::start_with(&flags).await
 }
@@ -22,7 +23,9 @@ fn provider_body(provider: &str) -> Value {
         "mailjet" => (json!({}), json!({"api_key": "mj-public", "secret_key": "mj-private"})),
         "mandrill" => (json!({}), json!({"api_key": "md-test"})),
         "sendgrid" => (json!({}), json!({"api_key": "SG.test"})),
-        "amazon_ses" => (json!({"region": "eu-west-1"}), json!({"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"})),
+        "amazon_ses" => {
+            (json!({"region": "eu-west-1"}), json!({"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}))
+        }
         other => panic!("no fake for {other}"),
     };
     json!({"provider": provider, "sender_name": "Brand", "sender_email": "noreply@example.com", "bcc": "archive@example.com",
@@ -39,7 +42,8 @@ async fn providers_are_listed_with_their_fields() {
     let providers = server.ok("mailer-providers-list", json!({})).await["providers"].as_array().unwrap().clone();
     let names: Vec<&str> = providers.iter().map(|p| p["provider"].as_str().unwrap()).collect();
     assert_eq!(names, ["amazon_ses", "brevo", "internal", "mailgun", "mailjet", "mandrill", "sendgrid", "smtp"]);
-    let with_params: Vec<&str> = providers.iter().filter(|p| p["supports_template_params"] == true).map(|p| p["provider"].as_str().unwrap()).collect();
+    let with_params: Vec<&str> =
+        providers.iter().filter(|p| p["supports_template_params"] == true).map(|p| p["provider"].as_str().unwrap()).collect();
     assert_eq!(with_params, ["brevo", "mailgun", "mailjet", "mandrill", "sendgrid"]);
     let internal = providers.iter().find(|p| p["provider"] == "internal").unwrap();
     assert_eq!((internal["has_sender_email"].clone(), internal["credential_fields"].clone()), (json!(false), json!([])));
@@ -58,16 +62,34 @@ async fn bad_mailers_are_refused_and_nothing_is_stored() {
         (no_sender, "mailers.sender_email_required"),
         (json!({"provider": "brevo", "sender_email": "noreply@example.com", "credentials": {}}), "mailers.invalid_config"),
         (json!({"provider": "brevo", "sender_email": "not-an-address", "credentials": {"api_key": "k"}}), "mailers.invalid_address"),
-        (json!({"provider": "brevo", "sender_email": "a@example.com", "credentials": {"api_key": "k"}, "config": {"host": "x"}}), "mailers.invalid_config"),
-        (json!({"provider": "smtp", "sender_email": "a@example.com", "config": {"host": "smtp.example.com", "port": 587},
-                "template_params": [{"parameter_name": "FNAME", "source_field": "firstName"}]}), "mailers.invalid_template_params"),
-        (json!({"provider": "sendgrid", "sender_email": "a@example.com", "credentials": {"api_key": "k"},
-                "template_params": [{"parameter_name": "FNAME", "source_field": "firstname"}]}), "mailers.invalid_template_params"),
-        (json!({"provider": "internal", "sender_name": "Brand", "sender_email": "a@example.com", "reply_to": "r@example.com"}), "mailers.invalid_request"),
+        (
+            json!({"provider": "brevo", "sender_email": "a@example.com", "credentials": {"api_key": "k"}, "config": {"host": "x"}}),
+            "mailers.invalid_config",
+        ),
+        (
+            json!({"provider": "smtp", "sender_email": "a@example.com", "config": {"host": "smtp.example.com", "port": 587},
+                "template_params": [{"parameter_name": "FNAME", "source_field": "firstName"}]}),
+            "mailers.invalid_template_params",
+        ),
+        (
+            json!({"provider": "sendgrid", "sender_email": "a@example.com", "credentials": {"api_key": "k"},
+                "template_params": [{"parameter_name": "FNAME", "source_field": "firstname"}]}),
+            "mailers.invalid_template_params",
+        ),
+        (
+            json!({"provider": "internal", "sender_name": "Brand", "sender_email": "a@example.com", "reply_to": "r@example.com"}),
+            "mailers.invalid_request",
+        ),
         (json!({"provider": "internal", "sender_name": "Brand"}), "mailers.invalid_request"),
-        (json!({"provider": "brevo", "sender_email": "a@example.com", "credentials": {"api_key": "k"},
-                "rules": [{"event_type": "participant.completed", "template": "welcome"}]}), "mailers.invalid_rules"),
-        (json!({"provider": "mailgun", "sender_email": "a@example.com", "credentials": {"api_key": "k"}, "config": {"domain": "mg.example.com", "region": "moon"}}), "mailers.invalid_config"),
+        (
+            json!({"provider": "brevo", "sender_email": "a@example.com", "credentials": {"api_key": "k"},
+                "rules": [{"event_type": "participant.completed", "template": "welcome"}]}),
+            "mailers.invalid_rules",
+        ),
+        (
+            json!({"provider": "mailgun", "sender_email": "a@example.com", "credentials": {"api_key": "k"}, "config": {"domain": "mg.example.com", "region": "moon"}}),
+            "mailers.invalid_config",
+        ),
     ];
     for (body, code) in cases {
         let answer = server.call("mailers-create", body.clone()).await;
@@ -112,7 +134,8 @@ async fn each_http_provider_passes_the_test_and_sends_mapped_template_parameters
         let template = if matches!(provider, "brevo" | "mailjet") { "12" } else { "welcome" };
         body["rules"] = json!([{"event_type": event_type, "template": template}]);
         if provider != "amazon_ses" {
-            body["template_params"] = json!([{"parameter_name": "FIRSTNAME", "source_field": "firstName"}, {"parameter_name": "PRIZE", "source_field": "prizeTitle"}]);
+            body["template_params"] =
+                json!([{"parameter_name": "FIRSTNAME", "source_field": "firstName"}, {"parameter_name": "PRIZE", "source_field": "prizeTitle"}]);
         }
         let id = create(&server, body).await;
         let tested = server.ok("mailers-test", json!({"id": id, "to": "admin@example.com"})).await;
@@ -144,7 +167,10 @@ async fn each_http_provider_passes_the_test_and_sends_mapped_template_parameters
             }
             "mandrill" => {
                 assert_eq!(mail["call"], "send-template.json");
-                assert_eq!(mail["body"]["message"]["global_merge_vars"], json!([{"name": "FIRSTNAME", "content": "Jane"}, {"name": "PRIZE", "content": "Mug"}]));
+                assert_eq!(
+                    mail["body"]["message"]["global_merge_vars"],
+                    json!([{"name": "FIRSTNAME", "content": "Jane"}, {"name": "PRIZE", "content": "Mug"}])
+                );
                 assert_eq!(mail["body"]["message"]["to"][1], json!({"email": "archive@example.com", "type": "bcc"}));
             }
             "sendgrid" => {
@@ -214,8 +240,16 @@ async fn changed_credentials_need_a_new_test() {
         StatusCode::BAD_REQUEST,
         "mailers.workspace_not_found",
     );
-    assert_error(&server.call("mailers-send", json!({"mailer_id": id, "template": "12", "data": {}})).await, StatusCode::BAD_REQUEST, "mailers.invalid_address");
-    assert_error(&server.call("mailers-send", json!({"mailer_id": id, "template": "welcome", "to": "a@example.com"})).await, StatusCode::BAD_REQUEST, "mailers.invalid_template");
+    assert_error(
+        &server.call("mailers-send", json!({"mailer_id": id, "template": "12", "data": {}})).await,
+        StatusCode::BAD_REQUEST,
+        "mailers.invalid_address",
+    );
+    assert_error(
+        &server.call("mailers-send", json!({"mailer_id": id, "template": "welcome", "to": "a@example.com"})).await,
+        StatusCode::BAD_REQUEST,
+        "mailers.invalid_template",
+    );
 
     let dir = server.stop().await;
     common::assert_not_stored_in_clear(dir.path(), b"xkeysib-test");
@@ -241,7 +275,9 @@ async fn smtp_with_starttls_and_auth_delivers_with_bcc() {
     assert!(test_mail["data"].as_str().unwrap().contains("Subject: Switchyard test email"));
 
     let template = json!({"subject": "Well done {{firstName}}", "text": "You scored {{score}} points."});
-    server.ok("mailers-send", json!({"mailer_id": id, "template": template, "data": {"email": "jane@example.com", "firstName": "Jane", "score": 42}})).await;
+    server
+        .ok("mailers-send", json!({"mailer_id": id, "template": template, "data": {"email": "jane@example.com", "firstName": "Jane", "score": 42}}))
+        .await;
     server.wait_for_status(&id, "delivered", 1).await;
     let received = smtp.received();
     let mail = &received[1];
@@ -288,8 +324,11 @@ async fn the_built_in_relay_sends_from_the_server_address() {
     let fake = FakeMail::start().await;
     let relay = format!("smtp://127.0.0.1:{}?security=none", smtp.port);
     let server = server_with(&fake, &["--relay-smtp-url", &relay, "--relay-from", "notifications@switchyard.example"]).await;
-    let id = create(&server, json!({"provider": "internal", "sender_name": "Brand", "reply_to": "support@brand.example",
-        "rules": [{"event_type": "participant.completed", "template": {"subject": "Thanks {{firstName}}", "html": "<p>Hi {{firstName}}</p>"}}]}))
+    let id = create(
+        &server,
+        json!({"provider": "internal", "sender_name": "Brand", "reply_to": "support@brand.example",
+        "rules": [{"event_type": "participant.completed", "template": {"subject": "Thanks {{firstName}}", "html": "<p>Hi {{firstName}}</p>"}}]}),
+    )
     .await;
     assert_eq!(server.ok("mailers-test", json!({"id": id, "to": "admin@example.com"})).await["ok"], true);
     server.send_event("participant.completed", json!({"email": "jane@example.com", "firstName": "Jane"})).await;
@@ -301,4 +340,3 @@ async fn the_built_in_relay_sends_from_the_server_address() {
     assert!(data.contains("Reply-To: support@brand.example") && data.contains("Subject: Thanks Jane"), "{data}");
     server.stop().await;
 }
-

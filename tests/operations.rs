@@ -16,8 +16,18 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// Loopback receivers, fast retries, and a janitor that expires payloads after one second.
 const RETENTION_FLAGS: &[&str] = &[
-    "--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,50ms", "--request-timeout", "2s", "--lease", "5s",
-    "--retention", "1s", "--janitor-interval", "100ms",
+    "--allow-http",
+    "--allow-private-networks",
+    "--retry-schedule",
+    "0ms,50ms",
+    "--request-timeout",
+    "2s",
+    "--lease",
+    "5s",
+    "--retention",
+    "1s",
+    "--janitor-interval",
+    "100ms",
 ];
 
 /// The event as the pull API shows it.
@@ -127,7 +137,12 @@ async fn the_sqlite_file_stops_growing_once_retention_applies() {
     // three rounds in the middle (retention applies by then) with the highest of the last three.
     let highest = |rounds: &[u64]| rounds.iter().copied().max().unwrap();
     let (plateau, last) = (highest(&sizes[ROUNDS / 2 - 3..ROUNDS / 2]), highest(&sizes[ROUNDS - 3..]));
-    assert!(last <= plateau + plateau * 15 / 100, "the file kept growing: at most {plateau} bytes in rounds {}..{}, {last} at the end", ROUNDS / 2 - 2, ROUNDS / 2);
+    assert!(
+        last <= plateau + plateau * 15 / 100,
+        "the file kept growing: at most {plateau} bytes in rounds {}..{}, {last} at the end",
+        ROUNDS / 2 - 2,
+        ROUNDS / 2
+    );
     let sent = sent_per_round * ROUNDS as u64;
     assert!(sent > 2 * last, "the test sent far more ({sent} bytes) than the file holds, so a file keeping payloads would have grown");
     server.stop().await;
@@ -145,7 +160,17 @@ async fn send_events(server: &TestServer, count: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn recovery_resends_exactly_the_failed_deliveries_in_its_window() {
-    let server = TestServer::start_with(&["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,20ms", "--request-timeout", "2s", "--lease", "5s"]).await;
+    let server = TestServer::start_with(&[
+        "--allow-http",
+        "--allow-private-networks",
+        "--retry-schedule",
+        "0ms,20ms",
+        "--request-timeout",
+        "2s",
+        "--lease",
+        "5s",
+    ])
+    .await;
     let healthy = Arc::new(AtomicBool::new(false));
     let gate = healthy.clone();
     let receiver = Receiver::start(move |_, _, _| if gate.load(Ordering::SeqCst) { (204, vec![]) } else { (500, vec![]) }).await;
@@ -165,7 +190,10 @@ async fn recovery_resends_exactly_the_failed_deliveries_in_its_window() {
     let (since, until) = (created(&inside[0]), created(&after[0]));
 
     let stats = server.ok("webhooks-stats", json!({"id": endpoint})).await["stats"].clone();
-    assert_eq!((stats["total"].as_u64(), stats["failed"].as_u64(), stats["succeeded"].as_u64(), stats["pending"].as_u64()), (Some(7), Some(7), Some(0), Some(0)));
+    assert_eq!(
+        (stats["total"].as_u64(), stats["failed"].as_u64(), stats["succeeded"].as_u64(), stats["pending"].as_u64()),
+        (Some(7), Some(7), Some(0), Some(0))
+    );
 
     healthy.store(true, Ordering::SeqCst);
     let seen_before = receiver.count();
@@ -194,8 +222,16 @@ async fn recovery_resends_exactly_the_failed_deliveries_in_its_window() {
     let stats = server.ok("webhooks-stats", json!({"id": endpoint, "since": "1h"})).await["stats"].clone();
     assert_eq!((stats["succeeded"].as_u64(), stats["failed"].as_u64()), (Some(3), Some(4)), "{stats}");
 
-    assert_error(&server.call("webhooks-recover", json!({"id": endpoint, "since": "15days"})).await, StatusCode::BAD_REQUEST, "webhooks.invalid_request");
-    assert_error(&server.call("webhooks-recover", json!({"id": endpoint, "since": until, "until": since})).await, StatusCode::BAD_REQUEST, "webhooks.invalid_request");
+    assert_error(
+        &server.call("webhooks-recover", json!({"id": endpoint, "since": "15days"})).await,
+        StatusCode::BAD_REQUEST,
+        "webhooks.invalid_request",
+    );
+    assert_error(
+        &server.call("webhooks-recover", json!({"id": endpoint, "since": until, "until": since})).await,
+        StatusCode::BAD_REQUEST,
+        "webhooks.invalid_request",
+    );
     assert_error(&server.call("integrations-recover", json!({"id": endpoint, "since": "1h"})).await, StatusCode::NOT_FOUND, "integrations.not_found");
     assert_error(&server.call("tasks-get", json!({"id": endpoint})).await, StatusCode::NOT_FOUND, "tasks.not_found");
     let other = server.new_token("globex").await;
@@ -208,10 +244,10 @@ async fn stats_count_each_kind_of_target() {
     let server = TestServer::start().await;
     let receiver = Receiver::always(204).await;
     let failing = Receiver::always(500).await;
-    let destination = server.ok("destinations-create", json!({"url": receiver.url, "events": ["participant.completed"]})).await["destination"]["id"].clone();
-    let integration = server
-        .ok("integrations-create", json!({"kind": "custom_api", "config": {"endpoint": failing.url, "auth_type": "none"}}))
-        .await["integration"]["id"]
+    let destination =
+        server.ok("destinations-create", json!({"url": receiver.url, "events": ["participant.completed"]})).await["destination"]["id"].clone();
+    let integration = server.ok("integrations-create", json!({"kind": "custom_api", "config": {"endpoint": failing.url, "auth_type": "none"}})).await
+        ["integration"]["id"]
         .clone();
     for n in 0..3 {
         server.send_event("participant.completed", json!({"email": format!("p{n}@example.com")})).await;
@@ -227,7 +263,11 @@ async fn stats_count_each_kind_of_target() {
     assert_eq!(earlier["total"], 0, "nothing in that window");
     assert_error(&server.call("mailers-stats", json!({"id": destination})).await, StatusCode::NOT_FOUND, "mailers.not_found");
     assert_error(&server.call("webhooks-stats", json!({"id": "nope"})).await, StatusCode::BAD_REQUEST, "webhooks.invalid_id");
-    assert_error(&server.call("destinations-stats", json!({"id": destination, "since": "soon"})).await, StatusCode::BAD_REQUEST, "destinations.invalid_request");
+    assert_error(
+        &server.call("destinations-stats", json!({"id": destination, "since": "soon"})).await,
+        StatusCode::BAD_REQUEST,
+        "destinations.invalid_request",
+    );
     server.stop().await;
 }
 

@@ -38,7 +38,21 @@ async fn an_outage_answers_503_and_loses_nothing() {
     let database = url::Url::parse(&base_url).unwrap().path().trim_start_matches('/').to_owned();
     let receiver = Receiver::always(204).await;
     let node = Arc::new(
-        TestServer::start_postgres(&url, common::TEST_KEY, &["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s", "--request-timeout", "2s", "--lease", "5s"]).await,
+        TestServer::start_postgres(
+            &url,
+            common::TEST_KEY,
+            &[
+                "--allow-http",
+                "--allow-private-networks",
+                "--retry-schedule",
+                "0ms,100ms,200ms,500ms,1s,1s,1s,1s",
+                "--request-timeout",
+                "2s",
+                "--lease",
+                "5s",
+            ],
+        )
+        .await,
     );
     node.create_endpoint(&receiver.url, &["contact.created"]).await;
 

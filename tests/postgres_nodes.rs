@@ -117,11 +117,12 @@ async fn a_receiver_down_for_a_stretch_gets_everything_when_it_returns() {
     // Per delivery: attempts numbered 1..n, every one but the last refused, the last delivered;
     // each retry no earlier than its delay of the schedule (less the 10 % jitter) after the
     // previous attempt ended.
-    let rows: Vec<(String, i64, i64, i64, Option<i64>)> =
-        sqlx::query_as("SELECT delivery_id, attempt_number, started_at, duration_ms, http_status_code FROM attempts ORDER BY delivery_id, attempt_number")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let rows: Vec<(String, i64, i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT delivery_id, attempt_number, started_at, duration_ms, http_status_code FROM attempts ORDER BY delivery_id, attempt_number",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     let mut by_delivery: std::collections::BTreeMap<String, Vec<(i64, i64, i64, Option<i64>)>> = Default::default();
     for (delivery, number, started_at, duration, status) in rows {
         by_delivery.entry(delivery).or_default().push((number, started_at, duration, status));
@@ -137,7 +138,11 @@ async fn a_receiver_down_for_a_stretch_gets_everything_when_it_returns() {
             if let Some((_, next_start, _, _)) = attempts.get(i + 1) {
                 let gap = next_start - (started_at + duration);
                 let delay = DOWN_SCHEDULE[i + 1];
-                assert!(gap >= delay * 9 / 10 - 1, "{delivery}: attempt {} came {gap} ms after attempt {number}, before its delay of {delay} ms", number + 1);
+                assert!(
+                    gap >= delay * 9 / 10 - 1,
+                    "{delivery}: attempt {} came {gap} ms after attempt {number}, before its delay of {delay} ms",
+                    number + 1
+                );
                 late.push(gap - delay);
             }
         }
@@ -203,4 +208,3 @@ async fn migrate_store_moves_everything_and_pending_work_completes() {
     standardwebhooks::Webhook::new(&secret).unwrap().verify(&last.body, &last.headers).expect("signed with the migrated secret");
     pg.stop().await;
 }
-

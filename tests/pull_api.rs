@@ -88,12 +88,7 @@ async fn csv_export_streams_the_43_field_keys() {
             server.send_event("contact.created", data).await;
         }
     }
-    let response = reqwest::Client::new()
-        .get(format!("{}/api/events.csv?since=24h", server.base))
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap();
+    let response = reqwest::Client::new().get(format!("{}/api/events.csv?since=24h", server.base)).bearer_auth(&server.token).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let text = response.text().await.unwrap();

@@ -39,7 +39,9 @@ async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Keep)> {
             let store = PostgresStore::connect(options.options([("search_path", schema.name())])).await.unwrap();
             all.push(("postgres", Arc::new(store), Keep::Schema(schema)));
         }
-        Err(_) => eprintln!("SKIPPING the PostgreSQL half of the store conformance suite: set {PG_ENV} (e.g. postgres://postgres@127.0.0.1:5432/test)"),
+        Err(_) => {
+            eprintln!("SKIPPING the PostgreSQL half of the store conformance suite: set {PG_ENV} (e.g. postgres://postgres@127.0.0.1:5432/test)")
+        }
     }
     all
 }
@@ -237,12 +239,8 @@ async fn claims_keep_each_target_within_its_cap() {
         assert_eq!((count(&first, busy), count(&first, quiet)), (5, 1), "{name}: one batch stays within the cap");
         assert!(store.claim_due(&claim(now, now + 60_000, 100, &[], 5)).await.unwrap().is_empty(), "{name}: leases count, from any node");
         // Two results recorded: two places free up.
-        let results: Vec<AttemptResult> = first
-            .iter()
-            .filter(|c| c.target.id == busy)
-            .take(2)
-            .map(|c| result_of(c, DeliveryStatus::Delivered, 200, now, now))
-            .collect();
+        let results: Vec<AttemptResult> =
+            first.iter().filter(|c| c.target.id == busy).take(2).map(|c| result_of(c, DeliveryStatus::Delivered, 200, now, now)).collect();
         store.record_attempts(&results).await.unwrap();
         assert_eq!(store.claim_due(&claim(now, now + 60_000, 100, &[], 5)).await.unwrap().len(), 2, "{name}");
     }

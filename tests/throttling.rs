@@ -50,7 +50,11 @@ async fn every_kind_of_target_takes_a_rate_limit() {
         assert_eq!(renamed[key]["rate_limit"], 20, "{scope}: omitted keeps it");
         assert_eq!(server.ok(&format!("{scope}-update"), update(json!({"rate_limit": 5}))).await[key]["rate_limit"], 5, "{scope}");
         assert_eq!(server.ok(&format!("{scope}-get"), json!({"id": id})).await[key]["rate_limit"], 5, "{scope}: stored");
-        assert_eq!(server.ok(&format!("{scope}-update"), update(json!({"rate_limit": null}))).await[key]["rate_limit"], Value::Null, "{scope}: null lifts it");
+        assert_eq!(
+            server.ok(&format!("{scope}-update"), update(json!({"rate_limit": null}))).await[key]["rate_limit"],
+            Value::Null,
+            "{scope}: null lifts it"
+        );
         assert_eq!(server.ok(&format!("{scope}-get"), json!({"id": id})).await[key]["rate_limit"], Value::Null, "{scope}");
 
         let code = format!("{scope}.invalid_request");
@@ -62,7 +66,11 @@ async fn every_kind_of_target_takes_a_rate_limit() {
             assert_error(&answer, StatusCode::BAD_REQUEST, &code);
             assert!(answer.1["error"]["message"].as_str().unwrap().contains("rate_limit"), "{}", answer.1);
         }
-        assert_eq!(server.ok(&format!("{scope}-get"), json!({"id": id})).await[key]["rate_limit"], Value::Null, "{scope}: refused updates change nothing");
+        assert_eq!(
+            server.ok(&format!("{scope}-get"), json!({"id": id})).await[key]["rate_limit"],
+            Value::Null,
+            "{scope}: refused updates change nothing"
+        );
     }
 
     let doc: Value = reqwest::get(format!("{}/api/openapi.json", server.base)).await.unwrap().json().await.unwrap();

@@ -43,21 +43,15 @@ async fn seed_examples_work_as_documented() {
     let listed = server.ok("webhooks-list", json!({})).await;
     assert_eq!(listed["endpoints"].as_array().unwrap().len(), 1);
     assert!(listed["endpoints"][0].get("signing_secret").is_none(), "the secret is shown only at creation");
-    let raw = reqwest::Client::new()
-        .post(format!("{}/api/webhooks-list", server.base))
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap();
+    let raw = reqwest::Client::new().post(format!("{}/api/webhooks-list", server.base)).bearer_auth(&server.token).send().await.unwrap();
     assert_eq!(raw.status(), 200);
 
     let got = server.ok("webhooks-get", json!({"id": id})).await;
     assert_eq!(got["endpoint"]["id"], id);
     assert!(!got.to_string().contains(secret));
 
-    let updated = server
-        .ok("webhooks-update", json!({"id": id, "description": "Only creations", "events": ["contact.created"], "is_active": false}))
-        .await;
+    let updated =
+        server.ok("webhooks-update", json!({"id": id, "description": "Only creations", "events": ["contact.created"], "is_active": false})).await;
     assert_eq!(updated["endpoint"]["description"], "Only creations");
     assert_eq!(updated["endpoint"]["events"], json!(["contact.created"]));
     assert_eq!(updated["endpoint"]["is_active"], false);
@@ -88,12 +82,24 @@ async fn every_error_code_is_reachable() {
     let status = StatusCode::from_u16(malformed.status().as_u16()).unwrap();
     assert_error(&(status, malformed.json().await.unwrap()), bad_request, "webhooks.invalid_request");
     assert_error(&server.call("webhooks-create", json!({"url": SEED_URL})).await, bad_request, "webhooks.invalid_request");
-    assert_error(&server.call("webhooks-create", json!({"url": SEED_URL, "events": ["contact.exploded"]})).await, bad_request, "webhooks.invalid_request");
-    assert_error(&server.call("webhooks-create", json!({"url": SEED_URL, "events": ["contact.created"], "colour": "red"})).await, bad_request, "webhooks.invalid_request");
+    assert_error(
+        &server.call("webhooks-create", json!({"url": SEED_URL, "events": ["contact.exploded"]})).await,
+        bad_request,
+        "webhooks.invalid_request",
+    );
+    assert_error(
+        &server.call("webhooks-create", json!({"url": SEED_URL, "events": ["contact.created"], "colour": "red"})).await,
+        bad_request,
+        "webhooks.invalid_request",
+    );
     assert_error(&server.call("webhooks-create", json!({"events": ["contact.created"]})).await, bad_request, "webhooks.url_required");
     assert_error(&server.call("webhooks-create", json!({"url": "", "events": ["contact.created"]})).await, bad_request, "webhooks.url_required");
     for bad_url in ["not a url", "http://your-app.com/plain-http", "ftp://your-app.com/"] {
-        assert_error(&server.call("webhooks-create", json!({"url": bad_url, "events": ["contact.created"]})).await, bad_request, "webhooks.invalid_url");
+        assert_error(
+            &server.call("webhooks-create", json!({"url": bad_url, "events": ["contact.created"]})).await,
+            bad_request,
+            "webhooks.invalid_url",
+        );
     }
     assert_error(&server.call("webhooks-get", json!({"id": "880e8400-..."})).await, bad_request, "webhooks.invalid_id");
     assert_error(&server.call("webhooks-get", json!({})).await, bad_request, "webhooks.invalid_request");
@@ -215,16 +221,63 @@ async fn openapi_documents_every_call() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for call in [
-        "webhooks-create", "webhooks-list", "webhooks-get", "webhooks-update", "webhooks-delete", "webhooks-deliveries",
-        "webhooks-rotate-secret", "events-send", "events-send-batch", "workspaces-create", "workspaces-list",
-        "workspaces-update", "workspaces-delete", "event-types-list", "event-types-create", "deliveries-get",
-        "deliveries-attempts", "deliveries-retry", "integrations-create", "integrations-list", "integrations-get",
-        "integrations-update", "integrations-delete", "integrations-verify", "integration-kinds-list", "integrations-fields-list", "deliveries-list", "mailers-create", "mailers-list", "mailers-get", "mailers-update",
-        "mailers-delete", "mailers-test", "mailers-send", "mailer-providers-list", "events-list", "destinations-create", "destinations-list", "destinations-get",
-        "destinations-update", "destinations-delete", "activations-create", "activations-get", "activations-list",
-        "activations-records", "activations-cancel", "webhooks-stats", "webhooks-recover", "integrations-stats",
-        "integrations-recover", "mailers-stats", "mailers-recover", "destinations-stats", "destinations-recover", "tasks-get",
-        "account-get", "account-update",
+        "webhooks-create",
+        "webhooks-list",
+        "webhooks-get",
+        "webhooks-update",
+        "webhooks-delete",
+        "webhooks-deliveries",
+        "webhooks-rotate-secret",
+        "events-send",
+        "events-send-batch",
+        "workspaces-create",
+        "workspaces-list",
+        "workspaces-update",
+        "workspaces-delete",
+        "event-types-list",
+        "event-types-create",
+        "deliveries-get",
+        "deliveries-attempts",
+        "deliveries-retry",
+        "integrations-create",
+        "integrations-list",
+        "integrations-get",
+        "integrations-update",
+        "integrations-delete",
+        "integrations-verify",
+        "integration-kinds-list",
+        "integrations-fields-list",
+        "deliveries-list",
+        "mailers-create",
+        "mailers-list",
+        "mailers-get",
+        "mailers-update",
+        "mailers-delete",
+        "mailers-test",
+        "mailers-send",
+        "mailer-providers-list",
+        "events-list",
+        "destinations-create",
+        "destinations-list",
+        "destinations-get",
+        "destinations-update",
+        "destinations-delete",
+        "activations-create",
+        "activations-get",
+        "activations-list",
+        "activations-records",
+        "activations-cancel",
+        "webhooks-stats",
+        "webhooks-recover",
+        "integrations-stats",
+        "integrations-recover",
+        "mailers-stats",
+        "mailers-recover",
+        "destinations-stats",
+        "destinations-recover",
+        "tasks-get",
+        "account-get",
+        "account-update",
     ] {
         assert!(paths.contains_key(&format!("/api/{call}")), "{call} is documented");
         // And every documented call is served.

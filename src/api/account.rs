@@ -65,7 +65,11 @@ async fn load(state: &AppState, caller: &Caller) -> Result<Account, ApiError> {
 /// The account the token belongs to, with its retention.
 #[utoipa::path(post, path = "/api/account-get", tag = "account",
     responses((status = 200, body = Success<AccountOne>), (status = "4XX", body = ErrorBody)))]
-pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>) -> ApiResult<AccountOne> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<AccountOne> {
     let account = load(&state, &caller).await?;
     success(view(&state, account))
 }

@@ -137,7 +137,8 @@ impl From<ActivationRecord> for RecordView {
             attempt_count: r.attempt_count,
             last_error: r.last_error,
             record: r.record.map(|record| {
-                serde_json::value::RawValue::from_string(record).unwrap_or_else(|_| serde_json::value::RawValue::from_string("{}".into()).expect("valid"))
+                serde_json::value::RawValue::from_string(record)
+                    .unwrap_or_else(|_| serde_json::value::RawValue::from_string("{}".into()).expect("valid"))
             }),
         }
     }
@@ -174,10 +175,15 @@ pub async fn create(State(state): State<AppState>, caller: Caller, Query(query):
     let (destination_id, reader): (String, Box<dyn io::Read + Send>) = match query.destination_id {
         Some(id) => (id, Box::new(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream)))),
         None if format == RecordFormat::Json => {
-            let chunks: Vec<bytes::Bytes> = stream.try_collect().await.map_err(|e| ApiError::invalid_request(SCOPE, format!("could not read the upload: {e}")))?;
+            let chunks: Vec<bytes::Bytes> =
+                stream.try_collect().await.map_err(|e| ApiError::invalid_request(SCOPE, format!("could not read the upload: {e}")))?;
             let bytes = chunks.concat();
-            let envelope: Envelope = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::invalid_request(SCOPE, format!("give ?destination_id=… with the records as the body, or {{\"destination_id\", \"records\"}}: {e}")))?;
+            let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| {
+                ApiError::invalid_request(
+                    SCOPE,
+                    format!("give ?destination_id=… with the records as the body, or {{\"destination_id\", \"records\"}}: {e}"),
+                )
+            })?;
             let records = serde_json::to_vec(&envelope.records).expect("JSON values serialize");
             (envelope.destination_id, Box::new(io::Cursor::new(records)))
         }

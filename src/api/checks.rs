@@ -74,9 +74,9 @@ pub fn new_signing_secret(state: &AppState, now: Millis) -> (SigningSecret, Stor
 /// A time given as RFC 3339 (`2026-11-24T10:00:00Z`) or as a duration back from `now` (`24h`,
 /// `7days`); `<scope>.invalid_request` otherwise.
 pub fn parse_time(scope: Scope, field: &str, value: &str, now: Millis) -> Result<Millis, ApiError> {
-    parse_rfc3339(value)
-        .or_else(|| humantime::parse_duration(value).ok().map(|d| now - d.as_millis() as Millis))
-        .ok_or_else(|| ApiError::invalid_request(scope, format!("{field} is an RFC 3339 time (2026-11-24T10:00:00Z) or a duration back from now (24h)")))
+    parse_rfc3339(value).or_else(|| humantime::parse_duration(value).ok().map(|d| now - d.as_millis() as Millis)).ok_or_else(|| {
+        ApiError::invalid_request(scope, format!("{field} is an RFC 3339 time (2026-11-24T10:00:00Z) or a duration back from now (24h)"))
+    })
 }
 
 /// For `#[serde(default, deserialize_with = "sent")]`: tells a field sent as null (`Some(Null)`)

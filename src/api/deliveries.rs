@@ -25,14 +25,14 @@ pub fn parse_limit(scope: Scope, limit: Option<u32>) -> Result<u32, ApiError> {
 }
 
 pub fn parse_status(scope: Scope, status: Option<&str>) -> Result<Option<DeliveryStatus>, ApiError> {
-    status
-        .map(|s| DeliveryStatus::parse(s).ok_or_else(|| ApiError::invalid_request(scope, "status is pending, delivered or failed")))
-        .transpose()
+    status.map(|s| DeliveryStatus::parse(s).ok_or_else(|| ApiError::invalid_request(scope, "status is pending, delivered or failed"))).transpose()
 }
 
 fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     value
-        .map(|v| parse_rfc3339(v).ok_or_else(|| ApiError::invalid_request(SCOPE, format!("{field} must be an RFC 3339 time such as 2026-11-24T10:00:00Z"))))
+        .map(|v| {
+            parse_rfc3339(v).ok_or_else(|| ApiError::invalid_request(SCOPE, format!("{field} must be an RFC 3339 time such as 2026-11-24T10:00:00Z")))
+        })
         .transpose()
 }
 
@@ -173,12 +173,7 @@ pub struct AttemptList {
 
 async fn owned_delivery(state: &AppState, caller: &Caller, id: &str, field: &str) -> Result<Delivery, ApiError> {
     let id = parse_id(SCOPE, field, id)?;
-    state
-        .store
-        .get_delivery(caller.account_id, id)
-        .await
-        .or_store_error(SCOPE)?
-        .ok_or_else(|| ApiError::not_found(SCOPE, "delivery"))
+    state.store.get_delivery(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "delivery"))
 }
 
 /// The delivery log of the account, newest first, filtered by target, status and time.
@@ -227,12 +222,9 @@ pub async fn retry(State(state): State<AppState>, caller: Caller, ApiJson(req): 
         RetryRequest::InFlight => {
             Err(ApiError::new(StatusCode::CONFLICT, SCOPE, "in_progress", "an attempt of this delivery is in progress; retry when it ends"))
         }
-        RetryRequest::PayloadExpired => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            SCOPE,
-            "payload_expired",
-            "retention deleted this delivery's payload; it can no longer be sent",
-        )),
+        RetryRequest::PayloadExpired => {
+            Err(ApiError::new(StatusCode::CONFLICT, SCOPE, "payload_expired", "retention deleted this delivery's payload; it can no longer be sent"))
+        }
         RetryRequest::NotFound => Err(ApiError::not_found(SCOPE, "delivery")),
     }
 }

@@ -13,8 +13,8 @@ use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, Target
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::destination::{DestinationMethod, QueryParam, validate_params};
-use crate::domain::fanout::WorkspaceScope;
 use crate::domain::fanout::TargetKind;
+use crate::domain::fanout::WorkspaceScope;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::store::{Caller, Destination};
 
@@ -179,7 +179,11 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(field
 /// List the account's destinations.
 #[utoipa::path(post, path = "/api/destinations-list", tag = "destinations",
     responses((status = 200, body = Success<DestinationList>), (status = "4XX", body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>) -> ApiResult<DestinationList> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<DestinationList> {
     let all = state.store.list_destinations(caller.account_id).await.or_store_error(SCOPE)?;
     success(DestinationList { destinations: all.into_iter().map(Into::into).collect() })
 }

@@ -48,7 +48,11 @@ pub struct EventTypeOne {
 /// The account's event types, by name.
 #[utoipa::path(post, path = "/api/event-types-list", tag = "event-types",
     responses((status = 200, body = Success<EventTypeList>), (status = "4XX", body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>) -> ApiResult<EventTypeList> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<EventTypeList> {
     let types = state.store.list_event_types(caller.account_id).await.or_store_error(SCOPE)?;
     success(EventTypeList { event_types: types.into_iter().map(Into::into).collect() })
 }

@@ -12,13 +12,13 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::checks::parse_time;
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::event::{Event, MAX_BATCH_EVENTS, check_data, check_idempotency_key};
 use crate::domain::fields::SOURCE_FIELDS;
 use crate::domain::mapping::as_text;
-use super::checks::parse_time;
 use crate::domain::retention::is_expired;
 use crate::domain::time::{Millis, now_ms, rfc3339};
 use crate::store::{AcceptedEvent, Caller, EventFilter};
@@ -125,12 +125,9 @@ impl AccountCatalog {
     }
 
     async fn load(state: &AppState, account: Uuid) -> Result<Self, ApiError> {
-        let (types, workspaces) = tokio::try_join!(state.store.list_event_types(account), state.store.list_workspaces(account))
-            .or_store_error(SCOPE)?;
-        Ok(Self {
-            event_types: types.into_iter().map(|t| t.name).collect(),
-            workspaces: workspaces.into_iter().map(|w| w.id).collect(),
-        })
+        let (types, workspaces) =
+            tokio::try_join!(state.store.list_event_types(account), state.store.list_workspaces(account)).or_store_error(SCOPE)?;
+        Ok(Self { event_types: types.into_iter().map(|t| t.name).collect(), workspaces: workspaces.into_iter().map(|w| w.id).collect() })
     }
 
     fn validate(&self, account: Uuid, req: SendEvent, now: Millis) -> Result<Event, ApiError> {
@@ -241,7 +238,6 @@ pub struct EventPage {
     has_more: bool,
 }
 
-
 fn encode_cursor(seq: i64) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("seq:{seq}"))
@@ -309,7 +305,8 @@ pub async fn csv(
     let types = query.types.map(|t| t.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
     let mut filter = event_filter(query.since.as_deref(), query.until.as_deref(), types, query.workspace_id.as_deref())?;
     filter.limit = 500;
-    let header = csv_line(["id", "type", "workspace_id", "timestamp"].into_iter().map(str::to_owned).chain(SOURCE_FIELDS.iter().map(|(_, k)| k.to_string())));
+    let header =
+        csv_line(["id", "type", "workspace_id", "timestamp"].into_iter().map(str::to_owned).chain(SOURCE_FIELDS.iter().map(|(_, k)| k.to_string())));
     let store = state.store.clone();
     let account = caller.account_id;
     // Page through the store as the client reads: memory stays at one page whatever the size.
@@ -345,6 +342,7 @@ fn csv_line(values: impl IntoIterator<Item = String>) -> String {
 
 fn csv_row(event: &Event) -> String {
     let data: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&event.data).unwrap_or_default();
-    let fixed = [event.id.to_string(), event.event_type.clone(), event.workspace_id.map(|w| w.to_string()).unwrap_or_default(), rfc3339(event.created_at)];
+    let fixed =
+        [event.id.to_string(), event.event_type.clone(), event.workspace_id.map(|w| w.to_string()).unwrap_or_default(), rfc3339(event.created_at)];
     csv_line(fixed.into_iter().chain(SOURCE_FIELDS.iter().map(|(_, key)| data.get(*key).map(as_text).unwrap_or_default())))
 }

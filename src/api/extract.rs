@@ -73,9 +73,7 @@ where
             if over_limit { too_large() } else { ApiError::invalid_request(scope, format!("could not read the request body: {e}")) }
         })?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-        serde_json::from_slice(text)
-            .map(ApiJson)
-            .map_err(|e| ApiError::invalid_request(scope, format!("malformed request body: {e}")))
+        serde_json::from_slice(text).map(ApiJson).map_err(|e| ApiError::invalid_request(scope, format!("malformed request body: {e}")))
     }
 }
 

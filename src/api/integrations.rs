@@ -13,11 +13,11 @@ use super::extract::{ApiJson, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::fanout::TargetKind;
 use crate::domain::fanout::WorkspaceScope;
 use crate::domain::fields::SOURCE_FIELDS;
 use crate::domain::integration::{self, ConfigError, DEFAULT_EVENT, IntegrationConfig, IntegrationKind, secret_hint};
 use crate::domain::mapping::{self, MappingRow};
-use crate::domain::fanout::TargetKind;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::store::{Caller, Integration};
 use crate::targets::salesforce::login_url;
@@ -297,7 +297,11 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
 /// List the account's integrations, oldest first.
 #[utoipa::path(post, path = "/api/integrations-list", tag = "integrations",
     responses((status = 200, body = Success<IntegrationList>), (status = "4XX", body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>) -> ApiResult<IntegrationList> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<IntegrationList> {
     let all = state.store.list_integrations(caller.account_id).await.or_store_error(SCOPE)?;
     success(IntegrationList { integrations: all.into_iter().map(Into::into).collect() })
 }
@@ -370,7 +374,10 @@ pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(req):
         (Some(id), _) => {
             let integration = owned_integration(&state, &caller, id).await?;
             let secrets = state.store.integration_target(integration.id, now_ms()).await.or_store_error(SCOPE)?.map(|(_, s)| s).unwrap_or_default();
-            let mut spec = state.targets.spec(integration, &secrets).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, SCOPE, "internal", e.to_string()))?;
+            let mut spec = state
+                .targets
+                .spec(integration, &secrets)
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, SCOPE, "internal", e.to_string()))?;
             if req.config.is_some() {
                 spec.config = checked_config(&state, spec.config.kind(), req.config).await?;
             }

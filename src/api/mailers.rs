@@ -209,7 +209,8 @@ fn checked_address(field: &str, value: Option<String>) -> Result<Option<String>,
 }
 
 fn seal_credentials(state: &AppState, id: Uuid, credentials: &Map<String, Value>) -> (Option<Vec<u8>>, Map<String, Value>) {
-    let present: Map<String, Value> = credentials.iter().filter(|(_, v)| v.as_str().is_some_and(|s| !s.is_empty())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let present: Map<String, Value> =
+        credentials.iter().filter(|(_, v)| v.as_str().is_some_and(|s| !s.is_empty())).map(|(k, v)| (k.clone(), v.clone())).collect();
     if present.is_empty() {
         return (None, Map::new());
     }
@@ -383,7 +384,8 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req):
 pub async fn test(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<TestMailer>) -> ApiResult<TestResult> {
     let mut mailer = owned_mailer(&state, &caller, &req.id).await?;
     let to = checked_address("to", Some(req.to))?.ok_or_else(|| bad("invalid_address", "to is required"))?;
-    let target = state.targets.mailer(mailer.clone()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, SCOPE, "internal", e.to_string()))?;
+    let target =
+        state.targets.mailer(mailer.clone()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, SCOPE, "internal", e.to_string()))?;
     let mut verification = Verification::from_outcome(&target.send_test(&to).await);
     if verification.ok {
         verification.message = "Test email sent successfully".into();

@@ -3,8 +3,8 @@
 //! nothing here decides delivery behaviour.
 
 mod account;
-mod cache;
 mod activations;
+mod cache;
 mod checks;
 mod deliveries;
 mod destinations;

@@ -96,11 +96,9 @@ pub async fn stats(state: &AppState, caller: &Caller, family: &TargetFamily, req
     let since = req.since.map(|v| parse_time(scope, "since", &v, now)).transpose()?;
     let until = req.until.map(|v| parse_time(scope, "until", &v, now)).transpose()?;
     let window = stats_window(since, until, now).map_err(|e| ApiError::invalid_request(scope, e.to_string()))?;
-    let (counts, health) = tokio::try_join!(
-        state.store.delivery_counts(caller.account_id, target.id, window),
-        state.store.target_health(caller.account_id, target.id)
-    )
-    .or_store_error(scope)?;
+    let (counts, health) =
+        tokio::try_join!(state.store.delivery_counts(caller.account_id, target.id, window), state.store.target_health(caller.account_id, target.id))
+            .or_store_error(scope)?;
     let health = health.ok_or_else(|| ApiError::not_found(scope, family.noun))?;
     success(TargetStats {
         health: HealthSummary {

@@ -5,13 +5,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::checks::{checked_events, checked_rate_limit, checked_url, new_signing_secret, sent};
 use super::deliveries::{DeliveryList, parse_limit, parse_status};
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
-use super::checks::{checked_events, checked_rate_limit, checked_url, new_signing_secret, sent};
 use crate::domain::endpoint::check_description;
 use crate::domain::fanout::TargetKind;
 use crate::domain::time::{Millis, now_ms, rfc3339};
@@ -142,12 +142,7 @@ pub struct SecretRotated {
 
 async fn owned_endpoint(state: &AppState, caller: &Caller, id: &str) -> Result<Endpoint, ApiError> {
     let id = parse_id(SCOPE, "id", id)?;
-    state
-        .store
-        .get_endpoint(caller.account_id, id)
-        .await
-        .or_store_error(SCOPE)?
-        .ok_or_else(|| ApiError::not_found(SCOPE, "webhook endpoint"))
+    state.store.get_endpoint(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "webhook endpoint"))
 }
 
 /// Create a webhook endpoint. The signing secret is returned only in this answer.
@@ -182,7 +177,11 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
 /// List the account's webhook endpoints, oldest first.
 #[utoipa::path(post, path = "/api/webhooks-list", tag = "webhooks",
     responses((status = 200, body = Success<WebhookList>), (status = "4XX", body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>) -> ApiResult<WebhookList> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<WebhookList> {
     let endpoints = state.store.list_endpoints(caller.account_id).await.or_store_error(SCOPE)?;
     success(WebhookList { endpoints: endpoints.into_iter().map(Into::into).collect() })
 }
@@ -261,11 +260,8 @@ pub async fn rotate_secret(State(state): State<AppState>, caller: Caller, ApiJso
     let now = now_ms();
     let (secret, stored) = new_signing_secret(&state, now);
     let old_expires_at = now + grace_ms;
-    let rotated = state
-        .store
-        .rotate_endpoint_secret(caller.account_id, endpoint.id, &stored, &secret.prefix(), old_expires_at)
-        .await
-        .or_store_error(SCOPE)?;
+    let rotated =
+        state.store.rotate_endpoint_secret(caller.account_id, endpoint.id, &stored, &secret.prefix(), old_expires_at).await.or_store_error(SCOPE)?;
     if !rotated {
         return Err(ApiError::not_found(SCOPE, "webhook endpoint"));
     }

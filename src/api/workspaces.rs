@@ -88,7 +88,11 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
 /// List the account's workspaces, oldest first.
 #[utoipa::path(post, path = "/api/workspaces-list", tag = "workspaces",
     responses((status = 200, body = Success<WorkspaceList>), (status = "4XX", body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>) -> ApiResult<WorkspaceList> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<WorkspaceList> {
     let workspaces = state.store.list_workspaces(caller.account_id).await.or_store_error(SCOPE)?;
     success(WorkspaceList { workspaces: workspaces.into_iter().map(Into::into).collect() })
 }

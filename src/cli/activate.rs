@@ -112,13 +112,8 @@ async fn through_server(args: &ActivateArgs, server: &url::Url, format: RecordFo
     });
     let mut url = server.join("api/activations-create")?;
     url.query_pairs_mut().append_pair("destination_id", &args.destination);
-    let response = client
-        .post(url)
-        .bearer_auth(token)
-        .header("content-type", format.content_type())
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await?;
+    let response =
+        client.post(url).bearer_auth(token).header("content-type", format.content_type()).body(reqwest::Body::wrap_stream(stream)).send().await?;
     upload.finish_and_clear();
     let answer: Value = response.json().await?;
     if answer["ok"] != true {

@@ -73,9 +73,7 @@ impl SecretBox {
             return Err(SecretBoxError::Undecryptable);
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
-        self.cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: row_binding.as_bytes() })
-            .map_err(|_| SecretBoxError::Undecryptable)
+        self.cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: row_binding.as_bytes() }).map_err(|_| SecretBoxError::Undecryptable)
     }
 }
 

@@ -25,13 +25,9 @@ pub fn validate_event_type_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_EVENT_TYPE_LEN {
         return Err(format!("event type names are 1 to {MAX_EVENT_TYPE_LEN} characters"));
     }
-    let segment_ok = |s: &str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-    };
+    let segment_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
     if name.split('.').count() < 2 || !name.split('.').all(segment_ok) {
-        return Err(format!(
-            "'{name}' is not a valid event type: use dot-separated lowercase words such as 'contact.created'"
-        ));
+        return Err(format!("'{name}' is not a valid event type: use dot-separated lowercase words such as 'contact.created'"));
     }
     Ok(())
 }

@@ -56,11 +56,7 @@ pub struct Subscription {
 }
 
 /// The targets an event of `event_type` in `workspace` must be delivered to.
-pub fn targets_for<'a>(
-    event_type: &'a str,
-    workspace: Option<Uuid>,
-    subscriptions: &'a [Subscription],
-) -> impl Iterator<Item = TargetRef> + 'a {
+pub fn targets_for<'a>(event_type: &'a str, workspace: Option<Uuid>, subscriptions: &'a [Subscription]) -> impl Iterator<Item = TargetRef> + 'a {
     subscriptions
         .iter()
         .filter(move |s| s.events.iter().any(|e| e == event_type))

@@ -90,17 +90,22 @@ mod tests {
     #[test]
     fn a_success_restarts_the_streak_and_later_failures_start_a_new_one() {
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let changes = fold_streaks([attempt(a, false, 10), attempt(b, false, 11), attempt(a, true, 12), attempt(a, false, 14), attempt(b, false, 13)]);
-        assert_eq!(changes, [
-            StreakChange { target_id: a, reset: true, failures: 1, first_failure_at: Some(14) },
-            StreakChange { target_id: b, reset: false, failures: 2, first_failure_at: Some(11) },
-        ]);
+        let changes =
+            fold_streaks([attempt(a, false, 10), attempt(b, false, 11), attempt(a, true, 12), attempt(a, false, 14), attempt(b, false, 13)]);
+        assert_eq!(
+            changes,
+            [
+                StreakChange { target_id: a, reset: true, failures: 1, first_failure_at: Some(14) },
+                StreakChange { target_id: b, reset: false, failures: 2, first_failure_at: Some(11) },
+            ]
+        );
         assert_eq!(fold_streaks([attempt(a, true, 1)]), [StreakChange { target_id: a, reset: true, failures: 0, first_failure_at: None }]);
     }
 
     #[test]
     fn targets_are_disabled_on_gone_or_after_the_window_only() {
-        let health = |is_active, failing_since| TargetHealth { target_id: Uuid::nil(), account_id: Uuid::nil(), is_active, failure_streak: 7, failing_since };
+        let health =
+            |is_active, failing_since| TargetHealth { target_id: Uuid::nil(), account_id: Uuid::nil(), is_active, failure_streak: 7, failing_since };
         let window = Duration::from_secs(5 * 86_400);
         let day = 86_400_000;
         assert!(disable_reason(&health(true, None), true, window, 0).unwrap().contains("410"));

@@ -327,8 +327,14 @@ mod tests {
         let none = Map::new();
         assert!(validate_settings(MailerProvider::Brevo, &none, &obj(json!({"api_key": "xkeysib-1"}))).is_ok());
         assert!(validate_settings(MailerProvider::Brevo, &none, &none).unwrap_err().contains("credentials.api_key is required"));
-        assert!(validate_settings(MailerProvider::Mailgun, &obj(json!({"domain": "mg.example.com", "region": "mars"})), &obj(json!({"api_key": "k"}))).is_err());
-        assert!(validate_settings(MailerProvider::Mailgun, &obj(json!({"domain": "mg.example.com", "region": "eu"})), &obj(json!({"api_key": "k"}))).is_ok());
+        assert!(
+            validate_settings(MailerProvider::Mailgun, &obj(json!({"domain": "mg.example.com", "region": "mars"})), &obj(json!({"api_key": "k"})))
+                .is_err()
+        );
+        assert!(
+            validate_settings(MailerProvider::Mailgun, &obj(json!({"domain": "mg.example.com", "region": "eu"})), &obj(json!({"api_key": "k"})))
+                .is_ok()
+        );
         let ses = obj(json!({"access_key_id": "AKIA", "secret_access_key": "s"}));
         assert!(validate_settings(MailerProvider::AmazonSes, &obj(json!({"region": "eu-west-1"})), &ses).is_ok(), "session token optional");
         assert!(validate_settings(MailerProvider::Smtp, &obj(json!({"host": "smtp.example.com", "port": 587})), &none).is_ok());
@@ -362,7 +368,10 @@ mod tests {
         let data = obj(json!({"firstName": "Jane", "score": 17, "email": "jane@example.com"}));
         let params = [TemplateParam { parameter_name: "FNAME".into(), source_field: "firstName".into() }];
         let stored = Template::Stored("12".into());
-        assert_eq!(content(MailerProvider::Brevo, &stored, &params, &data), Content::Template { id: "12".into(), params: obj(json!({"FNAME": "Jane"})) });
+        assert_eq!(
+            content(MailerProvider::Brevo, &stored, &params, &data),
+            Content::Template { id: "12".into(), params: obj(json!({"FNAME": "Jane"})) }
+        );
         assert_eq!(content(MailerProvider::AmazonSes, &stored, &[], &data), Content::Template { id: "12".into(), params: data.clone() });
         let inline = Template::Inline { subject: "Hi {{ firstName }}".into(), text: Some("Score {{score}}{{missing}} {{".into()), html: None };
         assert_eq!(
@@ -373,7 +382,8 @@ mod tests {
 
     #[test]
     fn rules_and_addresses() {
-        let rule = |t: &str, field: &str| MailerRule { event_type: t.into(), template: Template::Stored("d-1".into()), recipient_field: field.into() };
+        let rule =
+            |t: &str, field: &str| MailerRule { event_type: t.into(), template: Template::Stored("d-1".into()), recipient_field: field.into() };
         assert!(validate_rules(MailerProvider::Sendgrid, &[rule("participant.completed", "email")]).is_ok());
         assert!(validate_rules(MailerProvider::Sendgrid, &[rule("a.b", "email"), rule("a.b", "email")]).is_err());
         assert!(validate_rules(MailerProvider::Sendgrid, &[rule("a.b", "mail")]).is_err());

@@ -2,9 +2,9 @@
 //! Callers pass `now` and random numbers in, so every rule here is testable as a plain function.
 
 pub mod delivery;
+pub mod destination;
 pub mod endpoint;
 pub mod event;
-pub mod destination;
 pub mod event_types;
 pub mod fanout;
 pub mod fields;

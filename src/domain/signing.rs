@@ -118,9 +118,8 @@ pub fn verify(
     }
     let expected = secret.signing_key().sign(msg_id, ts, body);
     // Compare in constant time per candidate: the HMAC check is what an attacker probes.
-    let matches = |candidate: &str| {
-        candidate.len() == expected.len() && candidate.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-    };
+    let matches =
+        |candidate: &str| candidate.len() == expected.len() && candidate.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
     if signatures.split(' ').any(matches) { Ok(()) } else { Err(VerifyError::NoMatch) }
 }
 

@@ -10,10 +10,7 @@ pub type Millis = i64;
 /// RFC 3339 in UTC with second precision, as in the seed's payloads (`2025-06-15T14:30:00Z`).
 pub fn rfc3339(ms: Millis) -> String {
     let secs = ms.div_euclid(1000);
-    OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+    OffsetDateTime::from_unix_timestamp(secs).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }
 
 /// Parses an RFC 3339 timestamp into milliseconds.

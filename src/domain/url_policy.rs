@@ -49,9 +49,7 @@ impl UrlPolicy {
         }
         let literal = match url.host() {
             None => return Err(UrlError::Malformed("a host is required".into())),
-            Some(Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost") => {
-                Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
-            }
+            Some(Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost") => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             Some(Host::Domain(_)) => None,
             Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),

@@ -507,8 +507,14 @@ pub trait Store: Send + Sync + 'static {
     async fn list_activations(&self, account: Uuid, limit: u32) -> StoreResult<Vec<(Activation, ActivationCounts)>>;
     /// An activation of the account, or by id alone when `account` is `None`.
     async fn get_activation(&self, account: Option<Uuid>, id: Uuid) -> StoreResult<Option<(Activation, ActivationCounts)>>;
-    async fn activation_records(&self, account: Uuid, id: Uuid, after_index: Option<u64>, status: Option<DeliveryStatus>, limit: u32)
-        -> StoreResult<Vec<ActivationRecord>>;
+    async fn activation_records(
+        &self,
+        account: Uuid,
+        id: Uuid,
+        after_index: Option<u64>,
+        status: Option<DeliveryStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<ActivationRecord>>;
     /// Settles every record not yet attempted as cancelled. False when not found.
     async fn cancel_activation(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<bool>;
 
@@ -548,8 +554,7 @@ pub trait Store: Send + Sync + 'static {
     // Retention and upkeep (the janitor).
     /// Deletes the payloads of the next `limit` events of the account created before `cutoff`,
     /// after `after`, whose deliveries are all settled (a pending delivery keeps its payload).
-    async fn expire_payloads(&self, account: Uuid, cutoff: Millis, after: Option<Position>, limit: u32, now: Millis)
-        -> StoreResult<BatchOutcome>;
+    async fn expire_payloads(&self, account: Uuid, cutoff: Millis, after: Option<Position>, limit: u32, now: Millis) -> StoreResult<BatchOutcome>;
     /// Gives up to `max_pages` freed pages back to the file system; returns the free pages left
     /// (always 0 where the database reuses its space by itself).
     async fn reclaim_space(&self, max_pages: u32) -> StoreResult<u64>;

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 
-
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -76,8 +75,7 @@ impl SqliteStore {
         let writer_options = options.clone().auto_vacuum(SqliteAutoVacuum::Incremental);
         // Autocommit writes outside `write_tx` (single statements from the API) may meet a
         // transaction on the other connection; SQLite's busy timeout makes them wait their turn.
-        let writer =
-            SqlitePoolOptions::new().max_connections(2).test_before_acquire(false).connect_with(writer_options).await?;
+        let writer = SqlitePoolOptions::new().max_connections(2).test_before_acquire(false).connect_with(writer_options).await?;
         MIGRATOR.run(&writer).await.map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
         Ok(Self { writer, write_turn: std::sync::Arc::default(), reader })

@@ -25,7 +25,13 @@ pub struct CustomApiTarget {
 }
 
 impl CustomApiTarget {
-    pub fn new(config: CustomApiConfig, secret: &str, mapping: Vec<MappingRow>, keys: Vec<SigningKey>, http: HttpClient) -> Result<Self, ResolveError> {
+    pub fn new(
+        config: CustomApiConfig,
+        secret: &str,
+        mapping: Vec<MappingRow>,
+        keys: Vec<SigningKey>,
+        http: HttpClient,
+    ) -> Result<Self, ResolveError> {
         let bad = |what: &str| ResolveError::Config(format!("custom API {what} is not valid"));
         let url = Url::parse(&config.endpoint).map_err(|_| bad("endpoint"))?;
         let method = reqwest::Method::from_bytes(config.method.as_str().as_bytes()).map_err(|_| bad("method"))?;

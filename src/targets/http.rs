@@ -98,11 +98,8 @@ impl HttpClient {
 
 async fn read_response(mut response: reqwest::Response) -> AttemptOutcome {
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let retry_after =
+        response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, SystemTime::now()));
     let mut body = Vec::new();
     while body.len() < MAX_EXCERPT_BYTES {
         match response.chunk().await {

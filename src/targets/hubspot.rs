@@ -38,8 +38,7 @@ impl HubspotTarget {
 pub fn upsert_body(mapping: &[MappingRow], data: &Map<String, Value>) -> Result<Value, String> {
     let email = data.get("email").map(mapping::as_text).map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty());
     let email = email.ok_or("the event has no email, which HubSpot contacts are matched by")?;
-    let properties: Map<String, Value> =
-        mapping::apply(mapping, data).into_iter().map(|(k, v)| (k, Value::String(mapping::as_text(&v)))).collect();
+    let properties: Map<String, Value> = mapping::apply(mapping, data).into_iter().map(|(k, v)| (k, Value::String(mapping::as_text(&v)))).collect();
     Ok(json!({"inputs": [{"idProperty": "email", "id": email, "properties": properties}]}))
 }
 
@@ -50,9 +49,9 @@ impl Target for HubspotTarget {
     }
 
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
-        let body = match data_object(delivery).and_then(|data| {
-            upsert_body(&self.mapping, &data).map_err(|message| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message })
-        }) {
+        let body = match data_object(delivery)
+            .and_then(|data| upsert_body(&self.mapping, &data).map_err(|message| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message }))
+        {
             Ok(body) => body,
             Err(outcome) => return outcome,
         };
@@ -93,8 +92,11 @@ mod tests {
 
     #[test]
     fn properties_are_strings_keyed_on_the_lowercased_email() {
-        let rows = [("email", "email"), ("firstname", "firstName"), ("score", "score")]
-            .map(|(o, s)| MappingRow { webhook_field: o.into(), source_field: s.into(), if_missing: IfMissing::Omit });
+        let rows = [("email", "email"), ("firstname", "firstName"), ("score", "score")].map(|(o, s)| MappingRow {
+            webhook_field: o.into(),
+            source_field: s.into(),
+            if_missing: IfMissing::Omit,
+        });
         let data = json!({"email": "Jane@Example.com", "firstName": "Jane", "score": 17}).as_object().unwrap().clone();
         assert_eq!(
             upsert_body(&rows, &data).unwrap(),

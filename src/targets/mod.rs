@@ -221,8 +221,7 @@ impl TargetFactory {
         let credentials = match &mailer.credentials {
             None => serde_json::Map::new(),
             Some(sealed) => {
-                let plain =
-                    self.secret_box.open(sealed, &mailer_credentials_binding(mailer.id)).map_err(|e| ResolveError::Config(e.to_string()))?;
+                let plain = self.secret_box.open(sealed, &mailer_credentials_binding(mailer.id)).map_err(|e| ResolveError::Config(e.to_string()))?;
                 serde_json::from_slice(&plain).map_err(|_| ResolveError::Config("stored credentials are not a JSON object".into()))?
             }
         };
@@ -259,14 +258,9 @@ impl TargetFactory {
             IntegrationConfig::Hubspot(_) => {
                 Box::new(hubspot::HubspotTarget::new(self.providers.hubspot_base_url.clone(), secret, spec.mapping, self.http.clone()))
             }
-            IntegrationConfig::Salesforce(config) => Box::new(salesforce::SalesforceTarget::new(
-                spec.id,
-                config,
-                secret,
-                spec.mapping,
-                self.http.clone(),
-                self.salesforce_tokens.clone(),
-            )?),
+            IntegrationConfig::Salesforce(config) => {
+                Box::new(salesforce::SalesforceTarget::new(spec.id, config, secret, spec.mapping, self.http.clone(), self.salesforce_tokens.clone())?)
+            }
         })
     }
 }

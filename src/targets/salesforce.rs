@@ -220,8 +220,11 @@ mod tests {
             external_id_field: "Email_External_Id__c".into(),
             external_id_source: "email".into(),
         };
-        let rows = [("LastName", "lastName"), ("Email_External_Id__c", "email"), ("Email", "email")]
-            .map(|(o, s)| MappingRow { webhook_field: o.into(), source_field: s.into(), if_missing: IfMissing::Omit });
+        let rows = [("LastName", "lastName"), ("Email_External_Id__c", "email"), ("Email", "email")].map(|(o, s)| MappingRow {
+            webhook_field: o.into(),
+            source_field: s.into(),
+            if_missing: IfMissing::Omit,
+        });
         let data = json!({"email": "jane@example.com", "lastName": "Doe"}).as_object().unwrap().clone();
         let (id, body) = upsert_body(&config, &rows, &data).unwrap();
         assert_eq!(id, "jane@example.com");

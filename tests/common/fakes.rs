@@ -26,8 +26,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 // ---------------------------------------------------------------- HubSpot
 
 /// Contact properties the fake portal knows (HubSpot refuses unknown ones with 400).
-const HUBSPOT_PROPERTIES: &[&str] =
-    &["email", "firstname", "lastname", "phone", "company", "website", "address", "city", "zip", "country", "score"];
+const HUBSPOT_PROPERTIES: &[&str] = &["email", "firstname", "lastname", "phone", "company", "website", "address", "city", "zip", "country", "score"];
 
 #[derive(Default)]
 pub struct HubspotState {
@@ -45,8 +44,8 @@ pub struct FakeHubspot {
 }
 
 fn hubspot_error(status: StatusCode, category: &str, message: &str) -> Response {
-    let mut response = (status, Json(json!({"status": "error", "message": message, "correlationId": uuid::Uuid::new_v4(), "category": category})))
-        .into_response();
+    let mut response =
+        (status, Json(json!({"status": "error", "message": message, "correlationId": uuid::Uuid::new_v4(), "category": category}))).into_response();
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert("x-hubspot-auth-failure", "401 Unauthorized".parse().unwrap());
     }
@@ -147,10 +146,12 @@ async fn salesforce_token(State(state): State<Arc<Mutex<SalesforceState>>>, head
     let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     let is_form = headers.get("content-type").and_then(|v| v.to_str().ok()) == Some("application/x-www-form-urlencoded");
     if !is_form || form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "unsupported_grant_type", "error_description": "grant type not supported"}))).into_response();
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "unsupported_grant_type", "error_description": "grant type not supported"})))
+            .into_response();
     }
     if form.get("client_id") != Some(&state.client_id) || form.get("client_secret") != Some(&state.client_secret) {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_client", "error_description": "invalid client credentials"}))).into_response();
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_client", "error_description": "invalid client credentials"})))
+            .into_response();
     }
     let token = format!("00D5g000004Tk2a!{}", uuid::Uuid::new_v4().simple());
     state.valid_tokens.push(token.clone());
@@ -173,7 +174,8 @@ async fn salesforce_upsert(
     if !bearer(&headers).is_some_and(|t| state.valid_tokens.contains(&t)) {
         return salesforce_session_expired();
     }
-    let not_found = || (StatusCode::NOT_FOUND, Json(json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]))).into_response();
+    let not_found =
+        || (StatusCode::NOT_FOUND, Json(json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]))).into_response();
     if version != "v62.0" || !["Lead", "Contact"].contains(&object.as_str()) || field != state.external_id_field {
         return not_found();
     }

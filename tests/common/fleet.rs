@@ -60,10 +60,13 @@ impl Receivers {
 
     /// (receiver, event) pairs of `events` not received yet.
     pub fn missing(&self, events: &[String]) -> usize {
-        self.list.iter().map(|(_, seen)| {
-            let seen = seen.lock().unwrap();
-            events.iter().filter(|id| !seen.contains_key(*id)).count()
-        }).sum()
+        self.list
+            .iter()
+            .map(|(_, seen)| {
+                let seen = seen.lock().unwrap();
+                events.iter().filter(|id| !seen.contains_key(*id)).count()
+            })
+            .sum()
     }
 
     /// Waits until every receiver got every one of `events`, printing progress every 10 s.

@@ -129,10 +129,18 @@ async fn mandrill(state: Shared, UrlPath(call): UrlPath<String>, headers: Header
     let body: Value = serde_json::from_str(&body).unwrap_or_default();
     if header(&headers, "content-type") != "application/json" || body["key"].as_str() != Some(state.lock().unwrap().keys["mandrill"].as_str()) {
         // Mandrill answers a bad key with HTTP 500 and an error object.
-        return refuse(&state, StatusCode::INTERNAL_SERVER_ERROR, json!({"status": "error", "code": -1, "name": "Invalid_Key", "message": "Invalid API key"}));
+        return refuse(
+            &state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"status": "error", "code": -1, "name": "Invalid_Key", "message": "Invalid API key"}),
+        );
     }
     if call == "send-template.json" && !body["template_content"].is_array() {
-        return refuse(&state, StatusCode::INTERNAL_SERVER_ERROR, json!({"status": "error", "code": -2, "name": "ValidationError", "message": "template_content is required"}));
+        return refuse(
+            &state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"status": "error", "code": -2, "name": "ValidationError", "message": "template_content is required"}),
+        );
     }
     let results: Vec<Value> = body["message"]["to"]
         .as_array()
@@ -147,10 +155,18 @@ async fn mandrill(state: Shared, UrlPath(call): UrlPath<String>, headers: Header
 
 async fn sendgrid(state: Shared, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     if header(&headers, "authorization") != format!("Bearer {}", state.lock().unwrap().keys["sendgrid"]) {
-        return refuse(&state, StatusCode::UNAUTHORIZED, json!({"errors": [{"message": "The provided authorization grant is invalid, expired, or revoked", "field": null, "help": null}]}));
+        return refuse(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            json!({"errors": [{"message": "The provided authorization grant is invalid, expired, or revoked", "field": null, "help": null}]}),
+        );
     }
     if body["personalizations"].as_array().is_none_or(|p| p.is_empty()) || body["from"]["email"].is_null() {
-        return refuse(&state, StatusCode::BAD_REQUEST, json!({"errors": [{"message": "The personalizations field is required", "field": "personalizations", "help": null}]}));
+        return refuse(
+            &state,
+            StatusCode::BAD_REQUEST,
+            json!({"errors": [{"message": "The personalizations field is required", "field": "personalizations", "help": null}]}),
+        );
     }
     record(&state, "sendgrid", body);
     let mut response = StatusCode::ACCEPTED.into_response();
@@ -171,7 +187,15 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
 /// Verifies an AWS SigV4 `Authorization` header the way AWS does, written out from the
 /// specification (canonical request → string to sign → derived key), independently of the
 /// signing crate Switchyard uses.
-pub fn verify_sigv4(method: &str, uri: &Uri, headers: &HeaderMap, body: &[u8], access_key_id: &str, secret: &str, service: &str) -> Result<String, String> {
+pub fn verify_sigv4(
+    method: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    access_key_id: &str,
+    secret: &str,
+    service: &str,
+) -> Result<String, String> {
     let auth = header(headers, "authorization");
     let rest = auth.strip_prefix("AWS4-HMAC-SHA256 ").ok_or("not an AWS4-HMAC-SHA256 authorization")?;
     let parts: HashMap<&str, &str> = rest.split(", ").filter_map(|p| p.split_once('=')).collect();
@@ -211,7 +235,11 @@ async fn ses(state: Shared, method: Method, uri: Uri, headers: HeaderMap, body: 
         Ok(region) => region,
         Err(why) => {
             state.lock().unwrap().rejected_requests += 1;
-            let mut response = (StatusCode::FORBIDDEN, Json(json!({"message": format!("The request signature we calculated does not match the signature you provided. ({why})")}))).into_response();
+            let mut response = (
+                StatusCode::FORBIDDEN,
+                Json(json!({"message": format!("The request signature we calculated does not match the signature you provided. ({why})")})),
+            )
+                .into_response();
             response.headers_mut().insert("x-amzn-errortype", "SignatureDoesNotMatch".parse().unwrap());
             return response;
         }
@@ -300,11 +328,40 @@ impl SmtpServer {
             let out = Command::new("openssl").args(args).output().expect("openssl makes the test certificates");
             assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         };
-        run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Switchyard test CA", "-keyout", &path("ca-key.pem"), "-out", &path("ca.pem")]);
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=Switchyard test CA",
+            "-keyout",
+            &path("ca-key.pem"),
+            "-out",
+            &path("ca.pem"),
+        ]);
         run(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", &path("leaf-key.pem"), "-out", &path("leaf.csr")]);
         std::fs::write(dir.path().join("leaf.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
-        run(&["x509", "-req", "-in", &path("leaf.csr"), "-CA", &path("ca.pem"), "-CAkey", &path("ca-key.pem"), "-CAcreateserial", "-days", "1",
-            "-extfile", &path("leaf.ext"), "-out", &path("leaf.pem")]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &path("leaf.csr"),
+            "-CA",
+            &path("ca.pem"),
+            "-CAkey",
+            &path("ca-key.pem"),
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            &path("leaf.ext"),
+            "-out",
+            &path("leaf.pem"),
+        ]);
         let leaf = dir.path().join("leaf.pem");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let out = dir.path().join("received.jsonl");

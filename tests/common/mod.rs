@@ -54,7 +54,8 @@ impl PgSchema {
         };
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         let name = format!("{prefix}_{now}_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.expect("PostgreSQL answers at SWITCHYARD_TEST_POSTGRES_URL");
+        let mut admin =
+            <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.expect("PostgreSQL answers at SWITCHYARD_TEST_POSTGRES_URL");
         sweep_stale_schemas(&mut admin, now).await;
         sqlx::query(&format!("CREATE SCHEMA {name}")).execute(&mut admin).await.unwrap();
         let _ = sqlx::Connection::close(admin).await;
@@ -73,10 +74,11 @@ async fn sweep_stale_schemas(admin: &mut sqlx::PgConnection, now: u64) {
     if SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
         return;
     }
-    let names: Vec<String> = sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^(node|conformance)_[0-9]{10}_[0-9a-f]{32}$'")
-        .fetch_all(&mut *admin)
-        .await
-        .unwrap_or_default();
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^(node|conformance)_[0-9]{10}_[0-9a-f]{32}$'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
     for name in names {
         let created: u64 = name.split('_').nth(1).and_then(|s| s.parse().ok()).unwrap_or(now);
         if created + STALE_SCHEMA_SECS < now {
@@ -120,7 +122,8 @@ pub async fn postgres_token(url: &str) -> String {
 }
 
 /// Flags every test server gets: loopback receivers over plain HTTP, fast retries.
-pub const TEST_FLAGS: &[&str] = &["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,50ms,100ms", "--request-timeout", "2s", "--lease", "5s"];
+pub const TEST_FLAGS: &[&str] =
+    &["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,50ms,100ms", "--request-timeout", "2s", "--lease", "5s"];
 
 impl TestServer {
     pub async fn start() -> Self {
@@ -186,14 +189,7 @@ impl TestServer {
     }
 
     pub async fn call_as(&self, token: &str, call: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}/api/{call}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("server answers");
+        let response = self.http.post(format!("{}/api/{call}", self.base)).bearer_auth(token).json(&body).send().await.expect("server answers");
         let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
         (status, response.json().await.expect("JSON answer"))
     }

@@ -346,7 +346,8 @@ mod tests {
         assert!(matches!(key, AttemptOutcome::Error { kind: ErrorKind::Rejected, ref message } if message.contains("Invalid_Key")));
         let general = interpret(MailerProvider::Mandrill, ok(500, json!({"status": "error", "name": "GeneralError"})));
         assert!(matches!(general, AttemptOutcome::Response { status: 500, .. }), "retried");
-        let rejected = interpret(MailerProvider::Mandrill, ok(200, json!([{"email": "a@b.c", "status": "rejected", "reject_reason": "hard-bounce"}])));
+        let rejected =
+            interpret(MailerProvider::Mandrill, ok(200, json!([{"email": "a@b.c", "status": "rejected", "reject_reason": "hard-bounce"}])));
         assert!(matches!(rejected, AttemptOutcome::Error { kind: ErrorKind::Rejected, .. }));
         assert!(matches!(interpret(MailerProvider::Brevo, ok(201, json!({}))), AttemptOutcome::Response { status: 201, .. }));
     }

@@ -82,9 +82,7 @@ fn transport(settings: &SmtpSettings, server: &SmtpServer) -> Result<AsyncSmtpTr
         }
         builder.build_rustls().map_err(|e| error(ErrorKind::Tls, e.to_string()))
     };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server.host.clone())
-        .port(server.port)
-        .timeout(Some(settings.timeout));
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server.host.clone()).port(server.port).timeout(Some(settings.timeout));
     builder = match server.security {
         // Required, not opportunistic: a server that does not offer STARTTLS gets no password.
         SmtpSecurity::Starttls => builder.tls(Tls::Required(tls()?)),
