@@ -3,7 +3,7 @@
 //! The outage is made by closing the test database to connections and ending its sessions
 //! (what a restart looks like from the node), then opening it again.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -32,7 +32,8 @@ impl Drop for Reopen {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_answers_503_and_loses_nothing() {
-    let Some(schema) = common::postgres_schema().await else { return };
+    let Some(schema) = common::postgres_schema_alone().await else { return };
+    let _heavy = common::turns::heavy().await;
     let url = &schema.url;
     let base_url = std::env::var("SWITCHYARD_TEST_POSTGRES_URL").unwrap();
     let database = url::Url::parse(&base_url).unwrap().path().trim_start_matches('/').to_owned();

@@ -1,7 +1,7 @@
 //! Integrations on the wire: Custom API auth modes and mapping, workspace scoping, HubSpot and
 //! Salesforce against local fakes of their APIs, and Verify Connection.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -9,7 +9,7 @@
 //! otherwise it says why and skips. Whatever happens, the server is started again at the end.
 //! Dropped connections without a restart are `postgres_faults.rs`.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -18,7 +18,10 @@ use common::fleet::{self, Fleet, Receivers};
 use common::{api_call, eventually};
 use serde_json::json;
 
-const EVENTS: usize = 5_000;
+/// 1,000 events in the suite, 5,000 in `scripts/soak`.
+fn events() -> usize {
+    common::turns::size(1_000, 5_000)
+}
 const ENDPOINTS: usize = 5;
 /// How long the server stays down: long enough for calls to fail and the engine to notice.
 const OUTAGE: Duration = Duration::from_secs(4);
@@ -105,7 +108,8 @@ fn run(program: &str, args: &[&str]) -> Result<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_restart_answers_503_and_loses_nothing() {
-    let Some(schema) = common::postgres_schema().await else { return };
+    let Some(schema) = common::postgres_schema_alone().await else { return };
+    let _heavy = common::turns::heavy().await;
     let cluster = match Cluster::find(&std::env::var("SWITCHYARD_TEST_POSTGRES_URL").unwrap()) {
         Ok(cluster) => cluster,
         Err(why) => {
@@ -118,11 +122,11 @@ async fn a_postgres_restart_answers_503_and_loses_nothing() {
     let mut fleet = Fleet::start(&schema, &[&[], &[]]).await;
     fleet.create_endpoints(&receivers).await;
 
-    // Events arrive in a steady stream of about 20 s, through both nodes.
+    // Events arrive in a steady stream of about 10 s (100 batches), through both nodes.
     let sender = fleet.sender();
     let progress = sender.clone();
-    let sending = tokio::spawn(fleet::send(sender, EVENTS, 25, 2, Duration::from_millis(200)));
-    eventually(Duration::from_secs(120), "40 % of the events accepted", || async { (progress.accepted() >= EVENTS * 4 / 10).then_some(()) }).await;
+    let sending = tokio::spawn(fleet::send(sender, events(), events() / 100, 2, Duration::from_millis(200)));
+    eventually(Duration::from_secs(120), "40 % of the events accepted", || async { (progress.accepted() >= events() * 4 / 10).then_some(()) }).await;
     let (accepted_before, received_before) = (progress.accepted(), receivers.received());
 
     let guard = Restart(&cluster);
@@ -167,15 +171,16 @@ async fn a_postgres_restart_answers_503_and_loses_nothing() {
     let statuses = fleet.delivery_statuses().await;
     let duplicates = receivers.duplicates();
     println!(
-        "PostgreSQL restarted with {accepted_before} of {EVENTS} events accepted and {received_before} of {} deliveries received: down for {outage:.1?}, both nodes ready {ready_after:.1?} after the stop; {} sends refused with 503 during the outage (then re-sent), all {} accepted events delivered to all {ENDPOINTS} endpoints {:.1?} after the start, {duplicates} received twice; statuses {statuses:?}",
-        EVENTS * ENDPOINTS,
+        "PostgreSQL restarted with {accepted_before} of {} events accepted and {received_before} of {} deliveries received: down for {outage:.1?}, both nodes ready {ready_after:.1?} after the stop; {} sends refused with 503 during the outage (then re-sent), all {} accepted events delivered to all {ENDPOINTS} endpoints {:.1?} after the start, {duplicates} received twice; statuses {statuses:?}",
+        events(),
+        events() * ENDPOINTS,
         sent.refused + refused_probes,
         sent.accepted.len(),
         started.elapsed()
     );
     assert_eq!(sent.unreachable, 0, "every call got an answer");
-    assert_eq!(receivers.received(), EVENTS * ENDPOINTS, "nothing accepted is lost");
-    assert_eq!(statuses.get("delivered").copied(), Some((EVENTS * ENDPOINTS) as i64), "{statuses:?}");
+    assert_eq!(receivers.received(), events() * ENDPOINTS, "nothing accepted is lost");
+    assert_eq!(statuses.get("delivered").copied(), Some((events() * ENDPOINTS) as i64), "{statuses:?}");
     if outage < LEASE {
         assert_eq!(duplicates, 0, "results held through an outage shorter than the lease are recorded, not re-sent");
     }

@@ -1,7 +1,7 @@
 //! Mailer integrations end to end: the eight providers against local fakes and a real SMTP
 //! server, the test-send gate, template parameters, rules and BCC.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::mail_fakes::{FakeMail, SmtpServer};
@@ -149,6 +149,7 @@ async fn each_http_provider_passes_the_test_and_sends_mapped_template_parameters
         server.wait_for_status(&id, "delivered", 1).await;
         let sent = fake.sent();
         assert_eq!(sent.len(), sent_before + 1);
+        assert_eq!(sent.last().unwrap().provider, provider, "sent through the provider's own API");
         let mail = &sent.last().unwrap().body;
         let expected_params = json!({"FIRSTNAME": "Jane", "PRIZE": "Mug"});
         match provider {

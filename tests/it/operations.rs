@@ -2,7 +2,7 @@
 //! staying the same size under steady load), stats, recovery of failed deliveries, and secret
 //! rotation hygiene.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,6 +1,6 @@
 //! The integrations API: objects, defaults, field mapping rules and every refused save.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{TestServer, assert_error};

@@ -1,6 +1,6 @@
 //! The pull API: a stable cursor under concurrent inserts, filters, and the streamed CSV export.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

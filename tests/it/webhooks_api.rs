@@ -1,7 +1,7 @@
 //! Seed 003's webhooks API over real HTTP: the documented examples, every error code, and
 //! tenant isolation.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{TestServer, assert_error};

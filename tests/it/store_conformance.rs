@@ -16,7 +16,7 @@ use switchyard::domain::window::Window;
 use switchyard::store::*;
 use uuid::Uuid;
 
-mod common;
+use crate::common;
 
 const PG_ENV: &str = "SWITCHYARD_TEST_POSTGRES_URL";
 

@@ -1,8 +1,9 @@
-//! Several nodes (real `switchyard serve` processes) on one PostgreSQL database, at the sizes of
-//! issue 7: 20,000 events to 5 endpoints (100,000 deliveries) with and without a node SIGKILLed
-//! mid-run; a receiver down for a stretch; and a `migrate-store` round trip.
+//! Several nodes (real `switchyard serve` processes) on one PostgreSQL database: events to 5
+//! endpoints with and without a node SIGKILLed mid-run; a receiver down for a stretch; and a
+//! `migrate-store` round trip. The suite runs 1,000 events (5,000 deliveries); `scripts/soak`
+//! runs the sizes of issue 7, 20,000 events (100,000 deliveries).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,22 +12,25 @@ use common::fleet::{self, Fleet, Receivers};
 use common::{Receiver, TestServer, eventually};
 use serde_json::json;
 
-const EVENTS: usize = 20_000;
+fn events() -> usize {
+    common::turns::size(1_000, 20_000)
+}
 const ENDPOINTS: usize = 5;
 /// Events per `events-send-batch` call, and concurrent senders.
 const BATCH: usize = 100;
 const SENDERS: usize = 4;
-/// The longest the 100,000 deliveries may take (the debug build on 2 cores needs far less).
+/// The longest the deliveries may take: far more than they need even on a busy machine.
 const DELIVERY_LIMIT: Duration = Duration::from_secs(600);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_deliver_100000_without_duplicates() {
+async fn two_nodes_deliver_everything_without_duplicates() {
     let Some(schema) = common::postgres_schema().await else { return };
+    let _heavy = common::turns::heavy().await;
     let started = Instant::now();
     let receivers = Receivers::counting(ENDPOINTS).await;
     let mut fleet = Fleet::start(&schema, &[&[], &[]]).await;
     fleet.create_endpoints(&receivers).await;
-    let sent = fleet::send(fleet.sender(), EVENTS, BATCH, SENDERS, Duration::ZERO).await;
+    let sent = fleet::send(fleet.sender(), events(), BATCH, SENDERS, Duration::ZERO).await;
     assert_eq!((sent.refused, sent.unreachable), (0, 0), "both nodes accept every batch");
     let accepted_in = started.elapsed();
     receivers.wait_for_all(&sent.accepted, DELIVERY_LIMIT, "two nodes").await;
@@ -36,36 +40,39 @@ async fn two_nodes_deliver_100000_without_duplicates() {
     let statuses = fleet.delivery_statuses().await;
     let duplicates = receivers.duplicates();
     println!(
-        "two PostgreSQL nodes: {EVENTS} events to {ENDPOINTS} endpoints accepted in {accepted_in:.1?}, {} deliveries received in {delivered_in:.1?}, {duplicates} received twice; statuses {statuses:?}",
+        "two PostgreSQL nodes: {} events to {ENDPOINTS} endpoints accepted in {accepted_in:.1?}, {} deliveries received in {delivered_in:.1?}, {duplicates} received twice; statuses {statuses:?}",
+        events(),
         receivers.received()
     );
-    assert_eq!(receivers.received(), EVENTS * ENDPOINTS);
-    assert_eq!(statuses.get("delivered").copied(), Some((EVENTS * ENDPOINTS) as i64), "every delivery recorded as delivered: {statuses:?}");
+    assert_eq!(receivers.received(), events() * ENDPOINTS);
+    assert_eq!(statuses.get("delivered").copied(), Some((events() * ENDPOINTS) as i64), "every delivery recorded as delivered: {statuses:?}");
     assert_eq!(duplicates, 0, "no delivery is claimed by both nodes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_run_loses_nothing() {
     let Some(schema) = common::postgres_schema().await else { return };
+    let _heavy = common::turns::heavy().await;
     let started = Instant::now();
     // The node to be killed holds at most this many attempts in flight: the bound on duplicates.
     const DOOMED_IN_FLIGHT: usize = 32;
     let in_flight = DOOMED_IN_FLIGHT.to_string();
-    // Leases short enough that the killed node's claims come due again soon, long enough that the
-    // survivor's own leases never run out before it records its results on a loaded 2-core
-    // machine (that would re-send its work too, beyond the bound this test checks).
-    let fast = ["--request-timeout", "2s", "--lease", "15s", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s"];
+    // Leases long enough that the survivor's own never run out before it records its results,
+    // however loaded the machine (that would re-send its work too, beyond the bound this test
+    // checks): an attempt takes at most the 2 s request timeout, the lease is fifteen times that.
+    // The killed node's claims come due again when theirs pass.
+    let fast = ["--request-timeout", "2s", "--lease", "30s", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s"];
     let doomed: Vec<&str> = fast.iter().copied().chain(["--max-in-flight", &in_flight]).collect();
     let receivers = Receivers::counting(ENDPOINTS).await;
     let mut fleet = Fleet::start(&schema, &[&doomed, &fast]).await;
     fleet.create_endpoints(&receivers).await;
-    // Sending is paced to last about half a minute, so the kill comes while events are being
-    // accepted (a batch refused by the dead node goes to the survivor, with the same
-    // idempotency keys) and deliveries are in flight.
+    // Sending is paced (100 batches, 4 senders, a pause after each) to last several seconds, so
+    // the kill comes while events are being accepted (a batch refused by the dead node goes to
+    // the survivor, with the same idempotency keys) and deliveries are in flight.
     let sender = fleet.sender();
     let progress = sender.clone();
-    let sending = tokio::spawn(fleet::send(sender, EVENTS, BATCH, SENDERS, Duration::from_millis(600)));
-    eventually(DELIVERY_LIMIT, "60 % of the events accepted", || async { (progress.accepted() >= EVENTS * 6 / 10).then_some(()) }).await;
+    let sending = tokio::spawn(fleet::send(sender, events(), events() / 100, SENDERS, Duration::from_millis(300)));
+    eventually(DELIVERY_LIMIT, "60 % of the events accepted", || async { (progress.accepted() >= events() * 6 / 10).then_some(()) }).await;
     fleet.nodes[0].kill(); // SIGKILL, with deliveries in flight
     let accepted_at_kill = progress.accepted();
     let received_at_kill = receivers.received();
@@ -77,12 +84,12 @@ async fn a_node_killed_mid_run_loses_nothing() {
     let duplicates = receivers.duplicates();
     println!(
         "PostgreSQL, one of two nodes killed at {killed_at:.1?} with {accepted_at_kill} events accepted and {received_at_kill} of {} deliveries received: all received after {:.1?}, {duplicates} received twice (bound {DOOMED_IN_FLIGHT}); {} sends retried on the survivor; statuses {statuses:?}",
-        EVENTS * ENDPOINTS,
+        events() * ENDPOINTS,
         started.elapsed(),
         sent.unreachable
     );
-    assert_eq!(receivers.received(), EVENTS * ENDPOINTS, "nothing lost");
-    assert_eq!(statuses.get("delivered").copied(), Some((EVENTS * ENDPOINTS) as i64), "{statuses:?}");
+    assert_eq!(receivers.received(), events() * ENDPOINTS, "nothing lost");
+    assert_eq!(statuses.get("delivered").copied(), Some((events() * ENDPOINTS) as i64), "{statuses:?}");
     assert!(duplicates <= DOOMED_IN_FLIGHT, "duplicates ({duplicates}) come only from the killed node's attempts in flight");
 }
 
@@ -92,7 +99,8 @@ const DOWN_SCHEDULE: [i64; 8] = [0, 500, 1000, 2000, 4000, 8000, 8000, 8000];
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_down_for_a_stretch_gets_everything_when_it_returns() {
     let Some(schema) = common::postgres_schema().await else { return };
-    const DOWN_EVENTS: usize = 1_000;
+    let _heavy = common::turns::heavy().await;
+    let down_events = common::turns::size(200, 1_000);
     let started = Instant::now();
     let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let receivers = Receivers::down_until(ENDPOINTS, up.clone()).await;
@@ -100,7 +108,7 @@ async fn a_receiver_down_for_a_stretch_gets_everything_when_it_returns() {
     let flags = ["--retry-schedule", schedule.as_str()];
     let mut fleet = Fleet::start(&schema, &[&flags, &flags]).await;
     fleet.create_endpoints(&receivers).await;
-    let sent = fleet::send(fleet.sender(), DOWN_EVENTS, BATCH, SENDERS, Duration::ZERO).await;
+    let sent = fleet::send(fleet.sender(), down_events, BATCH, SENDERS, Duration::ZERO).await;
     // Down until every delivery has failed at least twice (its first attempt and a retry).
     let pool = sqlx::PgPool::connect(&fleet.url).await.unwrap();
     eventually(Duration::from_secs(120), "every delivery tried twice", || async {
@@ -127,7 +135,7 @@ async fn a_receiver_down_for_a_stretch_gets_everything_when_it_returns() {
     for (delivery, number, started_at, duration, status) in rows {
         by_delivery.entry(delivery).or_default().push((number, started_at, duration, status));
     }
-    assert_eq!(by_delivery.len(), DOWN_EVENTS * ENDPOINTS, "every delivery was attempted");
+    assert_eq!(by_delivery.len(), down_events * ENDPOINTS, "every delivery was attempted");
     let (mut late, mut back_after) = (Vec::new(), Vec::new());
     for (delivery, attempts) in &by_delivery {
         let n = attempts.len();
@@ -163,13 +171,14 @@ async fn a_receiver_down_for_a_stretch_gets_everything_when_it_returns() {
         back_after[back_after.len() - 1],
         receivers.duplicates()
     );
-    assert_eq!(statuses.get("delivered").copied(), Some((DOWN_EVENTS * ENDPOINTS) as i64), "{statuses:?}");
+    assert_eq!(statuses.get("delivered").copied(), Some((down_events * ENDPOINTS) as i64), "{statuses:?}");
     assert_eq!(receivers.duplicates(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_store_moves_everything_and_pending_work_completes() {
     let Some(schema) = common::postgres_schema().await else { return };
+    let _heavy = common::turns::heavy().await;
     let url = schema.url.clone();
     // A SQLite node with an endpoint whose receiver is down: its deliveries stay pending.
     let up = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -2,7 +2,7 @@
 //! does too, switching on resumes pending work, and the operational events about it all reach a
 //! subscribed endpoint.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};

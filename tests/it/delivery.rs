@@ -1,7 +1,7 @@
 //! End-to-end delivery over real HTTP on 127.0.0.1: signing, retries, the attempt log,
 //! fan-out, idempotency and per-endpoint concurrency.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

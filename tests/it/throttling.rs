@@ -2,7 +2,7 @@
 //! PostgreSQL nodes sharing the limit — a limited target never gets more than its rate in any
 //! one-second window while an unlimited one in the same run goes at full speed.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,9 +10,6 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use common::{Receiver, TestServer, assert_error, eventually};
 use serde_json::{Value, json};
-
-/// The timing scenarios run one at a time, so neither steals the other's CPU.
-static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test]
 async fn every_kind_of_target_takes_a_rate_limit() {
@@ -209,7 +206,7 @@ async fn delivered_by_each(http: &reqwest::Client, bases: &[String]) -> Vec<usiz
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_limited_to_20_per_second_never_gets_more_in_any_second() {
-    let _serial = TIMING.lock().await;
+    let _heavy = common::turns::heavy().await;
     let server = TestServer::start().await;
     limited_and_unlimited_targets_in_one_run(std::slice::from_ref(&server.base), &server.token).await;
     server.stop().await;
@@ -229,7 +226,7 @@ impl Drop for Node {
 async fn two_postgres_nodes_share_one_rate_limit() {
     let Some(schema) = common::postgres_schema().await else { return };
     let url = schema.url.clone();
-    let _serial = TIMING.lock().await;
+    let _heavy = common::turns::heavy().await;
     // Each node leases at most 8 attempts at once, and the target's cap (16) leaves room for both:
     // as a window slides on, both nodes wake and take a share.
     let flags = ["--secret-key", common::TEST_KEY, "--max-in-flight", "8", "--endpoint-concurrency", "16"];

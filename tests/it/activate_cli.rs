@@ -1,6 +1,6 @@
 //! `switchyard activate`: through a running server, and directly on the database.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,12 +1,11 @@
 //! Shared test harness: a real server on 127.0.0.1 (in-process or the real binary), an API
 //! client, and a programmable webhook receiver.
-#![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod fakes;
 pub mod fleet;
 pub mod mail_fakes;
+pub mod turns;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,6 +37,8 @@ pub struct PgSchema {
     pub url: String,
     admin_url: String,
     name: String,
+    /// Dropped after the schema (fields drop after `drop`).
+    _turn: turns::PostgresTurn,
 }
 
 /// Schemas whose creator died without dropping them (a test binary killed mid-run) are swept
@@ -48,10 +49,21 @@ impl PgSchema {
     /// A fresh schema named `<prefix>_<unix seconds>_<random>`; `None` (with a loud notice) when
     /// SWITCHYARD_TEST_POSTGRES_URL is not set.
     pub async fn create(prefix: &str) -> Option<Self> {
+        Self::create_in_turn(prefix, turns::PostgresTurn::shared()).await
+    }
+
+    /// A fresh schema for a test that disturbs the whole server: it waits until no other test
+    /// uses PostgreSQL and keeps them out while it lives.
+    pub async fn create_alone(prefix: &str) -> Option<Self> {
+        Self::create_in_turn(prefix, turns::PostgresTurn::alone()).await
+    }
+
+    async fn create_in_turn(prefix: &str, turn: impl std::future::Future<Output = turns::PostgresTurn>) -> Option<Self> {
         let Ok(admin_url) = std::env::var("SWITCHYARD_TEST_POSTGRES_URL") else {
             eprintln!("SKIPPING a PostgreSQL test: set SWITCHYARD_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test)");
             return None;
         };
+        let turn = turn.await;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         let name = format!("{prefix}_{now}_{}", uuid::Uuid::new_v4().simple());
         let mut admin =
@@ -60,7 +72,8 @@ impl PgSchema {
         sqlx::query(&format!("CREATE SCHEMA {name}")).execute(&mut admin).await.unwrap();
         let _ = sqlx::Connection::close(admin).await;
         let separator = if admin_url.contains('?') { '&' } else { '?' };
-        Some(Self { url: format!("{admin_url}{separator}options=-c%20search_path%3D{name}"), admin_url, name })
+        let url = format!("{admin_url}{separator}options=-c%20search_path%3D{name}");
+        Some(Self { url, admin_url, name, _turn: turn })
     }
 
     pub fn name(&self) -> &str {
@@ -111,6 +124,12 @@ impl Drop for PgSchema {
 /// A fresh `node_…` schema (see `PgSchema`); `None`, saying so, without the PostgreSQL URL.
 pub async fn postgres_schema() -> Option<PgSchema> {
     PgSchema::create("node").await
+}
+
+/// A fresh `node_…` schema for a test that takes the PostgreSQL server away from everyone
+/// (`PgSchema::create_alone`).
+pub async fn postgres_schema_alone() -> Option<PgSchema> {
+    PgSchema::create_alone("node").await
 }
 
 /// Mints a token for the account `acme` on the database at `url`, as `switchyard token create` does.
@@ -251,7 +270,6 @@ pub struct Received {
     pub uri: String,
     pub headers: HeaderMap,
     pub body: Bytes,
-    pub status_sent: u16,
 }
 
 impl Received {
@@ -270,7 +288,6 @@ type Responder = dyn Fn(usize, &HeaderMap, &Bytes) -> (u16, Vec<(&'static str, S
 /// The responder gets the request's index (0-based), headers and body.
 pub struct Receiver {
     pub url: String,
-    pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
@@ -284,7 +301,7 @@ impl Receiver {
             async move {
                 let mut seen = log.lock().unwrap();
                 let (status, extra) = respond(seen.len(), &headers, &body);
-                seen.push(Received { method: method.to_string(), uri: uri.to_string(), headers, body, status_sent: status });
+                seen.push(Received { method: method.to_string(), uri: uri.to_string(), headers, body });
                 let mut response = axum::response::Response::builder().status(status);
                 for (name, value) in extra {
                     response = response.header(name, value);
@@ -295,25 +312,12 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url: format!("http://{addr}/hook"), addr, received }
+        Self { url: format!("http://{addr}/hook"), received }
     }
 
     /// Answers every request with `status`.
     pub async fn always(status: u16) -> Self {
         Self::start(move |_, _, _| (status, Vec::new())).await
-    }
-
-    /// Answers 204 and counts receipts per `webhook-id`, to find losses and duplicates.
-    pub async fn counting() -> (Self, Arc<Mutex<std::collections::HashMap<String, usize>>>) {
-        let seen: Arc<Mutex<std::collections::HashMap<String, usize>>> = Arc::default();
-        let log = seen.clone();
-        let receiver = Self::start(move |_, headers, _| {
-            let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-            *log.lock().unwrap().entry(id).or_default() += 1;
-            (204, vec![])
-        })
-        .await;
-        (receiver, seen)
     }
 
     pub fn received(&self) -> Vec<Received> {

@@ -1,6 +1,6 @@
 //! Node roles: an API-only node and a worker-only node sharing one database.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ async fn post(base: &str, token: &str, call: &str, body: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_node_accepts_and_a_worker_node_delivers() {
+    let _heavy = common::turns::heavy().await;
     let dir = tempfile::tempdir().unwrap();
     let token = common::binary_token(dir.path());
     let receiver = Receiver::always(204).await;

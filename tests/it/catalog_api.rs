@@ -1,6 +1,6 @@
 //! Workspaces, the event-type catalog, events in workspaces, and the operations endpoints.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{Receiver, TestServer, assert_error};

@@ -1,0 +1,24 @@
+//! The end-to-end tests, in one test binary (one link step): each module starts real servers
+//! (in this process or the `switchyard` binary) on 127.0.0.1. `common` is the shared harness.
+
+mod common;
+
+mod activate_cli;
+mod activations;
+mod catalog_api;
+mod crash_recovery;
+mod delivery;
+mod endpoint_health;
+mod integrations_api;
+mod integrations_delivery;
+mod listen;
+mod mailers;
+mod node_roles;
+mod operations;
+mod postgres_faults;
+mod postgres_nodes;
+mod postgres_restart;
+mod pull_api;
+mod store_conformance;
+mod throttling;
+mod webhooks_api;
