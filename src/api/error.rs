@@ -131,10 +131,20 @@ impl<T> OrStoreError<T> for Result<T, StoreError> {
     }
 }
 
+impl ApiError {
+    fn body(self) -> ErrorBody {
+        ErrorBody { ok: false, error: ErrorDetail { code: self.code, message: self.message } }
+    }
+
+    /// The envelope as JSON bytes, for answers written below axum (`server::connections`).
+    pub fn body_bytes(self) -> Vec<u8> {
+        serde_json::to_vec(&self.body()).unwrap_or_default()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { ok: false, error: ErrorDetail { code: self.code, message: self.message } };
-        (self.status, Json(body)).into_response()
+        (self.status, Json(self.body())).into_response()
     }
 }
 

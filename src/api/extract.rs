@@ -68,13 +68,32 @@ where
                 format!("the request body is larger than {} bytes", state.max_body_bytes),
             )
         };
-        let bytes = axum::body::to_bytes(req.into_body(), state.max_body_bytes).await.map_err(|e| {
-            let over_limit = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if over_limit { too_large() } else { ApiError::invalid_request(scope, format!("could not read the request body: {e}")) }
+        let too_slow = || {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                scope,
+                "request_timeout",
+                format!("the request body did not arrive within {}", humantime::format_duration(state.body_read_timeout)),
+            )
+        };
+        let reading = axum::body::to_bytes(req.into_body(), state.max_body_bytes);
+        let bytes = tokio::time::timeout(state.body_read_timeout, reading).await.map_err(|_| too_slow())?.map_err(|e| {
+            if caused_by::<http_body_util::LengthLimitError>(&e) {
+                too_large()
+            } else if caused_by::<tower_http::timeout::TimeoutError>(&e) {
+                too_slow()
+            } else {
+                ApiError::invalid_request(scope, format!("could not read the request body: {e}"))
+            }
         })?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         serde_json::from_slice(text).map(ApiJson).map_err(|e| ApiError::invalid_request(scope, format!("malformed request body: {e}")))
     }
+}
+
+/// Whether an error of type `E` is anywhere in `error`'s chain of sources.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<E>())
 }
 
 /// Parses a UUID field, answering `<scope>.invalid_id` when it is not one.

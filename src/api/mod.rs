@@ -29,6 +29,7 @@ use axum::http::StatusCode;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use tokio::sync::Notify;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub targets: TargetFactory,
     pub url_policy: UrlPolicy,
     pub max_body_bytes: usize,
+    /// How long a JSON body may take to arrive whole; also the longest pause within any body.
+    pub body_read_timeout: Duration,
     /// Largest activation upload.
     pub max_upload_bytes: usize,
     pub secret_grace: Duration,
@@ -167,6 +170,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/demo/embed", axum::routing::get(ui::demo_host))
         .route("/demo/experience", axum::routing::get(ui::demo_experience))
         .fallback(not_found)
+        .layer(RequestBodyTimeoutLayer::new(state.body_read_timeout))
         .with_state(state)
 }
 

@@ -6,6 +6,7 @@ mod common;
 mod activate_cli;
 mod activations;
 mod catalog_api;
+mod connections;
 mod crash_recovery;
 mod delivery;
 mod endpoint_health;

@@ -1,5 +1,7 @@
 //! Wiring: opens the store, builds the engine and the HTTP router, and runs them until shutdown.
 
+mod connections;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
@@ -21,11 +23,12 @@ use crate::targets::http::{HttpClient, HttpSettings};
 use crate::targets::mail::MailSettings;
 use crate::targets::mail::smtp::SmtpSettings;
 use crate::targets::{ProviderSettings, TargetFactory};
+use connections::ConnectionLimits;
 
 /// A server running in this process.
 pub struct RunningServer {
     pub addr: SocketAddr,
-    http: JoinHandle<std::io::Result<()>>,
+    http: JoinHandle<()>,
     janitor: JoinHandle<()>,
     core: Core,
 }
@@ -200,6 +203,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
         targets: core.targets.clone(),
         url_policy: core.url_policy,
         max_body_bytes: args.max_body_bytes,
+        body_read_timeout: args.body_read_timeout,
         max_upload_bytes: args.max_upload_bytes,
         secret_grace: args.secret_grace,
         retention: args.retention,
@@ -210,13 +214,8 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let janitor =
         janitor::start(core.store.clone(), JanitorSettings { retention: args.retention, interval: args.janitor_interval }, core.shutdown.subscribe());
-    let mut stop = core.shutdown.subscribe();
-    let http = tokio::spawn(
-        axum::serve(listener, if args.workers_only { api::ops_router(state) } else { api::router(state) })
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            })
-            .into_future(),
-    );
+    let router = if args.workers_only { api::ops_router(state) } else { api::router(state) };
+    let limits = ConnectionLimits { header_read_timeout: args.header_read_timeout, max_connections: args.max_connections };
+    let http = tokio::spawn(connections::serve(listener, router, limits, core.shutdown.subscribe()));
     Ok(RunningServer { addr, http, janitor, core })
 }
