@@ -14,6 +14,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[expect(clippy::large_enum_variant, reason = "parsed once at start-up; boxing would only add noise")]
 pub enum Command {
     /// Run the API server and the delivery workers.
     Serve(ServeArgs),

@@ -1,7 +1,7 @@
 //! Secrets at rest and API tokens.
 
 pub mod api_token;
-pub mod secret_box;
+pub(crate) mod secret_box;
 
 /// Fills a fixed-size array from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {

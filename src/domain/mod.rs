@@ -3,18 +3,18 @@
 
 pub mod delivery;
 pub mod destination;
-pub mod endpoint;
+pub(crate) mod endpoint;
 pub mod event;
-pub mod event_types;
+pub(crate) mod event_types;
 pub mod fanout;
 pub mod fields;
 pub mod health;
 pub mod integration;
-pub mod mailer;
-pub mod mapping;
-pub mod operational;
+pub(crate) mod mailer;
+pub(crate) mod mapping;
+pub(crate) mod operational;
 pub mod retention;
-pub mod retry;
+pub(crate) mod retry;
 pub mod signing;
 pub mod task;
 pub mod throttle;

@@ -4,7 +4,7 @@
 //! else: validation lives in `domain`, secrets arrive already encrypted, and the one piece of
 //! business logic a transaction needs (fan-out) is called from `domain::fanout`.
 
-pub mod group_commit;
+pub(crate) mod group_commit;
 mod postgres;
 mod sql;
 mod sqlite;

@@ -3,13 +3,13 @@
 //! Adapters turn a claimed delivery into a request and report what happened as a pure
 //! `AttemptOutcome`; they never touch the queue. The engine decides what the outcome means.
 
-pub mod custom_api;
-pub mod destination;
+pub(crate) mod custom_api;
+pub(crate) mod destination;
 pub mod http;
-pub mod hubspot;
-pub mod mail;
-pub mod salesforce;
-pub mod webhook;
+pub(crate) mod hubspot;
+pub(crate) mod mail;
+pub(crate) mod salesforce;
+pub(crate) mod webhook;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

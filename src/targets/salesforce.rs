@@ -30,10 +30,13 @@ struct Token {
 /// Tokens by integration. Salesforce states no lifetime, so a token is used until a 401 says
 /// it expired; one refresh at a time per integration.
 #[derive(Clone, Default)]
-pub struct TokenCache(Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<Option<Token>>>>>>);
+pub struct TokenCache(Arc<Mutex<HashMap<Uuid, TokenSlot>>>);
+
+/// One integration's token; its lock is held while the token is refreshed.
+type TokenSlot = Arc<tokio::sync::Mutex<Option<Token>>>;
 
 impl TokenCache {
-    fn slot(&self, integration: Uuid) -> Arc<tokio::sync::Mutex<Option<Token>>> {
+    fn slot(&self, integration: Uuid) -> TokenSlot {
         self.0.lock().expect("lock is never poisoned").entry(integration).or_default().clone()
     }
 }

@@ -20,7 +20,7 @@ async fn through_a_server_with_a_summary_and_a_failing_exit_code() {
     // Every tenth record is refused for good.
     let app = axum::Router::new().fallback(|uri: axum::http::Uri| async move {
         let n: u64 = uri.query().unwrap().trim_start_matches("n=").parse().unwrap();
-        if n % 10 == 0 { axum::http::StatusCode::UNPROCESSABLE_ENTITY } else { axum::http::StatusCode::OK }
+        if n.is_multiple_of(10) { axum::http::StatusCode::UNPROCESSABLE_ENTITY } else { axum::http::StatusCode::OK }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());

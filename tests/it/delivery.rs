@@ -67,7 +67,7 @@ async fn signed_delivery_is_retried_until_accepted() {
         assert_eq!(body["data"], json!({"id": "550e8400", "first_name": "Jane", "last_name": "Smith"}));
     }
     let mut tampered = seen[0].clone();
-    tampered.body = axum::body::Bytes::from(tampered.body.to_vec().into_iter().rev().collect::<Vec<u8>>());
+    tampered.body = axum::body::Bytes::from(tampered.body.iter().rev().copied().collect::<Vec<u8>>());
     assert!(!signature_valid(&secret, &tampered), "a check that can fail");
     server.stop().await;
 }

@@ -142,17 +142,18 @@ async fn hubspot_contacts_are_created_then_updated_by_email() {
     server.send_event("participant.completed", json!({"email": "jane@example.com", "score": 42})).await;
     server.wait_for_status(&id, "delivered", 2).await;
 
-    let state = fake.state.lock().unwrap();
-    assert_eq!(state.contacts.len(), 1, "one contact, matched by e-mail");
-    let contact = &state.contacts["jane@example.com"];
-    assert_eq!(contact["firstname"], "Jane");
-    assert_eq!(contact["score"], "42", "updated, and sent as a string");
-    assert_eq!(
-        state.upsert_bodies[0],
-        json!({"inputs": [{"idProperty": "email", "id": "jane@example.com",
-            "properties": {"email": "Jane@Example.com", "firstname": "Jane", "lastname": "Smith", "score": "17"}}]})
-    );
-    drop(state);
+    {
+        let state = fake.state.lock().unwrap();
+        assert_eq!(state.contacts.len(), 1, "one contact, matched by e-mail");
+        let contact = &state.contacts["jane@example.com"];
+        assert_eq!(contact["firstname"], "Jane");
+        assert_eq!(contact["score"], "42", "updated, and sent as a string");
+        assert_eq!(
+            state.upsert_bodies[0],
+            json!({"inputs": [{"idProperty": "email", "id": "jane@example.com",
+                "properties": {"email": "Jane@Example.com", "firstname": "Jane", "lastname": "Smith", "score": "17"}}]})
+        );
+    }
     server.stop().await;
 }
 
@@ -236,10 +237,11 @@ async fn salesforce_upserts_by_external_id_and_renews_an_expired_token_once() {
     let attempts = server.ok("deliveries-attempts", json!({"delivery_id": deliveries[0]["id"]})).await["attempts"].clone();
     assert_eq!(attempts.as_array().unwrap().len(), 1, "the renewal happened inside one attempt");
     assert_eq!(attempts[0]["http_status_code"], 200, "updated");
-    let state = fake.state.lock().unwrap();
-    assert_eq!(state.token_requests, 2, "one new token after the 401");
-    assert_eq!(state.records[&("Contact".to_owned(), "jane@example.com".to_owned())]["FirstName"], "Janet");
-    drop(state);
+    {
+        let state = fake.state.lock().unwrap();
+        assert_eq!(state.token_requests, 2, "one new token after the 401");
+        assert_eq!(state.records[&("Contact".to_owned(), "jane@example.com".to_owned())]["FirstName"], "Janet");
+    }
     server.stop().await;
 }
 

@@ -100,7 +100,7 @@ async fn retention_deletes_old_payloads_and_keeps_recent_ones_on_sqlite() {
 async fn retention_deletes_old_payloads_and_keeps_recent_ones_on_postgres() {
     let Some(schema) = common::postgres_schema().await else { return };
     let url = &schema.url;
-    let server = TestServer::start_postgres(&url, common::TEST_KEY, RETENTION_FLAGS).await;
+    let server = TestServer::start_postgres(url, common::TEST_KEY, RETENTION_FLAGS).await;
     retention_applies(&server).await;
     server.stop().await;
 }

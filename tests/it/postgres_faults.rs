@@ -40,7 +40,7 @@ async fn an_outage_answers_503_and_loses_nothing() {
     let receiver = Receiver::always(204).await;
     let node = Arc::new(
         TestServer::start_postgres(
-            &url,
+            url,
             common::TEST_KEY,
             &[
                 "--allow-http",

@@ -131,7 +131,9 @@ async fn a_receiver_down_for_a_stretch_gets_everything_when_it_returns() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    let mut by_delivery: std::collections::BTreeMap<String, Vec<(i64, i64, i64, Option<i64>)>> = Default::default();
+    // (attempt number, started at, duration, status) per delivery.
+    type Attempt = (i64, i64, i64, Option<i64>);
+    let mut by_delivery: std::collections::BTreeMap<String, Vec<Attempt>> = Default::default();
     for (delivery, number, started_at, duration, status) in rows {
         by_delivery.entry(delivery).or_default().push((number, started_at, duration, status));
     }
