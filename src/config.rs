@@ -132,11 +132,13 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "SWITCHYARD_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
-    /// How long a client may take to send a request's headers, counted from when the server
-    /// waits for them: from the connection's start, or on a kept-alive connection from the
-    /// previous answer (so it is also how long an idle keep-alive connection stays open).
+    /// How long a client may take to send a request's headers, from their first byte.
     #[arg(long, env = "SWITCHYARD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = duration)]
     pub header_read_timeout: Duration,
+    /// How long a connection may wait for its next request (or its first), from the end of the
+    /// previous answer (or its start).
+    #[arg(long, env = "SWITCHYARD_KEEP_ALIVE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    pub keep_alive_timeout: Duration,
     /// How long a client may take to send a JSON request body whole, and the longest pause
     /// between two pieces of any body (activation uploads stream for longer).
     #[arg(long, env = "SWITCHYARD_BODY_READ_TIMEOUT", default_value = "30s", value_parser = duration)]
@@ -289,7 +291,7 @@ mod tests {
         assert_eq!(args.request_timeout, Duration::from_secs(15));
         assert_eq!(args.connect_timeout, Duration::from_secs(5));
         assert_eq!((args.header_read_timeout, args.body_read_timeout), (Duration::from_secs(10), Duration::from_secs(30)));
-        assert_eq!(args.max_connections, 1024);
+        assert_eq!((args.keep_alive_timeout, args.max_connections), (Duration::from_secs(60), 1024));
         assert!(!args.allow_http && !args.allow_private_networks);
         assert_eq!(args.retention, Duration::from_secs(30 * 86_400));
         assert_eq!(args.janitor_interval, Duration::from_secs(60));

@@ -1,32 +1,38 @@
 //! The HTTP listener. Each connection is bounded in time and the connections in number, so that
 //! slow or idle clients cannot hold the server (slowloris): a request's headers must arrive within
-//! `--header-read-timeout` (hyper counts it from when it waits for them, so it also closes idle
-//! keep-alive connections), bodies within `--body-read-timeout` (`api::router`), and at most
-//! `--max-connections` are served at once; the rest wait in the listen queue.
+//! `--header-read-timeout` of their first byte, a connection waiting for its next request closes
+//! after `--keep-alive-timeout`, bodies must keep coming (`--body-read-timeout`, `api::router`),
+//! and at most `--max-connections` are served at once; the rest wait in the listen queue.
+//! (hyper's own header timeout runs from when it starts waiting for a request, idle time
+//! included, so it cannot tell a slow client from an idle one: `Deadlines` does both.)
 //!
 //! hyper answers a request it cannot parse (bad request line or headers, an over-long URI, too
 //! large headers) by itself, with an empty body; `EnvelopedParseErrors` gives those answers the
 //! API's error envelope like every other.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio::time::{Instant, Sleep};
 
 use crate::api::{ApiError, Scope};
 
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
+    pub keep_alive_timeout: Duration,
     pub max_connections: usize,
 }
 
@@ -35,7 +41,7 @@ pub async fn serve(listener: TcpListener, router: axum::Router, limits: Connecti
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut http1 = hyper::server::conn::http1::Builder::new();
-    http1.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    http1.header_read_timeout(None); // `Deadlines` keeps time instead
     loop {
         let accepted = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => break,
@@ -43,8 +49,10 @@ pub async fn serve(listener: TcpListener, router: axum::Router, limits: Connecti
         };
         let Some((stream, permit)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(EnvelopedParseErrors::new(stream));
-        let connection = graceful.watch(http1.serve_connection(io, TowerToHyperService::new(router.clone())));
+        let cycle = Arc::new(AtomicU8::new(WAITING));
+        let io = TokioIo::new(EnvelopedParseErrors::new(Deadlines::new(stream, limits, cycle.clone())));
+        let service = MarksRequests { inner: TowerToHyperService::new(router.clone()), cycle };
+        let connection = graceful.watch(http1.serve_connection(io, service));
         tokio::spawn(async move {
             // A connection ends with an error when a client goes away or times out: nothing to do.
             let _ = connection.await;
@@ -65,6 +73,154 @@ async fn accept(listener: &TcpListener, permits: &Arc<Semaphore>) -> Option<(tok
             tracing::warn!(%error, "accepting a connection failed");
             tokio::time::sleep(Duration::from_millis(100)).await;
             None
+        }
+    }
+}
+
+/// Where a connection is in its request cycle: waiting for a request (idle, or reading its
+/// headers), serving one (hyper parsed its headers and called the router), or answered (the
+/// router returned the answer, which is being written).
+const WAITING: u8 = 0;
+const SERVING: u8 = 1;
+const ANSWERED: u8 = 2;
+
+/// The router as hyper calls it, marking where the connection is in its cycle for `Deadlines`.
+struct MarksRequests<S> {
+    inner: S,
+    cycle: Arc<AtomicU8>,
+}
+
+impl<S, R> hyper::service::Service<R> for MarksRequests<S>
+where
+    S: hyper::service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn call(&self, request: R) -> Self::Future {
+        self.cycle.store(SERVING, Ordering::Relaxed);
+        let (answer, cycle) = (self.inner.call(request), self.cycle.clone());
+        Box::pin(async move {
+            let answer = answer.await;
+            cycle.store(ANSWERED, Ordering::Relaxed);
+            answer
+        })
+    }
+}
+
+/// A client connection that keeps time while the server waits for a request: once a request's
+/// first byte is read, its headers have `header_read_timeout` to be complete (hyper then calls
+/// the router); before that, an idle connection has `keep_alive_timeout`, counted from its start
+/// or from the last byte of the previous answer. A read that runs out of time fails, and hyper
+/// closes the connection. While a request is served there is no deadline here: bodies have
+/// their own (`api::router`), handlers take what they take.
+struct Deadlines<S> {
+    inner: S,
+    limits: ConnectionLimits,
+    cycle: Arc<AtomicU8>,
+    idle_since: Instant,
+    head_started: Option<Instant>,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl<S> Deadlines<S> {
+    fn new(inner: S, limits: ConnectionLimits, cycle: Arc<AtomicU8>) -> Self {
+        let now = Instant::now();
+        Self { inner, limits, cycle, idle_since: now, head_started: None, timer: Box::pin(tokio::time::sleep_until(now)) }
+    }
+
+    /// When the current wait for a request runs out; `None` while one is served.
+    fn deadline(&self) -> Option<Instant> {
+        match (self.cycle.load(Ordering::Relaxed), self.head_started) {
+            (SERVING, _) => None,
+            (_, Some(started)) => Some(started + self.limits.header_read_timeout),
+            (_, None) => Some(self.idle_since + self.limits.keep_alive_timeout),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Deadlines<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before && this.head_started.is_none() && this.cycle.load(Ordering::Relaxed) != SERVING {
+                    this.head_started = Some(Instant::now());
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => match this.deadline() {
+                Some(deadline) => {
+                    this.timer.as_mut().reset(deadline);
+                    ready!(this.timer.as_mut().poll(cx));
+                    Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client was too slow or idle too long")))
+                }
+                None => Poll::Pending,
+            },
+            failed => failed,
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Deadlines<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = ready!(this.unless_stalled(cx, |inner, cx| Pin::new(inner).poll_write(cx, buf)))?;
+        this.answer_written(written, cx);
+        Poll::Ready(Ok(written))
+    }
+
+    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = ready!(this.unless_stalled(cx, |inner, cx| Pin::new(inner).poll_write_vectored(cx, bufs)))?;
+        this.answer_written(written, cx);
+        Poll::Ready(Ok(written))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+impl<S> Deadlines<S> {
+    /// Runs a write; one that cannot go on because the client reads nothing of an answer for the
+    /// keep-alive timeout (a slow-read attack) fails.
+    fn unless_stalled(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(&mut S, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match write(&mut self.inner, cx) {
+            Poll::Pending if self.cycle.load(Ordering::Relaxed) == ANSWERED => {
+                self.timer.as_mut().reset(self.idle_since + self.limits.keep_alive_timeout);
+                ready!(self.timer.as_mut().poll(cx));
+                Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client read nothing of the answer for too long")))
+            }
+            done => done,
+        }
+    }
+
+    /// Bytes of an answer went out: once the router has answered, the connection waits for its
+    /// next request from here (written by hyper before the router answers, e.g. `100 Continue`,
+    /// does not count). hyper's own parse-error answers end the connection anyway. The timer is
+    /// armed here too: hyper may not poll a read again before the client sends something.
+    fn answer_written(&mut self, written: usize, cx: &mut Context<'_>) {
+        if written > 0 && self.cycle.load(Ordering::Relaxed) == ANSWERED {
+            self.idle_since = Instant::now();
+            self.head_started = None;
+            self.timer.as_mut().reset(self.idle_since + self.limits.keep_alive_timeout);
+            let _ = self.timer.as_mut().poll(cx);
         }
     }
 }
@@ -174,6 +330,51 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for EnvelopedParseErrors<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const SHORT: Duration = Duration::from_millis(50);
+    /// Only a deadline that never fires reaches this.
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    /// A connection in the given phase of its cycle, and the client's end of it (a pipe that
+    /// holds 64 bytes, so an answer nobody reads stalls).
+    fn connection(phase: u8) -> (Deadlines<tokio::io::DuplexStream>, tokio::io::DuplexStream) {
+        let (server, client) = tokio::io::duplex(64);
+        let limits = ConnectionLimits { header_read_timeout: SHORT, keep_alive_timeout: SHORT, max_connections: 1 };
+        (Deadlines::new(server, limits, Arc::new(AtomicU8::new(phase))), client)
+    }
+
+    #[tokio::test]
+    async fn idle_and_half_sent_requests_run_out_of_time() {
+        let (mut idle, _client) = connection(WAITING);
+        let read = tokio::time::timeout(PATIENCE, idle.read(&mut [0; 16])).await.expect("the deadline fires");
+        assert_eq!(read.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        let (mut half, mut client) = connection(ANSWERED);
+        client.write_all(b"GET / HT").await.unwrap();
+        assert_eq!(half.read(&mut [0; 16]).await.unwrap(), 8);
+        let read = tokio::time::timeout(PATIENCE, half.read(&mut [0; 16])).await.expect("the deadline fires");
+        assert_eq!(read.unwrap_err().kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_request_being_served_has_no_deadline_here() {
+        let (mut serving, _client) = connection(SERVING);
+        let read = tokio::time::timeout(SHORT * 4, serving.read(&mut [0; 16])).await;
+        assert!(read.is_err(), "still waiting after four times the timeouts: {read:?}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_the_client_never_reads_runs_out_of_time() {
+        let (mut answering, _client) = connection(ANSWERED);
+        let stalled = tokio::time::timeout(PATIENCE, async {
+            loop {
+                if let Err(e) = answering.write(&[b'x'; 32]).await {
+                    return e;
+                }
+            }
+        });
+        assert_eq!(stalled.await.expect("the deadline fires").kind(), io::ErrorKind::TimedOut);
+    }
 
     #[test]
     fn parse_error_heads_get_the_envelope() {

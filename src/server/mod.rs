@@ -215,7 +215,11 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
     let janitor =
         janitor::start(core.store.clone(), JanitorSettings { retention: args.retention, interval: args.janitor_interval }, core.shutdown.subscribe());
     let router = if args.workers_only { api::ops_router(state) } else { api::router(state) };
-    let limits = ConnectionLimits { header_read_timeout: args.header_read_timeout, max_connections: args.max_connections };
+    let limits = ConnectionLimits {
+        header_read_timeout: args.header_read_timeout,
+        keep_alive_timeout: args.keep_alive_timeout,
+        max_connections: args.max_connections,
+    };
     let http = tokio::spawn(connections::serve(listener, router, limits, core.shutdown.subscribe()));
     Ok(RunningServer { addr, http, janitor, core })
 }

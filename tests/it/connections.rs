@@ -17,10 +17,14 @@ use tokio::net::TcpStream;
 /// Far longer than any timeout configured here: only a server that never closes reaches it.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-async fn strict_server() -> TestServer {
+async fn server_with(limits: &[&str]) -> TestServer {
     let mut flags = common::TEST_FLAGS.to_vec();
-    flags.extend(["--header-read-timeout", "1s", "--body-read-timeout", "1s", "--max-connections", "2"]);
+    flags.extend(limits);
     TestServer::start_with(&flags).await
+}
+
+async fn strict_server() -> TestServer {
+    server_with(&["--header-read-timeout", "1s", "--keep-alive-timeout", "1s", "--body-read-timeout", "1s", "--max-connections", "2"]).await
 }
 
 async fn connect(server: &TestServer) -> TcpStream {
@@ -55,11 +59,30 @@ async fn unfinished_headers_silence_and_idle_keep_alive_are_closed() {
     for stream in [&mut half_headers, &mut silent] {
         assert_eq!(read_until_closed(stream).await, "", "closed without an answer");
     }
-    // A kept-alive connection is closed once it stays idle past the header timeout.
+    // A kept-alive connection is closed once it stays idle past the keep-alive timeout.
     let mut idle = connect(&server).await;
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     let answer = read_until_closed(&mut idle).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "answered first, then closed when idle: {answer}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_header_timeout_runs_from_the_first_byte_not_from_idle_time() {
+    let server = server_with(&["--header-read-timeout", "1s", "--keep-alive-timeout", "60s"]).await;
+    let mut kept_alive = connect(&server).await;
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut answer = [0u8; 512];
+    for _ in 0..2 {
+        kept_alive.write_all(request).await.unwrap();
+        let read = tokio::time::timeout(PATIENCE, kept_alive.read(&mut answer)).await.expect("answered").unwrap();
+        assert!(answer[..read].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..read]));
+        // Idle for twice the header timeout: a keep-alive wait, well within its 60 s.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    // A request whose headers stop half-way is closed by the header timeout all the same.
+    kept_alive.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
+    assert_eq!(read_until_closed(&mut kept_alive).await, "");
     server.stop().await;
 }
 
