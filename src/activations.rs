@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::domain::event::Event;
+use crate::domain::event::{Event, MAX_DATA_DEPTH, check_depth};
 use crate::domain::time::now_ms;
 use crate::store::{Activation, Destination, Store, StoreError};
 
@@ -82,7 +82,10 @@ impl Sink {
         if !record.is_object() {
             return Err(IngestError::BadRecord { index: self.count, message: "a record is a JSON object".into() });
         }
-        self.batch.push(record.to_string());
+        let record = record.to_string();
+        check_depth(&record)
+            .map_err(|_| IngestError::BadRecord { index: self.count, message: format!("a record nests at most {MAX_DATA_DEPTH} levels deep") })?;
+        self.batch.push(record);
         if self.batch.len() == BATCH {
             self.flush()?;
         }

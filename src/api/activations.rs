@@ -138,7 +138,7 @@ impl From<ActivationRecord> for RecordView {
             last_error: r.last_error,
             record: r.record.map(|record| {
                 serde_json::value::RawValue::from_string(record)
-                    .unwrap_or_else(|_| serde_json::value::RawValue::from_string("{}".into()).expect("valid"))
+                    .unwrap_or_else(|_| serde_json::value::RawValue::from_string("{}".into()).expect("\"{}\" is JSON"))
             }),
         }
     }

@@ -15,7 +15,7 @@ use crate::domain::endpoint::check_events;
 use crate::domain::signing::SigningSecret;
 use crate::domain::throttle::parse_rate_limit;
 use crate::domain::time::{Millis, parse_rfc3339};
-use crate::domain::url_policy::UrlError;
+use crate::domain::url_policy::{UrlError, UrlPolicy};
 use crate::store::StoredSecret;
 use crate::targets::signing_secret_binding;
 
@@ -26,19 +26,32 @@ pub async fn checked_url(state: &AppState, scope: Scope, raw: Option<&str>) -> R
         other => ApiError::new(StatusCode::BAD_REQUEST, scope, "invalid_url", other.to_string()),
     };
     let url = state.url_policy.check_url(raw.unwrap_or_default()).map_err(invalid)?;
-    // Early, friendly refusal of names that resolve only to internal addresses. The check that
-    // protects is the one at connect time; a name that does not resolve yet is accepted.
-    if let (Some(url::Host::Domain(host)), false) = (url.host(), state.url_policy.allow_private_networks)
-        && let Ok(addrs) = tokio::net::lookup_host((host, url.port_or_known_default().unwrap_or(443))).await
-    {
-        let addrs: Vec<_> = addrs.collect();
-        if let Some(blocked) = addrs.iter().find(|a| !state.url_policy.is_allowed_ip(a.ip()))
-            && addrs.iter().all(|a| !state.url_policy.is_allowed_ip(a.ip()))
-        {
-            return Err(invalid(UrlError::BlockedAddress(blocked.ip())));
-        }
+    if let Some(url::Host::Domain(name)) = url.host() {
+        refuse_internal_name(state.url_policy, name, url.port_or_known_default().unwrap_or(443)).await.map_err(invalid)?;
     }
     Ok(url.to_string())
+}
+
+/// Checks a bare host (an SMTP server) against the same policy as URLs.
+pub async fn checked_host(policy: UrlPolicy, raw: &str, port: u16) -> Result<(), UrlError> {
+    if let url::Host::Domain(name) = policy.check_host(raw)? {
+        refuse_internal_name(policy, &name, port).await?;
+    }
+    Ok(())
+}
+
+/// Early, friendly refusal of names that resolve only to addresses the policy refuses. The check
+/// that protects is the one at connect time; a name that does not resolve yet is accepted.
+async fn refuse_internal_name(policy: UrlPolicy, name: &str, port: u16) -> Result<(), UrlError> {
+    if policy.allow_private_networks {
+        return Ok(());
+    }
+    let Ok(found) = tokio::net::lookup_host((name, port)).await else { return Ok(()) };
+    let found: Vec<_> = found.map(|a| a.ip()).collect();
+    match found.first() {
+        Some(&first) if found.iter().all(|ip| !policy.is_allowed_ip(*ip)) => Err(UrlError::BlockedAddress(first)),
+        _ => Ok(()),
+    }
 }
 
 /// Checks subscribed event types against the account's catalog.

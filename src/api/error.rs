@@ -148,6 +148,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The answer when a handler panicked: the 500 envelope, without the panic's text (the panic hook
+/// has logged it, with its location, for the operator).
+pub fn panic_response(_panic: Box<dyn std::any::Any + Send>) -> Response {
+    tracing::error!("a request handler panicked; answered 500");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Scope::Api, "internal", "server error").into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_events, checked_rate_limit, checked_workspaces, sent};
+use super::checks::{checked_events, checked_host, checked_rate_limit, checked_workspaces, sent};
 use super::deliveries::DeliveryOne;
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
@@ -231,7 +231,11 @@ async fn apply(state: &AppState, mailer: &mut Mailer, fields: MailerFields, crea
         mailer.name = name;
     }
     if let Some(sender_name) = fields.sender_name {
-        mailer.sender_name = sender_name.trim().to_owned();
+        let sender_name = sender_name.trim();
+        if !mailer::valid_display_name(sender_name) {
+            return Err(bad("invalid_request", format!("sender_name is at most {} characters, without line breaks", mailer::MAX_NAME_LEN)));
+        }
+        mailer.sender_name = sender_name.to_owned();
     }
     if fields.sender_email.is_some() {
         mailer.sender_email = checked_address("sender_email", fields.sender_email)?;
@@ -262,6 +266,9 @@ async fn apply(state: &AppState, mailer: &mut Mailer, fields: MailerFields, crea
         mailer.credential_hints.clone()
     });
     mailer::validate_settings(provider, &mailer.config, &credentials_for_check).map_err(|m| bad("invalid_config", m))?;
+    if let Some((host, port)) = smtp_address(mailer) {
+        checked_host(state.url_policy, &host, port).await.map_err(|e| bad("invalid_config", format!("config.host: {e}")))?;
+    }
     if let Some(credentials) = new_credentials {
         (mailer.credentials, mailer.credential_hints) = seal_credentials(state, mailer.id, &credentials);
         settings_changed = true;
@@ -296,6 +303,13 @@ async fn apply(state: &AppState, mailer: &mut Mailer, fields: MailerFields, crea
         mailer.verified_at = None;
     }
     Ok(settings_changed)
+}
+
+/// An SMTP mailer's server, as checked by `validate_settings`.
+fn smtp_address(mailer: &Mailer) -> Option<(String, u16)> {
+    let host = mailer.config.get("host").and_then(Value::as_str)?;
+    let port = mailer.config.get("port").and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok())?;
+    (mailer.provider == MailerProvider::Smtp).then(|| (host.to_owned(), port))
 }
 
 async fn owned_mailer(state: &AppState, caller: &Caller, id: &str) -> Result<Mailer, ApiError> {
@@ -413,8 +427,8 @@ pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): A
     }
     mailer::validate_template(mailer.provider, &req.template).map_err(|m| bad("invalid_template", m))?;
     let data = Value::Object(req.data.unwrap_or_default());
-    let raw = serde_json::value::RawValue::from_string(data.to_string()).expect("a JSON value is valid JSON");
-    check_data(&raw).map_err(|e| bad("invalid_request", e.to_string()))?;
+    let raw = serde_json::value::RawValue::from_string(data.to_string()).map_err(|e| bad("invalid_request", e.to_string()))?;
+    check_data(&raw).map_err(|e| bad("invalid_data", e.to_string()))?;
     let to = checked_address("to", req.to)?;
     if to.is_none() && !data.get("email").and_then(Value::as_str).is_some_and(mailer::valid_address) {
         return Err(bad("invalid_address", "give `to`, or a record with a valid `email`"));
@@ -432,6 +446,7 @@ pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): A
         idempotency_key: None,
         created_at: now_ms(),
     };
+    // A struct of strings always serializes.
     let params = serde_json::to_string(&DirectSend { to, template: req.template }).expect("parameters serialize");
     let delivery = state.store.enqueue_direct(&event, TargetRef { kind: TargetKind::Mailer, id: mailer.id }, &params).await.or_store_error(SCOPE)?;
     state.engine_wake.notify_one();

@@ -29,6 +29,7 @@ use axum::http::StatusCode;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use tokio::sync::Notify;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -172,6 +173,7 @@ pub fn router(state: AppState) -> axum::Router {
         .fallback(not_found)
         .layer(RequestBodyTimeoutLayer::new(state.body_read_timeout))
         .with_state(state)
+        .layer(answer_panics())
 }
 
 async fn not_found() -> ApiError {
@@ -187,5 +189,32 @@ fn ops_routes() -> axum::Router<AppState> {
 
 /// What a worker-only node (`--workers-only`) serves: health, readiness and metrics.
 pub fn ops_router(state: AppState) -> axum::Router {
-    ops_routes().fallback(not_found).with_state(state)
+    ops_routes().fallback(not_found).with_state(state).layer(answer_panics())
+}
+
+/// A handler that panics still answers: a 500 `api.internal` envelope, never a dropped connection.
+fn answer_panics() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> axum::response::Response> {
+    CatchPanicLayer::custom(error::panic_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_the_internal_envelope() {
+        async fn boom() -> &'static str {
+            panic!("secret panic text")
+        }
+        let app = axum::Router::new().route("/api/boom", axum::routing::post(boom)).layer(answer_panics());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let answer = reqwest::Client::new().post(format!("http://{address}/api/boom")).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = answer.text().await.unwrap();
+        let envelope: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(envelope, serde_json::json!({"ok": false, "error": {"code": "api.internal", "message": "server error"}}));
+        assert!(!body.contains("secret panic text"));
+    }
 }

@@ -7,6 +7,12 @@ use super::time::{Millis, rfc3339};
 
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 pub const MAX_BATCH_EVENTS: usize = 1000;
+/// How deeply event data and records may nest objects and arrays, the record itself being
+/// level 1. Checked when data is accepted and again when a delivery reads it, so nothing is
+/// accepted that cannot be delivered: a delivery re-parses data with serde_json, which stops at
+/// 128 levels, and a provider's request wraps a few levels around what it carries.
+pub const MAX_DATA_DEPTH: usize = 32;
+const _: () = assert!(MAX_DATA_DEPTH + 16 <= 128, "deliveries must be able to re-parse and wrap accepted data");
 
 /// An event: validated and ready to be stored, or as stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,16 +31,45 @@ pub struct Event {
 pub enum EventDataError {
     #[error("data must be a JSON object")]
     NotAnObject,
+    #[error("data is nested more than {MAX_DATA_DEPTH} levels deep")]
+    TooDeep,
     #[error("idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters")]
     BadIdempotencyKey,
 }
 
-/// `data` must be a JSON object (a participant or contact record).
+/// `data` must be a JSON object (a participant or contact record) nested at most
+/// `MAX_DATA_DEPTH` levels deep.
 pub fn check_data(data: &RawValue) -> Result<(), EventDataError> {
     match data.get().trim_start().as_bytes().first() {
-        Some(b'{') => Ok(()),
+        Some(b'{') => check_depth(data.get()),
         _ => Err(EventDataError::NotAnObject),
     }
+}
+
+/// Refuses JSON nested deeper than `MAX_DATA_DEPTH`.
+pub fn check_depth(json: &str) -> Result<(), EventDataError> {
+    if json_depth(json) > MAX_DATA_DEPTH { Err(EventDataError::TooDeep) } else { Ok(()) }
+}
+
+/// The deepest nesting of objects and arrays in a JSON text, counted in one pass without
+/// recursion, so that any depth is measured safely.
+fn json_depth(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for byte in json.bytes() {
+        match byte {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            _ if in_string => {}
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 pub fn check_idempotency_key(key: Option<&str>) -> Result<(), EventDataError> {
@@ -72,6 +107,18 @@ mod tests {
         for bad in ["[1]", "\"x\"", "3", "null"] {
             assert_eq!(check_data(&raw(bad)), Err(EventDataError::NotAnObject));
         }
+    }
+
+    #[test]
+    fn data_nests_at_most_the_limit() {
+        let nested = |levels: usize| format!("{}{}", r#"{"a":["#.repeat(levels), "]}".repeat(levels));
+        let raw = |s: String| RawValue::from_string(s).unwrap();
+        // Each `{"a":[` opens two levels.
+        assert_eq!(json_depth(&nested(MAX_DATA_DEPTH / 2)), MAX_DATA_DEPTH);
+        assert!(check_data(&raw(nested(MAX_DATA_DEPTH / 2))).is_ok());
+        assert_eq!(check_data(&raw(format!(r#"{{"x":{}}}"#, nested(MAX_DATA_DEPTH / 2)))), Err(EventDataError::TooDeep));
+        assert_eq!(check_data(&raw(nested(5000))), Err(EventDataError::TooDeep), "measured without recursion");
+        assert_eq!(json_depth(r#"{"s":"[[[[{{\"\\","t":[]}"#), 2, "brackets in strings do not count");
     }
 
     #[test]

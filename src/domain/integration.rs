@@ -212,12 +212,18 @@ pub enum ConfigError {
 /// together, as seed 001's rules tie them (Salesforce needs Last Name mapped).
 pub fn validate(config: &IntegrationConfig, has_secret: bool, secret: Option<&str>, mapping: &[MappingRow]) -> Result<(), ConfigError> {
     let invalid = |m: String| Err(ConfigError::Invalid(m));
+    if let Some(secret) = secret {
+        check_secret(secret).map_err(ConfigError::Invalid)?;
+    }
     match config {
         IntegrationConfig::CustomApi(c) => {
             if c.auth_type == AuthType::CustomHeader {
                 match c.custom_header_name.as_deref().map(str::trim) {
                     None | Some("") => return invalid("custom_header_name is required when auth_type is custom_header".into()),
                     Some(name) if !is_header_name(name) => return invalid(format!("'{name}' is not a valid HTTP header name")),
+                    Some(name) if is_reserved_header(name) => {
+                        return invalid(format!("custom_header_name '{name}' is a header Switchyard sets itself; choose another name"));
+                    }
                     Some(_) => {}
                 }
             }
@@ -264,6 +270,42 @@ pub fn validate(config: &IntegrationConfig, has_secret: bool, secret: Option<&st
     Ok(())
 }
 
+pub const MAX_SECRET_LEN: usize = 4096;
+
+/// A credential travels in a header or a form: bounded, and without control characters (a line
+/// break would end the header it is put in).
+fn check_secret(secret: &str) -> Result<(), String> {
+    if secret.chars().count() > MAX_SECRET_LEN {
+        return Err(format!("secret is longer than {MAX_SECRET_LEN} characters"));
+    }
+    if secret.contains(char::is_control) {
+        return Err("secret contains control characters".into());
+    }
+    Ok(())
+}
+
+/// Headers that frame or sign the request: a credential sent under one of these names would
+/// corrupt the request or forge its signature.
+fn is_reserved_header(name: &str) -> bool {
+    const RESERVED: [&str; 13] = [
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "x-switchyard-test",
+    ];
+    let name = name.to_ascii_lowercase();
+    RESERVED.contains(&name.as_str()) || name.starts_with("proxy-")
+}
+
 /// RFC 7230 token characters.
 fn is_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
@@ -280,10 +322,17 @@ pub fn auth_header(config: &CustomApiConfig, secret: &str) -> Option<(String, St
     }
 }
 
-/// Shows the first characters of a secret: enough to recognise it, too few to use it.
+/// Secrets shorter than this show nothing of themselves in their hint.
+pub const MIN_HINTED_SECRET_LEN: usize = 16;
+
+/// The hint answers show for a stored secret (integrations' `secret_hint`, mailers'
+/// `credential_hints`): its first characters, at most an eighth of it and never more than four,
+/// so a long secret can be recognised and no secret can be guessed from its hint; nothing of a
+/// secret under `MIN_HINTED_SECRET_LEN` characters.
 pub fn secret_hint(secret: &str) -> String {
-    let shown: String = secret.chars().take(4).collect();
-    format!("{shown}…")
+    let length = secret.chars().count();
+    let shown = if length < MIN_HINTED_SECRET_LEN { 0 } else { (length / 8).min(4) };
+    format!("{}…", secret.chars().take(shown).collect::<String>())
 }
 
 #[cfg(test)]
@@ -323,6 +372,11 @@ mod tests {
         assert!(validate(&custom(AuthType::CustomHeader, Some("X-Custom-Auth")), true, Some("k"), &[]).is_ok());
         assert!(validate(&custom(AuthType::Basic, None), true, Some("no-colon"), &[]).is_err());
         assert!(validate(&custom(AuthType::Basic, None), true, None, &[]).is_ok(), "a stored secret was checked when saved");
+        for reserved in ["Content-Length", "host", "Transfer-Encoding", "webhook-signature", "Proxy-Authorization"] {
+            assert!(validate(&custom(AuthType::CustomHeader, Some(reserved)), true, Some("k"), &[]).is_err(), "{reserved}");
+        }
+        assert!(validate(&custom(AuthType::Bearer, None), true, Some("k\r\nX-Injected: 1"), &[]).unwrap_err().to_string().contains("control"));
+        assert!(validate(&custom(AuthType::Bearer, None), true, Some(&"k".repeat(MAX_SECRET_LEN + 1)), &[]).is_err());
     }
 
     #[test]
@@ -357,6 +411,20 @@ mod tests {
         assert!(IntegrationConfig::from_json(IntegrationKind::Hubspot, serde_json::json!({"token": "x"})).is_err());
         assert!(IntegrationConfig::from_json(IntegrationKind::CustomApi, serde_json::json!({"endpoint": "x", "method": "GET"})).is_err());
         assert_eq!(IntegrationKind::parse("salesforce"), Some(IntegrationKind::Salesforce));
-        assert_eq!(secret_hint("pat-na1-abcdef"), "pat-…");
+    }
+
+    #[test]
+    fn hints_reveal_nothing_of_short_secrets_and_little_of_long_ones() {
+        for short in ["", "sk", "s3cr3t-key", "pat-na1-abcdef", "fifteen-chars!!"] {
+            assert_eq!(secret_hint(short), "…", "{short}");
+        }
+        assert_eq!(secret_hint("sixteen-chars!!!"), "si…");
+        assert_eq!(secret_hint("pat-na1-0123456789abcdef"), "pat…");
+        assert_eq!(secret_hint("SG.abcdefghijklmnopqrstuvwxyz0123456789"), "SG.a…");
+        for length in 0..200 {
+            let secret: String = "é".repeat(length);
+            let shown = secret_hint(&secret).chars().count() - 1;
+            assert!(shown <= 4 && shown * 8 <= length, "{length}: {shown}");
+        }
     }
 }

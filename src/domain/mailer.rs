@@ -170,23 +170,75 @@ pub fn validate_settings(provider: MailerProvider, config: &Map<String, Value>, 
             return Err(format!("credentials.{field} is required for {}", provider.title()));
         }
     }
-    if !credentials.values().all(Value::is_string) {
-        return Err("credentials are strings".into());
+    for (name, value) in config.iter().filter(|(_, v)| !blank(v)) {
+        check_config_field(provider, name, value).map_err(|m| format!("config.{name} {m}"))?;
     }
-    match provider {
-        MailerProvider::Mailgun if !matches!(config["region"].as_str(), Some("us" | "eu")) => Err("config.region is \"us\" or \"eu\"".into()),
-        MailerProvider::Smtp => {
-            let port = config.get("port").and_then(Value::as_u64).filter(|p| (1..=65535).contains(p));
-            port.ok_or("config.port is a port number (587 for STARTTLS, 465 for TLS)")?;
-            match config.get("security") {
-                None => Ok(()),
-                Some(v) => serde_json::from_value::<SmtpSecurity>(v.clone())
-                    .map(|_| ())
-                    .map_err(|_| "config.security is \"starttls\", \"tls\" or \"none\"".into()),
+    for (name, value) in credentials {
+        match value.as_str() {
+            Some(text) if text.chars().count() > MAX_CREDENTIAL_LEN => {
+                Err(format!("credentials.{name} is longer than {MAX_CREDENTIAL_LEN} characters"))
             }
-        }
-        _ => Ok(()),
+            // Credentials travel in HTTP headers and SMTP commands, where a line break would end them.
+            Some(text) if text.contains(char::is_control) => Err(format!("credentials.{name} contains control characters")),
+            Some(_) => Ok(()),
+            None => Err(format!("credentials.{name} is a string")),
+        }?;
     }
+    Ok(())
+}
+
+pub const MAX_CREDENTIAL_LEN: usize = 4096;
+
+/// One provider setting, already known to be a setting of `provider` and not blank: what it
+/// must be, when it is not.
+fn check_config_field(provider: MailerProvider, name: &str, value: &Value) -> Result<(), &'static str> {
+    let text = value.as_str();
+    let (ok, rule) = match (provider, name) {
+        (MailerProvider::AmazonSes, "region") => (text.is_some_and(is_aws_region), "is an AWS region name such as \"eu-west-1\""),
+        (MailerProvider::Mailgun, "domain") => (text.is_some_and(is_domain_name), "is a domain name such as \"mg.example.com\""),
+        (MailerProvider::Mailgun, "region") => (matches!(text, Some("us" | "eu")), "is \"us\" or \"eu\""),
+        // Syntax only: the caller applies the address policy, which resolves names.
+        (MailerProvider::Smtp, "host") => (
+            text.is_some_and(|h| h.len() <= MAX_DOMAIN_LEN && !h.contains(|c: char| c.is_whitespace() || c.is_control())),
+            "is a host name or IP address",
+        ),
+        (MailerProvider::Smtp, "port") => {
+            (value.as_u64().is_some_and(|p| (1..=65535).contains(&p)), "is a port number (587 for STARTTLS, 465 for TLS)")
+        }
+        (MailerProvider::Smtp, "login") => {
+            (text.is_some_and(|l| l.len() <= MAX_CREDENTIAL_LEN && !l.contains(char::is_control)), "is a user name without control characters")
+        }
+        (MailerProvider::Smtp, "security") => (serde_json::from_value::<SmtpSecurity>(value.clone()).is_ok(), "is \"starttls\", \"tls\" or \"none\""),
+        _ => (false, "is not a setting of this provider"),
+    };
+    if ok { Ok(()) } else { Err(rule) }
+}
+
+const MAX_DOMAIN_LEN: usize = 253;
+
+/// `^[a-z]{2}(-[a-z]+)+-\d+$`: `eu-west-1`, `us-gov-west-1`, `ap-southeast-3`.
+fn is_aws_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    match parts.as_slice() {
+        [area, middle @ .., number] if !middle.is_empty() => {
+            area.len() == 2
+                && area.bytes().all(|b| b.is_ascii_lowercase())
+                && middle.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+                && !number.is_empty()
+                && number.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
+/// A DNS name of at least two labels (letters, digits, hyphens; no hyphen at either end).
+pub fn is_domain_name(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= MAX_DOMAIN_LEN
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            (1..=63).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !l.starts_with('-') && !l.ends_with('-')
+        })
 }
 
 fn blank(v: &Value) -> bool {
@@ -302,15 +354,30 @@ pub fn test_content(mailer_name: &str) -> Content {
     }
 }
 
-/// Light check of an address: something@domain, no spaces or angle brackets.
+/// Light check of an address: one `@` between a local part and a dotted domain, and nothing that
+/// could end a header or an SMTP command (spaces, control characters, brackets, separators).
 pub fn valid_address(address: &str) -> bool {
     let address = address.trim();
+    let forbidden = |c: char| c.is_whitespace() || c.is_control() || "<>,;:()[]\\\"".contains(c);
     match address.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty() && domain.contains('.') && !address.contains(char::is_whitespace) && !address.contains(['<', '>', ',', ';'])
+            (1..=64).contains(&local.len())
+                && address.len() <= 254
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !address.contains(forbidden)
         }
         None => false,
     }
+}
+
+pub const MAX_NAME_LEN: usize = 200;
+
+/// A sender name goes into a `From:` header: bounded, and without control characters.
+pub fn valid_display_name(name: &str) -> bool {
+    name.chars().count() <= MAX_NAME_LEN && !name.contains(char::is_control)
 }
 
 #[cfg(test)]
@@ -340,7 +407,41 @@ mod tests {
         assert!(validate_settings(MailerProvider::Smtp, &obj(json!({"host": "smtp.example.com", "port": 587})), &none).is_ok());
         assert!(validate_settings(MailerProvider::Smtp, &obj(json!({"host": "smtp.example.com", "port": 0})), &none).is_err());
         assert!(validate_settings(MailerProvider::Internal, &none, &none).is_ok());
+        assert!(
+            validate_settings(MailerProvider::Smtp, &obj(json!({"host": "smtp.example.com", "port": 587, "security": "ssl"})), &none)
+                .unwrap_err()
+                .contains("config.security")
+        );
         assert!(validate_settings(MailerProvider::Internal, &obj(json!({"host": "x"})), &none).unwrap_err().contains("not a setting"));
+    }
+
+    #[test]
+    fn every_setting_is_checked_and_named() {
+        let ses = obj(json!({"access_key_id": "AKIA", "secret_access_key": "s"}));
+        for region in ["bad region/\"", "eu-west", "EU-WEST-1", "eu-west-1a", "e-west-1", "eu--1", "", "eu-west-1.evil.example"] {
+            let err = validate_settings(MailerProvider::AmazonSes, &obj(json!({"region": region})), &ses).unwrap_err();
+            assert!(err.contains("config.region"), "{region}: {err}");
+        }
+        for region in ["eu-west-1", "us-gov-west-1", "ap-southeast-3"] {
+            assert!(validate_settings(MailerProvider::AmazonSes, &obj(json!({"region": region})), &ses).is_ok(), "{region}");
+        }
+        assert!(validate_settings(MailerProvider::AmazonSes, &obj(json!({"region": 5})), &ses).unwrap_err().contains("config.region"));
+        let key = obj(json!({"api_key": "k"}));
+        for domain in ["mg example.com", "../v2", "mg.example.com/x", "localhost", "-mg.example.com"] {
+            let err = validate_settings(MailerProvider::Mailgun, &obj(json!({"domain": domain, "region": "us"})), &key).unwrap_err();
+            assert!(err.contains("config.domain"), "{domain}: {err}");
+        }
+        let smtp = |config: Value| validate_settings(MailerProvider::Smtp, &obj(config), &Map::new());
+        assert!(smtp(json!({"host": ["smtp.example.com"], "port": 587})).unwrap_err().contains("config.host"));
+        assert!(smtp(json!({"host": "smtp.example.com\r\n", "port": 587})).unwrap_err().contains("config.host"));
+        assert!(smtp(json!({"host": "smtp.example.com", "port": "587"})).unwrap_err().contains("config.port"));
+        assert!(smtp(json!({"host": "smtp.example.com", "port": 70000})).unwrap_err().contains("config.port"));
+        assert!(smtp(json!({"host": "smtp.example.com", "port": 587, "login": {"user": "x"}})).unwrap_err().contains("config.login"));
+        assert!(smtp(json!({"host": "smtp.example.com", "port": 587, "login": ""})).is_ok(), "an empty optional setting is none");
+        let creds = |c: Value| validate_settings(MailerProvider::Brevo, &Map::new(), &obj(c));
+        assert!(creds(json!({"api_key": 42})).unwrap_err().contains("credentials.api_key"));
+        assert!(creds(json!({"api_key": "k\r\nX-Injected: 1"})).unwrap_err().contains("credentials.api_key"));
+        assert!(creds(json!({"api_key": "k".repeat(MAX_CREDENTIAL_LEN + 1)})).unwrap_err().contains("credentials.api_key"));
     }
 
     #[test]
@@ -388,6 +489,17 @@ mod tests {
         assert!(validate_rules(MailerProvider::Sendgrid, &[rule("a.b", "email"), rule("a.b", "email")]).is_err());
         assert!(validate_rules(MailerProvider::Sendgrid, &[rule("a.b", "mail")]).is_err());
         assert!(valid_address("jane@example.com") && !valid_address("jane") && !valid_address("a b@example.com"));
+        for bad in [
+            "a@b@example.com",
+            "jane@example.com\r\nBcc: x@example.com",
+            "jane@example.",
+            "jane@.example.com",
+            "<jane@example.com>",
+            "\"j\"@example.com",
+        ] {
+            assert!(!valid_address(bad), "{bad:?}");
+        }
+        assert!(valid_display_name("Brand Team") && !valid_display_name("Brand\r\nBcc: x@example.com") && !valid_display_name(&"x".repeat(201)));
         let parsed: MailerRule = serde_json::from_value(json!({"event_type": "x.y", "template": "d-1"})).unwrap();
         assert_eq!(parsed.recipient_field, "email");
     }

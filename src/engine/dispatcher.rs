@@ -1,7 +1,9 @@
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use uuid::Uuid;
 
@@ -12,7 +14,7 @@ use crate::domain::health::{TargetHealth, disable_reason};
 use crate::domain::operational::{self, DeliveryReport, LastError};
 use crate::domain::time::{Millis, now_ms};
 use crate::store::{Attempt, AttemptResult, ClaimRequest, ClaimedDelivery, Store, StoreError};
-use crate::targets::{ResolveError, TargetFactory};
+use crate::targets::{ResolveError, Target, TargetFactory};
 
 /// Most deliveries leased in one cycle.
 const CLAIM_BATCH: usize = 128;
@@ -265,13 +267,22 @@ fn next_claim_size(took: usize) -> usize {
     (took * 2).clamp(MIN_CLAIM, CLAIM_BATCH)
 }
 
+/// A panicking adapter fails its attempt, which is retried and recorded like any other, instead of
+/// losing it (and the target's concurrency slot) with its task.
+async fn deliver_catching_panics(target: &dyn Target, delivery: &ClaimedDelivery) -> AttemptOutcome {
+    AssertUnwindSafe(target.deliver(delivery)).catch_unwind().await.unwrap_or_else(|_| AttemptOutcome::Error {
+        kind: ErrorKind::Internal,
+        message: "the attempt failed unexpectedly (details in the server log)".into(),
+    })
+}
+
 /// One attempt: build the target's adapter, send, judge; and the operational event the verdict
 /// calls for, if any.
 async fn attempt(factory: &TargetFactory, settings: &EngineSettings, delivery: ClaimedDelivery) -> Finished {
     let started_at = now_ms();
     let clock = Instant::now();
     let (outcome, policy) = match factory.resolve(delivery.target, delivery.target_version, started_at).await {
-        Ok(target) => (target.deliver(&delivery).await, target.failure_policy()),
+        Ok(target) => (deliver_catching_panics(target.as_ref(), &delivery).await, target.failure_policy()),
         Err(ResolveError::Gone) => {
             (AttemptOutcome::Error { kind: ErrorKind::TargetGone, message: "the target was deleted".into() }, FailurePolicy::RetryAll)
         }

@@ -47,7 +47,7 @@ impl CustomApiTarget {
     }
 
     async fn send(&self, msg_id: &str, body: Value, test: bool) -> AttemptOutcome {
-        let body = serde_json::to_vec(&body).expect("JSON values serialize");
+        let body = body.to_string().into_bytes();
         let mut request = self.http.request(self.method.clone(), self.url.clone()).header("content-type", "application/json");
         if let Some((name, value)) = &self.auth {
             request = request.header(name.clone(), value.clone());

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::http::HttpClient;
-use super::{ResolveError, Target, data_object};
-use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
+use super::{ResolveError, Target, data_object, record_object};
+use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
 use crate::domain::destination::{QueryParam, request_url};
 use crate::store::{ClaimedDelivery, Destination};
 
@@ -21,15 +21,15 @@ pub struct DestinationTarget {
 impl DestinationTarget {
     pub fn new(destination: Destination, http: HttpClient) -> Result<Self, ResolveError> {
         let base = Url::parse(&destination.url).map_err(|e| ResolveError::Config(format!("destination URL: {e}")))?;
-        let method = reqwest::Method::from_bytes(destination.method.as_str().as_bytes()).expect("destination methods are valid");
+        let method = reqwest::Method::from_bytes(destination.method.as_str().as_bytes())
+            .map_err(|e| ResolveError::Config(format!("destination method: {e}")))?;
         Ok(Self { base, method, params: destination.query_params, http })
     }
 
     /// The record: an activation's row (delivery parameters), or the event's data.
     fn record(delivery: &ClaimedDelivery) -> Result<Map<String, Value>, AttemptOutcome> {
         match &delivery.params {
-            Some(record) => serde_json::from_str(record)
-                .map_err(|e| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message: format!("the record is not a JSON object: {e}") }),
+            Some(record) => record_object("the record", record),
             None => data_object(delivery),
         }
     }

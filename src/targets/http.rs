@@ -26,29 +26,44 @@ pub struct HttpClient {
     policy: UrlPolicy,
 }
 
+/// Why a host name gave no address to connect to.
 #[derive(Debug, thiserror::Error)]
-#[error("{0} resolves only to blocked (loopback, private, link-local or metadata) addresses")]
-struct BlockedAddress(String);
+pub enum LookupError {
+    #[error("DNS lookup of {0} failed: {1}")]
+    Dns(String, std::io::Error),
+    #[error("{0} resolves only to addresses that are not globally reachable (loopback, private, link-local, metadata or reserved)")]
+    Blocked(String),
+}
 
-#[derive(Debug, thiserror::Error)]
-#[error("DNS lookup of {0} failed: {1}")]
-struct DnsFailure(String, std::io::Error);
+impl LookupError {
+    pub fn outcome(&self) -> AttemptOutcome {
+        let kind = match self {
+            Self::Dns(..) => ErrorKind::Dns,
+            Self::Blocked(_) => ErrorKind::BlockedAddress,
+        };
+        AttemptOutcome::Error { kind, message: self.to_string() }
+    }
+}
 
-/// Resolves with the system resolver, then drops every address the policy refuses.
+/// Resolves `host` with the system resolver and keeps only the addresses the policy allows.
+/// Every outbound connection, HTTP or SMTP, is made to an address this returned.
+pub async fn resolve_allowed(policy: UrlPolicy, host: &str, port: u16) -> Result<Vec<SocketAddr>, LookupError> {
+    let found = tokio::net::lookup_host((host, port)).await.map_err(|e| LookupError::Dns(host.to_owned(), e))?;
+    let allowed: Vec<SocketAddr> = found.filter(|a| policy.is_allowed_ip(a.ip())).collect();
+    if allowed.is_empty() {
+        return Err(LookupError::Blocked(host.to_owned()));
+    }
+    Ok(allowed)
+}
+
+/// Hands the HTTP client only addresses the policy allows.
 struct GuardedResolver(UrlPolicy);
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.0;
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let found = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|e| Box::new(DnsFailure(host.clone(), e)) as Box<dyn std::error::Error + Send + Sync>)?;
-            let allowed: Vec<SocketAddr> = found.filter(|a| policy.is_allowed_ip(a.ip())).collect();
-            if allowed.is_empty() {
-                return Err(Box::new(BlockedAddress(host)) as Box<dyn std::error::Error + Send + Sync>);
-            }
+            let allowed = resolve_allowed(policy, name.as_str(), 0).await.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
     }
@@ -83,10 +98,7 @@ impl HttpClient {
     /// reads at most an excerpt of the answer.
     pub async fn send(&self, url: &Url, request: reqwest::RequestBuilder) -> AttemptOutcome {
         match self.policy.check_url(url.as_str()) {
-            Err(UrlError::BlockedAddress(ip)) => AttemptOutcome::Error {
-                kind: ErrorKind::BlockedAddress,
-                message: format!("{ip} is a loopback, private, link-local or metadata address"),
-            },
+            Err(e @ UrlError::BlockedAddress(_)) => AttemptOutcome::Error { kind: ErrorKind::BlockedAddress, message: e.to_string() },
             Err(e) => AttemptOutcome::Error { kind: ErrorKind::InvalidUrl, message: e.to_string() },
             Ok(_) => match request.send().await {
                 Ok(response) => read_response(response).await,
@@ -94,6 +106,12 @@ impl HttpClient {
             },
         }
     }
+}
+
+/// `base` with `path` in place of its path; an attempt error for a base that cannot take one
+/// (such a URL comes only from outside: a flag, or a provider's answer).
+pub fn with_path(base: &Url, path: &str) -> Result<Url, AttemptOutcome> {
+    base.join(path).map_err(|e| AttemptOutcome::Error { kind: ErrorKind::InvalidUrl, message: format!("{base} cannot take the path {path}: {e}") })
 }
 
 async fn read_response(mut response: reqwest::Response) -> AttemptOutcome {
@@ -115,11 +133,8 @@ fn classify_error(error: &reqwest::Error) -> AttemptOutcome {
     let mut chain = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
-        if e.is::<BlockedAddress>() {
-            return AttemptOutcome::Error { kind: ErrorKind::BlockedAddress, message: e.to_string() };
-        }
-        if e.is::<DnsFailure>() {
-            return AttemptOutcome::Error { kind: ErrorKind::Dns, message: e.to_string() };
+        if let Some(lookup) = e.downcast_ref::<LookupError>() {
+            return lookup.outcome();
         }
         chain.push(e.to_string());
         source = e.source();
@@ -158,7 +173,7 @@ mod tests {
     async fn the_resolver_drops_internal_addresses() {
         let strict = GuardedResolver(UrlPolicy { allow_http: true, allow_private_networks: false });
         let err = strict.resolve(Name::from_str("localhost").unwrap()).await.err().expect("loopback only: refused");
-        assert!(err.is::<BlockedAddress>(), "{err}");
+        assert!(matches!(err.downcast_ref::<LookupError>(), Some(LookupError::Blocked(_))), "{err}");
         let relaxed = GuardedResolver(UrlPolicy { allow_http: true, allow_private_networks: true });
         let addrs: Vec<_> = relaxed.resolve(Name::from_str("localhost").unwrap()).await.ok().unwrap().collect();
         assert!(addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty());

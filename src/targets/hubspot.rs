@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use super::http::HttpClient;
+use super::http::{HttpClient, with_path};
 use super::{Target, Verification, Verify, data_object};
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
 use crate::domain::mapping::{self, MappingRow};
@@ -28,7 +28,10 @@ impl HubspotTarget {
     }
 
     async fn post(&self, path: &str, body: &Value) -> AttemptOutcome {
-        let url = self.base.join(path).expect("fixed paths join");
+        let url = match with_path(&self.base, path) {
+            Ok(url) => url,
+            Err(outcome) => return outcome,
+        };
         let request = self.http.request(reqwest::Method::POST, url.clone()).bearer_auth(&self.token).json(body);
         self.http.send(&url, request).await
     }

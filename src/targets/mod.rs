@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy, explain};
+use crate::domain::event::check_depth;
 use crate::domain::fanout::{TargetKind, TargetRef};
 use crate::domain::integration::IntegrationConfig;
 use crate::domain::mapping::MappingRow;
@@ -158,8 +159,15 @@ pub fn sign_request(request: reqwest::RequestBuilder, keys: &[SigningKey], msg_i
 
 /// An event's data as a JSON object (it was checked to be one when accepted).
 pub fn data_object(delivery: &ClaimedDelivery) -> Result<serde_json::Map<String, serde_json::Value>, AttemptOutcome> {
-    serde_json::from_str(&delivery.event.data)
-        .map_err(|e| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message: format!("event data is not an object: {e}") })
+    record_object("event data", &delivery.event.data)
+}
+
+/// A stored record (event data, an activation's row) as a JSON object, under the depth limit it
+/// was accepted with.
+pub fn record_object(what: &str, json: &str) -> Result<serde_json::Map<String, serde_json::Value>, AttemptOutcome> {
+    let invalid = |message: String| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message: format!("{what}: {message}") };
+    check_depth(json).map_err(|e| invalid(e.to_string()))?;
+    serde_json::from_str(json).map_err(|e| invalid(format!("not a JSON object: {e}")))
 }
 
 /// An integration's settings with its credential in the clear, ready to build an adapter.

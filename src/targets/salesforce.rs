@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 use uuid::Uuid;
 
-use super::http::HttpClient;
+use super::http::{HttpClient, with_path};
 use super::{ResolveError, Target, Verification, Verify, data_object};
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
 use crate::domain::integration::SalesforceConfig;
@@ -98,7 +98,7 @@ impl SalesforceTarget {
     }
 
     async fn fetch_token(&self) -> Result<Token, AttemptOutcome> {
-        let url = self.login.join("/services/oauth2/token").expect("fixed paths join");
+        let url = with_path(&self.login, "/services/oauth2/token")?;
         let form = [("grant_type", "client_credentials"), ("client_id", &self.config.consumer_key), ("client_secret", &self.consumer_secret)];
         let request = self.http.request(reqwest::Method::POST, url.clone()).form(&form);
         match self.http.send(&url, request).await {
@@ -116,17 +116,22 @@ impl SalesforceTarget {
     }
 
     async fn upsert(&self, token: &Token, external_id: &str, body: &Map<String, Value>) -> AttemptOutcome {
-        let mut url = token.instance_url.clone();
-        url.set_path("");
-        url.path_segments_mut().expect("http URLs have paths").extend([
-            "services",
-            "data",
-            API_VERSION,
-            "sobjects",
-            self.config.object.as_str(),
-            &self.config.external_id_field,
-            external_id,
-        ]);
+        let mut url = match with_path(&token.instance_url, "/") {
+            Ok(url) => url,
+            Err(outcome) => return outcome,
+        };
+        // `with_path` succeeded, so the URL has a path to extend: segments are escaped one by one.
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend([
+                "services",
+                "data",
+                API_VERSION,
+                "sobjects",
+                self.config.object.as_str(),
+                &self.config.external_id_field,
+                external_id,
+            ]);
+        }
         let request = self.http.request(reqwest::Method::PATCH, url.clone()).bearer_auth(&token.access_token).json(body);
         self.http.send(&url, request).await
     }
@@ -190,7 +195,10 @@ impl Verify for SalesforceTarget {
             Err(outcome) => return Verification::from_outcome(&outcome),
         };
         *self.tokens.slot(self.id).lock().await = Some(token.clone());
-        let url = token.instance_url.join(&format!("/services/data/{API_VERSION}/limits")).expect("fixed paths join");
+        let url = match with_path(&token.instance_url, &format!("/services/data/{API_VERSION}/limits")) {
+            Ok(url) => url,
+            Err(outcome) => return Verification::from_outcome(&outcome),
+        };
         let request = self.http.request(reqwest::Method::GET, url.clone()).bearer_auth(&token.access_token);
         let outcome = self.http.send(&url, request).await;
         match outcome {

@@ -109,7 +109,7 @@ async fn unverified_mailers_cannot_send() {
     let mailer = server.ok("mailers-get", json!({"id": id})).await["mailer"].clone();
     assert_eq!((mailer["verified"].clone(), mailer["usable"].clone()), (json!(false), json!(false)));
     assert!(!mailer.to_string().contains("SG.test"), "credentials are never returned");
-    assert_eq!(mailer["credential_hints"], json!({"api_key": "SG.t…"}));
+    assert_eq!(mailer["credential_hints"], json!({"api_key": "…"}), "a short secret shows nothing of itself");
 
     let answer = server.call("mailers-send", json!({"mailer_id": id, "to": "jane@example.com", "template": "d-welcome"})).await;
     assert_error(&answer, StatusCode::CONFLICT, "mailers.not_verified");

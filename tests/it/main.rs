@@ -10,6 +10,7 @@ mod connections;
 mod crash_recovery;
 mod delivery;
 mod endpoint_health;
+mod hardening;
 mod integrations_api;
 mod integrations_delivery;
 mod listen;

@@ -72,7 +72,7 @@ before(async () => {
   });
   [sendgrid, sendgridUrl] = await listen(async (req, res) => {
     await readBody(req);
-    const good = req.headers.authorization === "Bearer SG.good" && req.url === "/v3/mail/send";
+    const good = req.headers.authorization === "Bearer SG.good-key-0123456789" && req.url === "/v3/mail/send";
     res.statusCode = good ? 202 : 401;
     res.setHeader("content-type", "application/json");
     res.end(good ? "" : JSON.stringify({ errors: [{ message: "The provided authorization grant is invalid, expired, or revoked", field: null, help: null }] }));
@@ -216,12 +216,12 @@ test("create HubSpot and Salesforce integrations; Salesforce warns until Last Na
 
 test("edit an integration and delete one with confirmation", async () => {
   await page.locator("[data-integration]", { hasText: "Lead warehouse" }).getByRole("button", { name: "Edit" }).click();
-  assert.match(await page.getByLabel("API Key", { exact: true }).getAttribute("placeholder"), /Stored \(key-…\)/);
+  assert.match(await page.getByLabel("API Key", { exact: true }).getAttribute("placeholder"), /Stored \(…\)/);
   await page.getByLabel("Integration Name").fill("Lead warehouse v2");
   await page.getByRole("button", { name: "Save Changes" }).click();
   await page.locator("[data-integration]", { hasText: "Lead warehouse v2" }).waitFor();
   const custom = (await api("integrations-list")).integrations.find((i) => i.kind === "custom_api");
-  assert.equal(custom.secret_hint, "key-…", "the stored key was kept");
+  assert.equal(custom.secret_hint, "…", "the stored key was kept");
 
   await page.locator("[data-integration]", { hasText: "HubSpot Integration" }).getByRole("button", { name: "Delete" }).click();
   await page.getByRole("dialog", { name: "Please confirm" }).getByRole("button", { name: "Delete" }).click();
@@ -254,10 +254,10 @@ test("a mailer whose test fails stays unusable; after a passing test it is verif
   assert.ok(await page.getByText("Unverified — cannot send until a test e-mail succeeds").isVisible());
   await shot("mailer-test-failed");
 
-  await page.getByLabel("API Key").fill("SG.good");
+  await page.getByLabel("API Key").fill("SG.good-key-0123456789");
   await page.getByRole("button", { name: "Save Changes" }).click();
   // The form is drawn again from the saved mailer: wait for it before typing into it.
-  await page.getByPlaceholder("Stored (SG.g…) — leave empty to keep").waitFor();
+  await page.getByPlaceholder("Stored (SG…) — leave empty to keep").waitFor();
   await page.getByLabel("Send a test e-mail to").fill("admin@example.com");
   await page.getByRole("button", { name: "Send Test Email" }).click();
   await page.getByText("Test email sent successfully").waitFor();

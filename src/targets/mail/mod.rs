@@ -122,31 +122,41 @@ impl MailerTarget {
         }
     }
 
-    fn base_url(&self) -> Url {
+    /// Where an HTTP provider is reached. SES's host is built from the region, which was
+    /// checked when saved; a region stored before that check fails the attempt, never the process.
+    fn base_url(&self) -> Result<Url, AttemptOutcome> {
         let s = &self.settings;
-        match self.mailer.provider {
+        Ok(match self.mailer.provider {
             MailerProvider::Brevo => s.brevo_base_url.clone(),
             MailerProvider::Mailgun if self.mailer.config.get("region").and_then(Value::as_str) == Some("eu") => s.mailgun_eu_base_url.clone(),
             MailerProvider::Mailgun => s.mailgun_us_base_url.clone(),
             MailerProvider::Mailjet => s.mailjet_base_url.clone(),
             MailerProvider::Mandrill => s.mandrill_base_url.clone(),
             MailerProvider::Sendgrid => s.sendgrid_base_url.clone(),
-            MailerProvider::AmazonSes => s.ses_endpoint.clone().unwrap_or_else(|| {
-                let region = self.mailer.config.get("region").map(as_text).unwrap_or_default();
-                Url::parse(&format!("https://email.{region}.amazonaws.com")).expect("region names make valid hosts")
-            }),
-            MailerProvider::Smtp | MailerProvider::Internal => unreachable!("SMTP mailers have no base URL"),
-        }
+            MailerProvider::AmazonSes => match &s.ses_endpoint {
+                Some(endpoint) => endpoint.clone(),
+                None => {
+                    let region = self.mailer.config.get("region").map(as_text).unwrap_or_default();
+                    Url::parse(&format!("https://email.{region}.amazonaws.com")).map_err(|e| invalid(format!("bad SES region '{region}': {e}")))?
+                }
+            },
+            MailerProvider::Smtp | MailerProvider::Internal => return Err(invalid("SMTP mailers have no base URL")),
+        })
     }
 
     async fn send_http(&self, email: Email) -> AttemptOutcome {
-        let request = providers::send_request(self.mailer.provider, &self.mailer.config, &self.credentials, &email);
-        let base = self.base_url();
+        let prepared = providers::send_request(self.mailer.provider, &self.mailer.config, &self.credentials, &email)
+            .ok_or_else(|| invalid("SMTP mailers do not send over HTTP"))
+            .and_then(|request| Ok((self.base_url()?, request)));
+        let (base, request) = match prepared {
+            Ok(prepared) => prepared,
+            Err(outcome) => return outcome,
+        };
         let Ok(url) = Url::parse(&format!("{}{}", base.as_str().trim_end_matches('/'), request.path)) else {
             return invalid(format!("bad provider URL {base}"));
         };
         let (content_type, body) = match &request.body {
-            Body::Json(value) => ("application/json", serde_json::to_vec(value).expect("JSON values serialize")),
+            Body::Json(value) => ("application/json", value.to_string().into_bytes()),
             Body::Form(pairs) => {
                 ("application/x-www-form-urlencoded", url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish().into_bytes())
             }
@@ -159,8 +169,7 @@ impl MailerTarget {
                 Err(e) => return invalid(format!("could not sign the SES request: {e}")),
             }
         }
-        let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("provider methods are valid");
-        let mut builder = self.http.request(method, url.clone());
+        let mut builder = self.http.request(request.method, url.clone());
         for (name, value) in headers {
             builder = builder.header(name, value);
         }

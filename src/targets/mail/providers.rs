@@ -11,7 +11,7 @@ use crate::domain::mailer::{Content, Email, MailerProvider};
 /// A request to a provider, before the base URL and transport are applied.
 #[derive(Debug, PartialEq)]
 pub struct ProviderRequest {
-    pub method: &'static str,
+    pub method: reqwest::Method,
     pub path: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: Body,
@@ -38,18 +38,18 @@ fn mailbox(name: &str, email: &str) -> String {
     if name.is_empty() { email.to_owned() } else { format!("{name} <{email}>") }
 }
 
-/// The request that sends `email` through `provider` (not SES or SMTP, which sign or speak
-/// their own protocol). `config` holds the provider's non-secret settings.
-pub fn send_request(provider: MailerProvider, config: &Map<String, Value>, credentials: &Credentials, email: &Email) -> ProviderRequest {
-    match provider {
+/// The request that sends `email` through `provider` (SES is signed afterwards); `None` for the
+/// SMTP providers, which speak their own protocol. `config` holds the non-secret settings.
+pub fn send_request(provider: MailerProvider, config: &Map<String, Value>, credentials: &Credentials, email: &Email) -> Option<ProviderRequest> {
+    Some(match provider {
         MailerProvider::Brevo => brevo(credentials, email),
         MailerProvider::Mailgun => mailgun(config, credentials, email),
         MailerProvider::Mailjet => mailjet(credentials, email),
         MailerProvider::Mandrill => mandrill(credentials, email),
         MailerProvider::Sendgrid => sendgrid(credentials, email),
         MailerProvider::AmazonSes => ses(email),
-        MailerProvider::Smtp | MailerProvider::Internal => unreachable!("SMTP mailers do not use HTTP"),
-    }
+        MailerProvider::Smtp | MailerProvider::Internal => return None,
+    })
 }
 
 fn brevo(credentials: &Credentials, email: &Email) -> ProviderRequest {
@@ -78,7 +78,7 @@ fn brevo(credentials: &Credentials, email: &Email) -> ProviderRequest {
         }
     }
     ProviderRequest {
-        method: "POST",
+        method: reqwest::Method::POST,
         path: "/v3/smtp/email".into(),
         headers: vec![("api-key", cred(credentials, "api_key").into()), ("accept", "application/json".into())],
         body: Body::Json(body),
@@ -106,7 +106,7 @@ fn mailgun(config: &Map<String, Value>, credentials: &Credentials, email: &Email
         }
     }
     ProviderRequest {
-        method: "POST",
+        method: reqwest::Method::POST,
         path: format!("/v3/{domain}/messages"),
         headers: vec![("authorization", basic("api", cred(credentials, "api_key")))],
         body: Body::Form(form),
@@ -138,7 +138,7 @@ fn mailjet(credentials: &Credentials, email: &Email) -> ProviderRequest {
         }
     }
     ProviderRequest {
-        method: "POST",
+        method: reqwest::Method::POST,
         path: "/v3.1/send".into(),
         headers: vec![("authorization", basic(cred(credentials, "api_key"), cred(credentials, "secret_key")))],
         body: Body::Json(json!({"Messages": [message]})),
@@ -175,7 +175,7 @@ fn mandrill(credentials: &Credentials, email: &Email) -> ProviderRequest {
     body["key"] = json!(cred(credentials, "api_key"));
     body["message"] = message;
     body["async"] = json!(false);
-    ProviderRequest { method: "POST", path: path.into(), headers: Vec::new(), body: Body::Json(body) }
+    ProviderRequest { method: reqwest::Method::POST, path: path.into(), headers: Vec::new(), body: Body::Json(body) }
 }
 
 fn sendgrid(credentials: &Credentials, email: &Email) -> ProviderRequest {
@@ -204,7 +204,7 @@ fn sendgrid(credentials: &Credentials, email: &Email) -> ProviderRequest {
     }
     body["personalizations"] = json!([personalization]);
     ProviderRequest {
-        method: "POST",
+        method: reqwest::Method::POST,
         path: "/v3/mail/send".into(),
         headers: vec![("authorization", format!("Bearer {}", cred(credentials, "api_key")))],
         body: Body::Json(body),
@@ -235,7 +235,7 @@ fn ses(email: &Email) -> ProviderRequest {
     if let Some(reply_to) = &email.reply_to {
         body["ReplyToAddresses"] = json!([reply_to]);
     }
-    ProviderRequest { method: "POST", path: "/v2/email/outbound-emails".into(), headers: Vec::new(), body: Body::Json(body) }
+    ProviderRequest { method: reqwest::Method::POST, path: "/v2/email/outbound-emails".into(), headers: Vec::new(), body: Body::Json(body) }
 }
 
 /// Some providers answer 200 while refusing the message, or 500 for a bad key: read the body.
@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn brevo_template_send() {
-        let req = send_request(MailerProvider::Brevo, &Map::new(), &creds(json!({"api_key": "xkeysib-1"})), &email(template()));
+        let req = send_request(MailerProvider::Brevo, &Map::new(), &creds(json!({"api_key": "xkeysib-1"})), &email(template())).unwrap();
         assert_eq!(req.path, "/v3/smtp/email");
         assert!(req.headers.contains(&("api-key", "xkeysib-1".into())));
         assert_eq!(
@@ -301,7 +301,7 @@ mod tests {
     #[test]
     fn mailgun_is_a_form_with_template_variables() {
         let config = json!({"domain": "mg.example.com", "region": "eu"}).as_object().unwrap().clone();
-        let req = send_request(MailerProvider::Mailgun, &config, &creds(json!({"api_key": "key-1"})), &email(template()));
+        let req = send_request(MailerProvider::Mailgun, &config, &creds(json!({"api_key": "key-1"})), &email(template())).unwrap();
         assert_eq!(req.path, "/v3/mg.example.com/messages");
         assert!(req.headers.contains(&("authorization", format!("Basic {}", STANDARD.encode("api:key-1")))));
         let Body::Form(form) = req.body else { panic!("form expected") };
@@ -312,7 +312,7 @@ mod tests {
 
     #[test]
     fn sendgrid_puts_template_data_per_personalization() {
-        let req = send_request(MailerProvider::Sendgrid, &Map::new(), &creds(json!({"api_key": "SG.x"})), &email(template()));
+        let req = send_request(MailerProvider::Sendgrid, &Map::new(), &creds(json!({"api_key": "SG.x"})), &email(template())).unwrap();
         let Body::Json(body) = req.body else { panic!() };
         assert_eq!(body["personalizations"][0]["dynamic_template_data"], json!({"FIRSTNAME": "Jane"}));
         assert_eq!(body["personalizations"][0]["bcc"], json!([{"email": "archive@example.com"}]));
@@ -321,7 +321,7 @@ mod tests {
 
     #[test]
     fn mandrill_key_travels_in_the_body() {
-        let req = send_request(MailerProvider::Mandrill, &Map::new(), &creds(json!({"api_key": "md-1"})), &email(template()));
+        let req = send_request(MailerProvider::Mandrill, &Map::new(), &creds(json!({"api_key": "md-1"})), &email(template())).unwrap();
         assert_eq!(req.path, "/messages/send-template.json");
         let Body::Json(body) = req.body else { panic!() };
         assert_eq!(body["key"], "md-1");
@@ -331,7 +331,7 @@ mod tests {
 
     #[test]
     fn ses_template_data_is_a_json_string() {
-        let req = send_request(MailerProvider::AmazonSes, &Map::new(), &Map::new(), &email(template()));
+        let req = send_request(MailerProvider::AmazonSes, &Map::new(), &Map::new(), &email(template())).unwrap();
         let Body::Json(body) = req.body else { panic!() };
         assert_eq!(body["Content"]["Template"]["TemplateData"], r#"{"FIRSTNAME":"Jane"}"#);
         assert_eq!(body["Destination"]["BccAddresses"], json!(["archive@example.com"]));

@@ -1,6 +1,7 @@
 //! SMTP mailers and the built-in relay, through lettre: STARTTLS (587), implicit TLS (465) or
 //! plaintext for local relays; AUTH when a login is set.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart, SinglePart};
@@ -10,7 +11,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::domain::delivery::{AttemptOutcome, ErrorKind};
 use crate::domain::mailer::{Content, Email, SmtpSecurity};
-use crate::domain::url_policy::UrlPolicy;
+use crate::domain::url_policy::{UrlError, UrlPolicy};
+use crate::targets::http::resolve_allowed;
+use url::Host;
 
 #[derive(Clone, Debug)]
 pub struct SmtpServer {
@@ -58,22 +61,23 @@ fn message(email: &Email) -> Result<Message, AttemptOutcome> {
     built.map_err(|e| error(ErrorKind::InvalidData, format!("the message could not be built: {e}")))
 }
 
-/// Refuses servers that resolve only to internal addresses (same policy as HTTP targets).
-async fn check_host(settings: &SmtpSettings, server: &SmtpServer) -> Result<(), AttemptOutcome> {
-    if settings.policy.allow_private_networks {
-        return Ok(());
-    }
-    let addrs: Vec<_> = tokio::net::lookup_host((server.host.as_str(), server.port))
-        .await
-        .map_err(|e| error(ErrorKind::Dns, format!("DNS lookup of {} failed: {e}", server.host)))?
-        .collect();
-    if addrs.iter().any(|a| !settings.policy.is_allowed_ip(a.ip())) {
-        return Err(error(ErrorKind::BlockedAddress, format!("{} resolves to a loopback, private or link-local address", server.host)));
-    }
-    Ok(())
+/// The addresses the server may be reached at: its literal address, or what its name resolves
+/// to, minus what the policy refuses (the rule of every outbound connection).
+async fn allowed_addrs(settings: &SmtpSettings, server: &SmtpServer) -> Result<Vec<IpAddr>, AttemptOutcome> {
+    let host = settings.policy.check_host(&server.host).map_err(|e| match e {
+        UrlError::BlockedAddress(_) => error(ErrorKind::BlockedAddress, format!("SMTP host: {e}")),
+        other => error(ErrorKind::InvalidUrl, format!("SMTP host: {other}")),
+    })?;
+    Ok(match host {
+        Host::Ipv4(ip) => vec![ip.into()],
+        Host::Ipv6(ip) => vec![ip.into()],
+        Host::Domain(name) => resolve_allowed(settings.policy, &name, server.port).await.map_err(|e| e.outcome())?.iter().map(|a| a.ip()).collect(),
+    })
 }
 
-fn transport(settings: &SmtpSettings, server: &SmtpServer) -> Result<AsyncSmtpTransport<Tokio1Executor>, AttemptOutcome> {
+/// A transport to `address`: lettre connects to the address given, never resolving the name
+/// again, while TLS still verifies the certificate against the server's name.
+fn transport(settings: &SmtpSettings, server: &SmtpServer, address: IpAddr) -> Result<AsyncSmtpTransport<Tokio1Executor>, AttemptOutcome> {
     let tls = || {
         let mut builder = TlsParameters::builder(server.host.clone());
         if let Some(pem) = &settings.extra_ca_pem {
@@ -82,7 +86,7 @@ fn transport(settings: &SmtpSettings, server: &SmtpServer) -> Result<AsyncSmtpTr
         }
         builder.build_rustls().map_err(|e| error(ErrorKind::Tls, e.to_string()))
     };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server.host.clone()).port(server.port).timeout(Some(settings.timeout));
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(address.to_string()).port(server.port).timeout(Some(settings.timeout));
     builder = match server.security {
         // Required, not opportunistic: a server that does not offer STARTTLS gets no password.
         SmtpSecurity::Starttls => builder.tls(Tls::Required(tls()?)),
@@ -95,13 +99,19 @@ fn transport(settings: &SmtpSettings, server: &SmtpServer) -> Result<AsyncSmtpTr
     Ok(builder.build())
 }
 
-/// Sends one message. A 2xx reply is reported as that code; 4xx replies are retried, 5xx fail.
+/// Sends one message through the first allowed address that takes a connection. A 2xx reply is
+/// reported as that code; 4xx replies are retried, 5xx fail.
 pub async fn send(settings: &SmtpSettings, server: &SmtpServer, email: &Email) -> AttemptOutcome {
     let attempt = async {
         let message = message(email)?;
-        check_host(settings, server).await?;
-        let transport = transport(settings, server)?;
-        transport.send(message).await.map_err(|e| classify(&e))
+        let mut refused = None;
+        for address in allowed_addrs(settings, server).await? {
+            match transport(settings, server, address)?.send(message.clone()).await {
+                Err(e) if connection_refused(&e) => refused = Some(e),
+                sent => return sent.map_err(|e| classify(&e)),
+            }
+        }
+        Err(refused.map_or_else(|| error(ErrorKind::Connect, "no address to connect to"), |e| classify(&e)))
     };
     match attempt.await {
         Ok(response) => AttemptOutcome::Response {
@@ -111,6 +121,19 @@ pub async fn send(settings: &SmtpSettings, server: &SmtpServer, email: &Email) -
         },
         Err(outcome) => outcome,
     }
+}
+
+/// Whether no connection could be opened (so nothing was sent and the next address may be tried).
+fn connection_refused(e: &lettre::transport::smtp::Error) -> bool {
+    use std::io::ErrorKind::{AddrNotAvailable, ConnectionRefused, HostUnreachable, NetworkUnreachable};
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return matches!(io.kind(), ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable);
+        }
+        source = inner.source();
+    }
+    false
 }
 
 fn classify(e: &lettre::transport::smtp::Error) -> AttemptOutcome {
@@ -130,4 +153,49 @@ fn classify(e: &lettre::transport::smtp::Error) -> AttemptOutcome {
         ErrorKind::Connect
     };
     error(kind, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email() -> Email {
+        Email {
+            from_name: String::new(),
+            from_email: "noreply@example.com".into(),
+            reply_to: None,
+            to: "jane@example.com".into(),
+            bcc: None,
+            content: Content::Inline { subject: "s".into(), text: Some("t".into()), html: None },
+        }
+    }
+
+    #[tokio::test]
+    async fn internal_addresses_are_never_connected_to() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let settings = SmtpSettings { policy: UrlPolicy::default(), timeout: Duration::from_secs(2), extra_ca_pem: None };
+        for host in ["127.0.0.1", "0x7f.1", "::ffff:127.0.0.1", "[::127.0.0.1]", "localhost", "localhost."] {
+            let server = SmtpServer { host: host.into(), port, security: SmtpSecurity::None, login: None, password: None };
+            let outcome = send(&settings, &server, &email()).await;
+            assert!(matches!(outcome, AttemptOutcome::Error { kind: ErrorKind::BlockedAddress, .. }), "{host}: {outcome:?}");
+        }
+        let accepted = listener.accept();
+        assert!(matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock), "a connection was made: {accepted:?}");
+    }
+
+    #[tokio::test]
+    async fn names_are_resolved_once_and_the_allowed_addresses_tried_in_turn() {
+        let relaxed = SmtpSettings {
+            policy: UrlPolicy { allow_http: false, allow_private_networks: true },
+            timeout: Duration::from_secs(2),
+            extra_ca_pem: None,
+        };
+        let server = SmtpServer { host: "localhost".into(), port: 25, security: SmtpSecurity::None, login: None, password: None };
+        let addrs = allowed_addrs(&relaxed, &server).await.unwrap();
+        assert!(!addrs.is_empty() && addrs.iter().all(IpAddr::is_loopback), "{addrs:?}");
+        let strict = SmtpSettings { policy: UrlPolicy::default(), ..relaxed };
+        assert!(allowed_addrs(&strict, &server).await.is_err());
+    }
 }
