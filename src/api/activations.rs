@@ -2,8 +2,10 @@
 //! record, with a running history.
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -12,7 +14,7 @@ use uuid::Uuid;
 
 use super::deliveries::parse_status;
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
-use super::extract::{ApiJson, parse_id};
+use super::extract::{ApiJson, ApiQuery, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::activations::{IngestError, RecordFormat, ingest};
 use crate::domain::time::{now_ms, rfc3339};
@@ -76,6 +78,7 @@ pub struct ActivationList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CreateQuery {
     /// The destination (required unless the body is `{"destination_id", "records"}`).
@@ -165,18 +168,30 @@ fn ingest_error(e: IngestError) -> ApiError {
 #[utoipa::path(post, path = "/api/activations-create", tag = "activations", params(CreateQuery),
     request_body(content = String, description = "The records: a JSON array, NDJSON (application/x-ndjson) or CSV (text/csv)", content_type = "application/json"),
     responses((status = 200, body = Success<ActivationOne>), (status = "4XX", body = ErrorBody)))]
-pub async fn create(State(state): State<AppState>, caller: Caller, Query(query): Query<CreateQuery>, request: Request) -> ApiResult<ActivationOne> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<CreateQuery>,
+    request: Request,
+) -> ApiResult<ActivationOne> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
     let format = RecordFormat::from_content_type(content_type).ok_or_else(|| {
         ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, SCOPE, "invalid_request", "send application/json, application/x-ndjson or text/csv")
     })?;
     let body = http_body_util::Limited::new(request.into_body(), state.max_upload_bytes);
-    let stream = http_body_util::BodyDataStream::new(body).map_err(io::Error::other);
+    // The readers see only an I/O error; this flag tells an upload over the limit (413) apart.
+    let over_limit = Arc::new(AtomicBool::new(false));
+    let flag = over_limit.clone();
+    let stream = http_body_util::BodyDataStream::new(body).map_err(move |e| {
+        flag.fetch_or(e.is::<http_body_util::LengthLimitError>(), Ordering::Relaxed);
+        io::Error::other(e)
+    });
+    let too_large = |e: ApiError| if over_limit.load(Ordering::Relaxed) { ApiError::payload_too_large(SCOPE, state.max_upload_bytes) } else { e };
     let (destination_id, reader): (String, Box<dyn io::Read + Send>) = match query.destination_id {
         Some(id) => (id, Box::new(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream)))),
         None if format == RecordFormat::Json => {
             let chunks: Vec<bytes::Bytes> =
-                stream.try_collect().await.map_err(|e| ApiError::invalid_request(SCOPE, format!("could not read the upload: {e}")))?;
+                stream.try_collect().await.map_err(|e| too_large(ApiError::invalid_request(SCOPE, format!("could not read the upload: {e}"))))?;
             let bytes = chunks.concat();
             let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| {
                 ApiError::invalid_request(
@@ -196,7 +211,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, Query(query):
         .await
         .or_store_error(SCOPE)?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, SCOPE, "destination_not_found", "destination does not exist"))?;
-    let activation = ingest(state.store.clone(), &destination, format, reader).await.map_err(ingest_error)?;
+    let activation = ingest(state.store.clone(), &destination, format, reader).await.map_err(|e| too_large(ingest_error(e)))?;
     state.engine_wake.notify_one();
     let found = state.store.get_activation(Some(caller.account_id), activation.id).await.or_store_error(SCOPE)?;
     success(ActivationOne { activation: found.ok_or_else(|| ApiError::not_found(SCOPE, "activation"))?.into() })

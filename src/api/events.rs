@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::checks::parse_time;
 use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
-use super::extract::{ApiJson, parse_id};
+use super::extract::{ApiJson, ApiQuery, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::event::{Event, MAX_BATCH_EVENTS, check_data, check_idempotency_key};
 use crate::domain::fields::SOURCE_FIELDS;
@@ -283,6 +283,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): A
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CsvQuery {
     /// RFC 3339 time or a duration back from now (`24h`).
@@ -297,11 +298,7 @@ pub struct CsvQuery {
 /// "All entries from the last 24 hours" is `GET /api/events.csv?since=24h`.
 #[utoipa::path(get, path = "/api/events.csv", tag = "events", params(CsvQuery),
     responses((status = 200, content_type = "text/csv", body = String), (status = "4XX", body = ErrorBody)))]
-pub async fn csv(
-    State(state): State<AppState>,
-    caller: Caller,
-    axum::extract::Query(query): axum::extract::Query<CsvQuery>,
-) -> Result<axum::response::Response, ApiError> {
+pub async fn csv(State(state): State<AppState>, caller: Caller, ApiQuery(query): ApiQuery<CsvQuery>) -> Result<axum::response::Response, ApiError> {
     let types = query.types.map(|t| t.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
     let mut filter = event_filter(query.since.as_deref(), query.until.as_deref(), types, query.workspace_id.as_deref())?;
     filter.limit = 500;

@@ -59,22 +59,37 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
-        let scope = Scope::from_path(req.uri().path()).unwrap_or(Scope::Events);
-        let too_large = || {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                scope,
-                "payload_too_large",
-                format!("the request body is larger than {} bytes", state.max_body_bytes),
-            )
-        };
+        let scope = call_scope(req.uri().path());
         let bytes = axum::body::to_bytes(req.into_body(), state.max_body_bytes).await.map_err(|e| {
             let over_limit = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if over_limit { too_large() } else { ApiError::invalid_request(scope, format!("could not read the request body: {e}")) }
+            if over_limit {
+                ApiError::payload_too_large(scope, state.max_body_bytes)
+            } else {
+                ApiError::invalid_request(scope, format!("could not read the request body: {e}"))
+            }
         })?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         serde_json::from_slice(text).map(ApiJson).map_err(|e| ApiError::invalid_request(scope, format!("malformed request body: {e}")))
     }
+}
+
+/// A query string, refused in the call's own scope (`events.invalid_request`) rather than with
+/// axum's plain-text rejection.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(query)| ApiQuery(query))
+            .map_err(|e| ApiError::invalid_request(call_scope(parts.uri.path()), format!("malformed query string: {}", e.body_text())))
+    }
+}
+
+/// The scope errors of a request to `path` answer in: its call's, or `api` for no known call.
+pub fn call_scope(path: &str) -> Scope {
+    Scope::from_path(path).unwrap_or(Scope::Api)
 }
 
 /// Parses a UUID field, answering `<scope>.invalid_id` when it is not one.

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -158,20 +158,31 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(account::update))
         .split_for_parts();
     let openapi = Arc::new(openapi);
-    api.route("/api/openapi.json", axum::routing::get(move || std::future::ready(Json(openapi.as_ref().clone()))))
+    let routes = api
+        .route("/api/openapi.json", axum::routing::get(move || std::future::ready(Json(openapi.as_ref().clone()))))
         .merge(ops_routes())
         .route("/", axum::routing::get(ui::index))
         .route("/ui/app.js", axum::routing::get(ui::script))
         .route("/ui/app.css", axum::routing::get(ui::style))
         .route("/embed.js", axum::routing::get(ui::embed))
         .route("/demo/embed", axum::routing::get(ui::demo_host))
-        .route("/demo/experience", axum::routing::get(ui::demo_experience))
-        .fallback(not_found)
-        .with_state(state)
+        .route("/demo/experience", axum::routing::get(ui::demo_experience));
+    with_error_fallbacks(routes).with_state(state)
+}
+
+/// What axum would answer on its own (an empty 404 or 405), answered with the envelope.
+/// Last in the chain: the 405 fallback applies to the routes registered before it.
+fn with_error_fallbacks(router: axum::Router<AppState>) -> axum::Router<AppState> {
+    router.fallback(not_found).method_not_allowed_fallback(method_not_allowed)
 }
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, Scope::Api, "not_found", "no such API call")
+}
+
+/// axum adds the `Allow` header (the route's methods) to this answer.
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, Scope::Api, "method_not_allowed", format!("{method} is not allowed here; see the Allow header"))
 }
 
 fn ops_routes() -> axum::Router<AppState> {
@@ -183,5 +194,5 @@ fn ops_routes() -> axum::Router<AppState> {
 
 /// What a worker-only node (`--workers-only`) serves: health, readiness and metrics.
 pub fn ops_router(state: AppState) -> axum::Router {
-    ops_routes().fallback(not_found).with_state(state)
+    with_error_fallbacks(ops_routes()).with_state(state)
 }
