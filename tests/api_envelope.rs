@@ -86,3 +86,32 @@ async fn uploads_over_the_limit_answer_413() {
     assert_eq!(status, StatusCode::OK, "under the limit: {answer}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn requests_are_read_as_the_document_describes_them() {
+    let server = TestServer::start().await;
+    // JSON Schema's integers include 50.0.
+    assert!(server.ok("deliveries-list", json!({"limit": 50.0})).await["deliveries"].is_array());
+    assert_error(&server.call("deliveries-list", json!({"limit": 2.5})).await, StatusCode::BAD_REQUEST, "deliveries.invalid_request");
+    let created = server.ok("webhooks-create", json!({"url": "http://127.0.0.1:9/hook", "events": ["contact.created"], "rate_limit": 20.0})).await;
+    assert_eq!(created["endpoint"]["rate_limit"], 20);
+    assert_eq!(server.ok("account-update", json!({"retention_days": 7.0})).await["account"]["retention_days"], 7);
+    // Calls without parameters take an object (or nothing), like every other call.
+    for call in ["integration-kinds-list", "integrations-fields-list", "mailer-providers-list", "webhooks-list"] {
+        let (status, answer, _) = raw(&server, Method::POST, &format!("/api/{call}"), "[null]").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{call}: {answer}");
+        let (status, answer, _) = raw(&server, Method::POST, &format!("/api/{call}"), "").await;
+        assert_eq!(status, StatusCode::OK, "{call}: {answer}");
+    }
+    // A body is a JSON object: not the array serde would also read a struct from, not blank.
+    for body in ["[]", "[50]", "\u{c}", "null", " "] {
+        let (status, answer, _) = raw(&server, Method::POST, "/api/activations-list", body).await;
+        assert_error(&(status, answer), StatusCode::BAD_REQUEST, "activations.invalid_request");
+    }
+    // The CSV export takes everything in its query string.
+    let (status, answer, _) = raw(&server, Method::GET, "/api/events.csv?since=24h", "\0").await;
+    assert_error(&(status, answer), StatusCode::BAD_REQUEST, "events.invalid_request");
+    let csv = reqwest::Client::new().get(format!("{}/api/events.csv?since=24h", server.base)).bearer_auth(&server.token).send().await.unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    server.stop().await;
+}

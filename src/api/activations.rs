@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::checks::whole;
 use super::deliveries::parse_status;
-use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
+use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, ApiQuery, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::activations::{IngestError, RecordFormat, ingest};
@@ -82,19 +83,35 @@ pub struct ActivationList {
 #[into_params(parameter_in = Query)]
 pub struct CreateQuery {
     /// The destination (required unless the body is `{"destination_id", "records"}`).
+    #[param(format = Uuid)]
     destination_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Small lists: the destination and the records in one object.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Envelope {
+pub struct Envelope {
+    #[schema(format = Uuid)]
     destination_id: String,
+    #[schema(value_type = Vec<Object>, min_items = 1)]
     records: Vec<serde_json::Value>,
+}
+
+/// The JSON forms of an upload (what the OpenAPI document shows; the body is read as a stream).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documentation only
+pub enum JsonUpload {
+    /// The records (with `?destination_id=…`): JSON objects, at least one.
+    #[schema(value_type = Vec<Object>)]
+    Records(Vec<serde_json::Value>),
+    Envelope(Envelope),
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivationId {
+    #[schema(format = Uuid)]
     id: String,
 }
 
@@ -102,17 +119,23 @@ pub struct ActivationId {
 #[serde(deny_unknown_fields)]
 pub struct ListActivations {
     /// 1–1000, default 50, newest first.
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListRecords {
+    #[schema(format = Uuid)]
     id: String,
     status: Option<String>,
     /// `next_cursor` of the previous page.
+    #[serde(default, deserialize_with = "whole")]
     cursor: Option<u64>,
     /// 1–1000, default 100.
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -166,8 +189,9 @@ fn ingest_error(e: IngestError) -> ApiError {
 /// `?destination_id=…`; or, for small lists, `{"destination_id", "records": [...]}`. The answer
 /// comes once every record is stored; a bad record refuses the whole upload.
 #[utoipa::path(post, path = "/api/activations-create", tag = "activations", params(CreateQuery),
-    request_body(content = String, description = "The records: a JSON array, NDJSON (application/x-ndjson) or CSV (text/csv)", content_type = "application/json"),
-    responses((status = 200, body = Success<ActivationOne>), (status = "4XX", body = ErrorBody)))]
+    request_body(description = "The records: a JSON array (or the envelope form), NDJSON or CSV with a header row",
+        content((JsonUpload = "application/json"), (String = "application/x-ndjson"), (String = "text/csv"))),
+    responses((status = 200, body = Success<ActivationOne>)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -224,14 +248,14 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<(Activatio
 
 /// One activation's running history.
 #[utoipa::path(post, path = "/api/activations-get", tag = "activations", request_body = ActivationId,
-    responses((status = 200, body = Success<ActivationOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<ActivationOne>)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ActivationId>) -> ApiResult<ActivationOne> {
     success(ActivationOne { activation: owned(&state, &caller, &req.id).await?.into() })
 }
 
 /// The account's activations, newest first.
 #[utoipa::path(post, path = "/api/activations-list", tag = "activations", request_body = ListActivations,
-    responses((status = 200, body = Success<ActivationList>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<ActivationList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListActivations>) -> ApiResult<ActivationList> {
     let limit = super::deliveries::parse_limit(SCOPE, req.limit)?;
     let all = state.store.list_activations(caller.account_id, limit).await.or_store_error(SCOPE)?;
@@ -240,7 +264,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): A
 
 /// Per-record results, in upload order, paged.
 #[utoipa::path(post, path = "/api/activations-records", tag = "activations", request_body = ListRecords,
-    responses((status = 200, body = Success<RecordPage>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<RecordPage>)))]
 pub async fn records(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListRecords>) -> ApiResult<RecordPage> {
     let (activation, _) = owned(&state, &caller, &req.id).await?;
     let status = parse_status(SCOPE, req.status.as_deref())?;
@@ -255,7 +279,7 @@ pub async fn records(State(state): State<AppState>, caller: Caller, ApiJson(req)
 
 /// Stop what is pending: records not yet attempted are settled as cancelled.
 #[utoipa::path(post, path = "/api/activations-cancel", tag = "activations", request_body = ActivationId,
-    responses((status = 200, body = Success<ActivationOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<ActivationOne>)))]
 pub async fn cancel(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ActivationId>) -> ApiResult<ActivationOne> {
     let (activation, _) = owned(&state, &caller, &req.id).await?;
     state.store.cancel_activation(caller.account_id, activation.id, now_ms()).await.or_store_error(SCOPE)?;

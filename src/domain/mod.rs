@@ -10,6 +10,7 @@ pub mod fanout;
 pub mod fields;
 pub mod health;
 pub mod integration;
+pub mod json;
 pub mod mailer;
 pub mod mapping;
 pub mod operational;
