@@ -5,8 +5,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
-use super::extract::ApiJson;
+use super::checks::whole;
+use super::error::{ApiError, OrStoreError, Scope};
+use super::extract::{ApiJson, NoParams};
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::retention::{check_retention_days, retention_ms};
 use crate::domain::time::rfc3339;
@@ -36,13 +37,13 @@ pub struct AccountOne {
 pub struct UpdateAccount {
     /// 1 to 3650 days, or null to use the server's default (`--retention`). Required.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>)]
+    #[schema(value_type = Option<u32>, required = true, minimum = 1, maximum = 3650)]
     retention_days: Option<Option<u32>>,
 }
 
 /// Tells a field sent as null (`Some(None)`) from a missing one (`None`).
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
-    Option::<u32>::deserialize(d).map(Some)
+    whole(d).map(Some)
 }
 
 fn view(state: &AppState, account: Account) -> AccountOne {
@@ -64,19 +65,15 @@ async fn load(state: &AppState, caller: &Caller) -> Result<Account, ApiError> {
 
 /// The account the token belongs to, with its retention.
 #[utoipa::path(post, path = "/api/account-get", tag = "account",
-    responses((status = 200, body = Success<AccountOne>), (status = "4XX", body = ErrorBody)))]
-pub async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>,
-) -> ApiResult<AccountOne> {
+    responses((status = 200, body = Success<AccountOne>)))]
+pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<AccountOne> {
     let account = load(&state, &caller).await?;
     success(view(&state, account))
 }
 
 /// Set how long the account's payloads are kept (`retention_days`, or null for the default).
 #[utoipa::path(post, path = "/api/account-update", tag = "account", request_body = UpdateAccount,
-    responses((status = 200, body = Success<AccountOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<AccountOne>)))]
 pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateAccount>) -> ApiResult<AccountOne> {
     let days = req.retention_days.ok_or_else(|| ApiError::invalid_request(SCOPE, "retention_days is required: a number of days, or null"))?;
     if let Some(days) = days {

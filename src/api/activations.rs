@@ -2,17 +2,20 @@
 //! record, with a running history.
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::checks::whole;
 use super::deliveries::parse_status;
-use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
-use super::extract::{ApiJson, parse_id};
+use super::error::{ApiError, OrStoreError, Scope};
+use super::extract::{ApiJson, ApiQuery, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::activations::{IngestError, RecordFormat, ingest};
 use crate::domain::time::{now_ms, rfc3339};
@@ -76,22 +79,39 @@ pub struct ActivationList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CreateQuery {
     /// The destination (required unless the body is `{"destination_id", "records"}`).
+    #[param(format = Uuid)]
     destination_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Small lists: the destination and the records in one object.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Envelope {
+pub struct Envelope {
+    #[schema(format = Uuid)]
     destination_id: String,
+    #[schema(value_type = Vec<Object>, min_items = 1)]
     records: Vec<serde_json::Value>,
+}
+
+/// The JSON forms of an upload (what the OpenAPI document shows; the body is read as a stream).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documentation only
+pub enum JsonUpload {
+    /// The records (with `?destination_id=…`): JSON objects, at least one.
+    #[schema(value_type = Vec<Object>)]
+    Records(Vec<serde_json::Value>),
+    Envelope(Envelope),
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivationId {
+    #[schema(format = Uuid)]
     id: String,
 }
 
@@ -99,17 +119,23 @@ pub struct ActivationId {
 #[serde(deny_unknown_fields)]
 pub struct ListActivations {
     /// 1–1000, default 50, newest first.
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListRecords {
+    #[schema(format = Uuid)]
     id: String,
     status: Option<String>,
     /// `next_cursor` of the previous page.
+    #[serde(default, deserialize_with = "whole")]
     cursor: Option<u64>,
     /// 1–1000, default 100.
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -163,20 +189,33 @@ fn ingest_error(e: IngestError) -> ApiError {
 /// `?destination_id=…`; or, for small lists, `{"destination_id", "records": [...]}`. The answer
 /// comes once every record is stored; a bad record refuses the whole upload.
 #[utoipa::path(post, path = "/api/activations-create", tag = "activations", params(CreateQuery),
-    request_body(content = String, description = "The records: a JSON array, NDJSON (application/x-ndjson) or CSV (text/csv)", content_type = "application/json"),
-    responses((status = 200, body = Success<ActivationOne>), (status = "4XX", body = ErrorBody)))]
-pub async fn create(State(state): State<AppState>, caller: Caller, Query(query): Query<CreateQuery>, request: Request) -> ApiResult<ActivationOne> {
+    request_body(description = "The records: a JSON array (or the envelope form), NDJSON or CSV with a header row",
+        content((JsonUpload = "application/json"), (String = "application/x-ndjson"), (String = "text/csv"))),
+    responses((status = 200, body = Success<ActivationOne>)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<CreateQuery>,
+    request: Request,
+) -> ApiResult<ActivationOne> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
     let format = RecordFormat::from_content_type(content_type).ok_or_else(|| {
         ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, SCOPE, "invalid_request", "send application/json, application/x-ndjson or text/csv")
     })?;
     let body = http_body_util::Limited::new(request.into_body(), state.max_upload_bytes);
-    let stream = http_body_util::BodyDataStream::new(body).map_err(io::Error::other);
+    // The readers see only an I/O error; this flag tells an upload over the limit (413) apart.
+    let over_limit = Arc::new(AtomicBool::new(false));
+    let flag = over_limit.clone();
+    let stream = http_body_util::BodyDataStream::new(body).map_err(move |e| {
+        flag.fetch_or(e.is::<http_body_util::LengthLimitError>(), Ordering::Relaxed);
+        io::Error::other(e)
+    });
+    let too_large = |e: ApiError| if over_limit.load(Ordering::Relaxed) { ApiError::payload_too_large(SCOPE, state.max_upload_bytes) } else { e };
     let (destination_id, reader): (String, Box<dyn io::Read + Send>) = match query.destination_id {
         Some(id) => (id, Box::new(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream)))),
         None if format == RecordFormat::Json => {
             let chunks: Vec<bytes::Bytes> =
-                stream.try_collect().await.map_err(|e| ApiError::invalid_request(SCOPE, format!("could not read the upload: {e}")))?;
+                stream.try_collect().await.map_err(|e| too_large(ApiError::invalid_request(SCOPE, format!("could not read the upload: {e}"))))?;
             let bytes = chunks.concat();
             let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| {
                 ApiError::invalid_request(
@@ -196,7 +235,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, Query(query):
         .await
         .or_store_error(SCOPE)?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, SCOPE, "destination_not_found", "destination does not exist"))?;
-    let activation = ingest(state.store.clone(), &destination, format, reader).await.map_err(ingest_error)?;
+    let activation = ingest(state.store.clone(), &destination, format, reader).await.map_err(|e| too_large(ingest_error(e)))?;
     state.engine_wake.notify_one();
     let found = state.store.get_activation(Some(caller.account_id), activation.id).await.or_store_error(SCOPE)?;
     success(ActivationOne { activation: found.ok_or_else(|| ApiError::not_found(SCOPE, "activation"))?.into() })
@@ -209,14 +248,14 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<(Activatio
 
 /// One activation's running history.
 #[utoipa::path(post, path = "/api/activations-get", tag = "activations", request_body = ActivationId,
-    responses((status = 200, body = Success<ActivationOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<ActivationOne>)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ActivationId>) -> ApiResult<ActivationOne> {
     success(ActivationOne { activation: owned(&state, &caller, &req.id).await?.into() })
 }
 
 /// The account's activations, newest first.
 #[utoipa::path(post, path = "/api/activations-list", tag = "activations", request_body = ListActivations,
-    responses((status = 200, body = Success<ActivationList>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<ActivationList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListActivations>) -> ApiResult<ActivationList> {
     let limit = super::deliveries::parse_limit(SCOPE, req.limit)?;
     let all = state.store.list_activations(caller.account_id, limit).await.or_store_error(SCOPE)?;
@@ -225,7 +264,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): A
 
 /// Per-record results, in upload order, paged.
 #[utoipa::path(post, path = "/api/activations-records", tag = "activations", request_body = ListRecords,
-    responses((status = 200, body = Success<RecordPage>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<RecordPage>)))]
 pub async fn records(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListRecords>) -> ApiResult<RecordPage> {
     let (activation, _) = owned(&state, &caller, &req.id).await?;
     let status = parse_status(SCOPE, req.status.as_deref())?;
@@ -240,7 +279,7 @@ pub async fn records(State(state): State<AppState>, caller: Caller, ApiJson(req)
 
 /// Stop what is pending: records not yet attempted are settled as cancelled.
 #[utoipa::path(post, path = "/api/activations-cancel", tag = "activations", request_body = ActivationId,
-    responses((status = 200, body = Success<ActivationOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<ActivationOne>)))]
 pub async fn cancel(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ActivationId>) -> ApiResult<ActivationOne> {
     let (activation, _) = owned(&state, &caller, &req.id).await?;
     state.store.cancel_activation(caller.account_id, activation.id, now_ms()).await.or_store_error(SCOPE)?;

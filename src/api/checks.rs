@@ -12,6 +12,7 @@ use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::parse_id;
 use crate::crypto::random_bytes;
 use crate::domain::endpoint::check_events;
+use crate::domain::json::whole_number;
 use crate::domain::signing::SigningSecret;
 use crate::domain::throttle::parse_rate_limit;
 use crate::domain::time::{Millis, parse_rfc3339};
@@ -96,6 +97,15 @@ pub fn parse_time(scope: Scope, field: &str, value: &str, now: Millis) -> Result
 /// from a missing one (`None`).
 pub fn sent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
+}
+
+/// For `#[serde(default, deserialize_with = "whole")]` on an optional count: `20` or `20.0`.
+pub fn whole<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<Option<T>, D::Error> {
+    let Some(value) = Option::<Value>::deserialize(d)? else { return Ok(None) };
+    whole_number(&value)
+        .and_then(|n| T::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::invalid_value(serde::de::Unexpected::Other(&value.to_string()), &"a whole number in range"))
 }
 
 /// A `rate_limit` as sent: `None` when missing, `Some(None)` for null (no limit), or the limit;

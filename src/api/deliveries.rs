@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
+use super::checks::whole;
+use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::delivery::DeliveryStatus;
@@ -120,6 +121,7 @@ impl AttemptView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryId {
+    #[schema(format = Uuid)]
     id: String,
 }
 
@@ -127,6 +129,7 @@ pub struct DeliveryId {
 #[serde(deny_unknown_fields)]
 pub struct ListRequest {
     /// Only deliveries to this target (webhook endpoint or integration).
+    #[schema(format = Uuid)]
     target_id: Option<String>,
     /// pending, delivered or failed.
     status: Option<String>,
@@ -135,6 +138,8 @@ pub struct ListRequest {
     /// Created before this time (RFC 3339).
     until: Option<String>,
     /// 1–1000, default 50; newest first.
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -152,6 +157,7 @@ impl From<Vec<Delivery>> for DeliveryList {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptsRequest {
+    #[schema(format = Uuid)]
     delivery_id: String,
 }
 
@@ -178,7 +184,7 @@ async fn owned_delivery(state: &AppState, caller: &Caller, id: &str, field: &str
 
 /// The delivery log of the account, newest first, filtered by target, status and time.
 #[utoipa::path(post, path = "/api/deliveries-list", tag = "deliveries", request_body = ListRequest,
-    responses((status = 200, body = Success<DeliveryList>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<DeliveryList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListRequest>) -> ApiResult<DeliveryList> {
     let filter = DeliveryFilter {
         target_id: req.target_id.as_deref().map(|id| parse_id(SCOPE, "target_id", id)).transpose()?,
@@ -193,7 +199,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): A
 
 /// Get one delivery.
 #[utoipa::path(post, path = "/api/deliveries-get", tag = "deliveries", request_body = DeliveryId,
-    responses((status = 200, body = Success<DeliveryOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<DeliveryOne>)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<DeliveryId>) -> ApiResult<DeliveryOne> {
     let delivery = owned_delivery(&state, &caller, &req.id, "id").await?;
     success(DeliveryOne { delivery: delivery.into() })
@@ -201,7 +207,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): Ap
 
 /// Every attempt of one delivery, first to last.
 #[utoipa::path(post, path = "/api/deliveries-attempts", tag = "deliveries", request_body = AttemptsRequest,
-    responses((status = 200, body = Success<AttemptList>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<AttemptList>)))]
 pub async fn attempts(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<AttemptsRequest>) -> ApiResult<AttemptList> {
     let delivery = owned_delivery(&state, &caller, &req.delivery_id, "delivery_id").await?;
     let attempts = state.store.list_attempts(caller.account_id, delivery.id).await.or_store_error(SCOPE)?;
@@ -211,7 +217,7 @@ pub async fn attempts(State(state): State<AppState>, caller: Caller, ApiJson(req
 
 /// Queue one delivery for an attempt now, whatever its status. The attempt is marked manual.
 #[utoipa::path(post, path = "/api/deliveries-retry", tag = "deliveries", request_body = DeliveryId,
-    responses((status = 200, body = Success<DeliveryOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<DeliveryOne>)))]
 pub async fn retry(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<DeliveryId>) -> ApiResult<DeliveryOne> {
     let id = parse_id(SCOPE, "id", &req.id)?;
     match state.store.retry_delivery(caller.account_id, id, now_ms()).await.or_store_error(SCOPE)? {

@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::checks::{checked_events, checked_rate_limit, checked_url, checked_workspaces, sent};
-use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
-use super::extract::{ApiJson, parse_id};
+use super::error::{ApiError, OrStoreError, Scope};
+use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
@@ -73,6 +73,7 @@ pub struct DestinationFields {
     method: Option<DestinationMethod>,
     query_params: Option<Vec<QueryParam>>,
     events: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<Uuid>>)]
     workspaces: Option<Vec<String>>,
     all_workspaces: Option<bool>,
     is_active: Option<bool>,
@@ -86,6 +87,7 @@ pub struct DestinationFields {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDestination {
+    #[schema(format = Uuid)]
     id: String,
     #[serde(flatten)]
     fields: DestinationFields,
@@ -94,6 +96,7 @@ pub struct UpdateDestination {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationId {
+    #[schema(format = Uuid)]
     id: String,
 }
 
@@ -154,7 +157,7 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Destinatio
 
 /// Create a query destination.
 #[utoipa::path(post, path = "/api/destinations-create", tag = "destinations", request_body = DestinationFields,
-    responses((status = 200, body = Success<DestinationOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<DestinationOne>)))]
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(fields): ApiJson<DestinationFields>) -> ApiResult<DestinationOne> {
     let now = now_ms();
     let mut destination = Destination {
@@ -178,26 +181,22 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(field
 
 /// List the account's destinations.
 #[utoipa::path(post, path = "/api/destinations-list", tag = "destinations",
-    responses((status = 200, body = Success<DestinationList>), (status = "4XX", body = ErrorBody)))]
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>,
-) -> ApiResult<DestinationList> {
+    responses((status = 200, body = Success<DestinationList>)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<DestinationList> {
     let all = state.store.list_destinations(caller.account_id).await.or_store_error(SCOPE)?;
     success(DestinationList { destinations: all.into_iter().map(Into::into).collect() })
 }
 
 /// Get one destination.
 #[utoipa::path(post, path = "/api/destinations-get", tag = "destinations", request_body = DestinationId,
-    responses((status = 200, body = Success<DestinationOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<DestinationOne>)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<DestinationId>) -> ApiResult<DestinationOne> {
     success(DestinationOne { destination: owned(&state, &caller, &req.id).await?.into() })
 }
 
 /// Change a destination; omitted fields keep their value.
 #[utoipa::path(post, path = "/api/destinations-update", tag = "destinations", request_body = UpdateDestination,
-    responses((status = 200, body = Success<DestinationOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<DestinationOne>)))]
 pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateDestination>) -> ApiResult<DestinationOne> {
     let mut destination = owned(&state, &caller, &req.id).await?;
     apply(&state, &mut destination, req.fields).await?;
@@ -211,7 +210,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
 
 /// Delete a destination with its deliveries and activations.
 #[utoipa::path(post, path = "/api/destinations-delete", tag = "destinations", request_body = DestinationId,
-    responses((status = 200, body = Success<DestinationDeleted>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<DestinationDeleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<DestinationId>) -> ApiResult<DestinationDeleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
     if !state.store.delete_destination(caller.account_id, id).await.or_store_error(SCOPE)? {
@@ -223,7 +222,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req):
 /// Succeeded, failed and pending counts of the destination's deliveries created in a window (default:
 /// the last 24 hours).
 #[utoipa::path(post, path = "/api/destinations-stats", tag = "destinations", request_body = StatsRequest,
-    responses((status = 200, body = Success<TargetStats>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<TargetStats>)))]
 pub async fn stats(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<StatsRequest>) -> ApiResult<TargetStats> {
     target_ops::stats(&state, &caller, &FAMILY, req).await
 }
@@ -231,7 +230,7 @@ pub async fn stats(State(state): State<AppState>, caller: Caller, ApiJson(req): 
 /// Re-queue every failed delivery to the destination created in a window of at most 14 days, as
 /// manual retries, in the background: the answer is the task to follow with tasks-get.
 #[utoipa::path(post, path = "/api/destinations-recover", tag = "destinations", request_body = RecoverRequest,
-    responses((status = 200, body = Success<TaskOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<TaskOne>)))]
 pub async fn recover(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<RecoverRequest>) -> ApiResult<TaskOne> {
     target_ops::recover(&state, &caller, &FAMILY, req).await
 }

@@ -47,9 +47,10 @@ impl Scope {
 
     /// The scope of `/api/<resource>-<verb>`.
     pub fn from_path(path: &str) -> Option<Self> {
-        const CALLS: [(&str, Scope); 13] = [
+        const CALLS: [(&str, Scope); 14] = [
             ("webhooks-", Scope::Webhooks),
             ("events-", Scope::Events),
+            ("events.", Scope::Events), // the CSV export, `events.csv`
             ("workspaces-", Scope::Workspaces),
             ("event-types-", Scope::EventTypes),
             ("deliveries-", Scope::Deliveries),
@@ -100,6 +101,10 @@ impl ApiError {
 
     pub fn invalid_id(scope: Scope, field: &str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, scope, "invalid_id", format!("{field} must be a UUID"))
+    }
+
+    pub fn payload_too_large(scope: Scope, limit: usize) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, scope, "payload_too_large", format!("the request body is larger than {limit} bytes"))
     }
 
     pub fn not_found(scope: Scope, what: &str) -> Self {
@@ -169,6 +174,7 @@ mod tests {
         assert_eq!(Scope::from_path("/api/integration-kinds-list"), Some(Scope::Integrations));
         assert_eq!(Scope::from_path("/api/account-update"), Some(Scope::Account));
         assert_eq!(Scope::from_path("/api/tasks-get"), Some(Scope::Tasks));
+        assert_eq!(Scope::from_path("/api/events.csv"), Some(Scope::Events));
         assert_eq!(Scope::from_path("/api/webhooks-recover"), Some(Scope::Webhooks));
         assert_eq!(Scope::from_path("/api/eventsx-send"), None);
         assert_eq!(Scope::from_path("/healthz"), None);

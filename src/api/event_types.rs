@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
-use super::extract::ApiJson;
+use super::error::{ApiError, OrStoreError, Scope};
+use super::extract::{ApiJson, NoParams};
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::event_types::validate_event_type_name;
 use crate::domain::time::{now_ms, rfc3339};
@@ -31,6 +31,7 @@ impl From<EventType> for EventTypeView {
 #[serde(deny_unknown_fields)]
 pub struct CreateEventType {
     /// Dot-separated lowercase words, e.g. `order.shipped`.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     description: Option<String>,
 }
@@ -47,19 +48,15 @@ pub struct EventTypeOne {
 
 /// The account's event types, by name.
 #[utoipa::path(post, path = "/api/event-types-list", tag = "event-types",
-    responses((status = 200, body = Success<EventTypeList>), (status = "4XX", body = ErrorBody)))]
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>,
-) -> ApiResult<EventTypeList> {
+    responses((status = 200, body = Success<EventTypeList>)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<EventTypeList> {
     let types = state.store.list_event_types(caller.account_id).await.or_store_error(SCOPE)?;
     success(EventTypeList { event_types: types.into_iter().map(Into::into).collect() })
 }
 
 /// Add an event type to the catalog.
 #[utoipa::path(post, path = "/api/event-types-create", tag = "event-types", request_body = CreateEventType,
-    responses((status = 200, body = Success<EventTypeOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<EventTypeOne>)))]
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateEventType>) -> ApiResult<EventTypeOne> {
     validate_event_type_name(&req.name).map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, SCOPE, "invalid_name", m))?;
     let description = req.description.unwrap_or_default();

@@ -12,9 +12,9 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::parse_time;
-use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
-use super::extract::{ApiJson, parse_id};
+use super::checks::{parse_time, whole};
+use super::error::{ApiError, OrStoreError, Scope};
+use super::extract::{ApiJson, ApiQuery, NoBody, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::event::{Event, MAX_BATCH_EVENTS, check_data, check_idempotency_key};
 use crate::domain::fields::SOURCE_FIELDS;
@@ -32,6 +32,7 @@ pub struct SendEvent {
     #[serde(rename = "type")]
     event_type: String,
     /// The workspace the event happened in.
+    #[schema(format = Uuid)]
     workspace_id: Option<String>,
     /// The record: a JSON object, delivered byte for byte.
     #[schema(value_type = Object)]
@@ -173,7 +174,7 @@ async fn accept(state: &AppState, events: Vec<Event>) -> Result<Vec<AcceptedEven
 /// Send one event. It is stored with one delivery per active endpoint subscribed to its type
 /// before this call answers.
 #[utoipa::path(post, path = "/api/events-send", tag = "events", request_body = SendEvent,
-    responses((status = 200, body = Success<EventAccepted>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<EventAccepted>)))]
 pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<SendEvent>) -> ApiResult<EventAccepted> {
     let view = AccountCatalog::for_requests(&state, caller.account_id, [&req]).await?;
     let event = view.validate(caller.account_id, req, now_ms())?;
@@ -184,7 +185,7 @@ pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): A
 
 /// Send up to 1,000 events at once, all or nothing.
 #[utoipa::path(post, path = "/api/events-send-batch", tag = "events", request_body = SendBatch,
-    responses((status = 200, body = Success<BatchAccepted>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<BatchAccepted>)))]
 pub async fn send_batch(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<SendBatch>) -> ApiResult<BatchAccepted> {
     if req.events.is_empty() || req.events.len() > MAX_BATCH_EVENTS {
         return Err(ApiError::new(
@@ -223,10 +224,13 @@ pub struct ListEvents {
     until: Option<String>,
     /// Only these event types.
     types: Option<Vec<String>>,
+    #[schema(format = Uuid)]
     workspace_id: Option<String>,
     /// `next_cursor` of the previous page; omit for the first page.
     cursor: Option<String>,
     /// 1–1000, default 100.
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -270,7 +274,7 @@ fn event_filter(since: Option<&str>, until: Option<&str>, types: Vec<String>, wo
 /// The pull API: events in a time window, oldest first, with a stable cursor (an event is never
 /// skipped or repeated when new ones arrive between pages).
 #[utoipa::path(post, path = "/api/events-list", tag = "events", request_body = ListEvents,
-    responses((status = 200, body = Success<EventPage>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<EventPage>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListEvents>) -> ApiResult<EventPage> {
     let mut filter = event_filter(req.since.as_deref(), req.until.as_deref(), req.types.unwrap_or_default(), req.workspace_id.as_deref())?;
     filter.after_seq = req.cursor.as_deref().map(decode_cursor).transpose()?.unwrap_or(0);
@@ -285,6 +289,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): A
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CsvQuery {
     /// RFC 3339 time or a duration back from now (`24h`).
@@ -292,17 +297,19 @@ pub struct CsvQuery {
     until: Option<String>,
     /// Comma-separated event types.
     types: Option<String>,
+    #[param(format = Uuid)]
     workspace_id: Option<String>,
 }
 
 /// Events as CSV, streamed: `id, type, workspace_id, timestamp`, then the 43 field keys.
 /// "All entries from the last 24 hours" is `GET /api/events.csv?since=24h`.
 #[utoipa::path(get, path = "/api/events.csv", tag = "events", params(CsvQuery),
-    responses((status = 200, content_type = "text/csv", body = String), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, content_type = "text/csv", body = String)))]
 pub async fn csv(
     State(state): State<AppState>,
     caller: Caller,
-    axum::extract::Query(query): axum::extract::Query<CsvQuery>,
+    _: NoBody,
+    ApiQuery(query): ApiQuery<CsvQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     let types = query.types.map(|t| t.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
     let mut filter = event_filter(query.since.as_deref(), query.until.as_deref(), types, query.workspace_id.as_deref())?;

@@ -47,8 +47,8 @@ where
     }
 }
 
-/// A JSON request body, bounded by the configured size. An empty body reads as `{}`, so
-/// list calls work with or without `-d '{}'`.
+/// A JSON object as the request body, bounded by the configured size. No body at all reads as
+/// `{}`, so list calls work with or without `-d '{}'`.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T>
@@ -59,15 +59,7 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
-        let scope = Scope::from_path(req.uri().path()).unwrap_or(Scope::Events);
-        let too_large = || {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                scope,
-                "payload_too_large",
-                format!("the request body is larger than {} bytes", state.max_body_bytes),
-            )
-        };
+        let scope = call_scope(req.uri().path());
         let too_slow = || {
             ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
@@ -79,14 +71,19 @@ where
         let reading = axum::body::to_bytes(req.into_body(), state.max_body_bytes);
         let bytes = tokio::time::timeout(state.body_read_timeout, reading).await.map_err(|_| too_slow())?.map_err(|e| {
             if caused_by::<http_body_util::LengthLimitError>(&e) {
-                too_large()
+                ApiError::payload_too_large(scope, state.max_body_bytes)
             } else if caused_by::<tower_http::timeout::TimeoutError>(&e) {
                 too_slow()
             } else {
                 ApiError::invalid_request(scope, format!("could not read the request body: {e}"))
             }
         })?;
-        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        // Only an object: serde would also read a struct from an array of its fields.
+        let text: &[u8] = match bytes.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+            _ if bytes.is_empty() => b"{}",
+            Some(b'{') => &bytes,
+            _ => return Err(ApiError::invalid_request(scope, "malformed request body: it must be a JSON object")),
+        };
         serde_json::from_slice(text).map(ApiJson).map_err(|e| ApiError::invalid_request(scope, format!("malformed request body: {e}")))
     }
 }
@@ -96,7 +93,64 @@ fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 's
     std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<E>())
 }
 
-/// Parses a UUID field, answering `<scope>.invalid_id` when it is not one.
+/// The body of a call without parameters: any JSON object (ignored), or nothing.
+pub type NoParams = serde_json::Map<String, serde_json::Value>;
+
+/// For calls whose request is all in the URL (`GET /api/events.csv`): a body is refused rather
+/// than ignored.
+pub struct NoBody;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let headers = &parts.headers;
+        let sized = headers.get(axum::http::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0");
+        if sized || headers.contains_key(axum::http::header::TRANSFER_ENCODING) {
+            return Err(ApiError::invalid_request(call_scope(parts.uri.path()), "this call takes no request body"));
+        }
+        Ok(NoBody)
+    }
+}
+
+/// A query string, refused in the call's own scope (`events.invalid_request`) rather than with
+/// axum's plain-text rejection.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(query)| ApiQuery(query))
+            .map_err(|e| ApiError::invalid_request(call_scope(parts.uri.path()), format!("malformed query string: {}", e.body_text())))
+    }
+}
+
+/// The scope errors of a request to `path` answer in: its call's, or `api` for no known call.
+pub fn call_scope(path: &str) -> Scope {
+    Scope::from_path(path).unwrap_or(Scope::Api)
+}
+
+/// Parses a UUID field, answering `<scope>.invalid_id` when it is not one. Only the hyphenated
+/// form the OpenAPI document's `format: uuid` names (the uuid crate also reads braced, URN and
+/// bare-hex forms).
 pub fn parse_id(scope: Scope, field: &str, value: &str) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::parse_str(value.trim()).map_err(|_| ApiError::invalid_id(scope, field))
+    Some(value).filter(|v| v.len() == 36).and_then(|v| uuid::Uuid::try_parse(v).ok()).ok_or_else(|| ApiError::invalid_id(scope, field))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_hyphenated_uuids_only() {
+        let id = "01a20ba4-efaa-76f0-8a3c-0907e49dadeb";
+        assert_eq!(parse_id(Scope::Webhooks, "id", id).unwrap().to_string(), id);
+        assert!(parse_id(Scope::Webhooks, "id", &id.to_uppercase()).is_ok());
+        for not in ["", "x", " 01a20ba4-efaa-76f0-8a3c-0907e49dadeb", "01a20ba4efaa76f08a3c0907e49dadeb", "{01a20ba4-efaa-76f0-8a3c-0907e49dadeb}"] {
+            let err = parse_id(Scope::Webhooks, "id", not).unwrap_err();
+            assert_eq!(err.code, "webhooks.invalid_id", "{not:?}");
+        }
+    }
 }

@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::checks::{checked_events, checked_rate_limit, checked_url, checked_workspaces, new_signing_secret, sent};
-use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
-use super::extract::{ApiJson, parse_id};
+use super::error::{ApiError, OrStoreError, Scope};
+use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
@@ -89,6 +89,7 @@ pub struct IntegrationFields {
     /// Defaults to `["participant.completed"]`.
     events: Option<Vec<String>>,
     mapping: Option<Vec<MappingRow>>,
+    #[schema(value_type = Option<Vec<Uuid>>)]
     workspaces: Option<Vec<String>>,
     /// Defaults to true when no `workspaces` are given.
     all_workspaces: Option<bool>,
@@ -119,6 +120,7 @@ pub struct CreateIntegration {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIntegration {
+    #[schema(format = Uuid)]
     id: String,
     #[serde(flatten)]
     fields: IntegrationFields,
@@ -128,6 +130,7 @@ pub struct UpdateIntegration {
 #[serde(deny_unknown_fields)]
 pub struct VerifyIntegration {
     /// A saved integration; `config`, `secret` and `mapping` given here override what is stored.
+    #[schema(format = Uuid)]
     id: Option<String>,
     /// For settings not saved yet.
     kind: Option<IntegrationKind>,
@@ -140,6 +143,7 @@ pub struct VerifyIntegration {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntegrationId {
+    #[schema(format = Uuid)]
     id: String,
 }
 
@@ -256,7 +260,7 @@ async fn owned_integration(state: &AppState, caller: &Caller, id: &str) -> Resul
 
 /// Create an integration. Custom API integrations also get a signing secret, shown only here.
 #[utoipa::path(post, path = "/api/integrations-create", tag = "integrations", request_body = CreateIntegration,
-    responses((status = 200, body = Success<IntegrationCreated>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<IntegrationCreated>)))]
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(create): ApiJson<CreateIntegration>) -> ApiResult<IntegrationCreated> {
     let (kind, req) = (create.kind, create.fields);
     let name = checked_name(req.name, kind)?;
@@ -296,26 +300,22 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
 
 /// List the account's integrations, oldest first.
 #[utoipa::path(post, path = "/api/integrations-list", tag = "integrations",
-    responses((status = 200, body = Success<IntegrationList>), (status = "4XX", body = ErrorBody)))]
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>,
-) -> ApiResult<IntegrationList> {
+    responses((status = 200, body = Success<IntegrationList>)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<IntegrationList> {
     let all = state.store.list_integrations(caller.account_id).await.or_store_error(SCOPE)?;
     success(IntegrationList { integrations: all.into_iter().map(Into::into).collect() })
 }
 
 /// Get one integration.
 #[utoipa::path(post, path = "/api/integrations-get", tag = "integrations", request_body = IntegrationId,
-    responses((status = 200, body = Success<IntegrationOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<IntegrationOne>)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<IntegrationId>) -> ApiResult<IntegrationOne> {
     success(IntegrationOne { integration: owned_integration(&state, &caller, &req.id).await?.into() })
 }
 
 /// Change an integration; omitted fields keep their value, an omitted secret stays stored.
 #[utoipa::path(post, path = "/api/integrations-update", tag = "integrations", request_body = UpdateIntegration,
-    responses((status = 200, body = Success<IntegrationOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<IntegrationOne>)))]
 pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(update): ApiJson<UpdateIntegration>) -> ApiResult<IntegrationOne> {
     let mut integration = owned_integration(&state, &caller, &update.id).await?;
     let req = update.fields;
@@ -356,7 +356,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(updat
 
 /// Delete an integration with its deliveries.
 #[utoipa::path(post, path = "/api/integrations-delete", tag = "integrations", request_body = IntegrationId,
-    responses((status = 200, body = Success<IntegrationDeleted>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<IntegrationDeleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<IntegrationId>) -> ApiResult<IntegrationDeleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
     if !state.store.delete_integration(caller.account_id, id).await.or_store_error(SCOPE)? {
@@ -368,7 +368,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req):
 /// Verify Connection: a marked test request for Custom API, a credentials check for HubSpot and
 /// Salesforce. Works on saved integrations (`id`) and on settings not saved yet (`kind`, `config`).
 #[utoipa::path(post, path = "/api/integrations-verify", tag = "integrations", request_body = VerifyIntegration,
-    responses((status = 200, body = Success<Verification>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<Verification>)))]
 pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<VerifyIntegration>) -> ApiResult<Verification> {
     let mut spec = match (&req.id, req.kind) {
         (Some(id), _) => {
@@ -405,8 +405,8 @@ pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(req):
 
 /// The three integration kinds with their category, for the selector.
 #[utoipa::path(post, path = "/api/integration-kinds-list", tag = "integrations",
-    responses((status = 200, body = Success<KindList>), (status = "4XX", body = ErrorBody)))]
-pub async fn kinds_list(_caller: Caller) -> ApiResult<KindList> {
+    responses((status = 200, body = Success<KindList>)))]
+pub async fn kinds_list(_caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<KindList> {
     let kinds = IntegrationKind::ALL
         .into_iter()
         .map(|k| KindView { kind: k, title: k.title(), category: k.category(), description: k.description(), default_name: k.default_name() })
@@ -416,15 +416,15 @@ pub async fn kinds_list(_caller: Caller) -> ApiResult<KindList> {
 
 /// The 43 source fields a mapping can use: display name and key.
 #[utoipa::path(post, path = "/api/integrations-fields-list", tag = "integrations",
-    responses((status = 200, body = Success<FieldList>), (status = "4XX", body = ErrorBody)))]
-pub async fn fields_list(_caller: Caller) -> ApiResult<FieldList> {
+    responses((status = 200, body = Success<FieldList>)))]
+pub async fn fields_list(_caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<FieldList> {
     success(FieldList { fields: SOURCE_FIELDS.iter().map(|(display_name, key)| FieldView { key, display_name }).collect() })
 }
 
 /// Succeeded, failed and pending counts of the integration's deliveries created in a window (default:
 /// the last 24 hours).
 #[utoipa::path(post, path = "/api/integrations-stats", tag = "integrations", request_body = StatsRequest,
-    responses((status = 200, body = Success<TargetStats>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<TargetStats>)))]
 pub async fn stats(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<StatsRequest>) -> ApiResult<TargetStats> {
     target_ops::stats(&state, &caller, &FAMILY, req).await
 }
@@ -432,7 +432,7 @@ pub async fn stats(State(state): State<AppState>, caller: Caller, ApiJson(req): 
 /// Re-queue every failed delivery to the integration created in a window of at most 14 days, as
 /// manual retries, in the background: the answer is the task to follow with tasks-get.
 #[utoipa::path(post, path = "/api/integrations-recover", tag = "integrations", request_body = RecoverRequest,
-    responses((status = 200, body = Success<TaskOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<TaskOne>)))]
 pub async fn recover(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<RecoverRequest>) -> ApiResult<TaskOne> {
     target_ops::recover(&state, &caller, &FAMILY, req).await
 }

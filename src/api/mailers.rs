@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::checks::{checked_events, checked_host, checked_rate_limit, checked_workspaces, sent};
 use super::deliveries::DeliveryOne;
-use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
-use super::extract::{ApiJson, parse_id};
+use super::error::{ApiError, OrStoreError, Scope};
+use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
@@ -113,6 +113,7 @@ pub struct MailerFields {
     credentials: Option<Map<String, Value>>,
     template_params: Option<Vec<TemplateParam>>,
     rules: Option<Vec<MailerRule>>,
+    #[schema(value_type = Option<Vec<Uuid>>)]
     workspaces: Option<Vec<String>>,
     all_workspaces: Option<bool>,
     is_active: Option<bool>,
@@ -127,6 +128,7 @@ pub struct MailerFields {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMailer {
+    #[schema(format = Uuid)]
     id: String,
     #[serde(flatten)]
     fields: MailerFields,
@@ -135,12 +137,14 @@ pub struct UpdateMailer {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailerId {
+    #[schema(format = Uuid)]
     id: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestMailer {
+    #[schema(format = Uuid)]
     id: String,
     /// Where the test e-mail goes.
     to: String,
@@ -149,6 +153,7 @@ pub struct TestMailer {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMail {
+    #[schema(format = Uuid)]
     mailer_id: String,
     /// Defaults to the record's `email`.
     to: Option<String>,
@@ -156,6 +161,7 @@ pub struct SendMail {
     /// The record the template parameters are taken from.
     #[schema(value_type = Object)]
     data: Option<Map<String, Value>>,
+    #[schema(format = Uuid)]
     workspace_id: Option<String>,
 }
 
@@ -319,7 +325,7 @@ async fn owned_mailer(state: &AppState, caller: &Caller, id: &str) -> Result<Mai
 
 /// Create a mailer. It cannot send until Send Test Email (`mailers-test`) succeeds.
 #[utoipa::path(post, path = "/api/mailers-create", tag = "mailers", request_body = MailerFields,
-    responses((status = 200, body = Success<MailerOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<MailerOne>)))]
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(fields): ApiJson<MailerFields>) -> ApiResult<MailerOne> {
     let provider = fields.provider.ok_or_else(|| bad("invalid_request", "provider is required"))?;
     let now = now_ms();
@@ -352,22 +358,22 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(field
 
 /// List the account's mailers.
 #[utoipa::path(post, path = "/api/mailers-list", tag = "mailers",
-    responses((status = 200, body = Success<MailerList>), (status = "4XX", body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<Map<String, Value>>) -> ApiResult<MailerList> {
+    responses((status = 200, body = Success<MailerList>)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<MailerList> {
     let mailers = state.store.list_mailers(caller.account_id).await.or_store_error(SCOPE)?;
     success(MailerList { mailers: mailers.into_iter().map(Into::into).collect() })
 }
 
 /// Get one mailer.
 #[utoipa::path(post, path = "/api/mailers-get", tag = "mailers", request_body = MailerId,
-    responses((status = 200, body = Success<MailerOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<MailerOne>)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<MailerId>) -> ApiResult<MailerOne> {
     success(MailerOne { mailer: owned_mailer(&state, &caller, &req.id).await?.into() })
 }
 
 /// Change a mailer. New provider settings or credentials clear `verified`; omitted credentials stay.
 #[utoipa::path(post, path = "/api/mailers-update", tag = "mailers", request_body = UpdateMailer,
-    responses((status = 200, body = Success<MailerOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<MailerOne>)))]
 pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateMailer>) -> ApiResult<MailerOne> {
     let mut mailer = owned_mailer(&state, &caller, &req.id).await?;
     if req.fields.provider.is_some_and(|p| p != mailer.provider) {
@@ -383,7 +389,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
 
 /// Delete a mailer with its deliveries.
 #[utoipa::path(post, path = "/api/mailers-delete", tag = "mailers", request_body = MailerId,
-    responses((status = 200, body = Success<MailerDeleted>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<MailerDeleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<MailerId>) -> ApiResult<MailerDeleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
     if !state.store.delete_mailer(caller.account_id, id).await.or_store_error(SCOPE)? {
@@ -394,7 +400,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req):
 
 /// Send Test Email: a real message through the provider. Success marks the mailer verified.
 #[utoipa::path(post, path = "/api/mailers-test", tag = "mailers", request_body = TestMailer,
-    responses((status = 200, body = Success<TestResult>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<TestResult>)))]
 pub async fn test(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<TestMailer>) -> ApiResult<TestResult> {
     let mut mailer = owned_mailer(&state, &caller, &req.id).await?;
     let to = checked_address("to", Some(req.to))?.ok_or_else(|| bad("invalid_address", "to is required"))?;
@@ -414,7 +420,7 @@ pub async fn test(State(state): State<AppState>, caller: Caller, ApiJson(req): A
 
 /// Queue one e-mail through a verified mailer.
 #[utoipa::path(post, path = "/api/mailers-send", tag = "mailers", request_body = SendMail,
-    responses((status = 200, body = Success<DeliveryOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<DeliveryOne>)))]
 pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<SendMail>) -> ApiResult<DeliveryOne> {
     let mailer = owned_mailer(&state, &caller, &req.mailer_id).await?;
     if !(mailer.verified && mailer.is_active) {
@@ -455,8 +461,8 @@ pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): A
 
 /// The eight providers with their settings and credential fields.
 #[utoipa::path(post, path = "/api/mailer-providers-list", tag = "mailers",
-    responses((status = 200, body = Success<ProviderList>), (status = "4XX", body = ErrorBody)))]
-pub async fn providers_list(_caller: Caller) -> ApiResult<ProviderList> {
+    responses((status = 200, body = Success<ProviderList>)))]
+pub async fn providers_list(_caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<ProviderList> {
     let providers = MailerProvider::ALL
         .into_iter()
         .map(|p| ProviderView {
@@ -474,7 +480,7 @@ pub async fn providers_list(_caller: Caller) -> ApiResult<ProviderList> {
 /// Succeeded, failed and pending counts of the mailer's deliveries created in a window (default:
 /// the last 24 hours).
 #[utoipa::path(post, path = "/api/mailers-stats", tag = "mailers", request_body = StatsRequest,
-    responses((status = 200, body = Success<TargetStats>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<TargetStats>)))]
 pub async fn stats(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<StatsRequest>) -> ApiResult<TargetStats> {
     target_ops::stats(&state, &caller, &FAMILY, req).await
 }
@@ -482,7 +488,7 @@ pub async fn stats(State(state): State<AppState>, caller: Caller, ApiJson(req): 
 /// Re-queue every failed delivery to the mailer created in a window of at most 14 days, as
 /// manual retries, in the background: the answer is the task to follow with tasks-get.
 #[utoipa::path(post, path = "/api/mailers-recover", tag = "mailers", request_body = RecoverRequest,
-    responses((status = 200, body = Success<TaskOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<TaskOne>)))]
 pub async fn recover(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<RecoverRequest>) -> ApiResult<TaskOne> {
     target_ops::recover(&state, &caller, &FAMILY, req).await
 }

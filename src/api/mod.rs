@@ -14,6 +14,7 @@ mod events;
 mod extract;
 mod integrations;
 mod mailers;
+mod openapi;
 mod ops;
 mod target_ops;
 mod tasks;
@@ -25,14 +26,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, header};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -81,27 +81,27 @@ pub fn success<T>(result: T) -> ApiResult<T> {
     Ok(Json(Success { ok: true, result }))
 }
 
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
-    }
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> axum::Router {
+    let (api, generated) = router_parts();
+    // Rendered once: the document is the same for every request.
+    let openapi = bytes::Bytes::from(serde_json::to_vec(&openapi::document(&generated)).expect("JSON"));
+    let routes = api
+        .route("/api/openapi.json", axum::routing::get(move || std::future::ready(([(header::CONTENT_TYPE, "application/json")], openapi.clone()))))
+        .merge(ops_routes())
+        .route("/", axum::routing::get(ui::index))
+        .route("/ui/app.js", axum::routing::get(ui::script))
+        .route("/ui/app.css", axum::routing::get(ui::style))
+        .route("/embed.js", axum::routing::get(ui::embed))
+        .route("/demo/embed", axum::routing::get(ui::demo_host))
+        .route("/demo/experience", axum::routing::get(ui::demo_experience));
+    with_error_fallbacks(routes).layer(RequestBodyTimeoutLayer::new(state.body_read_timeout)).with_state(state).layer(answer_panics())
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Switchyard API", description = "Every call is `POST /api/<resource>-<verb>` with a JSON body and `Authorization: Bearer <token>`."),
-    modifiers(&BearerAuth),
-    security(("bearer" = []))
-)]
-struct ApiDoc;
-
-/// The whole HTTP surface. Every `/api/*` route is registered together with its OpenAPI entry,
-/// so the document served at `/api/openapi.json` cannot drift from the code.
-pub fn router(state: AppState) -> axum::Router {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// Every `/api/*` call, each registered together with its OpenAPI entry, so the document served
+/// at `/api/openapi.json` cannot drift from the code; and that document as utoipa generates it.
+fn router_parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(webhooks::create))
         .routes(routes!(webhooks::list))
         .routes(routes!(webhooks::get))
@@ -160,24 +160,22 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(tasks::get))
         .routes(routes!(account::get))
         .routes(routes!(account::update))
-        .split_for_parts();
-    let openapi = Arc::new(openapi);
-    api.route("/api/openapi.json", axum::routing::get(move || std::future::ready(Json(openapi.as_ref().clone()))))
-        .merge(ops_routes())
-        .route("/", axum::routing::get(ui::index))
-        .route("/ui/app.js", axum::routing::get(ui::script))
-        .route("/ui/app.css", axum::routing::get(ui::style))
-        .route("/embed.js", axum::routing::get(ui::embed))
-        .route("/demo/embed", axum::routing::get(ui::demo_host))
-        .route("/demo/experience", axum::routing::get(ui::demo_experience))
-        .fallback(not_found)
-        .layer(RequestBodyTimeoutLayer::new(state.body_read_timeout))
-        .with_state(state)
-        .layer(answer_panics())
+        .split_for_parts()
+}
+
+/// What axum would answer on its own (an empty 404 or 405), answered with the envelope.
+/// Last in the chain: the 405 fallback applies to the routes registered before it.
+fn with_error_fallbacks(router: axum::Router<AppState>) -> axum::Router<AppState> {
+    router.fallback(not_found).method_not_allowed_fallback(method_not_allowed)
 }
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, Scope::Api, "not_found", "no such API call")
+}
+
+/// axum adds the `Allow` header (the route's methods) to this answer.
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, Scope::Api, "method_not_allowed", format!("{method} is not allowed here; see the Allow header"))
 }
 
 fn ops_routes() -> axum::Router<AppState> {
@@ -189,7 +187,7 @@ fn ops_routes() -> axum::Router<AppState> {
 
 /// What a worker-only node (`--workers-only`) serves: health, readiness and metrics.
 pub fn ops_router(state: AppState) -> axum::Router {
-    ops_routes().fallback(not_found).with_state(state).layer(answer_panics())
+    with_error_fallbacks(ops_routes()).with_state(state).layer(answer_panics())
 }
 
 /// A handler that panics still answers: a 500 `api.internal` envelope, never a dropped connection.

@@ -26,6 +26,7 @@ pub struct TargetFamily {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatsRequest {
+    #[schema(format = Uuid)]
     id: String,
     /// Deliveries created at or after: RFC 3339, or a duration back from now (`7days`).
     /// Default: 24 hours before `until`.
@@ -37,6 +38,7 @@ pub struct StatsRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverRequest {
+    #[schema(format = Uuid)]
     id: String,
     /// Deliveries created at or after: RFC 3339, or a duration back from now (`2days`).
     since: String,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
+use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::time::rfc3339;
@@ -61,12 +61,13 @@ impl From<Task> for TaskOne {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskId {
+    #[schema(format = Uuid)]
     id: String,
 }
 
 /// A background task's progress (e.g. one started by webhooks-recover).
 #[utoipa::path(post, path = "/api/tasks-get", tag = "tasks", request_body = TaskId,
-    responses((status = 200, body = Success<TaskOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<TaskOne>)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<TaskId>) -> ApiResult<TaskOne> {
     let id = parse_id(SCOPE, "id", &req.id)?;
     let task = state.store.get_task(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "task"))?;

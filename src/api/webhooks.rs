@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_events, checked_rate_limit, checked_url, new_signing_secret, sent};
+use super::checks::{checked_events, checked_rate_limit, checked_url, new_signing_secret, sent, whole};
 use super::deliveries::{DeliveryList, parse_limit, parse_status};
-use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
-use super::extract::{ApiJson, parse_id};
+use super::error::{ApiError, OrStoreError, Scope};
+use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
@@ -61,9 +61,11 @@ impl From<Endpoint> for WebhookEndpoint {
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
     /// Your HTTPS endpoint URL.
+    #[schema(value_type = String, required = true, min_length = 1)]
     url: Option<String>,
     description: Option<String>,
     /// Events to subscribe to (see event-types-list).
+    #[schema(value_type = Vec<String>, required = true, min_items = 1)]
     events: Option<Vec<String>>,
     /// Most deliveries per second (in any one-second window, across all workers and nodes),
     /// 1 to 100000; null or omitted: no limit.
@@ -82,6 +84,7 @@ pub struct WebhookCreated {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookId {
+    #[schema(format = Uuid)]
     id: String,
 }
 
@@ -98,6 +101,7 @@ pub struct WebhookOne {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
+    #[schema(format = Uuid)]
     id: String,
     url: Option<String>,
     description: Option<String>,
@@ -118,8 +122,11 @@ pub struct Deleted {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListDeliveries {
+    #[schema(format = Uuid)]
     endpoint_id: String,
     /// Number of deliveries to return (1–1000, default 50), newest first.
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Only deliveries in this status: pending, delivered or failed.
     status: Option<String>,
@@ -128,8 +135,11 @@ pub struct ListDeliveries {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
+    #[schema(format = Uuid)]
     id: String,
     /// How long the previous secret keeps signing (default: the server's grace, 24 h).
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(maximum = 604800)]
     grace_period_seconds: Option<u64>,
 }
 
@@ -147,7 +157,7 @@ async fn owned_endpoint(state: &AppState, caller: &Caller, id: &str) -> Result<E
 
 /// Create a webhook endpoint. The signing secret is returned only in this answer.
 #[utoipa::path(post, path = "/api/webhooks-create", tag = "webhooks", request_body = CreateWebhook,
-    responses((status = 200, body = Success<WebhookCreated>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<WebhookCreated>)))]
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateWebhook>) -> ApiResult<WebhookCreated> {
     let url = checked_url(&state, SCOPE, req.url.as_deref()).await?;
     let description = req.description.unwrap_or_default();
@@ -176,19 +186,15 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
 
 /// List the account's webhook endpoints, oldest first.
 #[utoipa::path(post, path = "/api/webhooks-list", tag = "webhooks",
-    responses((status = 200, body = Success<WebhookList>), (status = "4XX", body = ErrorBody)))]
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>,
-) -> ApiResult<WebhookList> {
+    responses((status = 200, body = Success<WebhookList>)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<WebhookList> {
     let endpoints = state.store.list_endpoints(caller.account_id).await.or_store_error(SCOPE)?;
     success(WebhookList { endpoints: endpoints.into_iter().map(Into::into).collect() })
 }
 
 /// Get one webhook endpoint.
 #[utoipa::path(post, path = "/api/webhooks-get", tag = "webhooks", request_body = WebhookId,
-    responses((status = 200, body = Success<WebhookOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<WebhookOne>)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<WebhookId>) -> ApiResult<WebhookOne> {
     let endpoint = owned_endpoint(&state, &caller, &req.id).await?;
     success(WebhookOne { endpoint: endpoint.into() })
@@ -196,7 +202,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): Ap
 
 /// Change a webhook endpoint; omitted fields keep their value.
 #[utoipa::path(post, path = "/api/webhooks-update", tag = "webhooks", request_body = UpdateWebhook,
-    responses((status = 200, body = Success<WebhookOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<WebhookOne>)))]
 pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateWebhook>) -> ApiResult<WebhookOne> {
     let mut endpoint = owned_endpoint(&state, &caller, &req.id).await?;
     if let Some(url) = req.url.as_deref() {
@@ -226,7 +232,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
 
 /// Delete a webhook endpoint with its deliveries.
 #[utoipa::path(post, path = "/api/webhooks-delete", tag = "webhooks", request_body = WebhookId,
-    responses((status = 200, body = Success<Deleted>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<Deleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<WebhookId>) -> ApiResult<Deleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
     if !state.store.delete_endpoint(caller.account_id, id).await.or_store_error(SCOPE)? {
@@ -237,7 +243,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req):
 
 /// Recent deliveries to one endpoint, newest first.
 #[utoipa::path(post, path = "/api/webhooks-deliveries", tag = "webhooks", request_body = ListDeliveries,
-    responses((status = 200, body = Success<DeliveryList>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<DeliveryList>)))]
 pub async fn deliveries(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListDeliveries>) -> ApiResult<DeliveryList> {
     let endpoint = owned_endpoint(&state, &caller, &req.endpoint_id).await?;
     let status = parse_status(SCOPE, req.status.as_deref())?;
@@ -249,7 +255,7 @@ pub async fn deliveries(State(state): State<AppState>, caller: Caller, ApiJson(r
 /// Issue a new signing secret. The previous one keeps signing (both signatures are sent)
 /// until its grace period ends.
 #[utoipa::path(post, path = "/api/webhooks-rotate-secret", tag = "webhooks", request_body = RotateSecret,
-    responses((status = 200, body = Success<SecretRotated>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<SecretRotated>)))]
 pub async fn rotate_secret(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<RotateSecret>) -> ApiResult<SecretRotated> {
     let mut endpoint = owned_endpoint(&state, &caller, &req.id).await?;
     let grace_ms = match req.grace_period_seconds {
@@ -273,7 +279,7 @@ pub async fn rotate_secret(State(state): State<AppState>, caller: Caller, ApiJso
 /// Succeeded, failed and pending counts of the endpoint's deliveries created in a window (default:
 /// the last 24 hours).
 #[utoipa::path(post, path = "/api/webhooks-stats", tag = "webhooks", request_body = StatsRequest,
-    responses((status = 200, body = Success<TargetStats>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<TargetStats>)))]
 pub async fn stats(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<StatsRequest>) -> ApiResult<TargetStats> {
     target_ops::stats(&state, &caller, &FAMILY, req).await
 }
@@ -281,7 +287,7 @@ pub async fn stats(State(state): State<AppState>, caller: Caller, ApiJson(req): 
 /// Re-queue every failed delivery to the endpoint created in a window of at most 14 days, as
 /// manual retries, in the background: the answer is the task to follow with tasks-get.
 #[utoipa::path(post, path = "/api/webhooks-recover", tag = "webhooks", request_body = RecoverRequest,
-    responses((status = 200, body = Success<TaskOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<TaskOne>)))]
 pub async fn recover(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<RecoverRequest>) -> ApiResult<TaskOne> {
     target_ops::recover(&state, &caller, &FAMILY, req).await
 }

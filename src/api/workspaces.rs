@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::error::{ApiError, ErrorBody, OrStoreError, Scope};
-use super::extract::{ApiJson, parse_id};
+use super::error::{ApiError, OrStoreError, Scope};
+use super::extract::{ApiJson, NoParams, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::time::{now_ms, rfc3339};
 use crate::store::{Caller, Workspace};
@@ -32,19 +32,24 @@ impl From<Workspace> for WorkspaceView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspace {
+    /// Not blank; at most 200 characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200, pattern = "\\S")]
     name: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWorkspace {
+    #[schema(format = Uuid)]
     id: String,
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     name: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspaceId {
+    #[schema(format = Uuid)]
     id: String,
 }
 
@@ -77,7 +82,7 @@ fn checked_name(name: Option<String>) -> Result<String, ApiError> {
 
 /// Create a workspace.
 #[utoipa::path(post, path = "/api/workspaces-create", tag = "workspaces", request_body = CreateWorkspace,
-    responses((status = 200, body = Success<WorkspaceOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<WorkspaceOne>)))]
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateWorkspace>) -> ApiResult<WorkspaceOne> {
     let now = now_ms();
     let workspace = Workspace { id: Uuid::now_v7(), account_id: caller.account_id, name: checked_name(req.name)?, created_at: now, updated_at: now };
@@ -87,19 +92,15 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
 
 /// List the account's workspaces, oldest first.
 #[utoipa::path(post, path = "/api/workspaces-list", tag = "workspaces",
-    responses((status = 200, body = Success<WorkspaceList>), (status = "4XX", body = ErrorBody)))]
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(_): ApiJson<serde_json::Map<String, serde_json::Value>>,
-) -> ApiResult<WorkspaceList> {
+    responses((status = 200, body = Success<WorkspaceList>)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<WorkspaceList> {
     let workspaces = state.store.list_workspaces(caller.account_id).await.or_store_error(SCOPE)?;
     success(WorkspaceList { workspaces: workspaces.into_iter().map(Into::into).collect() })
 }
 
 /// Rename a workspace.
 #[utoipa::path(post, path = "/api/workspaces-update", tag = "workspaces", request_body = UpdateWorkspace,
-    responses((status = 200, body = Success<WorkspaceOne>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<WorkspaceOne>)))]
 pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateWorkspace>) -> ApiResult<WorkspaceOne> {
     let id = parse_id(SCOPE, "id", &req.id)?;
     let mut workspace =
@@ -116,7 +117,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
 
 /// Delete a workspace. Events already sent in it keep its id.
 #[utoipa::path(post, path = "/api/workspaces-delete", tag = "workspaces", request_body = WorkspaceId,
-    responses((status = 200, body = Success<WorkspaceDeleted>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Success<WorkspaceDeleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<WorkspaceId>) -> ApiResult<WorkspaceDeleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
     if !state.store.delete_workspace(caller.account_id, id).await.or_store_error(SCOPE)? {

@@ -10,6 +10,7 @@ pub mod fanout;
 pub mod fields;
 pub mod health;
 pub mod integration;
+pub(crate) mod json;
 pub(crate) mod mailer;
 pub(crate) mod mapping;
 pub(crate) mod operational;

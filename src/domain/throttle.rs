@@ -26,7 +26,7 @@ pub fn parse_rate_limit(value: &serde_json::Value) -> Result<Option<u32>, String
     if value.is_null() {
         return Ok(None);
     }
-    match value.as_u64() {
+    match super::json::whole_number(value) {
         Some(n) if (1..=u64::from(MAX_RATE_LIMIT)).contains(&n) => Ok(Some(n as u32)),
         _ => Err(format!("rate_limit is a whole number of deliveries per second from 1 to {MAX_RATE_LIMIT}, or null for no limit")),
     }

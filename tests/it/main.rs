@@ -5,6 +5,7 @@ mod common;
 
 mod activate_cli;
 mod activations;
+mod api_envelope;
 mod catalog_api;
 mod connections;
 mod crash_recovery;
