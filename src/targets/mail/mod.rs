@@ -185,17 +185,14 @@ impl MailerTarget {
         let mut signed: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         signed.push(("host", &host));
         let cred = |name: &str| self.credentials.get(name).and_then(Value::as_str).filter(|v| !v.is_empty());
-        ses::signature_headers(
-            "POST",
-            url.as_str(),
-            &signed,
-            body,
-            &self.mailer.config.get("region").map(as_text).unwrap_or_default(),
-            cred("access_key_id").unwrap_or_default(),
-            cred("secret_access_key").unwrap_or_default(),
-            cred("session_token"),
-            SystemTime::now(),
-        )
+        let region = self.mailer.config.get("region").map(as_text).unwrap_or_default();
+        let keys = ses::AwsKeys {
+            region: &region,
+            access_key_id: cred("access_key_id").unwrap_or_default(),
+            secret_access_key: cred("secret_access_key").unwrap_or_default(),
+            session_token: cred("session_token"),
+        };
+        ses::signature_headers("POST", url.as_str(), &signed, body, &keys, SystemTime::now())
     }
 }
 

@@ -6,6 +6,15 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 
+/// Who signs, and for which region.
+pub struct AwsKeys<'a> {
+    pub region: &'a str,
+    pub access_key_id: &'a str,
+    pub secret_access_key: &'a str,
+    /// Only for temporary credentials.
+    pub session_token: Option<&'a str>,
+}
+
 /// The headers that sign a request to SES: `authorization`, `x-amz-date`, and for temporary
 /// credentials `x-amz-security-token`.
 pub fn signature_headers(
@@ -13,16 +22,14 @@ pub fn signature_headers(
     url: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-    region: &str,
-    access_key_id: &str,
-    secret_access_key: &str,
-    session_token: Option<&str>,
+    keys: &AwsKeys<'_>,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>, String> {
-    let identity = Credentials::new(access_key_id, secret_access_key, session_token.map(str::to_owned), None, "switchyard").into();
+    let token = keys.session_token.map(str::to_owned);
+    let identity = Credentials::new(keys.access_key_id, keys.secret_access_key, token, None, "switchyard").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(region)
+        .region(keys.region)
         .name("ses")
         .time(time)
         .settings(SigningSettings::default())
