@@ -87,6 +87,40 @@ async fn the_header_timeout_runs_from_the_first_byte_not_from_idle_time() {
 }
 
 #[tokio::test]
+async fn a_slow_steady_upload_outlives_the_header_and_keep_alive_timeouts() {
+    let server = strict_server().await;
+    let destination =
+        server.ok("destinations-create", serde_json::json!({"url": "http://127.0.0.1:9/x"})).await["destination"]["id"].as_str().unwrap().to_owned();
+    let rows: Vec<String> = (0..8).map(|n| format!("{n},user{n}@example.com\n")).collect();
+    let body_len = "n,email\n".len() + rows.iter().map(String::len).sum::<usize>();
+    let mut stream = connect(&server).await;
+    let head = format!(
+        "POST /api/activations-create?destination_id={destination} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: text/csv\r\nContent-Length: {body_len}\r\nExpect: 100-continue\r\n\r\n",
+        server.token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut interim = [0u8; 64];
+    let read = tokio::time::timeout(PATIENCE, stream.read(&mut interim)).await.expect("an interim answer").unwrap();
+    assert!(interim[..read].starts_with(b"HTTP/1.1 100 Continue"), "{}", String::from_utf8_lossy(&interim[..read]));
+    // The body comes in pieces, 300 ms apart: over two seconds in all, twice the 1 s header and
+    // keep-alive timeouts, but never a pause near the 1 s body timeout.
+    stream.write_all(b"n,email\n").await.unwrap();
+    for row in rows {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stream.write_all(row.as_bytes()).await.unwrap();
+    }
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("\"total\":8") {
+        let read = tokio::time::timeout(PATIENCE, stream.read(&mut buffer)).await.expect("the upload is answered").unwrap();
+        assert!(read > 0, "closed before the answer: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buffer[..read]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_body_that_never_arrives_gets_a_408_envelope() {
     let server = strict_server().await;
     let mut stream = connect(&server).await;
