@@ -43,6 +43,12 @@ async fn read_until_closed(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// Asks `/healthz` (with `headers`, each ending in CRLF) and reads until the server closes.
+async fn health_check_until_closed(stream: &mut TcpStream, headers: &str) -> String {
+    stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{headers}\r\n").as_bytes()).await.unwrap();
+    read_until_closed(stream).await
+}
+
 /// The status and envelope of a raw HTTP/1.1 answer.
 fn status_and_body(answer: &str) -> (u16, Value) {
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {answer:?}"));
@@ -60,9 +66,7 @@ async fn unfinished_headers_silence_and_idle_keep_alive_are_closed() {
         assert_eq!(read_until_closed(stream).await, "", "closed without an answer");
     }
     // A kept-alive connection is closed once it stays idle past the keep-alive timeout.
-    let mut idle = connect(&server).await;
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
-    let answer = read_until_closed(&mut idle).await;
+    let answer = health_check_until_closed(&mut connect(&server).await, "").await;
     assert!(answer.starts_with("HTTP/1.1 200"), "answered first, then closed when idle: {answer}");
     server.stop().await;
 }
@@ -140,8 +144,7 @@ async fn connections_beyond_the_bound_wait_for_a_free_slot() {
     // Two connections hold both slots (without sending anything, until the header timeout).
     let _holders = [connect(&server).await, connect(&server).await];
     let mut third = connect(&server).await; // accepted by the kernel, served once a slot frees
-    third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
-    let answer = read_until_closed(&mut third).await;
+    let answer = health_check_until_closed(&mut third, "Connection: close\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 200"), "served after a holder was closed: {answer}");
     server.stop().await;
 }
