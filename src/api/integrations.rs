@@ -102,7 +102,7 @@ pub struct IntegrationFields {
     /// Custom API: `endpoint`, `method`, `auth_type`, `custom_header_name`. HubSpot: `{}`.
     /// Salesforce: `domain`, `consumer_key`, `object`, `external_id_field`, `external_id_source`.
     /// On update it replaces the whole settings object.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     config: Option<serde_json::Value>,
     /// Write-only: the API key (Basic auth: `username:password`), the HubSpot access token, or
     /// the Salesforce consumer secret. On update: omit to keep the stored one, `""` removes it.
@@ -134,7 +134,7 @@ pub struct VerifyIntegration {
     id: Option<String>,
     /// For settings not saved yet.
     kind: Option<IntegrationKind>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     config: Option<serde_json::Value>,
     secret: Option<String>,
     mapping: Option<Vec<MappingRow>>,

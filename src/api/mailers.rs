@@ -105,11 +105,11 @@ pub struct MailerFields {
     sender_email: Option<String>,
     reply_to: Option<String>,
     bcc: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     config: Option<Map<String, Value>>,
     /// Write-only. SES: access_key_id, secret_access_key, session_token?; Brevo, Mailgun,
     /// Mandrill, SendGrid: api_key; Mailjet: api_key, secret_key; SMTP: password.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     credentials: Option<Map<String, Value>>,
     template_params: Option<Vec<TemplateParam>>,
     rules: Option<Vec<MailerRule>>,
@@ -159,7 +159,7 @@ pub struct SendMail {
     to: Option<String>,
     template: Template,
     /// The record the template parameters are taken from.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     data: Option<Map<String, Value>>,
     #[schema(format = Uuid)]
     workspace_id: Option<String>,

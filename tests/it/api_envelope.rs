@@ -115,3 +115,34 @@ async fn requests_are_read_as_the_document_describes_them() {
     assert_eq!(csv.status(), StatusCode::OK);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn fields_the_document_requires_are_the_ones_the_server_needs() {
+    let server = TestServer::start().await;
+    let document: Value = reqwest::get(format!("{}/api/openapi.json", server.base)).await.unwrap().json().await.unwrap();
+    let required = |call: &str| -> Vec<String> {
+        let body = &document["paths"][format!("/api/{call}")]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        let schema = match body["$ref"].as_str() {
+            Some(reference) => &document["components"]["schemas"][reference.trim_start_matches("#/components/schemas/")],
+            None => body,
+        };
+        schema["required"].as_array().into_iter().flatten().map(|f| f.as_str().unwrap().to_owned()).collect()
+    };
+    // Each body is the least the server accepts: every field the document requires must be in it.
+    let least = [
+        ("workspaces-create", json!({"name": "Main"})),
+        ("event-types-create", json!({"name": "order.shipped"})),
+        ("events-send", json!({"type": "contact.created", "data": {}})),
+        ("webhooks-create", json!({"url": "http://127.0.0.1:9/hook", "events": ["contact.created"]})),
+        ("destinations-create", json!({"url": "http://127.0.0.1:9/hook"})),
+        ("integrations-create", json!({"kind": "hubspot", "secret": "pat-na1-11111111-2222-3333"})),
+        ("mailers-create", json!({"provider": "internal", "sender_name": "Brand", "reply_to": "replies@example.com"})),
+    ];
+    for (call, body) in least {
+        server.ok(call, body.clone()).await;
+        for field in required(call) {
+            assert!(body.get(&field).is_some(), "{call}: the document requires `{field}`, which the server does without");
+        }
+    }
+    server.stop().await;
+}
