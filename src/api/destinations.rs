@@ -68,8 +68,6 @@ impl From<Destination> for DestinationView {
 #[serde(deny_unknown_fields)]
 pub struct DestinationFields {
     name: Option<String>,
-    /// e.g. `https://example.com/webhook?foo=bar`.
-    url: Option<String>,
     method: Option<DestinationMethod>,
     query_params: Option<Vec<QueryParam>>,
     events: Option<Vec<String>>,
@@ -86,9 +84,21 @@ pub struct DestinationFields {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct CreateDestination {
+    /// e.g. `https://example.com/webhook?foo=bar`.
+    #[schema(value_type = String, required = true)]
+    url: Option<String>,
+    #[serde(flatten)]
+    fields: DestinationFields,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateDestination {
     #[schema(format = Uuid)]
     id: String,
+    /// Omit to keep it.
+    url: Option<String>,
     #[serde(flatten)]
     fields: DestinationFields,
 }
@@ -116,12 +126,12 @@ pub struct DestinationDeleted {
     deleted: bool,
 }
 
-async fn apply(state: &AppState, d: &mut Destination, f: DestinationFields) -> Result<(), ApiError> {
+async fn apply(state: &AppState, d: &mut Destination, url: Option<String>, f: DestinationFields) -> Result<(), ApiError> {
     if let Some(name) = f.name {
         d.name = name.trim().to_owned();
     }
-    if f.url.is_some() || d.url.is_empty() {
-        d.url = checked_url(state, SCOPE, f.url.as_deref()).await?;
+    if url.is_some() || d.url.is_empty() {
+        d.url = checked_url(state, SCOPE, url.as_deref()).await?;
     }
     if let Some(method) = f.method {
         d.method = method;
@@ -156,9 +166,9 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Destinatio
 }
 
 /// Create a query destination.
-#[utoipa::path(post, path = "/api/destinations-create", tag = "destinations", request_body = DestinationFields,
+#[utoipa::path(post, path = "/api/destinations-create", tag = "destinations", request_body = CreateDestination,
     responses((status = 200, body = Success<DestinationOne>)))]
-pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(fields): ApiJson<DestinationFields>) -> ApiResult<DestinationOne> {
+pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateDestination>) -> ApiResult<DestinationOne> {
     let now = now_ms();
     let mut destination = Destination {
         id: Uuid::now_v7(),
@@ -174,7 +184,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(field
         created_at: now,
         updated_at: now,
     };
-    apply(&state, &mut destination, fields).await?;
+    apply(&state, &mut destination, req.url, req.fields).await?;
     state.store.insert_destination(&destination).await.or_store_error(SCOPE)?;
     success(DestinationOne { destination: destination.into() })
 }
@@ -199,7 +209,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): Ap
     responses((status = 200, body = Success<DestinationOne>)))]
 pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateDestination>) -> ApiResult<DestinationOne> {
     let mut destination = owned(&state, &caller, &req.id).await?;
-    apply(&state, &mut destination, req.fields).await?;
+    apply(&state, &mut destination, req.url, req.fields).await?;
     destination.updated_at = now_ms();
     if !state.store.update_destination(&destination).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "destination"));

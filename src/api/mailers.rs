@@ -98,8 +98,6 @@ impl From<Mailer> for MailerView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailerFields {
-    /// Required on create; fixed afterwards.
-    provider: Option<MailerProvider>,
     name: Option<String>,
     sender_name: Option<String>,
     sender_email: Option<String>,
@@ -127,9 +125,21 @@ pub struct MailerFields {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct CreateMailer {
+    /// Fixed once the mailer exists.
+    #[schema(value_type = MailerProvider, required = true)]
+    provider: Option<MailerProvider>,
+    #[serde(flatten)]
+    fields: MailerFields,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateMailer {
     #[schema(format = Uuid)]
     id: String,
+    /// The provider cannot change: only the mailer's own is accepted.
+    provider: Option<MailerProvider>,
     #[serde(flatten)]
     fields: MailerFields,
 }
@@ -324,10 +334,11 @@ async fn owned_mailer(state: &AppState, caller: &Caller, id: &str) -> Result<Mai
 }
 
 /// Create a mailer. It cannot send until Send Test Email (`mailers-test`) succeeds.
-#[utoipa::path(post, path = "/api/mailers-create", tag = "mailers", request_body = MailerFields,
+#[utoipa::path(post, path = "/api/mailers-create", tag = "mailers", request_body = CreateMailer,
     responses((status = 200, body = Success<MailerOne>)))]
-pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(fields): ApiJson<MailerFields>) -> ApiResult<MailerOne> {
-    let provider = fields.provider.ok_or_else(|| bad("invalid_request", "provider is required"))?;
+pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateMailer>) -> ApiResult<MailerOne> {
+    let CreateMailer { provider, fields } = req;
+    let provider = provider.ok_or_else(|| bad("invalid_request", "provider is required"))?;
     let now = now_ms();
     let mut mailer = Mailer {
         id: Uuid::now_v7(),
@@ -376,7 +387,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): Ap
     responses((status = 200, body = Success<MailerOne>)))]
 pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateMailer>) -> ApiResult<MailerOne> {
     let mut mailer = owned_mailer(&state, &caller, &req.id).await?;
-    if req.fields.provider.is_some_and(|p| p != mailer.provider) {
+    if req.provider.is_some_and(|p| p != mailer.provider) {
         return Err(bad("invalid_request", "the provider of a mailer cannot change; create a new mailer"));
     }
     apply(&state, &mut mailer, req.fields, false).await?;

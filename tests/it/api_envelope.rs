@@ -138,11 +138,20 @@ async fn fields_the_document_requires_are_the_ones_the_server_needs() {
         ("integrations-create", json!({"kind": "hubspot", "secret": "pat-na1-11111111-2222-3333"})),
         ("mailers-create", json!({"provider": "internal", "sender_name": "Brand", "reply_to": "replies@example.com"})),
     ];
-    for (call, body) in least {
+    for (call, body) in &least {
         server.ok(call, body.clone()).await;
         for field in required(call) {
             assert!(body.get(&field).is_some(), "{call}: the document requires `{field}`, which the server does without");
         }
+    }
+    // And what a create cannot do without, the document requires.
+    for (call, field) in [("destinations-create", "url"), ("mailers-create", "provider"), ("webhooks-create", "url"), ("integrations-create", "kind")]
+    {
+        assert!(required(call).contains(&field.to_owned()), "{call}: `{field}` is required: {:?}", required(call));
+        let mut body = least.iter().find(|(c, _)| *c == call).unwrap().1.clone();
+        body.as_object_mut().unwrap().remove(field);
+        let (status, answer) = server.call(call, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{call} without {field}: {answer}");
     }
     server.stop().await;
 }
