@@ -3,8 +3,8 @@
 //! a retryable 503 `events.unavailable`; afterwards they resume by themselves, and every event
 //! accepted before, during or after is delivered to every endpoint.
 //!
-//! A restart breaks every other connection to that server, so this test is alone in its test
-//! binary (cargo runs test binaries one after another). It needs the server at
+//! A restart breaks every other connection to that server, so this test takes PostgreSQL alone
+//! (`common::turns`): it waits until no other test uses it and keeps them out until it ends. It needs the server at
 //! SWITCHYARD_TEST_POSTGRES_URL to be a local Debian cluster and root (as `.ci/run` has it);
 //! otherwise it says why and skips. Whatever happens, the server is started again at the end.
 //! Dropped connections without a restart are `postgres_faults.rs`.
