@@ -108,6 +108,8 @@ fn shortest_span(arrivals: &[Instant], n: usize) -> Option<Duration> {
 }
 
 const LIMIT: usize = 20;
+/// Nodes recheck for work only hourly: only waiting for the rate window lets a run finish.
+const IDLE_RECHECK: &[&str] = &["--poll-interval", "1h"];
 const LIMITED_EVENTS: usize = 80;
 const FREE_EVENTS: usize = 200;
 
@@ -156,12 +158,13 @@ async fn limited_and_unlimited_targets_in_one_run(bases: &[String], token: &str)
     let busiest_second = busiest(&limited_arrivals, Duration::from_secs(1));
     println!(
         "{} node(s): limited target {} arrivals in {limited_took:?}, at most {busiest_second} in any second, {} consecutive \
-         took at least {:?}; unlimited target {} arrivals in {free_took:?}",
+         took at least {:?}; unlimited target {} arrivals in {free_took:?}, arrivals at {:?} ms",
         bases.len(),
         limited_arrivals.len(),
         LIMIT + 1,
         shortest_span(&limited_arrivals, LIMIT),
         free_arrivals.len(),
+        limited_arrivals.iter().map(|a| (*a - started).as_millis()).collect::<Vec<_>>(),
     );
     assert_eq!((limited_arrivals.len(), free_arrivals.len()), (LIMITED_EVENTS, FREE_EVENTS), "each event once");
 
@@ -171,17 +174,15 @@ async fn limited_and_unlimited_targets_in_one_run(bases: &[String], token: &str)
     // connection, a busy machine) but from their claim until one second after their answer, and
     // an answer always comes after its arrival (`domain::throttle`).
     assert!(busiest_second <= LIMIT, "{busiest_second} arrivals in one second, for a limit of {LIMIT}");
-    // Nor is the limited target held back longer than its limit needs: 80 events at 20 per second
-    // (plus the few milliseconds each answer takes here) need three windows after the first. A
-    // dispatcher that waited for its idle recheck (5 s) instead of the window would take more
-    // than 8 s.
+    // 80 events at 20 per second need three windows after the first, however fast the machine.
     assert!(limited_took >= Duration::from_secs(3), "{limited_took:?}");
-    let offsets: Vec<u128> = limited_arrivals.iter().map(|a| (*a - started).as_millis()).collect();
-    assert!(limited_took < Duration::from_secs(6), "the limited target waits only for its window: {limited_took:?}, arrivals at {offsets:?} ms");
-    // The unlimited target in the same run is not slowed: its 200 events arrive far faster than
-    // 20/s would allow (10 s), before the limited target is through.
-    assert!(free_took < Duration::from_secs(4), "the unlimited target went at full speed: {free_took:?}");
-    assert!(free_took < limited_took, "{free_took:?}, {limited_took:?}");
+    // Nor is the limited target held back longer than its limit needs: the nodes' idle recheck is
+    // an hour (`--poll-interval 1h`), so a dispatcher that waited for it instead of for the window
+    // to slide would never have finished within the `eventually` above.
+    // The unlimited target in the same run is not held to the limit: more than 20 of its events
+    // arrived within one second (a rate any machine that runs this suite far exceeds).
+    let free_busiest_second = busiest(&free_arrivals, Duration::from_secs(1));
+    assert!(free_busiest_second > LIMIT, "the unlimited target went faster than the limit: {free_busiest_second} in its busiest second");
 
     if let Some(before) = delivered_when_free_was_done {
         // Once the unlimited target was through, every delivery was to the limited one: each node
@@ -207,7 +208,7 @@ async fn delivered_by_each(http: &reqwest::Client, bases: &[String]) -> Vec<usiz
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_limited_to_20_per_second_never_gets_more_in_any_second() {
     let _heavy = common::turns::heavy().await;
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(&[common::TEST_FLAGS, IDLE_RECHECK].concat()).await;
     limited_and_unlimited_targets_in_one_run(std::slice::from_ref(&server.base), &server.token).await;
     server.stop().await;
 }
@@ -229,7 +230,7 @@ async fn two_postgres_nodes_share_one_rate_limit() {
     let _heavy = common::turns::heavy().await;
     // Each node leases at most 8 attempts at once, and the target's cap (16) leaves room for both:
     // as a window slides on, both nodes wake and take a share.
-    let flags = ["--secret-key", common::TEST_KEY, "--max-in-flight", "8", "--endpoint-concurrency", "16"];
+    let flags = [&["--secret-key", common::TEST_KEY, "--max-in-flight", "8", "--endpoint-concurrency", "16"], IDLE_RECHECK].concat();
     let (a, a_base) = common::spawn_serve_on(&url, &flags);
     let (b, b_base) = common::spawn_serve_on(&url, &flags);
     let _nodes = (Node(a), Node(b));
