@@ -21,6 +21,11 @@ use crate::store::StoredSecret;
 use crate::targets::signing_secret_binding;
 
 /// Checks a destination URL against the policy: `<scope>.url_required` or `<scope>.invalid_url`.
+/// A name (`domain::names`), refused as the scope's `invalid_request`.
+pub fn checked_name(scope: Scope, field: &str, raw: &str) -> Result<String, ApiError> {
+    crate::domain::names::check_name(field, raw).map_err(|m| ApiError::invalid_request(scope, m))
+}
+
 pub async fn checked_url(state: &AppState, scope: Scope, raw: Option<&str>) -> Result<String, ApiError> {
     let invalid = |e: UrlError| match e {
         UrlError::Missing => ApiError::new(StatusCode::BAD_REQUEST, scope, "url_required", "URL is required"),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_events, checked_rate_limit, checked_url, checked_workspaces, sent};
+use super::checks::{checked_events, checked_name, checked_rate_limit, checked_url, checked_workspaces, sent};
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
@@ -67,6 +67,7 @@ impl From<Destination> for DestinationView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationFields {
+    #[schema(max_length = 200)]
     name: Option<String>,
     method: Option<DestinationMethod>,
     query_params: Option<Vec<QueryParam>>,
@@ -128,7 +129,7 @@ pub struct DestinationDeleted {
 
 async fn apply(state: &AppState, d: &mut Destination, url: Option<String>, f: DestinationFields) -> Result<(), ApiError> {
     if let Some(name) = f.name {
-        d.name = name.trim().to_owned();
+        d.name = checked_name(SCOPE, "name", &name)?;
     }
     if url.is_some() || d.url.is_empty() {
         d.url = checked_url(state, SCOPE, url.as_deref()).await?;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_events, checked_rate_limit, checked_url, checked_workspaces, new_signing_secret, sent};
+use super::checks::{checked_events, checked_name, checked_rate_limit, checked_url, checked_workspaces, new_signing_secret, sent};
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
@@ -25,7 +25,6 @@ use crate::targets::{IntegrationSpec, Verification, integration_secret_binding};
 
 const SCOPE: Scope = Scope::Integrations;
 const FAMILY: TargetFamily = TargetFamily { scope: SCOPE, noun: "integration", kinds: |k| matches!(k, TargetKind::Integration(_)) };
-const MAX_NAME_LEN: usize = 200;
 
 /// An integration. Its credential is never returned: `secret_hint` shows its first characters.
 #[derive(Serialize, ToSchema)]
@@ -85,6 +84,7 @@ impl From<Integration> for IntegrationView {
 #[serde(deny_unknown_fields)]
 pub struct IntegrationFields {
     /// Defaults to "Custom API Integration", "HubSpot Integration" or "Salesforce Integration".
+    #[schema(max_length = 200)]
     name: Option<String>,
     /// Defaults to `["participant.completed"]`.
     events: Option<Vec<String>>,
@@ -209,13 +209,10 @@ fn config_error(e: ConfigError) -> ApiError {
     }
 }
 
-fn checked_name(name: Option<String>, kind: IntegrationKind) -> Result<String, ApiError> {
-    let name = name.map(|n| n.trim().to_owned()).unwrap_or_default();
-    let name = if name.is_empty() { kind.default_name().to_owned() } else { name };
-    if name.chars().count() > MAX_NAME_LEN {
-        return Err(ApiError::invalid_request(SCOPE, format!("name is at most {MAX_NAME_LEN} characters")));
-    }
-    Ok(name)
+/// The name given, or the kind's default when none is.
+fn name_or_default(name: Option<String>, kind: IntegrationKind) -> Result<String, ApiError> {
+    let name = checked_name(SCOPE, "name", name.as_deref().unwrap_or_default())?;
+    Ok(if name.is_empty() { kind.default_name().to_owned() } else { name })
 }
 
 /// Parses the kind's settings and checks the URLs in them against the destination policy.
@@ -263,7 +260,7 @@ async fn owned_integration(state: &AppState, caller: &Caller, id: &str) -> Resul
     responses((status = 200, body = Success<IntegrationCreated>)))]
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(create): ApiJson<CreateIntegration>) -> ApiResult<IntegrationCreated> {
     let (kind, req) = (create.kind, create.fields);
-    let name = checked_name(req.name, kind)?;
+    let name = name_or_default(req.name, kind)?;
     let events = req.events.unwrap_or_else(|| vec![DEFAULT_EVENT.to_owned()]);
     let events = checked_events(&state, SCOPE, caller.account_id, &events).await?;
     let mapping = checked_mapping(req.mapping.unwrap_or_default())?;
@@ -321,7 +318,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(updat
     let req = update.fields;
     let kind = integration.config.kind();
     if req.name.is_some() {
-        integration.name = checked_name(req.name, kind)?;
+        integration.name = name_or_default(req.name, kind)?;
     }
     if let Some(events) = req.events {
         integration.events = checked_events(&state, SCOPE, caller.account_id, &events).await?;

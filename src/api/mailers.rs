@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_events, checked_host, checked_rate_limit, checked_workspaces, sent};
+use super::checks::{checked_events, checked_host, checked_name, checked_rate_limit, checked_workspaces, sent};
 use super::deliveries::DeliveryOne;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams, parse_id};
@@ -98,7 +98,9 @@ impl From<Mailer> for MailerView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailerFields {
+    #[schema(max_length = 200)]
     name: Option<String>,
+    #[schema(max_length = 200)]
     sender_name: Option<String>,
     sender_email: Option<String>,
     reply_to: Option<String>,
@@ -240,18 +242,14 @@ fn seal_credentials(state: &AppState, id: Uuid, credentials: &Map<String, Value>
 async fn apply(state: &AppState, mailer: &mut Mailer, fields: MailerFields, creating: bool) -> Result<bool, ApiError> {
     let provider = mailer.provider;
     if let Some(name) = fields.name {
-        let name = name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(bad("invalid_request", "name is 1 to 200 characters"));
+        let name = checked_name(SCOPE, "name", &name)?;
+        if name.is_empty() {
+            return Err(bad("invalid_request", "name cannot be empty"));
         }
         mailer.name = name;
     }
     if let Some(sender_name) = fields.sender_name {
-        let sender_name = sender_name.trim();
-        if !mailer::valid_display_name(sender_name) {
-            return Err(bad("invalid_request", format!("sender_name is at most {} characters, without line breaks", mailer::MAX_NAME_LEN)));
-        }
-        mailer.sender_name = sender_name.to_owned();
+        mailer.sender_name = checked_name(SCOPE, "sender_name", &sender_name)?;
     }
     if fields.sender_email.is_some() {
         mailer.sender_email = checked_address("sender_email", fields.sender_email)?;

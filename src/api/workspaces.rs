@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::checks::checked_name;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams, parse_id};
 use super::{ApiResult, AppState, Success, success};
@@ -13,7 +14,6 @@ use crate::domain::time::{now_ms, rfc3339};
 use crate::store::{Caller, Workspace};
 
 const SCOPE: Scope = Scope::Workspaces;
-const MAX_NAME_LEN: usize = 200;
 
 #[derive(Serialize, ToSchema)]
 pub struct WorkspaceView {
@@ -69,13 +69,11 @@ pub struct WorkspaceDeleted {
     deleted: bool,
 }
 
-fn checked_name(name: Option<String>) -> Result<String, ApiError> {
-    let name = name.map(|n| n.trim().to_owned()).unwrap_or_default();
+/// A workspace's name, which cannot be empty.
+fn required_name(name: Option<String>) -> Result<String, ApiError> {
+    let name = checked_name(SCOPE, "name", name.as_deref().unwrap_or_default())?;
     if name.is_empty() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, SCOPE, "name_required", "name is required"));
-    }
-    if name.chars().count() > MAX_NAME_LEN {
-        return Err(ApiError::invalid_request(SCOPE, format!("name is at most {MAX_NAME_LEN} characters")));
     }
     Ok(name)
 }
@@ -85,7 +83,7 @@ fn checked_name(name: Option<String>) -> Result<String, ApiError> {
     responses((status = 200, body = Success<WorkspaceOne>)))]
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateWorkspace>) -> ApiResult<WorkspaceOne> {
     let now = now_ms();
-    let workspace = Workspace { id: Uuid::now_v7(), account_id: caller.account_id, name: checked_name(req.name)?, created_at: now, updated_at: now };
+    let workspace = Workspace { id: Uuid::now_v7(), account_id: caller.account_id, name: required_name(req.name)?, created_at: now, updated_at: now };
     state.store.insert_workspace(&workspace).await.or_store_error(SCOPE)?;
     success(WorkspaceOne { workspace: workspace.into() })
 }
@@ -106,7 +104,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     let mut workspace =
         state.store.get_workspace(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "workspace"))?;
     if req.name.is_some() {
-        workspace.name = checked_name(req.name)?;
+        workspace.name = required_name(req.name)?;
     }
     workspace.updated_at = now_ms();
     if !state.store.update_workspace(&workspace).await.or_store_error(SCOPE)? {

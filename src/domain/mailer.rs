@@ -373,13 +373,6 @@ pub fn valid_address(address: &str) -> bool {
     }
 }
 
-pub const MAX_NAME_LEN: usize = 200;
-
-/// A sender name goes into a `From:` header: bounded, and without control characters.
-pub fn valid_display_name(name: &str) -> bool {
-    name.chars().count() <= MAX_NAME_LEN && !name.contains(char::is_control)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,7 +492,6 @@ mod tests {
         ] {
             assert!(!valid_address(bad), "{bad:?}");
         }
-        assert!(valid_display_name("Brand Team") && !valid_display_name("Brand\r\nBcc: x@example.com") && !valid_display_name(&"x".repeat(201)));
         let parsed: MailerRule = serde_json::from_value(json!({"event_type": "x.y", "template": "d-1"})).unwrap();
         assert_eq!(parsed.recipient_field, "email");
     }

@@ -13,6 +13,7 @@ pub mod integration;
 pub(crate) mod json;
 pub(crate) mod mailer;
 pub(crate) mod mapping;
+pub(crate) mod names;
 pub(crate) mod operational;
 pub mod retention;
 pub(crate) mod retry;

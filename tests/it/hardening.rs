@@ -291,3 +291,30 @@ async fn direct_sends_refuse_data_nested_too_deeply() {
     assert_error(&post_raw(&server, "mailers-send", body).await, StatusCode::BAD_REQUEST, "mailers.invalid_data");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn names_are_bounded_and_on_one_line_for_every_kind_of_object() {
+    let server = TestServer::start().await;
+    let url = "http://127.0.0.1:9/hook";
+    // (call, a body the server accepts, the field holding a name)
+    let kinds = [
+        ("workspaces-create", json!({"name": "Main"}), "name"),
+        ("integrations-create", json!({"kind": "hubspot", "secret": "pat-na1-11111111-2222-3333", "name": "CRM"}), "name"),
+        ("destinations-create", json!({"url": url, "name": "Warehouse"}), "name"),
+        ("mailers-create", json!({"provider": "internal", "sender_name": "Brand", "reply_to": "r@example.com", "name": "Mail"}), "name"),
+        ("mailers-create", json!({"provider": "internal", "sender_name": "Brand", "reply_to": "r@example.com"}), "sender_name"),
+    ];
+    let scope = |call: &str| call.split('-').next().unwrap().to_owned();
+    for (call, body, field) in kinds {
+        for bad in ["x".repeat(201), "Brand\r\nBcc: someone@example.com".to_owned()] {
+            let mut refused = body.clone();
+            refused[field] = json!(bad);
+            assert_error(&server.call(call, refused).await, StatusCode::BAD_REQUEST, &format!("{}.invalid_request", scope(call)));
+        }
+        let mut padded = body.clone();
+        padded[field] = json!(format!("  {}  ", "y".repeat(196)));
+        let (status, answer) = server.call(call, padded).await;
+        assert_eq!(status, StatusCode::OK, "{call}: 200 characters are fine: {answer}");
+    }
+    server.stop().await;
+}
