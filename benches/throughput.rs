@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use clap::Parser;
 use serde_json::{Value, json};
+use switchyard::config::{Cli, Command as Subcommand};
 use switchyard::domain::url_policy::UrlPolicy;
 use switchyard::targets::http::{HttpClient, HttpSettings};
 
@@ -37,6 +39,7 @@ struct Sizes {
     backlog: usize,
     fan_events: usize,
     postgres_events: usize,
+    mixed_events: usize,
 }
 
 fn main() {
@@ -55,6 +58,7 @@ fn main() {
             backlog: 100_000,
             fan_events: 500,
             postgres_events: 10_000,
+            mixed_events: 10_000,
         }
     } else {
         Sizes {
@@ -66,13 +70,14 @@ fn main() {
             backlog: 1_000_000,
             fan_events: 1_000,
             postgres_events: 50_000,
+            mixed_events: 50_000,
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(run(sizes));
 }
 
-/// Runs every scenario, or those named on the command line (`idle`, `ingest`, `latency`,
+/// Runs every scenario, or those named on the command line (`idle`, `ingest`, `mixed`, `latency`,
 /// `backlog`, `slow`, `postgres`); the raw ceiling and the end-to-end rate always run, as the
 /// other figures are compared with them.
 async fn run(sizes: Sizes) {
@@ -94,6 +99,10 @@ async fn run(sizes: Sizes) {
         latency(&server, &receiver, sizes.latency_seconds).await;
     }
     drop(server);
+
+    if wants("mixed") {
+        ingest_while_delivering(&receiver, sizes.mixed_events, raw).await;
+    }
 
     if wants("backlog") {
         backlog(&receiver, sizes.backlog, e2e).await;
@@ -178,6 +187,36 @@ async fn end_to_end(server: &Server, receiver: &Receiver, total: usize, path: &s
     let rate = report(&format!("end-to-end deliveries, durable (1 endpoint, cap {CONCURRENCY})"), total, started.elapsed(), "(0.5 × raw)");
     server.cpu_per("event in and delivered", total, cpu);
     rate
+}
+
+/// Single `events-send` calls from 32 senders while the deliveries go out to one endpoint, at
+/// once (the shape of `../shared/loadkit/bench.sh`): with the server's default per-endpoint cap,
+/// then with a cap of 32. Each node is new, so neither run inherits the other's queue.
+async fn ingest_while_delivering(receiver: &Receiver, total: usize, raw: f64) {
+    let Ok(Cli { command: Subcommand::Serve(defaults), .. }) = Cli::try_parse_from(["switchyard", "serve"]) else {
+        unreachable!("serve parses with its defaults")
+    };
+    for cap in [defaults.endpoint_concurrency, CONCURRENCY] {
+        let cap_flag = cap.to_string();
+        let server = Server::start_sqlite(&["--endpoint-concurrency", &cap_flag]).await;
+        let path = format!("mixed-{cap}");
+        server.call("webhooks-create", json!({"url": receiver.url(&path), "events": ["contact.created"]})).await;
+        let (started, cpu) = (Instant::now(), server.cpu_seconds());
+        let accepting = drive(total, CONCURRENCY, {
+            let api = server.api();
+            move |n| {
+                let api = api.clone();
+                async move { api.call("events-send", json!({"type": "contact.created", "data": record(n)})).await }
+            }
+        })
+        .await;
+        receiver.wait_for(&path, total).await;
+        let accepted = report(&format!("events-send while delivering ({CONCURRENCY} senders, cap {cap})"), total, accepting, "");
+        let delivered = report(&format!("delivered while ingesting (1 endpoint, cap {cap})"), total, started.elapsed(), "");
+        server.cpu_per("event in and delivered", total, cpu);
+        ratio(&format!("ratio accepted / raw, cap {cap}"), accepted / raw, "≥ 0.3");
+        ratio(&format!("ratio delivered / raw, cap {cap}"), delivered / raw, if cap == CONCURRENCY { "≥ 0.5" } else { "≥ 0.3" });
+    }
 }
 
 /// A steady 1,000 events/s; latency from sending the event to its arrival at the receiver (so it
@@ -319,10 +358,13 @@ impl Server {
 
     /// Starts a node; the first node of a database creates the account and its token.
     async fn start(database: &str, extra: &[&str], token: Option<String>) -> Self {
+        // The per-endpoint cap is the raw client's concurrency, for a fair ratio, unless `extra` sets one.
         let concurrency = CONCURRENCY.to_string();
+        let cap = if extra.contains(&"--endpoint-concurrency") { None } else { Some(["--endpoint-concurrency", concurrency.as_str()]) };
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database-url", database, "--allow-http", "--allow-private-networks"])
-            .args(["--endpoint-concurrency", &concurrency, "--max-body-bytes", "10000000"])
+            .args(cap.into_iter().flatten())
+            .args(["--max-body-bytes", "10000000"])
             .args(extra)
             .env("SWITCHYARD_LOG", "warn")
             .stdout(Stdio::piped())
