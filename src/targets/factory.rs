@@ -1,0 +1,180 @@
+//! Building adapters from stored settings: `TargetFactory` decrypts a target's credentials and
+//! builds its adapter, and `AdapterCache` keeps it while the target's settings version holds.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use url::Url;
+use uuid::Uuid;
+
+use super::secrets::{integration_secret_binding, mailer_credentials_binding, signing_keys};
+use super::{Target, Verify, custom_api, destination, http, hubspot, mail, salesforce, webhook};
+use crate::crypto::secret_box::SecretBox;
+use crate::domain::fanout::{TargetKind, TargetRef};
+use crate::domain::integration::IntegrationConfig;
+use crate::domain::mapping::MappingRow;
+use crate::domain::signing::SigningKey;
+use crate::domain::time::Millis;
+use crate::store::{Integration, Mailer, Store, StoreError, StoredSecret};
+
+/// Server-level settings of the SaaS adapters.
+#[derive(Clone, Debug)]
+pub struct ProviderSettings {
+    pub hubspot_base_url: Url,
+    pub mail: mail::MailSettings,
+}
+
+/// What adapters need to be built: stored config, the key to decrypt its secrets, the client.
+#[derive(Clone)]
+pub struct TargetFactory {
+    pub store: Arc<dyn Store>,
+    pub secret_box: SecretBox,
+    pub http: http::HttpClient,
+    pub providers: ProviderSettings,
+    pub salesforce_tokens: salesforce::TokenCache,
+    pub adapters: AdapterCache,
+}
+
+/// Adapters built from stored settings (URL parsed, secrets decrypted, signing keys ready),
+/// reused while the target's settings version holds and none of its secrets has expired.
+#[derive(Clone, Default)]
+pub struct AdapterCache(Arc<Mutex<HashMap<Uuid, CachedAdapter>>>);
+
+struct CachedAdapter {
+    version: Millis,
+    valid_until: Millis,
+    adapter: Arc<dyn Target>,
+}
+
+impl AdapterCache {
+    fn get(&self, id: Uuid, version: Millis, now: Millis) -> Option<Arc<dyn Target>> {
+        let cache = self.0.lock().expect("lock is never poisoned");
+        cache.get(&id).filter(|c| c.version == version && now < c.valid_until).map(|c| c.adapter.clone())
+    }
+
+    fn put(&self, id: Uuid, version: Millis, valid_until: Millis, adapter: Arc<dyn Target>) {
+        self.0.lock().expect("lock is never poisoned").insert(id, CachedAdapter { version, valid_until, adapter });
+    }
+
+    fn forget(&self, id: Uuid) {
+        self.0.lock().expect("lock is never poisoned").remove(&id);
+    }
+}
+
+/// Until when adapters signing with these secrets may be reused: the first expiry among them.
+fn secrets_valid_until(secrets: &[StoredSecret]) -> Millis {
+    secrets.iter().filter_map(|s| s.expires_at).min().unwrap_or(Millis::MAX)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("the target no longer exists")]
+    Gone,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// An integration's settings with its credential in the clear, ready to build an adapter.
+pub struct IntegrationSpec {
+    pub id: Uuid,
+    pub config: IntegrationConfig,
+    pub mapping: Vec<MappingRow>,
+    pub secret: Option<String>,
+    pub signing_keys: Vec<SigningKey>,
+}
+
+impl TargetFactory {
+    /// The adapter for a target at settings `version`, reused from the cache when it holds.
+    /// Mailers are always rebuilt: their `verified` gate changes without a new settings version.
+    pub async fn resolve(&self, target: TargetRef, version: Millis, now: Millis) -> Result<Arc<dyn Target>, ResolveError> {
+        if let Some(adapter) = self.adapters.get(target.id, version, now) {
+            return Ok(adapter);
+        }
+        let (adapter, valid_until) = match self.build(target, now).await {
+            Err(ResolveError::Gone) => {
+                self.adapters.forget(target.id);
+                return Err(ResolveError::Gone);
+            }
+            other => other?,
+        };
+        if target.kind != TargetKind::Mailer {
+            self.adapters.put(target.id, version, valid_until, adapter.clone());
+        }
+        Ok(adapter)
+    }
+
+    /// Builds the adapter for a target from its current stored configuration, and says until
+    /// when it may be reused.
+    async fn build(&self, target: TargetRef, now: Millis) -> Result<(Arc<dyn Target>, Millis), ResolveError> {
+        Ok(match target.kind {
+            TargetKind::Webhook => {
+                let config = self.store.webhook_target(target.id, now).await?.ok_or(ResolveError::Gone)?;
+                let valid_until = secrets_valid_until(&config.secrets);
+                (Arc::new(webhook::WebhookTarget::new(target.id, config, &self.secret_box, self.http.clone())?), valid_until)
+            }
+            TargetKind::Integration(_) => {
+                let (integration, secrets) = self.store.integration_target(target.id, now).await?.ok_or(ResolveError::Gone)?;
+                let valid_until = secrets_valid_until(&secrets);
+                (Arc::from(self.integration(self.spec(integration, &secrets)?)? as Box<dyn Target>), valid_until)
+            }
+            TargetKind::Mailer => {
+                let mailer = self.store.mailer_target(target.id).await?.ok_or(ResolveError::Gone)?;
+                (Arc::new(self.mailer(mailer)?), Millis::MAX)
+            }
+            TargetKind::Destination => {
+                let destination = self.store.destination_target(target.id).await?.ok_or(ResolveError::Gone)?;
+                (Arc::new(destination::DestinationTarget::new(destination, self.http.clone())?), Millis::MAX)
+            }
+        })
+    }
+
+    /// The adapter of a mailer, with its credentials decrypted.
+    pub fn mailer(&self, mailer: Mailer) -> Result<mail::MailerTarget, ResolveError> {
+        let credentials = match &mailer.credentials {
+            None => serde_json::Map::new(),
+            Some(sealed) => {
+                let plain = self.secret_box.open(sealed, &mailer_credentials_binding(mailer.id)).map_err(|e| ResolveError::Config(e.to_string()))?;
+                serde_json::from_slice(&plain).map_err(|_| ResolveError::Config("stored credentials are not a JSON object".into()))?
+            }
+        };
+        Ok(mail::MailerTarget::new(mailer, credentials, self.http.clone(), self.providers.mail.clone()))
+    }
+
+    /// A stored integration with its credential decrypted.
+    pub fn spec(&self, integration: Integration, signing_secrets: &[StoredSecret]) -> Result<IntegrationSpec, ResolveError> {
+        let secret = integration
+            .secret
+            .as_deref()
+            .map(|sealed| {
+                let plain =
+                    self.secret_box.open(sealed, &integration_secret_binding(integration.id)).map_err(|e| ResolveError::Config(e.to_string()))?;
+                String::from_utf8(plain).map_err(|_| ResolveError::Config("credential is not text".into()))
+            })
+            .transpose()?;
+        Ok(IntegrationSpec {
+            id: integration.id,
+            config: integration.config,
+            mapping: integration.mapping,
+            secret,
+            signing_keys: signing_keys(signing_secrets, &self.secret_box)?,
+        })
+    }
+
+    /// Builds an integration adapter, also for settings not saved yet (Verify Connection).
+    pub fn integration(&self, spec: IntegrationSpec) -> Result<Box<dyn Verify>, ResolveError> {
+        let secret = spec.secret.unwrap_or_default();
+        Ok(match spec.config {
+            IntegrationConfig::CustomApi(config) => {
+                Box::new(custom_api::CustomApiTarget::new(config, &secret, spec.mapping, spec.signing_keys, self.http.clone())?)
+            }
+            IntegrationConfig::Hubspot(_) => {
+                Box::new(hubspot::HubspotTarget::new(self.providers.hubspot_base_url.clone(), secret, spec.mapping, self.http.clone()))
+            }
+            IntegrationConfig::Salesforce(config) => {
+                Box::new(salesforce::SalesforceTarget::new(spec.id, config, secret, spec.mapping, self.http.clone(), self.salesforce_tokens.clone())?)
+            }
+        })
+    }
+}
