@@ -11,6 +11,7 @@ use super::AppState;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::parse_id;
 use crate::crypto::random_bytes;
+use crate::crypto::secret_box::signing_secret_binding;
 use crate::domain::endpoint::check_events;
 use crate::domain::json::whole_number;
 use crate::domain::signing::SigningSecret;
@@ -18,7 +19,6 @@ use crate::domain::throttle::parse_rate_limit;
 use crate::domain::time::{Millis, parse_rfc3339};
 use crate::domain::url_policy::{UrlError, UrlPolicy};
 use crate::store::StoredSecret;
-use crate::targets::signing_secret_binding;
 
 /// Checks a destination URL against the policy: `<scope>.url_required` or `<scope>.invalid_url`.
 /// A name (`domain::names`), refused as the scope's `invalid_request`.

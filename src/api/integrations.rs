@@ -13,6 +13,7 @@ use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
+use crate::crypto::secret_box::integration_secret_binding;
 use crate::domain::fanout::TargetKind;
 use crate::domain::fanout::WorkspaceScope;
 use crate::domain::fields::SOURCE_FIELDS;
@@ -20,8 +21,7 @@ use crate::domain::integration::{self, ConfigError, DEFAULT_EVENT, IntegrationCo
 use crate::domain::mapping::{self, MappingRow};
 use crate::domain::time::{now_ms, rfc3339};
 use crate::store::{Caller, Integration};
-use crate::targets::salesforce::login_url;
-use crate::targets::{IntegrationSpec, Verification, integration_secret_binding};
+use crate::targets::{IntegrationSpec, Verification};
 
 const SCOPE: Scope = Scope::Integrations;
 const FAMILY: TargetFamily = TargetFamily { scope: SCOPE, noun: "integration", kinds: |k| matches!(k, TargetKind::Integration(_)) };
@@ -222,7 +222,7 @@ async fn checked_config(state: &AppState, kind: IntegrationKind, config: Option<
     match &mut config {
         IntegrationConfig::CustomApi(c) => c.endpoint = checked_url(state, SCOPE, Some(&c.endpoint)).await?,
         IntegrationConfig::Salesforce(c) if !c.domain.trim().is_empty() => {
-            let url = login_url(&c.domain).map_err(|m| bad("invalid_url", m))?;
+            let url = c.login_url().map_err(|m| bad("invalid_url", m))?;
             checked_url(state, SCOPE, Some(url.as_str())).await?;
         }
         IntegrationConfig::Salesforce(_) | IntegrationConfig::Hubspot(_) => {}

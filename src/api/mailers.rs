@@ -15,14 +15,14 @@ use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
+use crate::crypto::secret_box::mailer_credentials_binding;
 use crate::domain::event::{Event, check_data};
 use crate::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
 use crate::domain::integration::secret_hint;
-use crate::domain::mailer::{self, MailerProvider, MailerRule, Template, TemplateParam};
+use crate::domain::mailer::{self, DirectSend, MailerProvider, MailerRule, Template, TemplateParam};
 use crate::domain::time::{now_ms, rfc3339};
 use crate::store::{Caller, Mailer};
-use crate::targets::mail::DirectSend;
-use crate::targets::{Verification, mailer_credentials_binding};
+use crate::targets::Verification;
 
 const SCOPE: Scope = Scope::Mailers;
 const FAMILY: TargetFamily = TargetFamily { scope: SCOPE, noun: "mailer", kinds: |k| k == TargetKind::Mailer };

@@ -10,6 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use uuid::Uuid;
 
 const NONCE_LEN: usize = 24;
 
@@ -75,6 +76,22 @@ impl SecretBox {
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         self.cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: row_binding.as_bytes() }).map_err(|_| SecretBoxError::Undecryptable)
     }
+}
+
+/// The associated data that binds a stored signing secret to its row (every sealed secret is
+/// bound to its row, so a ciphertext moved to another row does not open).
+pub fn signing_secret_binding(secret_id: Uuid) -> String {
+    format!("signing_secret:{secret_id}")
+}
+
+/// The associated data that binds an integration's credential to its integration.
+pub fn integration_secret_binding(integration_id: Uuid) -> String {
+    format!("integration_secret:{integration_id}")
+}
+
+/// The associated data that binds a mailer's credentials to its mailer.
+pub fn mailer_credentials_binding(mailer_id: Uuid) -> String {
+    format!("mailer_credentials:{mailer_id}")
 }
 
 #[cfg(test)]

@@ -160,6 +160,15 @@ pub struct SalesforceConfig {
     pub external_id_source: String,
 }
 
+impl SalesforceConfig {
+    /// The instance's address (where the token endpoint is): `https://<domain>/`, or the URL given.
+    pub fn login_url(&self) -> Result<url::Url, String> {
+        let domain = self.domain.trim().trim_end_matches('/');
+        let text = if domain.contains("://") { domain.to_owned() } else { format!("https://{domain}") };
+        url::Url::parse(&text).map_err(|e| format!("'{domain}' is not a Salesforce domain: {e}"))
+    }
+}
+
 /// Kind-specific settings (never secrets: those travel in the write-only `secret`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IntegrationConfig {
@@ -338,6 +347,23 @@ pub fn secret_hint(secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn salesforce_domains_become_login_urls() {
+        let login = |domain: &str| {
+            SalesforceConfig {
+                domain: domain.into(),
+                consumer_key: String::new(),
+                object: SalesforceObject::default(),
+                external_id_field: String::new(),
+                external_id_source: String::new(),
+            }
+            .login_url()
+        };
+        assert_eq!(login("acme.my.salesforce.com").unwrap().as_str(), "https://acme.my.salesforce.com/");
+        assert_eq!(login("http://127.0.0.1:9000/").unwrap().as_str(), "http://127.0.0.1:9000/");
+        assert!(login("not a domain").is_err());
+    }
     use crate::domain::mapping::IfMissing;
 
     fn custom(auth_type: AuthType, header: Option<&str>) -> IntegrationConfig {

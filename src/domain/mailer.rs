@@ -257,6 +257,13 @@ pub fn validate_template_params(provider: MailerProvider, params: &[TemplatePara
     mapping::validate(&rows).map_err(|m| m.replace("webhook field", "parameter name"))
 }
 
+/// A direct send's parameters (`mailers-send`), stored on its delivery.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DirectSend {
+    pub to: Option<String>,
+    pub template: Template,
+}
+
 pub fn validate_template(provider: MailerProvider, template: &Template) -> Result<(), String> {
     match template {
         Template::Stored(id) if id.trim().is_empty() => Err("template is empty".into()),

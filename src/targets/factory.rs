@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use url::Url;
 use uuid::Uuid;
 
-use super::secrets::{integration_secret_binding, mailer_credentials_binding, signing_keys};
+use super::secrets::signing_keys;
 use super::{Target, Verify, custom_api, destination, http, hubspot, mail, salesforce, webhook};
-use crate::crypto::secret_box::SecretBox;
+use crate::crypto::secret_box::{SecretBox, integration_secret_binding, mailer_credentials_binding};
 use crate::domain::fanout::{TargetKind, TargetRef};
 use crate::domain::integration::IntegrationConfig;
 use crate::domain::mapping::MappingRow;

@@ -14,7 +14,7 @@ mod secrets;
 pub(crate) mod webhook;
 
 pub use factory::{AdapterCache, IntegrationSpec, ProviderSettings, ResolveError, TargetFactory};
-pub use secrets::{integration_secret_binding, mailer_credentials_binding, sign_request, signing_keys, signing_secret_binding};
+pub use secrets::{sign_request, signing_keys};
 
 use async_trait::async_trait;
 use serde::Serialize;

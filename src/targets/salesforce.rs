@@ -52,13 +52,6 @@ pub struct SalesforceTarget {
     tokens: TokenCache,
 }
 
-/// `acme.my.salesforce.com` or a full URL.
-pub fn login_url(domain: &str) -> Result<Url, String> {
-    let domain = domain.trim().trim_end_matches('/');
-    let text = if domain.contains("://") { domain.to_owned() } else { format!("https://{domain}") };
-    Url::parse(&text).map_err(|e| format!("'{domain}' is not a Salesforce domain: {e}"))
-}
-
 /// The upsert body: the mapped record without the external ID field (it is in the path).
 pub fn upsert_body(config: &SalesforceConfig, mapping: &[MappingRow], data: &Map<String, Value>) -> Result<(String, Map<String, Value>), String> {
     let external_id = data.get(&config.external_id_source).map(mapping::as_text).filter(|v| !v.trim().is_empty());
@@ -77,7 +70,7 @@ impl SalesforceTarget {
         http: HttpClient,
         tokens: TokenCache,
     ) -> Result<Self, ResolveError> {
-        let login = login_url(&config.domain).map_err(ResolveError::Config)?;
+        let login = config.login_url().map_err(ResolveError::Config)?;
         let credentials = Sha256::digest(format!("{login}\n{}\n{consumer_secret}", config.consumer_key)).into();
         Ok(Self { id, login, config, consumer_secret, credentials, mapping, http, tokens })
     }
@@ -241,12 +234,5 @@ mod tests {
         assert_eq!(id, "jane@example.com");
         assert_eq!(Value::Object(body), json!({"LastName": "Doe", "Email": "jane@example.com"}));
         assert!(upsert_body(&config, &rows, &Map::new()).unwrap_err().contains("no email"));
-    }
-
-    #[test]
-    fn domains_become_login_urls() {
-        assert_eq!(login_url("acme.my.salesforce.com").unwrap().as_str(), "https://acme.my.salesforce.com/");
-        assert_eq!(login_url("http://127.0.0.1:9000/").unwrap().as_str(), "http://127.0.0.1:9000/");
-        assert!(login_url("not a domain").is_err());
     }
 }

@@ -1,28 +1,11 @@
-//! Secrets at rest and in flight: the associated data that binds each sealed secret to its row,
-//! and the Standard Webhooks signing of outbound requests.
-
-use uuid::Uuid;
+//! Signing outbound requests: stored signing secrets opened into HMAC keys, and the Standard
+//! Webhooks headers.
 
 use super::factory::ResolveError;
-use crate::crypto::secret_box::SecretBox;
+use crate::crypto::secret_box::{SecretBox, signing_secret_binding};
 use crate::domain::signing::{SigningKey, SigningSecret, signature_header};
 use crate::domain::time::now_ms;
 use crate::store::StoredSecret;
-
-/// The associated data that binds a stored signing secret to its row.
-pub fn signing_secret_binding(secret_id: Uuid) -> String {
-    format!("signing_secret:{secret_id}")
-}
-
-/// The associated data that binds an integration's credential to its integration.
-pub fn integration_secret_binding(integration_id: Uuid) -> String {
-    format!("integration_secret:{integration_id}")
-}
-
-/// The associated data that binds a mailer's credentials to its mailer.
-pub fn mailer_credentials_binding(mailer_id: Uuid) -> String {
-    format!("mailer_credentials:{mailer_id}")
-}
 
 /// Decrypts stored signing secrets into ready HMAC keys.
 pub fn signing_keys(secrets: &[StoredSecret], secret_box: &SecretBox) -> Result<Vec<SigningKey>, ResolveError> {

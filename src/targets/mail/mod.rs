@@ -9,14 +9,13 @@ pub mod smtp;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 
 use super::http::HttpClient;
 use super::{Target, data_object};
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
-use crate::domain::mailer::{self, Content, Email, MailerProvider, SmtpSecurity, Template};
+use crate::domain::mailer::{self, Content, DirectSend, Email, MailerProvider, SmtpSecurity};
 use crate::domain::mapping::as_text;
 use crate::store::{ClaimedDelivery, Mailer};
 use providers::{Body, Credentials};
@@ -36,13 +35,6 @@ pub struct MailSettings {
     pub relay: Option<smtp::SmtpServer>,
     pub relay_from: String,
     pub smtp: smtp::SmtpSettings,
-}
-
-/// A direct send's parameters, stored on its delivery.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct DirectSend {
-    pub to: Option<String>,
-    pub template: Template,
 }
 
 pub struct MailerTarget {
