@@ -63,6 +63,28 @@ pub async fn serve(listener: TcpListener, router: axum::Router, limits: Connecti
     graceful.shutdown().await;
 }
 
+/// Raises this process's limit on open files to the most it may have (the soft limit is often far
+/// below the hard one), and says so when that still leaves too few for `--max-connections` next
+/// to the database and the outbound connections (`headroom`).
+pub fn ensure_open_files(max_connections: usize, headroom: usize) {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    let raised = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
+        }
+    };
+    let needed = (max_connections + headroom) as libc::rlim_t;
+    if !raised || limit.rlim_cur < needed {
+        tracing::warn!(
+            open_files = limit.rlim_cur,
+            needed,
+            "the limit on open files may not allow --max-connections; raise `ulimit -n` or lower --max-connections"
+        );
+    }
+}
+
 /// Waits for a free connection slot, then for a client. `None` after an accept error, which is
 /// the listener's or the process's (out of file descriptors): wait a moment before the next try.
 async fn accept(listener: &TcpListener, permits: &Arc<Semaphore>) -> Option<(tokio::net::TcpStream, tokio::sync::OwnedSemaphorePermit)> {
@@ -374,6 +396,22 @@ mod tests {
             }
         });
         assert_eq!(stalled.await.expect("the deadline fires").kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn the_open_files_limit_is_raised_to_the_hard_limit() {
+        let open_files = || {
+            let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            // SAFETY: getrlimit only writes the struct passed to it.
+            assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+            limit
+        };
+        // Start below the hard limit (plenty for the other unit tests meanwhile), as shells often do.
+        let lowered = libc::rlimit { rlim_cur: open_files().rlim_max.min(512), rlim_max: open_files().rlim_max };
+        // SAFETY: setrlimit only reads the struct passed to it.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
+        ensure_open_files(1, 0);
+        assert_eq!(open_files().rlim_cur, open_files().rlim_max);
     }
 
     #[test]

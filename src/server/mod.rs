@@ -210,6 +210,8 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
         engine_wake: core.waker(),
         metrics: prometheus(),
     };
+    // Outbound connections (as many as attempts in flight) and the database's share the limit.
+    connections::ensure_open_files(args.max_connections, args.max_in_flight + 64);
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let janitor =
