@@ -19,6 +19,7 @@ use crate::domain::throttle::parse_rate_limit;
 use crate::domain::time::{Millis, parse_rfc3339};
 use crate::domain::url_policy::{UrlError, UrlPolicy};
 use crate::store::StoredSecret;
+use crate::targets::http::{LookupError, resolve_allowed};
 
 /// Checks a destination URL against the policy: `<scope>.url_required` or `<scope>.invalid_url`.
 /// A name (`domain::names`), refused as the scope's `invalid_request`.
@@ -52,11 +53,9 @@ async fn refuse_internal_name(policy: UrlPolicy, name: &str, port: u16) -> Resul
     if policy.allow_private_networks {
         return Ok(());
     }
-    let Ok(found) = tokio::net::lookup_host((name, port)).await else { return Ok(()) };
-    let found: Vec<_> = found.map(|a| a.ip()).collect();
-    match found.first() {
-        Some(&first) if found.iter().all(|ip| !policy.is_allowed_ip(*ip)) => Err(UrlError::BlockedAddress(first)),
-        _ => Ok(()),
+    match resolve_allowed(policy, name, port).await {
+        Err(LookupError::Blocked(_, first)) => Err(UrlError::BlockedAddress(first)),
+        Ok(_) | Err(LookupError::Dns(..)) => Ok(()),
     }
 }
 

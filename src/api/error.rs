@@ -107,6 +107,11 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, scope, "payload_too_large", format!("the request body is larger than {limit} bytes"))
     }
 
+    /// A failure of the server's own, without details (those go to the log).
+    pub fn internal(scope: Scope) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, scope, "internal", "server error")
+    }
+
     pub fn not_found(scope: Scope, what: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, scope, "not_found", format!("{what} does not exist"))
     }
@@ -119,7 +124,7 @@ impl ApiError {
             }
             StoreError::Internal(_) => {
                 tracing::error!(%error, "database error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, scope, "internal", "server error")
+                Self::internal(scope)
             }
         }
     }
@@ -157,7 +162,7 @@ impl IntoResponse for ApiError {
 /// has logged it, with its location, for the operator).
 pub fn panic_response(_panic: Box<dyn std::any::Any + Send>) -> Response {
     tracing::error!("a request handler panicked; answered 500");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Scope::Api, "internal", "server error").into_response()
+    ApiError::internal(Scope::Api).into_response()
 }
 
 #[cfg(test)]

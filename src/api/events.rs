@@ -179,7 +179,7 @@ pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): A
     let view = AccountCatalog::for_requests(&state, caller.account_id, [&req]).await?;
     let event = view.validate(caller.account_id, req, now_ms())?;
     let accepted = accept(&state, vec![event]).await?;
-    let accepted = accepted.into_iter().next().ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, SCOPE, "internal", "server error"))?;
+    let accepted = accepted.into_iter().next().ok_or_else(|| ApiError::internal(SCOPE))?;
     success(accepted.into())
 }
 

@@ -280,7 +280,8 @@ async fn apply(state: &AppState, mailer: &mut Mailer, fields: MailerFields, crea
         mailer.credential_hints.clone()
     });
     mailer::validate_settings(provider, &mailer.config, &credentials_for_check).map_err(|m| bad("invalid_config", m))?;
-    if let Some((host, port)) = smtp_address(mailer) {
+    if mailer.provider == MailerProvider::Smtp {
+        let (host, port) = mailer::smtp_address(&mailer.config);
         checked_host(state.url_policy, &host, port).await.map_err(|e| bad("invalid_config", format!("config.host: {e}")))?;
     }
     if let Some(credentials) = new_credentials {
@@ -317,13 +318,6 @@ async fn apply(state: &AppState, mailer: &mut Mailer, fields: MailerFields, crea
         mailer.verified_at = None;
     }
     Ok(settings_changed)
-}
-
-/// An SMTP mailer's server, as checked by `validate_settings`.
-fn smtp_address(mailer: &Mailer) -> Option<(String, u16)> {
-    let host = mailer.config.get("host").and_then(Value::as_str)?;
-    let port = mailer.config.get("port").and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok())?;
-    (mailer.provider == MailerProvider::Smtp).then(|| (host.to_owned(), port))
 }
 
 async fn owned_mailer(state: &AppState, caller: &Caller, id: &str) -> Result<Mailer, ApiError> {

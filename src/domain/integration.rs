@@ -222,7 +222,7 @@ pub enum ConfigError {
 pub fn validate(config: &IntegrationConfig, has_secret: bool, secret: Option<&str>, mapping: &[MappingRow]) -> Result<(), ConfigError> {
     let invalid = |m: String| Err(ConfigError::Invalid(m));
     if let Some(secret) = secret {
-        check_secret(secret).map_err(ConfigError::Invalid)?;
+        check_secret("secret", secret).map_err(ConfigError::Invalid)?;
     }
     match config {
         IntegrationConfig::CustomApi(c) => {
@@ -281,14 +281,15 @@ pub fn validate(config: &IntegrationConfig, has_secret: bool, secret: Option<&st
 
 pub const MAX_SECRET_LEN: usize = 4096;
 
-/// A credential travels in a header or a form: bounded, and without control characters (a line
-/// break would end the header it is put in).
-fn check_secret(secret: &str) -> Result<(), String> {
+/// A credential (an integration's secret, a mailer's credentials and SMTP login) travels in an
+/// HTTP header, a form or an SMTP command: bounded, and without control characters (a line break
+/// would end the header or command it is put in). `field` names it in the message.
+pub fn check_secret(field: &str, secret: &str) -> Result<(), String> {
     if secret.chars().count() > MAX_SECRET_LEN {
-        return Err(format!("secret is longer than {MAX_SECRET_LEN} characters"));
+        return Err(format!("{field} is longer than {MAX_SECRET_LEN} characters"));
     }
     if secret.contains(char::is_control) {
-        return Err("secret contains control characters".into());
+        return Err(format!("{field} contains control characters"));
     }
     Ok(())
 }

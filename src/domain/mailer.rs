@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::fields::is_source_field;
+use super::integration::check_secret;
 use super::mapping::{self, MappingRow};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -174,20 +175,14 @@ pub fn validate_settings(provider: MailerProvider, config: &Map<String, Value>, 
         check_config_field(provider, name, value).map_err(|m| format!("config.{name} {m}"))?;
     }
     for (name, value) in credentials {
+        let field = format!("credentials.{name}");
         match value.as_str() {
-            Some(text) if text.chars().count() > MAX_CREDENTIAL_LEN => {
-                Err(format!("credentials.{name} is longer than {MAX_CREDENTIAL_LEN} characters"))
-            }
-            // Credentials travel in HTTP headers and SMTP commands, where a line break would end them.
-            Some(text) if text.contains(char::is_control) => Err(format!("credentials.{name} contains control characters")),
-            Some(_) => Ok(()),
-            None => Err(format!("credentials.{name} is a string")),
+            Some(text) => check_secret(&field, text),
+            None => Err(format!("{field} is a string")),
         }?;
     }
     Ok(())
 }
-
-pub const MAX_CREDENTIAL_LEN: usize = 4096;
 
 /// One provider setting, already known to be a setting of `provider` and not blank: what it
 /// must be, when it is not.
@@ -205,9 +200,7 @@ fn check_config_field(provider: MailerProvider, name: &str, value: &Value) -> Re
         (MailerProvider::Smtp, "port") => {
             (value.as_u64().is_some_and(|p| (1..=65535).contains(&p)), "is a port number (587 for STARTTLS, 465 for TLS)")
         }
-        (MailerProvider::Smtp, "login") => {
-            (text.is_some_and(|l| l.len() <= MAX_CREDENTIAL_LEN && !l.contains(char::is_control)), "is a user name without control characters")
-        }
+        (MailerProvider::Smtp, "login") => (text.is_some_and(|l| check_secret("login", l).is_ok()), "is a user name without control characters"),
         (MailerProvider::Smtp, "security") => (serde_json::from_value::<SmtpSecurity>(value.clone()).is_ok(), "is \"starttls\", \"tls\" or \"none\""),
         _ => (false, "is not a setting of this provider"),
     };
@@ -255,6 +248,12 @@ pub fn validate_template_params(provider: MailerProvider, params: &[TemplatePara
     }
     let rows: Vec<MappingRow> = params.iter().map(TemplateParam::as_row).collect();
     mapping::validate(&rows).map_err(|m| m.replace("webhook field", "parameter name"))
+}
+
+/// An SMTP mailer's server: its host, and its port (587 when none is set).
+pub fn smtp_address(config: &Map<String, Value>) -> (String, u16) {
+    let port = config.get("port").and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok()).unwrap_or(587);
+    (config.get("host").map(mapping::as_text).unwrap_or_default(), port)
 }
 
 /// A direct send's parameters (`mailers-send`), stored on its delivery.
@@ -441,7 +440,7 @@ mod tests {
         let creds = |c: Value| validate_settings(MailerProvider::Brevo, &Map::new(), &obj(c));
         assert!(creds(json!({"api_key": 42})).unwrap_err().contains("credentials.api_key"));
         assert!(creds(json!({"api_key": "k\r\nX-Injected: 1"})).unwrap_err().contains("credentials.api_key"));
-        assert!(creds(json!({"api_key": "k".repeat(MAX_CREDENTIAL_LEN + 1)})).unwrap_err().contains("credentials.api_key"));
+        assert!(creds(json!({"api_key": "k".repeat(crate::domain::integration::MAX_SECRET_LEN + 1)})).unwrap_err().contains("credentials.api_key"));
     }
 
     #[test]

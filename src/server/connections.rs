@@ -161,6 +161,40 @@ impl<S> Deadlines<S> {
             (_, None) => Some(self.idle_since + self.limits.keep_alive_timeout),
         }
     }
+
+    /// Arms the timer for `deadline`: ready once it has passed, else wakes the task then.
+    fn expired(&mut self, deadline: Instant, cx: &mut Context<'_>) -> Poll<()> {
+        self.timer.as_mut().reset(deadline);
+        self.timer.as_mut().poll(cx)
+    }
+
+    /// Runs a write; one that cannot go on because the client reads nothing of an answer for the
+    /// keep-alive timeout (a slow-read attack) fails.
+    fn unless_stalled(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(&mut S, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match write(&mut self.inner, cx) {
+            Poll::Pending if self.cycle.load(Ordering::Relaxed) == ANSWERED => {
+                ready!(self.expired(self.idle_since + self.limits.keep_alive_timeout, cx));
+                Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client read nothing of the answer for too long")))
+            }
+            done => done,
+        }
+    }
+
+    /// Bytes of an answer went out: once the router has answered, the connection waits for its
+    /// next request from here (written by hyper before the router answers, e.g. `100 Continue`,
+    /// does not count). hyper's own parse-error answers end the connection anyway. The timer is
+    /// armed here too: hyper may not poll a read again before the client sends something.
+    fn answer_written(&mut self, written: usize, cx: &mut Context<'_>) {
+        if written > 0 && self.cycle.load(Ordering::Relaxed) == ANSWERED {
+            self.idle_since = Instant::now();
+            self.head_started = None;
+            let _ = self.expired(self.idle_since + self.limits.keep_alive_timeout, cx);
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Deadlines<S> {
@@ -176,8 +210,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deadlines<S> {
             }
             Poll::Pending => match this.deadline() {
                 Some(deadline) => {
-                    this.timer.as_mut().reset(deadline);
-                    ready!(this.timer.as_mut().poll(cx));
+                    ready!(this.expired(deadline, cx));
                     Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client was too slow or idle too long")))
                 }
                 None => Poll::Pending,
@@ -212,38 +245,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deadlines<S> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-impl<S> Deadlines<S> {
-    /// Runs a write; one that cannot go on because the client reads nothing of an answer for the
-    /// keep-alive timeout (a slow-read attack) fails.
-    fn unless_stalled(
-        &mut self,
-        cx: &mut Context<'_>,
-        write: impl FnOnce(&mut S, &mut Context<'_>) -> Poll<io::Result<usize>>,
-    ) -> Poll<io::Result<usize>> {
-        match write(&mut self.inner, cx) {
-            Poll::Pending if self.cycle.load(Ordering::Relaxed) == ANSWERED => {
-                self.timer.as_mut().reset(self.idle_since + self.limits.keep_alive_timeout);
-                ready!(self.timer.as_mut().poll(cx));
-                Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client read nothing of the answer for too long")))
-            }
-            done => done,
-        }
-    }
-
-    /// Bytes of an answer went out: once the router has answered, the connection waits for its
-    /// next request from here (written by hyper before the router answers, e.g. `100 Continue`,
-    /// does not count). hyper's own parse-error answers end the connection anyway. The timer is
-    /// armed here too: hyper may not poll a read again before the client sends something.
-    fn answer_written(&mut self, written: usize, cx: &mut Context<'_>) {
-        if written > 0 && self.cycle.load(Ordering::Relaxed) == ANSWERED {
-            self.idle_since = Instant::now();
-            self.head_started = None;
-            self.timer.as_mut().reset(self.idle_since + self.limits.keep_alive_timeout);
-            let _ = self.timer.as_mut().poll(cx);
-        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The one outbound HTTP client: keep-alive pools per host, no proxies, no redirects, bounded
 //! timeouts, and a resolver that only ever hands out addresses the URL policy allows.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -31,15 +31,16 @@ pub struct HttpClient {
 pub enum LookupError {
     #[error("DNS lookup of {0} failed: {1}")]
     Dns(String, std::io::Error),
+    /// The name, and the first of its addresses (all refused).
     #[error("{0} resolves only to addresses that are not globally reachable (loopback, private, link-local, metadata or reserved)")]
-    Blocked(String),
+    Blocked(String, IpAddr),
 }
 
 impl LookupError {
     pub fn outcome(&self) -> AttemptOutcome {
         let kind = match self {
             Self::Dns(..) => ErrorKind::Dns,
-            Self::Blocked(_) => ErrorKind::BlockedAddress,
+            Self::Blocked(..) => ErrorKind::BlockedAddress,
         };
         AttemptOutcome::Error { kind, message: self.to_string() }
     }
@@ -48,12 +49,12 @@ impl LookupError {
 /// Resolves `host` with the system resolver and keeps only the addresses the policy allows.
 /// Every outbound connection, HTTP or SMTP, is made to an address this returned.
 pub async fn resolve_allowed(policy: UrlPolicy, host: &str, port: u16) -> Result<Vec<SocketAddr>, LookupError> {
-    let found = tokio::net::lookup_host((host, port)).await.map_err(|e| LookupError::Dns(host.to_owned(), e))?;
-    let allowed: Vec<SocketAddr> = found.filter(|a| policy.is_allowed_ip(a.ip())).collect();
-    if allowed.is_empty() {
-        return Err(LookupError::Blocked(host.to_owned()));
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await.map_err(|e| LookupError::Dns(host.to_owned(), e))?.collect();
+    let allowed: Vec<SocketAddr> = found.iter().copied().filter(|a| policy.is_allowed_ip(a.ip())).collect();
+    match (allowed.is_empty(), found.first()) {
+        (true, Some(first)) => Err(LookupError::Blocked(host.to_owned(), first.ip())),
+        _ => Ok(allowed),
     }
-    Ok(allowed)
 }
 
 /// Hands the HTTP client only addresses the policy allows.
@@ -173,7 +174,7 @@ mod tests {
     async fn the_resolver_drops_internal_addresses() {
         let strict = GuardedResolver(UrlPolicy { allow_http: true, allow_private_networks: false });
         let err = strict.resolve(Name::from_str("localhost").unwrap()).await.err().expect("loopback only: refused");
-        assert!(matches!(err.downcast_ref::<LookupError>(), Some(LookupError::Blocked(_))), "{err}");
+        assert!(matches!(err.downcast_ref::<LookupError>(), Some(LookupError::Blocked(..))), "{err}");
         let relaxed = GuardedResolver(UrlPolicy { allow_http: true, allow_private_networks: true });
         let addrs: Vec<_> = relaxed.resolve(Name::from_str("localhost").unwrap()).await.ok().unwrap().collect();
         assert!(addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty());

@@ -104,9 +104,9 @@ impl MailerTarget {
 
     fn smtp_server(&self) -> smtp::SmtpServer {
         let config = &self.mailer.config;
-        let port = config.get("port").and_then(Value::as_u64).unwrap_or(587) as u16;
+        let (host, port) = mailer::smtp_address(config);
         smtp::SmtpServer {
-            host: config.get("host").map(as_text).unwrap_or_default(),
+            host,
             port,
             security: config.get("security").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or(SmtpSecurity::for_port(port)),
             login: config.get("login").map(as_text),
