@@ -157,8 +157,11 @@ pub struct ServeArgs {
     /// Whole-request timeout for an attempt.
     #[arg(long, env = "SWITCHYARD_REQUEST_TIMEOUT", default_value = "15s", value_parser = duration)]
     pub request_timeout: Duration,
-    /// How long a worker's claim on a delivery lasts; after a crash, claims come due again after this.
-    #[arg(long, env = "SWITCHYARD_LEASE", default_value = "30s", value_parser = duration)]
+    /// How long a node's ownership of a target lasts without a heartbeat (renewed every quarter of
+    /// it). When a node stops, its targets move to another after this, and that node then waits
+    /// --request-timeout more before sending (at once, and one second, when the stopped node ran
+    /// on the same machine and is gone).
+    #[arg(long, env = "SWITCHYARD_LEASE", default_value = "10s", value_parser = duration)]
     pub lease: Duration,
     /// Serve the API only; other nodes (`--workers-only`) deliver.
     #[arg(long, env = "SWITCHYARD_NO_WORKERS", conflicts_with = "workers_only")]
@@ -166,8 +169,8 @@ pub struct ServeArgs {
     /// Deliver only: no API or UI, just /healthz, /readyz and /metrics.
     #[arg(long, env = "SWITCHYARD_WORKERS_ONLY")]
     pub workers_only: bool,
-    /// How often workers look for work queued by other processes (work queued through this
-    /// node's own API is picked up at once).
+    /// How often owners look in the database for work nobody told them of (work accepted through
+    /// this node, and on PostgreSQL through any node, is picked up at once).
     #[arg(long, env = "SWITCHYARD_POLL_INTERVAL", default_value = "5s", value_parser = duration)]
     pub poll_interval: Duration,
     /// Attempts in flight to one target at once.

@@ -9,8 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use uuid::Uuid;
+
+use crate::engine::Signal;
 
 use crate::domain::task::{TaskKind, TaskStatus};
 use crate::domain::time::{Millis, now_ms};
@@ -23,7 +24,7 @@ const BATCH: u32 = 500;
 const PAUSE: Duration = Duration::from_millis(20);
 
 /// Counts the set, stores the task and starts it in the background; returns the task.
-pub async fn start(store: Arc<dyn Store>, wake: Arc<Notify>, account: Uuid, target: Uuid, window: Window, now: Millis) -> StoreResult<Task> {
+pub async fn start(store: Arc<dyn Store>, engine: Signal, account: Uuid, target: Uuid, window: Window, now: Millis) -> StoreResult<Task> {
     let set = FailedSet { target, window, as_of: now };
     let task = Task {
         id: Uuid::now_v7(),
@@ -40,12 +41,12 @@ pub async fn start(store: Arc<dyn Store>, wake: Arc<Notify>, account: Uuid, targ
         finished_at: None,
     };
     store.insert_task(&task).await?;
-    tokio::spawn(run(store, wake, task.clone(), set));
+    tokio::spawn(run(store, engine, task.clone(), set));
     Ok(task)
 }
 
-async fn run(store: Arc<dyn Store>, wake: Arc<Notify>, mut task: Task, set: FailedSet) {
-    let outcome = requeue_all(store.as_ref(), &wake, &mut task, &set).await;
+async fn run(store: Arc<dyn Store>, engine: Signal, mut task: Task, set: FailedSet) {
+    let outcome = requeue_all(store.as_ref(), &engine, &mut task, &set).await;
     let now = now_ms();
     task.updated_at = now;
     task.finished_at = Some(now);
@@ -62,12 +63,12 @@ async fn run(store: Arc<dyn Store>, wake: Arc<Notify>, mut task: Task, set: Fail
     }
 }
 
-async fn requeue_all(store: &dyn Store, wake: &Notify, task: &mut Task, set: &FailedSet) -> StoreResult<()> {
+async fn requeue_all(store: &dyn Store, engine: &Signal, task: &mut Task, set: &FailedSet) -> StoreResult<()> {
     let mut after = None;
     loop {
         let batch = store.requeue_failed(set, after, BATCH, now_ms()).await?;
         if batch.changed > 0 {
-            wake.notify_one();
+            engine.work(set.target);
         }
         task.done += batch.examined;
         task.skipped += batch.examined - batch.changed;

@@ -236,7 +236,7 @@ pub async fn create(
         .or_store_error(SCOPE)?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, SCOPE, "destination_not_found", "destination does not exist"))?;
     let activation = ingest(state.store.clone(), &destination, format, reader).await.map_err(|e| too_large(ingest_error(e)))?;
-    state.engine_wake.notify_one();
+    state.engine.work(destination.id);
     let found = state.store.get_activation(Some(caller.account_id), activation.id).await.or_store_error(SCOPE)?;
     success(ActivationOne { activation: found.ok_or_else(|| ApiError::not_found(SCOPE, "activation"))?.into() })
 }

@@ -222,7 +222,7 @@ pub async fn retry(State(state): State<AppState>, caller: Caller, ApiJson(req): 
     let id = parse_id(SCOPE, "id", &req.id)?;
     match state.store.retry_delivery(caller.account_id, id, now_ms()).await.or_store_error(SCOPE)? {
         RetryRequest::Requeued(delivery) => {
-            state.engine_wake.notify_one();
+            state.engine.work(delivery.target.id);
             success(DeliveryOne { delivery: delivery.into() })
         }
         RetryRequest::InFlight => {

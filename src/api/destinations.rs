@@ -187,6 +187,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     };
     apply(&state, &mut destination, req.url, req.fields).await?;
     state.store.insert_destination(&destination).await.or_store_error(SCOPE)?;
+    state.engine.changed(destination.id);
     success(DestinationOne { destination: destination.into() })
 }
 
@@ -215,7 +216,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     if !state.store.update_destination(&destination).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "destination"));
     }
-    state.engine_wake.notify_one();
+    state.engine.changed(destination.id);
     success(DestinationOne { destination: destination.into() })
 }
 

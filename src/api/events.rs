@@ -165,9 +165,6 @@ async fn accept(state: &AppState, events: Vec<Event>) -> Result<Vec<AcceptedEven
     let accepted = state.events.accept(events).await.or_store_error(SCOPE)?;
     let new = accepted.iter().filter(|a| !a.duplicate).count();
     metrics::counter!("switchyard_events_accepted_total").increment(new as u64);
-    if accepted.iter().any(|a| !a.duplicate && a.delivery_count > 0) {
-        state.engine_wake.notify_one();
-    }
     Ok(accepted)
 }
 

@@ -1,6 +1,7 @@
 //! Integrations (seeds 000/001): Custom API, HubSpot and Salesforce, with field mapping,
 //! workspaces and Verify Connection.
 
+use crate::domain::ownership::Ordering;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,10 @@ pub struct IntegrationView {
     is_active: bool,
     /// Most deliveries in any one-second window, across all workers and nodes; null: no limit.
     rate_limit: Option<u32>,
+    /// `fifo`: one delivery at a time, in the order the events were accepted, the next only
+    /// after the one before succeeded or failed for good; `unordered` (the default): side by
+    /// side, up to the concurrency cap.
+    ordering: Ordering,
     /// Kind-specific settings.
     #[schema(value_type = Object)]
     config: serde_json::Value,
@@ -70,6 +75,7 @@ impl From<Integration> for IntegrationView {
             all_workspaces,
             is_active: i.is_active,
             rate_limit: i.rate_limit,
+            ordering: i.ordering,
             config: i.config.to_json(),
             secret_hint: i.secret_hint,
             signing_secret_prefix: i.signing_secret_prefix,
@@ -99,6 +105,11 @@ pub struct IntegrationFields {
     #[serde(default, deserialize_with = "sent")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     rate_limit: Option<serde_json::Value>,
+    /// `fifo`: one delivery at a time, in the order the events were accepted, the next only
+    /// after the one before succeeded or failed for good; `unordered` (the default): side by
+    /// side, up to the concurrency cap.
+    /// On update, omit to keep it (it applies to what is sent next).
+    ordering: Option<Ordering>,
     /// Custom API: `endpoint`, `method`, `auth_type`, `custom_header_name`. HubSpot: `{}`.
     /// Salesforce: `domain`, `consumer_key`, `object`, `external_id_field`, `external_id_source`.
     /// On update it replaces the whole settings object.
@@ -285,6 +296,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
         workspaces,
         is_active: req.is_active.unwrap_or(true),
         rate_limit,
+        ordering: req.ordering.unwrap_or_default(),
         secret: sealed,
         secret_hint: hint,
         signing_secret_prefix: signing.as_ref().map(|(s, _)| s.prefix()),
@@ -292,6 +304,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
         updated_at: now,
     };
     state.store.insert_integration(&integration, signing.as_ref().map(|(_, stored)| stored)).await.or_store_error(SCOPE)?;
+    state.engine.changed(integration.id);
     success(IntegrationCreated { integration: integration.into(), signing_secret: signing.map(|(s, _)| s.expose()) })
 }
 
@@ -335,6 +348,9 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(updat
     if let Some(rate_limit) = checked_rate_limit(SCOPE, req.rate_limit.as_ref())? {
         integration.rate_limit = rate_limit;
     }
+    if let Some(ordering) = req.ordering {
+        integration.ordering = ordering;
+    }
     if req.config.is_some() {
         integration.config = checked_config(&state, kind, req.config).await?;
     }
@@ -347,7 +363,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(updat
     if !state.store.update_integration(&integration).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "integration"));
     }
-    state.engine_wake.notify_one();
+    state.engine.changed(integration.id);
     success(IntegrationOne { integration: integration.into() })
 }
 

@@ -356,6 +356,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     };
     apply(&state, &mut mailer, fields, true).await?;
     state.store.insert_mailer(&mailer).await.or_store_error(SCOPE)?;
+    state.engine.changed(mailer.id);
     success(MailerOne { mailer: mailer.into() })
 }
 
@@ -384,7 +385,9 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     }
     apply(&state, &mut mailer, req.fields, false).await?;
     mailer.updated_at = now_ms();
-    if !state.store.update_mailer(&mailer).await.or_store_error(SCOPE)? {
+    let updated = state.store.update_mailer(&mailer).await.or_store_error(SCOPE)?;
+    state.engine.changed(mailer.id);
+    if !updated {
         return Err(ApiError::not_found(SCOPE, "mailer"));
     }
     success(MailerOne { mailer: mailer.into() })
@@ -458,7 +461,7 @@ pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): A
     // A struct of strings always serializes.
     let params = serde_json::to_string(&DirectSend { to, template: req.template }).expect("parameters serialize");
     let delivery = state.store.enqueue_direct(&event, TargetRef { kind: TargetKind::Mailer, id: mailer.id }, &params).await.or_store_error(SCOPE)?;
-    state.engine_wake.notify_one();
+    state.engine.work(mailer.id);
     success(DeliveryOne::from(delivery))
 }
 

@@ -29,7 +29,6 @@ use axum::Json;
 use axum::http::{Method, StatusCode, header};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
-use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use utoipa::{OpenApi, ToSchema};
@@ -63,7 +62,8 @@ pub struct AppState {
     /// Payload retention when the account sets none (`--retention`).
     pub retention: Duration,
     /// Wakes the delivery engine after new work is committed.
-    pub engine_wake: Arc<Notify>,
+    /// Tells this node's engine of work and changes (a no-op on API-only nodes).
+    pub engine: crate::engine::Signal,
     pub metrics: PrometheusHandle,
 }
 

@@ -128,8 +128,7 @@ pub async fn recover(state: &AppState, caller: &Caller, family: &TargetFamily, r
     let since = parse_time(scope, "since", &req.since, now)?;
     let until = req.until.map(|v| parse_time(scope, "until", &v, now)).transpose()?;
     let window = recovery_window(since, until, now).map_err(|e| ApiError::invalid_request(scope, e.to_string()))?;
-    let task = crate::recovery::start(state.store.clone(), state.engine_wake.clone(), caller.account_id, target.id, window, now)
-        .await
-        .or_store_error(scope)?;
+    let task =
+        crate::recovery::start(state.store.clone(), state.engine.clone(), caller.account_id, target.id, window, now).await.or_store_error(scope)?;
     success(task.into())
 }

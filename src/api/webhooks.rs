@@ -1,5 +1,6 @@
 //! Seed 003's webhooks API, plus secret rotation.
 
+use crate::domain::ownership::Ordering;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -35,6 +36,10 @@ pub struct WebhookEndpoint {
     is_active: bool,
     /// Most deliveries in any one-second window, across all workers and nodes; null: no limit.
     rate_limit: Option<u32>,
+    /// `fifo`: one delivery at a time, in the order the events were accepted, the next only
+    /// after the one before succeeded or failed for good; `unordered` (the default): side by
+    /// side, up to the concurrency cap.
+    ordering: Ordering,
     created_at: String,
     updated_at: String,
 }
@@ -51,6 +56,7 @@ impl From<Endpoint> for WebhookEndpoint {
             events: e.events,
             is_active: e.is_active,
             rate_limit: e.rate_limit,
+            ordering: e.ordering,
             created_at: rfc3339(e.created_at),
             updated_at: rfc3339(e.updated_at),
         }
@@ -72,6 +78,10 @@ pub struct CreateWebhook {
     #[serde(default, deserialize_with = "sent")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     rate_limit: Option<serde_json::Value>,
+    /// `fifo`: one delivery at a time, in the order the events were accepted, the next only
+    /// after the one before succeeded or failed for good; `unordered` (the default): side by
+    /// side, up to the concurrency cap.
+    ordering: Option<Ordering>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -111,6 +121,8 @@ pub struct UpdateWebhook {
     #[serde(default, deserialize_with = "sent")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     rate_limit: Option<serde_json::Value>,
+    /// Applies to what is sent next.
+    ordering: Option<Ordering>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -177,10 +189,12 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         events,
         is_active: true,
         rate_limit,
+        ordering: req.ordering.unwrap_or_default(),
         created_at: now,
         updated_at: now,
     };
     state.store.insert_endpoint(&endpoint, &stored).await.or_store_error(SCOPE)?;
+    state.engine.changed(endpoint.id);
     success(WebhookCreated { endpoint: endpoint.into(), signing_secret: secret.expose() })
 }
 
@@ -221,12 +235,15 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     if let Some(rate_limit) = checked_rate_limit(SCOPE, req.rate_limit.as_ref())? {
         endpoint.rate_limit = rate_limit;
     }
+    if let Some(ordering) = req.ordering {
+        endpoint.ordering = ordering;
+    }
     endpoint.updated_at = now_ms();
     if !state.store.update_endpoint(&endpoint).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "webhook endpoint"));
     }
-    // Re-enabling may have made pending deliveries claimable again.
-    state.engine_wake.notify_one();
+    // Its owner applies the new settings (and takes up pending work again if re-enabled).
+    state.engine.changed(endpoint.id);
     success(WebhookOne { endpoint: endpoint.into() })
 }
 

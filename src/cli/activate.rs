@@ -159,7 +159,7 @@ async fn on_database(args: &ActivateArgs, format: RecordFormat, size: u64) -> an
     let activation = ingest(Arc::clone(&core.store), &destination, format, reader).await;
     reading.finish_and_clear();
     let activation = activation?;
-    core.waker().notify_one();
+    core.signal().work(destination.id);
     let bar = records_bar(activation.total);
     let summary = loop {
         let (a, c) = core.store.get_activation(None, activation.id).await?.context("the activation disappeared")?;

@@ -60,6 +60,12 @@ pub fn fold_streaks(attempts: impl IntoIterator<Item = AttemptSummary>) -> Vec<S
     changes
 }
 
+/// Whether an answer says the target is gone for good (HTTP 410): it is switched off at once, and
+/// its owner sends it nothing more meanwhile.
+pub fn answered_gone(status: Option<u16>) -> bool {
+    status == Some(410)
+}
+
 /// Why an active target should be switched off now, if it should: it answered 410 Gone, or it
 /// has failed for longer than `window` without a single success.
 pub fn disable_reason(health: &TargetHealth, answered_gone: bool, window: Duration, now: Millis) -> Option<String> {

@@ -15,6 +15,7 @@ pub(crate) mod mailer;
 pub(crate) mod mapping;
 pub(crate) mod names;
 pub(crate) mod operational;
+pub mod ownership;
 pub mod retention;
 pub(crate) mod retry;
 pub mod signing;

@@ -1,394 +1,410 @@
-use std::collections::{HashMap, HashSet};
-use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+//! The dispatcher: one task that owns every lane of this node and never waits on the database.
+//! It takes deliveries handed over by accepting commits and claims, starts attempts as lanes
+//! allow (round-robin over lanes, within `max_in_flight`), sends results to the recorder, asks it
+//! for claims when a lane runs low and rows wait in the database, and follows ownership changes.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use super::EngineSettings;
-use crate::domain::delivery::{AttemptOutcome, DeliveryStatus, ErrorKind, FailurePolicy, Verdict, judge};
-use crate::domain::event::Event;
-use crate::domain::health::{TargetHealth, disable_reason};
-use crate::domain::operational::{self, DeliveryReport, LastError};
+use super::attempt::{Finished, attempt};
+use super::lanes::{Blocked, Lane};
+use super::membership::{Change, MembershipHandle};
+use super::recorder::{Recorded, RecorderHandle};
+use super::{EngineSettings, HotTargets, Message};
+use crate::domain::delivery::DeliveryStatus;
+use crate::domain::health::answered_gone;
+use crate::domain::ownership::Ordering;
 use crate::domain::time::{Millis, now_ms};
-use crate::store::{Attempt, AttemptResult, ClaimRequest, ClaimedDelivery, Store, StoreError};
-use crate::targets::{ResolveError, Target, TargetFactory};
+use crate::store::{ClaimedDelivery, OwnedTarget};
+use crate::targets::TargetFactory;
 
-/// Most deliveries leased in one cycle.
-const CLAIM_BATCH: usize = 128;
-/// Fewest deliveries a cycle asks for.
-const MIN_CLAIM: usize = 16;
-/// Most results recorded in one cycle.
-const MAX_GROUP: usize = 512;
+/// Pause before a lane asks again after a claim failed.
+const CLAIM_RETRY_MS: Millis = 250;
 
 pub(super) struct Dispatcher {
-    store: Arc<dyn Store>,
     factory: TargetFactory,
     settings: Arc<EngineSettings>,
-    wake: Arc<Notify>,
-    permits: Arc<Semaphore>,
-    per_target: Arc<Mutex<HashMap<Uuid, usize>>>,
-    results_tx: mpsc::UnboundedSender<Finished>,
-    results: mpsc::UnboundedReceiver<Finished>,
-    /// Results not yet committed, the operational events they call for, and when the first of
-    /// them arrived.
-    unrecorded: Vec<AttemptResult>,
-    reports: Vec<Event>,
-    unrecorded_since: Option<Instant>,
-    /// How many deliveries the next claim asks for at most: see `next_claim_size`.
-    claim_size: usize,
-    /// Targets whose failure streak this node has recorded and not yet seen end.
-    failing_targets: HashSet<Uuid>,
-}
-
-/// What an attempt sends back: its result, and an operational event if it calls for one.
-type Finished = (AttemptResult, Option<Event>);
-
-/// What a cycle found, to decide when to run the next one.
-enum Next {
-    /// More may be due right now.
-    Again,
-    /// Nothing to do before this, unless woken or a result arrives.
-    Wait(Duration),
+    hot: Arc<HotTargets>,
+    messages: mpsc::UnboundedSender<Message>,
+    inbox: mpsc::UnboundedReceiver<Message>,
+    recorder: RecorderHandle,
+    membership: MembershipHandle,
+    lanes: HashMap<Uuid, Lane>,
+    /// Lanes to look at again before waiting (their state changed).
+    touched: HashSet<Uuid>,
+    /// Lanes that may start an attempt, in turn (each once: `queued`).
+    runnable: VecDeque<Uuid>,
+    queued: HashSet<Uuid>,
+    /// When a lane waiting on time should be looked at again (`scheduled`: the earliest per lane).
+    timers: BinaryHeap<Reverse<(Millis, Uuid)>>,
+    scheduled: HashMap<Uuid, Millis>,
+    in_flight: usize,
+    /// Lanes whose `takes_new_work` was last published as true.
+    published: HashSet<Uuid>,
+    /// Lanes that heard of new work while their claim was on its way.
+    work_during_claim: HashSet<Uuid>,
 }
 
 impl Dispatcher {
-    pub(super) fn new(store: Arc<dyn Store>, factory: TargetFactory, settings: EngineSettings, wake: Arc<Notify>) -> Self {
-        let (results_tx, results) = mpsc::unbounded_channel();
+    pub fn new(
+        factory: TargetFactory,
+        settings: Arc<EngineSettings>,
+        hot: Arc<HotTargets>,
+        messages: mpsc::UnboundedSender<Message>,
+        inbox: mpsc::UnboundedReceiver<Message>,
+        recorder: RecorderHandle,
+        membership: MembershipHandle,
+    ) -> Self {
         Self {
-            store,
             factory,
-            permits: Arc::new(Semaphore::new(settings.max_in_flight)),
-            settings: Arc::new(settings),
-            wake,
-            per_target: Arc::default(),
-            results_tx,
-            results,
-            unrecorded: Vec::new(),
-            reports: Vec::new(),
-            unrecorded_since: None,
-            claim_size: MIN_CLAIM,
-            failing_targets: HashSet::new(),
+            settings,
+            hot,
+            messages,
+            inbox,
+            recorder,
+            membership,
+            lanes: HashMap::new(),
+            touched: HashSet::new(),
+            runnable: VecDeque::new(),
+            queued: HashSet::new(),
+            timers: BinaryHeap::new(),
+            scheduled: HashMap::new(),
+            in_flight: 0,
+            published: HashSet::new(),
+            work_during_claim: HashSet::new(),
         }
     }
 
-    /// Cycles until shutdown: each cycle commits the results that came in since the last one and
-    /// leases new work in the same transaction, so a busy engine pays one commit per cycle, and the
-    /// cycle's length batches naturally as load grows.
-    pub(super) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
-            let wait = match self.cycle(true).await {
-                Ok(Next::Again) => continue,
-                Ok(Next::Wait(wait)) => wait,
-                Err(e) => {
-                    tracing::warn!(error = %e, pending_results = self.unrecorded.len(), "engine cycle failed; retrying shortly");
-                    self.give_up_on_stale_results();
-                    Duration::from_millis(250)
-                }
-            };
+            let wait = self.next_timer().map_or(Duration::from_secs(3600), |at| Duration::from_millis((at - now_ms()).max(0) as u64));
             tokio::select! {
-                Some(finished) = self.results.recv() => self.take(finished),
-                _ = self.wake.notified() => {}
+                Some(message) = self.inbox.recv() => self.handle(message),
                 _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => {}
+                _ = shutdown.changed() => break,
             }
+            // Take in everything that arrived meanwhile before deciding.
+            while let Ok(message) = self.inbox.try_recv() {
+                self.handle(message);
+            }
+            self.fire_timers();
+            self.settle();
         }
         self.drain().await;
     }
 
-    /// Records what finished and, when `claiming`, leases due deliveries up to the free capacity.
-    async fn cycle(&mut self, claiming: bool) -> Result<Next, StoreError> {
-        self.collect_results();
-        let free = if claiming { self.permits.available_permits().min(self.claim_size) } else { 0 };
-        if self.unrecorded.is_empty() && free == 0 {
-            return Ok(Next::Wait(self.settings.idle_recheck));
+    fn handle(&mut self, message: Message) {
+        match message {
+            Message::HandOff(deliveries) => self.hand_off(deliveries),
+            Message::Work(targets) => self.work(targets),
+            Message::Changed => self.membership.poke(),
+            Message::Finished(finished) => self.finished(*finished),
+            Message::Recorded(recorded) => self.recorded(recorded),
+            Message::Ownership(change) => self.ownership(change),
         }
+    }
+
+    fn hand_off(&mut self, deliveries: Vec<ClaimedDelivery>) {
+        for delivery in deliveries {
+            let target = delivery.target.id;
+            // A lane lost or re-taken since: the new owner releases and claims these rows.
+            if let Some(lane) = self.lanes.get_mut(&target).filter(|lane| lane.token == delivery.lease_token) {
+                lane.push(delivery);
+                self.touched.insert(target);
+            }
+        }
+    }
+
+    fn work(&mut self, targets: Vec<Uuid>) {
         let now = now_ms();
-        let saturated = self.saturated_targets();
-        let claim = ClaimRequest {
-            now,
-            lease_until: now + self.settings.lease.as_millis() as Millis,
-            limit: free as u32,
-            exclude: &saturated,
-            per_target_cap: self.settings.per_target_concurrency as u32,
-        };
-        for result in &mut self.unrecorded {
-            result.target_state.failing |= self.failing_targets.contains(&result.target.id);
-        }
-        let cycle = self.store.record_and_claim(&self.unrecorded, &self.reports, Some(&claim)).await?;
-        for h in &cycle.health {
-            if h.failure_streak > 0 {
-                self.failing_targets.insert(h.target_id);
-            } else {
-                self.failing_targets.remove(&h.target_id);
+        let mut unknown = false;
+        for target in targets {
+            match self.lanes.get_mut(&target) {
+                Some(lane) => {
+                    lane.db_due = Some(now);
+                    if lane.claiming {
+                        self.work_during_claim.insert(target);
+                    }
+                    self.touched.insert(target);
+                }
+                None => unknown = true,
             }
         }
-        let recorded = std::mem::take(&mut self.unrecorded);
-        self.reports.clear();
-        self.unrecorded_since = None;
-        let retry_scheduled = recorded.iter().any(|r| r.status == DeliveryStatus::Pending);
-        self.switch_off_failing_targets(&cycle.health, &recorded).await;
-        let claimed = cycle.claimed;
-        if free > 0 {
-            self.claim_size = next_claim_size(claimed.len());
+        if unknown {
+            // Maybe nobody owns it yet (a new target): a round may take it.
+            self.membership.poke();
         }
-        let (full_batch, started) = (free > 0 && claimed.len() == free, !claimed.is_empty());
-        for delivery in claimed {
-            self.start_attempt(delivery);
-        }
-        if full_batch || retry_scheduled || !self.results.is_empty() {
-            return Ok(Next::Again);
-        }
-        if free == 0 || started {
-            // The attempts under way will report back; the cycle they trigger looks further ahead.
-            return Ok(Next::Wait(self.settings.idle_recheck));
-        }
-        Ok(Next::Wait(match self.store.next_due_at().await? {
-            // Due work remains but its targets are at their cap (a completion will wake us) or at
-            // their rate limit (room comes back as their window slides on).
-            Some(due) if due <= now => match self.store.throttled_until(now).await? {
-                Some(at) => Duration::from_millis((at - now).max(1) as u64).min(self.settings.idle_recheck),
-                None => self.settings.idle_recheck,
-            },
-            Some(due) => Duration::from_millis((due - now) as u64).min(self.settings.idle_recheck),
-            None => self.settings.idle_recheck,
-        }))
     }
 
-    fn take(&mut self, (result, report): Finished) {
-        self.unrecorded.push(result);
-        self.reports.extend(report);
+    fn finished(&mut self, mut finished: Finished) {
+        self.in_flight -= 1;
+        let result = &mut finished.result;
+        let target = result.target.id;
+        let answered_at = result.attempt.started_at + result.attempt.duration_ms + 1;
+        if let Some(lane) = self.lanes.get_mut(&target).filter(|lane| lane.token == result.lease_token) {
+            let retry = result.status == DeliveryStatus::Pending;
+            result.keep_lease = lane.ordering == Ordering::Fifo;
+            result.target_failing = lane.failing;
+            if retry && !result.keep_lease {
+                lane.retry_in_database(result.next_attempt_at);
+            }
+            let head = (retry && result.keep_lease).then_some(ClaimedDelivery {
+                attempt_count: result.attempt.attempt_number,
+                manual_retry: false,
+                due_at: result.next_attempt_at,
+                ..finished.delivery
+            });
+            lane.finish(answered_at, head);
+            if answered_gone(result.attempt.http_status_code) {
+                // The recorder switches it off; until then, nothing more goes out.
+                lane.is_active = false;
+            }
+            self.touched.insert(target);
+        }
+        self.recorder.record(finished.result, finished.report);
     }
 
-    /// Switches off the targets that answered 410 Gone or have failed for longer than the
-    /// configured window, each with an `endpoint.disabled` report. A failure here is retried by
-    /// a later cycle: the streak is still there.
-    async fn switch_off_failing_targets(&self, health: &[TargetHealth], recorded: &[AttemptResult]) {
+    fn recorded(&mut self, recorded: Recorded) {
         let now = now_ms();
-        for h in health {
-            let last = recorded.iter().rev().find(|r| r.target.id == h.target_id).expect("health comes from recorded results");
-            let gone = recorded.iter().any(|r| r.target.id == h.target_id && r.attempt.http_status_code == Some(410));
-            let Some(reason) = disable_reason(h, gone, self.settings.disable_after, now) else { continue };
-            let data = operational::endpoint_disabled_data(last.target, &reason, h.failure_streak, h.failing_since, &error_report(&last.attempt));
-            let report = operational_event(h.account_id, operational::ENDPOINT_DISABLED, data, now);
-            match self.store.disable_target(h.target_id, &reason, now, &report).await {
-                Ok(true) => tracing::warn!(target = %h.target_id, %reason, "target switched off"),
-                Ok(false) => {}
-                Err(e) => tracing::warn!(target = %h.target_id, error = %e, "could not switch off a failing target; will try again"),
+        for target in recorded.targets {
+            if let Some(lane) = self.lanes.get_mut(&target) {
+                lane.recorded();
+                self.touched.insert(target);
+            }
+        }
+        for health in &recorded.health {
+            if let Some(lane) = self.lanes.get_mut(&health.target_id) {
+                lane.failing = health.failure_streak > 0;
+            }
+        }
+        for target in &recorded.disabled {
+            if let Some(lane) = self.lanes.get_mut(target) {
+                lane.is_active = false;
+                self.touched.insert(*target);
+            }
+        }
+        if !recorded.disabled.is_empty() {
+            // Their `endpoint.disabled` reports wait in the database for their targets' owners.
+            self.membership.poke();
+        }
+        for claimed in recorded.claimed {
+            let target = claimed.target;
+            let Some(lane) = self.lanes.get_mut(&target) else { continue };
+            lane.claiming = false;
+            lane.db_due = if self.work_during_claim.remove(&target) { Some(now) } else { claimed.next_due };
+            lane.extend(claimed.deliveries.into_iter().filter(|d| d.lease_token == lane.token).collect());
+            self.touched.insert(target);
+        }
+        for target in recorded.failed_claims {
+            if let Some(lane) = self.lanes.get_mut(&target) {
+                lane.claiming = false;
+                lane.db_due = Some(now + CLAIM_RETRY_MS);
+                self.work_during_claim.remove(&target);
+                self.touched.insert(target);
             }
         }
     }
 
-    fn collect_results(&mut self) {
-        while self.unrecorded.len() < MAX_GROUP {
-            match self.results.try_recv() {
-                Ok(finished) => self.take(finished),
-                Err(_) => break,
+    fn ownership(&mut self, change: Change) {
+        match change {
+            Change::Renewed(owned) => {
+                let still: HashSet<Uuid> = owned.iter().map(|o| o.target.id).collect();
+                let lost: Vec<Uuid> = self.lanes.keys().filter(|id| !still.contains(id)).copied().collect();
+                for target in lost {
+                    tracing::info!(%target, "lost the ownership of a target");
+                    self.drop_lane(target);
+                }
+                for o in owned {
+                    self.adopt(o, false);
+                }
             }
-        }
-        if !self.unrecorded.is_empty() {
-            self.unrecorded_since.get_or_insert_with(Instant::now);
-        }
-    }
-
-    /// Once the leases of unrecorded results have run out, those deliveries are being attempted
-    /// again anyway (at least once); holding their results longer would only grow memory.
-    fn give_up_on_stale_results(&mut self) {
-        if self.unrecorded_since.is_some_and(|since| since.elapsed() >= self.settings.lease) {
-            tracing::error!(count = self.unrecorded.len(), "could not record attempts before their leases ran out; they will be retried");
-            self.unrecorded.clear();
-            self.reports.clear();
-            self.unrecorded_since = None;
-        }
-    }
-
-    fn saturated_targets(&self) -> Vec<Uuid> {
-        let cap = self.settings.per_target_concurrency;
-        let counts = self.per_target.lock().expect("lock is never poisoned");
-        counts.iter().filter(|(_, n)| **n >= cap).map(|(id, _)| *id).collect()
-    }
-
-    fn start_attempt(&self, delivery: ClaimedDelivery) {
-        let permit = self.permits.clone().try_acquire_owned().expect("claims never exceed free permits");
-        let target_id = delivery.target.id;
-        *self.per_target.lock().expect("lock is never poisoned").entry(target_id).or_default() += 1;
-        let (factory, settings, results, per_target) =
-            (self.factory.clone(), self.settings.clone(), self.results_tx.clone(), self.per_target.clone());
-        tokio::spawn(async move {
-            let result = attempt(&factory, &settings, delivery).await;
-            {
-                let mut counts = per_target.lock().expect("lock is never poisoned");
-                if let Some(n) = counts.get_mut(&target_id) {
-                    *n -= 1;
-                    if *n == 0 {
-                        counts.remove(&target_id);
+            Change::Taken(taken) => {
+                for o in taken {
+                    self.adopt(o, true);
+                }
+            }
+            Change::HandOver(targets) => {
+                for target in targets {
+                    if let Some(lane) = self.lanes.get_mut(&target) {
+                        lane.releasing = true;
+                        self.touched.insert(target);
                     }
                 }
             }
-            // The result wakes the dispatcher, which records it and reuses the freed capacity.
-            let _ = results.send(result);
-            drop(permit);
+            Change::Due(due) => {
+                for (target, at) in due {
+                    if let (Some(lane), Some(at)) = (self.lanes.get_mut(&target), at) {
+                        // Only ever sooner: a notice or retry may have arrived after the poll read.
+                        lane.db_due = Some(lane.db_due.map_or(at, |known| known.min(at)));
+                        self.touched.insert(target);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies an owned target's settings; a target taken (or re-taken with a new token) gets a
+    /// fresh lane.
+    fn adopt(&mut self, owned: OwnedTarget, taken: bool) {
+        let target = owned.target.id;
+        match self.lanes.get_mut(&target) {
+            Some(lane) if lane.token == owned.token => lane.update(&owned),
+            Some(_) if !taken => return,
+            _ => {
+                if self.lanes.contains_key(&target) {
+                    self.drop_lane(target);
+                }
+                self.lanes.insert(target, Lane::new(&owned));
+            }
+        }
+        self.touched.insert(target);
+    }
+
+    fn drop_lane(&mut self, target: Uuid) {
+        self.lanes.remove(&target);
+        self.hot.set(target, None);
+        self.published.remove(&target);
+        self.work_during_claim.remove(&target);
+        self.scheduled.remove(&target);
+    }
+
+    fn fire_timers(&mut self) {
+        let now = now_ms();
+        while let Some(Reverse((at, target))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self.scheduled.get(&target) == Some(&at) {
+                self.scheduled.remove(&target);
+            }
+            self.touched.insert(target);
+        }
+    }
+
+    fn next_timer(&self) -> Option<Millis> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Looks at every touched lane and starts what may start, until nothing more can.
+    fn settle(&mut self) {
+        loop {
+            let now = now_ms();
+            for target in std::mem::take(&mut self.touched) {
+                self.evaluate(target, now);
+            }
+            if !self.start_attempts(now) {
+                return;
+            }
+        }
+    }
+
+    /// Publishes whether the lane takes new work, asks for a claim it needs, hands it over when
+    /// quiet, and queues it to start or sets its timer.
+    fn evaluate(&mut self, target: Uuid, now: Millis) {
+        let cap = self.settings.per_target_concurrency;
+        let Some(lane) = self.lanes.get_mut(&target) else { return };
+        let takes = lane.takes_new_work(now);
+        if takes != self.published.contains(&target) {
+            self.hot.set(target, takes.then_some(lane.token));
+            if takes {
+                self.published.insert(target);
+            } else {
+                self.published.remove(&target);
+            }
+        }
+        if lane.releasing && lane.quiet() {
+            let token = lane.token;
+            self.drop_lane(target);
+            self.membership.released(vec![(target, token)]);
+            return;
+        }
+        if let Some(order) = lane.claim(now) {
+            lane.claiming = true;
+            self.recorder.claim(order);
+        }
+        let due_later = lane.db_due.filter(|due| *due > now && lane.ordering == Ordering::Unordered);
+        let start = lane.next_start(now, cap);
+        if let Some(due) = due_later {
+            self.schedule(target, due, now);
+        }
+        match start {
+            Ok(()) => {
+                if self.queued.insert(target) {
+                    self.runnable.push_back(target);
+                }
+            }
+            Err(Blocked::Until(at)) => self.schedule(target, at, now),
+            Err(Blocked::Waiting) => {}
+        }
+    }
+
+    /// Looks at the lane again at `at` (one timer per lane: the earliest wanted).
+    fn schedule(&mut self, target: Uuid, at: Millis, now: Millis) {
+        if self.scheduled.get(&target).is_some_and(|known| *known <= at && *known > now) {
+            return;
+        }
+        self.scheduled.insert(target, at);
+        self.timers.push(Reverse((at, target)));
+    }
+
+    /// Starts attempts, one lane at a time in turn, while this node has room. True when it
+    /// started any (their lanes are to be looked at again).
+    fn start_attempts(&mut self, now: Millis) -> bool {
+        let cap = self.settings.per_target_concurrency;
+        let mut started = false;
+        while self.in_flight < self.settings.max_in_flight {
+            let Some(target) = self.runnable.pop_front() else { break };
+            self.queued.remove(&target);
+            self.touched.insert(target);
+            let Some(lane) = self.lanes.get_mut(&target) else { continue };
+            if lane.next_start(now, cap).is_ok() {
+                let delivery = lane.start();
+                self.in_flight += 1;
+                started = true;
+                self.spawn_attempt(delivery);
+            }
+        }
+        started
+    }
+
+    fn spawn_attempt(&self, delivery: ClaimedDelivery) {
+        let (factory, settings, messages) = (self.factory.clone(), self.settings.clone(), self.messages.clone());
+        tokio::spawn(async move {
+            let finished = attempt(&factory, &settings.schedule, delivery).await;
+            // The result wakes the dispatcher, which frees the lane's slot and records it.
+            let _ = messages.send(Message::Finished(Box::new(finished)));
         });
     }
 
-    /// Stops claiming, waits (within the drain timeout) for attempts in flight, records every result.
+    /// Starts nothing more, waits (within the drain timeout) for attempts in flight, records every
+    /// result, and hands every owned target back.
     async fn drain(mut self) {
+        for lane in self.lanes.values_mut() {
+            lane.releasing = true;
+        }
         let deadline = Instant::now() + self.settings.drain_timeout;
-        let all = self.settings.max_in_flight;
-        while self.permits.available_permits() < all && Instant::now() < deadline {
+        while self.in_flight > 0 && Instant::now() < deadline {
             tokio::select! {
-                Some(finished) = self.results.recv() => self.take(finished),
+                Some(message) = self.inbox.recv() => {
+                    if let Message::Finished(finished) = message {
+                        self.finished(*finished);
+                    }
+                }
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
         }
-        if self.permits.available_permits() < all {
-            tracing::warn!("shutdown: attempts still in flight; their leases will expire and they will be retried");
+        if self.in_flight > 0 {
+            tracing::warn!(in_flight = self.in_flight, "shutdown: attempts still in flight; their targets' next owner waits for them");
         }
-        loop {
-            self.collect_results();
-            if self.unrecorded.is_empty() {
-                return;
-            }
-            if let Err(e) = self.cycle(false).await {
-                tracing::error!(error = %e, count = self.unrecorded.len(), "shutdown: could not record attempts; the deliveries will be retried");
-                return;
-            }
-        }
-    }
-}
-
-/// What the next claim asks for: twice what the last one could take (so a full claim doubles),
-/// within bounds. A claim ranks a window of due rows twice its size; when per-target caps leave
-/// most of that window untaken (one busy endpoint with a backlog), ranking it is wasted work on
-/// the one writer.
-fn next_claim_size(took: usize) -> usize {
-    (took * 2).clamp(MIN_CLAIM, CLAIM_BATCH)
-}
-
-/// A panicking adapter fails its attempt, which is retried and recorded like any other, instead of
-/// losing it (and the target's concurrency slot) with its task.
-async fn deliver_catching_panics(target: &dyn Target, delivery: &ClaimedDelivery) -> AttemptOutcome {
-    AssertUnwindSafe(target.deliver(delivery)).catch_unwind().await.unwrap_or_else(|_| AttemptOutcome::Error {
-        kind: ErrorKind::Internal,
-        message: "the attempt failed unexpectedly (details in the server log)".into(),
-    })
-}
-
-/// One attempt: build the target's adapter, send, judge; and the operational event the verdict
-/// calls for, if any.
-async fn attempt(factory: &TargetFactory, settings: &EngineSettings, delivery: ClaimedDelivery) -> Finished {
-    let started_at = now_ms();
-    let clock = Instant::now();
-    let (outcome, policy) = match factory.resolve(delivery.target, delivery.target_version, started_at).await {
-        Ok(target) => (deliver_catching_panics(target.as_ref(), &delivery).await, target.failure_policy()),
-        Err(ResolveError::Gone) => {
-            (AttemptOutcome::Error { kind: ErrorKind::TargetGone, message: "the target was deleted".into() }, FailurePolicy::RetryAll)
-        }
-        Err(e) => (AttemptOutcome::Error { kind: ErrorKind::Internal, message: e.to_string() }, FailurePolicy::RetryAll),
-    };
-    let duration_ms = clock.elapsed().as_millis() as i64;
-    let attempt_number = delivery.attempt_count + 1;
-    let verdict = judge(&outcome, policy, attempt_number, &settings.schedule, started_at + duration_ms, rand::random());
-    record_metrics(&outcome, verdict, clock.elapsed());
-    log_attempt(&delivery, attempt_number, &outcome, verdict);
-    let (http_status_code, error_kind, error_message, response_excerpt) = match outcome {
-        AttemptOutcome::Response { status, excerpt, .. } => (Some(status), None, None, excerpt),
-        AttemptOutcome::Error { kind, message } => (None, Some(kind.as_str().to_owned()), Some(message), String::new()),
-    };
-    let last_error = match (&error_kind, &error_message, http_status_code) {
-        (Some(kind), Some(message), _) => Some(format!("{kind}: {message}")),
-        (_, _, Some(code)) if !(200..300).contains(&code) => Some(format!("HTTP {code}")),
-        _ => None,
-    };
-    let result = AttemptResult {
-        lease_token: delivery.lease_token,
-        target: delivery.target,
-        status: verdict.status(),
-        next_attempt_at: match verdict {
-            Verdict::RetryAt(at) => at,
-            Verdict::Delivered | Verdict::Failed => started_at + duration_ms,
-        },
-        last_error,
-        target_state: delivery.target_state,
-        attempt: Attempt {
-            id: Uuid::now_v7(),
-            delivery_id: delivery.delivery_id,
-            attempt_number,
-            started_at,
-            duration_ms,
-            http_status_code,
-            error_kind,
-            error_message,
-            response_excerpt,
-            manual: delivery.manual_retry,
-        },
-    };
-    let report = operational::delivery_event_type(&delivery.event.event_type, attempt_number, verdict).map(|event_type| {
-        let data = operational::delivery_data(&DeliveryReport {
-            delivery_id: delivery.delivery_id,
-            event_id: delivery.event.id,
-            event_type: &delivery.event.event_type,
-            target: delivery.target,
-            attempt_count: attempt_number,
-            next_attempt_at: matches!(verdict, Verdict::RetryAt(_)).then_some(result.next_attempt_at),
-            last_error: &error_report(&result.attempt),
-        });
-        operational_event(delivery.event.account_id, event_type, data, started_at + duration_ms)
-    });
-    (result, report)
-}
-
-/// An attempt's failure as operational events carry it.
-fn error_report(attempt: &Attempt) -> LastError {
-    LastError {
-        status_code: attempt.http_status_code,
-        error: attempt.error_kind.as_ref().map(|kind| format!("{kind}: {}", attempt.error_message.as_deref().unwrap_or_default())),
-        excerpt: attempt.response_excerpt.clone(),
-    }
-}
-
-/// An operational event of the account, ready to be accepted like any other.
-fn operational_event(account_id: Uuid, event_type: &str, data: String, now: Millis) -> Event {
-    Event { id: Uuid::now_v7(), account_id, event_type: event_type.into(), workspace_id: None, data, idempotency_key: None, created_at: now }
-}
-
-fn log_attempt(delivery: &ClaimedDelivery, attempt_number: u32, outcome: &AttemptOutcome, verdict: Verdict) {
-    let (id, target) = (delivery.delivery_id, delivery.target.id);
-    let status = outcome.http_status();
-    match verdict {
-        Verdict::Delivered => tracing::debug!(delivery = %id, %target, attempt_number, ?status, "delivered"),
-        Verdict::RetryAt(at) => tracing::debug!(delivery = %id, %target, attempt_number, ?status, retry_at = at, "attempt failed; retry scheduled"),
-        Verdict::Failed => tracing::warn!(delivery = %id, %target, attempt_number, ?status, "delivery failed for good"),
-    }
-}
-
-fn record_metrics(outcome: &AttemptOutcome, verdict: Verdict, elapsed: Duration) {
-    let result = match outcome {
-        AttemptOutcome::Response { status, .. } if (200..300).contains(status) => "success",
-        AttemptOutcome::Response { .. } => "http_error",
-        AttemptOutcome::Error { .. } => "no_response",
-    };
-    metrics::histogram!("switchyard_attempt_duration_seconds", "result" => result).record(elapsed.as_secs_f64());
-    let status = match verdict {
-        Verdict::Delivered => "delivered",
-        Verdict::RetryAt(_) => "retry_scheduled",
-        Verdict::Failed => "failed",
-    };
-    metrics::counter!("switchyard_deliveries_total", "outcome" => status).increment(1);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn claims_ask_for_twice_what_the_last_could_take() {
-        assert_eq!(next_claim_size(16), 32);
-        assert_eq!(next_claim_size(20), 40);
-        assert_eq!(next_claim_size(128), CLAIM_BATCH);
-        assert_eq!(next_claim_size(0), MIN_CLAIM);
-        assert_eq!(next_claim_size(3), MIN_CLAIM);
+        self.recorder.flush().await;
+        // Targets with attempts still in flight are not handed back: their leases run out.
+        let quiet: Vec<(Uuid, Uuid)> = self.lanes.values().filter(|lane| lane.in_flight() == 0).map(|lane| (lane.target.id, lane.token)).collect();
+        self.membership.stop(quiet).await;
     }
 }

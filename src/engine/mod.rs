@@ -1,55 +1,173 @@
-//! The delivery engine: one dispatcher that cycles, each cycle one transaction that records the
-//! attempts finished since the last cycle and leases due deliveries; attempts run as tasks bounded
-//! by a global semaphore and a per-target cap, and send their results back to the dispatcher.
+//! The delivery engine of one node. Each target is owned by exactly one live node (a lease in the
+//! database, `membership`), and its owner delivers it from memory (`lanes`, `dispatcher`): events
+//! accepted on the owner are written already leased to it and handed straight to the target's
+//! lane, with no claim and no re-read; rows left in the database (another node accepted them, a
+//! retry came due, a lane was full, a takeover) are claimed per target by their owner. Results
+//! are recorded in group commits (`recorder`). See ARCHITECTURE.md, "The engine".
 
+mod attempt;
 mod dispatcher;
+mod lanes;
+mod membership;
+mod recorder;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
 use crate::domain::retry::RetrySchedule;
-use crate::store::Store;
+use crate::store::{ClaimedDelivery, EventCommitter, Intake, LeasePlan, Store};
 use crate::targets::TargetFactory;
 
 #[derive(Clone, Debug)]
 pub struct EngineSettings {
     pub schedule: RetrySchedule,
-    /// How long a claim holds a delivery; must outlast the request timeout.
-    pub lease: Duration,
+    /// How long a node's ownership of a target lasts without a heartbeat.
+    pub owner_lease: Duration,
+    /// Longest an attempt may take: a node taking over an expired lease waits this long (plus a
+    /// rate window) before sending, so the last owner's attempts are over.
+    pub request_timeout: Duration,
     /// Attempts in flight to one target at once, so a slow endpoint cannot delay the others.
     pub per_target_concurrency: usize,
     /// Attempts in flight in this process.
     pub max_in_flight: usize,
-    /// Longest idle sleep between checks for work another process may have queued.
-    pub idle_recheck: Duration,
+    /// How often owners look for work in the database that no notice told them of.
+    pub poll_interval: Duration,
     /// A target whose attempts have all failed for this long is switched off.
     pub disable_after: Duration,
     /// How long shutdown waits for attempts in flight.
     pub drain_timeout: Duration,
 }
 
-/// A running engine. `wake` after committing new work so it is picked up at once.
+/// What the dispatcher hears about.
+pub(crate) enum Message {
+    /// Deliveries committed already leased to this node.
+    HandOff(Vec<ClaimedDelivery>),
+    /// Targets that got deliveries nobody holds.
+    Work(Vec<Uuid>),
+    /// A target was created or its settings changed through this node's API.
+    Changed,
+    Finished(Box<attempt::Finished>),
+    Recorded(recorder::Recorded),
+    Ownership(membership::Change),
+}
+
+/// The targets this node takes new work for in memory, with their tokens (`LeasePlan`).
+struct HotTargets {
+    node: Uuid,
+    tokens: Mutex<HashMap<Uuid, Uuid>>,
+}
+
+impl HotTargets {
+    fn set(&self, target: Uuid, token: Option<Uuid>) {
+        let mut tokens = self.tokens.lock().expect("lock is never poisoned");
+        match token {
+            Some(token) => tokens.insert(target, token),
+            None => tokens.remove(&target),
+        };
+    }
+}
+
+impl LeasePlan for HotTargets {
+    fn node(&self) -> Option<Uuid> {
+        Some(self.node)
+    }
+
+    fn token_for(&self, target: Uuid) -> Option<Uuid> {
+        self.tokens.lock().expect("lock is never poisoned").get(&target).copied()
+    }
+}
+
+/// How accepted events reach this node's engine.
+struct EngineIntake {
+    hot: Arc<HotTargets>,
+    messages: mpsc::UnboundedSender<Message>,
+}
+
+impl Intake for EngineIntake {
+    fn plan(&self) -> &dyn LeasePlan {
+        self.hot.as_ref()
+    }
+
+    fn committed(&self, leased: Vec<ClaimedDelivery>, unleased_targets: Vec<Uuid>) {
+        if !leased.is_empty() {
+            let _ = self.messages.send(Message::HandOff(leased));
+        }
+        if !unleased_targets.is_empty() {
+            let _ = self.messages.send(Message::Work(unleased_targets));
+        }
+    }
+}
+
+/// Tells this node's engine about work and changes the API made; does nothing on API-only nodes
+/// (owners elsewhere hear of it through the database).
+#[derive(Clone, Default)]
+pub struct Signal {
+    messages: Option<mpsc::UnboundedSender<Message>>,
+}
+
+impl Signal {
+    /// `target` has deliveries nobody holds (a retry, a recovery, an activation, a direct send).
+    pub fn work(&self, target: Uuid) {
+        if let Some(messages) = &self.messages {
+            let _ = messages.send(Message::Work(vec![target]));
+        }
+    }
+
+    /// `target` was created or its settings changed.
+    pub fn changed(&self, target: Uuid) {
+        if let Some(messages) = &self.messages {
+            tracing::debug!(%target, "target changed");
+            let _ = messages.send(Message::Changed);
+        }
+    }
+}
+
+/// A running engine.
 pub struct EngineHandle {
-    wake: Arc<Notify>,
-    dispatcher: JoinHandle<()>,
+    messages: mpsc::UnboundedSender<Message>,
+    membership: membership::MembershipHandle,
+    committer: EventCommitter,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl EngineHandle {
     pub fn start(store: Arc<dyn Store>, factory: TargetFactory, settings: EngineSettings, shutdown: watch::Receiver<bool>) -> Self {
-        let wake = Arc::new(Notify::new());
-        let dispatcher = tokio::spawn(dispatcher::Dispatcher::new(store, factory, settings, wake.clone()).run(shutdown));
-        Self { wake, dispatcher }
+        let node = membership::this_node();
+        let (messages, inbox) = mpsc::unbounded_channel();
+        let hot = Arc::new(HotTargets { node: node.id, tokens: Mutex::default() });
+        let committer = EventCommitter::start(store.clone(), Arc::new(EngineIntake { hot: hot.clone(), messages: messages.clone() }));
+        let settings = Arc::new(settings);
+        let (membership, membership_task) = membership::start(store.clone(), node, settings.clone(), messages.clone());
+        let (recorder, recorder_task) = recorder::start(store.clone(), committer.clone(), settings.clone(), messages.clone());
+        let dispatcher = dispatcher::Dispatcher::new(factory, settings, hot, messages.clone(), inbox, recorder, membership.clone());
+        let dispatcher_task = tokio::spawn(dispatcher.run(shutdown));
+        Self { messages, membership, committer, tasks: vec![dispatcher_task, recorder_task, membership_task] }
     }
 
-    pub fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
+    /// Waits until this node has made itself known and taken its first targets, so that other
+    /// nodes count it in when they share out targets created from now on.
+    pub async fn joined(&self) {
+        self.membership.joined().await;
     }
 
-    /// Waits until the dispatcher has drained and recorded every result it could.
+    pub fn signal(&self) -> Signal {
+        Signal { messages: Some(self.messages.clone()) }
+    }
+
+    /// Accepts events for this node: what it owns goes straight to its lanes.
+    pub fn committer(&self) -> EventCommitter {
+        self.committer.clone()
+    }
+
+    /// Waits until attempts in flight are recorded and every owned target is handed back.
     pub async fn stopped(self) {
-        let _ = self.dispatcher.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }

@@ -15,9 +15,9 @@ use crate::config::{DatabaseArgs, DatabaseLocation, ServeArgs, relay_server};
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::url_policy::UrlPolicy;
-use crate::engine::{EngineHandle, EngineSettings};
+use crate::engine::{EngineHandle, EngineSettings, Signal};
 use crate::janitor::{self, JanitorSettings};
-use crate::store::EventCommitter;
+use crate::store::{EventCommitter, NoIntake};
 use crate::store::{PostgresStore, SqliteStore, Store};
 use crate::targets::http::{HttpClient, HttpSettings};
 use crate::targets::mail::MailSettings;
@@ -116,6 +116,8 @@ fn prometheus() -> PrometheusHandle {
 /// The server and `switchyard activate` (working on the database) share it.
 pub struct Core {
     pub store: Arc<dyn Store>,
+    /// Accepts events; on a node that delivers, what it owns goes straight to its engine.
+    pub events: EventCommitter,
     pub secret_box: SecretBox,
     pub targets: TargetFactory,
     pub url_policy: UrlPolicy,
@@ -127,8 +129,8 @@ pub struct Core {
 impl Core {
     pub async fn start(args: &ServeArgs) -> anyhow::Result<Self> {
         let schedule = RetrySchedule::parse(&args.retry_schedule).map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?;
-        if args.lease <= args.request_timeout {
-            bail!("--lease ({:?}) must be longer than --request-timeout ({:?})", args.lease, args.request_timeout);
+        if args.lease < std::time::Duration::from_secs(2) {
+            bail!("--lease ({:?}) must be at least 2s: owners stop sending a second before it runs out", args.lease);
         }
         if args.janitor_interval.is_zero() {
             bail!("--janitor-interval must be longer than 0");
@@ -165,22 +167,31 @@ impl Core {
                 targets.clone(),
                 EngineSettings {
                     schedule,
-                    lease: args.lease,
+                    owner_lease: args.lease,
+                    request_timeout: args.request_timeout,
                     per_target_concurrency: args.endpoint_concurrency,
                     max_in_flight: args.max_in_flight,
-                    idle_recheck: args.poll_interval,
+                    poll_interval: args.poll_interval,
                     disable_after: args.disable_after,
                     drain_timeout: args.request_timeout + std::time::Duration::from_secs(1),
                 },
                 shutdown_rx,
             )
         });
-        Ok(Self { store, secret_box, targets, url_policy, engine, shutdown })
+        if let Some(engine) = &engine {
+            engine.joined().await;
+        }
+        let events = match &engine {
+            Some(engine) => engine.committer(),
+            None => EventCommitter::start(store.clone(), Arc::new(NoIntake)),
+        };
+        Ok(Self { store, events, secret_box, targets, url_policy, engine, shutdown })
     }
 
-    /// Wakes this node's workers (a no-op on API-only nodes: the workers elsewhere poll).
-    pub fn waker(&self) -> Arc<tokio::sync::Notify> {
-        self.engine.as_ref().map(EngineHandle::waker).unwrap_or_default()
+    /// Tells this node's engine of new work and changed targets (a no-op on API-only nodes: the
+    /// owners elsewhere hear of it through the database).
+    pub fn signal(&self) -> Signal {
+        self.engine.as_ref().map(EngineHandle::signal).unwrap_or_default()
     }
 
     /// Lets attempts in flight finish and records them.
@@ -197,7 +208,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
     let core = Core::start(args).await?;
     let state = AppState {
         store: core.store.clone(),
-        events: EventCommitter::start(core.store.clone()),
+        events: core.events.clone(),
         caches: Default::default(),
         secret_box: core.secret_box.clone(),
         targets: core.targets.clone(),
@@ -207,7 +218,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
         max_upload_bytes: args.max_upload_bytes,
         secret_grace: args.secret_grace,
         retention: args.retention,
-        engine_wake: core.waker(),
+        engine: core.signal(),
         metrics: prometheus(),
     };
     // Outbound connections (as many as attempts in flight) and the database's share the limit.

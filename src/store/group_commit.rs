@@ -2,19 +2,40 @@
 //!
 //! Each call still answers only after its events are committed; what changes is that calls
 //! arriving while a commit is on disk wait for the next one together, so a busy server pays one
-//! commit for many calls instead of one each.
+//! commit for many calls instead of one each. What a commit leased to this node goes to its engine
+//! (`Intake`) before the calls are answered.
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{AcceptedEvent, Store, StoreError, StoreResult};
+use uuid::Uuid;
+
+use super::{AcceptedEvent, ClaimedDelivery, LeasePlan, NoLeases, Store, StoreError, StoreResult};
 use crate::domain::event::Event;
 
 /// Calls combined into one transaction at most.
 const MAX_CALLS: usize = 256;
 
 type Reply = oneshot::Sender<StoreResult<Vec<AcceptedEvent>>>;
+
+/// Where committed work goes: the node's delivery engine, which says which targets it takes new
+/// work for (`LeasePlan`) and receives what was written leased to it.
+pub trait Intake: Send + Sync {
+    fn plan(&self) -> &dyn LeasePlan;
+    /// Called after each commit, before its calls are answered.
+    fn committed(&self, leased: Vec<ClaimedDelivery>, unleased_targets: Vec<Uuid>);
+}
+
+/// The intake of a node that delivers nothing: every delivery is left for the owners to claim.
+pub struct NoIntake;
+
+impl Intake for NoIntake {
+    fn plan(&self) -> &dyn LeasePlan {
+        &NoLeases
+    }
+    fn committed(&self, _: Vec<ClaimedDelivery>, _: Vec<Uuid>) {}
+}
 
 /// The front of the committing task; cheap to clone.
 #[derive(Clone)]
@@ -24,9 +45,9 @@ pub struct EventCommitter {
 
 impl EventCommitter {
     /// Starts the committing task; it ends when every `EventCommitter` is dropped.
-    pub fn start(store: Arc<dyn Store>) -> Self {
+    pub fn start(store: Arc<dyn Store>, intake: Arc<dyn Intake>) -> Self {
         let (calls, rx) = mpsc::channel(MAX_CALLS * 4);
-        tokio::spawn(run(store, rx));
+        tokio::spawn(run(store, intake, rx));
         Self { calls }
     }
 
@@ -39,21 +60,28 @@ impl EventCommitter {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Vec<Event>, Reply)>) {
+async fn run(store: Arc<dyn Store>, intake: Arc<dyn Intake>, mut rx: mpsc::Receiver<(Vec<Event>, Reply)>) {
     let mut calls = Vec::with_capacity(MAX_CALLS);
     while rx.recv_many(&mut calls, MAX_CALLS).await > 0 {
-        commit(store.as_ref(), std::mem::take(&mut calls)).await;
+        commit(store.as_ref(), intake.as_ref(), std::mem::take(&mut calls)).await;
     }
+}
+
+/// Accepts `events` in one transaction and hands what was leased to the intake.
+async fn accept(store: &dyn Store, intake: &dyn Intake, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
+    let accepted = store.accept_leasing(events, intake.plan()).await?;
+    intake.committed(accepted.leased, accepted.unleased_targets);
+    Ok(accepted.events)
 }
 
 /// Commits the calls' events together and answers each call with its share. If the combined
 /// transaction fails for a reason other than an outage, the calls are retried one by one, so one
 /// call's bad data never fails another's.
-async fn commit(store: &dyn Store, calls: Vec<(Vec<Event>, Reply)>) {
+async fn commit(store: &dyn Store, intake: &dyn Intake, calls: Vec<(Vec<Event>, Reply)>) {
     let sizes: Vec<usize> = calls.iter().map(|(events, _)| events.len()).collect();
     let (events, replies): (Vec<Vec<Event>>, Vec<Reply>) = calls.into_iter().unzip();
     let all: Vec<Event> = events.into_iter().flatten().collect();
-    match store.accept_events(&all).await {
+    match accept(store, intake, &all).await {
         Ok(accepted) => {
             let mut accepted = accepted.into_iter();
             for (reply, size) in replies.into_iter().zip(sizes) {
@@ -63,7 +91,7 @@ async fn commit(store: &dyn Store, calls: Vec<(Vec<Event>, Reply)>) {
         Err(StoreError::Internal(_)) if replies.len() > 1 => {
             let mut start = 0;
             for (reply, size) in replies.into_iter().zip(sizes) {
-                let _ = reply.send(store.accept_events(&all[start..start + size]).await);
+                let _ = reply.send(accept(store, intake, &all[start..start + size]).await);
                 start += size;
             }
         }
@@ -101,7 +129,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("g.db").to_string_lossy()).await.unwrap());
         let account = store.add_token("acme", "digest", now_ms()).await.unwrap();
-        let committer = EventCommitter::start(store.clone());
+        let committer = EventCommitter::start(store.clone(), Arc::new(NoIntake));
         let calls = (0..40).map(|call| {
             let committer = committer.clone();
             // Every tenth call names an account that does not exist: the database refuses it.

@@ -9,7 +9,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 
-pub use group_commit::EventCommitter;
+pub use group_commit::{EventCommitter, Intake, NoIntake};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -23,6 +23,7 @@ use crate::domain::fanout::{TargetRef, WorkspaceScope};
 use crate::domain::integration::IntegrationConfig;
 use crate::domain::mailer::{MailerProvider, MailerRule, TemplateParam};
 use crate::domain::mapping::MappingRow;
+use crate::domain::ownership::Ordering;
 use crate::domain::task::{TaskKind, TaskStatus};
 use crate::domain::time::Millis;
 use crate::domain::window::Window;
@@ -83,6 +84,7 @@ pub struct Endpoint {
     pub is_active: bool,
     /// Most attempts in any one-second window (`domain::throttle`); `None`: no limit.
     pub rate_limit: Option<u32>,
+    pub ordering: Ordering,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -109,6 +111,7 @@ pub struct Integration {
     pub is_active: bool,
     /// Most attempts in any one-second window (`domain::throttle`); `None`: no limit.
     pub rate_limit: Option<u32>,
+    pub ordering: Ordering,
     pub secret: Option<Vec<u8>>,
     pub secret_hint: Option<String>,
     pub signing_secret_prefix: Option<String>,
@@ -279,34 +282,23 @@ pub struct DeliveryFilter {
     pub limit: u32,
 }
 
-/// A delivery a worker holds a lease on, with its event.
+/// A delivery its target's owner holds, with its event: in the owner's memory until attempted.
 #[derive(Clone, Debug)]
 pub struct ClaimedDelivery {
     pub delivery_id: Uuid,
+    /// The owner's token (one per ownership of a target): results apply only while it matches.
     pub lease_token: Uuid,
     pub target: TargetRef,
-    /// The target's settings version (`targets.updated_at`) when claimed: adapters built from
+    /// The target's settings version (`targets.updated_at`) when leased: adapters built from
     /// older settings are not reused.
     pub target_version: Millis,
     pub attempt_count: u32,
     pub manual_retry: bool,
+    /// When it may be attempted (a retry's time; an ordered target's head may wait for it).
+    pub due_at: Millis,
     pub event: std::sync::Arc<Event>,
     /// Per-delivery parameters (JSON) for the adapter, e.g. a direct e-mail's recipient.
     pub params: Option<String>,
-    pub target_state: TargetState,
-}
-
-/// What is known of a delivery's target: from its claim, and from what the recording node has
-/// seen since. Recording uses it to skip the writes that cannot matter: the answer log of a
-/// target without a rate limit, the streak of a healthy target that succeeded again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TargetState {
-    /// It had a rate limit when claimed.
-    pub rate_limited: bool,
-    /// It had a failure streak when claimed, or the node recording the result has seen it fail
-    /// since (only another node's failure in between goes unseen: the next success of a delivery
-    /// claimed after it resets the streak).
-    pub failing: bool,
 }
 
 /// A target's health as the API shows it.
@@ -318,26 +310,62 @@ pub struct HealthView {
     pub disabled_reason: Option<String>,
 }
 
-/// What an engine cycle did: the deliveries it leased, and the health of the targets whose
-/// attempts it recorded.
-#[derive(Debug, Default)]
-pub struct Cycle {
-    pub claimed: Vec<ClaimedDelivery>,
-    pub health: Vec<crate::domain::health::TargetHealth>,
+/// Which targets this node delivers from memory right now, with the token of its ownership: an
+/// accepting transaction writes their deliveries already leased, if the node still owns them
+/// when it commits, and hands them to the node's queues.
+pub trait LeasePlan: Send + Sync {
+    /// The node the plan is for; `None`: lease nothing.
+    fn node(&self) -> Option<Uuid>;
+    fn token_for(&self, target: Uuid) -> Option<Uuid>;
 }
 
-/// Leases up to `limit` due deliveries of active targets, skipping `exclude` (targets this node
-/// knows are at their cap) and never taking a target past `per_target_cap` leases, counted across
-/// every node, nor past its rate limit: its leases and its attempts answered in the second before
-/// `now` (any node's; see `domain::throttle`) count against it. A lease lasts until `lease_until`;
-/// then the delivery is due again.
+/// The plan of a process that delivers nothing (an API-only node, tests of the store).
+pub struct NoLeases;
+
+impl LeasePlan for NoLeases {
+    fn node(&self) -> Option<Uuid> {
+        None
+    }
+    fn token_for(&self, _: Uuid) -> Option<Uuid> {
+        None
+    }
+}
+
+/// What accepting events stored: the answers, the deliveries written leased to this node (for its
+/// queues), and the targets that got deliveries nobody holds yet (their owners are told).
+#[derive(Debug, Default)]
+pub struct Accepted {
+    pub events: Vec<AcceptedEvent>,
+    pub leased: Vec<ClaimedDelivery>,
+    pub unleased_targets: Vec<Uuid>,
+}
+
+/// An owner's request for a target's deliveries that nobody holds: up to `limit`, due by `now`
+/// (unordered), or the earliest accepted whatever their time (ordered).
 #[derive(Clone, Copy, Debug)]
-pub struct ClaimRequest<'a> {
-    pub now: Millis,
-    pub lease_until: Millis,
+pub struct ClaimOrder {
+    pub target: Uuid,
+    pub token: Uuid,
     pub limit: u32,
-    pub exclude: &'a [Uuid],
-    pub per_target_cap: u32,
+    pub ordering: Ordering,
+    pub now: Millis,
+}
+
+/// What one claim found: the deliveries (ordered targets: in acceptance order), and when the
+/// earliest row still left for the target falls due.
+#[derive(Debug)]
+pub struct Claimed {
+    pub target: Uuid,
+    pub deliveries: Vec<ClaimedDelivery>,
+    pub next_due: Option<Millis>,
+}
+
+/// What an engine cycle did: the claims it made and the health of the targets whose attempts it
+/// recorded.
+#[derive(Debug, Default)]
+pub struct Cycle {
+    pub claimed: Vec<Claimed>,
+    pub health: Vec<crate::domain::health::TargetHealth>,
 }
 
 /// The result of one attempt and the delivery's new state, written in one go.
@@ -349,7 +377,36 @@ pub struct AttemptResult {
     pub status: DeliveryStatus,
     pub next_attempt_at: Millis,
     pub last_error: Option<String>,
-    pub target_state: TargetState,
+    /// A retry that stays with its owner (an ordered target's head): its lease is kept.
+    pub keep_lease: bool,
+    /// The target had a failure streak as far as its owner knows: recording must look at it.
+    pub target_failing: bool,
+}
+
+/// A node as the ownership table knows it: where it runs, so that a node on the same machine can
+/// tell that its process is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub id: Uuid,
+    pub host: String,
+    pub pid: u32,
+    pub process_start: i64,
+}
+
+/// A target this node owns, with what its queue needs to know of its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OwnedTarget {
+    pub target: TargetRef,
+    pub token: Uuid,
+    pub version: Millis,
+    pub is_active: bool,
+    pub rate_limit: Option<u32>,
+    pub ordering: Ordering,
+    pub failing: bool,
+    /// When the lease runs out unless renewed.
+    pub expires_at: Millis,
+    /// Not before this may it be sent to (`domain::ownership::settle_until`); set when taken.
+    pub settle_until: Millis,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -519,8 +576,13 @@ pub trait Store: Send + Sync + 'static {
     async fn cancel_activation(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<bool>;
 
     // Events in.
-    /// Stores the events and one pending delivery per matching active target, atomically.
-    async fn accept_events(&self, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>>;
+    /// Stores the events and one pending delivery per matching active target, atomically; the
+    /// deliveries of targets in `plan` that its node still owns are written leased to it.
+    async fn accept_leasing(&self, events: &[Event], plan: &dyn LeasePlan) -> StoreResult<Accepted>;
+    /// Stores the events and their fan-out, leasing nothing.
+    async fn accept_events(&self, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
+        Ok(self.accept_leasing(events, &NoLeases).await?.events)
+    }
     /// Stores an event with one delivery to `target` carrying `params`, atomically (a direct
     /// send that bypasses fan-out). Returns the delivery.
     async fn enqueue_direct(&self, event: &Event, target: TargetRef, params: &str) -> StoreResult<Delivery>;
@@ -561,31 +623,50 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes up to `limit` signing secrets whose grace ended before `now`.
     async fn delete_expired_secrets(&self, now: Millis, limit: u32) -> StoreResult<u64>;
 
-    // Worker side.
-    /// One engine cycle in one transaction (one commit): records `results` (each delivery's new
-    /// state applies only if its lease is still held) and their targets' failure streaks, accepts
-    /// the operational `events` they gave rise to, then, with `claim`, leases due deliveries.
-    /// Recording first frees those targets' leases for the claim that follows.
-    async fn record_and_claim(&self, results: &[AttemptResult], events: &[Event], claim: Option<&ClaimRequest<'_>>) -> StoreResult<Cycle>;
+    // The delivery queue (the engine).
+    /// One engine cycle in one transaction (one commit, not waited for on disk): records
+    /// `results` (each delivery's new state applies only while its lease token matches) and their
+    /// targets' failure streaks, then makes the `claims`, each leasing the rows it takes to its
+    /// owner's token.
+    async fn record_and_claim(&self, results: &[AttemptResult], claims: &[ClaimOrder]) -> StoreResult<Cycle>;
+    /// Records attempts, like `record_and_claim` without claims.
+    async fn record_attempts(&self, results: &[AttemptResult]) -> StoreResult<()> {
+        self.record_and_claim(results, &[]).await.map(drop)
+    }
     /// Switches a target off (unless it already is) with the reason, and accepts `event` (the
     /// operational report) in the same transaction. True when it was on.
     async fn disable_target(&self, id: Uuid, reason: &str, now: Millis, event: &Event) -> StoreResult<bool>;
-    /// Leases due deliveries (see `ClaimRequest`).
-    async fn claim_due(&self, claim: &ClaimRequest<'_>) -> StoreResult<Vec<ClaimedDelivery>> {
-        Ok(self.record_and_claim(&[], &[], Some(claim)).await?.claimed)
-    }
-    /// Records attempts and applies each delivery's new state if its lease is still held; notes
-    /// the answers of rate-limited targets.
-    async fn record_attempts(&self, results: &[AttemptResult]) -> StoreResult<()> {
-        self.record_and_claim(results, &[], None).await.map(drop)
-    }
-    /// When the next pending delivery of an active target falls due.
-    async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
-    /// When, after `now`, a target held back by its rate limit gets room again as its window
-    /// slides on: the earliest time one of its answered attempts stops counting. `None` when no
-    /// target is at its limit with answered attempts (one held by leases alone is looked at again
-    /// when their results come in, which wakes the node that holds them).
-    async fn throttled_until(&self, now: Millis) -> StoreResult<Option<Millis>>;
+    /// For each target, when its earliest pending delivery that nobody holds falls due.
+    async fn due_hints(&self, targets: &[Uuid]) -> StoreResult<Vec<(Uuid, Option<Millis>)>>;
+    /// Where the database can tell other nodes at once (PostgreSQL `LISTEN`), the targets that got
+    /// deliveries nobody holds, as they commit; `None` elsewhere (owners poll).
+    async fn listen_for_work(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<Uuid>>>>;
+
+    // Ownership of targets (the engine's membership loop).
+    /// Marks `node` alive at `now`, renews its leases until `lease_until`, forgets nodes silent
+    /// since `forget_before`, and returns the targets the node still owns, with their settings.
+    async fn heartbeat(&self, node: &NodeInfo, now: Millis, lease_until: Millis, forget_before: Millis) -> StoreResult<Vec<OwnedTarget>>;
+    /// The nodes heard from since `since`.
+    async fn live_nodes(&self, since: Millis) -> StoreResult<Vec<NodeInfo>>;
+    /// Up to `limit` targets `node` may take over at `now`: unowned, released, with an expired
+    /// lease, or owned by one of `exited` (processes known to be gone).
+    async fn takeover_candidates(&self, node: Uuid, now: Millis, exited: &[Uuid], limit: u32) -> StoreResult<Vec<Uuid>>;
+    /// Takes each of `targets` (with its new token) that is still a candidate, leased until
+    /// `lease_until`; the rows its last owner held are released to the new owner's claims, and
+    /// each taken target says when it may first be sent to (`domain::ownership::settle_until`).
+    async fn take_targets(
+        &self,
+        node: Uuid,
+        targets: &[(Uuid, Uuid)],
+        exited: &[Uuid],
+        now: Millis,
+        lease_until: Millis,
+        request_timeout_ms: Millis,
+    ) -> StoreResult<Vec<OwnedTarget>>;
+    /// Hands targets over cleanly at `now` (after their last attempt was answered and recorded):
+    /// the rows held with their tokens are released, and the next owner waits only for the rate
+    /// window to pass.
+    async fn release_targets(&self, node: Uuid, targets: &[(Uuid, Uuid)], now: Millis) -> StoreResult<()>;
     /// Pending deliveries, for the queue-depth gauge.
     async fn pending_count(&self) -> StoreResult<u64>;
 }

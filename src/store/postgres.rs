@@ -1,17 +1,21 @@
 //! PostgreSQL, for several nodes sharing one database.
 //!
-//! Claims take a transaction-scoped advisory lock, so they follow one another across nodes and
-//! each sees the leases and recent claims of the last: concurrency caps and rate limits hold
-//! exactly. They also lock the rows they take with `FOR UPDATE SKIP LOCKED`, so a row another
-//! transaction holds (a retry) is skipped, not waited for. Transactions that add events take
-//! another advisory lock, so the pull API's `seq` follows commit order across nodes; retention
-//! and re-queueing (retry, recovery) take a third, so a payload is never deleted under a delivery
-//! being re-queued.
+//! Each target is owned by one node (`target_owners`), which alone claims its deliveries, so
+//! claims need no lock across nodes; they lock the rows they take with `FOR UPDATE SKIP LOCKED`,
+//! so a row another transaction holds (a manual retry) is skipped, not waited for. Accepting
+//! transactions share-lock the owner rows of the targets they lease to, so a takeover waits for
+//! them and then releases what they leased. Rows left for an owner to claim are announced with
+//! `NOTIFY`. Transactions that add events take an advisory lock, so the pull API's `seq` (and an
+//! ordered target's order) follows commit order across nodes; retention and re-queueing (retry,
+//! recovery) take another, so a payload is never deleted under a delivery being re-queued.
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Transaction};
 
 use super::{StoreError, StoreResult};
+
+/// The channel work notices go out on.
+const WORK_CHANNEL: &str = "switchyard_work";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -41,6 +45,32 @@ impl PostgresStore {
         Ok(self.writer.begin_with("BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off").await?)
     }
 
+    /// Forwards the targets named by `NOTIFY switchyard_work` (sent by transactions that leave
+    /// deliveries for an owner to claim) until the receiver is dropped. A connection lost and
+    /// re-established in between loses the notices sent meanwhile: owners also poll.
+    async fn listen(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<uuid::Uuid>>>> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.writer).await?;
+        listener.listen(WORK_CHANNEL).await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while !tx.is_closed() {
+                match listener.recv().await {
+                    Ok(notice) => {
+                        let targets = notice.payload().split(',').filter_map(|id| uuid::Uuid::parse_str(id).ok()).collect();
+                        if tx.send(targets).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "work notices: connection lost; reconnecting");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+        Ok(Some(rx))
+    }
+
     /// PostgreSQL's own (auto)vacuum makes deleted space reusable; nothing to do here.
     async fn reclaim(&self, _max_pages: u32) -> StoreResult<u64> {
         Ok(0)
@@ -52,8 +82,10 @@ super::sql::sql_store!(
     Postgres,
     PgRow,
     Transaction<'static, Postgres>,
-    claim_lock: " FOR UPDATE OF d SKIP LOCKED",
-    lock_claims: Some("SELECT pg_advisory_xact_lock(7219010)"),
+    lock_row: " FOR UPDATE",
+    skip_locked: " FOR UPDATE SKIP LOCKED",
+    share_lock: " FOR SHARE",
     lock_events: Some("SELECT pg_advisory_xact_lock(7219004)"),
-    lock_payloads: Some("SELECT pg_advisory_xact_lock(7219005)")
+    lock_payloads: Some("SELECT pg_advisory_xact_lock(7219005)"),
+    notify_work: Some("SELECT pg_notify('switchyard_work', $1)") // WORK_CHANNEL
 );

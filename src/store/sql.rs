@@ -35,7 +35,8 @@ fn is_outage(code: &str) -> bool {
 
 /// `sql_store!(Store, Database, Row, Transaction, claim_lock: "…", lock_claims: Option<&str>, lock_events: Option<&str>, lock_payloads: Option<&str>)`.
 macro_rules! sql_store {
-    ($Store:ident, $DB:ty, $Row:ty, $Tx:ty, claim_lock: $claim_lock:expr, lock_claims: $lock_claims:expr, lock_events: $lock_events:expr, lock_payloads: $lock_payloads:expr) => {
+    ($Store:ident, $DB:ty, $Row:ty, $Tx:ty, lock_row: $lock_row:expr, skip_locked: $skip_locked:expr, share_lock: $share_lock:expr,
+     lock_events: $lock_events:expr, lock_payloads: $lock_payloads:expr, notify_work: $notify_work:expr) => {
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -55,7 +56,7 @@ use crate::domain::destination::ACTIVATION_EVENT_TYPE;
 use crate::domain::retention::EXPIRED_DATA;
 use crate::domain::signing::MAX_OLD_SECRETS;
 use crate::domain::task::{TaskKind, TaskStatus};
-use crate::domain::throttle::{ANSWERS_KEPT_MS, RATE_WINDOW_MS};
+use crate::domain::ownership::{self, LastOwner, Ordering};
 use crate::domain::window::Window;
 
 /// `next_attempt_at` of records held back until their activation is released.
@@ -117,6 +118,11 @@ fn rate_limit_col(row: &$Row) -> StoreResult<Option<u32>> {
     Ok(row.try_get::<Option<i64>, _>("rate_limit")?.map(|n| n.clamp(0, i64::from(u32::MAX)) as u32))
 }
 
+fn ordering_col(row: &$Row) -> StoreResult<Ordering> {
+    let text: String = row.try_get("ordering")?;
+    Ordering::parse(&text).ok_or_else(|| StoreError::Internal(format!("unknown ordering {text}")))
+}
+
 fn target_kind(text: &str) -> StoreResult<TargetKind> {
     TargetKind::parse(text).ok_or_else(|| StoreError::Internal(format!("unknown target kind {text}")))
 }
@@ -132,7 +138,7 @@ fn workspace_from_row(row: &$Row) -> StoreResult<Workspace> {
 }
 
 const ENDPOINT_COLUMNS: &str = "t.id, t.account_id, w.created_by, w.url, w.description, w.secret_prefix, \
-     t.events, t.is_active, t.rate_limit, t.created_at, t.updated_at \
+     t.events, t.is_active, t.rate_limit, t.ordering, t.created_at, t.updated_at \
      FROM targets t JOIN webhook_endpoints w ON w.target_id = t.id";
 
 fn endpoint_target_row(ep: &Endpoint) -> TargetRow<'_> {
@@ -144,6 +150,7 @@ fn endpoint_target_row(ep: &Endpoint) -> TargetRow<'_> {
         workspaces: &WorkspaceScope::All,
         is_active: ep.is_active,
         rate_limit: ep.rate_limit,
+        ordering: ep.ordering,
         created_at: ep.created_at,
         updated_at: ep.updated_at,
     }
@@ -160,6 +167,7 @@ fn endpoint_from_row(row: &$Row) -> StoreResult<Endpoint> {
         events: json_col(row, "events")?,
         is_active: row.try_get("is_active")?,
         rate_limit: rate_limit_col(row)?,
+        ordering: ordering_col(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -224,21 +232,23 @@ fn attempt_from_row(row: &$Row) -> StoreResult<Attempt> {
     })
 }
 
-async fn active_subscriptions(tx: &mut $Tx, account: Uuid) -> StoreResult<Vec<Subscription>> {
-    let rows = sqlx::query("SELECT id, kind, events, workspaces FROM targets WHERE account_id = $1 AND is_active")
+/// The account's active targets as fan-out sees them, and each one's settings version.
+async fn active_subscriptions(tx: &mut $Tx, account: Uuid) -> StoreResult<(Vec<Subscription>, HashMap<Uuid, Millis>)> {
+    let rows = sqlx::query("SELECT id, kind, events, workspaces, updated_at FROM targets WHERE account_id = $1 AND is_active")
         .bind(account.to_string())
         .fetch_all(&mut **tx)
         .await?;
-    rows.iter()
+    let mut versions = HashMap::with_capacity(rows.len());
+    let subscriptions = rows
+        .iter()
         .map(|row| {
             let kind: String = row.try_get("kind")?;
-            Ok(Subscription {
-                target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "id")? },
-                events: json_col(row, "events")?,
-                workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
-            })
+            let target = TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "id")? };
+            versions.insert(target.id, row.try_get("updated_at")?);
+            Ok(Subscription { target, events: json_col(row, "events")?, workspaces: workspaces_from_json(row.try_get("workspaces")?)? })
         })
-        .collect()
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok((subscriptions, versions))
 }
 
 /// The `targets` columns every kind shares.
@@ -250,6 +260,7 @@ struct TargetRow<'a> {
     workspaces: &'a WorkspaceScope,
     is_active: bool,
     rate_limit: Option<u32>,
+    ordering: Ordering,
     created_at: Millis,
     updated_at: Millis,
 }
@@ -270,8 +281,8 @@ fn workspaces_from_json(text: Option<String>) -> StoreResult<WorkspaceScope> {
 
 async fn insert_target(tx: &mut $Tx, t: &TargetRow<'_>) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO targets (id, account_id, kind, events, workspaces, is_active, created_at, updated_at, rate_limit) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO targets (id, account_id, kind, events, workspaces, is_active, created_at, updated_at, rate_limit, ordering) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(t.id.to_string())
     .bind(t.account_id.to_string())
@@ -282,6 +293,7 @@ async fn insert_target(tx: &mut $Tx, t: &TargetRow<'_>) -> StoreResult<()> {
     .bind(t.created_at)
     .bind(t.updated_at)
     .bind(t.rate_limit.map(i64::from))
+    .bind(t.ordering.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -291,7 +303,7 @@ async fn insert_target(tx: &mut $Tx, t: &TargetRow<'_>) -> StoreResult<()> {
 async fn update_target(tx: &mut $Tx, t: &TargetRow<'_>) -> StoreResult<bool> {
     let done = sqlx::query(
         // Switching a target on clears its failure streak and why it was switched off.
-        "UPDATE targets SET events = $1, workspaces = $2, is_active = $3, updated_at = $4, rate_limit = $8, \
+        "UPDATE targets SET events = $1, workspaces = $2, is_active = $3, updated_at = $4, rate_limit = $8, ordering = $9, \
          failure_streak = CASE WHEN $3 AND NOT targets.is_active THEN 0 ELSE targets.failure_streak END, \
          failing_since = CASE WHEN $3 AND NOT targets.is_active THEN NULL ELSE targets.failing_since END, \
          disabled_reason = CASE WHEN $3 THEN NULL ELSE targets.disabled_reason END \
@@ -305,6 +317,7 @@ async fn update_target(tx: &mut $Tx, t: &TargetRow<'_>) -> StoreResult<bool> {
     .bind(t.id.to_string())
     .bind(t.kind.as_str())
     .bind(t.rate_limit.map(i64::from))
+    .bind(t.ordering.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -342,7 +355,7 @@ async fn valid_signing_secrets(pool: &sqlx::Pool<$DB>, target: Uuid, now: Millis
         .collect()
 }
 
-const INTEGRATION_COLUMNS: &str = "t.id, t.account_id, t.kind, t.events, t.workspaces, t.is_active, t.rate_limit, t.created_at, t.updated_at, \
+const INTEGRATION_COLUMNS: &str = "t.id, t.account_id, t.kind, t.events, t.workspaces, t.is_active, t.rate_limit, t.ordering, t.created_at, t.updated_at, \
      i.name, i.config, i.mapping, i.secret_ciphertext, i.secret_hint, i.signing_secret_prefix \
      FROM targets t JOIN integrations i ON i.target_id = t.id";
 
@@ -360,6 +373,7 @@ fn integration_from_row(row: &$Row) -> StoreResult<Integration> {
         workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
         is_active: row.try_get("is_active")?,
         rate_limit: rate_limit_col(row)?,
+        ordering: ordering_col(row)?,
         secret: row.try_get("secret_ciphertext")?,
         secret_hint: row.try_get("secret_hint")?,
         signing_secret_prefix: row.try_get("signing_secret_prefix")?,
@@ -377,6 +391,7 @@ fn integration_target_row(i: &Integration) -> TargetRow<'_> {
         workspaces: &i.workspaces,
         is_active: i.is_active,
         rate_limit: i.rate_limit,
+        ordering: i.ordering,
         created_at: i.created_at,
         updated_at: i.updated_at,
     }
@@ -427,6 +442,7 @@ fn mailer_target_row<'a>(m: &'a Mailer, events: &'a [String]) -> TargetRow<'a> {
         workspaces: &m.workspaces,
         is_active: m.is_active,
         rate_limit: m.rate_limit,
+        ordering: Ordering::Unordered,
         created_at: m.created_at,
         updated_at: m.updated_at,
     }
@@ -492,6 +508,7 @@ fn destination_target_row(d: &Destination) -> TargetRow<'_> {
         workspaces: &d.workspaces,
         is_active: d.is_active,
         rate_limit: d.rate_limit,
+        ordering: Ordering::Unordered,
         created_at: d.created_at,
         updated_at: d.updated_at,
     }
@@ -611,9 +628,8 @@ fn requeue(now: Millis) -> sqlx::QueryBuilder<'static, $DB> {
     q.push_bind(now)
         .push(", lease_token = NULL, manual_retry = TRUE, completed_at = NULL, updated_at = ")
         .push_bind(now)
-        .push(" WHERE payload_expired_at IS NULL AND NOT (status = 'pending' AND lease_token IS NOT NULL AND next_attempt_at > ")
-        .push_bind(now)
-        .push(")");
+        // A delivery its owner holds is about to be attempted (or is being attempted) anyway.
+        .push(" WHERE payload_expired_at IS NULL AND NOT (status = 'pending' AND lease_token IS NOT NULL)");
     q
 }
 
@@ -1086,6 +1102,9 @@ impl Store for $Store {
                 params: Some(record.clone()),
                 due: HELD,
                 activation: Some((activation.id, (first_index + i as u64) as i64)),
+                // Destinations are never ordered: records go in any order.
+                seq: 0,
+                lease: None,
             })
             .collect();
         let mut tx = self.write_tx().await?;
@@ -1102,6 +1121,8 @@ impl Store for $Store {
             .bind(HELD)
             .execute(&mut *tx)
             .await?;
+        let row = sqlx::query("SELECT destination_id FROM activations WHERE id = $1").bind(id.to_string()).fetch_one(&mut *tx).await?;
+        notify_work(&mut tx, &[uuid_col(&row, "destination_id")?]).await?;
         sqlx::query("UPDATE activations SET total = $1, started_at = $2 WHERE id = $3")
             .bind(total as i64)
             .bind(now)
@@ -1214,18 +1235,19 @@ impl Store for $Store {
     async fn enqueue_direct(&self, event: &Event, target: TargetRef, params: &str) -> StoreResult<Delivery> {
         let mut tx = self.write_tx().await?;
         lock_events(&mut tx).await?;
-        insert_event(&mut tx, event).await?;
-        let delivery = NewDelivery { params: Some(params.to_owned()), ..NewDelivery::of(event, target) };
+        let seq = insert_event(&mut tx, event).await?;
+        let delivery = NewDelivery { params: Some(params.to_owned()), ..NewDelivery::of(event, target, seq) };
         let id = delivery.id;
         insert_deliveries(&mut tx, &[delivery]).await?;
+        notify_work(&mut tx, &[target.id]).await?;
         let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1")).bind(id.to_string()).fetch_one(&mut *tx).await?;
         tx.commit().await?;
         delivery_from_row(&row)
     }
 
-    async fn accept_events(&self, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
+    async fn accept_leasing(&self, events: &[Event], plan: &dyn LeasePlan) -> StoreResult<Accepted> {
         let mut tx = self.write_tx().await?;
-        let accepted = accept_in(&mut tx, events).await?;
+        let accepted = accept_in(&mut tx, events, plan).await?;
         tx.commit().await?;
         Ok(accepted)
     }
@@ -1307,6 +1329,11 @@ impl Store for $Store {
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
             .await?;
+        if done.rows_affected() > 0 {
+            if let Some(row) = &row {
+                notify_work(&mut tx, &[uuid_col(row, "target_id")?]).await?;
+            }
+        }
         tx.commit().await?;
         let Some(delivery) = row.as_ref().map(delivery_from_row).transpose()? else {
             return Ok(RetryRequest::NotFound);
@@ -1360,6 +1387,9 @@ impl Store for $Store {
         push_after(&mut q, "", after);
         q.push(" AND (created_at, id) <= (").push_bind(last.created_at).push(", ").push_bind(last.id.to_string()).push(")");
         let changed = q.build().execute(&mut *tx).await?.rows_affected();
+        if changed > 0 {
+            notify_work(&mut tx, &[set.target]).await?;
+        }
         tx.commit().await?;
         Ok(BatchOutcome { examined: rows.len() as u64, changed, last: Some(last) })
     }
@@ -1480,19 +1510,16 @@ impl Store for $Store {
         Ok(done.rows_affected())
     }
 
-    async fn record_and_claim(&self, results: &[AttemptResult], events: &[Event], claim: Option<&ClaimRequest<'_>>) -> StoreResult<Cycle> {
+    async fn record_and_claim(&self, results: &[AttemptResult], claims: &[ClaimOrder]) -> StoreResult<Cycle> {
         let mut tx = self.cycle_tx().await?;
         for chunk in results.chunks(RECORD_CHUNK) {
             record_attempts_in(&mut tx, chunk).await?;
         }
         let health = update_health(&mut tx, results).await?;
-        if !events.is_empty() {
-            accept_in(&mut tx, events).await?;
+        let mut claimed = Vec::with_capacity(claims.len());
+        for order in claims {
+            claimed.push(claim_in(&mut tx, order).await?);
         }
-        let claimed = match claim {
-            Some(claim) if claim.limit > 0 => claim_in(&mut tx, claim).await?,
-            _ => Vec::new(),
-        };
         tx.commit().await?;
         Ok(Cycle { claimed, health })
     }
@@ -1507,47 +1534,124 @@ impl Store for $Store {
             .await?;
         let disabled = done.rows_affected() == 1;
         if disabled {
-            accept_in(&mut tx, std::slice::from_ref(event)).await?;
+            accept_in(&mut tx, std::slice::from_ref(event), &NoLeases).await?;
         }
         tx.commit().await?;
         Ok(disabled)
     }
 
-    async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
-        Ok(sqlx::query_scalar(
-            "SELECT d.next_attempt_at FROM deliveries d JOIN targets t ON t.id = d.target_id \
-             WHERE d.status = 'pending' AND t.is_active ORDER BY d.next_attempt_at LIMIT 1",
-        )
-        .fetch_optional(&self.reader)
-        .await?)
+    async fn due_hints(&self, targets: &[Uuid]) -> StoreResult<Vec<(Uuid, Option<Millis>)>> {
+        let mut hints = Vec::with_capacity(targets.len());
+        for chunk in targets.chunks(RECORD_CHUNK) {
+            hints.extend(due_hints_in(&self.reader, chunk).await?);
+        }
+        Ok(hints)
     }
 
-    async fn throttled_until(&self, now: Millis) -> StoreResult<Option<Millis>> {
+    async fn listen_for_work(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<Uuid>>>> {
+        self.listen().await
+    }
+
+    async fn heartbeat(&self, node: &NodeInfo, now: Millis, lease_until: Millis, forget_before: Millis) -> StoreResult<Vec<OwnedTarget>> {
+        let mut tx = self.cycle_tx().await?;
+        sqlx::query(
+            "INSERT INTO nodes (id, host, pid, process_start, heartbeat_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+        )
+        .bind(node.id.to_string())
+        .bind(&node.host)
+        .bind(i64::from(node.pid))
+        .bind(node.process_start)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM nodes WHERE heartbeat_at < $1").bind(forget_before).execute(&mut *tx).await?;
+        // A lease handed over stays handed over.
+        sqlx::query("UPDATE target_owners SET expires_at = $1 WHERE node_id = $2 AND expires_at > 0")
+            .bind(lease_until)
+            .bind(node.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(&format!("SELECT {OWNED_COLUMNS} WHERE o.node_id = $1 AND o.expires_at > 0"))
+            .bind(node.id.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.iter().map(|row| owned_from_row(row, 0)).collect()
+    }
+
+    async fn live_nodes(&self, since: Millis) -> StoreResult<Vec<NodeInfo>> {
+        let rows = sqlx::query("SELECT id, host, pid, process_start FROM nodes WHERE heartbeat_at >= $1").bind(since).fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(NodeInfo {
+                    id: uuid_col(row, "id")?,
+                    host: row.try_get("host")?,
+                    pid: row.try_get::<i64, _>("pid")? as u32,
+                    process_start: row.try_get("process_start")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn takeover_candidates(&self, node: Uuid, now: Millis, exited: &[Uuid], limit: u32) -> StoreResult<Vec<Uuid>> {
         let mut q = sqlx::QueryBuilder::<$DB>::new(
-            "SELECT MIN(f.first) AS first FROM (SELECT y.target_id, MIN(y.finished_at) AS first, SUM(y.attempts) AS n \
-             FROM throttle_log y WHERE y.finished_at > ",
+            "SELECT t.id FROM targets t LEFT JOIN target_owners o ON o.target_id = t.id WHERE o.target_id IS NULL OR o.expires_at <= 0 \
+             OR (o.node_id <> ",
         );
-        q.push_bind(now - RATE_WINDOW_MS).push(" GROUP BY y.target_id) f JOIN targets t ON t.id = f.target_id LEFT JOIN (");
-        push_leases(&mut q, now);
-        q.push(") l ON l.target_id = f.target_id WHERE f.n + COALESCE(l.n, 0) >= t.rate_limit");
-        let first: Option<Millis> = q.build().fetch_one(&self.reader).await?.try_get("first")?;
-        Ok(first.map(|at| at + RATE_WINDOW_MS))
+        // Its own leases a node renews (or has lost); one handed over, by anyone, may be taken.
+        q.push_bind(node.to_string()).push(" AND o.expires_at <= ").push_bind(now).push(")");
+        for id in exited {
+            q.push(" OR o.node_id = ").push_bind(id.to_string());
+        }
+        q.push(" ORDER BY t.id LIMIT ").push_bind(i64::from(limit));
+        q.build().fetch_all(&self.reader).await?.iter().map(|row| uuid_col(row, "id")).collect()
+    }
+
+    async fn take_targets(
+        &self,
+        node: Uuid,
+        targets: &[(Uuid, Uuid)],
+        exited: &[Uuid],
+        now: Millis,
+        lease_until: Millis,
+        request_timeout_ms: Millis,
+    ) -> StoreResult<Vec<OwnedTarget>> {
+        let mut tx = self.write_tx().await?;
+        let mut taken = Vec::with_capacity(targets.len());
+        for take in targets {
+            taken.extend(take_target(&mut tx, node, *take, exited, now, lease_until, request_timeout_ms).await?);
+        }
+        tx.commit().await?;
+        Ok(taken)
+    }
+
+    async fn release_targets(&self, node: Uuid, targets: &[(Uuid, Uuid)], now: Millis) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        for (target, token) in targets {
+            sqlx::query("UPDATE deliveries SET lease_token = NULL WHERE target_id = $1 AND lease_token = $2 AND status = 'pending'")
+                .bind(target.to_string())
+                .bind(token.to_string())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE target_owners SET expires_at = $4 WHERE target_id = $1 AND node_id = $2 AND token = $3")
+                .bind(target.to_string())
+                .bind(node.to_string())
+                .bind(token.to_string())
+                .bind(-now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let released: Vec<Uuid> = targets.iter().map(|(target, _)| *target).collect();
+        notify_work(&mut tx, &released).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn pending_count(&self) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetch_one(&self.reader).await?;
         Ok(n as u64)
     }
-}
-
-/// Serializes claims, so each one sees the leases taken by the one before it and the answers
-/// logged before that: concurrency caps and rate limits then hold across nodes exactly. A no-op
-/// where one writer is the rule (SQLite).
-async fn lock_claims(tx: &mut $Tx) -> StoreResult<()> {
-    if let Some(sql) = $lock_claims {
-        sqlx::query(sql).execute(&mut **tx).await?;
-    }
-    Ok(())
 }
 
 /// Serializes the transactions that add events, so `seq` (MAX + 1) follows commit order and
@@ -1569,8 +1673,21 @@ async fn lock_payloads(tx: &mut $Tx) -> StoreResult<()> {
     Ok(())
 }
 
-/// Inserts events with the next commit-ordered `seq` numbers (under `lock_events`).
-async fn insert_events(tx: &mut $Tx, events: &[&Event]) -> StoreResult<()> {
+/// Tells the other nodes, when the transaction commits, which targets got deliveries nobody holds
+/// (PostgreSQL `NOTIFY`); a no-op where no other node listens (SQLite: owners poll).
+async fn notify_work(tx: &mut $Tx, targets: &[Uuid]) -> StoreResult<()> {
+    if let Some(sql) = $notify_work {
+        // A payload holds at most 8000 bytes: 37 an id.
+        for chunk in targets.chunks(200) {
+            let ids = chunk.iter().map(Uuid::to_string).collect::<Vec<_>>().join(",");
+            sqlx::query(sql).bind(ids).execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts events with the next commit-ordered `seq` numbers (under `lock_events`); returns them.
+async fn insert_events(tx: &mut $Tx, events: &[&Event]) -> StoreResult<Vec<i64>> {
     let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&mut **tx).await?;
     // 8 bound values a row.
     for (chunk_no, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
@@ -1587,14 +1704,15 @@ async fn insert_events(tx: &mut $Tx, events: &[&Event]) -> StoreResult<()> {
         });
         q.build().execute(&mut **tx).await?;
     }
-    Ok(())
+    Ok((1..=events.len() as i64).map(|i| last + i).collect())
 }
 
-async fn insert_event(tx: &mut $Tx, event: &Event) -> StoreResult<()> {
-    insert_events(tx, &[event]).await
+async fn insert_event(tx: &mut $Tx, event: &Event) -> StoreResult<i64> {
+    Ok(insert_events(tx, &[event]).await?[0])
 }
 
-/// A delivery about to be stored: pending from `due`; activation records carry their place.
+/// A delivery about to be stored: pending from `due`, held by `lease` if its target's owner takes
+/// it at once; activation records carry their place.
 struct NewDelivery<'a> {
     id: Uuid,
     account_id: Uuid,
@@ -1605,10 +1723,13 @@ struct NewDelivery<'a> {
     params: Option<String>,
     due: Millis,
     activation: Option<(Uuid, i64)>,
+    /// The event's place in acceptance order.
+    seq: i64,
+    lease: Option<Uuid>,
 }
 
 impl<'a> NewDelivery<'a> {
-    fn of(event: &'a Event, target: TargetRef) -> Self {
+    fn of(event: &'a Event, target: TargetRef, seq: i64) -> Self {
         Self {
             id: Uuid::now_v7(),
             account_id: event.account_id,
@@ -1619,18 +1740,20 @@ impl<'a> NewDelivery<'a> {
             params: None,
             due: event.created_at,
             activation: None,
+            seq,
+            lease: None,
         }
     }
 }
 
-/// Rows per multi-row INSERT: under SQLite's limit on bound values (15 a delivery row).
+/// Rows per multi-row INSERT: under SQLite's limit on bound values (17 a delivery row).
 const INSERT_CHUNK: usize = 500;
 
 async fn insert_deliveries(tx: &mut $Tx, deliveries: &[NewDelivery<'_>]) -> StoreResult<()> {
     for chunk in deliveries.chunks(INSERT_CHUNK) {
         let mut q = sqlx::QueryBuilder::<$DB>::new(
             "INSERT INTO deliveries (id, account_id, event_id, target_id, target_kind, event_type, status, attempt_count, \
-             next_attempt_at, manual_retry, created_at, updated_at, params, activation_id, record_index) ",
+             next_attempt_at, manual_retry, created_at, updated_at, params, activation_id, record_index, event_seq, lease_token) ",
         );
         q.push_values(chunk, |mut row, d| {
             row.push_bind(d.id.to_string())
@@ -1646,17 +1769,46 @@ async fn insert_deliveries(tx: &mut $Tx, deliveries: &[NewDelivery<'_>]) -> Stor
                 .push_bind(d.created_at)
                 .push_bind(d.params.clone())
                 .push_bind(d.activation.map(|(id, _)| id.to_string()))
-                .push_bind(d.activation.map(|(_, index)| index));
+                .push_bind(d.activation.map(|(_, index)| index))
+                .push_bind(d.seq)
+                .push_bind(d.lease.map(|token| token.to_string()));
         });
         q.build().execute(&mut **tx).await?;
     }
     Ok(())
 }
 
-/// Stores events and their fan-out (one pending delivery per matching active target).
-async fn accept_in(tx: &mut $Tx, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
+/// The targets of `deliveries` that `plan` would lease and its node still owns at `now`, with
+/// their tokens. On PostgreSQL the owner rows stay share-locked until commit, so a takeover waits
+/// for this transaction and then releases what it leased.
+async fn still_owned(tx: &mut $Tx, plan: &dyn LeasePlan, deliveries: &[NewDelivery<'_>], now: Millis) -> StoreResult<HashMap<Uuid, Uuid>> {
+    let Some(node) = plan.node() else { return Ok(HashMap::new()) };
+    let wanted: HashMap<Uuid, Uuid> = deliveries.iter().filter_map(|d| Some((d.target.id, plan.token_for(d.target.id)?))).collect();
+    if wanted.is_empty() {
+        return Ok(wanted);
+    }
+    let mut q = sqlx::QueryBuilder::<$DB>::new("SELECT target_id, token FROM target_owners WHERE node_id = ");
+    q.push_bind(node.to_string()).push(" AND expires_at > ").push_bind(now).push(" AND target_id IN (");
+    let mut list = q.separated(", ");
+    for target in wanted.keys() {
+        list.push_bind(target.to_string());
+    }
+    q.push(")").push($share_lock);
+    let mut owned = HashMap::new();
+    for row in q.build().fetch_all(&mut **tx).await? {
+        let (target, token) = (uuid_col(&row, "target_id")?, uuid_col(&row, "token")?);
+        if wanted.get(&target) == Some(&token) {
+            owned.insert(target, token);
+        }
+    }
+    Ok(owned)
+}
+
+/// Stores events and their fan-out (one pending delivery per matching active target); the
+/// deliveries of targets `plan` leases and its node still owns are written held by it.
+async fn accept_in(tx: &mut $Tx, events: &[Event], plan: &dyn LeasePlan) -> StoreResult<Accepted> {
     lock_events(tx).await?;
-    let mut subscriptions: HashMap<Uuid, Vec<Subscription>> = HashMap::new();
+    let mut subscriptions: HashMap<Uuid, (Vec<Subscription>, HashMap<Uuid, Millis>)> = HashMap::new();
     let mut accepted = Vec::with_capacity(events.len());
     let (mut new_events, mut deliveries) = (Vec::new(), Vec::new());
     // Keys first seen in this call: a repeat inside one call is a duplicate of the first.
@@ -1684,23 +1836,56 @@ async fn accept_in(tx: &mut $Tx, events: &[Event]) -> StoreResult<Vec<AcceptedEv
         }
         let before = deliveries.len();
         deliveries.extend(
-            fanout::targets_for(&event.event_type, event.workspace_id, &subscriptions[&event.account_id])
-                .map(|target| NewDelivery::of(event, target)),
+            fanout::targets_for(&event.event_type, event.workspace_id, &subscriptions[&event.account_id].0)
+                .map(|target| NewDelivery::of(event, target, 0)),
         );
         new_events.push(event);
         accepted.push(AcceptedEvent { event: event.clone(), duplicate: false, delivery_count: (deliveries.len() - before) as u64 });
     }
-    if !new_events.is_empty() {
-        insert_events(tx, &new_events).await?;
-        insert_deliveries(tx, &deliveries).await?;
+    let mut out = Accepted { events: accepted, ..Accepted::default() };
+    if new_events.is_empty() {
+        return Ok(out);
     }
-    Ok(accepted)
+    let seqs = insert_events(tx, &new_events).await?;
+    let seq_of: HashMap<Uuid, i64> = new_events.iter().map(|e| e.id).zip(seqs).collect();
+    let now = new_events.iter().map(|e| e.created_at).max().unwrap_or_default();
+    for d in &mut deliveries {
+        d.seq = seq_of[&d.event_id];
+    }
+    let owned = still_owned(tx, plan, &deliveries, now).await?;
+    for d in &mut deliveries {
+        d.lease = owned.get(&d.target.id).copied();
+    }
+    insert_deliveries(tx, &deliveries).await?;
+    let mut unleased: Vec<Uuid> = deliveries.iter().filter(|d| d.lease.is_none()).map(|d| d.target.id).collect();
+    unleased.sort_unstable();
+    unleased.dedup();
+    notify_work(tx, &unleased).await?;
+    out.unleased_targets = unleased;
+    // Fan-out hands one event to many targets: they share it.
+    let shared: HashMap<Uuid, Arc<Event>> = new_events.iter().map(|e| (e.id, Arc::new((*e).clone()))).collect();
+    out.leased = deliveries
+        .iter()
+        .filter_map(|d| {
+            Some(ClaimedDelivery {
+                delivery_id: d.id,
+                lease_token: d.lease?,
+                target: d.target,
+                target_version: subscriptions[&d.account_id].1.get(&d.target.id).copied().unwrap_or_default(),
+                attempt_count: 0,
+                manual_retry: false,
+                due_at: d.due,
+                event: shared[&d.event_id].clone(),
+                params: None,
+            })
+        })
+        .collect();
+    Ok(out)
 }
-
 
 /// Applies each target's streak change (one statement for the lot) and returns their health.
 async fn update_health(tx: &mut $Tx, results: &[AttemptResult]) -> StoreResult<Vec<TargetHealth>> {
-    if results.iter().all(|r| r.status == DeliveryStatus::Delivered && !r.target_state.failing) {
+    if results.iter().all(|r| r.status == DeliveryStatus::Delivered && !r.target_failing) {
         // Successes on healthy targets: nothing to change.
         return Ok(Vec::new());
     }
@@ -1746,7 +1931,8 @@ async fn update_health(tx: &mut $Tx, results: &[AttemptResult]) -> StoreResult<V
 /// Results per statement: well under both databases' limits on bound parameters.
 const RECORD_CHUNK: usize = 256;
 
-/// Inserts the attempts and applies the deliveries' new states, two statements for the lot.
+/// Inserts the attempts and applies the deliveries' new states, two statements for the lot. A
+/// retry leaves its owner's hands (to be claimed when due) unless it is an ordered target's head.
 async fn record_attempts_in(tx: &mut $Tx, results: &[AttemptResult]) -> StoreResult<()> {
     if results.is_empty() {
         return Ok(());
@@ -1771,7 +1957,8 @@ async fn record_attempts_in(tx: &mut $Tx, results: &[AttemptResult]) -> StoreRes
     q.build().execute(&mut **tx).await?;
     // A VALUES list names its columns column1, column2, … in both dialects.
     let mut q = sqlx::QueryBuilder::<$DB>::new(
-        "UPDATE deliveries SET status = v.column1, attempt_count = v.column2, next_attempt_at = v.column3, lease_token = NULL, \
+        "UPDATE deliveries SET status = v.column1, attempt_count = v.column2, next_attempt_at = v.column3, \
+         lease_token = CASE WHEN v.column10 THEN deliveries.lease_token ELSE NULL END, \
          manual_retry = FALSE, http_status_code = v.column4, last_error = v.column5, updated_at = v.column6, completed_at = v.column7 \
          FROM (",
     );
@@ -1786,109 +1973,68 @@ async fn record_attempts_in(tx: &mut $Tx, results: &[AttemptResult]) -> StoreRes
             .push_bind(finished_at)
             .push_bind((r.status != DeliveryStatus::Pending).then_some(finished_at))
             .push_bind(a.delivery_id.to_string())
-            .push_bind(r.lease_token.to_string());
+            .push_bind(r.lease_token.to_string())
+            .push_bind(r.keep_lease && r.status == DeliveryStatus::Pending);
     });
     q.push(") AS v WHERE deliveries.id = v.column8 AND deliveries.lease_token = v.column9");
     q.build().execute(&mut **tx).await?;
-    log_answers(tx, results).await
-}
-
-/// Notes, for rate-limited targets, how many attempts were answered and when the last was (every
-/// recorded attempt counts, even one whose lease ran out: it was sent). The lease each one held
-/// until now stops counting in the same transaction. Forgets answers too old to matter.
-async fn log_answers(tx: &mut $Tx, results: &[AttemptResult]) -> StoreResult<()> {
-    // An attempt's start and duration are each cut to whole milliseconds, so its answer came
-    // before this instant, never after.
-    let answered_by = |r: &AttemptResult| r.attempt.started_at + r.attempt.duration_ms + 2;
-    let limited: Vec<&AttemptResult> = results.iter().filter(|r| r.target_state.rate_limited).collect();
-    if limited.is_empty() {
-        return Ok(());
-    }
-    let mut q = sqlx::QueryBuilder::<$DB>::new(
-        "INSERT INTO throttle_log (target_id, finished_at, attempts) SELECT v.column1, MAX(v.column2), COUNT(*) FROM (",
-    );
-    q.push_values(limited, |mut row, r| {
-        row.push_bind(r.target.id.to_string()).push_bind(answered_by(r));
-    });
-    q.push(") AS v JOIN targets t ON t.id = v.column1 WHERE t.rate_limit IS NOT NULL GROUP BY v.column1");
-    if q.build().execute(&mut **tx).await?.rows_affected() > 0 {
-        let latest = results.iter().map(answered_by).max().unwrap_or_default();
-        sqlx::query("DELETE FROM throttle_log WHERE finished_at <= $1").bind(latest - ANSWERS_KEPT_MS).execute(&mut **tx).await?;
-    }
     Ok(())
 }
 
-/// `SELECT target_id, n`: each target's leases held at `now` by any node (through the partial
-/// index of leased rows: a lease token implies pending; an expired lease no longer counts).
-fn push_leases(q: &mut sqlx::QueryBuilder<'_, $DB>, now: Millis) {
-    q.push("SELECT x.target_id, COUNT(*) AS n FROM deliveries x WHERE x.lease_token IS NOT NULL AND x.next_attempt_at > ")
-        .push_bind(now)
-        .push(" GROUP BY x.target_id");
-}
-
-/// `SELECT target_id, n`: each rate-limited target's attempts answered within the window before
-/// `now`.
-fn push_answered(q: &mut sqlx::QueryBuilder<'_, $DB>, now: Millis) {
-    q.push("SELECT y.target_id, SUM(y.attempts) AS n FROM throttle_log y WHERE y.finished_at > ")
-        .push_bind(now - RATE_WINDOW_MS)
-        .push(" GROUP BY y.target_id");
-}
-
-/// Leases due deliveries and loads what their attempts need (events, target versions).
-async fn claim_in(tx: &mut $Tx, claim: &ClaimRequest<'_>) -> StoreResult<Vec<ClaimedDelivery>> {
-    lock_claims(tx).await?;
-    let (now, cap) = (claim.now, i64::from(claim.per_target_cap));
-    let token = Uuid::new_v4();
-    let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE deliveries SET next_attempt_at = ");
-    q.push_bind(claim.lease_until).push(", lease_token = ").push_bind(token.to_string());
-    // The earliest due rows of targets below their cap and their rate limit (a bounded window),
-    // ranked within their target; a row is taken while its rank plus the target's leases stays
-    // within the cap and, for a rate-limited target, while its rank plus its leases plus its
-    // attempts answered in the last second stays within the limit.
-    q.push(
-        " WHERE id IN (SELECT r.id FROM (SELECT c.id, c.next_attempt_at, c.rate_limit, \
-         ROW_NUMBER() OVER (PARTITION BY c.target_id ORDER BY c.next_attempt_at, c.id) AS rn, \
-         COALESCE(l.n, 0) AS leased, COALESCE(p.n, 0) AS answered FROM (SELECT d.id, d.target_id, d.next_attempt_at, t.rate_limit \
-         FROM deliveries d JOIN targets t ON t.id = d.target_id WHERE d.status = 'pending' AND t.is_active AND d.next_attempt_at <= ",
-    )
-    .push_bind(now);
-    q.push(" AND d.target_id NOT IN (SELECT s.target_id FROM (");
-    push_leases(&mut q, now);
-    q.push(") s WHERE s.n >= ").push_bind(cap).push(")");
-    q.push(" AND d.target_id NOT IN (SELECT u.id FROM targets u JOIN (SELECT z.target_id, SUM(z.n) AS n FROM (");
-    push_leases(&mut q, now);
-    q.push(" UNION ALL ");
-    push_answered(&mut q, now);
-    q.push(") z GROUP BY z.target_id) w ON w.target_id = u.id WHERE w.n >= u.rate_limit)");
-    for id in claim.exclude {
-        q.push(" AND d.target_id <> ").push_bind(id.to_string());
+/// For each target, when its earliest pending delivery that nobody holds falls due (rows held
+/// back with an activation that is not released yet do not count).
+async fn due_hints_in<'e, E>(executor: E, targets: &[Uuid]) -> StoreResult<Vec<(Uuid, Option<Millis>)>>
+where
+    E: sqlx::Executor<'e, Database = $DB>,
+{
+    if targets.is_empty() {
+        return Ok(Vec::new());
     }
-    q.push(" ORDER BY d.next_attempt_at LIMIT ").push_bind(i64::from(claim.limit) * 2);
-    // Rows another transaction holds (a retry) are skipped, not waited for.
-    q.push($claim_lock);
-    q.push(") c LEFT JOIN (");
-    push_leases(&mut q, now);
-    q.push(") l ON l.target_id = c.target_id LEFT JOIN (");
-    push_answered(&mut q, now);
-    q.push(") p ON p.target_id = c.target_id) r WHERE r.rn + r.leased <= ").push_bind(cap);
-    q.push(" AND (r.rate_limit IS NULL OR r.rn + r.leased + r.answered <= r.rate_limit)");
-    q.push(" ORDER BY r.next_attempt_at LIMIT ").push_bind(i64::from(claim.limit));
-    // What the attempt needs comes back with the claim: the event's fields and the target's
-    // settings version and state, through key lookups (no second round trip).
+    let mut q = sqlx::QueryBuilder::<$DB>::new(
+        "SELECT t.id, (SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.target_id = t.id AND d.status = 'pending' \
+         AND d.lease_token IS NULL AND d.next_attempt_at < ",
+    );
+    q.push_bind(HELD).push(") AS due FROM targets t WHERE t.id IN (");
+    let mut list = q.separated(", ");
+    for target in targets {
+        list.push_bind(target.to_string());
+    }
+    q.push(")");
+    q.build().fetch_all(executor).await?.iter().map(|row| Ok((uuid_col(row, "id")?, row.try_get("due")?))).collect()
+}
+
+/// Leases a target's deliveries that nobody holds to its owner's token, with what their attempts
+/// need (events, the target's settings version), and says when the earliest left falls due.
+async fn claim_in(tx: &mut $Tx, order: &ClaimOrder) -> StoreResult<Claimed> {
+    let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE deliveries SET lease_token = ");
+    q.push_bind(order.token.to_string())
+        .push(" WHERE id IN (SELECT d.id FROM deliveries d WHERE d.target_id = ")
+        .push_bind(order.target.to_string())
+        .push(" AND d.status = 'pending' AND d.lease_token IS NULL AND d.next_attempt_at < ")
+        .push_bind(HELD);
+    match order.ordering {
+        Ordering::Unordered => q.push(" AND d.next_attempt_at <= ").push_bind(order.now).push(" ORDER BY d.next_attempt_at, d.id"),
+        // The head of an ordered target waits for its retry in its owner's queue.
+        Ordering::Fifo => q.push(" ORDER BY d.event_seq"),
+    };
+    q.push(" LIMIT ").push_bind(i64::from(order.limit));
+    // Rows another transaction holds (a manual retry) are skipped, not waited for.
+    q.push($skip_locked);
+    // What the attempt needs comes back with the claim, through key lookups (no second round trip).
     q.push(
         ") RETURNING id, event_id, target_id, target_kind, attempt_count, manual_retry, params, account_id, event_type, \
+         next_attempt_at, event_seq, \
          (SELECT e.workspace_id FROM events e WHERE e.id = deliveries.event_id) AS workspace_id, \
          (SELECT e.data FROM events e WHERE e.id = deliveries.event_id) AS data, \
          (SELECT e.idempotency_key FROM events e WHERE e.id = deliveries.event_id) AS idempotency_key, \
          (SELECT e.created_at FROM events e WHERE e.id = deliveries.event_id) AS event_created_at, \
-         (SELECT t.updated_at FROM targets t WHERE t.id = deliveries.target_id) AS target_version, \
-         (SELECT CASE WHEN t.rate_limit IS NULL THEN 0 ELSE 1 END FROM targets t WHERE t.id = deliveries.target_id) AS rate_limited, \
-         (SELECT CASE WHEN t.failure_streak > 0 OR t.failing_since IS NOT NULL THEN 1 ELSE 0 END FROM targets t WHERE t.id = deliveries.target_id) AS failing",
+         (SELECT t.updated_at FROM targets t WHERE t.id = deliveries.target_id) AS target_version",
     );
     let rows = q.build().fetch_all(&mut **tx).await?;
     // Fan-out claims one event for many targets: they share it.
     let mut events: HashMap<Uuid, Arc<Event>> = HashMap::new();
-    rows.iter()
+    let mut claimed = rows
+        .iter()
         .map(|row| {
             let event_id = uuid_col(row, "event_id")?;
             let event = match events.get(&event_id) {
@@ -1900,22 +2046,108 @@ async fn claim_in(tx: &mut $Tx, claim: &ClaimRequest<'_>) -> StoreResult<Vec<Cla
                 }
             };
             let kind: String = row.try_get("target_kind")?;
-            Ok(ClaimedDelivery {
+            let place = (row.try_get::<i64, _>("event_seq")?, row.try_get::<Millis, _>("next_attempt_at")?);
+            let delivery = ClaimedDelivery {
                 delivery_id: uuid_col(row, "id")?,
-                lease_token: token,
+                lease_token: order.token,
                 target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "target_id")? },
                 target_version: row.try_get("target_version")?,
                 attempt_count: row.try_get::<i64, _>("attempt_count")? as u32,
                 manual_retry: row.try_get("manual_retry")?,
+                due_at: place.1,
                 params: row.try_get("params")?,
                 event,
-                target_state: TargetState {
-                    rate_limited: row.try_get::<i32, _>("rate_limited")? == 1,
-                    failing: row.try_get::<i32, _>("failing")? == 1,
-                },
-            })
+            };
+            Ok((place, delivery))
         })
-        .collect()
+        .collect::<StoreResult<Vec<_>>>()?;
+    // RETURNING keeps no order: restore the claim's.
+    match order.ordering {
+        Ordering::Unordered => claimed.sort_by_key(|((_, due), d)| (*due, d.delivery_id)),
+        Ordering::Fifo => claimed.sort_by_key(|((seq, _), _)| *seq),
+    }
+    let next_due = due_hints_in(&mut **tx, &[order.target]).await?.first().and_then(|(_, due)| *due);
+    Ok(Claimed { target: order.target, deliveries: claimed.into_iter().map(|(_, d)| d).collect(), next_due })
+}
+
+const OWNED_COLUMNS: &str = "o.target_id, o.token, o.expires_at, t.kind, t.updated_at, t.is_active, t.rate_limit, t.ordering, \
+     t.failure_streak, t.failing_since FROM target_owners o JOIN targets t ON t.id = o.target_id";
+
+fn owned_from_row(row: &$Row, settle_until: Millis) -> StoreResult<OwnedTarget> {
+    let kind: String = row.try_get("kind")?;
+    Ok(OwnedTarget {
+        target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "target_id")? },
+        token: uuid_col(row, "token")?,
+        version: row.try_get("updated_at")?,
+        is_active: row.try_get("is_active")?,
+        rate_limit: rate_limit_col(row)?,
+        ordering: ordering_col(row)?,
+        failing: row.try_get::<i64, _>("failure_streak")? > 0 || row.try_get::<Option<Millis>, _>("failing_since")?.is_some(),
+        expires_at: row.try_get("expires_at")?,
+        settle_until,
+    })
+}
+
+/// Takes one target over if it is still a candidate; returns it with when it may be sent to.
+async fn take_target(
+    tx: &mut $Tx,
+    node: Uuid,
+    (target, token): (Uuid, Uuid),
+    exited: &[Uuid],
+    now: Millis,
+    lease_until: Millis,
+    request_timeout_ms: Millis,
+) -> StoreResult<Option<OwnedTarget>> {
+    let row = sqlx::query(&format!("SELECT node_id, token, expires_at FROM target_owners WHERE target_id = $1{}", $lock_row))
+        .bind(target.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let last = match &row {
+        None => {
+            let done = sqlx::query(
+                "INSERT INTO target_owners (target_id, node_id, token, expires_at) SELECT id, $2, $3, $4 FROM targets WHERE id = $1 \
+                 ON CONFLICT (target_id) DO NOTHING",
+            )
+            .bind(target.to_string())
+            .bind(node.to_string())
+            .bind(token.to_string())
+            .bind(lease_until)
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(None);
+            }
+            LastOwner::None
+        }
+        Some(row) => {
+            let (owner, old_token, expires_at): (Uuid, Uuid, Millis) = (uuid_col(row, "node_id")?, uuid_col(row, "token")?, row.try_get("expires_at")?);
+            let last = match () {
+                _ if expires_at <= 0 => LastOwner::Released { at: -expires_at },
+                _ if exited.contains(&owner) && owner != node => LastOwner::Exited,
+                _ if expires_at <= now => LastOwner::Expired { expired_at: expires_at },
+                _ => return Ok(None),
+            };
+            let done = sqlx::query("UPDATE target_owners SET node_id = $1, token = $2, expires_at = $3 WHERE target_id = $4 AND token = $5")
+                .bind(node.to_string())
+                .bind(token.to_string())
+                .bind(lease_until)
+                .bind(target.to_string())
+                .bind(old_token.to_string())
+                .execute(&mut **tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(None);
+            }
+            last
+        }
+    };
+    // What the last owner held is the new owner's to claim.
+    sqlx::query("UPDATE deliveries SET lease_token = NULL WHERE target_id = $1 AND lease_token IS NOT NULL AND status = 'pending'")
+        .bind(target.to_string())
+        .execute(&mut **tx)
+        .await?;
+    let row = sqlx::query(&format!("SELECT {OWNED_COLUMNS} WHERE o.target_id = $1")).bind(target.to_string()).fetch_one(&mut **tx).await?;
+    Ok(Some(owned_from_row(&row, ownership::settle_until(last, now, request_timeout_ms))?))
 }
 
 async fn insert_secret(tx: &mut $Tx, target: Uuid, secret: &StoredSecret) -> StoreResult<()> {

@@ -124,6 +124,13 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// SQLite cannot tell other processes of new work: their owners find it by polling.
+    async fn listen(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<uuid::Uuid>>>> {
+        Ok(None)
+    }
+}
+
 /// `PRAGMA auto_vacuum`'s value for INCREMENTAL.
 const INCREMENTAL: i64 = 2;
 
@@ -134,8 +141,10 @@ super::sql::sql_store!(
     Sqlite,
     SqliteRow,
     SqliteTx,
-    claim_lock: "",
-    lock_claims: None::<&str>,
+    lock_row: "",
+    skip_locked: "",
+    share_lock: "",
     lock_events: None::<&str>,
-    lock_payloads: None::<&str>
+    lock_payloads: None::<&str>,
+    notify_work: None::<&str>
 );

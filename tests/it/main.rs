@@ -18,6 +18,7 @@ mod listen;
 mod mailers;
 mod node_roles;
 mod operations;
+mod ordering;
 mod postgres_faults;
 mod postgres_nodes;
 mod postgres_restart;

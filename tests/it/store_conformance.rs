@@ -11,6 +11,7 @@ use switchyard::domain::event::Event;
 use switchyard::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
 use switchyard::domain::health::TargetHealth;
 use switchyard::domain::integration::{HubspotConfig, IntegrationConfig};
+use switchyard::domain::ownership::Ordering;
 use switchyard::domain::time::{Millis, now_ms};
 use switchyard::domain::window::Window;
 use switchyard::store::*;
@@ -78,6 +79,7 @@ async fn limited_endpoint(store: &dyn Store, account: Uuid, events: &[&str], rat
         events: events.iter().map(|e| e.to_string()).collect(),
         is_active: true,
         rate_limit,
+        ordering: Ordering::Unordered,
         created_at: now,
         updated_at: now,
     };
@@ -94,7 +96,8 @@ fn result_of(claimed: &ClaimedDelivery, status: DeliveryStatus, code: u16, at: i
         status,
         next_attempt_at,
         last_error: None,
-        target_state: claimed.target_state,
+        keep_lease: false,
+        target_failing: false,
         attempt: Attempt {
             id: Uuid::now_v7(),
             delivery_id: claimed.delivery_id,
@@ -194,22 +197,21 @@ async fn claims_leases_results_and_retries() {
         store.accept_events(&[event(acct, "contact.created", None)]).await.unwrap();
         let now = now_ms() + 1;
 
-        let claimed = store.claim_due(&claim(now, now + 1000, 10, &[other], 1000)).await.unwrap();
-        assert_eq!(claimed.len(), 1, "{name}: the excluded target is skipped");
+        let claimed = claim(store.as_ref(), ep, Uuid::new_v4(), now, 10, Ordering::Unordered).await;
+        assert_eq!(claimed.len(), 1, "{name}: only the owner's target");
         assert_eq!(claimed[0].target, TargetRef { kind: TargetKind::Webhook, id: ep });
-        assert!(store.claim_due(&claim(now, now + 1000, 10, &[other], 1000)).await.unwrap().is_empty(), "{name}: leased");
-        assert!(store.next_due_at().await.unwrap().is_some_and(|t| t < now), "{name}: the other target's delivery is due");
+        assert!(claim(store.as_ref(), ep, Uuid::new_v4(), now, 10, Ordering::Unordered).await.is_empty(), "{name}: held");
+        let hints: std::collections::HashMap<Uuid, Option<Millis>> = store.due_hints(&[ep, other]).await.unwrap().into_iter().collect();
+        assert_eq!(hints[&ep], None, "{name}: nothing of ep waits");
+        assert!(hints[&other].is_some_and(|t| t < now), "{name}: the other target's delivery is due");
         assert_eq!(store.retry_delivery(acct, claimed[0].delivery_id, now).await.unwrap(), RetryRequest::InFlight, "{name}");
 
-        // The lease runs out: the delivery is claimable again, under a new lease token.
-        let reclaimed = store.claim_due(&claim(now + 1001, now + 5000, 10, &[other], 1000)).await.unwrap();
-        assert_eq!(reclaimed.len(), 1, "{name}");
-        assert_ne!(reclaimed[0].lease_token, claimed[0].lease_token);
         let result = |c: &ClaimedDelivery, status| result_of(c, status, 204, now, now + 2000);
-        // The first, expired lease records its attempt but cannot change the delivery.
-        store.record_attempts(&[result(&claimed[0], DeliveryStatus::Failed)]).await.unwrap();
+        // A result under another token (a former owner's) is recorded but cannot change the delivery.
+        let stale = ClaimedDelivery { lease_token: Uuid::new_v4(), ..claimed[0].clone() };
+        store.record_attempts(&[result(&stale, DeliveryStatus::Failed)]).await.unwrap();
         assert_eq!(store.get_delivery(acct, claimed[0].delivery_id).await.unwrap().unwrap().status, DeliveryStatus::Pending, "{name}");
-        store.record_attempts(&[result(&reclaimed[0], DeliveryStatus::Delivered)]).await.unwrap();
+        store.record_attempts(&[result(&claimed[0], DeliveryStatus::Delivered)]).await.unwrap();
         let delivery = store.get_delivery(acct, claimed[0].delivery_id).await.unwrap().unwrap();
         assert_eq!((delivery.status, delivery.http_status_code), (DeliveryStatus::Delivered, Some(204)), "{name}");
         assert_eq!(store.list_attempts(acct, delivery.id).await.unwrap().len(), 2);
@@ -225,155 +227,110 @@ async fn claims_leases_results_and_retries() {
 }
 
 #[tokio::test]
-async fn claims_keep_each_target_within_its_cap() {
+async fn claims_take_due_rows_first_or_an_ordered_targets_in_acceptance_order() {
     for (name, store, _dir) in stores().await {
         let acct = account(store.as_ref()).await;
-        let busy = endpoint(store.as_ref(), acct, &["contact.created"]).await;
-        let quiet = endpoint(store.as_ref(), acct, &["contact.updated"]).await;
-        let mut events: Vec<Event> = (0..50).map(|_| event(acct, "contact.created", None)).collect();
-        events.push(event(acct, "contact.updated", None));
+        let ep = endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        let events: Vec<Event> = (0..6).map(|_| event(acct, "contact.created", None)).collect();
         store.accept_events(&events).await.unwrap();
         let now = now_ms() + 1;
-        let first = store.claim_due(&claim(now, now + 60_000, 100, &[], 5)).await.unwrap();
-        let count = |batch: &[ClaimedDelivery], id| batch.iter().filter(|c| c.target.id == id).count();
-        assert_eq!((count(&first, busy), count(&first, quiet)), (5, 1), "{name}: one batch stays within the cap");
-        assert!(store.claim_due(&claim(now, now + 60_000, 100, &[], 5)).await.unwrap().is_empty(), "{name}: leases count, from any node");
-        // Two results recorded: two places free up.
-        let results: Vec<AttemptResult> =
-            first.iter().filter(|c| c.target.id == busy).take(2).map(|c| result_of(c, DeliveryStatus::Delivered, 200, now, now)).collect();
-        store.record_attempts(&results).await.unwrap();
-        assert_eq!(store.claim_due(&claim(now, now + 60_000, 100, &[], 5)).await.unwrap().len(), 2, "{name}");
+        let token = Uuid::new_v4();
+        let first = claim(store.as_ref(), ep, token, now, 4, Ordering::Unordered).await;
+        assert_eq!(first.len(), 4, "{name}: up to the limit");
+        // The first two fail: one is retried much later, one soon; the other two are delivered.
+        let later = result_of(&first[0], DeliveryStatus::Pending, 500, now, now + 60_000);
+        let soon = result_of(&first[1], DeliveryStatus::Pending, 500, now, now + 10);
+        let done: Vec<_> = first[2..].iter().map(|c| result_of(c, DeliveryStatus::Delivered, 204, now, now)).collect();
+        store.record_attempts(&[vec![later, soon], done].concat()).await.unwrap();
+        let hint = store.due_hints(&[ep]).await.unwrap()[0].1;
+        assert!(hint.is_some_and(|t| t <= now), "{name}: two never attempted wait, due now");
+        let next = claim(store.as_ref(), ep, token, now + 10, 10, Ordering::Unordered).await;
+        let ids: Vec<Uuid> = next.iter().map(|c| c.delivery_id).collect();
+        assert_eq!(ids.len(), 3, "{name}: the two never attempted and the retry due now, not the later one");
+        assert_eq!(ids[2], first[1].delivery_id, "{name}: due first, due first out");
+        assert_eq!(store.due_hints(&[ep]).await.unwrap()[0].1, Some(now + 60_000), "{name}");
+        // Released again (a takeover), an ordered target's rows come back in acceptance order,
+        // whatever their time: the one retried later is first.
+        for c in &next {
+            store.record_attempts(&[result_of(c, DeliveryStatus::Pending, 500, now, now + 60_000 + 1)]).await.unwrap();
+        }
+        let ordered = claim(store.as_ref(), ep, Uuid::new_v4(), now + 20, 10, Ordering::Fifo).await;
+        let by_event: Vec<Uuid> = ordered.iter().map(|c| c.event.id).collect();
+        let accepted: Vec<Uuid> = [&events[0], &events[1], &events[4], &events[5]].iter().map(|e| e.id).collect();
+        assert_eq!(by_event, accepted, "{name}: acceptance order");
     }
 }
 
 #[tokio::test]
-async fn claims_keep_each_rate_limited_target_within_its_allowance() {
-    use switchyard::domain::throttle::RATE_WINDOW_MS as WINDOW;
+async fn ownership_moves_with_leases_and_accepting_leases_only_to_a_live_owner() {
+    struct Plan(Uuid, Uuid, Uuid);
+    impl LeasePlan for Plan {
+        fn node(&self) -> Option<Uuid> {
+            Some(self.0)
+        }
+        fn token_for(&self, target: Uuid) -> Option<Uuid> {
+            (target == self.1).then_some(self.2)
+        }
+    }
     for (name, store, _dir) in stores().await {
         let acct = account(store.as_ref()).await;
-        let limited = limited_endpoint(store.as_ref(), acct, &["contact.created"], Some(5)).await;
-        let free = endpoint(store.as_ref(), acct, &["contact.updated"]).await;
-        let mut events: Vec<Event> = (0..30).map(|_| event(acct, "contact.created", None)).collect();
-        events.extend((0..20).map(|_| event(acct, "contact.updated", None)));
-        store.accept_events(&events).await.unwrap();
-        assert_eq!(store.get_endpoint(acct, limited).await.unwrap().unwrap().rate_limit, Some(5), "{name}");
-        let t0 = now_ms() + 1;
-        let count = |batch: &[ClaimedDelivery], id| batch.iter().filter(|c| c.target.id == id).count();
-        let claim_at = |at: Millis, limit: u32| {
-            let store = store.clone();
-            async move { store.claim_due(&claim(at, t0 + 60_000, limit, &[], 1000)).await.unwrap() }
-        };
-        // Answers `batch`'s attempts to the limited target, each by `at` (started at `at - 3` and
-        // taking 1 ms, in whole milliseconds: the answer came before `at - 3 + 1 + 2`).
-        let answer = |batch: Vec<ClaimedDelivery>, at: Millis| {
-            let store = store.clone();
-            async move {
-                let results: Vec<AttemptResult> = batch.iter().map(|c| result_of(c, DeliveryStatus::Delivered, 200, at - 3, at)).collect();
-                store.record_attempts(&results).await.unwrap();
-            }
-        };
-
-        // Attempts in flight count: five leased, no sixth, however long they take.
-        let first = claim_at(t0, 3).await;
-        let second = claim_at(t0, 100).await;
-        assert_eq!(count(&first, limited) + count(&second, limited), 5, "{name}: the whole allowance, no more");
-        assert_eq!(count(&first, free) + count(&second, free), 20, "{name}: the unlimited target is not held back");
-        for c in first.iter().chain(&second) {
-            assert_eq!(c.target_state.rate_limited, c.target.id == limited, "{name}: the claim says which targets are limited");
+        let ep = endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        let (a, b) = (node(), node());
+        let now = now_ms();
+        for n in [&a, &b] {
+            assert_eq!(store.heartbeat(n, now, now + 10_000, 0).await.unwrap(), [], "{name}: owns nothing yet");
         }
-        assert_eq!(count(&claim_at(t0 + 5000, 100).await, limited), 0, "{name}: still in flight, still counted");
-        assert_eq!(store.throttled_until(t0).await.unwrap(), None, "{name}: held by leases alone, their results will tell");
-        let (mut first, mut second): (Vec<_>, Vec<_>) = (first, second);
-        first.retain(|c| c.target.id == limited);
-        second.retain(|c| c.target.id == limited);
-        let (early, late) = (first.len(), second.len());
+        assert_eq!(store.live_nodes(now).await.unwrap().len(), 2, "{name}");
+        assert!(store.takeover_candidates(a.id, now, &[], 100).await.unwrap().contains(&ep), "{name}: unowned");
+        let token_a = Uuid::new_v4();
+        let taken = store.take_targets(a.id, &[(ep, token_a)], &[], now, now + 10_000, 15_000).await.unwrap();
+        assert_eq!((taken.len(), taken[0].settle_until, taken[0].token), (1, now, token_a), "{name}: nobody to wait for");
+        assert!(store.take_targets(b.id, &[(ep, Uuid::new_v4())], &[], now, now + 10_000, 15_000).await.unwrap().is_empty(), "{name}: a's");
+        assert!(!store.takeover_candidates(b.id, now, &[], 100).await.unwrap().contains(&ep), "{name}");
 
-        // Answered attempts count for one window after their answer: a sliding window, freed answer
-        // by answer.
-        answer(first, t0 + 100).await;
-        answer(second, t0 + 400).await;
-        assert_eq!(count(&claim_at(t0 + 500, 100).await, limited), 0, "{name}: answered within the window");
-        assert_eq!(store.throttled_until(t0 + 500).await.unwrap(), Some(t0 + 100 + WINDOW), "{name}: room comes back when the first answer leaves");
-        assert_eq!(count(&claim_at(t0 + 100 + WINDOW - 1, 100).await, limited), 0, "{name}: not yet");
-        let third = claim_at(t0 + 100 + WINDOW, 100).await;
-        assert_eq!(count(&third, limited), early, "{name}: the share of the first answers comes back, no more");
-        assert_eq!(count(&claim_at(t0 + 400 + WINDOW - 1, 100).await, limited), 0, "{name}");
-        let fourth = claim_at(t0 + 400 + WINDOW, 100).await;
-        assert_eq!(count(&fourth, limited), late, "{name}: then that of the later ones");
-        answer(third, t0 + 2000).await;
-        answer(fourth, t0 + 2000).await;
-        assert_eq!(store.throttled_until(t0 + 2000).await.unwrap(), Some(t0 + 2000 + WINDOW), "{name}");
-        assert_eq!(count(&claim_at(t0 + 2000 + WINDOW, 100).await, limited), 5, "{name}: a whole window later, the whole allowance");
+        // Accepted while a owns it: written held by a, handed to a's lane.
+        let accepted = store.accept_leasing(&[event(acct, "contact.created", None)], &Plan(a.id, ep, token_a)).await.unwrap();
+        assert_eq!((accepted.leased.len(), accepted.unleased_targets.len()), (1, 0), "{name}");
+        assert_eq!(accepted.leased[0].lease_token, token_a);
+        // A plan with a stale token leases nothing.
+        let stale = store.accept_leasing(&[event(acct, "contact.created", None)], &Plan(a.id, ep, Uuid::new_v4())).await.unwrap();
+        assert_eq!((stale.leased.len(), stale.unleased_targets.as_slice()), (0, [ep].as_slice()), "{name}");
+        let owned = store.heartbeat(&a, now + 1, now + 10_001, 0).await.unwrap();
+        assert_eq!((owned.len(), owned[0].token, owned[0].expires_at), (1, token_a, now + 10_001), "{name}: renewed");
 
-        // Lifting the limit frees the target at once.
-        let mut ep = store.get_endpoint(acct, limited).await.unwrap().unwrap();
-        ep.rate_limit = None;
-        assert!(store.update_endpoint(&ep).await.unwrap());
-        assert_eq!(count(&claim_at(t0 + 2000 + WINDOW, 100).await, limited), 30 - 15, "{name}: everything left");
-        assert_eq!(store.throttled_until(t0 + 2000 + WINDOW).await.unwrap(), None, "{name}: nothing held back");
+        // a goes silent: after its lease, b takes over, releases what a held, and waits a request
+        // timeout and a rate window before sending.
+        let later = now + 10_002;
+        assert!(store.takeover_candidates(b.id, later, &[], 100).await.unwrap().contains(&ep), "{name}: expired");
+        let token_b = Uuid::new_v4();
+        let taken = store.take_targets(b.id, &[(ep, token_b)], &[], later, later + 10_000, 15_000).await.unwrap();
+        assert_eq!(taken[0].settle_until, now + 10_001 + 15_000 + 1_000, "{name}");
+        assert_eq!(store.heartbeat(&a, later, later + 10_000, 0).await.unwrap(), [], "{name}: a learns it lost it");
+        let late = store.accept_leasing(&[event(acct, "contact.created", None)], &Plan(a.id, ep, token_a)).await.unwrap();
+        assert_eq!(late.leased.len(), 0, "{name}: a no longer leases");
+        let rows = claim(store.as_ref(), ep, token_b, later, 10, Ordering::Unordered).await;
+        assert_eq!(rows.len(), 3, "{name}: b claims a's two and the late one");
+
+        // b hands it back cleanly: whoever takes it next waits only for the rate window.
+        store.release_targets(b.id, &[(ep, token_b)], later).await.unwrap();
+        assert!(store.due_hints(&[ep]).await.unwrap()[0].1.is_some(), "{name}: b's rows are free again");
+        let taken = store.take_targets(a.id, &[(ep, Uuid::new_v4())], &[], later + 1, later + 10_000, 15_000).await.unwrap();
+        assert_eq!(taken[0].settle_until, later + 1_000, "{name}");
+        // An owner whose process is known to be gone is taken over at once, waiting a rate window.
+        let taken = store.take_targets(b.id, &[(ep, Uuid::new_v4())], &[a.id], later + 2, later + 10_000, 15_000).await.unwrap();
+        assert_eq!(taken[0].settle_until, later + 2 + 1_000, "{name}");
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_claims_keep_caps_and_rate_limits_exactly() {
-    for (name, store, _dir) in stores().await {
-        let acct = account(store.as_ref()).await;
-        let limited = limited_endpoint(store.as_ref(), acct, &["contact.created"], Some(10)).await;
-        let capped = endpoint(store.as_ref(), acct, &["contact.updated"]).await;
-        let mut events: Vec<Event> = (0..100).map(|_| event(acct, "contact.created", None)).collect();
-        events.extend((0..100).map(|_| event(acct, "contact.updated", None)));
-        store.accept_events(&events).await.unwrap();
-        let now = now_ms() + 1;
-        // Eight claimers at the same instant, as from several nodes: together they take no more
-        // than the rate limit of one target and the cap of the other.
-        let claimers: Vec<_> = (0..8)
-            .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    let mut mine = Vec::new();
-                    for _ in 0..5 {
-                        mine.extend(store.claim_due(&claim(now, now + 60_000, 3, &[], 6)).await.unwrap());
-                    }
-                    mine
-                })
-            })
-            .collect();
-        let mut all = Vec::new();
-        for c in claimers {
-            all.extend(c.await.unwrap());
-        }
-        let count = |id| all.iter().filter(|c: &&ClaimedDelivery| c.target.id == id).count();
-        assert_eq!(count(limited), 6, "{name}: within the cap of 6 (below the rate limit of 10)");
-        assert_eq!(count(capped), 6, "{name}: exactly the cap, across concurrent claims");
-        let results: Vec<AttemptResult> = all.iter().map(|c| result_of(c, DeliveryStatus::Delivered, 200, now, now)).collect();
-        store.record_attempts(&results).await.unwrap();
-        let again: Vec<_> = (0..8)
-            .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    let mut mine = Vec::new();
-                    for _ in 0..5 {
-                        mine.extend(store.claim_due(&claim(now + 1, now + 60_000, 3, &[], 6)).await.unwrap());
-                    }
-                    mine
-                })
-            })
-            .collect();
-        let mut second = Vec::new();
-        for c in again {
-            second.extend(c.await.unwrap());
-        }
-        let count = |id| second.iter().filter(|c: &&ClaimedDelivery| c.target.id == id).count();
-        assert_eq!(count(limited), 4, "{name}: the rest of the rate limit (10 in the window), across concurrent claims");
-        assert_eq!(count(capped), 6, "{name}: the cap again, once the first results were recorded");
-    }
+fn node() -> NodeInfo {
+    NodeInfo { id: Uuid::new_v4(), host: "test-host".into(), pid: 1, process_start: 1 }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claims_never_share_a_delivery() {
     for (name, store, _dir) in stores().await {
         let acct = account(store.as_ref()).await;
-        endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        let target = endpoint(store.as_ref(), acct, &["contact.created"]).await;
         let events: Vec<Event> = (0..200).map(|_| event(acct, "contact.created", None)).collect();
         store.accept_events(&events).await.unwrap();
         let now = now_ms() + 1;
@@ -383,7 +340,7 @@ async fn concurrent_claims_never_share_a_delivery() {
                 tokio::spawn(async move {
                     let mut mine = Vec::new();
                     loop {
-                        let batch = store.claim_due(&claim(now, now + 60_000, 7, &[], 1000)).await.unwrap();
+                        let batch = claim(store.as_ref(), target, Uuid::new_v4(), now, 7, Ordering::Unordered).await;
                         if batch.is_empty() {
                             return mine;
                         }
@@ -416,6 +373,7 @@ async fn integrations_destinations_and_activations() {
             workspaces: WorkspaceScope::Only(vec![Uuid::now_v7()]),
             is_active: true,
             rate_limit: None,
+            ordering: Ordering::Unordered,
             secret: Some(vec![7, 7]),
             secret_hint: Some("pat-…".into()),
             signing_secret_prefix: None,
@@ -459,7 +417,7 @@ async fn integrations_destinations_and_activations() {
         let records: Vec<String> = (0..1200).map(|n| format!(r#"{{"n":{n}}}"#)).collect();
         store.add_activation_records(&activation, 0, &records[..700]).await.unwrap();
         store.add_activation_records(&activation, 700, &records[700..]).await.unwrap();
-        assert!(store.claim_due(&claim(now_ms() + 1, now_ms() + 1000, 10, &[], 1000)).await.unwrap().is_empty(), "{name}: held until released");
+        assert!(claim_due(store.as_ref(), now_ms() + 1, 10).await.is_empty(), "{name}: held until released");
         assert!(store.get_activation(Some(acct), activation.id).await.unwrap().is_none(), "{name}: not listed before release");
         store.release_activation(activation.id, 1200, now_ms()).await.unwrap();
         let (a, counts) = store.get_activation(Some(acct), activation.id).await.unwrap().unwrap();
@@ -482,14 +440,26 @@ async fn integrations_destinations_and_activations() {
     }
 }
 
-fn claim(now: Millis, lease_until: Millis, limit: u32, exclude: &[Uuid], per_target_cap: u32) -> ClaimRequest<'_> {
-    ClaimRequest { now, lease_until, limit, exclude, per_target_cap }
+/// Claims up to `limit` of `target`'s deliveries nobody holds, as its owner would.
+async fn claim(store: &dyn Store, target: Uuid, token: Uuid, now: Millis, limit: u32, ordering: Ordering) -> Vec<ClaimedDelivery> {
+    let order = ClaimOrder { target, token, limit, ordering, now };
+    store.record_and_claim(&[], &[order]).await.unwrap().claimed.remove(0).deliveries
+}
+
+/// Claims the due deliveries of every target nobody owns (each up to `limit`), with one token.
+async fn claim_due(store: &dyn Store, now: Millis, limit: u32) -> Vec<ClaimedDelivery> {
+    let token = Uuid::new_v4();
+    let mut all = Vec::new();
+    for target in store.takeover_candidates(Uuid::nil(), now, &[], 1000).await.unwrap() {
+        all.extend(claim(store, target, token, now, limit, Ordering::Unordered).await);
+    }
+    all
 }
 
 /// Claims every due delivery and records each with `status`, answering `code` with `excerpt`.
 async fn settle_all(store: &dyn Store, status: DeliveryStatus, code: u16, excerpt: &str) -> Vec<Uuid> {
     let now = now_ms();
-    let claimed = store.claim_due(&claim(now, now + 60_000, 1000, &[], 1000)).await.unwrap();
+    let claimed = claim_due(store, now, 1000).await;
     let results: Vec<AttemptResult> = claimed
         .iter()
         .map(|c| {
@@ -532,7 +502,7 @@ async fn retention_deletes_settled_payloads_and_keeps_recent_and_pending_ones() 
         assert_eq!((attempts.len(), attempts[0].response_excerpt.as_str(), attempts[0].http_status_code), (1, "", Some(200)), "{name}");
         assert_eq!(store.retry_delivery(acct, delivery.id, now).await.unwrap(), RetryRequest::PayloadExpired, "{name}");
         // The pending delivery still goes out with its payload.
-        let claimed = store.claim_due(&claim(now_ms(), now_ms() + 1000, 10, &[], 1000)).await.unwrap();
+        let claimed = claim_due(store.as_ref(), now_ms(), 10).await;
         assert!(claimed.iter().any(|c| c.event.id == old_pending.id && c.event.data == old_pending.data), "{name}");
         store.reclaim_space(100).await.unwrap();
     }
@@ -615,7 +585,7 @@ async fn stats_count_and_recovery_requeues_only_failures_in_its_window() {
         let second = store.requeue_failed(&set, first.last, 1, now_ms()).await.unwrap();
         assert_eq!((second.examined, second.changed), (1, 1), "{name}");
         assert_eq!(store.requeue_failed(&set, second.last, 1, now_ms()).await.unwrap().examined, 0, "{name}: done");
-        let claimed = store.claim_due(&claim(now_ms(), now_ms() + 1000, 10, &[], 1000)).await.unwrap();
+        let claimed = claim_due(store.as_ref(), now_ms(), 10).await;
         let requeued: HashSet<Uuid> = claimed.iter().filter(|c| c.manual_retry).map(|c| c.delivery_id).collect();
         assert_eq!(requeued, HashSet::from([failed_ids[1], failed_ids[2]]), "{name}: exactly those, as manual retries");
         let oldest = store.get_delivery(acct, failed_ids[0]).await.unwrap().unwrap();
@@ -683,29 +653,25 @@ async fn failure_streaks_switching_off_and_on() {
         let watcher = endpoint(store.as_ref(), acct, &["endpoint.disabled"]).await;
         store.accept_events(&(0..4).map(|_| event(acct, "contact.created", None)).collect::<Vec<_>>()).await.unwrap();
         let now = now_ms() + 1;
-        let claimed = store.claim_due(&claim(now, now + 60_000, 10, &[], 1000)).await.unwrap();
+        let claimed = claim(store.as_ref(), ep, Uuid::new_v4(), now, 10, Ordering::Unordered).await;
         assert_eq!(claimed.len(), 4, "{name}");
         let failed = |c: &ClaimedDelivery, at| result_of(c, DeliveryStatus::Pending, 500, at, now + 99_999);
 
-        let cycle = store.record_and_claim(&[failed(&claimed[0], now + 10), failed(&claimed[1], now + 20)], &[], None).await.unwrap();
+        let cycle = store.record_and_claim(&[failed(&claimed[0], now + 10), failed(&claimed[1], now + 20)], &[]).await.unwrap();
         let health = |streak, since| TargetHealth { target_id: ep, account_id: acct, is_active: true, failure_streak: streak, failing_since: since };
         assert_eq!(cycle.health, [health(2, Some(now + 11))], "{name}: finished at start + 1 ms");
-        let cycle = store.record_and_claim(&[failed(&claimed[2], now + 30)], &[], None).await.unwrap();
+        let cycle = store.record_and_claim(&[failed(&claimed[2], now + 30)], &[]).await.unwrap();
         assert_eq!(cycle.health, [health(3, Some(now + 11))], "{name}: the streak goes on from its first failure");
-        // A success claimed while the target was healthy, recorded by a node that has not seen it
-        // fail (the dispatcher marks the results of targets it saw fail), writes nothing...
+        // A success on a target its owner does not know to be failing writes nothing...
         let delivered = result_of(&claimed[3], DeliveryStatus::Delivered, 204, now + 40, now + 41);
-        assert_eq!(delivered.target_state, TargetState { rate_limited: false, failing: false }, "{name}");
-        assert_eq!(store.record_and_claim(&[delivered], &[], None).await.unwrap().health, [], "{name}: nothing to write");
-        // ...and the next success, claimed while it fails, ends the streak.
+        assert_eq!(store.record_and_claim(&[delivered], &[]).await.unwrap().health, [], "{name}: nothing to write");
+        // ...and a success its owner knows to end a streak ends it.
         store.accept_events(&[event(acct, "contact.created", None)]).await.unwrap();
-        let next = store.claim_due(&claim(now + 50, now + 60_000, 10, &[], 1000)).await.unwrap();
-        assert_eq!(next[0].target_state, TargetState { rate_limited: false, failing: true }, "{name}");
-        let delivered = result_of(&next[0], DeliveryStatus::Delivered, 204, now + 60, now + 61);
-        assert_eq!(store.record_and_claim(&[delivered], &[], None).await.unwrap().health, [health(0, None)], "{name}: a success ends it");
+        let next = claim(store.as_ref(), ep, Uuid::new_v4(), now_ms() + 1, 10, Ordering::Unordered).await;
+        let delivered = AttemptResult { target_failing: true, ..result_of(&next[0], DeliveryStatus::Delivered, 204, now + 60, now + 61) };
+        assert_eq!(store.record_and_claim(&[delivered], &[]).await.unwrap().health, [health(0, None)], "{name}: a success ends it");
 
         // Switched off once, with its report fanned out to the subscriber in the same transaction.
-        store.record_and_claim(&[], &[], None).await.unwrap();
         assert!(store.disable_target(ep, "gone", now, &event(acct, "endpoint.disabled", None)).await.unwrap(), "{name}");
         assert!(!store.disable_target(ep, "gone", now, &event(acct, "endpoint.disabled", None)).await.unwrap(), "{name}: already off");
         let to_watcher = DeliveryFilter { target_id: Some(watcher), limit: 10, ..Default::default() };

@@ -1,0 +1,334 @@
+//! A lane: one owned target's queue in its owner's memory, and the rules that say when its next
+//! attempt may start. No I/O and no clock: the dispatcher passes `now` in.
+//!
+//! Everything that limits a target is enforced here, exactly, because only the owner sends to it:
+//! the concurrency cap, the rate limit (an attempt counts from its start until `RATE_WINDOW_MS`
+//! after its answer, `domain::throttle`), the wait after a takeover (`settle_until`), the end of
+//! the lease, and, for an ordered target, one attempt at a time whose result is on record before
+//! the next starts.
+
+use std::collections::VecDeque;
+
+use uuid::Uuid;
+
+use crate::domain::fanout::TargetRef;
+use crate::domain::ownership::Ordering;
+use crate::domain::throttle::RATE_WINDOW_MS;
+use crate::domain::time::Millis;
+use crate::store::{ClaimOrder, ClaimedDelivery, OwnedTarget};
+
+/// Deliveries a lane keeps in memory before new ones are left in the database for later claims.
+pub(super) const HIGH_WATER: usize = 512;
+/// Below this, a lane with rows waiting in the database claims more.
+pub(super) const LOW_WATER: usize = HIGH_WATER / 2;
+/// A lane stops starting attempts this long before its lease runs out (unless renewed), so that a
+/// node taking over can count on its being quiet.
+pub(super) const LEASE_MARGIN_MS: Millis = 1_000;
+
+/// Why a lane cannot start an attempt now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Blocked {
+    /// Until something happens: an attempt ends, a result is recorded, work or settings arrive.
+    Waiting,
+    /// Until this time (a takeover's wait, a retry, a rate window sliding on).
+    Until(Millis),
+}
+
+pub(super) struct Lane {
+    pub target: TargetRef,
+    pub token: Uuid,
+    pub version: Millis,
+    pub is_active: bool,
+    pub rate_limit: Option<u32>,
+    pub ordering: Ordering,
+    /// The target had a failure streak, as far as this node knows.
+    pub failing: bool,
+    pub lease_until: Millis,
+    pub settle_until: Millis,
+    /// Held by this node, not yet started, in the order they are to go.
+    ready: VecDeque<ClaimedDelivery>,
+    in_flight: usize,
+    /// When each attempt answered in the last rate window stops counting (rate-limited only).
+    counting_until: VecDeque<Millis>,
+    /// Ordered: the head's attempt ended and its result is not yet on record.
+    awaiting_record: bool,
+    /// When the earliest row nobody holds falls due in the database (`None`: none known).
+    pub db_due: Option<Millis>,
+    /// A claim for this lane is on its way.
+    pub claiming: bool,
+    /// The lane is being handed over: it starts nothing more.
+    pub releasing: bool,
+}
+
+impl Lane {
+    /// A lane for a target just taken: what the database holds for it is not known yet.
+    pub fn new(owned: &OwnedTarget) -> Self {
+        let mut lane = Self {
+            target: owned.target,
+            token: owned.token,
+            version: 0,
+            is_active: false,
+            rate_limit: None,
+            ordering: Ordering::Unordered,
+            failing: false,
+            lease_until: 0,
+            settle_until: owned.settle_until,
+            ready: VecDeque::new(),
+            in_flight: 0,
+            counting_until: VecDeque::new(),
+            awaiting_record: false,
+            db_due: Some(0),
+            claiming: false,
+            releasing: false,
+        };
+        lane.update(owned);
+        lane
+    }
+
+    /// Applies settings and the lease's new end, as renewed.
+    pub fn update(&mut self, owned: &OwnedTarget) {
+        self.version = owned.version;
+        self.is_active = owned.is_active;
+        self.rate_limit = owned.rate_limit;
+        self.ordering = owned.ordering;
+        self.failing = owned.failing;
+        self.lease_until = owned.expires_at;
+    }
+
+    fn cap(&self, per_target_cap: usize) -> usize {
+        match self.ordering {
+            Ordering::Fifo => 1,
+            Ordering::Unordered => per_target_cap,
+        }
+    }
+
+    pub fn push(&mut self, delivery: ClaimedDelivery) {
+        self.ready.push_back(delivery);
+    }
+
+    pub fn extend(&mut self, deliveries: Vec<ClaimedDelivery>) {
+        self.ready.extend(deliveries);
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Whether new deliveries of this target may be written straight into this lane: it is
+    /// unordered (ordered ones always go through the database, whose commit order is their
+    /// order), has room, and no older row waits in the database.
+    pub fn takes_new_work(&self, now: Millis) -> bool {
+        self.is_active
+            && !self.releasing
+            && self.ordering == Ordering::Unordered
+            && self.ready.len() < HIGH_WATER
+            && self.db_due.is_none_or(|due| due > now)
+            && self.lease_until > now + LEASE_MARGIN_MS
+    }
+
+    /// The claim this lane needs now, if any.
+    pub fn claim(&self, now: Millis) -> Option<ClaimOrder> {
+        let due = match (self.db_due, self.ordering) {
+            (Some(_), Ordering::Fifo) => true,
+            (Some(due), Ordering::Unordered) => due <= now,
+            (None, _) => false,
+        };
+        (due && !self.claiming && !self.releasing && self.ready.len() < LOW_WATER).then(|| ClaimOrder {
+            target: self.target.id,
+            token: self.token,
+            limit: (HIGH_WATER - self.ready.len()) as u32,
+            ordering: self.ordering,
+            now,
+        })
+    }
+
+    /// Whether the next attempt may start now, and if not, until when (or what) it waits.
+    pub fn next_start(&mut self, now: Millis, per_target_cap: usize) -> Result<(), Blocked> {
+        if !self.is_active || self.releasing || self.ready.is_empty() || self.awaiting_record {
+            return Err(Blocked::Waiting);
+        }
+        if now + LEASE_MARGIN_MS >= self.lease_until {
+            return Err(Blocked::Waiting);
+        }
+        if now < self.settle_until {
+            return Err(Blocked::Until(self.settle_until));
+        }
+        if self.in_flight >= self.cap(per_target_cap) {
+            return Err(Blocked::Waiting);
+        }
+        if self.ordering == Ordering::Fifo {
+            let due = self.ready.front().map_or(now, |head| head.due_at);
+            if due > now {
+                return Err(Blocked::Until(due));
+            }
+        }
+        if let Some(limit) = self.rate_limit {
+            while self.counting_until.front().is_some_and(|until| *until <= now) {
+                self.counting_until.pop_front();
+            }
+            if self.in_flight + self.counting_until.len() >= limit as usize {
+                return Err(self.counting_until.front().map_or(Blocked::Waiting, |until| Blocked::Until(*until)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the next delivery to attempt; call only after `next_start` said yes.
+    pub fn start(&mut self) -> ClaimedDelivery {
+        self.in_flight += 1;
+        self.ready.pop_front().expect("next_start checked that one is ready")
+    }
+
+    /// An attempt ended with its answer at `answered_at`. An ordered target's head waits for its
+    /// result to be on record; a retry of it goes back to the front, due at `retry`.
+    pub fn finish(&mut self, answered_at: Millis, retry: Option<ClaimedDelivery>) {
+        self.in_flight -= 1;
+        if self.rate_limit.is_some() {
+            self.counting_until.push_back(answered_at + RATE_WINDOW_MS);
+        }
+        if self.ordering == Ordering::Fifo {
+            self.awaiting_record = true;
+            if let Some(head) = retry {
+                self.ready.push_front(head);
+            }
+        }
+    }
+
+    /// The result of an ordered target's head is on record: the next may go.
+    pub fn recorded(&mut self) {
+        self.awaiting_record = false;
+    }
+
+    /// A retry (unordered) went back to the database, due at `at`.
+    pub fn retry_in_database(&mut self, at: Millis) {
+        self.db_due = Some(self.db_due.map_or(at, |due| due.min(at)));
+    }
+
+    /// Whether the lane can be given up: nothing in flight or waiting to be recorded.
+    pub fn quiet(&self) -> bool {
+        self.in_flight == 0 && !self.awaiting_record && !self.claiming
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::domain::event::Event;
+    use crate::domain::fanout::TargetKind;
+
+    fn owned(ordering: Ordering, rate_limit: Option<u32>) -> OwnedTarget {
+        OwnedTarget {
+            target: TargetRef { kind: TargetKind::Webhook, id: Uuid::now_v7() },
+            token: Uuid::now_v7(),
+            version: 1,
+            is_active: true,
+            rate_limit,
+            ordering,
+            failing: false,
+            expires_at: 100_000,
+            settle_until: 0,
+        }
+    }
+
+    fn delivery(due_at: Millis) -> ClaimedDelivery {
+        let event = Event {
+            id: Uuid::now_v7(),
+            account_id: Uuid::now_v7(),
+            event_type: "contact.created".into(),
+            workspace_id: None,
+            data: "{}".into(),
+            idempotency_key: None,
+            created_at: 0,
+        };
+        ClaimedDelivery {
+            delivery_id: Uuid::now_v7(),
+            lease_token: Uuid::now_v7(),
+            target: TargetRef { kind: TargetKind::Webhook, id: Uuid::now_v7() },
+            target_version: 1,
+            attempt_count: 0,
+            manual_retry: false,
+            due_at,
+            event: Arc::new(event),
+            params: None,
+        }
+    }
+
+    fn lane_with(ordering: Ordering, rate_limit: Option<u32>, n: usize) -> Lane {
+        let mut lane = Lane::new(&owned(ordering, rate_limit));
+        lane.db_due = None;
+        lane.extend((0..n).map(|_| delivery(0)).collect());
+        lane
+    }
+
+    #[test]
+    fn the_cap_bounds_attempts_in_flight() {
+        let mut lane = lane_with(Ordering::Unordered, None, 5);
+        for _ in 0..3 {
+            assert_eq!(lane.next_start(10, 3), Ok(()));
+            lane.start();
+        }
+        assert_eq!(lane.next_start(10, 3), Err(Blocked::Waiting));
+        lane.finish(20, None);
+        assert_eq!(lane.next_start(20, 3), Ok(()));
+    }
+
+    #[test]
+    fn a_rate_limit_counts_attempts_until_a_window_after_their_answer() {
+        let mut lane = lane_with(Ordering::Unordered, Some(2), 5);
+        lane.start();
+        lane.start();
+        assert_eq!(lane.next_start(10, 8), Err(Blocked::Waiting), "two in flight fill a limit of 2");
+        lane.finish(50, None);
+        assert_eq!(lane.next_start(60, 8), Err(Blocked::Until(1_050)), "an answered attempt counts for a window more");
+        assert_eq!(lane.next_start(1_050, 8), Ok(()));
+    }
+
+    #[test]
+    fn nothing_starts_before_a_takeover_settles_or_near_the_end_of_the_lease() {
+        let mut lane = lane_with(Ordering::Unordered, None, 1);
+        lane.settle_until = 5_000;
+        assert_eq!(lane.next_start(1_000, 8), Err(Blocked::Until(5_000)));
+        assert_eq!(lane.next_start(5_000, 8), Ok(()));
+        assert_eq!(lane.next_start(100_000 - LEASE_MARGIN_MS, 8), Err(Blocked::Waiting));
+    }
+
+    #[test]
+    fn an_ordered_lane_sends_one_at_a_time_and_the_next_only_once_the_last_is_recorded() {
+        let mut lane = lane_with(Ordering::Fifo, None, 3);
+        let first = lane.start();
+        assert_eq!(lane.next_start(10, 8), Err(Blocked::Waiting), "one in flight");
+        // It failed and is retried at 500: it goes back to the head and holds the others.
+        lane.finish(20, Some(ClaimedDelivery { due_at: 500, ..first.clone() }));
+        assert_eq!(lane.next_start(30, 8), Err(Blocked::Waiting), "its result is not on record yet");
+        lane.recorded();
+        assert_eq!(lane.next_start(30, 8), Err(Blocked::Until(500)));
+        assert_eq!(lane.next_start(500, 8), Ok(()));
+        assert_eq!(lane.start().delivery_id, first.delivery_id, "the retry goes first");
+    }
+
+    #[test]
+    fn new_work_goes_to_memory_only_while_the_lane_has_room_and_nothing_older_waits() {
+        let mut lane = lane_with(Ordering::Unordered, None, HIGH_WATER - 1);
+        assert!(lane.takes_new_work(10));
+        lane.push(delivery(0));
+        assert!(!lane.takes_new_work(10), "full");
+        let mut lane = lane_with(Ordering::Unordered, None, 0);
+        lane.retry_in_database(50);
+        assert!(lane.takes_new_work(10), "a retry due later does not hold new work back");
+        assert!(!lane.takes_new_work(50), "once it is due, it goes first");
+        assert!(lane.claim(50).is_some());
+        assert!(!lane_with(Ordering::Fifo, None, 0).takes_new_work(10), "ordered work goes through the database");
+    }
+
+    #[test]
+    fn an_ordered_lane_claims_whenever_rows_wait_whatever_their_time() {
+        let mut lane = lane_with(Ordering::Fifo, None, 0);
+        lane.db_due = Some(10_000);
+        let order = lane.claim(10).expect("its head may wait in memory for its retry");
+        assert_eq!(order.limit as usize, HIGH_WATER);
+        lane.claiming = true;
+        assert!(lane.claim(10).is_none(), "one claim at a time");
+    }
+}
