@@ -92,6 +92,10 @@ function select(options, value, attrs = {}) {
 /** Shows API errors next to the field they concern (by code, or by a field named in the message). */
 function showFormError(form, error, fieldsByCode = {}) {
   clearErrors(form);
+  // "mapping row 2: …" concerns one row of a mapping editor: mark that row and its field.
+  const row = /mapping row (\d+)/.exec(error.message);
+  const editor = form.querySelector("[data-field=mapping]");
+  if (row && editor?.markRow?.(Number(row[1]), error.message)) return;
   const named = Object.entries(fieldsByCode).find(([code]) => code === error.code);
   let target = named ? form.querySelector(`[data-field="${named[1]}"]`) : null;
   if (!target) {
@@ -114,6 +118,7 @@ function showFormError(form, error, fieldsByCode = {}) {
 function clearErrors(form) {
   form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
   form.querySelectorAll(".field-error").forEach((el) => (el.textContent = ""));
+  form.querySelectorAll(".mapping-row.invalid").forEach((el) => el.classList.remove("invalid"));
   const banner = form.querySelector(".form-error");
   if (banner) banner.hidden = true;
 }
@@ -122,31 +127,62 @@ function formError() {
   return h("div", { class: "form-error", role: "alert", tabindex: "-1", hidden: true });
 }
 
+// The element that opened the modal: focus goes back to it when the modal closes.
+let opener = null;
+
+/** A modal dialog: the page behind is inert, Tab stays inside, Escape closes, and focus returns
+ * to what opened it. */
 function openModal(title, content) {
+  if (overlay.hidden) opener = document.activeElement;
   const titleId = nextId("modal-title");
   const close = h("button", { type: "button", class: "link", "aria-label": "Close", onclick: closeModal }, "✕");
   const modal = h("div", { class: "modal", role: "dialog", "aria-modal": "true", "aria-labelledby": titleId },
     h("div", { class: "modal-head" }, h("h2", { id: titleId }, title), close), content);
   overlay.replaceChildren(modal);
   overlay.hidden = false;
+  for (const behind of [app, document.querySelector(".topbar")]) behind.inert = true;
   (modal.querySelector("select, input, button:not(.link)") || close).focus();
   return modal;
 }
 
 function closeModal() {
+  if (overlay.hidden) return;
   overlay.hidden = true;
   overlay.replaceChildren();
+  for (const behind of [app, document.querySelector(".topbar")]) behind.inert = false;
+  const back = opener;
+  opener = null;
+  if (back?.isConnected && back !== document.body) back.focus();
+  else app.focus();
 }
 
+const FOCUSABLE = "button:not([disabled]), [href], input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && !overlay.hidden) closeModal();
+  if (overlay.hidden) return;
+  if (event.key === "Escape") {
+    closeModal();
+  } else if (event.key === "Tab") {
+    const focusable = [...overlay.querySelectorAll(FOCUSABLE)].filter((el) => !el.closest("[hidden]"));
+    if (!focusable.length) return;
+    const [first, last] = [focusable[0], focusable[focusable.length - 1]];
+    const inside = overlay.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault();
+      first.focus();
+    }
+  }
 });
 
-function confirmThen(message, action) {
-  const yes = h("button", { type: "button", class: "primary danger", onclick: async () => { closeModal(); await action(); } }, "Delete");
-  openModal("Please confirm", h("div", {}, h("p", {}, message), h("div", { class: "form-actions" }, yes,
-    h("button", { type: "button", onclick: closeModal }, "Cancel"))));
-  yes.focus();
+/** Asks before a destructive action. Cancel has the focus, so Enter never deletes. */
+function confirmThen(message, action, { title = "Please confirm", confirm = "Delete", details = null } = {}) {
+  const cancel = h("button", { type: "button", onclick: closeModal }, "Cancel");
+  const yes = h("button", { type: "button", class: "destructive", onclick: async () => { closeModal(); await action(); } }, confirm);
+  openModal(title, h("div", {}, h("p", {}, message), details, h("div", { class: "form-actions end" }, cancel, yes)));
+  cancel.focus();
 }
 
 const time = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
@@ -199,7 +235,8 @@ function signInView() {
   const token = h("input", { type: "password", autocomplete: "off", "data-field": "token" });
   const form = h("form", { class: "panel signin", novalidate: true },
     h("h1", {}, "Sign in to Switchyard"),
-    h("p", { class: "meta" }, "Paste an API token (create one with `switchyard token create --account NAME`). It is kept for this browser tab only."),
+    h("p", { class: "meta" }, "Paste an API token (create one with ", h("code", {}, "switchyard token create --account NAME"),
+      "). It is kept for this browser tab only."),
     formError(),
     field("API token", token, { name: "token" }),
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary" }, "Sign in")));
@@ -219,21 +256,36 @@ function signInView() {
 
 // ---------------------------------------------------------------- shared form parts
 
-/** Mapping rows: a text input (output key) ← a dropdown of the 43 source fields, with a trash button. */
+/** Mapping rows "Webhook field → Source field": a text input (output key) and a dropdown of the
+ * 43 source fields, with a trash button; new rows start empty. On a phone each row stacks. */
 function mappingEditor({ legend, outputLabel, rows, onChange }) {
   const list = h("div", { class: "mapping-rows" });
+  const head = h("div", { class: "mapping-head", "aria-hidden": "true" },
+    h("span", {}, outputLabel), h("span", { class: "arrow" }, "→"), h("span", {}, "Source field"), h("span"));
   const current = () => [...list.children].map((row) => ({
     output: row.querySelector("[data-role=output]").value.trim(),
     source: row.querySelector("[data-role=source]").value,
   }));
-  const changed = () => onChange?.(current());
+  const changed = () => {
+    head.hidden = !list.children.length;
+    onChange?.(current());
+  };
   const addRow = (row = {}) => {
-    const output = textInput(row.output || "", { "aria-label": outputLabel, "data-role": "output" });
-    const source = select(cache.fields.map((f) => [f.key, f.display_name]), row.source || cache.fields[0].key,
-      { "aria-label": "Source field", "data-role": "source" });
+    const errorId = nextId("row-error");
+    const output = textInput(row.output || "", { "aria-label": outputLabel, placeholder: outputLabel, "data-role": "output", "aria-describedby": errorId });
+    const source = select([["", "Choose a source field…"], ...cache.fields.map((f) => [f.key, f.display_name])], row.source || "",
+      { "aria-label": "Source field", "data-role": "source", "aria-describedby": errorId });
     const remove = h("button", { type: "button", class: "link danger icon", "aria-label": "Remove mapping row", title: "Remove" });
     remove.innerHTML = TRASH_ICON;
-    const el = h("div", { class: "mapping-row" }, output, h("span", { class: "arrow", "aria-hidden": "true" }, "←"), source, remove);
+    const error = h("span", { class: "field-error row-error", id: errorId });
+    const el = h("div", { class: "mapping-row" }, output, h("span", { class: "arrow", "aria-hidden": "true" }, "→"), source, remove, error);
+    const clear = (input) => () => {
+      input.removeAttribute("aria-invalid");
+      el.classList.remove("invalid");
+      error.textContent = "";
+    };
+    output.addEventListener("input", clear(output));
+    source.addEventListener("change", clear(source));
     remove.addEventListener("click", () => { el.remove(); changed(); });
     source.addEventListener("change", changed);
     list.append(el);
@@ -242,9 +294,27 @@ function mappingEditor({ legend, outputLabel, rows, onChange }) {
   };
   rows.forEach(addRow);
   const add = h("button", { type: "button", onclick: () => addRow().querySelector("input").focus() }, "+ Add Field");
-  const wrap = h("fieldset", { "data-field": "mapping", id: nextId("mapping"), tabindex: "-1" }, h("legend", {}, legend), list, add);
-  wrap.append(h("span", { class: "field-error", id: `${wrap.id}-error`, role: "alert" }));
-  return { el: wrap, rows: current };
+  const wrap = h("fieldset", { "data-field": "mapping", id: nextId("mapping"), tabindex: "-1", class: "mapping" }, h("legend", {}, legend));
+  wrap.append(h("span", { class: "field-error", id: `${wrap.id}-error`, role: "alert" }), head, list, add);
+  /** Marks row `n` (from 1) and the field the message is about; false when there is no such row. */
+  wrap.markRow = (n, message) => {
+    const el = list.children[n - 1];
+    if (!el) return false;
+    const input = el.querySelector(/source field/.test(message) ? "[data-role=source]" : "[data-role=output]");
+    el.classList.add("invalid");
+    input.setAttribute("aria-invalid", "true");
+    el.querySelector(".row-error").textContent = message.replace(/^mapping row \d+: /, "");
+    el.querySelector(".row-error").setAttribute("role", "alert");
+    input.focus();
+    return true;
+  };
+  /** Rows without a source field, marked before anything is sent; true when all have one. */
+  const validate = () => {
+    const missing = [...list.children].findIndex((el) => !el.querySelector("[data-role=source]").value);
+    return missing < 0 || !wrap.markRow(missing + 1, `mapping row ${missing + 1}: choose a source field`);
+  };
+  changed();
+  return { el: wrap, rows: current, validate };
 }
 
 /** "Available in Workspaces": one switch per workspace, and Select All. */
@@ -269,10 +339,20 @@ function workspaceToggles(item) {
   };
 }
 
+/** Event checkboxes: the account's own events, then the operational ones (about deliveries
+ * themselves) in a group apart. */
 function eventChecks(selected, legend = "Events") {
   const boxes = cache.eventTypes.map((t) => h("input", { type: "checkbox", value: t.name, checked: selected.includes(t.name) }));
+  const group = (title, operational) => {
+    const titleId = nextId("events-group");
+    const items = cache.eventTypes.flatMap((t, i) => (Boolean(t.operational) === operational
+      ? [h("label", { title: t.description }, boxes[i], t.name)] : []));
+    return items.length ? h("div", { class: "event-group", role: "group", "aria-labelledby": titleId, "data-group": operational ? "operational" : "business" },
+      h("p", { class: "group-title", id: titleId }, title), h("div", { class: "checks" }, items)) : null;
+  };
   const fs = h("fieldset", { "data-field": "events", id: nextId("events"), tabindex: "-1" }, h("legend", {}, legend),
-    h("div", { class: "checks" }, cache.eventTypes.map((t, i) => h("label", { title: t.description }, boxes[i], t.name))));
+    group("Your events", false),
+    group("Operational events — about deliveries themselves", true));
   fs.append(h("span", { class: "field-error", id: `${fs.id}-error`, role: "alert" }));
   return { el: fs, value: () => boxes.filter((b) => b.checked).map((b) => b.value) };
 }
@@ -284,6 +364,12 @@ function pageHead(title, ...actions) {
 // ---------------------------------------------------------------- integrations
 
 const AUTH_TYPES = [["none", "None"], ["api_key", "API Key (X-API-KEY)"], ["bearer", "Bearer Token"], ["basic", "Basic Auth"], ["custom_header", "Custom Header"]];
+const AUTH_HINTS = {
+  api_key: "Sent in an X-API-KEY header.",
+  bearer: "Sent as Authorization: Bearer <key>.",
+  basic: "Enter username:password; it is sent Base64-encoded as Authorization: Basic.",
+  custom_header: "Sent in the header named above.",
+};
 const INTEGRATION_FIELD_ERRORS = {
   "integrations.url_required": "endpoint",
   "integrations.invalid_url": "endpoint",
@@ -345,13 +431,21 @@ function showIntegrationForm(kind, existing) {
     inputs.auth_type = select(AUTH_TYPES, config.auth_type || "none");
     inputs.custom_header_name = textInput(config.custom_header_name || "", { placeholder: "X-Custom-Auth" });
     const headerField = field("Custom Header Name", inputs.custom_header_name, { name: "custom_header_name" });
-    const toggleHeader = () => (headerField.hidden = inputs.auth_type.value !== "custom_header");
-    inputs.auth_type.addEventListener("change", toggleHeader);
-    toggleHeader();
+    const keyField = field("API Key", secret, { name: "secret", hint: " " });
+    const keyHint = keyField.querySelector(".hint");
+    // Only what the chosen API Key Type uses is shown, with what is sent.
+    const toggleAuth = () => {
+      const type = inputs.auth_type.value;
+      headerField.hidden = type !== "custom_header";
+      keyField.hidden = type === "none";
+      keyHint.textContent = AUTH_HINTS[type] || "";
+    };
+    inputs.auth_type.addEventListener("change", toggleAuth);
+    toggleAuth();
     parts.push(field("API Endpoint", inputs.endpoint, { name: "endpoint", hint: "Must be an HTTPS endpoint." }),
       h("div", { class: "grid2" }, field("HTTP Method", inputs.method, { name: "method" }), field("API Key Type", inputs.auth_type, { name: "auth_type" })),
       headerField,
-      field("API Key", secret, { name: "secret", hint: "For Basic Auth: username:password." }));
+      keyField);
   } else if (kind === "hubspot") {
     parts.push(field("API Key / Access Token", secret, { name: "secret", hint: "A HubSpot Private App access token (Settings → Integrations → Private Apps)." }));
   } else {
@@ -375,14 +469,16 @@ function showIntegrationForm(kind, existing) {
     return Object.fromEntries(["domain", "consumer_key", "object", "external_id_field", "external_id_source"].map((k) => [k, inputs[k].value.trim()]));
   };
 
-  const verifyResult = h("div", { role: "status", "aria-live": "polite" });
+  const usesSecret = () => kind !== "custom_api" || inputs.auth_type.value !== "none";
+  const secretValue = () => (secret.value && usesSecret() ? { secret: secret.value } : {});
+  const verifyResult = h("div", { role: "status", "aria-live": "polite", "data-role": "verify-result" });
   const verify = h("button", { type: "button" }, "Verify Connection");
   verify.addEventListener("click", async () => {
     verify.disabled = true;
     verifyResult.className = "notice";
     verifyResult.textContent = "Checking…";
     try {
-      const body = { config: configValue(), ...(secret.value ? { secret: secret.value } : {}) };
+      const body = { config: configValue(), ...secretValue() };
       const result = await api("integrations-verify", existing ? { id: existing.id, ...body } : { kind, ...body });
       verifyResult.className = `notice ${result.ok ? "ok" : "bad"}`;
       verifyResult.textContent = result.message;
@@ -411,9 +507,17 @@ function showIntegrationForm(kind, existing) {
   const workspaces = workspaceToggles(existing);
   const active = h("input", { type: "checkbox", role: "switch", checked: existing ? existing.is_active : true });
 
+  // A Verify result is about what was typed then: changing the connection settings clears it.
+  const connection = h("div", {}, ...parts);
+  const stale = () => {
+    verifyResult.className = "";
+    verifyResult.textContent = "";
+  };
+  connection.addEventListener("input", stale);
+  connection.addEventListener("change", stale);
   const form = h("form", { class: "panel", novalidate: true, "aria-labelledby": "form-title" },
     h("h1", { id: "form-title" }, `${existing ? "Edit" : "Add"} Integration · ${meta.title}`),
-    formError(), ...parts,
+    formError(), connection,
     h("div", { class: "form-actions" }, verify), verifyResult,
     mapping.el, events.el, workspaces.el,
     h("label", { class: "switch" }, "Active", active),
@@ -423,6 +527,7 @@ function showIntegrationForm(kind, existing) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
+    if (!mapping.validate()) return;
     const body = {
       name: name.value,
       config: configValue(),
@@ -430,7 +535,7 @@ function showIntegrationForm(kind, existing) {
       events: events.value(),
       is_active: active.checked,
       ...workspaces.value(),
-      ...(secret.value ? { secret: secret.value } : {}),
+      ...secretValue(),
     };
     try {
       await api(existing ? "integrations-update" : "integrations-create", existing ? { id: existing.id, ...body } : { kind, ...body });
@@ -447,6 +552,7 @@ function showIntegrationForm(kind, existing) {
 // ---------------------------------------------------------------- mailers
 
 const LABELS = {
+  mailgun_region: "API Region",
   region: "Region", domain: "API Domain", host: "Host", port: "Port", login: "Login", security: "Security",
   access_key_id: "API Access Key", secret_access_key: "API Private Key", session_token: "Session Token (temporary credentials only)",
   api_key: "API Key", secret_key: "API Private Key", password: "Password",
@@ -460,10 +566,10 @@ const MAILER_FIELD_ERRORS = {
 async function mailersView() {
   await Promise.all([mailProviders(), sourceFields(), eventTypes()]);
   const all = (await api("mailers-list")).mailers.filter(inCurrentWorkspace);
-  const page = h("section", {}, pageHead("Mailer Integrations",
-    h("button", { type: "button", class: "primary", onclick: () => showMailerForm() }, "Add Mailer Integration")));
+  const add = () => h("button", { type: "button", class: "primary", onclick: () => showMailerForm() }, "Add Mailer Integration");
+  const page = h("section", {}, pageHead("Mailer Integrations", add()));
   if (!all.length) page.append(h("div", { class: "card placeholder" }, h("h2", {}, "No mailer integrations yet"),
-    h("p", {}, "Send transactional e-mail through your own provider.")));
+    h("p", {}, "Send transactional e-mail through your own provider."), add()));
   for (const mailer of all) {
     const provider = cache.providers.find((p) => p.provider === mailer.provider);
     page.append(h("div", { class: "card list-row", "data-mailer": mailer.id },
@@ -490,6 +596,7 @@ function showMailerForm(existing) {
     h("h1", { id: "form-title" }, existing ? `Edit Mailer Integration · ${existing.name}` : "Add Mailer Integration"),
     formError(), field("Provider", providerSelect, { name: "provider" }), body);
   let collect = () => ({});
+  let validate = () => true;
   const draw = () => {
     const provider = cache.providers.find((p) => p.provider === providerSelect.value);
     const m = existing || {};
@@ -515,7 +622,8 @@ function showMailerForm(existing) {
         rows: (m.template_params || []).map((p) => ({ output: p.parameter_name, source: p.source_field })) })
       : null;
     const workspaces = workspaceToggles(existing);
-    body.replaceChildren(
+    // replaceChildren would write a null as the text "null": parts a provider lacks are left out.
+    body.replaceChildren(...[
       h("fieldset", {}, h("legend", {}, "General Settings"),
         field("Integration Name", name, { name: "name" }),
         field("Sender Name", senderName, { name: "sender_name" }),
@@ -524,7 +632,7 @@ function showMailerForm(existing) {
         field("BCC Email (optional)", bcc, { name: "bcc", hint: "Receives a copy of every outgoing e-mail." })),
       provider.config_fields.length || provider.credential_fields.length
         ? h("fieldset", {}, h("legend", {}, "Authentication"),
-          ...provider.config_fields.map((k) => field(LABELS[k], config[k], { name: k })),
+          ...provider.config_fields.map((k) => field(LABELS[`${provider.provider}_${k}`] || LABELS[k], config[k], { name: k })),
           ...provider.credential_fields.map((k) => field(LABELS[k], secrets[k], { name: k })))
         : h("p", { class: "meta" }, "No authentication required."),
       params ? params.el : null,
@@ -532,7 +640,9 @@ function showMailerForm(existing) {
       h("div", { class: "form-actions" },
         h("button", { type: "submit", class: "primary" }, "Save Changes"),
         h("button", { type: "button", onclick: () => render() }, "Cancel")),
-      existing ? testSection(existing) : h("p", { class: "meta" }, "Save, then Send Test Email: the mailer can be used only once a test passes."));
+      existing ? testSection(existing) : h("p", { class: "meta" }, "Save, then Send Test Email: the mailer can be used only once a test passes."),
+    ].filter(Boolean));
+    validate = () => !params || params.validate();
     collect = () => {
       const out = {
         name: name.value, sender_name: senderName.value, reply_to: replyTo.value, bcc: bcc.value, ...workspaces.value(),
@@ -551,6 +661,7 @@ function showMailerForm(existing) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
+    if (!validate()) return;
     try {
       const saved = existing
         ? await api("mailers-update", { id: existing.id, ...collect() })

@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/", axum::routing::get(ui::index))
         .route("/ui/app.js", axum::routing::get(ui::script))
         .route("/ui/app.css", axum::routing::get(ui::style))
+        .route("/favicon.ico", axum::routing::get(ui::favicon))
         .route("/embed.js", axum::routing::get(ui::embed))
         .route("/demo/embed", axum::routing::get(ui::demo_host))
         .route("/demo/experience", axum::routing::get(ui::demo_experience));

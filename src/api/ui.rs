@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 const INDEX: &str = include_str!("../../ui/index.html");
 const SCRIPT: &str = include_str!("../../ui/app.js");
 const STYLE: &str = include_str!("../../ui/app.css");
+const FAVICON: &str = include_str!("../../ui/favicon.svg");
 const EMBED: &str = include_str!("../../ui/embed.js");
 const DEMO_HOST: &str = include_str!("../../ui/demo-embed.html");
 const DEMO_EXPERIENCE: &str = include_str!("../../ui/demo-experience.html");
@@ -25,6 +26,11 @@ pub async fn script() -> impl IntoResponse {
 
 pub async fn style() -> impl IntoResponse {
     asset("text/css; charset=utf-8", STYLE)
+}
+
+/// The icon browsers ask for at `/favicon.ico`: an SVG, which they read by its content type.
+pub async fn favicon() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")], FAVICON)
 }
 
 /// The browser-callback script; host pages on any origin load it.
