@@ -39,6 +39,9 @@ test("the sign-in hint shows the command as code, and /favicon.ico is served", a
   assert.equal(icon.status, 200);
   assert.equal(icon.headers.get("content-type"), "image/svg+xml");
   assert.match(await icon.text(), /^<svg/);
+  const screen = await fetch(`${base}/ui/screens/integrations.js`);
+  assert.equal(screen.headers.get("content-type"), "text/javascript; charset=utf-8", "each screen is a module of its own");
+  assert.equal((await fetch(`${base}/ui/screens/nope.js`)).status, 404);
   await ui.signIn();
   await page.waitForLoadState("networkidle");
   assert.deepEqual(missing, [], "nothing the page loads is missing");
