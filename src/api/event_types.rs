@@ -9,6 +9,7 @@ use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams};
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::event_types::validate_event_type_name;
+use crate::domain::operational::is_operational;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::store::{Caller, EventType};
 
@@ -18,12 +19,15 @@ const SCOPE: Scope = Scope::EventTypes;
 pub struct EventTypeView {
     name: String,
     description: String,
+    /// An operational event (`delivery.failing`, `delivery.exhausted`, `endpoint.disabled`):
+    /// raised by Switchyard about deliveries themselves, not sent by the application.
+    operational: bool,
     created_at: String,
 }
 
 impl From<EventType> for EventTypeView {
     fn from(t: EventType) -> Self {
-        Self { name: t.name, description: t.description, created_at: rfc3339(t.created_at) }
+        Self { operational: is_operational(&t.name), name: t.name, description: t.description, created_at: rfc3339(t.created_at) }
     }
 }
 

@@ -90,8 +90,8 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/openapi.json", axum::routing::get(move || std::future::ready(([(header::CONTENT_TYPE, "application/json")], openapi.clone()))))
         .merge(ops_routes())
         .route("/", axum::routing::get(ui::index))
-        .route("/ui/app.js", axum::routing::get(ui::script))
-        .route("/ui/app.css", axum::routing::get(ui::style))
+        .route("/ui/{*path}", axum::routing::get(ui::file))
+        .route("/favicon.ico", axum::routing::get(ui::favicon))
         .route("/embed.js", axum::routing::get(ui::embed))
         .route("/demo/embed", axum::routing::get(ui::demo_host))
         .route("/demo/experience", axum::routing::get(ui::demo_experience));

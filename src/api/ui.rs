@@ -1,12 +1,32 @@
 //! Static files embedded in the binary and served as they are: the web UI (which uses the
-//! public API only, see ui/app.js), the browser-callback script `/embed.js` and its demo.
+//! public API only; ES modules from ui/app.js, no build step), the browser-callback script
+//! `/embed.js` and its demo.
 
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, Scope};
 
 const INDEX: &str = include_str!("../../ui/index.html");
-const SCRIPT: &str = include_str!("../../ui/app.js");
-const STYLE: &str = include_str!("../../ui/app.css");
+
+/// Every file served under `/ui/`, by its path in `ui/` (a test checks that none is missing).
+const FILES: &[(&str, &str)] = &[
+    ("app.js", include_str!("../../ui/app.js")),
+    ("app.css", include_str!("../../ui/app.css")),
+    ("lib/api.js", include_str!("../../ui/lib/api.js")),
+    ("lib/dom.js", include_str!("../../ui/lib/dom.js")),
+    ("lib/modal.js", include_str!("../../ui/lib/modal.js")),
+    ("lib/parts.js", include_str!("../../ui/lib/parts.js")),
+    ("lib/router.js", include_str!("../../ui/lib/router.js")),
+    ("lib/session.js", include_str!("../../ui/lib/session.js")),
+    ("screens/deliveries.js", include_str!("../../ui/screens/deliveries.js")),
+    ("screens/integrations.js", include_str!("../../ui/screens/integrations.js")),
+    ("screens/mailers.js", include_str!("../../ui/screens/mailers.js")),
+    ("screens/signin.js", include_str!("../../ui/screens/signin.js")),
+    ("screens/webhooks.js", include_str!("../../ui/screens/webhooks.js")),
+];
+const FAVICON: &str = include_str!("../../ui/favicon.svg");
 const EMBED: &str = include_str!("../../ui/embed.js");
 const DEMO_HOST: &str = include_str!("../../ui/demo-embed.html");
 const DEMO_EXPERIENCE: &str = include_str!("../../ui/demo-experience.html");
@@ -19,12 +39,18 @@ pub async fn index() -> impl IntoResponse {
     asset("text/html; charset=utf-8", INDEX)
 }
 
-pub async fn script() -> impl IntoResponse {
-    asset("text/javascript; charset=utf-8", SCRIPT)
+/// A file of the UI: `/ui/app.js`, `/ui/screens/….js`, `/ui/app.css`.
+pub async fn file(Path(path): Path<String>) -> Response {
+    let Some((name, body)) = FILES.iter().find(|(name, _)| *name == path) else {
+        return ApiError::new(StatusCode::NOT_FOUND, Scope::Api, "not_found", "no such file").into_response();
+    };
+    let content_type = if name.ends_with(".css") { "text/css; charset=utf-8" } else { "text/javascript; charset=utf-8" };
+    asset(content_type, body).into_response()
 }
 
-pub async fn style() -> impl IntoResponse {
-    asset("text/css; charset=utf-8", STYLE)
+/// The icon browsers ask for at `/favicon.ico`: an SVG, which they read by its content type.
+pub async fn favicon() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")], FAVICON)
 }
 
 /// The browser-callback script; host pages on any origin load it.
@@ -45,4 +71,33 @@ pub async fn demo_host() -> impl IntoResponse {
 
 pub async fn demo_experience() -> impl IntoResponse {
     asset("text/html; charset=utf-8", DEMO_EXPERIENCE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FILES;
+    use std::path::Path;
+
+    /// Every module and style sheet in ui/ (but the pages served elsewhere) is embedded.
+    #[test]
+    fn every_ui_file_is_served() {
+        fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, root, out);
+                } else if path.extension().is_some_and(|e| e == "js" || e == "css") {
+                    out.push(path.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+        let mut found = Vec::new();
+        walk(&root, &root, &mut found);
+        found.retain(|f| f != "embed.js");
+        for f in &found {
+            assert!(FILES.iter().any(|(name, _)| name == f), "ui/{f} is not in ui.rs FILES");
+        }
+        assert_eq!(found.len(), FILES.len(), "FILES lists only files that exist");
+    }
 }

@@ -68,6 +68,12 @@ async fn the_catalog_starts_with_fourteen_types_and_the_operational_ones_and_gro
     }
     let contact = listed["event_types"].as_array().unwrap().iter().find(|t| t["name"] == "contact.created").unwrap();
     assert_eq!(contact["description"], "A contact was created");
+    // Operational types are told apart, so a UI can group them away from the application's own.
+    let operational: Vec<&str> =
+        listed["event_types"].as_array().unwrap().iter().filter(|t| t["operational"] == true).map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(operational.len(), 3, "{operational:?}");
+    assert!(["endpoint.disabled", "delivery.failing", "delivery.exhausted"].iter().all(|n| operational.contains(n)));
+    assert_eq!(contact["operational"], false);
 
     // Refused before it exists (the account's catalog is now cached), accepted right after it is created.
     assert_error(&server.call("events-send", json!({"type": "order.shipped", "data": {}})).await, StatusCode::BAD_REQUEST, "events.unknown_type");

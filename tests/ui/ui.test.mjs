@@ -4,64 +4,13 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
-import { createServer } from "node:http";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
+import { listen, readBody, start, until } from "./harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..", "..");
-const binary = join(root, "target", "debug", "switchyard");
-const artifacts = join(here, "artifacts");
-mkdirSync(artifacts, { recursive: true });
-
-let server, base, token, browser, page, dir;
+let ui, base, token, page, api, shot;
 let receiver, receiverUrl;
 let receiverFails = true;
 const received = [];
 let sendgrid, sendgridUrl;
-
-function listen(handler) {
-  return new Promise((resolve) => {
-    const srv = createServer(handler);
-    srv.listen(0, "127.0.0.1", () => resolve([srv, `http://127.0.0.1:${srv.address().port}`]));
-  });
-}
-
-function readBody(req) {
-  return new Promise((resolve) => {
-    let data = "";
-    req.on("data", (c) => (data += c));
-    req.on("end", () => resolve(data));
-  });
-}
-
-async function api(call, body = {}) {
-  const response = await fetch(`${base}/api/${call}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const answer = await response.json();
-  assert.ok(answer.ok, `${call}: ${JSON.stringify(answer)}`);
-  return answer.result;
-}
-
-async function until(what, check, ms = 15000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const shot = (name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 
 before(async () => {
   [receiver, receiverUrl] = await listen(async (req, res) => {
@@ -77,33 +26,16 @@ before(async () => {
     res.setHeader("content-type", "application/json");
     res.end(good ? "" : JSON.stringify({ errors: [{ message: "The provided authorization grant is invalid, expired, or revoked", field: null, help: null }] }));
   });
-
-  dir = mkdtempSync(join(tmpdir(), "switchyard-ui-"));
-  const database = `sqlite:${join(dir, "ui.db")}`;
-  token = execFileSync(binary, ["token", "create", "--account", "ui", "--database-url", database], { encoding: "utf8" }).trim();
-  server = spawn(binary, ["serve", "--listen", "127.0.0.1:0", "--database-url", database, "--allow-http", "--allow-private-networks",
-    "--retry-schedule", "0ms,50ms,100ms", "--request-timeout", "2s", "--lease", "5s", "--sendgrid-base-url", sendgridUrl],
-  { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, SWITCHYARD_LOG: "warn" } });
-  const line = await new Promise((resolve) => createInterface({ input: server.stdout }).once("line", resolve));
-  base = line.replace("switchyard listening on ", "").trim();
+  ui = await start("ui", ["--sendgrid-base-url", sendgridUrl]);
+  ({ base, token, page, api, shot } = ui);
   await api("workspaces-create", { name: "Spring campaign" });
   await api("workspaces-create", { name: "Autumn campaign" });
-
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-  });
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on("pageerror", (error) => { throw error; });
 });
 
 after(async () => {
-  await browser?.close();
-  server?.kill();
+  await ui?.stop();
   receiver?.close();
   sendgrid?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 test("sign in and see the empty integrations placeholder", async () => {
@@ -231,7 +163,7 @@ test("edit an integration and delete one with confirmation", async () => {
 
 test("a mailer whose test fails stays unusable; after a passing test it is verified", async () => {
   await page.getByRole("link", { name: "Mailer Integrations" }).click();
-  await page.getByRole("button", { name: "Add Mailer Integration" }).click();
+  await page.getByRole("button", { name: "Add Mailer Integration" }).first().click();
   await page.getByLabel("Provider").selectOption("sendgrid");
   assert.ok(await page.getByRole("group", { name: "Template Parameter Fields" }).isVisible());
   await page.getByLabel("Provider").selectOption("smtp");

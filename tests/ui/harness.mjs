@@ -1,0 +1,96 @@
+// What every browser test file shares: the real `switchyard` binary on 127.0.0.1 with a fresh
+// SQLite file and an account, headless Chromium (Debian's /usr/bin/chromium) through
+// playwright-core, an API client, screenshots in tests/ui/artifacts/, and local HTTP servers
+// standing in for receivers and providers.
+
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const binary = join(here, "..", "..", "target", "debug", "switchyard");
+export const artifacts = join(here, "artifacts");
+mkdirSync(artifacts, { recursive: true });
+
+/** An HTTP server on 127.0.0.1 and its base URL. */
+export function listen(handler) {
+  return new Promise((resolve) => {
+    const srv = createServer(handler);
+    srv.listen(0, "127.0.0.1", () => resolve([srv, `http://127.0.0.1:${srv.address().port}`]));
+  });
+}
+
+export function readBody(req) {
+  return new Promise((resolve) => {
+    let data = "";
+    req.on("data", (c) => (data += c));
+    req.on("end", () => resolve(data));
+  });
+}
+
+/** Polls `check` until it returns something truthy (an upper bound, not a speed verdict). */
+export async function until(what, check, ms = 15000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Starts the server (extra `serve` flags in `flags`) and a browser page at 1280 × 900.
+ * Returns {base, token, page, api, shot, signIn, stop}.
+ */
+export async function start(name, flags = []) {
+  const dir = mkdtempSync(join(tmpdir(), `switchyard-${name}-`));
+  const database = `sqlite:${join(dir, "ui.db")}`;
+  const token = execFileSync(binary, ["token", "create", "--account", name, "--database-url", database], { encoding: "utf8" }).trim();
+  const server = spawn(binary, ["serve", "--listen", "127.0.0.1:0", "--database-url", database, "--allow-http", "--allow-private-networks",
+    "--retry-schedule", "0ms,50ms,100ms", "--request-timeout", "2s", "--lease", "5s", ...flags],
+  { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, SWITCHYARD_LOG: "warn" } });
+  const line = await new Promise((resolve) => createInterface({ input: server.stdout }).once("line", resolve));
+  const base = line.replace("switchyard listening on ", "").trim();
+
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("pageerror", (error) => { throw error; });
+
+  async function api(call, body = {}) {
+    const response = await fetch(`${base}/api/${call}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const answer = await response.json();
+    assert.ok(answer.ok, `${call}: ${JSON.stringify(answer)}`);
+    return answer.result;
+  }
+  const shot = (file) => page.screenshot({ path: join(artifacts, `${file}.png`), fullPage: true });
+  async function signIn(hash = "#/integrations") {
+    await page.goto(`${base}/${hash}`);
+    await page.getByLabel("API token").fill(token);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("nav a[aria-current=page]").waitFor();
+  }
+  async function stop() {
+    await browser.close();
+    server.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { base, token, page, api, shot, signIn, stop };
+}
+
+/** Horizontal overflow of the page in pixels (0 when nothing scrolls sideways). */
+export const overflow = (page) => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

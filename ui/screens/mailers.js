@@ -1,0 +1,160 @@
+// Mailer Integrations (seed 001): eight providers, template parameters, Send Test Email.
+
+import { api } from "../lib/api.js";
+import { app, clearErrors, field, formError, h, pageHead, select, showFormError, textInput } from "../lib/dom.js";
+import { confirmThen } from "../lib/modal.js";
+import { mappingEditor, workspaceToggles } from "../lib/parts.js";
+import { render } from "../lib/router.js";
+import { cache, eventTypes, inCurrentWorkspace, mailProviders, sourceFields } from "../lib/session.js";
+
+const LABELS = {
+  mailgun_region: "API Region",
+  region: "Region", domain: "API Domain", host: "Host", port: "Port", login: "Login", security: "Security",
+  access_key_id: "API Access Key", secret_access_key: "API Private Key", session_token: "Session Token (temporary credentials only)",
+  api_key: "API Key", secret_key: "API Private Key", password: "Password",
+};
+const MAILER_FIELD_ERRORS = {
+  "mailers.sender_email_required": "sender_email",
+  "mailers.invalid_template_params": "mapping",
+  "mailers.workspace_not_found": "workspaces",
+};
+
+export async function mailersView() {
+  await Promise.all([mailProviders(), sourceFields(), eventTypes()]);
+  const all = (await api("mailers-list")).mailers.filter(inCurrentWorkspace);
+  const add = () => h("button", { type: "button", class: "primary", onclick: () => showMailerForm() }, "Add Mailer Integration");
+  const page = h("section", {}, pageHead("Mailer Integrations", add()));
+  if (!all.length) page.append(h("div", { class: "card placeholder" }, h("h2", {}, "No mailer integrations yet"),
+    h("p", {}, "Send transactional e-mail through your own provider."), add()));
+  for (const mailer of all) {
+    const provider = cache.providers.find((p) => p.provider === mailer.provider);
+    page.append(h("div", { class: "card list-row", "data-mailer": mailer.id },
+      h("div", { class: "grow" }, h("strong", {}, mailer.name),
+        h("div", { class: "meta" }, `${provider.title} · ${mailer.sender_email || mailer.reply_to || ""}`)),
+      mailer.usable
+        ? h("span", { class: "badge ok" }, "Verified")
+        : h("span", { class: "badge bad", title: "Send Test Email must pass before it can be used" }, "Unverified — cannot send"),
+      h("div", { class: "actions" },
+        h("button", { type: "button", onclick: () => showMailerForm(mailer) }, "Edit"),
+        h("button", { type: "button", class: "danger", onclick: () => confirmThen(`Delete "${mailer.name}"?`, async () => {
+          await api("mailers-delete", { id: mailer.id });
+          render();
+        }) }, "Delete"))));
+  }
+  return page;
+}
+
+function showMailerForm(existing) {
+  const providerSelect = select(cache.providers.map((p) => [p.provider, p.title]), existing?.provider || "amazon_ses",
+    { disabled: existing ? true : null });
+  const body = h("div");
+  const form = h("form", { class: "panel", novalidate: true, "aria-labelledby": "form-title" },
+    h("h1", { id: "form-title" }, existing ? `Edit Mailer Integration · ${existing.name}` : "Add Mailer Integration"),
+    formError(), field("Provider", providerSelect, { name: "provider" }), body);
+  let collect = () => ({});
+  let validate = () => true;
+  const draw = () => {
+    const provider = cache.providers.find((p) => p.provider === providerSelect.value);
+    const m = existing || {};
+    const name = textInput(m.name || `${provider.title} Mailer`);
+    const senderName = textInput(m.sender_name || "");
+    const senderEmail = h("input", { type: "email", value: m.sender_email || "" });
+    const replyTo = h("input", { type: "email", value: m.reply_to || "" });
+    const bcc = h("input", { type: "email", value: m.bcc || "" });
+    const config = {};
+    const secrets = {};
+    for (const key of provider.config_fields) {
+      const current = m.config?.[key];
+      config[key] = key === "region" && provider.provider === "mailgun" ? select([["us", "US"], ["eu", "EU"]], current || "us")
+        : key === "security" ? select([["", "By port (587 STARTTLS, 465 TLS)"], ["starttls", "STARTTLS"], ["tls", "TLS"], ["none", "None"]], current || "")
+        : h("input", { type: key === "port" ? "number" : "text", value: current ?? (key === "port" ? "587" : "") });
+    }
+    for (const key of provider.credential_fields) {
+      const hint = m.credential_hints?.[key];
+      secrets[key] = h("input", { type: "password", autocomplete: "off", placeholder: hint ? `Stored (${hint}) — leave empty to keep` : "" });
+    }
+    const params = provider.supports_template_params
+      ? mappingEditor({ legend: "Template Parameter Fields", outputLabel: "Parameter name",
+        rows: (m.template_params || []).map((p) => ({ output: p.parameter_name, source: p.source_field })) })
+      : null;
+    const workspaces = workspaceToggles(existing);
+    // replaceChildren would write a null as the text "null": parts a provider lacks are left out.
+    body.replaceChildren(...[
+      h("fieldset", {}, h("legend", {}, "General Settings"),
+        field("Integration Name", name, { name: "name" }),
+        field("Sender Name", senderName, { name: "sender_name" }),
+        provider.has_sender_email ? field("Sender Email", senderEmail, { name: "sender_email" }) : null,
+        field("Reply-To Email", replyTo, { name: "reply_to", hint: provider.has_sender_email ? "Optional." : "Replies go here; the built-in relay sends from the server's own address." }),
+        field("BCC Email (optional)", bcc, { name: "bcc", hint: "Receives a copy of every outgoing e-mail." })),
+      provider.config_fields.length || provider.credential_fields.length
+        ? h("fieldset", {}, h("legend", {}, "Authentication"),
+          ...provider.config_fields.map((k) => field(LABELS[`${provider.provider}_${k}`] || LABELS[k], config[k], { name: k })),
+          ...provider.credential_fields.map((k) => field(LABELS[k], secrets[k], { name: k })))
+        : h("p", { class: "meta" }, "No authentication required."),
+      params ? params.el : null,
+      workspaces.el,
+      h("div", { class: "form-actions" },
+        h("button", { type: "submit", class: "primary" }, "Save Changes"),
+        h("button", { type: "button", onclick: () => render() }, "Cancel")),
+      existing ? testSection(existing) : h("p", { class: "meta" }, "Save, then Send Test Email: the mailer can be used only once a test passes."),
+    ].filter(Boolean));
+    validate = () => !params || params.validate();
+    collect = () => {
+      const out = {
+        name: name.value, sender_name: senderName.value, reply_to: replyTo.value, bcc: bcc.value, ...workspaces.value(),
+        config: Object.fromEntries(provider.config_fields.filter((k) => config[k].value !== "")
+          .map((k) => [k, k === "port" ? Number(config[k].value) : config[k].value.trim()])),
+      };
+      if (provider.has_sender_email) out.sender_email = senderEmail.value;
+      const typed = provider.credential_fields.filter((k) => secrets[k].value);
+      if (!existing || typed.length) out.credentials = Object.fromEntries(typed.map((k) => [k, secrets[k].value]));
+      if (params) out.template_params = params.rows().map((r) => ({ parameter_name: r.output, source_field: r.source }));
+      return out;
+    };
+  };
+  providerSelect.addEventListener("change", draw);
+  draw();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    if (!validate()) return;
+    try {
+      const saved = existing
+        ? await api("mailers-update", { id: existing.id, ...collect() })
+        : await api("mailers-create", { provider: providerSelect.value, ...collect() });
+      showMailerForm(saved.mailer);
+      form.ownerDocument.querySelector("[data-role=saved]")?.focus();
+    } catch (error) {
+      showFormError(form, error, MAILER_FIELD_ERRORS);
+    }
+  });
+  app.replaceChildren(form);
+  providerSelect.focus();
+}
+
+function testSection(mailer) {
+  const to = h("input", { type: "email", placeholder: "you@example.com" });
+  const result = h("div", { role: "status", "aria-live": "polite" });
+  const send = h("button", { type: "button" }, "Send Test Email");
+  send.addEventListener("click", async () => {
+    send.disabled = true;
+    result.className = "notice";
+    result.textContent = "Sending…";
+    try {
+      const answer = await api("mailers-test", { id: mailer.id, to: to.value });
+      result.className = `notice ${answer.ok ? "ok" : "bad"}`;
+      result.textContent = answer.message;
+      status.replaceWith(status = statusBadge(answer.mailer));
+    } catch (error) {
+      result.className = "notice bad";
+      result.textContent = error.message;
+    } finally {
+      send.disabled = false;
+    }
+  });
+  const statusBadge = (m) => h("span", { class: `badge ${m.usable ? "ok" : "bad"}`, "data-role": "saved", tabindex: "-1" },
+    m.usable ? "Verified: ready to send" : "Unverified — cannot send until a test e-mail succeeds");
+  let status = statusBadge(mailer);
+  return h("fieldset", {}, h("legend", {}, "Test Your Connection"), status, field("Send a test e-mail to", to, { name: "to" }),
+    h("div", { class: "form-actions" }, send), result);
+}
