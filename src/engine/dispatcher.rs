@@ -48,6 +48,9 @@ pub(super) struct Dispatcher {
     published: HashSet<Uuid>,
     /// Lanes that heard of new work while their claim was on its way.
     work_during_claim: HashSet<Uuid>,
+    /// Targets this node does not own that it heard of work for, and when it last asked for a
+    /// round because of them: once per lease is enough (most are simply owned by another node).
+    asked_about: HashMap<Uuid, Instant>,
 }
 
 impl Dispatcher {
@@ -77,6 +80,7 @@ impl Dispatcher {
             in_flight: 0,
             published: HashSet::new(),
             work_during_claim: HashSet::new(),
+            asked_about: HashMap::new(),
         }
     }
 
@@ -123,6 +127,7 @@ impl Dispatcher {
     fn work(&mut self, targets: Vec<Uuid>) {
         let now = now_ms();
         let mut unknown = false;
+        let lease = self.settings.owner_lease;
         for target in targets {
             match self.lanes.get_mut(&target) {
                 Some(lane) => {
@@ -132,11 +137,18 @@ impl Dispatcher {
                     }
                     self.touched.insert(target);
                 }
-                None => unknown = true,
+                None => {
+                    let asked = self.asked_about.entry(target).or_insert_with(|| Instant::now() - lease);
+                    if asked.elapsed() >= lease {
+                        *asked = Instant::now();
+                        unknown = true;
+                    }
+                }
             }
         }
         if unknown {
             // Maybe nobody owns it yet (a new target): a round may take it.
+            self.asked_about.retain(|_, asked| asked.elapsed() < lease);
             self.membership.poke();
         }
     }
@@ -219,13 +231,18 @@ impl Dispatcher {
                     tracing::info!(%target, "lost the ownership of a target");
                     self.drop_lane(target);
                 }
+                // Only lanes this node has: a target it gave up may still be listed by a round
+                // that read before the hand-over committed.
                 for o in owned {
-                    self.adopt(o, false);
+                    if let Some(lane) = self.lanes.get_mut(&o.target.id).filter(|lane| lane.token == o.token) {
+                        lane.update(&o);
+                        self.touched.insert(o.target.id);
+                    }
                 }
             }
             Change::Taken(taken) => {
                 for o in taken {
-                    self.adopt(o, true);
+                    self.adopt(o);
                 }
             }
             Change::HandOver(targets) => {
@@ -248,20 +265,13 @@ impl Dispatcher {
         }
     }
 
-    /// Applies an owned target's settings; a target taken (or re-taken with a new token) gets a
-    /// fresh lane.
-    fn adopt(&mut self, owned: OwnedTarget, taken: bool) {
+    /// A target just taken (or taken again, with a new token) gets a fresh lane.
+    fn adopt(&mut self, owned: OwnedTarget) {
         let target = owned.target.id;
-        match self.lanes.get_mut(&target) {
-            Some(lane) if lane.token == owned.token => lane.update(&owned),
-            Some(_) if !taken => return,
-            _ => {
-                if self.lanes.contains_key(&target) {
-                    self.drop_lane(target);
-                }
-                self.lanes.insert(target, Lane::new(&owned));
-            }
+        if self.lanes.contains_key(&target) {
+            self.drop_lane(target);
         }
+        self.lanes.insert(target, Lane::new(&owned));
         self.touched.insert(target);
     }
 

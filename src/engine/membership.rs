@@ -21,6 +21,8 @@ use crate::store::{NodeInfo, OwnedTarget, Store, StoreResult};
 const TAKE_BATCH: u32 = 1000;
 /// Targets handed over in one round at most, so a node joining moves work gradually.
 const HAND_OVER_BATCH: usize = 64;
+/// Rounds asked for by pokes are at least this far apart (pokes in between wait for the next).
+const POKE_SPACING: Duration = Duration::from_millis(100);
 /// Nodes silent for this many leases are forgotten.
 const FORGET_AFTER_LEASES: i64 = 10;
 
@@ -137,6 +139,7 @@ impl Membership {
         let mut poll_now = true;
         let mut ready = Some(ready);
         loop {
+            let round_at = tokio::time::Instant::now();
             if let Err(e) = self.round(std::mem::take(&mut poll_now)).await {
                 tracing::warn!(error = %e, "ownership round failed; retrying");
             }
@@ -149,8 +152,12 @@ impl Membership {
                 tokio::select! {
                     control = inbox.recv() => match control {
                         Some(Control::Poke) => {
+                            // Pokes coming thick and fast share one round.
                             poll_now = true;
-                            break;
+                            let soon = (round_at + POKE_SPACING).max(tokio::time::Instant::now());
+                            if soon < wait.deadline() {
+                                wait.as_mut().reset(soon);
+                            }
                         }
                         Some(Control::Released(targets)) => self.release(&targets).await,
                         Some(Control::Stop(targets, done)) => {

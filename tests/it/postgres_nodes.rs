@@ -219,3 +219,127 @@ async fn migrate_store_moves_everything_and_pending_work_completes() {
     standardwebhooks::Webhook::new(&secret).unwrap().verify(&last.body, &last.headers).expect("signed with the migrated secret");
     pg.stop().await;
 }
+
+/// A receiver that records each request's arrival (event number, time) and the most requests it
+/// ever held at once; each request takes `hold`. A request whose client is gone is dropped (and
+/// stops counting) with its connection.
+#[derive(Clone, Default)]
+struct Watched {
+    arrivals: Arc<std::sync::Mutex<Vec<(i64, Instant)>>>,
+    now: Arc<std::sync::atomic::AtomicUsize>,
+    most: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+struct Holding(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Watched {
+    async fn start(hold: Duration) -> (Self, String) {
+        let watched = Self::default();
+        let w = watched.clone();
+        let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let w = w.clone();
+            async move {
+                let n = w.now.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                let _holding = Holding(w.now.clone());
+                w.most.fetch_max(n, std::sync::atomic::Ordering::SeqCst);
+                let event: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                w.arrivals.lock().unwrap().push((event["data"]["n"].as_i64().unwrap(), Instant::now()));
+                tokio::time::sleep(hold).await;
+                axum::http::StatusCode::NO_CONTENT
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (watched, url)
+    }
+
+    /// Each event number's first arrival, in arrival order.
+    fn first_arrivals(&self) -> Vec<i64> {
+        let mut seen = std::collections::HashSet::new();
+        self.arrivals.lock().unwrap().iter().filter(|(n, _)| seen.insert(*n)).map(|(n, _)| *n).collect()
+    }
+
+    /// The most arrivals within any one-second window.
+    fn busiest_second(&self) -> usize {
+        let times: Vec<Instant> = self.arrivals.lock().unwrap().iter().map(|(_, at)| *at).collect();
+        (0..times.len()).map(|i| times[i..].iter().take_while(|t| t.duration_since(times[i]) < Duration::from_secs(1)).count()).max().unwrap_or(0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_killed_mid_load_hands_its_targets_over_keeping_caps_rate_limits_and_order() {
+    let Some(schema) = common::postgres_schema().await else { return };
+    let _heavy = common::turns::heavy().await;
+    const CAP: usize = 4;
+    const LIMIT: usize = 100;
+    let count = common::turns::size(300, 5_000);
+    let flags = ["--lease", "2s", "--request-timeout", "2s", "--endpoint-concurrency", "4", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s"];
+    // The first node starts alone and owns every target; the second joins and takes its share by
+    // hand-over; then, under load, the owner of the ordered target is killed, and the other node
+    // takes over what it owned.
+    let mut fleet = Fleet::start(&schema, &[&flags]).await;
+    let (capped, capped_url) = Watched::start(Duration::from_millis(20)).await;
+    let (limited, limited_url) = Watched::start(Duration::ZERO).await;
+    let (ordered, ordered_url) = Watched::start(Duration::ZERO).await;
+    let mut targets = Vec::new();
+    for body in [
+        json!({"url": capped_url, "events": ["contact.created"]}),
+        json!({"url": limited_url, "events": ["contact.created"], "rate_limit": LIMIT}),
+        json!({"url": ordered_url, "events": ["contact.created"], "ordering": "fifo"}),
+    ] {
+        targets.push(fleet.ok(0, "webhooks-create", body).await["endpoint"]["id"].as_str().unwrap().to_owned());
+    }
+    let joining = [&["--secret-key", common::TEST_KEY, "--poll-interval", "100ms"][..], &flags].concat();
+    fleet.nodes.push(common::Node::spawn(&schema.url, &joining));
+    let pool = sqlx::PgPool::connect(&schema.url).await.unwrap();
+    let owners = |pool: sqlx::PgPool| async move {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT o.target_id, n.pid FROM target_owners o JOIN nodes n ON n.id = o.node_id WHERE o.expires_at > 0")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        rows.into_iter().collect::<std::collections::HashMap<String, i64>>()
+    };
+    let sender = fleet.sender();
+    let progress = sender.clone();
+    let sending = tokio::spawn(fleet::send(sender, count, 10, 2, Duration::from_millis(100)));
+    eventually(DELIVERY_LIMIT, "40 % of the events accepted", || async { (progress.accepted() >= count * 4 / 10).then_some(()) }).await;
+    let before = owners(pool.clone()).await;
+    let doomed =
+        fleet.nodes.iter().position(|node| node.pid().map(i64::from) == before.get(&targets[2]).copied()).expect("the ordered target has an owner");
+    let owned_by_doomed = before.values().filter(|pid| Some(**pid) == fleet.nodes[doomed].pid().map(i64::from)).count();
+    fleet.nodes[doomed].kill();
+    let sent = sending.await.unwrap();
+    let all = |w: &Watched| w.first_arrivals().len() == count;
+    eventually(DELIVERY_LIMIT, "every event at every receiver", || async { (all(&capped) && all(&limited) && all(&ordered)).then_some(()) }).await;
+    let survivor = i64::from(fleet.nodes[1 - doomed].pid().unwrap());
+    let after = owners(pool.clone()).await;
+    // Acceptance order: the events' commit order, across both nodes.
+    let seqs: Vec<(String, i64)> =
+        sqlx::query_as("SELECT idempotency_key, seq FROM events WHERE event_type = 'contact.created'").fetch_all(&pool).await.unwrap();
+    let seq_of: std::collections::HashMap<i64, i64> = seqs.into_iter().map(|(key, seq)| (key[1..].parse().unwrap(), seq)).collect();
+    fleet.terminate_all().await;
+    let statuses = fleet.delivery_statuses().await;
+    pool.close().await;
+    let in_order: Vec<i64> = ordered.first_arrivals().iter().map(|n| seq_of[n]).collect();
+    println!(
+        "owner killed with {owned_by_doomed} of 3 targets: {count} events, {} sends retried; most at once {} (cap {CAP}); busiest second {} (limit {LIMIT}); ordered receiver {} arrivals for {count} events; statuses {statuses:?}",
+        sent.unreachable,
+        capped.most.load(std::sync::atomic::Ordering::SeqCst),
+        limited.busiest_second(),
+        ordered.arrivals.lock().unwrap().len(),
+    );
+    assert_eq!(after.len(), 3, "every target has an owner");
+    assert!(targets.iter().all(|t| after.get(t) == Some(&survivor)), "ownership moved to the survivor: {after:?}");
+    assert_eq!(statuses.get("delivered").copied(), Some((count * 3) as i64), "nothing lost: {statuses:?}");
+    assert!(capped.most.load(std::sync::atomic::Ordering::SeqCst) <= CAP, "the cap held at the receiver");
+    assert!(limited.busiest_second() <= LIMIT, "the rate limit held at the receiver");
+    assert!(in_order.windows(2).all(|w| w[0] < w[1]), "the ordered receiver saw every event first in acceptance order");
+}

@@ -406,6 +406,11 @@ impl Node {
         Self { base, child: Some(child) }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
     /// SIGKILL: nothing is finished or recorded.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
