@@ -46,8 +46,9 @@ pub(super) struct Dispatcher {
     in_flight: usize,
     /// Lanes whose `takes_new_work` was last published as true.
     published: HashSet<Uuid>,
-    /// Lanes that heard of new work while their claim was on its way.
-    work_during_claim: HashSet<Uuid>,
+    /// What lanes learned of their rows in the database while a claim was on its way (new work,
+    /// a retry gone back): the earliest due time, which the claim's answer, read before, may miss.
+    due_during_claim: HashMap<Uuid, Millis>,
     /// Targets this node does not own that it heard of work for, and when it last asked for a
     /// round because of them: once per lease is enough (most are simply owned by another node).
     asked_about: HashMap<Uuid, Instant>,
@@ -79,7 +80,7 @@ impl Dispatcher {
             scheduled: HashMap::new(),
             in_flight: 0,
             published: HashSet::new(),
-            work_during_claim: HashSet::new(),
+            due_during_claim: HashMap::new(),
             asked_about: HashMap::new(),
         }
     }
@@ -133,7 +134,7 @@ impl Dispatcher {
                 Some(lane) => {
                     lane.db_due = Some(now);
                     if lane.claiming {
-                        self.work_during_claim.insert(target);
+                        note_due(&mut self.due_during_claim, target, now);
                     }
                     self.touched.insert(target);
                 }
@@ -164,6 +165,9 @@ impl Dispatcher {
             result.target_failing = lane.failing;
             if retry && !result.keep_lease {
                 lane.retry_in_database(result.next_attempt_at);
+                if lane.claiming {
+                    note_due(&mut self.due_during_claim, target, result.next_attempt_at);
+                }
             }
             let head = (retry && result.keep_lease).then_some(ClaimedDelivery {
                 attempt_count: result.attempt.attempt_number,
@@ -208,7 +212,8 @@ impl Dispatcher {
             let target = claimed.target;
             let Some(lane) = self.lanes.get_mut(&target) else { continue };
             lane.claiming = false;
-            lane.db_due = if self.work_during_claim.remove(&target) { Some(now) } else { claimed.next_due };
+            let learned = self.due_during_claim.remove(&target);
+            lane.db_due = [claimed.next_due, learned].into_iter().flatten().min();
             lane.extend(claimed.deliveries.into_iter().filter(|d| d.lease_token == lane.token).collect());
             self.touched.insert(target);
         }
@@ -216,7 +221,7 @@ impl Dispatcher {
             if let Some(lane) = self.lanes.get_mut(&target) {
                 lane.claiming = false;
                 lane.db_due = Some(now + CLAIM_RETRY_MS);
-                self.work_during_claim.remove(&target);
+                self.due_during_claim.remove(&target);
                 self.touched.insert(target);
             }
         }
@@ -279,7 +284,7 @@ impl Dispatcher {
         self.lanes.remove(&target);
         self.hot.set(target, None);
         self.published.remove(&target);
-        self.work_during_claim.remove(&target);
+        self.due_during_claim.remove(&target);
         self.scheduled.remove(&target);
     }
 
@@ -417,4 +422,10 @@ impl Dispatcher {
         let quiet: Vec<(Uuid, Uuid)> = self.lanes.values().filter(|lane| lane.in_flight() == 0).map(|lane| (lane.target.id, lane.token)).collect();
         self.membership.stop(quiet).await;
     }
+}
+
+/// Keeps the earliest due time learned for `target`.
+fn note_due(learned: &mut HashMap<Uuid, Millis>, target: Uuid, at: Millis) {
+    let due = learned.entry(target).or_insert(at);
+    *due = (*due).min(at);
 }
