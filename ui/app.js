@@ -4,7 +4,9 @@
 
 import { render, route } from "./lib/router.js";
 import { chooseWorkspace, signOut } from "./lib/session.js";
+import { activationView } from "./screens/activations.js";
 import { deliveriesView } from "./screens/deliveries.js";
+import { destinationsView } from "./screens/destinations.js";
 import { integrationsView } from "./screens/integrations.js";
 import { mailersView } from "./screens/mailers.js";
 import { webhooksView } from "./screens/webhooks.js";
@@ -12,6 +14,8 @@ import { webhooksView } from "./screens/webhooks.js";
 route("#/integrations", integrationsView);
 route("#/mailers", mailersView);
 route("#/webhooks", webhooksView);
+route("#/destinations", destinationsView);
+route("#/activations", activationView, { nav: "#/destinations" });
 route("#/deliveries", deliveriesView);
 
 document.getElementById("sign-out").addEventListener("click", signOut);

@@ -25,7 +25,8 @@ export function mappingEditor({ legend, outputLabel, rows, onChange }) {
     const remove = h("button", { type: "button", class: "link danger icon", "aria-label": "Remove mapping row", title: "Remove" });
     remove.innerHTML = TRASH_ICON;
     const error = h("span", { class: "field-error row-error", id: errorId });
-    const el = h("div", { class: "mapping-row" }, output, h("span", { class: "arrow", "aria-hidden": "true" }, "→"), source, remove, error);
+    const el = h("div", { class: "mapping-row" }, cell(outputLabel, output), h("span", { class: "arrow", "aria-hidden": "true" }, "→"),
+      cell("Source field", source, "second"), remove, error);
     const clear = (input) => () => {
       input.removeAttribute("aria-invalid");
       el.classList.remove("invalid");
@@ -62,6 +63,12 @@ export function mappingEditor({ legend, outputLabel, rows, onChange }) {
   };
   changed();
   return { el: wrap, rows: current, validate };
+}
+
+/** A mapping row's input with its caption, shown only where the row stacks (on a phone), when
+ * the column headings are hidden. */
+export function cell(caption, input, extra = "") {
+  return h("div", { class: `cell ${extra}` }, h("span", { class: "cell-label", "aria-hidden": "true" }, caption), input);
 }
 
 /** "Available in Workspaces": one switch per workspace, and Select All. */

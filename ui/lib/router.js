@@ -8,9 +8,16 @@ import { signInView } from "../screens/signin.js";
 
 const ROUTES = {};
 
-/** Adds the screen drawn at `hash` (an async function returning its element). */
-export function route(hash, view) {
-  ROUTES[hash] = view;
+/** Adds the screen drawn at `hash` and below it (`#/activations/<id>`): an async function given
+ * the address's further parts and returning its element. `nav` names the link marked current. */
+export function route(hash, view, { nav = hash } = {}) {
+  ROUTES[hash] = { view, nav };
+}
+
+/** Goes to an address (drawn by the hashchange listener). */
+export function go(hash) {
+  if (location.hash === hash) render();
+  else location.hash = hash;
 }
 
 export async function render() {
@@ -22,17 +29,19 @@ export async function render() {
     app.querySelector("input").focus();
     return;
   }
-  if (!ROUTES[location.hash]) {
+  const [, name, ...args] = location.hash.split("/");
+  const screen = ROUTES[`#/${name}`];
+  if (!screen) {
     location.hash = Object.keys(ROUTES)[0];
     return;
   }
   document.querySelectorAll("nav a").forEach((a) => {
-    if (a.getAttribute("href") === location.hash) a.setAttribute("aria-current", "page");
+    if (a.getAttribute("href") === screen.nav) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   });
   try {
     await refreshWorkspaces();
-    app.replaceChildren(await ROUTES[location.hash]());
+    app.replaceChildren(await screen.view(...args.map(decodeURIComponent)));
   } catch (error) {
     app.replaceChildren(h("div", { class: "form-error", role: "alert" }, error.message));
   }
