@@ -9,7 +9,13 @@ import { render } from "../lib/router.js";
 
 const PAGE = 25;
 const STATUS_BADGE = { running: "pending", finished: "ok", cancelled: "" };
-const OUTCOMES = [["", "All records"], ["delivered", "Succeeded (2xx)"], ["failed", "Failed (4xx, 5xx, no answer or cancelled)"], ["pending", "Pending"]];
+const OUTCOMES = [["", "All records"], ["succeeded", "Succeeded (2xx)"], ["client_errors", "Client errors (4xx)"],
+  ["server_errors", "Server errors or no answer (5xx)"], ["cancelled", "Cancelled"], ["pending", "Pending"]];
+
+const OUTCOME_BADGE = {
+  succeeded: ["ok", "succeeded"], client_errors: ["warn", "client error"], server_errors: ["bad", "server error"],
+  cancelled: ["", "cancelled"], pending: ["pending", "pending"],
+};
 
 const plural = (n, one, many = `${one}s`) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
 
@@ -97,17 +103,17 @@ export async function activationView(id) {
   let nextCursor = null;
   const loadPage = async () => {
     const cursor = cursors[cursors.length - 1];
-    const page = await api("activations-records", { id, limit: PAGE, status: outcome.value || undefined, cursor });
+    const page = await api("activations-records", { id, limit: PAGE, outcome: outcome.value || undefined, cursor });
     nextCursor = page.next_cursor ?? null;
     const first = (cursors.length - 1) * PAGE;
     where.textContent = page.records.length ? `Records ${first + 1}–${first + page.records.length}` : "No records match.";
     previous.disabled = cursors.length === 1;
     next.disabled = nextCursor === null;
     table.replaceChildren(page.records.length ? h("div", { class: "table-wrap" }, h("table", { class: "records-table stack-table" },
-      h("thead", {}, h("tr", {}, ["#", "Status", "HTTP", "Attempts", "Error", "Record"].map((t) => h("th", { scope: "col", class: t === "#" || t === "Attempts" ? "num" : null }, t)))),
+      h("thead", {}, h("tr", {}, ["#", "Outcome", "HTTP", "Attempts", "Error", "Record"].map((t) => h("th", { scope: "col", class: t === "#" || t === "Attempts" ? "num" : null }, t)))),
       h("tbody", {}, page.records.map((r) => h("tr", { "data-record": r.index },
         cellOf("#", r.index + 1, "num"),
-        cellOf("Status", h("span", { class: `badge ${r.status === "delivered" ? "ok" : r.status === "failed" ? "bad" : "pending"}` }, r.status)),
+        cellOf("Outcome", h("span", { class: `badge ${OUTCOME_BADGE[r.outcome][0]}`, "data-outcome": r.outcome }, OUTCOME_BADGE[r.outcome][1])),
         cellOf("HTTP", r.http_status_code ?? "—"),
         cellOf("Attempts", r.attempt_count, "num"),
         cellOf("Error", r.last_error || null, "error-cell"),
