@@ -10,6 +10,7 @@ import { destinationsView } from "./screens/destinations.js";
 import { integrationsView } from "./screens/integrations.js";
 import { mailersView } from "./screens/mailers.js";
 import { webhooksView } from "./screens/webhooks.js";
+import { workspacesView } from "./screens/workspaces.js";
 
 route("#/integrations", integrationsView);
 route("#/mailers", mailersView);
@@ -17,6 +18,7 @@ route("#/webhooks", webhooksView);
 route("#/destinations", destinationsView);
 route("#/activations", activationView, { nav: "#/destinations" });
 route("#/deliveries", deliveriesView);
+route("#/workspaces", workspacesView);
 
 document.getElementById("sign-out").addEventListener("click", signOut);
 document.getElementById("workspace-switcher").addEventListener("change", (event) => {

@@ -27,6 +27,7 @@ const FILES: &[(&str, &str)] = &[
     ("screens/mailers.js", include_str!("../../ui/screens/mailers.js")),
     ("screens/signin.js", include_str!("../../ui/screens/signin.js")),
     ("screens/webhooks.js", include_str!("../../ui/screens/webhooks.js")),
+    ("screens/workspaces.js", include_str!("../../ui/screens/workspaces.js")),
 ];
 const FAVICON: &str = include_str!("../../ui/favicon.svg");
 const EMBED: &str = include_str!("../../ui/embed.js");

@@ -55,9 +55,9 @@ document.addEventListener("keydown", (event) => {
 });
 
 /** Asks before a destructive action. Cancel has the focus, so Enter never deletes. */
-export function confirmThen(message, action, { title = "Please confirm", confirm = "Delete", dismiss = "Cancel", details = null } = {}) {
+export function confirmThen(message, action, { title = "Please confirm", confirm = "Delete", dismiss = "Cancel", details = null, tone = "destructive" } = {}) {
   const cancel = h("button", { type: "button", onclick: closeModal }, dismiss);
-  const yes = h("button", { type: "button", class: "destructive", onclick: async () => { closeModal(); await action(); } }, confirm);
+  const yes = h("button", { type: "button", class: tone, onclick: async () => { closeModal(); await action(); } }, confirm);
   openModal(title, h("div", {}, h("p", {}, message), details, h("div", { class: "form-actions end" }, cancel, yes)));
   cancel.focus();
 }

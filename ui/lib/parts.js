@@ -1,6 +1,7 @@
 // Form parts the screens share: field-mapping rows, workspace toggles, event checkboxes.
 
 import { h, nextId, select, textInput, TRASH_ICON } from "./dom.js";
+import { confirmThen } from "./modal.js";
 import { cache, currentWorkspace } from "./session.js";
 
 /** Mapping rows "Webhook field → Source field": a text input (output key) and a dropdown of the
@@ -91,6 +92,14 @@ export function workspaceToggles(item) {
       return everything ? { all_workspaces: true } : { all_workspaces: false, workspaces: ids };
     },
   };
+}
+
+/** Saves at once, unless `scope` (a workspaceToggles value) is no workspace at all: that is
+ * asked first, since nothing would reach it. */
+export function confirmWorkspaces(scope, save) {
+  if (scope.all_workspaces || scope.workspaces.length) return save();
+  confirmThen("It is available in no workspace, so no event will reach it. Save it anyway?", save,
+    { title: "Available in no workspace", confirm: "Save anyway", dismiss: "Choose workspaces", tone: "primary" });
 }
 
 /** Event checkboxes: the account's own events, then the operational ones (about deliveries

@@ -5,7 +5,7 @@
 import { api, upload } from "../lib/api.js";
 import { app, clearErrors, field, formError, h, nextId, pageHead, select, showFormError, textInput, TRASH_ICON } from "../lib/dom.js";
 import { closeModal, confirmThen, openModal } from "../lib/modal.js";
-import { cell, eventChecks, workspaceToggles } from "../lib/parts.js";
+import { cell, confirmWorkspaces, eventChecks, workspaceToggles } from "../lib/parts.js";
 import { go, render } from "../lib/router.js";
 import { eventTypes, inCurrentWorkspace } from "../lib/session.js";
 import { activationRow, historyTable } from "./activations.js";
@@ -238,15 +238,17 @@ function showDestinationForm(existing) {
       rate_limit: rateLimit.value ? Number(rateLimit.value) : null,
       ...workspaces.value(),
     };
-    try {
-      await api(existing ? "destinations-update" : "destinations-create", existing ? { id: existing.id, ...body } : body);
-      go("#/destinations");
-    } catch (error) {
-      const row = /query_params\[(\d+)\]/.exec(error.message);
-      if (row && params_.el.markRow(Number(row[1]) + 1, error.message)) return;
-      if (error.message.startsWith("rate_limit")) return showFormError(form, error, { [error.code]: "rate_limit" });
-      showFormError(form, error, FIELD_ERRORS);
-    }
+    confirmWorkspaces(body, async () => {
+      try {
+        await api(existing ? "destinations-update" : "destinations-create", existing ? { id: existing.id, ...body } : body);
+        go("#/destinations");
+      } catch (error) {
+        const row = /query_params\[(\d+)\]/.exec(error.message);
+        if (row && params_.el.markRow(Number(row[1]) + 1, error.message)) return;
+        if (error.message.startsWith("rate_limit")) return showFormError(form, error, { [error.code]: "rate_limit" });
+        showFormError(form, error, FIELD_ERRORS);
+      }
+    });
   });
   app.replaceChildren(form);
   refreshPreview();
