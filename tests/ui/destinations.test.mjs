@@ -168,10 +168,12 @@ test("page through a running activation's records and cancel it", async () => {
   await dialog.getByRole("button", { name: "Cancel activation" }).click();
   await page.locator("[data-role=summary] [data-role=status]", { hasText: "cancelled" }).waitFor();
   const cancelled = Number(await stat("cancelled").textContent());
-  assert.ok(cancelled >= 50, `most records cancelled (${cancelled})`);
+  assert.ok(cancelled >= 30, `most records cancelled (${cancelled})`);
   await page.getByLabel("Outcome").selectOption("cancelled");
-  await until("cancelled records only", async () => (await page.locator("[data-record]").count()) === 25);
-  assert.ok((await page.locator("[data-record] [data-outcome]").allTextContents()).every((s) => s === "cancelled"));
+  await until("a page of cancelled records only", async () => {
+    const outcomes = await page.locator("[data-record] [data-outcome]").allTextContents();
+    return outcomes.length === 25 && outcomes.every((s) => s === "cancelled");
+  });
   await page.getByRole("button", { name: "Next" }).click();
   await where.getByText(/^Records 26–/).waitFor();
   assert.equal(await page.getByRole("button", { name: "Cancel activation" }).isVisible(), false, "nothing left to cancel");

@@ -105,6 +105,7 @@ test("edit a webhook endpoint: URL, description, events and rate limit", async (
   await endpoint.getByRole("button", { name: "Edit" }).click();
   const dialog = page.getByRole("dialog", { name: "Edit Endpoint" });
   await dialog.getByText("Healthy: no failed attempt since the last success.").waitFor();
+  await shot("webhook-edit");
   assert.equal(await dialog.getByLabel("Endpoint URL").inputValue(), `${receiverUrl}/fail`);
   assert.ok(await dialog.getByLabel("contact.created").isChecked());
   await dialog.getByLabel("Description").fill("Order system");
