@@ -93,7 +93,9 @@ export async function start(name, flags = []) {
   // Every state a test takes a picture of is also checked for accessibility.
   const shot = async (file) => {
     await accessible(page, file);
-    await page.screenshot({ path: join(artifacts, `${file}.png`), fullPage: true });
+    // A dialog is pictured as the viewport shows it (its fixed backdrop covers only that).
+    const fullPage = await page.locator("#overlay").isHidden();
+    await page.screenshot({ path: join(artifacts, `${file}.png`), fullPage });
   };
   async function signIn(hash = "#/integrations") {
     await page.goto(`${base}/${hash}`);
