@@ -89,6 +89,24 @@ test("create a destination; the preview shows the URL a sample record produces a
   assert.deepEqual(saved.query_params, [{ query_key: "email", column: "contacts.email" }, { query_key: "user_id", column: "contacts.id" }]);
 });
 
+test("closing the dialog during an upload stops it: no activation is started", async () => {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 16 * 1024 });
+  await page.locator("[data-destination]", { hasText: "CRM webhook" }).getByRole("button", { name: "Activate" }).click();
+  const csv = `contacts.email,notes\njane@example.com,${"x".repeat(100_000)}\n`;
+  await page.getByLabel("Records file").setInputFiles({ name: "big.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await page.getByRole("button", { name: "Start activation" }).click();
+  await page.waitForFunction(() => document.querySelector(".upload-progress progress")?.value > 0);
+  await page.keyboard.press("Escape");
+  await page.getByRole("dialog").waitFor({ state: "detached" });
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await new Promise((r) => setTimeout(r, 500));
+  assert.deepEqual((await api("activations-list")).activations, [], "nothing was kept");
+  assert.match(page.url(), /#\/destinations$/, "still on the list");
+  assert.equal(received.length, 0, "nothing was sent");
+});
+
 test("activate by uploading a CSV: upload progress, then live counts; records filtered by outcome", async () => {
   // Three fat records (about 120 KB) through an upload throttled to 48 KB/s: the progress shows.
   const notes = "x".repeat(40_000);

@@ -60,7 +60,7 @@ export async function until(what, check, ms = 15000) {
 
 /**
  * Starts the server (extra `serve` flags in `flags`) and a browser page at 1280 × 900.
- * Returns {base, token, page, api, shot, signIn, stop}.
+ * Returns {base, token, page, api, shot, signIn, settled, stop}.
  */
 export async function start(name, flags = []) {
   const dir = mkdtempSync(join(tmpdir(), `switchyard-${name}-`));
@@ -103,12 +103,14 @@ export async function start(name, flags = []) {
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.locator("nav a[aria-current=page]").waitFor();
   }
+  /** Waits until the screen has been drawn again (the app is not marked busy). */
+  const settled = () => page.locator("#app:not([aria-busy])").waitFor({ state: "attached" });
   async function stop() {
     await browser.close();
     server.kill();
     rmSync(dir, { recursive: true, force: true });
   }
-  return { base, token, page, api, shot, signIn, stop };
+  return { base, token, page, api, shot, signIn, settled, stop };
 }
 
 /** Horizontal overflow of the page in pixels (0 when nothing scrolls sideways). */

@@ -40,8 +40,9 @@ function settle(status, answer, signingIn = false) {
 }
 
 /** Sends a file as the body of `POST /api/<call>?<query>` (XMLHttpRequest, for its upload
- * progress: `onProgress(sentBytes, totalBytes)`); resolves like `api`. */
-export function upload(call, query, file, contentType, onProgress) {
+ * progress: `onProgress(sentBytes, totalBytes)`); resolves like `api`. Aborting `signal` stops
+ * the upload (the server then keeps nothing of it). */
+export function upload(call, query, file, contentType, onProgress, signal) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", `/api/${call}?${new URLSearchParams(query)}`);
@@ -62,6 +63,8 @@ export function upload(call, query, file, contentType, onProgress) {
       }
     });
     xhr.addEventListener("error", () => reject(new ApiError("ui.network", "The upload did not reach the server.")));
+    xhr.addEventListener("abort", () => reject(new ApiError("ui.aborted", "The upload was stopped.")));
+    signal?.addEventListener("abort", () => xhr.abort());
     xhr.send(file);
   });
 }

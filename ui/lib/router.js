@@ -7,6 +7,7 @@ import { refreshWorkspaces } from "./session.js";
 import { signInView } from "../screens/signin.js";
 
 const ROUTES = {};
+let drawing = 0;
 
 /** Adds the screen drawn at `hash` and below it (`#/activations/<id>`): an async function given
  * the address's further parts and returning its element. `nav` names the link marked current. */
@@ -25,6 +26,8 @@ export async function render() {
   const signedIn = Boolean(sessionStorage.getItem(TOKEN_KEY));
   document.querySelector(".topbar").hidden = !signedIn;
   if (!signedIn) {
+    drawing++;
+    app.removeAttribute("aria-busy");
     app.replaceChildren(signInView());
     app.querySelector("input").focus();
     return;
@@ -39,10 +42,18 @@ export async function render() {
     if (a.getAttribute("href") === screen.nav) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   });
+  // Only the latest drawing is shown: one that finishes after a newer one started is dropped, so
+  // the page never goes back to older data. The page is marked busy while it is drawn.
+  const mine = ++drawing;
+  app.setAttribute("aria-busy", "true");
+  let content;
   try {
     await refreshWorkspaces();
-    app.replaceChildren(await screen.view(...args.map(decodeURIComponent)));
+    content = await screen.view(...args.map(decodeURIComponent));
   } catch (error) {
-    app.replaceChildren(h("div", { class: "form-error", role: "alert" }, error.message));
+    content = h("div", { class: "form-error", role: "alert" }, error.message);
   }
+  if (mine !== drawing) return;
+  app.replaceChildren(content);
+  app.removeAttribute("aria-busy");
 }

@@ -298,15 +298,18 @@ function startActivation(destination) {
         const percent = total ? Math.floor((sent / total) * 100) : 0;
         progress.value = percent;
         status.textContent = percent < 100 ? `Uploading… ${percent}% of ${size(total)}` : "Uploaded: storing the records…";
-      });
+      }, stop.signal);
       go(`#/activations/${activation.id}`);
     } catch (error) {
+      if (error.code === "ui.aborted") return;
       start.disabled = false;
       progressBox.hidden = true;
       showFormError(form, error, {});
     }
   });
-  openModal(`Activate · ${destination.name}`, form);
+  // Closing the dialog (Cancel, ✕, Escape) during the upload stops it: nothing is sent.
+  const stop = new AbortController();
+  openModal(`Activate · ${destination.name}`, form, { onClose: () => stop.abort() });
 }
 
 function size(bytes) {
