@@ -215,6 +215,20 @@ test("the Running History lists every run with its status and counts", async () 
   await page.locator("[data-record]").first().waitFor();
 });
 
+test("the Running History shows the newest 50 runs, and older ones on demand", async () => {
+  const [destination] = (await api("destinations-list")).destinations.filter((d) => d.name === "Slow partner");
+  await api("destinations-update", { id: destination.id, is_active: false });
+  for (let i = 0; i < 49; i++) await api("activations-create", { destination_id: destination.id, records: [{ email: `r${i}@example.com` }] });
+  await page.getByRole("link", { name: "Query Destinations", exact: true }).click();
+  await ui.settled();
+  const rows = page.locator("[data-activation]");
+  await until("the first 50 runs", async () => (await rows.count()) === 50);
+  await page.getByRole("button", { name: "Show older runs" }).click();
+  await until("all 51 runs", async () => (await rows.count()) === 51);
+  assert.equal(await page.getByRole("button", { name: "Show older runs" }).isVisible(), false, "no more to show");
+  assert.equal(await rows.last().locator("[data-role=status]").textContent(), "finished", "the oldest run comes last");
+});
+
 test("edit a destination's method, then delete it, told what goes with it", async () => {
   await page.getByRole("link", { name: "Query Destinations", exact: true }).click();
   const row = page.locator("[data-destination]", { hasText: "CRM webhook" });

@@ -49,11 +49,12 @@ export function activationRow(a, destinationName) {
 /** A table cell that names its column, for the stacked layout of tables on a phone. */
 const cellOf = (label, content, cls = null) => h("td", { "data-label": label, class: cls }, content);
 
-export function historyTable(rows) {
+/** The Running History's table around `body` (a tbody of activationRow rows). */
+export function historyTable(body) {
   const heads = ["Started", "Destination", "Status", "Progress", "Records", "2xx", "4xx", "5xx / no answer", "Cancelled", "Ended"];
   return h("div", { class: "table-wrap" }, h("table", { class: "history-table stack-table" },
     h("thead", {}, h("tr", {}, heads.map((t, i) => h("th", { scope: "col", class: i >= 4 && i <= 8 ? "num" : null }, t)))),
-    h("tbody", {}, rows)));
+    body));
 }
 
 function summary(a) {

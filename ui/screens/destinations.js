@@ -18,6 +18,9 @@ const METHOD_HINTS = {
   PATCH: "Partially updates a resource: modify a specific field of a record.",
   DELETE: "Removes a resource: delete or deactivate an entity remotely.",
 };
+const HISTORY_PAGE = 50;
+// The most runs the API lists at once: each destination's count and the history come from them.
+const MAX_RUNS = 1000;
 const FIELD_ERRORS = {
   "destinations.url_required": "url",
   "destinations.invalid_url": "url",
@@ -64,7 +67,7 @@ function sampleValue(column) {
 
 export async function destinationsView() {
   await eventTypes();
-  const [{ destinations }, { activations }] = await Promise.all([api("destinations-list"), api("activations-list", { limit: 50 })]);
+  const [{ destinations }, { activations }] = await Promise.all([api("destinations-list"), api("activations-list", { limit: MAX_RUNS })]);
   const shown = destinations.filter(inCurrentWorkspace);
   const add = () => h("button", { type: "button", class: "primary", onclick: () => showDestinationForm() }, "Add Destination");
   const page = h("section", {}, pageHead("Query Destinations", add()));
@@ -80,14 +83,14 @@ export async function destinationsView() {
         h("div", { class: "meta" }, [
           `${destination.query_params.length} dynamic parameter${destination.query_params.length === 1 ? "" : "s"}`,
           destination.events.length ? `triggered by ${destination.events.join(", ")}` : "activations only",
-          `${runs.length} activation${runs.length === 1 ? "" : "s"}`,
+          `${runs.length}${activations.length === MAX_RUNS ? "+" : ""} activation${runs.length === 1 ? "" : "s"}`,
         ].join(" · "))),
       h("span", { class: `badge ${destination.is_active ? "ok" : ""}` }, destination.is_active ? "Active" : "Paused"),
       h("div", { class: "actions" },
         h("button", { type: "button", class: "primary", onclick: () => startActivation(destination) }, "Activate"),
         h("button", { type: "button", onclick: () => showDestinationForm(destination) }, "Edit"),
         h("button", { type: "button", class: "danger", onclick: () => confirmThen(
-          `Delete "${destination.name}"? Its ${runs.length} activation${runs.length === 1 ? "" : "s"} and delivery log go too.`,
+          `Delete "${destination.name}"? Its ${runs.length}${activations.length === MAX_RUNS ? "+" : ""} activation${runs.length === 1 ? "" : "s"} and delivery log go too.`,
           async () => {
             await api("destinations-delete", { id: destination.id });
             render();
@@ -96,8 +99,22 @@ export async function destinationsView() {
   const names = Object.fromEntries(destinations.map((d) => [d.id, d.name]));
   const history = h("section", { class: "history", "aria-labelledby": "history-title" },
     h("h2", { id: "history-title" }, "Running History"));
-  if (activations.length) history.append(historyTable(activations.map((a) => activationRow(a, names[a.destination_id]))));
-  else history.append(h("p", { class: "meta" }, "No activations yet: choose Activate on a destination and upload a CSV, NDJSON or JSON file of records."));
+  if (activations.length) {
+    const rows = h("tbody");
+    // The newest runs first, older ones on demand.
+    const more = h("button", { type: "button", class: "more" }, "Show older runs");
+    const fill = () => {
+      const shown = rows.children.length;
+      rows.append(...activations.slice(shown, shown + HISTORY_PAGE).map((a) => activationRow(a, names[a.destination_id])));
+      more.hidden = rows.children.length >= activations.length;
+      return shown;
+    };
+    more.addEventListener("click", () => rows.children[fill()]?.querySelector("a")?.focus());
+    history.append(historyTable(rows), h("div", { class: "pager" }, more));
+    fill();
+  } else {
+    history.append(h("p", { class: "meta" }, "No activations yet: choose Activate on a destination and upload a CSV, NDJSON or JSON file of records."));
+  }
   page.append(history);
   return page;
 }
