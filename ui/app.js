@@ -4,15 +4,21 @@
 
 import { render, route } from "./lib/router.js";
 import { chooseWorkspace, signOut } from "./lib/session.js";
+import { activationView } from "./screens/activations.js";
 import { deliveriesView } from "./screens/deliveries.js";
+import { destinationsView } from "./screens/destinations.js";
 import { integrationsView } from "./screens/integrations.js";
 import { mailersView } from "./screens/mailers.js";
 import { webhooksView } from "./screens/webhooks.js";
+import { workspacesView } from "./screens/workspaces.js";
 
 route("#/integrations", integrationsView);
 route("#/mailers", mailersView);
 route("#/webhooks", webhooksView);
+route("#/destinations", destinationsView);
+route("#/activations", activationView, { nav: "#/destinations" });
 route("#/deliveries", deliveriesView);
+route("#/workspaces", workspacesView);
 
 document.getElementById("sign-out").addEventListener("click", signOut);
 document.getElementById("workspace-switcher").addEventListener("change", (event) => {

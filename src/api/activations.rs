@@ -18,8 +18,9 @@ use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, ApiQuery, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::activations::{IngestError, RecordFormat, ingest};
+use crate::domain::delivery::DeliveryStatus;
 use crate::domain::time::{now_ms, rfc3339};
-use crate::store::{Activation, ActivationCounts, ActivationRecord, Caller};
+use crate::store::{Activation, ActivationCounts, ActivationRecord, CANCELLED, Caller, RecordFilter};
 
 const SCOPE: Scope = Scope::Activations;
 
@@ -129,7 +130,10 @@ pub struct ListActivations {
 pub struct ListRecords {
     #[schema(format = Uuid)]
     id: String,
+    /// pending, delivered or failed.
     status: Option<String>,
+    /// Only the records of one outcome, as the counts split them (instead of `status`).
+    outcome: Option<RecordOutcome>,
     /// `next_cursor` of the previous page.
     #[serde(default, deserialize_with = "whole")]
     cursor: Option<u64>,
@@ -139,12 +143,29 @@ pub struct ListRecords {
     limit: Option<u32>,
 }
 
+/// An activation's records by outcome: the fields of its counts.
+#[derive(Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordOutcome {
+    /// Answered with a 2xx.
+    Succeeded,
+    /// Failed with a 4xx.
+    ClientErrors,
+    /// Failed with a 5xx or no answer.
+    ServerErrors,
+    Cancelled,
+    /// Not settled yet.
+    Pending,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct RecordView {
     /// Position in the upload, from 0.
     index: u64,
     delivery_id: Uuid,
     status: String,
+    /// Which of the activation's counts the record is in.
+    outcome: RecordOutcome,
     http_status_code: Option<u16>,
     attempt_count: u32,
     last_error: Option<String>,
@@ -159,6 +180,15 @@ impl From<ActivationRecord> for RecordView {
             index: r.index,
             delivery_id: r.delivery_id,
             status: r.status.as_str().to_owned(),
+            outcome: match r.status {
+                DeliveryStatus::Delivered => RecordOutcome::Succeeded,
+                DeliveryStatus::Pending => RecordOutcome::Pending,
+                DeliveryStatus::Failed if r.last_error.as_deref() == Some(CANCELLED) => RecordOutcome::Cancelled,
+                DeliveryStatus::Failed if r.last_error.is_some() && r.http_status_code.is_some_and(|c| (400..500).contains(&c)) => {
+                    RecordOutcome::ClientErrors
+                }
+                DeliveryStatus::Failed => RecordOutcome::ServerErrors,
+            },
             http_status_code: r.http_status_code,
             attempt_count: r.attempt_count,
             last_error: r.last_error,
@@ -267,12 +297,22 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): A
     responses((status = 200, body = Success<RecordPage>)))]
 pub async fn records(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListRecords>) -> ApiResult<RecordPage> {
     let (activation, _) = owned(&state, &caller, &req.id).await?;
-    let status = parse_status(SCOPE, req.status.as_deref())?;
+    let filter = match (parse_status(SCOPE, req.status.as_deref())?, req.outcome) {
+        (Some(_), Some(_)) => return Err(ApiError::invalid_request(SCOPE, "give status or outcome, not both")),
+        (Some(status), None) => Some(RecordFilter::Status(status)),
+        (None, outcome) => outcome.map(|o| match o {
+            RecordOutcome::Succeeded => RecordFilter::Status(DeliveryStatus::Delivered),
+            RecordOutcome::Pending => RecordFilter::Status(DeliveryStatus::Pending),
+            RecordOutcome::ClientErrors => RecordFilter::ClientErrors,
+            RecordOutcome::ServerErrors => RecordFilter::ServerErrors,
+            RecordOutcome::Cancelled => RecordFilter::Cancelled,
+        }),
+    };
     let limit = match req.limit.unwrap_or(100) {
         n @ 1..=1000 => n,
         _ => return Err(ApiError::invalid_request(SCOPE, "limit is 1 to 1000")),
     };
-    let page = state.store.activation_records(caller.account_id, activation.id, req.cursor, status, limit).await.or_store_error(SCOPE)?;
+    let page = state.store.activation_records(caller.account_id, activation.id, req.cursor, filter, limit).await.or_store_error(SCOPE)?;
     let next_cursor = (page.len() == limit as usize).then(|| page.last().map(|r| r.index)).flatten();
     success(RecordPage { records: page.into_iter().map(Into::into).collect(), next_cursor })
 }

@@ -20,11 +20,14 @@ const FILES: &[(&str, &str)] = &[
     ("lib/parts.js", include_str!("../../ui/lib/parts.js")),
     ("lib/router.js", include_str!("../../ui/lib/router.js")),
     ("lib/session.js", include_str!("../../ui/lib/session.js")),
+    ("screens/activations.js", include_str!("../../ui/screens/activations.js")),
     ("screens/deliveries.js", include_str!("../../ui/screens/deliveries.js")),
+    ("screens/destinations.js", include_str!("../../ui/screens/destinations.js")),
     ("screens/integrations.js", include_str!("../../ui/screens/integrations.js")),
     ("screens/mailers.js", include_str!("../../ui/screens/mailers.js")),
     ("screens/signin.js", include_str!("../../ui/screens/signin.js")),
     ("screens/webhooks.js", include_str!("../../ui/screens/webhooks.js")),
+    ("screens/workspaces.js", include_str!("../../ui/screens/workspaces.js")),
 ];
 const FAVICON: &str = include_str!("../../ui/favicon.svg");
 const EMBED: &str = include_str!("../../ui/embed.js");

@@ -210,6 +210,17 @@ pub struct ActivationRecord {
 /// What marks a delivery cancelled with its activation.
 pub const CANCELLED: &str = "cancelled: the activation was cancelled";
 
+/// Which records of an activation to list: by delivery status, or by outcome as
+/// `ActivationCounts` splits the failed ones (client errors, server errors or no answer,
+/// cancelled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordFilter {
+    Status(DeliveryStatus),
+    ClientErrors,
+    ServerErrors,
+    Cancelled,
+}
+
 /// What a worker needs to send to a webhook endpoint.
 #[derive(Clone, Debug)]
 pub struct WebhookTargetConfig {
@@ -569,7 +580,7 @@ pub trait Store: Send + Sync + 'static {
         account: Uuid,
         id: Uuid,
         after_index: Option<u64>,
-        status: Option<DeliveryStatus>,
+        filter: Option<RecordFilter>,
         limit: u32,
     ) -> StoreResult<Vec<ActivationRecord>>;
     /// Settles every record not yet attempted as cancelled. False when not found.

@@ -1178,7 +1178,7 @@ impl Store for $Store {
         account: Uuid,
         id: Uuid,
         after_index: Option<u64>,
-        status: Option<DeliveryStatus>,
+        filter: Option<RecordFilter>,
         limit: u32,
     ) -> StoreResult<Vec<ActivationRecord>> {
         let mut q = sqlx::QueryBuilder::<$DB>::new(
@@ -1186,8 +1186,22 @@ impl Store for $Store {
         );
         q.push_bind(account.to_string()).push(" AND activation_id = ").push_bind(id.to_string());
         q.push(" AND record_index > ").push_bind(after_index.map_or(-1, |i| i as i64));
-        if let Some(status) = status {
-            q.push(" AND status = ").push_bind(status.as_str());
+        // The outcomes split failed records exactly as ACTIVATION_COUNTS does.
+        match filter {
+            None => {}
+            Some(RecordFilter::Status(status)) => {
+                q.push(" AND status = ").push_bind(status.as_str());
+            }
+            Some(RecordFilter::ClientErrors) => {
+                q.push(" AND status = 'failed' AND http_status_code BETWEEN 400 AND 499 AND last_error <> ").push_bind(CANCELLED);
+            }
+            Some(RecordFilter::Cancelled) => {
+                q.push(" AND status = 'failed' AND last_error = ").push_bind(CANCELLED);
+            }
+            Some(RecordFilter::ServerErrors) => {
+                q.push(" AND status = 'failed' AND (last_error IS NULL OR last_error <> ").push_bind(CANCELLED);
+                q.push(") AND (http_status_code IS NULL OR http_status_code NOT BETWEEN 400 AND 499 OR last_error IS NULL)");
+            }
         }
         q.push(" ORDER BY record_index LIMIT ").push_bind(i64::from(limit));
         let rows = q.build().fetch_all(&self.reader).await?;

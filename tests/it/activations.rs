@@ -213,3 +213,71 @@ async fn cancel_stops_what_is_pending() {
     assert_error(&server.call_as(&other, "activations-get", json!({"id": id})).await, StatusCode::NOT_FOUND, "activations.not_found");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn records_are_listed_by_outcome_as_the_counts_split_them() {
+    // One attempt per record, one request a second: some records settle, then the rest are cancelled.
+    let server = TestServer::start_with(&["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms"]).await;
+    let app = axum::Router::new().fallback(|uri: axum::http::Uri| async move {
+        let n: u64 = query(&uri.to_string())["n"].parse().unwrap();
+        [StatusCode::OK, StatusCode::NOT_FOUND, StatusCode::INTERNAL_SERVER_ERROR][(n % 3) as usize]
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let created = server.ok("destinations-create", json!({"url": url, "rate_limit": 1, "query_params": [{"query_key": "n", "column": "n"}]})).await;
+    let dest = created["destination"]["id"].as_str().unwrap().to_owned();
+    let records: Vec<Value> = (0..12).map(|n| json!({"n": n})).collect();
+    let (_, answer) = upload(&server, &dest, "application/json", json!(records).to_string()).await;
+    let id = answer["result"]["activation"]["id"].as_str().unwrap().to_owned();
+    eventually(WAIT, "three records settled", || async {
+        let a = server.ok("activations-get", json!({"id": id})).await["activation"].clone();
+        (a["pending"].as_u64().unwrap() <= 9).then_some(())
+    })
+    .await;
+    server.ok("activations-cancel", json!({"id": id})).await;
+    let done = eventually(WAIT, "nothing pending", || async {
+        let a = server.ok("activations-get", json!({"id": id})).await["activation"].clone();
+        (a["pending"] == 0).then_some(a)
+    })
+    .await;
+    assert!(done["succeeded"].as_u64().unwrap() >= 1 && done["client_errors"].as_u64().unwrap() >= 1, "{done}");
+    assert!(done["server_errors"].as_u64().unwrap() >= 1 && done["cancelled"].as_u64().unwrap() >= 1, "{done}");
+
+    let mut seen = 0;
+    for (outcome, count) in [
+        ("succeeded", "succeeded"),
+        ("client_errors", "client_errors"),
+        ("server_errors", "server_errors"),
+        ("cancelled", "cancelled"),
+        ("pending", "pending"),
+    ] {
+        let page = server.ok("activations-records", json!({"id": id, "outcome": outcome})).await;
+        let listed = page["records"].as_array().unwrap();
+        assert_eq!(listed.len() as u64, done[count].as_u64().unwrap(), "{outcome}: as many as counted");
+        for r in listed {
+            assert_eq!(r["outcome"], outcome, "each record names its outcome");
+            let code = r["http_status_code"].as_u64();
+            let n = r["record"]["n"].as_u64().unwrap();
+            match outcome {
+                "succeeded" => assert_eq!((r["status"].as_str(), code, n % 3), (Some("delivered"), Some(200), 0)),
+                "client_errors" => assert_eq!((r["status"].as_str(), code, n % 3), (Some("failed"), Some(404), 1)),
+                "server_errors" => assert_eq!((r["status"].as_str(), code, n % 3), (Some("failed"), Some(500), 2)),
+                _ => assert_eq!((r["status"].as_str(), r["attempt_count"].as_u64()), (Some("failed"), Some(0)), "cancelled before any attempt"),
+            }
+        }
+        seen += listed.len();
+    }
+    assert_eq!(seen, 12, "every record has exactly one outcome");
+    assert_error(
+        &server.call("activations-records", json!({"id": id, "outcome": "cancelled", "status": "failed"})).await,
+        StatusCode::BAD_REQUEST,
+        "activations.invalid_request",
+    );
+    assert_error(
+        &server.call("activations-records", json!({"id": id, "outcome": "lost"})).await,
+        StatusCode::BAD_REQUEST,
+        "activations.invalid_request",
+    );
+    server.stop().await;
+}

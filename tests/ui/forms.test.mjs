@@ -32,6 +32,7 @@ test("the sign-in hint shows the command as code, and /favicon.ico is served", a
   const missing = [];
   page.on("response", (r) => { if (r.status() === 404) missing.push(r.url()); });
   await page.goto(base);
+  await shot("sign-in");
   const hint = page.locator("form.signin p.meta");
   assert.equal(await hint.locator("code").textContent(), "switchyard token create --account NAME");
   assert.ok(!(await hint.textContent()).includes("`"), "no raw backticks");

@@ -5,7 +5,8 @@
 
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -17,6 +18,18 @@ const here = dirname(fileURLToPath(import.meta.url));
 const binary = join(here, "..", "..", "target", "debug", "switchyard");
 export const artifacts = join(here, "artifacts");
 mkdirSync(artifacts, { recursive: true });
+
+// axe-core (npm, pinned in package.json), injected into the page to check WCAG 2.1 A and AA.
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+
+/** Asserts that the page as it is now has no WCAG 2.1 A/AA violation that axe-core finds. */
+export async function accessible(page, what) {
+  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate((tags) => window.axe.run(document, { runOnly: { type: "tag", values: tags } }), WCAG);
+  const violations = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 4).map((n) => n.target.join(" ")).join(", ")}`);
+  assert.deepEqual(violations, [], `${what}: WCAG 2.1 A/AA violations`);
+}
 
 /** An HTTP server on 127.0.0.1 and its base URL. */
 export function listen(handler) {
@@ -47,7 +60,7 @@ export async function until(what, check, ms = 15000) {
 
 /**
  * Starts the server (extra `serve` flags in `flags`) and a browser page at 1280 × 900.
- * Returns {base, token, page, api, shot, signIn, stop}.
+ * Returns {base, token, page, api, shot, signIn, settled, stop}.
  */
 export async function start(name, flags = []) {
   const dir = mkdtempSync(join(tmpdir(), `switchyard-${name}-`));
@@ -77,19 +90,27 @@ export async function start(name, flags = []) {
     assert.ok(answer.ok, `${call}: ${JSON.stringify(answer)}`);
     return answer.result;
   }
-  const shot = (file) => page.screenshot({ path: join(artifacts, `${file}.png`), fullPage: true });
+  // Every state a test takes a picture of is also checked for accessibility.
+  const shot = async (file) => {
+    await accessible(page, file);
+    // A dialog is pictured as the viewport shows it (its fixed backdrop covers only that).
+    const fullPage = await page.locator("#overlay").isHidden();
+    await page.screenshot({ path: join(artifacts, `${file}.png`), fullPage });
+  };
   async function signIn(hash = "#/integrations") {
     await page.goto(`${base}/${hash}`);
     await page.getByLabel("API token").fill(token);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.locator("nav a[aria-current=page]").waitFor();
   }
+  /** Waits until the screen has been drawn again (the app is not marked busy). */
+  const settled = () => page.locator("#app:not([aria-busy])").waitFor({ state: "attached" });
   async function stop() {
     await browser.close();
     server.kill();
     rmSync(dir, { recursive: true, force: true });
   }
-  return { base, token, page, api, shot, signIn, stop };
+  return { base, token, page, api, shot, signIn, settled, stop };
 }
 
 /** Horizontal overflow of the page in pixels (0 when nothing scrolls sideways). */

@@ -201,7 +201,7 @@ test("a mailer whose test fails stays unusable; after a passing test it is verif
 
 test("a webhook endpoint's secret is shown once with a copy button", async () => {
   await page.getByRole("link", { name: "Webhooks" }).click();
-  await page.getByRole("button", { name: "Add Endpoint" }).click();
+  await page.getByRole("button", { name: "Add Endpoint" }).first().click();
   await page.getByLabel("Endpoint URL").fill(`${receiverUrl}/fail`);
   await page.getByLabel("Description").fill("Flaky receiver");
   await page.getByLabel("contact.created").check();
@@ -212,6 +212,7 @@ test("a webhook endpoint's secret is shown once with a copy button", async () =>
   assert.ok(await dialog.getByRole("button", { name: "Copy" }).isVisible());
   await shot("webhook-secret-once");
   await dialog.getByRole("button", { name: "Done" }).click();
+  await ui.settled();
   await page.locator("[data-endpoint]", { hasText: "Flaky receiver" }).waitFor();
   assert.equal(await page.getByText(secret).count(), 0, "never shown again");
   await shot("webhooks-list");
@@ -223,10 +224,12 @@ test("a webhook endpoint's secret is shown once with a copy button", async () =>
   const second = await rotated.locator("[data-role=secret]").textContent();
   assert.ok(second.startsWith("whsec_") && second !== secret);
   await rotated.getByRole("button", { name: "Done" }).click();
+  await ui.settled();
 
   // Disable and enable again with the switch.
   await row.getByRole("switch").uncheck();
   await until("the endpoint to be disabled", async () => (await api("webhooks-list")).endpoints[0].is_active === false);
+  await ui.settled();
   await page.locator("[data-endpoint]", { hasText: "Flaky receiver" }).getByRole("switch").check();
   await until("the endpoint to be enabled", async () => (await api("webhooks-list")).endpoints[0].is_active === true);
 });

@@ -16,18 +16,55 @@ export class ApiError extends Error {
 export async function api(call, body = {}, { signingIn = false } = {}) {
   const response = await fetch(`/api/${call}`, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ""}` },
+    headers: { "content-type": "application/json", authorization: bearer() },
     body: JSON.stringify(body),
   });
   let answer;
   try {
     answer = await response.json();
   } catch {
-    throw new ApiError("ui.bad_response", `The server answered HTTP ${response.status}.`);
+    answer = null;
   }
+  return settle(response.status, answer, signingIn);
+}
+
+const bearer = () => `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ""}`;
+
+function settle(status, answer, signingIn = false) {
+  if (!answer || typeof answer.ok !== "boolean") throw new ApiError("ui.bad_response", `The server answered HTTP ${status}.`);
   if (!answer.ok) {
-    if (response.status === 401 && !signingIn) signOut();
+    if (status === 401 && !signingIn) signOut();
     throw new ApiError(answer.error.code, answer.error.message);
   }
   return answer.result;
+}
+
+/** Sends a file as the body of `POST /api/<call>?<query>` (XMLHttpRequest, for its upload
+ * progress: `onProgress(sentBytes, totalBytes)`); resolves like `api`. Aborting `signal` stops
+ * the upload (the server then keeps nothing of it). */
+export function upload(call, query, file, contentType, onProgress, signal) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/api/${call}?${new URLSearchParams(query)}`);
+    xhr.setRequestHeader("authorization", bearer());
+    xhr.setRequestHeader("content-type", contentType);
+    xhr.upload.addEventListener("progress", (event) => onProgress?.(event.loaded, event.lengthComputable ? event.total : file.size));
+    xhr.addEventListener("load", () => {
+      let answer = null;
+      try {
+        answer = JSON.parse(xhr.responseText);
+      } catch {
+        // settle() says what the server answered.
+      }
+      try {
+        resolve(settle(xhr.status, answer));
+      } catch (error) {
+        reject(error);
+      }
+    });
+    xhr.addEventListener("error", () => reject(new ApiError("ui.network", "The upload did not reach the server.")));
+    xhr.addEventListener("abort", () => reject(new ApiError("ui.aborted", "The upload was stopped.")));
+    signal?.addEventListener("abort", () => xhr.abort());
+    xhr.send(file);
+  });
 }

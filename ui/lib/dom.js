@@ -95,6 +95,10 @@ export function formError() {
 
 
 export const time = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+/** A time for tables: "Dec 2, 18:24". */
+export const shortTime = (iso) => (iso
+  ? new Date(iso).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })
+  : "—");
 
 export function pageHead(title, ...actions) {
   return h("div", { class: "page-head" }, h("h1", {}, title), h("div", { class: "actions" }, actions));

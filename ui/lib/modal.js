@@ -6,11 +6,14 @@ const overlay = document.getElementById("overlay");
 
 // The element that opened the modal: focus goes back to it when the modal closes.
 let opener = null;
+// Called once when the open modal closes, however it closes.
+let onClosed = null;
 
 /** A modal dialog: the page behind is inert, Tab stays inside, Escape closes, and focus returns
  * to what opened it. */
-export function openModal(title, content) {
+export function openModal(title, content, { onClose = null } = {}) {
   if (overlay.hidden) opener = document.activeElement;
+  onClosed = onClose;
   const titleId = nextId("modal-title");
   const close = h("button", { type: "button", class: "link", "aria-label": "Close", onclick: closeModal }, "✕");
   const modal = h("div", { class: "modal", role: "dialog", "aria-modal": "true", "aria-labelledby": titleId },
@@ -26,6 +29,9 @@ export function closeModal() {
   if (overlay.hidden) return;
   overlay.hidden = true;
   overlay.replaceChildren();
+  const closed = onClosed;
+  onClosed = null;
+  closed?.();
   for (const behind of [app, document.querySelector(".topbar")]) behind.inert = false;
   const back = opener;
   opener = null;
@@ -55,9 +61,9 @@ document.addEventListener("keydown", (event) => {
 });
 
 /** Asks before a destructive action. Cancel has the focus, so Enter never deletes. */
-export function confirmThen(message, action, { title = "Please confirm", confirm = "Delete", details = null } = {}) {
-  const cancel = h("button", { type: "button", onclick: closeModal }, "Cancel");
-  const yes = h("button", { type: "button", class: "destructive", onclick: async () => { closeModal(); await action(); } }, confirm);
+export function confirmThen(message, action, { title = "Please confirm", confirm = "Delete", dismiss = "Cancel", details = null, tone = "destructive" } = {}) {
+  const cancel = h("button", { type: "button", onclick: closeModal }, dismiss);
+  const yes = h("button", { type: "button", class: tone, onclick: async () => { closeModal(); await action(); } }, confirm);
   openModal(title, h("div", {}, h("p", {}, message), details, h("div", { class: "form-actions end" }, cancel, yes)));
   cancel.focus();
 }

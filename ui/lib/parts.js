@@ -1,6 +1,7 @@
 // Form parts the screens share: field-mapping rows, workspace toggles, event checkboxes.
 
 import { h, nextId, select, textInput, TRASH_ICON } from "./dom.js";
+import { confirmThen } from "./modal.js";
 import { cache, currentWorkspace } from "./session.js";
 
 /** Mapping rows "Webhook field → Source field": a text input (output key) and a dropdown of the
@@ -25,7 +26,8 @@ export function mappingEditor({ legend, outputLabel, rows, onChange }) {
     const remove = h("button", { type: "button", class: "link danger icon", "aria-label": "Remove mapping row", title: "Remove" });
     remove.innerHTML = TRASH_ICON;
     const error = h("span", { class: "field-error row-error", id: errorId });
-    const el = h("div", { class: "mapping-row" }, output, h("span", { class: "arrow", "aria-hidden": "true" }, "→"), source, remove, error);
+    const el = h("div", { class: "mapping-row" }, cell(outputLabel, output), h("span", { class: "arrow", "aria-hidden": "true" }, "→"),
+      cell("Source field", source, "second"), remove, error);
     const clear = (input) => () => {
       input.removeAttribute("aria-invalid");
       el.classList.remove("invalid");
@@ -64,6 +66,12 @@ export function mappingEditor({ legend, outputLabel, rows, onChange }) {
   return { el: wrap, rows: current, validate };
 }
 
+/** A mapping row's input with its caption, shown only where the row stacks (on a phone), when
+ * the column headings are hidden. */
+export function cell(caption, input, extra = "") {
+  return h("div", { class: `cell ${extra}` }, h("span", { class: "cell-label", "aria-hidden": "true" }, caption), input);
+}
+
 /** "Available in Workspaces": one switch per workspace, and Select All. */
 export function workspaceToggles(item) {
   const all = item ? item.all_workspaces : !currentWorkspace();
@@ -84,6 +92,14 @@ export function workspaceToggles(item) {
       return everything ? { all_workspaces: true } : { all_workspaces: false, workspaces: ids };
     },
   };
+}
+
+/** Saves at once, unless `scope` (a workspaceToggles value) is no workspace at all: that is
+ * asked first, since nothing would reach it. */
+export function confirmWorkspaces(scope, save) {
+  if (scope.all_workspaces || scope.workspaces.length) return save();
+  confirmThen("It is available in no workspace, so no event will reach it. Save it anyway?", save,
+    { title: "Available in no workspace", confirm: "Save anyway", dismiss: "Choose workspaces", tone: "primary" });
 }
 
 /** Event checkboxes: the account's own events, then the operational ones (about deliveries

@@ -7,10 +7,18 @@ import { refreshWorkspaces } from "./session.js";
 import { signInView } from "../screens/signin.js";
 
 const ROUTES = {};
+let drawing = 0;
 
-/** Adds the screen drawn at `hash` (an async function returning its element). */
-export function route(hash, view) {
-  ROUTES[hash] = view;
+/** Adds the screen drawn at `hash` and below it (`#/activations/<id>`): an async function given
+ * the address's further parts and returning its element. `nav` names the link marked current. */
+export function route(hash, view, { nav = hash } = {}) {
+  ROUTES[hash] = { view, nav };
+}
+
+/** Goes to an address (drawn by the hashchange listener). */
+export function go(hash) {
+  if (location.hash === hash) render();
+  else location.hash = hash;
 }
 
 export async function render() {
@@ -18,22 +26,34 @@ export async function render() {
   const signedIn = Boolean(sessionStorage.getItem(TOKEN_KEY));
   document.querySelector(".topbar").hidden = !signedIn;
   if (!signedIn) {
+    drawing++;
+    app.removeAttribute("aria-busy");
     app.replaceChildren(signInView());
     app.querySelector("input").focus();
     return;
   }
-  if (!ROUTES[location.hash]) {
+  const [, name, ...args] = location.hash.split("/");
+  const screen = ROUTES[`#/${name}`];
+  if (!screen) {
     location.hash = Object.keys(ROUTES)[0];
     return;
   }
   document.querySelectorAll("nav a").forEach((a) => {
-    if (a.getAttribute("href") === location.hash) a.setAttribute("aria-current", "page");
+    if (a.getAttribute("href") === screen.nav) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   });
+  // Only the latest drawing is shown: one that finishes after a newer one started is dropped, so
+  // the page never goes back to older data. The page is marked busy while it is drawn.
+  const mine = ++drawing;
+  app.setAttribute("aria-busy", "true");
+  let content;
   try {
     await refreshWorkspaces();
-    app.replaceChildren(await ROUTES[location.hash]());
+    content = await screen.view(...args.map(decodeURIComponent));
   } catch (error) {
-    app.replaceChildren(h("div", { class: "form-error", role: "alert" }, error.message));
+    content = h("div", { class: "form-error", role: "alert" }, error.message);
   }
+  if (mine !== drawing) return;
+  app.replaceChildren(content);
+  app.removeAttribute("aria-busy");
 }

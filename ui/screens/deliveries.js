@@ -4,9 +4,10 @@ import { api } from "../lib/api.js";
 import { field, h, pageHead, select, time } from "../lib/dom.js";
 
 export async function deliveriesView() {
-  const [{ endpoints }, { integrations }, { mailers }] = await Promise.all([api("webhooks-list"), api("integrations-list"), api("mailers-list")]);
+  const [{ endpoints }, { integrations }, { mailers }, { destinations }] = await Promise.all([api("webhooks-list"), api("integrations-list"),
+    api("mailers-list"), api("destinations-list")]);
   const targets = [...endpoints.map((e) => [e.id, `Webhook · ${e.url}`]), ...integrations.map((i) => [i.id, `Integration · ${i.name}`]),
-    ...mailers.map((m) => [m.id, `Mailer · ${m.name}`])];
+    ...mailers.map((m) => [m.id, `Mailer · ${m.name}`]), ...destinations.map((d) => [d.id, `Destination · ${d.name}`])];
   const names = Object.fromEntries(targets);
   const target = select([["", "All targets"], ...targets], "");
   const status = select([["", "Any status"], ["pending", "Pending"], ["delivered", "Delivered"], ["failed", "Failed"]], "");

@@ -3,8 +3,8 @@
 import { api } from "../lib/api.js";
 import { app, clearErrors, field, formError, h, pageHead, select, showFormError, textInput } from "../lib/dom.js";
 import { closeModal, confirmThen, openModal } from "../lib/modal.js";
-import { eventChecks, mappingEditor, workspaceToggles } from "../lib/parts.js";
-import { render } from "../lib/router.js";
+import { confirmWorkspaces, eventChecks, mappingEditor, workspaceToggles } from "../lib/parts.js";
+import { go, render } from "../lib/router.js";
 import { cache, eventTypes, inCurrentWorkspace, integrationKinds, sourceFields } from "../lib/session.js";
 
 const AUTH_TYPES = [["none", "None"], ["api_key", "API Key (X-API-KEY)"], ["bearer", "Bearer Token"], ["basic", "Basic Auth"], ["custom_header", "Custom Header"]];
@@ -181,13 +181,14 @@ function showIntegrationForm(kind, existing) {
       ...workspaces.value(),
       ...secretValue(),
     };
-    try {
-      await api(existing ? "integrations-update" : "integrations-create", existing ? { id: existing.id, ...body } : { kind, ...body });
-      location.hash = "#/integrations";
-      render();
-    } catch (error) {
-      showFormError(form, error, INTEGRATION_FIELD_ERRORS);
-    }
+    confirmWorkspaces(body, async () => {
+      try {
+        await api(existing ? "integrations-update" : "integrations-create", existing ? { id: existing.id, ...body } : { kind, ...body });
+        go("#/integrations");
+      } catch (error) {
+        showFormError(form, error, INTEGRATION_FIELD_ERRORS);
+      }
+    });
   });
   app.replaceChildren(form);
   name.focus();

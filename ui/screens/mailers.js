@@ -3,7 +3,7 @@
 import { api } from "../lib/api.js";
 import { app, clearErrors, field, formError, h, pageHead, select, showFormError, textInput } from "../lib/dom.js";
 import { confirmThen } from "../lib/modal.js";
-import { mappingEditor, workspaceToggles } from "../lib/parts.js";
+import { confirmWorkspaces, mappingEditor, workspaceToggles } from "../lib/parts.js";
 import { render } from "../lib/router.js";
 import { cache, eventTypes, inCurrentWorkspace, mailProviders, sourceFields } from "../lib/session.js";
 
@@ -118,15 +118,18 @@ function showMailerForm(existing) {
     event.preventDefault();
     clearErrors(form);
     if (!validate()) return;
-    try {
-      const saved = existing
-        ? await api("mailers-update", { id: existing.id, ...collect() })
-        : await api("mailers-create", { provider: providerSelect.value, ...collect() });
-      showMailerForm(saved.mailer);
-      form.ownerDocument.querySelector("[data-role=saved]")?.focus();
-    } catch (error) {
-      showFormError(form, error, MAILER_FIELD_ERRORS);
-    }
+    const body = collect();
+    confirmWorkspaces(body, async () => {
+      try {
+        const saved = existing
+          ? await api("mailers-update", { id: existing.id, ...body })
+          : await api("mailers-create", { provider: providerSelect.value, ...body });
+        showMailerForm(saved.mailer);
+        form.ownerDocument.querySelector("[data-role=saved]")?.focus();
+      } catch (error) {
+        showFormError(form, error, MAILER_FIELD_ERRORS);
+      }
+    });
   });
   app.replaceChildren(form);
   providerSelect.focus();
