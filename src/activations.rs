@@ -2,6 +2,7 @@
 //! and storing one held-back delivery per record; the whole upload is released to the queue at
 //! the end, or refused whole when a record is bad. Used by the API and by `switchyard activate`.
 
+use crate::domain::ids::EventId;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
@@ -183,7 +184,7 @@ pub async fn ingest(
 ) -> Result<Activation, IngestError> {
     let now = now_ms();
     let event = Event {
-        id: Uuid::now_v7(),
+        id: EventId::now_v7(),
         account_id: destination.account_id,
         event_type: crate::domain::destination::ACTIVATION_EVENT_TYPE.into(),
         workspace_id: None,

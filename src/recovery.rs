@@ -6,6 +6,7 @@
 //! counted as skipped. If the process stops, the janitor marks the task failed once it has not
 //! moved for a while; running the recovery again re-queues what is still failed.
 
+use crate::domain::ids::{AccountId, TargetId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ const BATCH: u32 = 500;
 const PAUSE: Duration = Duration::from_millis(20);
 
 /// Counts the set, stores the task and starts it in the background; returns the task.
-pub async fn start(store: Arc<dyn Store>, engine: Signal, account: Uuid, target: Uuid, window: Window, now: Millis) -> StoreResult<Task> {
+pub async fn start(store: Arc<dyn Store>, engine: Signal, account: AccountId, target: TargetId, window: Window, now: Millis) -> StoreResult<Task> {
     let set = FailedSet { target, window, as_of: now };
     let task = Task {
         id: Uuid::now_v7(),

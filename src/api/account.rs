@@ -50,7 +50,7 @@ fn view(state: &AppState, account: Account) -> AccountOne {
     let effective = retention_ms(state.retention, account.retention_days) / 1000;
     AccountOne {
         account: AccountView {
-            id: account.id,
+            id: account.id.into(),
             name: account.name,
             retention_days: account.retention_days,
             effective_retention_seconds: effective as u64,

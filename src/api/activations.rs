@@ -53,7 +53,7 @@ impl From<(Activation, ActivationCounts)> for ActivationView {
         };
         Self {
             id: a.id,
-            destination_id: a.destination_id,
+            destination_id: a.destination_id.into(),
             status,
             total: a.total,
             pending: c.pending,
@@ -157,7 +157,7 @@ impl From<ActivationRecord> for RecordView {
     fn from(r: ActivationRecord) -> Self {
         Self {
             index: r.index,
-            delivery_id: r.delivery_id,
+            delivery_id: r.delivery_id.into(),
             status: r.status.as_str().to_owned(),
             http_status_code: r.http_status_code,
             attempt_count: r.attempt_count,

@@ -64,11 +64,11 @@ pub struct DeliveryView {
 impl From<Delivery> for DeliveryView {
     fn from(d: Delivery) -> Self {
         Self {
-            id: d.id,
-            event_id: d.event_id,
+            id: d.id.into(),
+            event_id: d.event_id.into(),
             event_type: d.event_type,
             target_kind: d.target.kind.as_str().to_owned(),
-            target_id: d.target.id,
+            target_id: d.target.id.into(),
             status: d.status.as_str().to_owned(),
             http_status_code: d.http_status_code,
             attempt_count: d.attempt_count,

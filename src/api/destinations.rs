@@ -1,6 +1,7 @@
 //! Query destinations (seed 004): base URL with static query parameters, a method, and dynamic
 //! parameters mapped from each record's columns.
 
+use crate::domain::ids::TargetId;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -47,7 +48,7 @@ impl From<Destination> for DestinationView {
             WorkspaceScope::Only(ids) => (ids, false),
         };
         Self {
-            id: d.id,
+            id: d.id.into(),
             name: d.name,
             url: d.url,
             method: d.method,
@@ -172,7 +173,7 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Destinatio
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateDestination>) -> ApiResult<DestinationOne> {
     let now = now_ms();
     let mut destination = Destination {
-        id: Uuid::now_v7(),
+        id: TargetId::now_v7(),
         account_id: caller.account_id,
         name: String::new(),
         url: String::new(),
@@ -228,7 +229,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req):
     if !state.store.delete_destination(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "destination"));
     }
-    success(DestinationDeleted { id, deleted: true })
+    success(DestinationDeleted { id: id.into(), deleted: true })
 }
 
 /// Succeeded, failed and pending counts of the destination's deliveries created in a window (default:

@@ -1,6 +1,7 @@
 //! Events in: one at a time or in batches. The answer comes after the events and their
 //! deliveries are committed.
 
+use crate::domain::ids::{AccountId, EventId};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -80,7 +81,7 @@ pub struct BatchAccepted {
 impl From<Event> for EventView {
     fn from(e: Event) -> Self {
         Self {
-            id: e.id,
+            id: e.id.into(),
             event_type: e.event_type,
             workspace_id: e.workspace_id,
             timestamp: rfc3339(e.created_at),
@@ -107,7 +108,11 @@ pub struct AccountCatalog {
 impl AccountCatalog {
     /// The account's catalog, from the cache when that knows every type and workspace the
     /// requests name; otherwise fresh from the database (so nothing just created is refused).
-    async fn for_requests<'a>(state: &AppState, account: Uuid, requests: impl IntoIterator<Item = &'a SendEvent>) -> Result<Arc<Self>, ApiError> {
+    async fn for_requests<'a>(
+        state: &AppState,
+        account: AccountId,
+        requests: impl IntoIterator<Item = &'a SendEvent>,
+    ) -> Result<Arc<Self>, ApiError> {
         if let Some(cached) = state.caches.catalogs.get(&account)
             && requests.into_iter().all(|r| cached.knows(r))
         {
@@ -126,13 +131,13 @@ impl AccountCatalog {
         self.event_types.contains(&req.event_type) && workspace_known
     }
 
-    async fn load(state: &AppState, account: Uuid) -> Result<Self, ApiError> {
+    async fn load(state: &AppState, account: AccountId) -> Result<Self, ApiError> {
         let (types, workspaces) =
             tokio::try_join!(state.store.list_event_types(account), state.store.list_workspaces(account)).or_store_error(SCOPE)?;
         Ok(Self { event_types: types.into_iter().map(|t| t.name).collect(), workspaces: workspaces.into_iter().map(|w| w.id).collect() })
     }
 
-    fn validate(&self, account: Uuid, req: SendEvent, now: Millis) -> Result<Event, ApiError> {
+    fn validate(&self, account: AccountId, req: SendEvent, now: Millis) -> Result<Event, ApiError> {
         if !self.event_types.contains(&req.event_type) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -150,7 +155,7 @@ impl AccountCatalog {
         check_data(&req.data).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, SCOPE, "invalid_data", e.to_string()))?;
         check_idempotency_key(req.idempotency_key.as_deref()).map_err(|e| ApiError::invalid_request(SCOPE, e.to_string()))?;
         Ok(Event {
-            id: Uuid::now_v7(),
+            id: EventId::now_v7(),
             account_id: account,
             event_type: req.event_type,
             workspace_id,

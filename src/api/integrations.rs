@@ -1,6 +1,7 @@
 //! Integrations (seeds 000/001): Custom API, HubSpot and Salesforce, with field mapping,
 //! workspaces and Verify Connection.
 
+use crate::domain::ids::{AccountId, TargetId};
 use crate::domain::ownership::Ordering;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -65,8 +66,8 @@ impl From<Integration> for IntegrationView {
             WorkspaceScope::Only(ids) => (ids, false),
         };
         Self {
-            id: i.id,
-            account_id: i.account_id,
+            id: i.id.into(),
+            account_id: i.account_id.into(),
             kind: i.config.kind(),
             name: i.name,
             events: i.events,
@@ -246,7 +247,7 @@ fn checked_mapping(rows: Vec<MappingRow>) -> Result<Vec<MappingRow>, ApiError> {
     Ok(rows.into_iter().map(|r| MappingRow { webhook_field: r.webhook_field.trim().to_owned(), ..r }).collect())
 }
 
-async fn checked_scope(state: &AppState, account: Uuid, workspaces: Option<Vec<String>>, all: Option<bool>) -> Result<WorkspaceScope, ApiError> {
+async fn checked_scope(state: &AppState, account: AccountId, workspaces: Option<Vec<String>>, all: Option<bool>) -> Result<WorkspaceScope, ApiError> {
     match (all, workspaces) {
         (Some(true), _) | (None, None) => Ok(WorkspaceScope::All),
         (_, workspaces) => Ok(WorkspaceScope::Only(checked_workspaces(state, SCOPE, account, &workspaces.unwrap_or_default()).await?)),
@@ -254,7 +255,7 @@ async fn checked_scope(state: &AppState, account: Uuid, workspaces: Option<Vec<S
 }
 
 /// Seals a credential for this integration; `""` means none.
-fn sealed_secret(state: &AppState, id: Uuid, secret: &str) -> (Option<Vec<u8>>, Option<String>) {
+fn sealed_secret(state: &AppState, id: TargetId, secret: &str) -> (Option<Vec<u8>>, Option<String>) {
     if secret.is_empty() {
         return (None, None);
     }
@@ -283,7 +284,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
         .map_err(config_error)?;
 
     let now = now_ms();
-    let id = Uuid::now_v7();
+    let id = TargetId::now_v7();
     let signing = (kind == IntegrationKind::CustomApi).then(|| new_signing_secret(&state, now));
     let (sealed, hint) = sealed_secret(&state, id, &secret);
     let integration = Integration {
@@ -375,7 +376,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req):
     if !state.store.delete_integration(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "integration"));
     }
-    success(IntegrationDeleted { id, deleted: true })
+    success(IntegrationDeleted { id: id.into(), deleted: true })
 }
 
 /// Verify Connection: a marked test request for Custom API, a credentials check for HubSpot and
@@ -398,7 +399,7 @@ pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(req):
         }
         // Unsaved settings share the nil id; cached Salesforce tokens are keyed on credentials too.
         (None, Some(kind)) => IntegrationSpec {
-            id: Uuid::nil(),
+            id: TargetId::default(),
             config: checked_config(&state, kind, req.config).await?,
             mapping: Vec::new(),
             secret: None,

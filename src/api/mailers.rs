@@ -1,6 +1,7 @@
 //! Mailer integrations (seed 001): eight providers, Send Test Email as the gate, template
 //! parameters, rules that send on events, and direct sends.
 
+use crate::domain::ids::{EventId, TargetId};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -69,8 +70,8 @@ impl From<Mailer> for MailerView {
             WorkspaceScope::Only(ids) => (ids, false),
         };
         Self {
-            id: m.id,
-            account_id: m.account_id,
+            id: m.id.into(),
+            account_id: m.account_id.into(),
             name: m.name,
             provider: m.provider,
             sender_name: m.sender_name,
@@ -226,7 +227,7 @@ fn checked_address(field: &str, value: Option<String>) -> Result<Option<String>,
     }
 }
 
-fn seal_credentials(state: &AppState, id: Uuid, credentials: &Map<String, Value>) -> (Option<Vec<u8>>, Map<String, Value>) {
+fn seal_credentials(state: &AppState, id: TargetId, credentials: &Map<String, Value>) -> (Option<Vec<u8>>, Map<String, Value>) {
     let present: Map<String, Value> =
         credentials.iter().filter(|(_, v)| v.as_str().is_some_and(|s| !s.is_empty())).map(|(k, v)| (k.clone(), v.clone())).collect();
     if present.is_empty() {
@@ -333,7 +334,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     let provider = provider.ok_or_else(|| bad("invalid_request", "provider is required"))?;
     let now = now_ms();
     let mut mailer = Mailer {
-        id: Uuid::now_v7(),
+        id: TargetId::now_v7(),
         account_id: caller.account_id,
         name: format!("{} Mailer", provider.title()),
         provider,
@@ -401,7 +402,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req):
     if !state.store.delete_mailer(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "mailer"));
     }
-    success(MailerDeleted { id, deleted: true })
+    success(MailerDeleted { id: id.into(), deleted: true })
 }
 
 /// Send Test Email: a real message through the provider. Success marks the mailer verified.
@@ -450,7 +451,7 @@ pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): A
         None => None,
     };
     let event = Event {
-        id: Uuid::now_v7(),
+        id: EventId::now_v7(),
         account_id: caller.account_id,
         event_type: DIRECT_SEND_EVENT.into(),
         workspace_id,

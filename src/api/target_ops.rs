@@ -110,7 +110,7 @@ pub async fn stats(state: &AppState, caller: &Caller, family: &TargetFamily, req
             disabled_reason: health.disabled_reason,
         },
         stats: StatsView {
-            target_id: target.id,
+            target_id: target.id.into(),
             since: rfc3339(window.since),
             until: rfc3339(window.until),
             total: counts.pending + counts.delivered + counts.failed,

@@ -46,7 +46,7 @@ impl From<Task> for TaskOne {
                 id: t.id,
                 kind: t.kind.as_str(),
                 status: t.status.as_str(),
-                target_id: t.target_id,
+                target_id: t.target_id.map(Into::into),
                 total: t.total,
                 done: t.done,
                 skipped: t.skipped,

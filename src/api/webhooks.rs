@@ -1,5 +1,6 @@
 //! Seed 003's webhooks API, plus secret rotation.
 
+use crate::domain::ids::TargetId;
 use crate::domain::ownership::Ordering;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -47,8 +48,8 @@ pub struct WebhookEndpoint {
 impl From<Endpoint> for WebhookEndpoint {
     fn from(e: Endpoint) -> Self {
         Self {
-            id: e.id,
-            account_id: e.account_id,
+            id: e.id.into(),
+            account_id: e.account_id.into(),
             created_by: e.created_by,
             url: e.url,
             description: e.description,
@@ -180,7 +181,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     let now = now_ms();
     let (secret, stored) = new_signing_secret(&state, now);
     let endpoint = Endpoint {
-        id: Uuid::now_v7(),
+        id: TargetId::now_v7(),
         account_id: caller.account_id,
         created_by: caller.token_id,
         url,
@@ -255,7 +256,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req):
     if !state.store.delete_endpoint(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "webhook endpoint"));
     }
-    success(Deleted { id, deleted: true })
+    success(Deleted { id: id.into(), deleted: true })
 }
 
 /// Recent deliveries to one endpoint, newest first.

@@ -2,6 +2,7 @@
 //! through a running server (`--server`) or directly on the database, with a progress bar and a
 //! summary; the exit code is non-zero when records failed.
 
+use crate::domain::ids::TargetId;
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,7 +13,6 @@ use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::activations::{RecordFormat, ingest};
 use crate::config::ActivateArgs;
@@ -148,7 +148,7 @@ impl<R: Read> Read for Counted<R> {
 }
 
 async fn on_database(args: &ActivateArgs, format: RecordFormat, size: u64) -> anyhow::Result<Summary> {
-    let destination_id: Uuid = args.destination.parse().context("--destination is a destination id (a UUID)")?;
+    let destination_id: TargetId = args.destination.parse().context("--destination is a destination id (a UUID)")?;
     if args.settings.no_workers {
         bail!("working on the database, activate delivers the records itself: drop --no-workers");
     }

@@ -3,6 +3,7 @@
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use super::ids::{AccountId, EventId};
 use super::time::{Millis, rfc3339};
 
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
@@ -17,8 +18,8 @@ const _: () = assert!(MAX_DATA_DEPTH + 16 <= 128, "deliveries must be able to re
 /// An event: validated and ready to be stored, or as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
-    pub id: Uuid,
-    pub account_id: Uuid,
+    pub id: EventId,
+    pub account_id: AccountId,
     pub event_type: String,
     pub workspace_id: Option<Uuid>,
     /// The `data` object exactly as received (never re-serialized, so what is signed is what was sent).

@@ -9,6 +9,7 @@ pub(crate) mod event_types;
 pub mod fanout;
 pub mod fields;
 pub mod health;
+pub mod ids;
 pub mod integration;
 pub(crate) mod json;
 pub(crate) mod mailer;

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use crate::domain::ids::TargetId;
+
 use super::attempt::{Finished, attempt};
 use super::lanes::{Blocked, Lane};
 use super::membership::{Change, MembershipHandle};
@@ -34,20 +36,20 @@ pub(super) struct Dispatcher {
     inbox: mpsc::UnboundedReceiver<Message>,
     recorder: RecorderHandle,
     membership: MembershipHandle,
-    lanes: HashMap<Uuid, Lane>,
+    lanes: HashMap<TargetId, Lane>,
     /// Lanes to look at again before waiting (their state changed).
-    touched: HashSet<Uuid>,
+    touched: HashSet<TargetId>,
     /// Lanes that may start an attempt, in turn (each once: `queued`).
-    runnable: VecDeque<Uuid>,
-    queued: HashSet<Uuid>,
+    runnable: VecDeque<TargetId>,
+    queued: HashSet<TargetId>,
     /// When a lane waiting on time should be looked at again (`scheduled`: the earliest per lane).
-    timers: BinaryHeap<Reverse<(Millis, Uuid)>>,
-    scheduled: HashMap<Uuid, Millis>,
+    timers: BinaryHeap<Reverse<(Millis, TargetId)>>,
+    scheduled: HashMap<TargetId, Millis>,
     in_flight: usize,
     /// Lanes whose `takes_new_work` was last published as true.
-    published: HashSet<Uuid>,
+    published: HashSet<TargetId>,
     /// Lanes that heard of new work while their claim was on its way.
-    work_during_claim: HashSet<Uuid>,
+    work_during_claim: HashSet<TargetId>,
 }
 
 impl Dispatcher {
@@ -120,7 +122,7 @@ impl Dispatcher {
         }
     }
 
-    fn work(&mut self, targets: Vec<Uuid>) {
+    fn work(&mut self, targets: Vec<TargetId>) {
         let now = now_ms();
         let mut unknown = false;
         for target in targets {
@@ -213,8 +215,8 @@ impl Dispatcher {
     fn ownership(&mut self, change: Change) {
         match change {
             Change::Renewed(owned) => {
-                let still: HashSet<Uuid> = owned.iter().map(|o| o.target.id).collect();
-                let lost: Vec<Uuid> = self.lanes.keys().filter(|id| !still.contains(id)).copied().collect();
+                let still: HashSet<TargetId> = owned.iter().map(|o| o.target.id).collect();
+                let lost: Vec<TargetId> = self.lanes.keys().filter(|id| !still.contains(id)).copied().collect();
                 for target in lost {
                     tracing::info!(%target, "lost the ownership of a target");
                     self.drop_lane(target);
@@ -265,7 +267,7 @@ impl Dispatcher {
         self.touched.insert(target);
     }
 
-    fn drop_lane(&mut self, target: Uuid) {
+    fn drop_lane(&mut self, target: TargetId) {
         self.lanes.remove(&target);
         self.hot.set(target, None);
         self.published.remove(&target);
@@ -306,7 +308,7 @@ impl Dispatcher {
 
     /// Publishes whether the lane takes new work, asks for a claim it needs, hands it over when
     /// quiet, and queues it to start or sets its timer.
-    fn evaluate(&mut self, target: Uuid, now: Millis) {
+    fn evaluate(&mut self, target: TargetId, now: Millis) {
         let cap = self.settings.per_target_concurrency;
         let Some(lane) = self.lanes.get_mut(&target) else { return };
         let takes = lane.takes_new_work(now);
@@ -345,7 +347,7 @@ impl Dispatcher {
     }
 
     /// Looks at the lane again at `at` (one timer per lane: the earliest wanted).
-    fn schedule(&mut self, target: Uuid, at: Millis, now: Millis) {
+    fn schedule(&mut self, target: TargetId, at: Millis, now: Millis) {
         if self.scheduled.get(&target).is_some_and(|known| *known <= at && *known > now) {
             return;
         }
@@ -404,7 +406,8 @@ impl Dispatcher {
         }
         self.recorder.flush().await;
         // Targets with attempts still in flight are not handed back: their leases run out.
-        let quiet: Vec<(Uuid, Uuid)> = self.lanes.values().filter(|lane| lane.in_flight() == 0).map(|lane| (lane.target.id, lane.token)).collect();
+        let quiet: Vec<(TargetId, Uuid)> =
+            self.lanes.values().filter(|lane| lane.in_flight() == 0).map(|lane| (lane.target.id, lane.token)).collect();
         self.membership.stop(quiet).await;
     }
 }

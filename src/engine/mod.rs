@@ -19,6 +19,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::domain::ids::TargetId;
+
 use crate::domain::retry::RetrySchedule;
 use crate::store::{ClaimedDelivery, EventCommitter, Intake, LeasePlan, Store};
 use crate::targets::TargetFactory;
@@ -48,7 +50,7 @@ pub(crate) enum Message {
     /// Deliveries committed already leased to this node.
     HandOff(Vec<ClaimedDelivery>),
     /// Targets that got deliveries nobody holds.
-    Work(Vec<Uuid>),
+    Work(Vec<TargetId>),
     /// A target was created or its settings changed through this node's API.
     Changed,
     Finished(Box<attempt::Finished>),
@@ -59,11 +61,11 @@ pub(crate) enum Message {
 /// The targets this node takes new work for in memory, with their tokens (`LeasePlan`).
 struct HotTargets {
     node: Uuid,
-    tokens: Mutex<HashMap<Uuid, Uuid>>,
+    tokens: Mutex<HashMap<TargetId, Uuid>>,
 }
 
 impl HotTargets {
-    fn set(&self, target: Uuid, token: Option<Uuid>) {
+    fn set(&self, target: TargetId, token: Option<Uuid>) {
         let mut tokens = self.tokens.lock().expect("lock is never poisoned");
         match token {
             Some(token) => tokens.insert(target, token),
@@ -77,7 +79,7 @@ impl LeasePlan for HotTargets {
         Some(self.node)
     }
 
-    fn token_for(&self, target: Uuid) -> Option<Uuid> {
+    fn token_for(&self, target: TargetId) -> Option<Uuid> {
         self.tokens.lock().expect("lock is never poisoned").get(&target).copied()
     }
 }
@@ -93,7 +95,7 @@ impl Intake for EngineIntake {
         self.hot.as_ref()
     }
 
-    fn committed(&self, leased: Vec<ClaimedDelivery>, unleased_targets: Vec<Uuid>) {
+    fn committed(&self, leased: Vec<ClaimedDelivery>, unleased_targets: Vec<TargetId>) {
         if !leased.is_empty() {
             let _ = self.messages.send(Message::HandOff(leased));
         }
@@ -112,14 +114,14 @@ pub struct Signal {
 
 impl Signal {
     /// `target` has deliveries nobody holds (a retry, a recovery, an activation, a direct send).
-    pub fn work(&self, target: Uuid) {
+    pub fn work(&self, target: TargetId) {
         if let Some(messages) = &self.messages {
             let _ = messages.send(Message::Work(vec![target]));
         }
     }
 
     /// `target` was created or its settings changed.
-    pub fn changed(&self, target: Uuid) {
+    pub fn changed(&self, target: TargetId) {
         if let Some(messages) = &self.messages {
             tracing::debug!(%target, "target changed");
             let _ = messages.send(Message::Changed);

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use uuid::Uuid;
+
+use crate::domain::ids::TargetId;
 
 use super::attempt::{error_report, operational_event};
 use super::{EngineSettings, Message};
@@ -35,13 +36,13 @@ enum Job {
 /// What a cycle of the recorder did, for the dispatcher.
 pub(crate) struct Recorded {
     /// Targets whose results are now on record (an ordered lane's next may go).
-    pub targets: Vec<Uuid>,
+    pub targets: Vec<TargetId>,
     pub claimed: Vec<Claimed>,
     /// Claims that could not be made: their lanes ask again later.
-    pub failed_claims: Vec<Uuid>,
+    pub failed_claims: Vec<TargetId>,
     pub health: Vec<TargetHealth>,
     /// Targets this cycle switched off (their owner stops at once; their reports wait to be claimed).
-    pub disabled: Vec<Uuid>,
+    pub disabled: Vec<TargetId>,
 }
 
 #[derive(Clone)]
@@ -136,7 +137,7 @@ impl Recorder {
         }
         match self.store.record_and_claim(&self.results, &self.claims).await {
             Ok(cycle) => {
-                let mut targets: Vec<Uuid> = self.results.iter().map(|r| r.target.id).collect();
+                let mut targets: Vec<TargetId> = self.results.iter().map(|r| r.target.id).collect();
                 targets.sort_unstable();
                 targets.dedup();
                 let disabled = self.switch_off_failing_targets(&cycle.health).await;
@@ -159,7 +160,7 @@ impl Recorder {
     /// Switches off the targets that answered 410 Gone or have failed for longer than the
     /// configured window, each with an `endpoint.disabled` report. A failure here is retried by
     /// a later cycle: the streak is still there. Returns those switched off.
-    async fn switch_off_failing_targets(&self, health: &[TargetHealth]) -> Vec<Uuid> {
+    async fn switch_off_failing_targets(&self, health: &[TargetHealth]) -> Vec<TargetId> {
         let now = now_ms();
         let mut disabled = Vec::new();
         for h in health {

@@ -9,10 +9,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use uuid::Uuid;
-
 use super::{AcceptedEvent, ClaimedDelivery, LeasePlan, NoLeases, Store, StoreError, StoreResult};
 use crate::domain::event::Event;
+use crate::domain::ids::TargetId;
 
 /// Calls combined into one transaction at most.
 const MAX_CALLS: usize = 256;
@@ -24,7 +23,7 @@ type Reply = oneshot::Sender<StoreResult<Vec<AcceptedEvent>>>;
 pub trait Intake: Send + Sync {
     fn plan(&self) -> &dyn LeasePlan;
     /// Called after each commit, before its calls are answered.
-    fn committed(&self, leased: Vec<ClaimedDelivery>, unleased_targets: Vec<Uuid>);
+    fn committed(&self, leased: Vec<ClaimedDelivery>, unleased_targets: Vec<TargetId>);
 }
 
 /// The intake of a node that delivers nothing: every delivery is left for the owners to claim.
@@ -34,7 +33,7 @@ impl Intake for NoIntake {
     fn plan(&self) -> &dyn LeasePlan {
         &NoLeases
     }
-    fn committed(&self, _: Vec<ClaimedDelivery>, _: Vec<Uuid>) {}
+    fn committed(&self, _: Vec<ClaimedDelivery>, _: Vec<TargetId>) {}
 }
 
 /// The front of the committing task; cheap to clone.
@@ -106,15 +105,15 @@ async fn commit(store: &dyn Store, intake: &dyn Intake, calls: Vec<(Vec<Event>, 
 
 #[cfg(test)]
 mod tests {
-    use uuid::Uuid;
 
     use super::*;
+    use crate::domain::ids::{AccountId, EventId};
     use crate::domain::time::now_ms;
     use crate::store::SqliteStore;
 
-    fn event(account: Uuid, n: usize) -> Event {
+    fn event(account: AccountId, n: usize) -> Event {
         Event {
-            id: Uuid::now_v7(),
+            id: EventId::now_v7(),
             account_id: account,
             event_type: "contact.created".into(),
             workspace_id: None,
@@ -133,9 +132,9 @@ mod tests {
         let calls = (0..40).map(|call| {
             let committer = committer.clone();
             // Every tenth call names an account that does not exist: the database refuses it.
-            let owner = if call % 10 == 9 { Uuid::now_v7() } else { account };
+            let owner = if call % 10 == 9 { AccountId::now_v7() } else { account };
             let events: Vec<Event> = (0..=call % 3).map(|i| event(owner, call * 10 + i)).collect();
-            let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+            let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
             tokio::spawn(async move { (call, ids, committer.accept(events).await) })
         });
         let mut stored = 0;
@@ -144,7 +143,7 @@ mod tests {
             if call % 10 == 9 {
                 assert!(matches!(result, Err(StoreError::Internal(_))), "call {call} names no account: {result:?}");
             } else {
-                let accepted: Vec<Uuid> = result.unwrap().iter().map(|a| a.event.id).collect();
+                let accepted: Vec<EventId> = result.unwrap().iter().map(|a| a.event.id).collect();
                 assert_eq!(accepted, ids, "call {call} gets back exactly its own events, in order");
                 stored += ids.len();
             }

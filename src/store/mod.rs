@@ -20,6 +20,7 @@ use crate::domain::delivery::DeliveryStatus;
 use crate::domain::destination::{DestinationMethod, QueryParam};
 use crate::domain::event::Event;
 use crate::domain::fanout::{TargetRef, WorkspaceScope};
+use crate::domain::ids::{AccountId, DeliveryId, EventId, TargetId};
 use crate::domain::integration::IntegrationConfig;
 use crate::domain::mailer::{MailerProvider, MailerRule, TemplateParam};
 use crate::domain::mapping::MappingRow;
@@ -42,7 +43,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// An account (tenant) and its settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Account {
-    pub id: Uuid,
+    pub id: AccountId,
     pub name: String,
     /// Its own payload retention; `None`: the server's `--retention`.
     pub retention_days: Option<u32>,
@@ -52,7 +53,7 @@ pub struct Account {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Workspace {
     pub id: Uuid,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub name: String,
     pub created_at: Millis,
     pub updated_at: Millis,
@@ -68,14 +69,14 @@ pub struct EventType {
 /// Who is calling: the account a token belongs to, and the token (seed 003's `created_by`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Caller {
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub token_id: Uuid,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Endpoint {
-    pub id: Uuid,
-    pub account_id: Uuid,
+    pub id: TargetId,
+    pub account_id: AccountId,
     pub created_by: Uuid,
     pub url: String,
     pub description: String,
@@ -101,8 +102,8 @@ pub struct StoredSecret {
 /// A Custom API, HubSpot or Salesforce integration. `secret` is sealed by the caller.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Integration {
-    pub id: Uuid,
-    pub account_id: Uuid,
+    pub id: TargetId,
+    pub account_id: AccountId,
     pub name: String,
     pub config: IntegrationConfig,
     pub mapping: Vec<MappingRow>,
@@ -122,8 +123,8 @@ pub struct Integration {
 /// A mailer integration. `credentials` is a sealed JSON object of secrets.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mailer {
-    pub id: Uuid,
-    pub account_id: Uuid,
+    pub id: TargetId,
+    pub account_id: AccountId,
     pub name: String,
     pub provider: MailerProvider,
     pub sender_name: String,
@@ -149,8 +150,8 @@ pub struct Mailer {
 /// A query destination (seed 004).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Destination {
-    pub id: Uuid,
-    pub account_id: Uuid,
+    pub id: TargetId,
+    pub account_id: AccountId,
     pub name: String,
     pub url: String,
     pub method: DestinationMethod,
@@ -169,10 +170,10 @@ pub struct Destination {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Activation {
     pub id: Uuid,
-    pub account_id: Uuid,
-    pub destination_id: Uuid,
+    pub account_id: AccountId,
+    pub destination_id: TargetId,
     /// The event its deliveries hang on (type `activation.run`).
-    pub event_id: Uuid,
+    pub event_id: EventId,
     pub total: u64,
     pub created_at: Millis,
     pub started_at: Option<Millis>,
@@ -198,7 +199,7 @@ pub struct ActivationCounts {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActivationRecord {
     pub index: u64,
-    pub delivery_id: Uuid,
+    pub delivery_id: DeliveryId,
     pub status: DeliveryStatus,
     pub http_status_code: Option<u16>,
     pub attempt_count: u32,
@@ -240,9 +241,9 @@ pub struct AcceptedEvent {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Delivery {
-    pub id: Uuid,
-    pub account_id: Uuid,
-    pub event_id: Uuid,
+    pub id: DeliveryId,
+    pub account_id: AccountId,
+    pub event_id: EventId,
     pub target: TargetRef,
     pub event_type: String,
     pub status: DeliveryStatus,
@@ -260,7 +261,7 @@ pub struct Delivery {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Attempt {
     pub id: Uuid,
-    pub delivery_id: Uuid,
+    pub delivery_id: DeliveryId,
     pub attempt_number: u32,
     pub started_at: Millis,
     pub duration_ms: i64,
@@ -273,7 +274,7 @@ pub struct Attempt {
 
 #[derive(Clone, Debug, Default)]
 pub struct DeliveryFilter {
-    pub target_id: Option<Uuid>,
+    pub target_id: Option<TargetId>,
     pub status: Option<DeliveryStatus>,
     /// Created at or after.
     pub since: Option<Millis>,
@@ -285,7 +286,7 @@ pub struct DeliveryFilter {
 /// A delivery its target's owner holds, with its event: in the owner's memory until attempted.
 #[derive(Clone, Debug)]
 pub struct ClaimedDelivery {
-    pub delivery_id: Uuid,
+    pub delivery_id: DeliveryId,
     /// The owner's token (one per ownership of a target): results apply only while it matches.
     pub lease_token: Uuid,
     pub target: TargetRef,
@@ -316,7 +317,7 @@ pub struct HealthView {
 pub trait LeasePlan: Send + Sync {
     /// The node the plan is for; `None`: lease nothing.
     fn node(&self) -> Option<Uuid>;
-    fn token_for(&self, target: Uuid) -> Option<Uuid>;
+    fn token_for(&self, target: TargetId) -> Option<Uuid>;
 }
 
 /// The plan of a process that delivers nothing (an API-only node, tests of the store).
@@ -326,7 +327,7 @@ impl LeasePlan for NoLeases {
     fn node(&self) -> Option<Uuid> {
         None
     }
-    fn token_for(&self, _: Uuid) -> Option<Uuid> {
+    fn token_for(&self, _: TargetId) -> Option<Uuid> {
         None
     }
 }
@@ -337,14 +338,14 @@ impl LeasePlan for NoLeases {
 pub struct Accepted {
     pub events: Vec<AcceptedEvent>,
     pub leased: Vec<ClaimedDelivery>,
-    pub unleased_targets: Vec<Uuid>,
+    pub unleased_targets: Vec<TargetId>,
 }
 
 /// An owner's request for a target's deliveries that nobody holds: up to `limit`, due by `now`
 /// (unordered), or the earliest accepted whatever their time (ordered).
 #[derive(Clone, Copy, Debug)]
 pub struct ClaimOrder {
-    pub target: Uuid,
+    pub target: TargetId,
     pub token: Uuid,
     pub limit: u32,
     pub ordering: Ordering,
@@ -355,7 +356,7 @@ pub struct ClaimOrder {
 /// earliest row still left for the target falls due.
 #[derive(Debug)]
 pub struct Claimed {
-    pub target: Uuid,
+    pub target: TargetId,
     pub deliveries: Vec<ClaimedDelivery>,
     pub next_due: Option<Millis>,
 }
@@ -420,17 +421,17 @@ pub enum RetryRequest {
 
 /// A place in a walk through rows in `(created_at, id)` order: the last row looked at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Position {
+pub struct Position<Id> {
     pub created_at: Millis,
-    pub id: Uuid,
+    pub id: Id,
 }
 
 /// What one batch of a walk did: rows looked at, rows changed, and where to continue.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BatchOutcome {
+pub struct BatchOutcome<Id> {
     pub examined: u64,
     pub changed: u64,
-    pub last: Option<Position>,
+    pub last: Option<Position<Id>>,
 }
 
 /// One target's deliveries in a window, by status.
@@ -446,7 +447,7 @@ pub struct DeliveryCounts {
 /// Records of a cancelled activation are not among them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FailedSet {
-    pub target: Uuid,
+    pub target: TargetId,
     pub window: Window,
     pub as_of: Millis,
 }
@@ -455,10 +456,10 @@ pub struct FailedSet {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Task {
     pub id: Uuid,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub kind: TaskKind,
     pub status: TaskStatus,
-    pub target_id: Option<Uuid>,
+    pub target_id: Option<TargetId>,
     /// Items to process, counted when the task started.
     pub total: u64,
     /// Items processed so far (including skipped ones).
@@ -479,80 +480,80 @@ pub trait Store: Send + Sync + 'static {
     // Accounts and tokens.
     /// Creates the account (with the default event-type catalog) if it does not exist, and
     /// stores a new token digest for it. Returns the account id.
-    async fn add_token(&self, account_name: &str, token_digest: &str, now: Millis) -> StoreResult<Uuid>;
+    async fn add_token(&self, account_name: &str, token_digest: &str, now: Millis) -> StoreResult<AccountId>;
     async fn caller_for_token(&self, token_digest: &str) -> StoreResult<Option<Caller>>;
-    async fn get_account(&self, id: Uuid) -> StoreResult<Option<Account>>;
+    async fn get_account(&self, id: AccountId) -> StoreResult<Option<Account>>;
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
     /// Sets (or, with `None`, clears) the account's own retention. False when not found.
-    async fn set_account_retention(&self, id: Uuid, days: Option<u32>) -> StoreResult<bool>;
+    async fn set_account_retention(&self, id: AccountId, days: Option<u32>) -> StoreResult<bool>;
     /// One of the account's targets, whatever its kind.
-    async fn find_target(&self, account: Uuid, id: Uuid) -> StoreResult<Option<TargetRef>>;
+    async fn find_target(&self, account: AccountId, id: TargetId) -> StoreResult<Option<TargetRef>>;
     /// Whether a target of the account is on, its failure streak, and why it was switched off.
-    async fn target_health(&self, account: Uuid, id: Uuid) -> StoreResult<Option<HealthView>>;
+    async fn target_health(&self, account: AccountId, id: TargetId) -> StoreResult<Option<HealthView>>;
 
     // Workspaces.
     async fn insert_workspace(&self, workspace: &Workspace) -> StoreResult<()>;
-    async fn list_workspaces(&self, account: Uuid) -> StoreResult<Vec<Workspace>>;
-    async fn get_workspace(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Workspace>>;
+    async fn list_workspaces(&self, account: AccountId) -> StoreResult<Vec<Workspace>>;
+    async fn get_workspace(&self, account: AccountId, id: Uuid) -> StoreResult<Option<Workspace>>;
     async fn update_workspace(&self, workspace: &Workspace) -> StoreResult<bool>;
-    async fn delete_workspace(&self, account: Uuid, id: Uuid) -> StoreResult<bool>;
+    async fn delete_workspace(&self, account: AccountId, id: Uuid) -> StoreResult<bool>;
 
     // Event-type catalog.
-    async fn list_event_types(&self, account: Uuid) -> StoreResult<Vec<EventType>>;
+    async fn list_event_types(&self, account: AccountId) -> StoreResult<Vec<EventType>>;
     /// Returns false when the name already exists.
-    async fn insert_event_type(&self, account: Uuid, event_type: &EventType) -> StoreResult<bool>;
+    async fn insert_event_type(&self, account: AccountId, event_type: &EventType) -> StoreResult<bool>;
 
     // Webhook endpoints.
     async fn insert_endpoint(&self, endpoint: &Endpoint, secret: &StoredSecret) -> StoreResult<()>;
-    async fn list_endpoints(&self, account: Uuid) -> StoreResult<Vec<Endpoint>>;
-    async fn get_endpoint(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Endpoint>>;
+    async fn list_endpoints(&self, account: AccountId) -> StoreResult<Vec<Endpoint>>;
+    async fn get_endpoint(&self, account: AccountId, id: TargetId) -> StoreResult<Option<Endpoint>>;
     /// Writes url, description, events, is_active and updated_at. False when not found.
     async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<bool>;
-    async fn delete_endpoint(&self, account: Uuid, id: Uuid) -> StoreResult<bool>;
+    async fn delete_endpoint(&self, account: AccountId, id: TargetId) -> StoreResult<bool>;
     /// Makes `secret` current; the previous current secret stays valid until `old_expires_at`.
     /// Expired secrets, and the oldest beyond `MAX_OLD_SECRETS` rotated-out ones, are deleted.
     async fn rotate_endpoint_secret(
         &self,
-        account: Uuid,
-        id: Uuid,
+        account: AccountId,
+        id: TargetId,
         secret: &StoredSecret,
         secret_prefix: &str,
         old_expires_at: Millis,
     ) -> StoreResult<bool>;
-    async fn webhook_target(&self, id: Uuid, now: Millis) -> StoreResult<Option<WebhookTargetConfig>>;
+    async fn webhook_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<WebhookTargetConfig>>;
 
     // Integrations.
     /// Stores the integration and, for kinds that sign their requests, its first signing secret.
     async fn insert_integration(&self, integration: &Integration, signing: Option<&StoredSecret>) -> StoreResult<()>;
-    async fn list_integrations(&self, account: Uuid) -> StoreResult<Vec<Integration>>;
-    async fn get_integration(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Integration>>;
+    async fn list_integrations(&self, account: AccountId) -> StoreResult<Vec<Integration>>;
+    async fn get_integration(&self, account: AccountId, id: TargetId) -> StoreResult<Option<Integration>>;
     /// Writes every field but id, account and created_at. False when not found.
     async fn update_integration(&self, integration: &Integration) -> StoreResult<bool>;
-    async fn delete_integration(&self, account: Uuid, id: Uuid) -> StoreResult<bool>;
+    async fn delete_integration(&self, account: AccountId, id: TargetId) -> StoreResult<bool>;
     /// An integration with its signing secrets still valid at `now`, for workers.
-    async fn integration_target(&self, id: Uuid, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>>;
+    async fn integration_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>>;
 
     // Mailers.
     async fn insert_mailer(&self, mailer: &Mailer) -> StoreResult<()>;
-    async fn list_mailers(&self, account: Uuid) -> StoreResult<Vec<Mailer>>;
-    async fn get_mailer(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Mailer>>;
+    async fn list_mailers(&self, account: AccountId) -> StoreResult<Vec<Mailer>>;
+    async fn get_mailer(&self, account: AccountId, id: TargetId) -> StoreResult<Option<Mailer>>;
     /// Writes every field but id, account and created_at. False when not found.
     async fn update_mailer(&self, mailer: &Mailer) -> StoreResult<bool>;
-    async fn delete_mailer(&self, account: Uuid, id: Uuid) -> StoreResult<bool>;
+    async fn delete_mailer(&self, account: AccountId, id: TargetId) -> StoreResult<bool>;
     /// Marks the mailer verified at `at`, unless it changed since `seen_updated_at` (the
     /// version the test e-mail was sent with). Returns whether it was marked.
-    async fn mark_mailer_verified(&self, account: Uuid, id: Uuid, seen_updated_at: Millis, at: Millis) -> StoreResult<bool>;
+    async fn mark_mailer_verified(&self, account: AccountId, id: TargetId, seen_updated_at: Millis, at: Millis) -> StoreResult<bool>;
     /// A mailer by id alone, for workers.
-    async fn mailer_target(&self, id: Uuid) -> StoreResult<Option<Mailer>>;
+    async fn mailer_target(&self, id: TargetId) -> StoreResult<Option<Mailer>>;
 
     // Query destinations and activations.
     async fn insert_destination(&self, destination: &Destination) -> StoreResult<()>;
-    async fn list_destinations(&self, account: Uuid) -> StoreResult<Vec<Destination>>;
-    async fn get_destination(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Destination>>;
+    async fn list_destinations(&self, account: AccountId) -> StoreResult<Vec<Destination>>;
+    async fn get_destination(&self, account: AccountId, id: TargetId) -> StoreResult<Option<Destination>>;
     async fn update_destination(&self, destination: &Destination) -> StoreResult<bool>;
-    async fn delete_destination(&self, account: Uuid, id: Uuid) -> StoreResult<bool>;
+    async fn delete_destination(&self, account: AccountId, id: TargetId) -> StoreResult<bool>;
     /// A destination by id alone (workers, and the CLI working on the database).
-    async fn destination_target(&self, id: Uuid) -> StoreResult<Option<Destination>>;
+    async fn destination_target(&self, id: TargetId) -> StoreResult<Option<Destination>>;
     /// Stores the activation (with no records yet) and its event.
     async fn create_activation(&self, activation: &Activation, event: &Event) -> StoreResult<()>;
     /// Adds records (JSON objects) numbered from `first_index`, held back from the queue.
@@ -561,19 +562,19 @@ pub trait Store: Send + Sync + 'static {
     async fn release_activation(&self, id: Uuid, total: u64, now: Millis) -> StoreResult<()>;
     /// Removes an activation that was refused, with everything it stored.
     async fn discard_activation(&self, id: Uuid) -> StoreResult<()>;
-    async fn list_activations(&self, account: Uuid, limit: u32) -> StoreResult<Vec<(Activation, ActivationCounts)>>;
+    async fn list_activations(&self, account: AccountId, limit: u32) -> StoreResult<Vec<(Activation, ActivationCounts)>>;
     /// An activation of the account, or by id alone when `account` is `None`.
-    async fn get_activation(&self, account: Option<Uuid>, id: Uuid) -> StoreResult<Option<(Activation, ActivationCounts)>>;
+    async fn get_activation(&self, account: Option<AccountId>, id: Uuid) -> StoreResult<Option<(Activation, ActivationCounts)>>;
     async fn activation_records(
         &self,
-        account: Uuid,
+        account: AccountId,
         id: Uuid,
         after_index: Option<u64>,
         status: Option<DeliveryStatus>,
         limit: u32,
     ) -> StoreResult<Vec<ActivationRecord>>;
     /// Settles every record not yet attempted as cancelled. False when not found.
-    async fn cancel_activation(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<bool>;
+    async fn cancel_activation(&self, account: AccountId, id: Uuid, now: Millis) -> StoreResult<bool>;
 
     // Events in.
     /// Stores the events and one pending delivery per matching active target, atomically; the
@@ -589,26 +590,32 @@ pub trait Store: Send + Sync + 'static {
 
     // Pull API.
     /// Events in commit order (`seq`), after `filter.after_seq`.
-    async fn list_events(&self, account: Uuid, filter: &EventFilter) -> StoreResult<Vec<(i64, Event)>>;
+    async fn list_events(&self, account: AccountId, filter: &EventFilter) -> StoreResult<Vec<(i64, Event)>>;
 
     // Delivery log.
-    async fn list_deliveries(&self, account: Uuid, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;
-    async fn get_delivery(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Delivery>>;
-    async fn list_attempts(&self, account: Uuid, delivery_id: Uuid) -> StoreResult<Vec<Attempt>>;
-    async fn retry_delivery(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<RetryRequest>;
+    async fn list_deliveries(&self, account: AccountId, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;
+    async fn get_delivery(&self, account: AccountId, id: DeliveryId) -> StoreResult<Option<Delivery>>;
+    async fn list_attempts(&self, account: AccountId, delivery_id: DeliveryId) -> StoreResult<Vec<Attempt>>;
+    async fn retry_delivery(&self, account: AccountId, id: DeliveryId, now: Millis) -> StoreResult<RetryRequest>;
 
     // Operations: stats, recovery, tasks.
     /// The account's deliveries to `target` created in `window`, counted by status.
-    async fn delivery_counts(&self, account: Uuid, target: Uuid, window: Window) -> StoreResult<DeliveryCounts>;
+    async fn delivery_counts(&self, account: AccountId, target: TargetId, window: Window) -> StoreResult<DeliveryCounts>;
     async fn count_failed(&self, set: &FailedSet) -> StoreResult<u64>;
     /// Re-queues the next `limit` deliveries of `set` after `after` (in creation order) the way
     /// `retry_delivery` does, as manual retries; `changed` counts those re-queued (the others'
     /// payload expired).
-    async fn requeue_failed(&self, set: &FailedSet, after: Option<Position>, limit: u32, now: Millis) -> StoreResult<BatchOutcome>;
+    async fn requeue_failed(
+        &self,
+        set: &FailedSet,
+        after: Option<Position<DeliveryId>>,
+        limit: u32,
+        now: Millis,
+    ) -> StoreResult<BatchOutcome<DeliveryId>>;
     async fn insert_task(&self, task: &Task) -> StoreResult<()>;
     /// Writes status, counts, error, updated_at and finished_at.
     async fn update_task(&self, task: &Task) -> StoreResult<()>;
-    async fn get_task(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Task>>;
+    async fn get_task(&self, account: AccountId, id: Uuid) -> StoreResult<Option<Task>>;
     /// Marks failed the tasks still running that have not moved since `updated_before` (their
     /// process stopped). Returns how many.
     async fn fail_stale_tasks(&self, updated_before: Millis, now: Millis) -> StoreResult<u64>;
@@ -616,7 +623,14 @@ pub trait Store: Send + Sync + 'static {
     // Retention and upkeep (the janitor).
     /// Deletes the payloads of the next `limit` events of the account created before `cutoff`,
     /// after `after`, whose deliveries are all settled (a pending delivery keeps its payload).
-    async fn expire_payloads(&self, account: Uuid, cutoff: Millis, after: Option<Position>, limit: u32, now: Millis) -> StoreResult<BatchOutcome>;
+    async fn expire_payloads(
+        &self,
+        account: AccountId,
+        cutoff: Millis,
+        after: Option<Position<EventId>>,
+        limit: u32,
+        now: Millis,
+    ) -> StoreResult<BatchOutcome<EventId>>;
     /// Gives up to `max_pages` freed pages back to the file system; returns the free pages left
     /// (always 0 where the database reuses its space by itself).
     async fn reclaim_space(&self, max_pages: u32) -> StoreResult<u64>;
@@ -635,12 +649,12 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Switches a target off (unless it already is) with the reason, and accepts `event` (the
     /// operational report) in the same transaction. True when it was on.
-    async fn disable_target(&self, id: Uuid, reason: &str, now: Millis, event: &Event) -> StoreResult<bool>;
+    async fn disable_target(&self, id: TargetId, reason: &str, now: Millis, event: &Event) -> StoreResult<bool>;
     /// For each target, when its earliest pending delivery that nobody holds falls due.
-    async fn due_hints(&self, targets: &[Uuid]) -> StoreResult<Vec<(Uuid, Option<Millis>)>>;
+    async fn due_hints(&self, targets: &[TargetId]) -> StoreResult<Vec<(TargetId, Option<Millis>)>>;
     /// Where the database can tell other nodes at once (PostgreSQL `LISTEN`), the targets that got
     /// deliveries nobody holds, as they commit; `None` elsewhere (owners poll).
-    async fn listen_for_work(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<Uuid>>>>;
+    async fn listen_for_work(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<TargetId>>>>;
 
     // Ownership of targets (the engine's membership loop).
     /// Marks `node` alive at `now`, renews its leases until `lease_until`, forgets nodes silent
@@ -650,14 +664,14 @@ pub trait Store: Send + Sync + 'static {
     async fn live_nodes(&self, since: Millis) -> StoreResult<Vec<NodeInfo>>;
     /// Up to `limit` targets `node` may take over at `now`: unowned, released, with an expired
     /// lease, or owned by one of `exited` (processes known to be gone).
-    async fn takeover_candidates(&self, node: Uuid, now: Millis, exited: &[Uuid], limit: u32) -> StoreResult<Vec<Uuid>>;
+    async fn takeover_candidates(&self, node: Uuid, now: Millis, exited: &[Uuid], limit: u32) -> StoreResult<Vec<TargetId>>;
     /// Takes each of `targets` (with its new token) that is still a candidate, leased until
     /// `lease_until`; the rows its last owner held are released to the new owner's claims, and
     /// each taken target says when it may first be sent to (`domain::ownership::settle_until`).
     async fn take_targets(
         &self,
         node: Uuid,
-        targets: &[(Uuid, Uuid)],
+        targets: &[(TargetId, Uuid)],
         exited: &[Uuid],
         now: Millis,
         lease_until: Millis,
@@ -666,7 +680,7 @@ pub trait Store: Send + Sync + 'static {
     /// Hands targets over cleanly at `now` (after their last attempt was answered and recorded):
     /// the rows held with their tokens are released, and the next owner waits only for the rate
     /// window to pass.
-    async fn release_targets(&self, node: Uuid, targets: &[(Uuid, Uuid)], now: Millis) -> StoreResult<()>;
+    async fn release_targets(&self, node: Uuid, targets: &[(TargetId, Uuid)], now: Millis) -> StoreResult<()>;
     /// Pending deliveries, for the queue-depth gauge.
     async fn pending_count(&self) -> StoreResult<u64>;
 }

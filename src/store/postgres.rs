@@ -48,7 +48,7 @@ impl PostgresStore {
     /// Forwards the targets named by `NOTIFY switchyard_work` (sent by transactions that leave
     /// deliveries for an owner to claim) until the receiver is dropped. A connection lost and
     /// re-established in between loses the notices sent meanwhile: owners also poll.
-    async fn listen(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<uuid::Uuid>>>> {
+    async fn listen(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<crate::domain::ids::TargetId>>>> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.writer).await?;
         listener.listen(WORK_CHANNEL).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -56,7 +56,7 @@ impl PostgresStore {
             while !tx.is_closed() {
                 match listener.recv().await {
                     Ok(notice) => {
-                        let targets = notice.payload().split(',').filter_map(|id| uuid::Uuid::parse_str(id).ok()).collect();
+                        let targets = notice.payload().split(',').filter_map(|id| id.parse().ok()).collect();
                         if tx.send(targets).is_err() {
                             return;
                         }

@@ -58,13 +58,14 @@ use crate::domain::signing::MAX_OLD_SECRETS;
 use crate::domain::task::{TaskKind, TaskStatus};
 use crate::domain::ownership::{self, LastOwner, Ordering};
 use crate::domain::window::Window;
+use crate::domain::ids::{AccountId, DeliveryId, EventId, TargetId};
 
 /// `next_attempt_at` of records held back until their activation is released.
 const HELD: Millis = Millis::MAX;
 
 impl $Store {
     /// The account's targets of one kind, oldest first. `columns` ends with the FROM clause.
-    async fn list_targets<T>(&self, columns: &str, account: Uuid, from_row: fn(&$Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    async fn list_targets<T>(&self, columns: &str, account: AccountId, from_row: fn(&$Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
         let rows = sqlx::query(&format!("SELECT {columns} WHERE t.account_id = $1 ORDER BY t.created_at, t.id"))
             .bind(account.to_string())
             .fetch_all(&self.reader)
@@ -73,7 +74,7 @@ impl $Store {
     }
 
     /// One target of the account, or by id alone when `account` is `None` (workers).
-    async fn get_target<T>(&self, columns: &str, account: Option<Uuid>, id: Uuid, from_row: fn(&$Row) -> StoreResult<T>) -> StoreResult<Option<T>> {
+    async fn get_target<T>(&self, columns: &str, account: Option<AccountId>, id: TargetId, from_row: fn(&$Row) -> StoreResult<T>) -> StoreResult<Option<T>> {
         let row = sqlx::query(&format!("SELECT {columns} WHERE t.id = $1 AND (CAST($2 AS TEXT) IS NULL OR t.account_id = CAST($2 AS TEXT))"))
             .bind(id.to_string())
             .bind(account.map(|a| a.to_string()))
@@ -98,14 +99,14 @@ impl $Store {
 
 }
 
-fn uuid_col(row: &$Row, col: &str) -> StoreResult<Uuid> {
+fn uuid_col<T: From<Uuid>>(row: &$Row, col: &str) -> StoreResult<T> {
     let text: String = row.try_get(col)?;
-    Uuid::parse_str(&text).map_err(|e| StoreError::Internal(format!("bad uuid in {col}: {e}")))
+    Uuid::parse_str(&text).map(T::from).map_err(|e| StoreError::Internal(format!("bad uuid in {col}: {e}")))
 }
 
-fn opt_uuid_col(row: &$Row, col: &str) -> StoreResult<Option<Uuid>> {
+fn opt_uuid_col<T: From<Uuid>>(row: &$Row, col: &str) -> StoreResult<Option<T>> {
     let text: Option<String> = row.try_get(col)?;
-    text.map(|t| Uuid::parse_str(&t).map_err(|e| StoreError::Internal(format!("bad uuid in {col}: {e}"))))
+    text.map(|t| Uuid::parse_str(&t).map(T::from).map_err(|e| StoreError::Internal(format!("bad uuid in {col}: {e}"))))
         .transpose()
 }
 
@@ -233,7 +234,7 @@ fn attempt_from_row(row: &$Row) -> StoreResult<Attempt> {
 }
 
 /// The account's active targets as fan-out sees them, and each one's settings version.
-async fn active_subscriptions(tx: &mut $Tx, account: Uuid) -> StoreResult<(Vec<Subscription>, HashMap<Uuid, Millis>)> {
+async fn active_subscriptions(tx: &mut $Tx, account: AccountId) -> StoreResult<(Vec<Subscription>, HashMap<TargetId, Millis>)> {
     let rows = sqlx::query("SELECT id, kind, events, workspaces, updated_at FROM targets WHERE account_id = $1 AND is_active")
         .bind(account.to_string())
         .fetch_all(&mut **tx)
@@ -253,8 +254,8 @@ async fn active_subscriptions(tx: &mut $Tx, account: Uuid) -> StoreResult<(Vec<S
 
 /// The `targets` columns every kind shares.
 struct TargetRow<'a> {
-    id: Uuid,
-    account_id: Uuid,
+    id: TargetId,
+    account_id: AccountId,
     kind: TargetKind,
     events: &'a [String],
     workspaces: &'a WorkspaceScope,
@@ -323,7 +324,7 @@ async fn update_target(tx: &mut $Tx, t: &TargetRow<'_>) -> StoreResult<bool> {
     Ok(done.rows_affected() == 1)
 }
 
-async fn delete_target(pool: &sqlx::Pool<$DB>, account: Uuid, id: Uuid, kinds: &[TargetKind]) -> StoreResult<bool> {
+async fn delete_target(pool: &sqlx::Pool<$DB>, account: AccountId, id: TargetId, kinds: &[TargetKind]) -> StoreResult<bool> {
     let mut q = sqlx::QueryBuilder::<$DB>::new("DELETE FROM targets WHERE account_id = ");
     q.push_bind(account.to_string()).push(" AND id = ").push_bind(id.to_string()).push(" AND kind IN (");
     let mut list = q.separated(", ");
@@ -334,7 +335,7 @@ async fn delete_target(pool: &sqlx::Pool<$DB>, account: Uuid, id: Uuid, kinds: &
     Ok(q.build().execute(pool).await?.rows_affected() == 1)
 }
 
-async fn valid_signing_secrets(pool: &sqlx::Pool<$DB>, target: Uuid, now: Millis) -> StoreResult<Vec<StoredSecret>> {
+async fn valid_signing_secrets(pool: &sqlx::Pool<$DB>, target: TargetId, now: Millis) -> StoreResult<Vec<StoredSecret>> {
     let rows = sqlx::query(
         "SELECT id, ciphertext, created_at, expires_at FROM signing_secrets \
          WHERE target_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC",
@@ -555,7 +556,7 @@ fn activation_from_row(row: &$Row) -> StoreResult<Activation> {
 
 async fn event_by_idempotency_key(
     tx: &mut $Tx,
-    account: Uuid,
+    account: AccountId,
     key: &str,
 ) -> StoreResult<Option<Event>> {
     let row = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE account_id = $1 AND idempotency_key = $2"))
@@ -599,12 +600,12 @@ fn task_from_row(row: &$Row) -> StoreResult<Task> {
     })
 }
 
-fn position_from_row(row: &$Row) -> StoreResult<Position> {
+fn position_from_row<Id: From<Uuid>>(row: &$Row) -> StoreResult<Position<Id>> {
     Ok(Position { created_at: row.try_get("created_at")?, id: uuid_col(row, "id")? })
 }
 
 /// ` AND (created_at, id) > (…)`: continues a walk in `(created_at, id)` order after `after`.
-fn push_after(q: &mut sqlx::QueryBuilder<'_, $DB>, prefix: &str, after: Option<Position>) {
+fn push_after<Id: std::fmt::Display>(q: &mut sqlx::QueryBuilder<'_, $DB>, prefix: &str, after: Option<Position<Id>>) {
     if let Some(after) = after {
         q.push(format!(" AND ({prefix}created_at, {prefix}id) > (")).push_bind(after.created_at).push(", ").push_bind(after.id.to_string()).push(")");
     }
@@ -655,13 +656,13 @@ impl Store for $Store {
         Ok(())
     }
 
-    async fn add_token(&self, account_name: &str, token_digest: &str, now: Millis) -> StoreResult<Uuid> {
+    async fn add_token(&self, account_name: &str, token_digest: &str, now: Millis) -> StoreResult<AccountId> {
         let mut tx = self.write_tx().await?;
         let existing = sqlx::query("SELECT id FROM accounts WHERE name = $1").bind(account_name).fetch_optional(&mut *tx).await?;
         let account = match existing {
             Some(row) => uuid_col(&row, "id")?,
             None => {
-                let id = Uuid::now_v7();
+                let id = AccountId::now_v7();
                 sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
                     .bind(id.to_string())
                     .bind(account_name)
@@ -699,7 +700,7 @@ impl Store for $Store {
         row.map(|r| Ok(Caller { account_id: uuid_col(&r, "account_id")?, token_id: uuid_col(&r, "id")? })).transpose()
     }
 
-    async fn get_account(&self, id: Uuid) -> StoreResult<Option<Account>> {
+    async fn get_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"))
             .bind(id.to_string())
             .fetch_optional(&self.reader)
@@ -712,7 +713,7 @@ impl Store for $Store {
         rows.iter().map(account_from_row).collect()
     }
 
-    async fn set_account_retention(&self, id: Uuid, days: Option<u32>) -> StoreResult<bool> {
+    async fn set_account_retention(&self, id: AccountId, days: Option<u32>) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE accounts SET retention_days = $1 WHERE id = $2")
             .bind(days.map(i64::from))
             .bind(id.to_string())
@@ -721,7 +722,7 @@ impl Store for $Store {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn target_health(&self, account: Uuid, id: Uuid) -> StoreResult<Option<HealthView>> {
+    async fn target_health(&self, account: AccountId, id: TargetId) -> StoreResult<Option<HealthView>> {
         let row = sqlx::query("SELECT is_active, failure_streak, failing_since, disabled_reason FROM targets WHERE account_id = $1 AND id = $2")
             .bind(account.to_string())
             .bind(id.to_string())
@@ -738,7 +739,7 @@ impl Store for $Store {
         .transpose()
     }
 
-    async fn find_target(&self, account: Uuid, id: Uuid) -> StoreResult<Option<TargetRef>> {
+    async fn find_target(&self, account: AccountId, id: TargetId) -> StoreResult<Option<TargetRef>> {
         let row = sqlx::query("SELECT id, kind FROM targets WHERE account_id = $1 AND id = $2")
             .bind(account.to_string())
             .bind(id.to_string())
@@ -759,7 +760,7 @@ impl Store for $Store {
         Ok(())
     }
 
-    async fn list_workspaces(&self, account: Uuid) -> StoreResult<Vec<Workspace>> {
+    async fn list_workspaces(&self, account: AccountId) -> StoreResult<Vec<Workspace>> {
         let rows = sqlx::query("SELECT * FROM workspaces WHERE account_id = $1 ORDER BY created_at, id")
             .bind(account.to_string())
             .fetch_all(&self.reader)
@@ -767,7 +768,7 @@ impl Store for $Store {
         rows.iter().map(workspace_from_row).collect()
     }
 
-    async fn get_workspace(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Workspace>> {
+    async fn get_workspace(&self, account: AccountId, id: Uuid) -> StoreResult<Option<Workspace>> {
         let row = sqlx::query("SELECT * FROM workspaces WHERE account_id = $1 AND id = $2")
             .bind(account.to_string())
             .bind(id.to_string())
@@ -787,7 +788,7 @@ impl Store for $Store {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn delete_workspace(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+    async fn delete_workspace(&self, account: AccountId, id: Uuid) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM workspaces WHERE account_id = $1 AND id = $2")
             .bind(account.to_string())
             .bind(id.to_string())
@@ -796,7 +797,7 @@ impl Store for $Store {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn list_event_types(&self, account: Uuid) -> StoreResult<Vec<EventType>> {
+    async fn list_event_types(&self, account: AccountId) -> StoreResult<Vec<EventType>> {
         let rows = sqlx::query("SELECT name, description, created_at FROM event_types WHERE account_id = $1 ORDER BY name")
             .bind(account.to_string())
             .fetch_all(&self.reader)
@@ -806,7 +807,7 @@ impl Store for $Store {
             .collect()
     }
 
-    async fn insert_event_type(&self, account: Uuid, et: &EventType) -> StoreResult<bool> {
+    async fn insert_event_type(&self, account: AccountId, et: &EventType) -> StoreResult<bool> {
         let done = sqlx::query(
             "INSERT INTO event_types (account_id, name, description, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (account_id, name) DO NOTHING",
@@ -836,11 +837,11 @@ impl Store for $Store {
         Ok(())
     }
 
-    async fn list_endpoints(&self, account: Uuid) -> StoreResult<Vec<Endpoint>> {
+    async fn list_endpoints(&self, account: AccountId) -> StoreResult<Vec<Endpoint>> {
         self.list_targets(ENDPOINT_COLUMNS, account, endpoint_from_row).await
     }
 
-    async fn get_endpoint(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Endpoint>> {
+    async fn get_endpoint(&self, account: AccountId, id: TargetId) -> StoreResult<Option<Endpoint>> {
         self.get_target(ENDPOINT_COLUMNS, Some(account), id, endpoint_from_row).await
     }
 
@@ -859,14 +860,14 @@ impl Store for $Store {
         Ok(true)
     }
 
-    async fn delete_endpoint(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+    async fn delete_endpoint(&self, account: AccountId, id: TargetId) -> StoreResult<bool> {
         delete_target(&self.writer, account, id, &[TargetKind::Webhook]).await
     }
 
     async fn rotate_endpoint_secret(
         &self,
-        account: Uuid,
-        id: Uuid,
+        account: AccountId,
+        id: TargetId,
         secret: &StoredSecret,
         secret_prefix: &str,
         old_expires_at: Millis,
@@ -909,7 +910,7 @@ impl Store for $Store {
         Ok(true)
     }
 
-    async fn webhook_target(&self, id: Uuid, now: Millis) -> StoreResult<Option<WebhookTargetConfig>> {
+    async fn webhook_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<WebhookTargetConfig>> {
         let Some(row) = sqlx::query("SELECT url FROM webhook_endpoints WHERE target_id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.reader)
@@ -944,11 +945,11 @@ impl Store for $Store {
         Ok(())
     }
 
-    async fn list_integrations(&self, account: Uuid) -> StoreResult<Vec<Integration>> {
+    async fn list_integrations(&self, account: AccountId) -> StoreResult<Vec<Integration>> {
         self.list_targets(INTEGRATION_COLUMNS, account, integration_from_row).await
     }
 
-    async fn get_integration(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Integration>> {
+    async fn get_integration(&self, account: AccountId, id: TargetId) -> StoreResult<Option<Integration>> {
         self.get_target(INTEGRATION_COLUMNS, Some(account), id, integration_from_row).await
     }
 
@@ -973,12 +974,12 @@ impl Store for $Store {
         Ok(true)
     }
 
-    async fn delete_integration(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+    async fn delete_integration(&self, account: AccountId, id: TargetId) -> StoreResult<bool> {
         let kinds = IntegrationKind::ALL.map(TargetKind::Integration);
         delete_target(&self.writer, account, id, &kinds).await
     }
 
-    async fn integration_target(&self, id: Uuid, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>> {
+    async fn integration_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>> {
         let Some(integration) = self.get_target(INTEGRATION_COLUMNS, None, id, integration_from_row).await? else {
             return Ok(None);
         };
@@ -994,11 +995,11 @@ impl Store for $Store {
         Ok(())
     }
 
-    async fn list_mailers(&self, account: Uuid) -> StoreResult<Vec<Mailer>> {
+    async fn list_mailers(&self, account: AccountId) -> StoreResult<Vec<Mailer>> {
         self.list_targets(MAILER_COLUMNS, account, mailer_from_row).await
     }
 
-    async fn get_mailer(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Mailer>> {
+    async fn get_mailer(&self, account: AccountId, id: TargetId) -> StoreResult<Option<Mailer>> {
         self.get_target(MAILER_COLUMNS, Some(account), id, mailer_from_row).await
     }
 
@@ -1013,11 +1014,11 @@ impl Store for $Store {
         Ok(true)
     }
 
-    async fn delete_mailer(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+    async fn delete_mailer(&self, account: AccountId, id: TargetId) -> StoreResult<bool> {
         delete_target(&self.writer, account, id, &[TargetKind::Mailer]).await
     }
 
-    async fn mark_mailer_verified(&self, account: Uuid, id: Uuid, seen_updated_at: Millis, at: Millis) -> StoreResult<bool> {
+    async fn mark_mailer_verified(&self, account: AccountId, id: TargetId, seen_updated_at: Millis, at: Millis) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE mailers SET verified = TRUE, verified_at = $1 WHERE target_id = \
              (SELECT id FROM targets WHERE account_id = $2 AND id = $3 AND updated_at = $4)",
@@ -1031,7 +1032,7 @@ impl Store for $Store {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn mailer_target(&self, id: Uuid) -> StoreResult<Option<Mailer>> {
+    async fn mailer_target(&self, id: TargetId) -> StoreResult<Option<Mailer>> {
         self.get_target(MAILER_COLUMNS, None, id, mailer_from_row).await
     }
 
@@ -1043,11 +1044,11 @@ impl Store for $Store {
         Ok(())
     }
 
-    async fn list_destinations(&self, account: Uuid) -> StoreResult<Vec<Destination>> {
+    async fn list_destinations(&self, account: AccountId) -> StoreResult<Vec<Destination>> {
         self.list_targets(DESTINATION_COLUMNS, account, destination_from_row).await
     }
 
-    async fn get_destination(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Destination>> {
+    async fn get_destination(&self, account: AccountId, id: TargetId) -> StoreResult<Option<Destination>> {
         self.get_target(DESTINATION_COLUMNS, Some(account), id, destination_from_row).await
     }
 
@@ -1061,11 +1062,11 @@ impl Store for $Store {
         Ok(true)
     }
 
-    async fn delete_destination(&self, account: Uuid, id: Uuid) -> StoreResult<bool> {
+    async fn delete_destination(&self, account: AccountId, id: TargetId) -> StoreResult<bool> {
         delete_target(&self.writer, account, id, &[TargetKind::Destination]).await
     }
 
-    async fn destination_target(&self, id: Uuid) -> StoreResult<Option<Destination>> {
+    async fn destination_target(&self, id: TargetId) -> StoreResult<Option<Destination>> {
         self.get_target(DESTINATION_COLUMNS, None, id, destination_from_row).await
     }
 
@@ -1093,7 +1094,7 @@ impl Store for $Store {
             .iter()
             .enumerate()
             .map(|(i, record)| NewDelivery {
-                id: Uuid::now_v7(),
+                id: DeliveryId::now_v7(),
                 account_id: activation.account_id,
                 event_id: activation.event_id,
                 event_type: ACTIVATION_EVENT_TYPE,
@@ -1142,7 +1143,7 @@ impl Store for $Store {
         Ok(())
     }
 
-    async fn list_activations(&self, account: Uuid, limit: u32) -> StoreResult<Vec<(Activation, ActivationCounts)>> {
+    async fn list_activations(&self, account: AccountId, limit: u32) -> StoreResult<Vec<(Activation, ActivationCounts)>> {
         let rows = sqlx::query("SELECT * FROM activations WHERE account_id = $1 AND started_at IS NOT NULL ORDER BY created_at DESC LIMIT $2")
             .bind(account.to_string())
             .bind(i64::from(limit))
@@ -1157,7 +1158,7 @@ impl Store for $Store {
         Ok(out)
     }
 
-    async fn get_activation(&self, account: Option<Uuid>, id: Uuid) -> StoreResult<Option<(Activation, ActivationCounts)>> {
+    async fn get_activation(&self, account: Option<AccountId>, id: Uuid) -> StoreResult<Option<(Activation, ActivationCounts)>> {
         let row = sqlx::query("SELECT * FROM activations WHERE id = $1 AND (CAST($2 AS TEXT) IS NULL OR account_id = CAST($2 AS TEXT)) AND started_at IS NOT NULL")
             .bind(id.to_string())
             .bind(account.map(|a| a.to_string()))
@@ -1175,7 +1176,7 @@ impl Store for $Store {
 
     async fn activation_records(
         &self,
-        account: Uuid,
+        account: AccountId,
         id: Uuid,
         after_index: Option<u64>,
         status: Option<DeliveryStatus>,
@@ -1207,7 +1208,7 @@ impl Store for $Store {
             .collect()
     }
 
-    async fn cancel_activation(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<bool> {
+    async fn cancel_activation(&self, account: AccountId, id: Uuid, now: Millis) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE activations SET cancelled_at = $1 WHERE account_id = $2 AND id = $3 AND started_at IS NOT NULL")
             .bind(now)
@@ -1252,7 +1253,7 @@ impl Store for $Store {
         Ok(accepted)
     }
 
-    async fn list_events(&self, account: Uuid, filter: &EventFilter) -> StoreResult<Vec<(i64, Event)>> {
+    async fn list_events(&self, account: AccountId, filter: &EventFilter) -> StoreResult<Vec<(i64, Event)>> {
         let mut q = sqlx::QueryBuilder::<$DB>::new(format!("SELECT seq, {EVENT_COLUMNS} FROM events WHERE account_id = "));
         q.push_bind(account.to_string()).push(" AND seq > ").push_bind(filter.after_seq);
         if let Some(since) = filter.since {
@@ -1277,7 +1278,7 @@ impl Store for $Store {
         rows.iter().map(|r| Ok((r.try_get("seq")?, event_from_row(r)?))).collect()
     }
 
-    async fn list_deliveries(&self, account: Uuid, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
+    async fn list_deliveries(&self, account: AccountId, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
         let mut q = sqlx::QueryBuilder::<$DB>::new(format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = "));
         q.push_bind(account.to_string());
         if let Some(target) = filter.target_id {
@@ -1297,7 +1298,7 @@ impl Store for $Store {
         rows.iter().map(delivery_from_row).collect()
     }
 
-    async fn get_delivery(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Delivery>> {
+    async fn get_delivery(&self, account: AccountId, id: DeliveryId) -> StoreResult<Option<Delivery>> {
         let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2"))
             .bind(account.to_string())
             .bind(id.to_string())
@@ -1306,7 +1307,7 @@ impl Store for $Store {
         row.as_ref().map(delivery_from_row).transpose()
     }
 
-    async fn list_attempts(&self, account: Uuid, delivery_id: Uuid) -> StoreResult<Vec<Attempt>> {
+    async fn list_attempts(&self, account: AccountId, delivery_id: DeliveryId) -> StoreResult<Vec<Attempt>> {
         let rows = sqlx::query(
             "SELECT a.* FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
              WHERE d.account_id = $1 AND d.id = $2 ORDER BY a.attempt_number, a.started_at",
@@ -1318,7 +1319,7 @@ impl Store for $Store {
         rows.iter().map(attempt_from_row).collect()
     }
 
-    async fn retry_delivery(&self, account: Uuid, id: Uuid, now: Millis) -> StoreResult<RetryRequest> {
+    async fn retry_delivery(&self, account: AccountId, id: DeliveryId, now: Millis) -> StoreResult<RetryRequest> {
         let mut tx = self.write_tx().await?;
         lock_payloads(&mut tx).await?;
         let mut q = requeue(now);
@@ -1345,7 +1346,7 @@ impl Store for $Store {
         })
     }
 
-    async fn delivery_counts(&self, account: Uuid, target: Uuid, window: Window) -> StoreResult<DeliveryCounts> {
+    async fn delivery_counts(&self, account: AccountId, target: TargetId, window: Window) -> StoreResult<DeliveryCounts> {
         let row = sqlx::query(
             "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
              COALESCE(SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0) AS delivered, \
@@ -1369,7 +1370,7 @@ impl Store for $Store {
         Ok(n as u64)
     }
 
-    async fn requeue_failed(&self, set: &FailedSet, after: Option<Position>, limit: u32, now: Millis) -> StoreResult<BatchOutcome> {
+    async fn requeue_failed(&self, set: &FailedSet, after: Option<Position<DeliveryId>>, limit: u32, now: Millis) -> StoreResult<BatchOutcome<DeliveryId>> {
         let mut tx = self.write_tx().await?;
         lock_payloads(&mut tx).await?;
         let mut pick = sqlx::QueryBuilder::<$DB>::new("SELECT created_at, id FROM deliveries WHERE 1 = 1");
@@ -1377,7 +1378,7 @@ impl Store for $Store {
         push_after(&mut pick, "", after);
         pick.push(" ORDER BY created_at, id LIMIT ").push_bind(i64::from(limit));
         let rows = pick.build().fetch_all(&mut *tx).await?;
-        let Some(last) = rows.last().map(position_from_row).transpose()? else {
+        let Some(last) = rows.last().map(position_from_row::<DeliveryId>).transpose()? else {
             tx.commit().await?;
             return Ok(BatchOutcome::default());
         };
@@ -1431,7 +1432,7 @@ impl Store for $Store {
         Ok(())
     }
 
-    async fn get_task(&self, account: Uuid, id: Uuid) -> StoreResult<Option<Task>> {
+    async fn get_task(&self, account: AccountId, id: Uuid) -> StoreResult<Option<Task>> {
         let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE account_id = $1 AND id = $2"))
             .bind(account.to_string())
             .bind(id.to_string())
@@ -1453,7 +1454,7 @@ impl Store for $Store {
         Ok(done.rows_affected())
     }
 
-    async fn expire_payloads(&self, account: Uuid, cutoff: Millis, after: Option<Position>, limit: u32, now: Millis) -> StoreResult<BatchOutcome> {
+    async fn expire_payloads(&self, account: AccountId, cutoff: Millis, after: Option<Position<EventId>>, limit: u32, now: Millis) -> StoreResult<BatchOutcome<EventId>> {
         let mut tx = self.write_tx().await?;
         lock_payloads(&mut tx).await?;
         // An event is busy while a delivery may still need its payload: one is pending, or its
@@ -1524,7 +1525,7 @@ impl Store for $Store {
         Ok(Cycle { claimed, health })
     }
 
-    async fn disable_target(&self, id: Uuid, reason: &str, now: Millis, event: &Event) -> StoreResult<bool> {
+    async fn disable_target(&self, id: TargetId, reason: &str, now: Millis, event: &Event) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE targets SET is_active = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3 AND is_active")
             .bind(reason)
@@ -1540,7 +1541,7 @@ impl Store for $Store {
         Ok(disabled)
     }
 
-    async fn due_hints(&self, targets: &[Uuid]) -> StoreResult<Vec<(Uuid, Option<Millis>)>> {
+    async fn due_hints(&self, targets: &[TargetId]) -> StoreResult<Vec<(TargetId, Option<Millis>)>> {
         let mut hints = Vec::with_capacity(targets.len());
         for chunk in targets.chunks(RECORD_CHUNK) {
             hints.extend(due_hints_in(&self.reader, chunk).await?);
@@ -1548,7 +1549,7 @@ impl Store for $Store {
         Ok(hints)
     }
 
-    async fn listen_for_work(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<Uuid>>>> {
+    async fn listen_for_work(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<TargetId>>>> {
         self.listen().await
     }
 
@@ -1594,7 +1595,7 @@ impl Store for $Store {
             .collect()
     }
 
-    async fn takeover_candidates(&self, node: Uuid, now: Millis, exited: &[Uuid], limit: u32) -> StoreResult<Vec<Uuid>> {
+    async fn takeover_candidates(&self, node: Uuid, now: Millis, exited: &[Uuid], limit: u32) -> StoreResult<Vec<TargetId>> {
         let mut q = sqlx::QueryBuilder::<$DB>::new(
             "SELECT t.id FROM targets t LEFT JOIN target_owners o ON o.target_id = t.id WHERE o.target_id IS NULL OR o.expires_at <= 0 \
              OR (o.node_id <> ",
@@ -1611,7 +1612,7 @@ impl Store for $Store {
     async fn take_targets(
         &self,
         node: Uuid,
-        targets: &[(Uuid, Uuid)],
+        targets: &[(TargetId, Uuid)],
         exited: &[Uuid],
         now: Millis,
         lease_until: Millis,
@@ -1626,7 +1627,7 @@ impl Store for $Store {
         Ok(taken)
     }
 
-    async fn release_targets(&self, node: Uuid, targets: &[(Uuid, Uuid)], now: Millis) -> StoreResult<()> {
+    async fn release_targets(&self, node: Uuid, targets: &[(TargetId, Uuid)], now: Millis) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         for (target, token) in targets {
             sqlx::query("UPDATE deliveries SET lease_token = NULL WHERE target_id = $1 AND lease_token = $2 AND status = 'pending'")
@@ -1642,7 +1643,7 @@ impl Store for $Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let released: Vec<Uuid> = targets.iter().map(|(target, _)| *target).collect();
+        let released: Vec<TargetId> = targets.iter().map(|(target, _)| *target).collect();
         notify_work(&mut tx, &released).await?;
         tx.commit().await?;
         Ok(())
@@ -1675,11 +1676,11 @@ async fn lock_payloads(tx: &mut $Tx) -> StoreResult<()> {
 
 /// Tells the other nodes, when the transaction commits, which targets got deliveries nobody holds
 /// (PostgreSQL `NOTIFY`); a no-op where no other node listens (SQLite: owners poll).
-async fn notify_work(tx: &mut $Tx, targets: &[Uuid]) -> StoreResult<()> {
+async fn notify_work(tx: &mut $Tx, targets: &[TargetId]) -> StoreResult<()> {
     if let Some(sql) = $notify_work {
         // A payload holds at most 8000 bytes: 37 an id.
         for chunk in targets.chunks(200) {
-            let ids = chunk.iter().map(Uuid::to_string).collect::<Vec<_>>().join(",");
+            let ids = chunk.iter().map(TargetId::to_string).collect::<Vec<_>>().join(",");
             sqlx::query(sql).bind(ids).execute(&mut **tx).await?;
         }
     }
@@ -1714,9 +1715,9 @@ async fn insert_event(tx: &mut $Tx, event: &Event) -> StoreResult<i64> {
 /// A delivery about to be stored: pending from `due`, held by `lease` if its target's owner takes
 /// it at once; activation records carry their place.
 struct NewDelivery<'a> {
-    id: Uuid,
-    account_id: Uuid,
-    event_id: Uuid,
+    id: DeliveryId,
+    account_id: AccountId,
+    event_id: EventId,
     event_type: &'a str,
     created_at: Millis,
     target: TargetRef,
@@ -1731,7 +1732,7 @@ struct NewDelivery<'a> {
 impl<'a> NewDelivery<'a> {
     fn of(event: &'a Event, target: TargetRef, seq: i64) -> Self {
         Self {
-            id: Uuid::now_v7(),
+            id: DeliveryId::now_v7(),
             account_id: event.account_id,
             event_id: event.id,
             event_type: &event.event_type,
@@ -1781,9 +1782,9 @@ async fn insert_deliveries(tx: &mut $Tx, deliveries: &[NewDelivery<'_>]) -> Stor
 /// The targets of `deliveries` that `plan` would lease and its node still owns at `now`, with
 /// their tokens. On PostgreSQL the owner rows stay share-locked until commit, so a takeover waits
 /// for this transaction and then releases what it leased.
-async fn still_owned(tx: &mut $Tx, plan: &dyn LeasePlan, deliveries: &[NewDelivery<'_>], now: Millis) -> StoreResult<HashMap<Uuid, Uuid>> {
+async fn still_owned(tx: &mut $Tx, plan: &dyn LeasePlan, deliveries: &[NewDelivery<'_>], now: Millis) -> StoreResult<HashMap<TargetId, Uuid>> {
     let Some(node) = plan.node() else { return Ok(HashMap::new()) };
-    let wanted: HashMap<Uuid, Uuid> = deliveries.iter().filter_map(|d| Some((d.target.id, plan.token_for(d.target.id)?))).collect();
+    let wanted: HashMap<TargetId, Uuid> = deliveries.iter().filter_map(|d| Some((d.target.id, plan.token_for(d.target.id)?))).collect();
     if wanted.is_empty() {
         return Ok(wanted);
     }
@@ -1796,7 +1797,7 @@ async fn still_owned(tx: &mut $Tx, plan: &dyn LeasePlan, deliveries: &[NewDelive
     q.push(")").push($share_lock);
     let mut owned = HashMap::new();
     for row in q.build().fetch_all(&mut **tx).await? {
-        let (target, token) = (uuid_col(&row, "target_id")?, uuid_col(&row, "token")?);
+        let (target, token): (TargetId, Uuid) = (uuid_col(&row, "target_id")?, uuid_col(&row, "token")?);
         if wanted.get(&target) == Some(&token) {
             owned.insert(target, token);
         }
@@ -1808,11 +1809,11 @@ async fn still_owned(tx: &mut $Tx, plan: &dyn LeasePlan, deliveries: &[NewDelive
 /// deliveries of targets `plan` leases and its node still owns are written held by it.
 async fn accept_in(tx: &mut $Tx, events: &[Event], plan: &dyn LeasePlan) -> StoreResult<Accepted> {
     lock_events(tx).await?;
-    let mut subscriptions: HashMap<Uuid, (Vec<Subscription>, HashMap<Uuid, Millis>)> = HashMap::new();
+    let mut subscriptions: HashMap<AccountId, (Vec<Subscription>, HashMap<TargetId, Millis>)> = HashMap::new();
     let mut accepted = Vec::with_capacity(events.len());
     let (mut new_events, mut deliveries) = (Vec::new(), Vec::new());
     // Keys first seen in this call: a repeat inside one call is a duplicate of the first.
-    let mut keys_in_call: HashMap<(Uuid, &str), usize> = HashMap::new();
+    let mut keys_in_call: HashMap<(AccountId, &str), usize> = HashMap::new();
     for event in events {
         if let Some(key) = event.idempotency_key.as_deref() {
             if let Some(&first) = keys_in_call.get(&(event.account_id, key)) {
@@ -1847,7 +1848,7 @@ async fn accept_in(tx: &mut $Tx, events: &[Event], plan: &dyn LeasePlan) -> Stor
         return Ok(out);
     }
     let seqs = insert_events(tx, &new_events).await?;
-    let seq_of: HashMap<Uuid, i64> = new_events.iter().map(|e| e.id).zip(seqs).collect();
+    let seq_of: HashMap<EventId, i64> = new_events.iter().map(|e| e.id).zip(seqs).collect();
     let now = new_events.iter().map(|e| e.created_at).max().unwrap_or_default();
     for d in &mut deliveries {
         d.seq = seq_of[&d.event_id];
@@ -1857,13 +1858,13 @@ async fn accept_in(tx: &mut $Tx, events: &[Event], plan: &dyn LeasePlan) -> Stor
         d.lease = owned.get(&d.target.id).copied();
     }
     insert_deliveries(tx, &deliveries).await?;
-    let mut unleased: Vec<Uuid> = deliveries.iter().filter(|d| d.lease.is_none()).map(|d| d.target.id).collect();
+    let mut unleased: Vec<TargetId> = deliveries.iter().filter(|d| d.lease.is_none()).map(|d| d.target.id).collect();
     unleased.sort_unstable();
     unleased.dedup();
     notify_work(tx, &unleased).await?;
     out.unleased_targets = unleased;
     // Fan-out hands one event to many targets: they share it.
-    let shared: HashMap<Uuid, Arc<Event>> = new_events.iter().map(|e| (e.id, Arc::new((*e).clone()))).collect();
+    let shared: HashMap<EventId, Arc<Event>> = new_events.iter().map(|e| (e.id, Arc::new((*e).clone()))).collect();
     out.leased = deliveries
         .iter()
         .filter_map(|d| {
@@ -1983,7 +1984,7 @@ async fn record_attempts_in(tx: &mut $Tx, results: &[AttemptResult]) -> StoreRes
 
 /// For each target, when its earliest pending delivery that nobody holds falls due (rows held
 /// back with an activation that is not released yet do not count).
-async fn due_hints_in<'e, E>(executor: E, targets: &[Uuid]) -> StoreResult<Vec<(Uuid, Option<Millis>)>>
+async fn due_hints_in<'e, E>(executor: E, targets: &[TargetId]) -> StoreResult<Vec<(TargetId, Option<Millis>)>>
 where
     E: sqlx::Executor<'e, Database = $DB>,
 {
@@ -2032,11 +2033,11 @@ async fn claim_in(tx: &mut $Tx, order: &ClaimOrder) -> StoreResult<Claimed> {
     );
     let rows = q.build().fetch_all(&mut **tx).await?;
     // Fan-out claims one event for many targets: they share it.
-    let mut events: HashMap<Uuid, Arc<Event>> = HashMap::new();
+    let mut events: HashMap<EventId, Arc<Event>> = HashMap::new();
     let mut claimed = rows
         .iter()
         .map(|row| {
-            let event_id = uuid_col(row, "event_id")?;
+            let event_id: EventId = uuid_col(row, "event_id")?;
             let event = match events.get(&event_id) {
                 Some(event) => event.clone(),
                 None => {
@@ -2092,7 +2093,7 @@ fn owned_from_row(row: &$Row, settle_until: Millis) -> StoreResult<OwnedTarget> 
 async fn take_target(
     tx: &mut $Tx,
     node: Uuid,
-    (target, token): (Uuid, Uuid),
+    (target, token): (TargetId, Uuid),
     exited: &[Uuid],
     now: Millis,
     lease_until: Millis,
@@ -2150,7 +2151,7 @@ async fn take_target(
     Ok(Some(owned_from_row(&row, ownership::settle_until(last, now, request_timeout_ms))?))
 }
 
-async fn insert_secret(tx: &mut $Tx, target: Uuid, secret: &StoredSecret) -> StoreResult<()> {
+async fn insert_secret(tx: &mut $Tx, target: TargetId, secret: &StoredSecret) -> StoreResult<()> {
     sqlx::query("INSERT INTO signing_secrets (id, target_id, ciphertext, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(secret.id.to_string())
         .bind(target.to_string())

@@ -126,7 +126,7 @@ impl SqliteStore {
 
 impl SqliteStore {
     /// SQLite cannot tell other processes of new work: their owners find it by polling.
-    async fn listen(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<uuid::Uuid>>>> {
+    async fn listen(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<crate::domain::ids::TargetId>>>> {
         Ok(None)
     }
 }
