@@ -11,9 +11,11 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::domain::activation::Activation;
+use crate::domain::destination::Destination;
 use crate::domain::event::{Event, MAX_DATA_DEPTH, check_depth};
 use crate::domain::time::now_ms;
-use crate::store::{Activation, Destination, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Records stored per transaction while reading an upload.
 const BATCH: usize = 1000;

@@ -14,10 +14,12 @@ use uuid::Uuid;
 
 use crate::engine::Signal;
 
+use crate::domain::delivery::FailedSet;
+use crate::domain::task::Task;
 use crate::domain::task::{TaskKind, TaskStatus};
 use crate::domain::time::{Millis, now_ms};
 use crate::domain::window::Window;
-use crate::store::{FailedSet, Store, StoreResult, Task};
+use crate::store::{Store, StoreResult};
 
 /// Deliveries re-queued per transaction.
 const BATCH: u32 = 500;

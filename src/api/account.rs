@@ -9,9 +9,9 @@ use super::checks::whole;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams};
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::{Account, Caller};
 use crate::domain::retention::{check_retention_days, retention_ms};
 use crate::domain::time::rfc3339;
-use crate::store::{Account, Caller};
 
 const SCOPE: Scope = Scope::Account;
 

@@ -18,8 +18,9 @@ use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, ApiQuery, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::activations::{IngestError, RecordFormat, ingest};
+use crate::domain::account::Caller;
+use crate::domain::activation::{Activation, ActivationCounts, ActivationRecord};
 use crate::domain::time::{now_ms, rfc3339};
-use crate::store::{Activation, ActivationCounts, ActivationRecord, Caller};
 
 const SCOPE: Scope = Scope::Activations;
 

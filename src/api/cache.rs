@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::events::AccountCatalog;
-use crate::store::Caller;
+use crate::domain::account::Caller;
 
 const FRESH_FOR: Duration = Duration::from_secs(1);
 /// Beyond this many entries the cache starts over, so many one-off keys cannot grow it.

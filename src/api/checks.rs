@@ -16,10 +16,10 @@ use crate::crypto::secret_box::signing_secret_binding;
 use crate::domain::endpoint::check_events;
 use crate::domain::json::whole_number;
 use crate::domain::signing::SigningSecret;
+use crate::domain::signing::StoredSecret;
 use crate::domain::throttle::parse_rate_limit;
 use crate::domain::time::{Millis, parse_rfc3339};
 use crate::domain::url_policy::{UrlError, UrlPolicy};
-use crate::store::StoredSecret;
 use crate::targets::http::{LookupError, resolve_allowed};
 
 /// Checks a destination URL against the policy: `<scope>.url_required` or `<scope>.invalid_url`.

@@ -10,9 +10,10 @@ use super::checks::whole;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::Caller;
 use crate::domain::delivery::DeliveryStatus;
+use crate::domain::delivery::{Attempt, Delivery, DeliveryFilter, RetryRequest};
 use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
-use crate::store::{Attempt, Caller, Delivery, DeliveryFilter, RetryRequest};
 
 const SCOPE: Scope = Scope::Deliveries;
 const DEFAULT_LIMIT: u32 = 50;

@@ -13,11 +13,12 @@ use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::Caller;
+use crate::domain::destination::Destination;
 use crate::domain::destination::{DestinationMethod, QueryParam, validate_params};
 use crate::domain::fanout::TargetKind;
 use crate::domain::fanout::WorkspaceScope;
 use crate::domain::time::{now_ms, rfc3339};
-use crate::store::{Caller, Destination};
 
 const SCOPE: Scope = Scope::Destinations;
 const FAMILY: TargetFamily = TargetFamily { scope: SCOPE, noun: "destination", kinds: |k| k == TargetKind::Destination };

@@ -8,10 +8,11 @@ use utoipa::ToSchema;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams};
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::Caller;
+use crate::domain::event_types::EventType;
 use crate::domain::event_types::validate_event_type_name;
 use crate::domain::operational::is_operational;
 use crate::domain::time::{now_ms, rfc3339};
-use crate::store::{Caller, EventType};
 
 const SCOPE: Scope = Scope::EventTypes;
 

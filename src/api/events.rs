@@ -17,12 +17,13 @@ use super::checks::{parse_time, whole};
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, ApiQuery, NoBody, parse_id};
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::Caller;
+use crate::domain::event::{AcceptedEvent, EventFilter};
 use crate::domain::event::{Event, MAX_BATCH_EVENTS, check_data, check_idempotency_key};
 use crate::domain::fields::SOURCE_FIELDS;
 use crate::domain::mapping::as_text;
 use crate::domain::retention::is_expired;
 use crate::domain::time::{Millis, now_ms, rfc3339};
-use crate::store::{AcceptedEvent, Caller, EventFilter};
 
 const SCOPE: Scope = Scope::Events;
 

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use super::error::{ApiError, OrStoreError, Scope};
 use crate::crypto::api_token;
-use crate::store::Caller;
+use crate::domain::account::Caller;
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller
 where

@@ -16,13 +16,14 @@ use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, Target
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
 use crate::crypto::secret_box::integration_secret_binding;
+use crate::domain::account::Caller;
 use crate::domain::fanout::TargetKind;
 use crate::domain::fanout::WorkspaceScope;
 use crate::domain::fields::SOURCE_FIELDS;
+use crate::domain::integration::Integration;
 use crate::domain::integration::{self, ConfigError, DEFAULT_EVENT, IntegrationConfig, IntegrationKind, secret_hint};
 use crate::domain::mapping::{self, MappingRow};
 use crate::domain::time::{now_ms, rfc3339};
-use crate::store::{Caller, Integration};
 use crate::targets::{IntegrationSpec, Verification};
 
 const SCOPE: Scope = Scope::Integrations;

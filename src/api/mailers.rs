@@ -17,12 +17,13 @@ use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, Target
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
 use crate::crypto::secret_box::mailer_credentials_binding;
+use crate::domain::account::Caller;
 use crate::domain::event::{Event, check_data};
 use crate::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
 use crate::domain::integration::secret_hint;
+use crate::domain::mailer::Mailer;
 use crate::domain::mailer::{self, DirectSend, MailerProvider, MailerRule, Template, TemplateParam};
 use crate::domain::time::{now_ms, rfc3339};
-use crate::store::{Caller, Mailer};
 use crate::targets::Verification;
 
 const SCOPE: Scope = Scope::Mailers;

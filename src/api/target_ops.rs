@@ -10,10 +10,10 @@ use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::parse_id;
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, success};
+use crate::domain::account::Caller;
 use crate::domain::fanout::{TargetKind, TargetRef};
 use crate::domain::time::{now_ms, rfc3339};
 use crate::domain::window::{recovery_window, stats_window};
-use crate::store::Caller;
 
 /// A kind of target as the API names it: its resource (the error scope), what messages call it,
 /// and which stored kinds belong to it.

@@ -8,8 +8,9 @@ use uuid::Uuid;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::Caller;
+use crate::domain::task::Task;
 use crate::domain::time::rfc3339;
-use crate::store::{Caller, Task};
 
 const SCOPE: Scope = Scope::Tasks;
 

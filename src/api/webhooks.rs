@@ -14,10 +14,12 @@ use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::Caller;
+use crate::domain::delivery::DeliveryFilter;
+use crate::domain::endpoint::Endpoint;
 use crate::domain::endpoint::check_description;
 use crate::domain::fanout::TargetKind;
 use crate::domain::time::{Millis, now_ms, rfc3339};
-use crate::store::{Caller, DeliveryFilter, Endpoint};
 
 const SCOPE: Scope = Scope::Webhooks;
 const FAMILY: TargetFamily = TargetFamily { scope: SCOPE, noun: "webhook endpoint", kinds: |k| k == TargetKind::Webhook };

@@ -10,8 +10,8 @@ use super::checks::checked_name;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams, parse_id};
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::{Caller, Workspace};
 use crate::domain::time::{now_ms, rfc3339};
-use crate::store::{Caller, Workspace};
 
 const SCOPE: Scope = Scope::Workspaces;
 

@@ -87,6 +87,26 @@ pub fn webhook_body(event_type: &str, created_at: Millis, data: &str) -> String 
     format!(r#"{{"event":{event_type},"timestamp":"{}","data":{data}}}"#, rfc3339(created_at))
 }
 
+/// Which events the pull API lists: a time window, types, a workspace, and the position after
+/// which to continue (`after_seq`, from the cursor).
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+    pub types: Vec<String>,
+    pub workspace_id: Option<Uuid>,
+    pub after_seq: i64,
+    pub limit: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct AcceptedEvent {
+    pub event: Event,
+    /// True when the idempotency key was seen before: `event` is the first one, nothing new was stored.
+    pub duplicate: bool,
+    pub delivery_count: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,6 +85,15 @@ pub fn disable_reason(health: &TargetHealth, answered_gone: bool, window: Durati
     })
 }
 
+/// A target's health as the API shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthView {
+    pub is_active: bool,
+    pub failure_streak: u32,
+    pub failing_since: Option<Millis>,
+    pub disabled_reason: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

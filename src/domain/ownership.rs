@@ -9,8 +9,8 @@
 
 use uuid::Uuid;
 
+use super::fanout::TargetRef;
 use super::ids::TargetId;
-
 use super::throttle::RATE_WINDOW_MS;
 use super::time::Millis;
 
@@ -87,6 +87,32 @@ pub fn settle_until(last: LastOwner, now: Millis, request_timeout_ms: Millis) ->
         LastOwner::Exited => now + RATE_WINDOW_MS,
         LastOwner::Expired { expired_at } => (expired_at + request_timeout_ms + RATE_WINDOW_MS).max(now),
     }
+}
+
+/// A node as the ownership table knows it: where it runs, so that a node on the same machine can
+/// tell that its process is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub id: Uuid,
+    pub host: String,
+    pub pid: u32,
+    pub process_start: i64,
+}
+
+/// A target this node owns, with what its queue needs to know of its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OwnedTarget {
+    pub target: TargetRef,
+    pub token: Uuid,
+    pub version: Millis,
+    pub is_active: bool,
+    pub rate_limit: Option<u32>,
+    pub ordering: Ordering,
+    pub failing: bool,
+    /// When the lease runs out unless renewed.
+    pub expires_at: Millis,
+    /// Not before this may it be sent to (`domain::ownership::settle_until`); set when taken.
+    pub settle_until: Millis,
 }
 
 #[cfg(test)]

@@ -8,12 +8,13 @@ use uuid::Uuid;
 
 use crate::domain::ids::{AccountId, EventId};
 
+use crate::domain::delivery::Attempt;
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy, Verdict, judge};
 use crate::domain::event::Event;
 use crate::domain::operational::{self, DeliveryReport, LastError};
+use crate::domain::queue::{AttemptResult, ClaimedDelivery};
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::{Millis, now_ms};
-use crate::store::{Attempt, AttemptResult, ClaimedDelivery};
 use crate::targets::{ResolveError, Target, TargetFactory};
 
 /// What an attempt sends back: its result, the operational event it calls for (if any), and the

@@ -21,8 +21,9 @@ use super::{EngineSettings, HotTargets, Message};
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::health::answered_gone;
 use crate::domain::ownership::Ordering;
+use crate::domain::ownership::OwnedTarget;
+use crate::domain::queue::ClaimedDelivery;
 use crate::domain::time::{Millis, now_ms};
-use crate::store::{ClaimedDelivery, OwnedTarget};
 use crate::targets::TargetFactory;
 
 /// Pause before a lane asks again after a claim failed.

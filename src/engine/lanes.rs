@@ -13,9 +13,10 @@ use uuid::Uuid;
 
 use crate::domain::fanout::TargetRef;
 use crate::domain::ownership::Ordering;
+use crate::domain::ownership::OwnedTarget;
+use crate::domain::queue::{ClaimOrder, ClaimedDelivery};
 use crate::domain::throttle::RATE_WINDOW_MS;
 use crate::domain::time::Millis;
-use crate::store::{ClaimOrder, ClaimedDelivery, OwnedTarget};
 
 /// Deliveries a lane keeps in memory before new ones are left in the database for later claims.
 pub(super) const HIGH_WATER: usize = 512;

@@ -16,8 +16,9 @@ use crate::domain::ids::TargetId;
 
 use super::{EngineSettings, Message};
 use crate::domain::ownership::preferred_owner;
+use crate::domain::ownership::{NodeInfo, OwnedTarget};
 use crate::domain::time::{Millis, now_ms};
-use crate::store::{NodeInfo, OwnedTarget, Store, StoreResult};
+use crate::store::{Store, StoreResult};
 
 /// Targets taken over in one round at most.
 const TAKE_BATCH: u32 = 1000;

@@ -21,8 +21,9 @@ use uuid::Uuid;
 
 use crate::domain::ids::TargetId;
 
+use crate::domain::queue::ClaimedDelivery;
 use crate::domain::retry::RetrySchedule;
-use crate::store::{ClaimedDelivery, EventCommitter, Intake, LeasePlan, Store};
+use crate::store::{EventCommitter, Intake, LeasePlan, Store};
 use crate::targets::TargetFactory;
 
 #[derive(Clone, Debug)]

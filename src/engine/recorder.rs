@@ -18,8 +18,9 @@ use super::{EngineSettings, Message};
 use crate::domain::event::Event;
 use crate::domain::health::{TargetHealth, answered_gone, disable_reason};
 use crate::domain::operational;
+use crate::domain::queue::{AttemptResult, ClaimOrder, Claimed};
 use crate::domain::time::now_ms;
-use crate::store::{AttemptResult, ClaimOrder, Claimed, EventCommitter, Store};
+use crate::store::{EventCommitter, Store};
 
 /// Most results recorded in one transaction.
 const MAX_GROUP: usize = 512;

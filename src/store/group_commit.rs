@@ -9,9 +9,11 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{AcceptedEvent, ClaimedDelivery, LeasePlan, NoLeases, Store, StoreError, StoreResult};
+use super::{LeasePlan, NoLeases, Store, StoreError, StoreResult};
+use crate::domain::event::AcceptedEvent;
 use crate::domain::event::Event;
 use crate::domain::ids::TargetId;
+use crate::domain::queue::ClaimedDelivery;
 
 /// Calls combined into one transaction at most.
 const MAX_CALLS: usize = 256;

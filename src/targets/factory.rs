@@ -12,11 +12,14 @@ use super::secrets::signing_keys;
 use super::{Target, Verify, custom_api, destination, http, hubspot, mail, salesforce, webhook};
 use crate::crypto::secret_box::{SecretBox, integration_secret_binding, mailer_credentials_binding};
 use crate::domain::fanout::{TargetKind, TargetRef};
+use crate::domain::integration::Integration;
 use crate::domain::integration::IntegrationConfig;
+use crate::domain::mailer::Mailer;
 use crate::domain::mapping::MappingRow;
 use crate::domain::signing::SigningKey;
+use crate::domain::signing::StoredSecret;
 use crate::domain::time::Millis;
-use crate::store::{Integration, Mailer, Store, StoreError, StoredSecret};
+use crate::store::{Store, StoreError};
 
 /// Server-level settings of the SaaS adapters.
 #[derive(Clone, Debug)]

@@ -16,7 +16,7 @@ use super::{ResolveError, Target, Verification, Verify, data_object};
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
 use crate::domain::integration::SalesforceConfig;
 use crate::domain::mapping::{self, MappingRow};
-use crate::store::ClaimedDelivery;
+use crate::domain::queue::ClaimedDelivery;
 
 pub const API_VERSION: &str = "v62.0";
 

@@ -9,9 +9,10 @@ use super::http::HttpClient;
 use super::{ResolveError, Target, sign_request, signing_keys};
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
+use crate::domain::endpoint::WebhookTargetConfig;
 use crate::domain::event::webhook_body;
+use crate::domain::queue::ClaimedDelivery;
 use crate::domain::signing::SigningKey;
-use crate::store::{ClaimedDelivery, WebhookTargetConfig};
 
 pub struct WebhookTarget {
     url: Url,

@@ -5,14 +5,27 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use switchyard::domain::account::Workspace;
+use switchyard::domain::activation::Activation;
 use switchyard::domain::delivery::DeliveryStatus;
+use switchyard::domain::delivery::{Attempt, DeliveryCounts, DeliveryFilter, FailedSet, RetryRequest};
+use switchyard::domain::destination::Destination;
 use switchyard::domain::destination::{DestinationMethod, QueryParam};
+use switchyard::domain::endpoint::Endpoint;
 use switchyard::domain::event::Event;
+use switchyard::domain::event::EventFilter;
+use switchyard::domain::event_types::EventType;
 use switchyard::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
+use switchyard::domain::health::HealthView;
 use switchyard::domain::health::TargetHealth;
 use switchyard::domain::ids::{AccountId, DeliveryId, EventId, TargetId};
+use switchyard::domain::integration::Integration;
 use switchyard::domain::integration::{HubspotConfig, IntegrationConfig};
+use switchyard::domain::ownership::NodeInfo;
 use switchyard::domain::ownership::Ordering;
+use switchyard::domain::queue::{AttemptResult, ClaimOrder, ClaimedDelivery};
+use switchyard::domain::signing::StoredSecret;
+use switchyard::domain::task::Task;
 use switchyard::domain::time::{Millis, now_ms};
 use switchyard::domain::window::Window;
 use switchyard::store::*;
