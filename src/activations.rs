@@ -15,7 +15,7 @@ use crate::domain::activation::Activation;
 use crate::domain::destination::Destination;
 use crate::domain::event::{Event, MAX_DATA_DEPTH, check_depth};
 use crate::domain::time::now_ms;
-use crate::store::{Store, StoreError};
+use crate::store::{ActivationStore, StoreError};
 
 /// Records stored per transaction while reading an upload.
 const BATCH: usize = 1000;
@@ -179,7 +179,7 @@ fn spawn_reader(format: RecordFormat, reader: impl Read + Send + 'static) -> mps
 /// Stores an activation of `destination` with every record of the upload, then releases it to
 /// the queue. A bad record refuses the whole upload: nothing is sent and nothing is kept.
 pub async fn ingest(
-    store: Arc<dyn Store>,
+    store: Arc<dyn ActivationStore>,
     destination: &Destination,
     format: RecordFormat,
     reader: impl Read + Send + 'static,

@@ -62,13 +62,13 @@ async fn refuse_internal_name(policy: UrlPolicy, name: &str, port: u16) -> Resul
 
 /// Checks subscribed event types against the account's catalog.
 pub async fn checked_events(state: &AppState, scope: Scope, account: AccountId, events: &[String]) -> Result<Vec<String>, ApiError> {
-    let catalog = state.store.list_event_types(account).await.or_store_error(scope)?;
+    let catalog = state.store.accounts.list_event_types(account).await.or_store_error(scope)?;
     check_events(events, catalog.iter().map(|t| t.name.as_str())).map_err(|m| ApiError::invalid_request(scope, m))
 }
 
 /// Parses workspace ids and checks each is the account's: `<scope>.workspace_not_found`.
 pub async fn checked_workspaces(state: &AppState, scope: Scope, account: AccountId, ids: &[String]) -> Result<Vec<Uuid>, ApiError> {
-    let known: HashSet<Uuid> = state.store.list_workspaces(account).await.or_store_error(scope)?.into_iter().map(|w| w.id).collect();
+    let known: HashSet<Uuid> = state.store.accounts.list_workspaces(account).await.or_store_error(scope)?.into_iter().map(|w| w.id).collect();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let id = parse_id(scope, "workspaces[]", id)?;

@@ -180,7 +180,7 @@ pub struct AttemptList {
 
 async fn owned_delivery(state: &AppState, caller: &Caller, id: &str, field: &str) -> Result<Delivery, ApiError> {
     let id = parse_id(SCOPE, field, id)?;
-    state.store.get_delivery(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "delivery"))
+    state.store.log.get_delivery(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "delivery"))
 }
 
 /// The delivery log of the account, newest first, filtered by target, status and time.
@@ -194,7 +194,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): A
         until: parse_time("until", req.until.as_deref())?,
         limit: parse_limit(SCOPE, req.limit)?,
     };
-    let deliveries = state.store.list_deliveries(caller.account_id, &filter).await.or_store_error(SCOPE)?;
+    let deliveries = state.store.log.list_deliveries(caller.account_id, &filter).await.or_store_error(SCOPE)?;
     success(DeliveryList::from(deliveries))
 }
 
@@ -211,7 +211,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): Ap
     responses((status = 200, body = Success<AttemptList>)))]
 pub async fn attempts(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<AttemptsRequest>) -> ApiResult<AttemptList> {
     let delivery = owned_delivery(&state, &caller, &req.delivery_id, "delivery_id").await?;
-    let attempts = state.store.list_attempts(caller.account_id, delivery.id).await.or_store_error(SCOPE)?;
+    let attempts = state.store.log.list_attempts(caller.account_id, delivery.id).await.or_store_error(SCOPE)?;
     let expired = delivery.payload_expired_at.is_some();
     success(AttemptList { attempts: attempts.into_iter().map(|a| AttemptView::new(a, expired)).collect() })
 }
@@ -221,7 +221,7 @@ pub async fn attempts(State(state): State<AppState>, caller: Caller, ApiJson(req
     responses((status = 200, body = Success<DeliveryOne>)))]
 pub async fn retry(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<DeliveryId>) -> ApiResult<DeliveryOne> {
     let id = parse_id(SCOPE, "id", &req.id)?;
-    match state.store.retry_delivery(caller.account_id, id, now_ms()).await.or_store_error(SCOPE)? {
+    match state.store.log.retry_delivery(caller.account_id, id, now_ms()).await.or_store_error(SCOPE)? {
         RetryRequest::Requeued(delivery) => {
             state.engine.work(delivery.target.id);
             success(DeliveryOne { delivery: delivery.into() })

@@ -165,7 +165,7 @@ async fn apply(state: &AppState, d: &mut Destination, url: Option<String>, f: De
 
 async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Destination, ApiError> {
     let id = parse_id(SCOPE, "id", id)?;
-    state.store.get_destination(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "destination"))
+    state.store.targets.get_destination(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "destination"))
 }
 
 /// Create a query destination.
@@ -188,7 +188,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         updated_at: now,
     };
     apply(&state, &mut destination, req.url, req.fields).await?;
-    state.store.insert_destination(&destination).await.or_store_error(SCOPE)?;
+    state.store.targets.insert_destination(&destination).await.or_store_error(SCOPE)?;
     state.engine.changed(destination.id);
     success(DestinationOne { destination: destination.into() })
 }
@@ -197,7 +197,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
 #[utoipa::path(post, path = "/api/destinations-list", tag = "destinations",
     responses((status = 200, body = Success<DestinationList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<DestinationList> {
-    let all = state.store.list_destinations(caller.account_id).await.or_store_error(SCOPE)?;
+    let all = state.store.targets.list_destinations(caller.account_id).await.or_store_error(SCOPE)?;
     success(DestinationList { destinations: all.into_iter().map(Into::into).collect() })
 }
 
@@ -215,7 +215,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     let mut destination = owned(&state, &caller, &req.id).await?;
     apply(&state, &mut destination, req.url, req.fields).await?;
     destination.updated_at = now_ms();
-    if !state.store.update_destination(&destination).await.or_store_error(SCOPE)? {
+    if !state.store.targets.update_destination(&destination).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "destination"));
     }
     state.engine.changed(destination.id);
@@ -227,7 +227,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     responses((status = 200, body = Success<DestinationDeleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<DestinationId>) -> ApiResult<DestinationDeleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
-    if !state.store.delete_destination(caller.account_id, id).await.or_store_error(SCOPE)? {
+    if !state.store.targets.delete_destination(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "destination"));
     }
     success(DestinationDeleted { id: id.into(), deleted: true })

@@ -134,7 +134,7 @@ impl AccountCatalog {
 
     async fn load(state: &AppState, account: AccountId) -> Result<Self, ApiError> {
         let (types, workspaces) =
-            tokio::try_join!(state.store.list_event_types(account), state.store.list_workspaces(account)).or_store_error(SCOPE)?;
+            tokio::try_join!(state.store.accounts.list_event_types(account), state.store.accounts.list_workspaces(account)).or_store_error(SCOPE)?;
         Ok(Self { event_types: types.into_iter().map(|t| t.name).collect(), workspaces: workspaces.into_iter().map(|w| w.id).collect() })
     }
 
@@ -285,7 +285,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): A
         n @ 1..=MAX_PAGE => n,
         _ => return Err(ApiError::invalid_request(SCOPE, format!("limit is 1 to {MAX_PAGE}"))),
     };
-    let page = state.store.list_events(caller.account_id, &filter).await.or_store_error(SCOPE)?;
+    let page = state.store.events.list_events(caller.account_id, &filter).await.or_store_error(SCOPE)?;
     let last = page.last().map_or(filter.after_seq, |(seq, _)| *seq);
     let has_more = page.len() == filter.limit as usize;
     success(EventPage { events: page.into_iter().map(|(_, e)| e.into()).collect(), next_cursor: encode_cursor(last), has_more })
@@ -319,7 +319,7 @@ pub async fn csv(
     filter.limit = 500;
     let header =
         csv_line(["id", "type", "workspace_id", "timestamp"].into_iter().map(str::to_owned).chain(SOURCE_FIELDS.iter().map(|(_, k)| k.to_string())));
-    let store = state.store.clone();
+    let store = state.store.events.clone();
     let account = caller.account_id;
     // Page through the store as the client reads: memory stays at one page whatever the size.
     let pages = futures_util::stream::unfold(Some(filter), move |filter| {

@@ -38,6 +38,7 @@ where
         }
         let caller = state
             .store
+            .accounts
             .caller_for_token(&digest)
             .await
             .or_store_error(scope)?

@@ -265,7 +265,7 @@ fn sealed_secret(state: &AppState, id: TargetId, secret: &str) -> (Option<Vec<u8
 
 async fn owned_integration(state: &AppState, caller: &Caller, id: &str) -> Result<Integration, ApiError> {
     let id = parse_id(SCOPE, "id", id)?;
-    state.store.get_integration(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "integration"))
+    state.store.targets.get_integration(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "integration"))
 }
 
 /// Create an integration. Custom API integrations also get a signing secret, shown only here.
@@ -305,7 +305,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
         created_at: now,
         updated_at: now,
     };
-    state.store.insert_integration(&integration, signing.as_ref().map(|(_, stored)| stored)).await.or_store_error(SCOPE)?;
+    state.store.targets.insert_integration(&integration, signing.as_ref().map(|(_, stored)| stored)).await.or_store_error(SCOPE)?;
     state.engine.changed(integration.id);
     success(IntegrationCreated { integration: integration.into(), signing_secret: signing.map(|(s, _)| s.expose()) })
 }
@@ -314,7 +314,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
 #[utoipa::path(post, path = "/api/integrations-list", tag = "integrations",
     responses((status = 200, body = Success<IntegrationList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<IntegrationList> {
-    let all = state.store.list_integrations(caller.account_id).await.or_store_error(SCOPE)?;
+    let all = state.store.targets.list_integrations(caller.account_id).await.or_store_error(SCOPE)?;
     success(IntegrationList { integrations: all.into_iter().map(Into::into).collect() })
 }
 
@@ -362,7 +362,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(updat
     let new_secret = req.secret.as_deref().filter(|s| !s.is_empty());
     integration::validate(&integration.config, integration.secret.is_some(), new_secret, &integration.mapping).map_err(config_error)?;
     integration.updated_at = now_ms();
-    if !state.store.update_integration(&integration).await.or_store_error(SCOPE)? {
+    if !state.store.targets.update_integration(&integration).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "integration"));
     }
     state.engine.changed(integration.id);
@@ -374,7 +374,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(updat
     responses((status = 200, body = Success<IntegrationDeleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<IntegrationId>) -> ApiResult<IntegrationDeleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
-    if !state.store.delete_integration(caller.account_id, id).await.or_store_error(SCOPE)? {
+    if !state.store.targets.delete_integration(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "integration"));
     }
     success(IntegrationDeleted { id: id.into(), deleted: true })
@@ -388,7 +388,8 @@ pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(req):
     let mut spec = match (&req.id, req.kind) {
         (Some(id), _) => {
             let integration = owned_integration(&state, &caller, id).await?;
-            let secrets = state.store.integration_target(integration.id, now_ms()).await.or_store_error(SCOPE)?.map(|(_, s)| s).unwrap_or_default();
+            let secrets =
+                state.store.settings.integration_target(integration.id, now_ms()).await.or_store_error(SCOPE)?.map(|(_, s)| s).unwrap_or_default();
             let mut spec = state
                 .targets
                 .spec(integration, &secrets)

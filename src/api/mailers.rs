@@ -324,7 +324,7 @@ async fn apply(state: &AppState, mailer: &mut Mailer, fields: MailerFields, crea
 
 async fn owned_mailer(state: &AppState, caller: &Caller, id: &str) -> Result<Mailer, ApiError> {
     let id = parse_id(SCOPE, "id", id)?;
-    state.store.get_mailer(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "mailer"))
+    state.store.targets.get_mailer(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "mailer"))
 }
 
 /// Create a mailer. It cannot send until Send Test Email (`mailers-test`) succeeds.
@@ -357,7 +357,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         updated_at: now,
     };
     apply(&state, &mut mailer, fields, true).await?;
-    state.store.insert_mailer(&mailer).await.or_store_error(SCOPE)?;
+    state.store.targets.insert_mailer(&mailer).await.or_store_error(SCOPE)?;
     state.engine.changed(mailer.id);
     success(MailerOne { mailer: mailer.into() })
 }
@@ -366,7 +366,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
 #[utoipa::path(post, path = "/api/mailers-list", tag = "mailers",
     responses((status = 200, body = Success<MailerList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<MailerList> {
-    let mailers = state.store.list_mailers(caller.account_id).await.or_store_error(SCOPE)?;
+    let mailers = state.store.targets.list_mailers(caller.account_id).await.or_store_error(SCOPE)?;
     success(MailerList { mailers: mailers.into_iter().map(Into::into).collect() })
 }
 
@@ -387,7 +387,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     }
     apply(&state, &mut mailer, req.fields, false).await?;
     mailer.updated_at = now_ms();
-    let updated = state.store.update_mailer(&mailer).await.or_store_error(SCOPE)?;
+    let updated = state.store.targets.update_mailer(&mailer).await.or_store_error(SCOPE)?;
     state.engine.changed(mailer.id);
     if !updated {
         return Err(ApiError::not_found(SCOPE, "mailer"));
@@ -400,7 +400,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     responses((status = 200, body = Success<MailerDeleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<MailerId>) -> ApiResult<MailerDeleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
-    if !state.store.delete_mailer(caller.account_id, id).await.or_store_error(SCOPE)? {
+    if !state.store.targets.delete_mailer(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "mailer"));
     }
     success(MailerDeleted { id: id.into(), deleted: true })
@@ -418,7 +418,7 @@ pub async fn test(State(state): State<AppState>, caller: Caller, ApiJson(req): A
     if verification.ok {
         verification.message = "Test email sent successfully".into();
         let now = now_ms();
-        if state.store.mark_mailer_verified(caller.account_id, mailer.id, mailer.updated_at, now).await.or_store_error(SCOPE)? {
+        if state.store.targets.mark_mailer_verified(caller.account_id, mailer.id, mailer.updated_at, now).await.or_store_error(SCOPE)? {
             mailer.verified = true;
             mailer.verified_at = Some(now);
         }
@@ -462,7 +462,8 @@ pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): A
     };
     // A struct of strings always serializes.
     let params = serde_json::to_string(&DirectSend { to, template: req.template }).expect("parameters serialize");
-    let delivery = state.store.enqueue_direct(&event, TargetRef { kind: TargetKind::Mailer, id: mailer.id }, &params).await.or_store_error(SCOPE)?;
+    let delivery =
+        state.store.events.enqueue_direct(&event, TargetRef { kind: TargetKind::Mailer, id: mailer.id }, &params).await.or_store_error(SCOPE)?;
     state.engine.work(mailer.id);
     success(DeliveryOne::from(delivery))
 }

@@ -84,6 +84,7 @@ async fn owned_target(state: &AppState, caller: &Caller, family: &TargetFamily, 
     let id = parse_id(family.scope, "id", id)?;
     state
         .store
+        .targets
         .find_target(caller.account_id, id)
         .await
         .or_store_error(family.scope)?
@@ -98,9 +99,11 @@ pub async fn stats(state: &AppState, caller: &Caller, family: &TargetFamily, req
     let since = req.since.map(|v| parse_time(scope, "since", &v, now)).transpose()?;
     let until = req.until.map(|v| parse_time(scope, "until", &v, now)).transpose()?;
     let window = stats_window(since, until, now).map_err(|e| ApiError::invalid_request(scope, e.to_string()))?;
-    let (counts, health) =
-        tokio::try_join!(state.store.delivery_counts(caller.account_id, target.id, window), state.store.target_health(caller.account_id, target.id))
-            .or_store_error(scope)?;
+    let (counts, health) = tokio::try_join!(
+        state.store.log.delivery_counts(caller.account_id, target.id, window),
+        state.store.targets.target_health(caller.account_id, target.id)
+    )
+    .or_store_error(scope)?;
     let health = health.ok_or_else(|| ApiError::not_found(scope, family.noun))?;
     success(TargetStats {
         health: HealthSummary {
@@ -129,6 +132,8 @@ pub async fn recover(state: &AppState, caller: &Caller, family: &TargetFamily, r
     let until = req.until.map(|v| parse_time(scope, "until", &v, now)).transpose()?;
     let window = recovery_window(since, until, now).map_err(|e| ApiError::invalid_request(scope, e.to_string()))?;
     let task =
-        crate::recovery::start(state.store.clone(), state.engine.clone(), caller.account_id, target.id, window, now).await.or_store_error(scope)?;
+        crate::recovery::start(state.store.log.clone(), state.store.upkeep.clone(), state.engine.clone(), caller.account_id, target.id, window, now)
+            .await
+            .or_store_error(scope)?;
     success(task.into())
 }

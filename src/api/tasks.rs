@@ -71,6 +71,6 @@ pub struct TaskId {
     responses((status = 200, body = Success<TaskOne>)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<TaskId>) -> ApiResult<TaskOne> {
     let id = parse_id(SCOPE, "id", &req.id)?;
-    let task = state.store.get_task(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "task"))?;
+    let task = state.store.upkeep.get_task(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "task"))?;
     success(task.into())
 }

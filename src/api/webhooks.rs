@@ -167,7 +167,7 @@ pub struct SecretRotated {
 
 async fn owned_endpoint(state: &AppState, caller: &Caller, id: &str) -> Result<Endpoint, ApiError> {
     let id = parse_id(SCOPE, "id", id)?;
-    state.store.get_endpoint(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "webhook endpoint"))
+    state.store.targets.get_endpoint(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "webhook endpoint"))
 }
 
 /// Create a webhook endpoint. The signing secret is returned only in this answer.
@@ -196,7 +196,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         created_at: now,
         updated_at: now,
     };
-    state.store.insert_endpoint(&endpoint, &stored).await.or_store_error(SCOPE)?;
+    state.store.targets.insert_endpoint(&endpoint, &stored).await.or_store_error(SCOPE)?;
     state.engine.changed(endpoint.id);
     success(WebhookCreated { endpoint: endpoint.into(), signing_secret: secret.expose() })
 }
@@ -205,7 +205,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
 #[utoipa::path(post, path = "/api/webhooks-list", tag = "webhooks",
     responses((status = 200, body = Success<WebhookList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<WebhookList> {
-    let endpoints = state.store.list_endpoints(caller.account_id).await.or_store_error(SCOPE)?;
+    let endpoints = state.store.targets.list_endpoints(caller.account_id).await.or_store_error(SCOPE)?;
     success(WebhookList { endpoints: endpoints.into_iter().map(Into::into).collect() })
 }
 
@@ -242,7 +242,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
         endpoint.ordering = ordering;
     }
     endpoint.updated_at = now_ms();
-    if !state.store.update_endpoint(&endpoint).await.or_store_error(SCOPE)? {
+    if !state.store.targets.update_endpoint(&endpoint).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "webhook endpoint"));
     }
     // Its owner applies the new settings (and takes up pending work again if re-enabled).
@@ -255,7 +255,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     responses((status = 200, body = Success<Deleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<WebhookId>) -> ApiResult<Deleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
-    if !state.store.delete_endpoint(caller.account_id, id).await.or_store_error(SCOPE)? {
+    if !state.store.targets.delete_endpoint(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "webhook endpoint"));
     }
     success(Deleted { id: id.into(), deleted: true })
@@ -268,7 +268,7 @@ pub async fn deliveries(State(state): State<AppState>, caller: Caller, ApiJson(r
     let endpoint = owned_endpoint(&state, &caller, &req.endpoint_id).await?;
     let status = parse_status(SCOPE, req.status.as_deref())?;
     let filter = DeliveryFilter { target_id: Some(endpoint.id), status, limit: parse_limit(SCOPE, req.limit)?, ..Default::default() };
-    let deliveries = state.store.list_deliveries(caller.account_id, &filter).await.or_store_error(SCOPE)?;
+    let deliveries = state.store.log.list_deliveries(caller.account_id, &filter).await.or_store_error(SCOPE)?;
     success(DeliveryList::from(deliveries))
 }
 
@@ -286,8 +286,12 @@ pub async fn rotate_secret(State(state): State<AppState>, caller: Caller, ApiJso
     let now = now_ms();
     let (secret, stored) = new_signing_secret(&state, now);
     let old_expires_at = now + grace_ms;
-    let rotated =
-        state.store.rotate_endpoint_secret(caller.account_id, endpoint.id, &stored, &secret.prefix(), old_expires_at).await.or_store_error(SCOPE)?;
+    let rotated = state
+        .store
+        .targets
+        .rotate_endpoint_secret(caller.account_id, endpoint.id, &stored, &secret.prefix(), old_expires_at)
+        .await
+        .or_store_error(SCOPE)?;
     if !rotated {
         return Err(ApiError::not_found(SCOPE, "webhook endpoint"));
     }

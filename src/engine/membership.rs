@@ -18,7 +18,7 @@ use super::{EngineSettings, Message};
 use crate::domain::ownership::preferred_owner;
 use crate::domain::ownership::{NodeInfo, OwnedTarget};
 use crate::domain::time::{Millis, now_ms};
-use crate::store::{Store, StoreResult};
+use crate::store::{DeliveryQueue, StoreResult};
 
 /// Targets taken over in one round at most.
 const TAKE_BATCH: u32 = 1000;
@@ -114,7 +114,7 @@ fn has_exited(node: &NodeInfo, here: &NodeInfo) -> bool {
 }
 
 pub(super) fn start(
-    store: Arc<dyn Store>,
+    store: Arc<dyn DeliveryQueue>,
     node: NodeInfo,
     settings: Arc<EngineSettings>,
     messages: mpsc::UnboundedSender<Message>,
@@ -126,7 +126,7 @@ pub(super) fn start(
 }
 
 struct Membership {
-    store: Arc<dyn Store>,
+    store: Arc<dyn DeliveryQueue>,
     node: NodeInfo,
     settings: Arc<EngineSettings>,
     messages: mpsc::UnboundedSender<Message>,

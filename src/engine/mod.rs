@@ -23,7 +23,7 @@ use crate::domain::ids::TargetId;
 
 use crate::domain::queue::ClaimedDelivery;
 use crate::domain::retry::RetrySchedule;
-use crate::store::{EventCommitter, Intake, LeasePlan, Store};
+use crate::store::{DeliveryQueue, EventCommitter, EventStore, Intake, LeasePlan};
 use crate::targets::TargetFactory;
 
 #[derive(Clone, Debug)]
@@ -139,14 +139,20 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
-    pub fn start(store: Arc<dyn Store>, factory: TargetFactory, settings: EngineSettings, shutdown: watch::Receiver<bool>) -> Self {
+    pub fn start(
+        queue: Arc<dyn DeliveryQueue>,
+        events: Arc<dyn EventStore>,
+        factory: TargetFactory,
+        settings: EngineSettings,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         let node = membership::this_node();
         let (messages, inbox) = mpsc::unbounded_channel();
         let hot = Arc::new(HotTargets { node: node.id, tokens: Mutex::default() });
-        let committer = EventCommitter::start(store.clone(), Arc::new(EngineIntake { hot: hot.clone(), messages: messages.clone() }));
+        let committer = EventCommitter::start(events, Arc::new(EngineIntake { hot: hot.clone(), messages: messages.clone() }));
         let settings = Arc::new(settings);
-        let (membership, membership_task) = membership::start(store.clone(), node, settings.clone(), messages.clone());
-        let (recorder, recorder_task) = recorder::start(store.clone(), committer.clone(), settings.clone(), messages.clone());
+        let (membership, membership_task) = membership::start(queue.clone(), node, settings.clone(), messages.clone());
+        let (recorder, recorder_task) = recorder::start(queue, committer.clone(), settings.clone(), messages.clone());
         let dispatcher = dispatcher::Dispatcher::new(factory, settings, hot, messages.clone(), inbox, recorder, membership.clone());
         let dispatcher_task = tokio::spawn(dispatcher.run(shutdown));
         Self { messages, membership, committer, tasks: vec![dispatcher_task, recorder_task, membership_task] }

@@ -20,7 +20,7 @@ use crate::domain::health::{TargetHealth, answered_gone, disable_reason};
 use crate::domain::operational;
 use crate::domain::queue::{AttemptResult, ClaimOrder, Claimed};
 use crate::domain::time::now_ms;
-use crate::store::{EventCommitter, Store};
+use crate::store::{DeliveryQueue, EventCommitter};
 
 /// Most results recorded in one transaction.
 const MAX_GROUP: usize = 512;
@@ -70,7 +70,7 @@ impl RecorderHandle {
 }
 
 pub(super) fn start(
-    store: Arc<dyn Store>,
+    store: Arc<dyn DeliveryQueue>,
     committer: EventCommitter,
     settings: Arc<EngineSettings>,
     messages: mpsc::UnboundedSender<Message>,
@@ -82,7 +82,7 @@ pub(super) fn start(
 }
 
 struct Recorder {
-    store: Arc<dyn Store>,
+    store: Arc<dyn DeliveryQueue>,
     committer: EventCommitter,
     settings: Arc<EngineSettings>,
     messages: mpsc::UnboundedSender<Message>,

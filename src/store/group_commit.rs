@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{LeasePlan, NoLeases, Store, StoreError, StoreResult};
+use super::{EventStore, LeasePlan, NoLeases, StoreError, StoreResult};
 use crate::domain::event::AcceptedEvent;
 use crate::domain::event::Event;
 use crate::domain::ids::TargetId;
@@ -46,7 +46,7 @@ pub struct EventCommitter {
 
 impl EventCommitter {
     /// Starts the committing task; it ends when every `EventCommitter` is dropped.
-    pub fn start(store: Arc<dyn Store>, intake: Arc<dyn Intake>) -> Self {
+    pub fn start(store: Arc<dyn EventStore>, intake: Arc<dyn Intake>) -> Self {
         let (calls, rx) = mpsc::channel(MAX_CALLS * 4);
         tokio::spawn(run(store, intake, rx));
         Self { calls }
@@ -61,7 +61,7 @@ impl EventCommitter {
     }
 }
 
-async fn run(store: Arc<dyn Store>, intake: Arc<dyn Intake>, mut rx: mpsc::Receiver<(Vec<Event>, Reply)>) {
+async fn run(store: Arc<dyn EventStore>, intake: Arc<dyn Intake>, mut rx: mpsc::Receiver<(Vec<Event>, Reply)>) {
     let mut calls = Vec::with_capacity(MAX_CALLS);
     while rx.recv_many(&mut calls, MAX_CALLS).await > 0 {
         commit(store.as_ref(), intake.as_ref(), std::mem::take(&mut calls)).await;
@@ -69,7 +69,7 @@ async fn run(store: Arc<dyn Store>, intake: Arc<dyn Intake>, mut rx: mpsc::Recei
 }
 
 /// Accepts `events` in one transaction and hands what was leased to the intake.
-async fn accept(store: &dyn Store, intake: &dyn Intake, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
+async fn accept(store: &dyn EventStore, intake: &dyn Intake, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
     let accepted = store.accept_leasing(events, intake.plan()).await?;
     intake.committed(accepted.leased, accepted.unleased_targets);
     Ok(accepted.events)
@@ -78,7 +78,7 @@ async fn accept(store: &dyn Store, intake: &dyn Intake, events: &[Event]) -> Sto
 /// Commits the calls' events together and answers each call with its share. If the combined
 /// transaction fails for a reason other than an outage, the calls are retried one by one, so one
 /// call's bad data never fails another's.
-async fn commit(store: &dyn Store, intake: &dyn Intake, calls: Vec<(Vec<Event>, Reply)>) {
+async fn commit(store: &dyn EventStore, intake: &dyn Intake, calls: Vec<(Vec<Event>, Reply)>) {
     let sizes: Vec<usize> = calls.iter().map(|(events, _)| events.len()).collect();
     let (events, replies): (Vec<Vec<Event>>, Vec<Reply>) = calls.into_iter().unzip();
     let all: Vec<Event> = events.into_iter().flatten().collect();
@@ -109,9 +109,10 @@ async fn commit(store: &dyn Store, intake: &dyn Intake, calls: Vec<(Vec<Event>, 
 mod tests {
 
     use super::*;
+    use crate::domain::event::EventFilter;
     use crate::domain::ids::{AccountId, EventId};
     use crate::domain::time::now_ms;
-    use crate::store::SqliteStore;
+    use crate::store::{SqliteStore, Store};
 
     fn event(account: AccountId, n: usize) -> Event {
         Event {
@@ -150,7 +151,7 @@ mod tests {
                 stored += ids.len();
             }
         }
-        let listed = store.list_events(account, &crate::store::EventFilter { limit: 1000, ..Default::default() }).await.unwrap();
+        let listed = store.list_events(account, &EventFilter { limit: 1000, ..Default::default() }).await.unwrap();
         assert_eq!(listed.len(), stored);
     }
 }

@@ -1,8 +1,15 @@
-//! Storage: one trait, one implementation per database.
+//! Storage: one small trait per role, one implementation per database.
 //!
-//! The records it reads and writes are `domain`'s. Everything above this module talks to `dyn Store` only. Implementations speak SQL and nothing
-//! else: validation lives in `domain`, secrets arrive already encrypted, and the one piece of
-//! business logic a transaction needs (fan-out) is called from `domain::fanout`.
+//! The roles: `AccountStore` (accounts, tokens, workspaces, event types), `TargetStore` (targets as
+//! the API manages them) and `TargetSettings` (a target's settings for its adapter), `EventStore`
+//! (events in: accepting, direct sends, the pull API), `DeliveryQueue` (the engine's: recording and
+//! claiming, ownership of targets), `DeliveryLog` (deliveries, attempts, retries, counts,
+//! recoveries), `ActivationStore`, and `Upkeep` (retention, space, expired secrets, tasks). `Store`
+//! is their sum; only the wiring holds one, and each consumer takes the role(s) it needs.
+//!
+//! The records they read and write are `domain`'s. Implementations speak SQL and nothing else:
+//! validation lives in `domain`, secrets arrive already encrypted, and the one piece of business
+//! logic a transaction needs (fan-out) is called from `domain::fanout`.
 
 pub(crate) mod group_commit;
 mod postgres;
@@ -68,12 +75,10 @@ impl LeasePlan for NoLeases {
     }
 }
 
+/// Accounts and their API tokens, workspaces, and event-type catalogs (the API's callers and
+/// settings).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Cheap round trip for `/readyz`.
-    async fn ping(&self) -> StoreResult<()>;
-
-    // Accounts and tokens.
+pub trait AccountStore: Send + Sync {
     /// Creates the account (with the default event-type catalog) if it does not exist, and
     /// stores a new token digest for it. Returns the account id.
     async fn add_token(&self, account_name: &str, token_digest: &str, now: Millis) -> StoreResult<AccountId>;
@@ -82,24 +87,24 @@ pub trait Store: Send + Sync + 'static {
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
     /// Sets (or, with `None`, clears) the account's own retention. False when not found.
     async fn set_account_retention(&self, id: AccountId, days: Option<u32>) -> StoreResult<bool>;
-    /// One of the account's targets, whatever its kind.
-    async fn find_target(&self, account: AccountId, id: TargetId) -> StoreResult<Option<TargetRef>>;
-    /// Whether a target of the account is on, its failure streak, and why it was switched off.
-    async fn target_health(&self, account: AccountId, id: TargetId) -> StoreResult<Option<HealthView>>;
-
-    // Workspaces.
     async fn insert_workspace(&self, workspace: &Workspace) -> StoreResult<()>;
     async fn list_workspaces(&self, account: AccountId) -> StoreResult<Vec<Workspace>>;
     async fn get_workspace(&self, account: AccountId, id: Uuid) -> StoreResult<Option<Workspace>>;
     async fn update_workspace(&self, workspace: &Workspace) -> StoreResult<bool>;
     async fn delete_workspace(&self, account: AccountId, id: Uuid) -> StoreResult<bool>;
-
-    // Event-type catalog.
     async fn list_event_types(&self, account: AccountId) -> StoreResult<Vec<EventType>>;
     /// Returns false when the name already exists.
     async fn insert_event_type(&self, account: AccountId, event_type: &EventType) -> StoreResult<bool>;
+}
 
-    // Webhook endpoints.
+/// Targets as the API manages them: webhook endpoints (and their signing secrets), integrations,
+/// mailers, query destinations, and their health.
+#[async_trait]
+pub trait TargetStore: Send + Sync {
+    /// One of the account's targets, whatever its kind.
+    async fn find_target(&self, account: AccountId, id: TargetId) -> StoreResult<Option<TargetRef>>;
+    /// Whether a target of the account is on, its failure streak, and why it was switched off.
+    async fn target_health(&self, account: AccountId, id: TargetId) -> StoreResult<Option<HealthView>>;
     async fn insert_endpoint(&self, endpoint: &Endpoint, secret: &StoredSecret) -> StoreResult<()>;
     async fn list_endpoints(&self, account: AccountId) -> StoreResult<Vec<Endpoint>>;
     async fn get_endpoint(&self, account: AccountId, id: TargetId) -> StoreResult<Option<Endpoint>>;
@@ -116,9 +121,6 @@ pub trait Store: Send + Sync + 'static {
         secret_prefix: &str,
         old_expires_at: Millis,
     ) -> StoreResult<bool>;
-    async fn webhook_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<WebhookTargetConfig>>;
-
-    // Integrations.
     /// Stores the integration and, for kinds that sign their requests, its first signing secret.
     async fn insert_integration(&self, integration: &Integration, signing: Option<&StoredSecret>) -> StoreResult<()>;
     async fn list_integrations(&self, account: AccountId) -> StoreResult<Vec<Integration>>;
@@ -126,10 +128,6 @@ pub trait Store: Send + Sync + 'static {
     /// Writes every field but id, account and created_at. False when not found.
     async fn update_integration(&self, integration: &Integration) -> StoreResult<bool>;
     async fn delete_integration(&self, account: AccountId, id: TargetId) -> StoreResult<bool>;
-    /// An integration with its signing secrets still valid at `now`, for workers.
-    async fn integration_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>>;
-
-    // Mailers.
     async fn insert_mailer(&self, mailer: &Mailer) -> StoreResult<()>;
     async fn list_mailers(&self, account: AccountId) -> StoreResult<Vec<Mailer>>;
     async fn get_mailer(&self, account: AccountId, id: TargetId) -> StoreResult<Option<Mailer>>;
@@ -139,40 +137,28 @@ pub trait Store: Send + Sync + 'static {
     /// Marks the mailer verified at `at`, unless it changed since `seen_updated_at` (the
     /// version the test e-mail was sent with). Returns whether it was marked.
     async fn mark_mailer_verified(&self, account: AccountId, id: TargetId, seen_updated_at: Millis, at: Millis) -> StoreResult<bool>;
-    /// A mailer by id alone, for workers.
-    async fn mailer_target(&self, id: TargetId) -> StoreResult<Option<Mailer>>;
-
-    // Query destinations and activations.
     async fn insert_destination(&self, destination: &Destination) -> StoreResult<()>;
     async fn list_destinations(&self, account: AccountId) -> StoreResult<Vec<Destination>>;
     async fn get_destination(&self, account: AccountId, id: TargetId) -> StoreResult<Option<Destination>>;
     async fn update_destination(&self, destination: &Destination) -> StoreResult<bool>;
     async fn delete_destination(&self, account: AccountId, id: TargetId) -> StoreResult<bool>;
+}
+
+/// A target's settings by id alone, for building its adapter (`targets::TargetFactory`): read only.
+#[async_trait]
+pub trait TargetSettings: Send + Sync {
+    async fn webhook_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<WebhookTargetConfig>>;
+    /// An integration with its signing secrets still valid at `now`, for workers.
+    async fn integration_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>>;
+    /// A mailer by id alone, for workers.
+    async fn mailer_target(&self, id: TargetId) -> StoreResult<Option<Mailer>>;
     /// A destination by id alone (workers, and the CLI working on the database).
     async fn destination_target(&self, id: TargetId) -> StoreResult<Option<Destination>>;
-    /// Stores the activation (with no records yet) and its event.
-    async fn create_activation(&self, activation: &Activation, event: &Event) -> StoreResult<()>;
-    /// Adds records (JSON objects) numbered from `first_index`, held back from the queue.
-    async fn add_activation_records(&self, activation: &Activation, first_index: u64, records: &[String]) -> StoreResult<()>;
-    /// Releases every record to the queue and records the total.
-    async fn release_activation(&self, id: Uuid, total: u64, now: Millis) -> StoreResult<()>;
-    /// Removes an activation that was refused, with everything it stored.
-    async fn discard_activation(&self, id: Uuid) -> StoreResult<()>;
-    async fn list_activations(&self, account: AccountId, limit: u32) -> StoreResult<Vec<(Activation, ActivationCounts)>>;
-    /// An activation of the account, or by id alone when `account` is `None`.
-    async fn get_activation(&self, account: Option<AccountId>, id: Uuid) -> StoreResult<Option<(Activation, ActivationCounts)>>;
-    async fn activation_records(
-        &self,
-        account: AccountId,
-        id: Uuid,
-        after_index: Option<u64>,
-        status: Option<DeliveryStatus>,
-        limit: u32,
-    ) -> StoreResult<Vec<ActivationRecord>>;
-    /// Settles every record not yet attempted as cancelled. False when not found.
-    async fn cancel_activation(&self, account: AccountId, id: Uuid, now: Millis) -> StoreResult<bool>;
+}
 
-    // Events in.
+/// Events in: accepting events with their fan-out, direct sends, and the pull API.
+#[async_trait]
+pub trait EventStore: Send + Sync {
     /// Stores the events and one pending delivery per matching active target, atomically; the
     /// deliveries of targets in `plan` that its node still owns are written leased to it.
     async fn accept_leasing(&self, events: &[Event], plan: &dyn LeasePlan) -> StoreResult<Accepted>;
@@ -183,57 +169,15 @@ pub trait Store: Send + Sync + 'static {
     /// Stores an event with one delivery to `target` carrying `params`, atomically (a direct
     /// send that bypasses fan-out). Returns the delivery.
     async fn enqueue_direct(&self, event: &Event, target: TargetRef, params: &str) -> StoreResult<Delivery>;
-
-    // Pull API.
     /// Events in commit order (`seq`), after `filter.after_seq`.
     async fn list_events(&self, account: AccountId, filter: &EventFilter) -> StoreResult<Vec<(i64, Event)>>;
+}
 
-    // Delivery log.
-    async fn list_deliveries(&self, account: AccountId, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;
-    async fn get_delivery(&self, account: AccountId, id: DeliveryId) -> StoreResult<Option<Delivery>>;
-    async fn list_attempts(&self, account: AccountId, delivery_id: DeliveryId) -> StoreResult<Vec<Attempt>>;
-    async fn retry_delivery(&self, account: AccountId, id: DeliveryId, now: Millis) -> StoreResult<RetryRequest>;
-
-    // Operations: stats, recovery, tasks.
-    /// The account's deliveries to `target` created in `window`, counted by status.
-    async fn delivery_counts(&self, account: AccountId, target: TargetId, window: Window) -> StoreResult<DeliveryCounts>;
-    async fn count_failed(&self, set: &FailedSet) -> StoreResult<u64>;
-    /// Re-queues the next `limit` deliveries of `set` after `after` (in creation order) the way
-    /// `retry_delivery` does, as manual retries; `changed` counts those re-queued (the others'
-    /// payload expired).
-    async fn requeue_failed(
-        &self,
-        set: &FailedSet,
-        after: Option<Position<DeliveryId>>,
-        limit: u32,
-        now: Millis,
-    ) -> StoreResult<BatchOutcome<DeliveryId>>;
-    async fn insert_task(&self, task: &Task) -> StoreResult<()>;
-    /// Writes status, counts, error, updated_at and finished_at.
-    async fn update_task(&self, task: &Task) -> StoreResult<()>;
-    async fn get_task(&self, account: AccountId, id: Uuid) -> StoreResult<Option<Task>>;
-    /// Marks failed the tasks still running that have not moved since `updated_before` (their
-    /// process stopped). Returns how many.
-    async fn fail_stale_tasks(&self, updated_before: Millis, now: Millis) -> StoreResult<u64>;
-
-    // Retention and upkeep (the janitor).
-    /// Deletes the payloads of the next `limit` events of the account created before `cutoff`,
-    /// after `after`, whose deliveries are all settled (a pending delivery keeps its payload).
-    async fn expire_payloads(
-        &self,
-        account: AccountId,
-        cutoff: Millis,
-        after: Option<Position<EventId>>,
-        limit: u32,
-        now: Millis,
-    ) -> StoreResult<BatchOutcome<EventId>>;
-    /// Gives up to `max_pages` freed pages back to the file system; returns the free pages left
-    /// (always 0 where the database reuses its space by itself).
-    async fn reclaim_space(&self, max_pages: u32) -> StoreResult<u64>;
-    /// Deletes up to `limit` signing secrets whose grace ended before `now`.
-    async fn delete_expired_secrets(&self, now: Millis, limit: u32) -> StoreResult<u64>;
-
-    // The delivery queue (the engine).
+/// The delivery queue as the engine works it: recording attempts and claiming, switching failing
+/// targets off, due times, work notices, and the ownership of targets (heartbeat, takeover, hand-
+/// over).
+#[async_trait]
+pub trait DeliveryQueue: Send + Sync {
     /// One engine cycle in one transaction (one commit, not waited for on disk): records
     /// `results` (each delivery's new state applies only while its lease token matches) and their
     /// targets' failure streaks, then makes the `claims`, each leasing the rows it takes to its
@@ -251,8 +195,6 @@ pub trait Store: Send + Sync + 'static {
     /// Where the database can tell other nodes at once (PostgreSQL `LISTEN`), the targets that got
     /// deliveries nobody holds, as they commit; `None` elsewhere (owners poll).
     async fn listen_for_work(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<TargetId>>>>;
-
-    // Ownership of targets (the engine's membership loop).
     /// Marks `node` alive at `now`, renews its leases until `lease_until`, forgets nodes silent
     /// since `forget_before`, and returns the targets the node still owns, with their settings.
     async fn heartbeat(&self, node: &NodeInfo, now: Millis, lease_until: Millis, forget_before: Millis) -> StoreResult<Vec<OwnedTarget>>;
@@ -277,6 +219,94 @@ pub trait Store: Send + Sync + 'static {
     /// the rows held with their tokens are released, and the next owner waits only for the rate
     /// window to pass.
     async fn release_targets(&self, node: Uuid, targets: &[(TargetId, Uuid)], now: Millis) -> StoreResult<()>;
+}
+
+/// The delivery log: deliveries and their attempts, manual retries, counts, and recoveries' re-
+/// queueing.
+#[async_trait]
+pub trait DeliveryLog: Send + Sync {
+    async fn list_deliveries(&self, account: AccountId, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;
+    async fn get_delivery(&self, account: AccountId, id: DeliveryId) -> StoreResult<Option<Delivery>>;
+    async fn list_attempts(&self, account: AccountId, delivery_id: DeliveryId) -> StoreResult<Vec<Attempt>>;
+    async fn retry_delivery(&self, account: AccountId, id: DeliveryId, now: Millis) -> StoreResult<RetryRequest>;
+    /// The account's deliveries to `target` created in `window`, counted by status.
+    async fn delivery_counts(&self, account: AccountId, target: TargetId, window: Window) -> StoreResult<DeliveryCounts>;
+    async fn count_failed(&self, set: &FailedSet) -> StoreResult<u64>;
+    /// Re-queues the next `limit` deliveries of `set` after `after` (in creation order) the way
+    /// `retry_delivery` does, as manual retries; `changed` counts those re-queued (the others'
+    /// payload expired).
+    async fn requeue_failed(
+        &self,
+        set: &FailedSet,
+        after: Option<Position<DeliveryId>>,
+        limit: u32,
+        now: Millis,
+    ) -> StoreResult<BatchOutcome<DeliveryId>>;
     /// Pending deliveries, for the queue-depth gauge.
     async fn pending_count(&self) -> StoreResult<u64>;
+}
+
+/// Activations: uploads of records to a query destination, stored whole or not at all.
+#[async_trait]
+pub trait ActivationStore: Send + Sync {
+    /// Stores the activation (with no records yet) and its event.
+    async fn create_activation(&self, activation: &Activation, event: &Event) -> StoreResult<()>;
+    /// Adds records (JSON objects) numbered from `first_index`, held back from the queue.
+    async fn add_activation_records(&self, activation: &Activation, first_index: u64, records: &[String]) -> StoreResult<()>;
+    /// Releases every record to the queue and records the total.
+    async fn release_activation(&self, id: Uuid, total: u64, now: Millis) -> StoreResult<()>;
+    /// Removes an activation that was refused, with everything it stored.
+    async fn discard_activation(&self, id: Uuid) -> StoreResult<()>;
+    async fn list_activations(&self, account: AccountId, limit: u32) -> StoreResult<Vec<(Activation, ActivationCounts)>>;
+    /// An activation of the account, or by id alone when `account` is `None`.
+    async fn get_activation(&self, account: Option<AccountId>, id: Uuid) -> StoreResult<Option<(Activation, ActivationCounts)>>;
+    async fn activation_records(
+        &self,
+        account: AccountId,
+        id: Uuid,
+        after_index: Option<u64>,
+        status: Option<DeliveryStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<ActivationRecord>>;
+    /// Settles every record not yet attempted as cancelled. False when not found.
+    async fn cancel_activation(&self, account: AccountId, id: Uuid, now: Millis) -> StoreResult<bool>;
+}
+
+/// Upkeep: the readiness ping, payload retention, giving space back, expired secrets, and
+/// background tasks.
+#[async_trait]
+pub trait Upkeep: Send + Sync {
+    /// Cheap round trip for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Deletes the payloads of the next `limit` events of the account created before `cutoff`,
+    /// after `after`, whose deliveries are all settled (a pending delivery keeps its payload).
+    async fn expire_payloads(
+        &self,
+        account: AccountId,
+        cutoff: Millis,
+        after: Option<Position<EventId>>,
+        limit: u32,
+        now: Millis,
+    ) -> StoreResult<BatchOutcome<EventId>>;
+    /// Gives up to `max_pages` freed pages back to the file system; returns the free pages left
+    /// (always 0 where the database reuses its space by itself).
+    async fn reclaim_space(&self, max_pages: u32) -> StoreResult<u64>;
+    /// Deletes up to `limit` signing secrets whose grace ended before `now`.
+    async fn delete_expired_secrets(&self, now: Millis, limit: u32) -> StoreResult<u64>;
+    async fn insert_task(&self, task: &Task) -> StoreResult<()>;
+    /// Writes status, counts, error, updated_at and finished_at.
+    async fn update_task(&self, task: &Task) -> StoreResult<()>;
+    async fn get_task(&self, account: AccountId, id: Uuid) -> StoreResult<Option<Task>>;
+    /// Marks failed the tasks still running that have not moved since `updated_before` (their
+    /// process stopped). Returns how many.
+    async fn fail_stale_tasks(&self, updated_before: Millis, now: Millis) -> StoreResult<u64>;
+}
+
+/// The whole store: every role. Only the wiring (`server`, the CLI) holds one; each consumer takes
+/// the role(s) it needs, so that, say, the engine cannot delete a mailer.
+pub trait Store: AccountStore + TargetStore + TargetSettings + EventStore + DeliveryQueue + DeliveryLog + ActivationStore + Upkeep + 'static {}
+
+impl<T> Store for T where
+    T: AccountStore + TargetStore + TargetSettings + EventStore + DeliveryQueue + DeliveryLog + ActivationStore + Upkeep + 'static
+{
 }

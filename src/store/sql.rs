@@ -667,12 +667,7 @@ fn push_failed_set(q: &mut sqlx::QueryBuilder<'_, $DB>, set: &FailedSet) {
 }
 
 #[async_trait]
-impl Store for $Store {
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
-        Ok(())
-    }
-
+impl AccountStore for $Store {
     async fn add_token(&self, account_name: &str, token_digest: &str, now: Millis) -> StoreResult<AccountId> {
         let mut tx = self.write_tx().await?;
         let existing = sqlx::query("SELECT id FROM accounts WHERE name = $1").bind(account_name).fetch_optional(&mut *tx).await?;
@@ -737,32 +732,6 @@ impl Store for $Store {
             .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    async fn target_health(&self, account: AccountId, id: TargetId) -> StoreResult<Option<HealthView>> {
-        let row = sqlx::query("SELECT is_active, failure_streak, failing_since, disabled_reason FROM targets WHERE account_id = $1 AND id = $2")
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.map(|row| {
-            Ok(HealthView {
-                is_active: row.try_get("is_active")?,
-                failure_streak: row.try_get::<i64, _>("failure_streak")? as u32,
-                failing_since: row.try_get("failing_since")?,
-                disabled_reason: row.try_get("disabled_reason")?,
-            })
-        })
-        .transpose()
-    }
-
-    async fn find_target(&self, account: AccountId, id: TargetId) -> StoreResult<Option<TargetRef>> {
-        let row = sqlx::query("SELECT id, kind FROM targets WHERE account_id = $1 AND id = $2")
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.map(|r| Ok(TargetRef { kind: target_kind(&r.try_get::<String, _>("kind")?)?, id: uuid_col(&r, "id")? })).transpose()
     }
 
     async fn insert_workspace(&self, ws: &Workspace) -> StoreResult<()> {
@@ -836,6 +805,35 @@ impl Store for $Store {
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl TargetStore for $Store {
+    async fn find_target(&self, account: AccountId, id: TargetId) -> StoreResult<Option<TargetRef>> {
+        let row = sqlx::query("SELECT id, kind FROM targets WHERE account_id = $1 AND id = $2")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| Ok(TargetRef { kind: target_kind(&r.try_get::<String, _>("kind")?)?, id: uuid_col(&r, "id")? })).transpose()
+    }
+
+    async fn target_health(&self, account: AccountId, id: TargetId) -> StoreResult<Option<HealthView>> {
+        let row = sqlx::query("SELECT is_active, failure_streak, failing_since, disabled_reason FROM targets WHERE account_id = $1 AND id = $2")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|row| {
+            Ok(HealthView {
+                is_active: row.try_get("is_active")?,
+                failure_streak: row.try_get::<i64, _>("failure_streak")? as u32,
+                failing_since: row.try_get("failing_since")?,
+                disabled_reason: row.try_get("disabled_reason")?,
+            })
+        })
+        .transpose()
     }
 
     async fn insert_endpoint(&self, ep: &Endpoint, secret: &StoredSecret) -> StoreResult<()> {
@@ -927,18 +925,6 @@ impl Store for $Store {
         Ok(true)
     }
 
-    async fn webhook_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<WebhookTargetConfig>> {
-        let Some(row) = sqlx::query("SELECT url FROM webhook_endpoints WHERE target_id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let secrets = valid_signing_secrets(&self.reader, id, now).await?;
-        Ok(Some(WebhookTargetConfig { url: row.try_get("url")?, secrets }))
-    }
-
     async fn insert_integration(&self, integration: &Integration, signing: Option<&StoredSecret>) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         insert_target(&mut tx, &integration_target_row(integration)).await?;
@@ -996,13 +982,6 @@ impl Store for $Store {
         delete_target(&self.writer, account, id, &kinds).await
     }
 
-    async fn integration_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>> {
-        let Some(integration) = self.get_target(INTEGRATION_COLUMNS, None, id, integration_from_row).await? else {
-            return Ok(None);
-        };
-        Ok(Some((integration, valid_signing_secrets(&self.reader, id, now).await?)))
-    }
-
     async fn insert_mailer(&self, mailer: &Mailer) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         let events = mailer_events(mailer);
@@ -1049,10 +1028,6 @@ impl Store for $Store {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn mailer_target(&self, id: TargetId) -> StoreResult<Option<Mailer>> {
-        self.get_target(MAILER_COLUMNS, None, id, mailer_from_row).await
-    }
-
     async fn insert_destination(&self, destination: &Destination) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         insert_target(&mut tx, &destination_target_row(destination)).await?;
@@ -1082,11 +1057,354 @@ impl Store for $Store {
     async fn delete_destination(&self, account: AccountId, id: TargetId) -> StoreResult<bool> {
         delete_target(&self.writer, account, id, &[TargetKind::Destination]).await
     }
+}
+
+#[async_trait]
+impl TargetSettings for $Store {
+    async fn webhook_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<WebhookTargetConfig>> {
+        let Some(row) = sqlx::query("SELECT url FROM webhook_endpoints WHERE target_id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let secrets = valid_signing_secrets(&self.reader, id, now).await?;
+        Ok(Some(WebhookTargetConfig { url: row.try_get("url")?, secrets }))
+    }
+
+    async fn integration_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>> {
+        let Some(integration) = self.get_target(INTEGRATION_COLUMNS, None, id, integration_from_row).await? else {
+            return Ok(None);
+        };
+        Ok(Some((integration, valid_signing_secrets(&self.reader, id, now).await?)))
+    }
+
+    async fn mailer_target(&self, id: TargetId) -> StoreResult<Option<Mailer>> {
+        self.get_target(MAILER_COLUMNS, None, id, mailer_from_row).await
+    }
 
     async fn destination_target(&self, id: TargetId) -> StoreResult<Option<Destination>> {
         self.get_target(DESTINATION_COLUMNS, None, id, destination_from_row).await
     }
+}
 
+#[async_trait]
+impl EventStore for $Store {
+    async fn accept_leasing(&self, events: &[Event], plan: &dyn LeasePlan) -> StoreResult<Accepted> {
+        let mut tx = self.write_tx().await?;
+        let accepted = accept_in(&mut tx, events, plan).await?;
+        tx.commit().await?;
+        Ok(accepted)
+    }
+
+    async fn enqueue_direct(&self, event: &Event, target: TargetRef, params: &str) -> StoreResult<Delivery> {
+        let mut tx = self.write_tx().await?;
+        lock_events(&mut tx).await?;
+        let seq = insert_event(&mut tx, event).await?;
+        let delivery = NewDelivery { params: Some(params.to_owned()), ..NewDelivery::of(event, target, seq) };
+        let id = delivery.id;
+        insert_deliveries(&mut tx, &[delivery]).await?;
+        notify_work(&mut tx, &[target.id]).await?;
+        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1")).bind(id.to_string()).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        delivery_from_row(&row)
+    }
+
+    async fn list_events(&self, account: AccountId, filter: &EventFilter) -> StoreResult<Vec<(i64, Event)>> {
+        let mut q = sqlx::QueryBuilder::<$DB>::new(format!("SELECT seq, {EVENT_COLUMNS} FROM events WHERE account_id = "));
+        q.push_bind(account.to_string()).push(" AND seq > ").push_bind(filter.after_seq);
+        if let Some(since) = filter.since {
+            q.push(" AND created_at >= ").push_bind(since);
+        }
+        if let Some(until) = filter.until {
+            q.push(" AND created_at < ").push_bind(until);
+        }
+        if let Some(ws) = filter.workspace_id {
+            q.push(" AND workspace_id = ").push_bind(ws.to_string());
+        }
+        if !filter.types.is_empty() {
+            q.push(" AND event_type IN (");
+            let mut list = q.separated(", ");
+            for t in &filter.types {
+                list.push_bind(t.clone());
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(filter.limit));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter().map(|r| Ok((r.try_get("seq")?, event_from_row(r)?))).collect()
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for $Store {
+    async fn record_and_claim(&self, results: &[AttemptResult], claims: &[ClaimOrder]) -> StoreResult<Cycle> {
+        let mut tx = self.cycle_tx().await?;
+        for chunk in results.chunks(RECORD_CHUNK) {
+            record_attempts_in(&mut tx, chunk).await?;
+        }
+        let health = update_health(&mut tx, results).await?;
+        let mut claimed = Vec::with_capacity(claims.len());
+        for order in claims {
+            claimed.push(claim_in(&mut tx, order).await?);
+        }
+        tx.commit().await?;
+        Ok(Cycle { claimed, health })
+    }
+
+    async fn disable_target(&self, id: TargetId, reason: &str, now: Millis, event: &Event) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE targets SET is_active = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3 AND is_active")
+            .bind(reason)
+            .bind(now)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let disabled = done.rows_affected() == 1;
+        if disabled {
+            accept_in(&mut tx, std::slice::from_ref(event), &NoLeases).await?;
+        }
+        tx.commit().await?;
+        Ok(disabled)
+    }
+
+    async fn due_hints(&self, targets: &[TargetId]) -> StoreResult<Vec<(TargetId, Option<Millis>)>> {
+        let mut hints = Vec::with_capacity(targets.len());
+        for chunk in targets.chunks(RECORD_CHUNK) {
+            hints.extend(due_hints_in(&self.reader, chunk).await?);
+        }
+        Ok(hints)
+    }
+
+    async fn listen_for_work(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<TargetId>>>> {
+        self.listen().await
+    }
+
+    async fn heartbeat(&self, node: &NodeInfo, now: Millis, lease_until: Millis, forget_before: Millis) -> StoreResult<Vec<OwnedTarget>> {
+        let mut tx = self.cycle_tx().await?;
+        sqlx::query(
+            "INSERT INTO nodes (id, host, pid, process_start, heartbeat_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+        )
+        .bind(node.id.to_string())
+        .bind(&node.host)
+        .bind(i64::from(node.pid))
+        .bind(node.process_start)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM nodes WHERE heartbeat_at < $1").bind(forget_before).execute(&mut *tx).await?;
+        // A lease handed over stays handed over.
+        sqlx::query("UPDATE target_owners SET expires_at = $1 WHERE node_id = $2 AND expires_at > 0")
+            .bind(lease_until)
+            .bind(node.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(&format!("SELECT {OWNED_COLUMNS} WHERE o.node_id = $1 AND o.expires_at > 0"))
+            .bind(node.id.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.iter().map(|row| owned_from_row(row, 0)).collect()
+    }
+
+    async fn live_nodes(&self, since: Millis) -> StoreResult<Vec<NodeInfo>> {
+        let rows = sqlx::query("SELECT id, host, pid, process_start FROM nodes WHERE heartbeat_at >= $1").bind(since).fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(NodeInfo {
+                    id: uuid_col(row, "id")?,
+                    host: row.try_get("host")?,
+                    pid: row.try_get::<i64, _>("pid")? as u32,
+                    process_start: row.try_get("process_start")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn takeover_candidates(&self, node: Uuid, now: Millis, exited: &[Uuid], limit: u32) -> StoreResult<Vec<TargetId>> {
+        let mut q = sqlx::QueryBuilder::<$DB>::new(
+            "SELECT t.id FROM targets t LEFT JOIN target_owners o ON o.target_id = t.id WHERE o.target_id IS NULL OR o.expires_at <= 0 \
+             OR (o.node_id <> ",
+        );
+        // Its own leases a node renews (or has lost); one handed over, by anyone, may be taken.
+        q.push_bind(node.to_string()).push(" AND o.expires_at <= ").push_bind(now).push(")");
+        for id in exited {
+            q.push(" OR o.node_id = ").push_bind(id.to_string());
+        }
+        q.push(" ORDER BY t.id LIMIT ").push_bind(i64::from(limit));
+        q.build().fetch_all(&self.reader).await?.iter().map(|row| uuid_col(row, "id")).collect()
+    }
+
+    async fn take_targets(
+        &self,
+        node: Uuid,
+        targets: &[(TargetId, Uuid)],
+        exited: &[Uuid],
+        now: Millis,
+        lease_until: Millis,
+        request_timeout_ms: Millis,
+    ) -> StoreResult<Vec<OwnedTarget>> {
+        let mut tx = self.write_tx().await?;
+        let mut taken = Vec::with_capacity(targets.len());
+        for take in targets {
+            taken.extend(take_target(&mut tx, node, *take, exited, now, lease_until, request_timeout_ms).await?);
+        }
+        tx.commit().await?;
+        Ok(taken)
+    }
+
+    async fn release_targets(&self, node: Uuid, targets: &[(TargetId, Uuid)], now: Millis) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        for (target, token) in targets {
+            sqlx::query("UPDATE deliveries SET lease_token = NULL WHERE target_id = $1 AND lease_token = $2 AND status = 'pending'")
+                .bind(target.to_string())
+                .bind(token.to_string())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE target_owners SET expires_at = $4 WHERE target_id = $1 AND node_id = $2 AND token = $3")
+                .bind(target.to_string())
+                .bind(node.to_string())
+                .bind(token.to_string())
+                .bind(-now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let released: Vec<TargetId> = targets.iter().map(|(target, _)| *target).collect();
+        notify_work(&mut tx, &released).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DeliveryLog for $Store {
+    async fn list_deliveries(&self, account: AccountId, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
+        let mut q = sqlx::QueryBuilder::<$DB>::new(format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = "));
+        q.push_bind(account.to_string());
+        if let Some(target) = filter.target_id {
+            q.push(" AND target_id = ").push_bind(target.to_string());
+        }
+        if let Some(status) = filter.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(since) = filter.since {
+            q.push(" AND created_at >= ").push_bind(since);
+        }
+        if let Some(until) = filter.until {
+            q.push(" AND created_at < ").push_bind(until);
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(filter.limit));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn get_delivery(&self, account: AccountId, id: DeliveryId) -> StoreResult<Option<Delivery>> {
+        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2"))
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(delivery_from_row).transpose()
+    }
+
+    async fn list_attempts(&self, account: AccountId, delivery_id: DeliveryId) -> StoreResult<Vec<Attempt>> {
+        let rows = sqlx::query(
+            "SELECT a.* FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+             WHERE d.account_id = $1 AND d.id = $2 ORDER BY a.attempt_number, a.started_at",
+        )
+        .bind(account.to_string())
+        .bind(delivery_id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    async fn retry_delivery(&self, account: AccountId, id: DeliveryId, now: Millis) -> StoreResult<RetryRequest> {
+        let mut tx = self.write_tx().await?;
+        lock_payloads(&mut tx).await?;
+        let mut q = requeue(now);
+        q.push(" AND account_id = ").push_bind(account.to_string()).push(" AND id = ").push_bind(id.to_string());
+        let done = q.build().execute(&mut *tx).await?;
+        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2"))
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if done.rows_affected() > 0 {
+            if let Some(row) = &row {
+                notify_work(&mut tx, &[uuid_col(row, "target_id")?]).await?;
+            }
+        }
+        tx.commit().await?;
+        let Some(delivery) = row.as_ref().map(delivery_from_row).transpose()? else {
+            return Ok(RetryRequest::NotFound);
+        };
+        Ok(match done.rows_affected() {
+            0 if delivery.payload_expired_at.is_some() => RetryRequest::PayloadExpired,
+            0 => RetryRequest::InFlight,
+            _ => RetryRequest::Requeued(delivery),
+        })
+    }
+
+    async fn delivery_counts(&self, account: AccountId, target: TargetId, window: Window) -> StoreResult<DeliveryCounts> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
+             COALESCE(SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0) AS delivered, \
+             COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed \
+             FROM deliveries WHERE account_id = $1 AND target_id = $2 AND created_at >= $3 AND created_at < $4",
+        )
+        .bind(account.to_string())
+        .bind(target.to_string())
+        .bind(window.since)
+        .bind(window.until)
+        .fetch_one(&self.reader)
+        .await?;
+        let n = |col: &str| row.try_get::<i64, _>(col).map(|v| v as u64);
+        Ok(DeliveryCounts { pending: n("pending")?, delivered: n("delivered")?, failed: n("failed")? })
+    }
+
+    async fn count_failed(&self, set: &FailedSet) -> StoreResult<u64> {
+        let mut q = sqlx::QueryBuilder::<$DB>::new("SELECT COUNT(*) FROM deliveries WHERE 1 = 1");
+        push_failed_set(&mut q, set);
+        let n: i64 = q.build_query_scalar().fetch_one(&self.reader).await?;
+        Ok(n as u64)
+    }
+
+    async fn requeue_failed(&self, set: &FailedSet, after: Option<Position<DeliveryId>>, limit: u32, now: Millis) -> StoreResult<BatchOutcome<DeliveryId>> {
+        let mut tx = self.write_tx().await?;
+        lock_payloads(&mut tx).await?;
+        let mut pick = sqlx::QueryBuilder::<$DB>::new("SELECT created_at, id FROM deliveries WHERE 1 = 1");
+        push_failed_set(&mut pick, set);
+        push_after(&mut pick, "", after);
+        pick.push(" ORDER BY created_at, id LIMIT ").push_bind(i64::from(limit));
+        let rows = pick.build().fetch_all(&mut *tx).await?;
+        let Some(last) = rows.last().map(position_from_row::<DeliveryId>).transpose()? else {
+            tx.commit().await?;
+            return Ok(BatchOutcome::default());
+        };
+        // The same rows, by range: the ones whose payload expired stay as they are.
+        let mut q = requeue(now);
+        push_failed_set(&mut q, set);
+        push_after(&mut q, "", after);
+        q.push(" AND (created_at, id) <= (").push_bind(last.created_at).push(", ").push_bind(last.id.to_string()).push(")");
+        let changed = q.build().execute(&mut *tx).await?.rows_affected();
+        if changed > 0 {
+            notify_work(&mut tx, &[set.target]).await?;
+        }
+        tx.commit().await?;
+        Ok(BatchOutcome { examined: rows.len() as u64, changed, last: Some(last) })
+    }
+
+    async fn pending_count(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetch_one(&self.reader).await?;
+        Ok(n as u64)
+    }
+}
+
+#[async_trait]
+impl ActivationStore for $Store {
     async fn create_activation(&self, activation: &Activation, event: &Event) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         lock_events(&mut tx).await?;
@@ -1249,226 +1567,13 @@ impl Store for $Store {
         tx.commit().await?;
         Ok(true)
     }
+}
 
-    async fn enqueue_direct(&self, event: &Event, target: TargetRef, params: &str) -> StoreResult<Delivery> {
-        let mut tx = self.write_tx().await?;
-        lock_events(&mut tx).await?;
-        let seq = insert_event(&mut tx, event).await?;
-        let delivery = NewDelivery { params: Some(params.to_owned()), ..NewDelivery::of(event, target, seq) };
-        let id = delivery.id;
-        insert_deliveries(&mut tx, &[delivery]).await?;
-        notify_work(&mut tx, &[target.id]).await?;
-        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1")).bind(id.to_string()).fetch_one(&mut *tx).await?;
-        tx.commit().await?;
-        delivery_from_row(&row)
-    }
-
-    async fn accept_leasing(&self, events: &[Event], plan: &dyn LeasePlan) -> StoreResult<Accepted> {
-        let mut tx = self.write_tx().await?;
-        let accepted = accept_in(&mut tx, events, plan).await?;
-        tx.commit().await?;
-        Ok(accepted)
-    }
-
-    async fn list_events(&self, account: AccountId, filter: &EventFilter) -> StoreResult<Vec<(i64, Event)>> {
-        let mut q = sqlx::QueryBuilder::<$DB>::new(format!("SELECT seq, {EVENT_COLUMNS} FROM events WHERE account_id = "));
-        q.push_bind(account.to_string()).push(" AND seq > ").push_bind(filter.after_seq);
-        if let Some(since) = filter.since {
-            q.push(" AND created_at >= ").push_bind(since);
-        }
-        if let Some(until) = filter.until {
-            q.push(" AND created_at < ").push_bind(until);
-        }
-        if let Some(ws) = filter.workspace_id {
-            q.push(" AND workspace_id = ").push_bind(ws.to_string());
-        }
-        if !filter.types.is_empty() {
-            q.push(" AND event_type IN (");
-            let mut list = q.separated(", ");
-            for t in &filter.types {
-                list.push_bind(t.clone());
-            }
-            q.push(")");
-        }
-        q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(filter.limit));
-        let rows = q.build().fetch_all(&self.reader).await?;
-        rows.iter().map(|r| Ok((r.try_get("seq")?, event_from_row(r)?))).collect()
-    }
-
-    async fn list_deliveries(&self, account: AccountId, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
-        let mut q = sqlx::QueryBuilder::<$DB>::new(format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = "));
-        q.push_bind(account.to_string());
-        if let Some(target) = filter.target_id {
-            q.push(" AND target_id = ").push_bind(target.to_string());
-        }
-        if let Some(status) = filter.status {
-            q.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some(since) = filter.since {
-            q.push(" AND created_at >= ").push_bind(since);
-        }
-        if let Some(until) = filter.until {
-            q.push(" AND created_at < ").push_bind(until);
-        }
-        q.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(filter.limit));
-        let rows = q.build().fetch_all(&self.reader).await?;
-        rows.iter().map(delivery_from_row).collect()
-    }
-
-    async fn get_delivery(&self, account: AccountId, id: DeliveryId) -> StoreResult<Option<Delivery>> {
-        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2"))
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(delivery_from_row).transpose()
-    }
-
-    async fn list_attempts(&self, account: AccountId, delivery_id: DeliveryId) -> StoreResult<Vec<Attempt>> {
-        let rows = sqlx::query(
-            "SELECT a.* FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
-             WHERE d.account_id = $1 AND d.id = $2 ORDER BY a.attempt_number, a.started_at",
-        )
-        .bind(account.to_string())
-        .bind(delivery_id.to_string())
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(attempt_from_row).collect()
-    }
-
-    async fn retry_delivery(&self, account: AccountId, id: DeliveryId, now: Millis) -> StoreResult<RetryRequest> {
-        let mut tx = self.write_tx().await?;
-        lock_payloads(&mut tx).await?;
-        let mut q = requeue(now);
-        q.push(" AND account_id = ").push_bind(account.to_string()).push(" AND id = ").push_bind(id.to_string());
-        let done = q.build().execute(&mut *tx).await?;
-        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2"))
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if done.rows_affected() > 0 {
-            if let Some(row) = &row {
-                notify_work(&mut tx, &[uuid_col(row, "target_id")?]).await?;
-            }
-        }
-        tx.commit().await?;
-        let Some(delivery) = row.as_ref().map(delivery_from_row).transpose()? else {
-            return Ok(RetryRequest::NotFound);
-        };
-        Ok(match done.rows_affected() {
-            0 if delivery.payload_expired_at.is_some() => RetryRequest::PayloadExpired,
-            0 => RetryRequest::InFlight,
-            _ => RetryRequest::Requeued(delivery),
-        })
-    }
-
-    async fn delivery_counts(&self, account: AccountId, target: TargetId, window: Window) -> StoreResult<DeliveryCounts> {
-        let row = sqlx::query(
-            "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
-             COALESCE(SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0) AS delivered, \
-             COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed \
-             FROM deliveries WHERE account_id = $1 AND target_id = $2 AND created_at >= $3 AND created_at < $4",
-        )
-        .bind(account.to_string())
-        .bind(target.to_string())
-        .bind(window.since)
-        .bind(window.until)
-        .fetch_one(&self.reader)
-        .await?;
-        let n = |col: &str| row.try_get::<i64, _>(col).map(|v| v as u64);
-        Ok(DeliveryCounts { pending: n("pending")?, delivered: n("delivered")?, failed: n("failed")? })
-    }
-
-    async fn count_failed(&self, set: &FailedSet) -> StoreResult<u64> {
-        let mut q = sqlx::QueryBuilder::<$DB>::new("SELECT COUNT(*) FROM deliveries WHERE 1 = 1");
-        push_failed_set(&mut q, set);
-        let n: i64 = q.build_query_scalar().fetch_one(&self.reader).await?;
-        Ok(n as u64)
-    }
-
-    async fn requeue_failed(&self, set: &FailedSet, after: Option<Position<DeliveryId>>, limit: u32, now: Millis) -> StoreResult<BatchOutcome<DeliveryId>> {
-        let mut tx = self.write_tx().await?;
-        lock_payloads(&mut tx).await?;
-        let mut pick = sqlx::QueryBuilder::<$DB>::new("SELECT created_at, id FROM deliveries WHERE 1 = 1");
-        push_failed_set(&mut pick, set);
-        push_after(&mut pick, "", after);
-        pick.push(" ORDER BY created_at, id LIMIT ").push_bind(i64::from(limit));
-        let rows = pick.build().fetch_all(&mut *tx).await?;
-        let Some(last) = rows.last().map(position_from_row::<DeliveryId>).transpose()? else {
-            tx.commit().await?;
-            return Ok(BatchOutcome::default());
-        };
-        // The same rows, by range: the ones whose payload expired stay as they are.
-        let mut q = requeue(now);
-        push_failed_set(&mut q, set);
-        push_after(&mut q, "", after);
-        q.push(" AND (created_at, id) <= (").push_bind(last.created_at).push(", ").push_bind(last.id.to_string()).push(")");
-        let changed = q.build().execute(&mut *tx).await?.rows_affected();
-        if changed > 0 {
-            notify_work(&mut tx, &[set.target]).await?;
-        }
-        tx.commit().await?;
-        Ok(BatchOutcome { examined: rows.len() as u64, changed, last: Some(last) })
-    }
-
-    async fn insert_task(&self, task: &Task) -> StoreResult<()> {
-        sqlx::query(&format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
-            .bind(task.id.to_string())
-            .bind(task.account_id.to_string())
-            .bind(task.kind.as_str())
-            .bind(task.status.as_str())
-            .bind(task.target_id.map(|t| t.to_string()))
-            .bind(task.total as i64)
-            .bind(task.done as i64)
-            .bind(task.skipped as i64)
-            .bind(&task.error)
-            .bind(task.created_at)
-            .bind(task.updated_at)
-            .bind(task.finished_at)
-            .execute(&self.writer)
-            .await?;
+#[async_trait]
+impl Upkeep for $Store {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
-    }
-
-    async fn update_task(&self, task: &Task) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE tasks SET status = $1, total = $2, done = $3, skipped = $4, error = $5, updated_at = $6, finished_at = $7 \
-             WHERE id = $8",
-        )
-        .bind(task.status.as_str())
-        .bind(task.total as i64)
-        .bind(task.done as i64)
-        .bind(task.skipped as i64)
-        .bind(&task.error)
-        .bind(task.updated_at)
-        .bind(task.finished_at)
-        .bind(task.id.to_string())
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    async fn get_task(&self, account: AccountId, id: Uuid) -> StoreResult<Option<Task>> {
-        let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE account_id = $1 AND id = $2"))
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(task_from_row).transpose()
-    }
-
-    async fn fail_stale_tasks(&self, updated_before: Millis, now: Millis) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE tasks SET status = 'failed', error = $1, finished_at = $2, updated_at = $2 \
-             WHERE status = 'running' AND updated_at < $3",
-        )
-        .bind("interrupted: the server stopped while it ran; start it again")
-        .bind(now)
-        .bind(updated_before)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected())
     }
 
     async fn expire_payloads(&self, account: AccountId, cutoff: Millis, after: Option<Position<EventId>>, limit: u32, now: Millis) -> StoreResult<BatchOutcome<EventId>> {
@@ -1528,147 +1633,63 @@ impl Store for $Store {
         Ok(done.rows_affected())
     }
 
-    async fn record_and_claim(&self, results: &[AttemptResult], claims: &[ClaimOrder]) -> StoreResult<Cycle> {
-        let mut tx = self.cycle_tx().await?;
-        for chunk in results.chunks(RECORD_CHUNK) {
-            record_attempts_in(&mut tx, chunk).await?;
-        }
-        let health = update_health(&mut tx, results).await?;
-        let mut claimed = Vec::with_capacity(claims.len());
-        for order in claims {
-            claimed.push(claim_in(&mut tx, order).await?);
-        }
-        tx.commit().await?;
-        Ok(Cycle { claimed, health })
-    }
-
-    async fn disable_target(&self, id: TargetId, reason: &str, now: Millis, event: &Event) -> StoreResult<bool> {
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE targets SET is_active = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3 AND is_active")
-            .bind(reason)
-            .bind(now)
-            .bind(id.to_string())
-            .execute(&mut *tx)
+    async fn insert_task(&self, task: &Task) -> StoreResult<()> {
+        sqlx::query(&format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
+            .bind(task.id.to_string())
+            .bind(task.account_id.to_string())
+            .bind(task.kind.as_str())
+            .bind(task.status.as_str())
+            .bind(task.target_id.map(|t| t.to_string()))
+            .bind(task.total as i64)
+            .bind(task.done as i64)
+            .bind(task.skipped as i64)
+            .bind(&task.error)
+            .bind(task.created_at)
+            .bind(task.updated_at)
+            .bind(task.finished_at)
+            .execute(&self.writer)
             .await?;
-        let disabled = done.rows_affected() == 1;
-        if disabled {
-            accept_in(&mut tx, std::slice::from_ref(event), &NoLeases).await?;
-        }
-        tx.commit().await?;
-        Ok(disabled)
-    }
-
-    async fn due_hints(&self, targets: &[TargetId]) -> StoreResult<Vec<(TargetId, Option<Millis>)>> {
-        let mut hints = Vec::with_capacity(targets.len());
-        for chunk in targets.chunks(RECORD_CHUNK) {
-            hints.extend(due_hints_in(&self.reader, chunk).await?);
-        }
-        Ok(hints)
-    }
-
-    async fn listen_for_work(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<TargetId>>>> {
-        self.listen().await
-    }
-
-    async fn heartbeat(&self, node: &NodeInfo, now: Millis, lease_until: Millis, forget_before: Millis) -> StoreResult<Vec<OwnedTarget>> {
-        let mut tx = self.cycle_tx().await?;
-        sqlx::query(
-            "INSERT INTO nodes (id, host, pid, process_start, heartbeat_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-        )
-        .bind(node.id.to_string())
-        .bind(&node.host)
-        .bind(i64::from(node.pid))
-        .bind(node.process_start)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM nodes WHERE heartbeat_at < $1").bind(forget_before).execute(&mut *tx).await?;
-        // A lease handed over stays handed over.
-        sqlx::query("UPDATE target_owners SET expires_at = $1 WHERE node_id = $2 AND expires_at > 0")
-            .bind(lease_until)
-            .bind(node.id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        let rows = sqlx::query(&format!("SELECT {OWNED_COLUMNS} WHERE o.node_id = $1 AND o.expires_at > 0"))
-            .bind(node.id.to_string())
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        rows.iter().map(|row| owned_from_row(row, 0)).collect()
-    }
-
-    async fn live_nodes(&self, since: Millis) -> StoreResult<Vec<NodeInfo>> {
-        let rows = sqlx::query("SELECT id, host, pid, process_start FROM nodes WHERE heartbeat_at >= $1").bind(since).fetch_all(&self.reader).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(NodeInfo {
-                    id: uuid_col(row, "id")?,
-                    host: row.try_get("host")?,
-                    pid: row.try_get::<i64, _>("pid")? as u32,
-                    process_start: row.try_get("process_start")?,
-                })
-            })
-            .collect()
-    }
-
-    async fn takeover_candidates(&self, node: Uuid, now: Millis, exited: &[Uuid], limit: u32) -> StoreResult<Vec<TargetId>> {
-        let mut q = sqlx::QueryBuilder::<$DB>::new(
-            "SELECT t.id FROM targets t LEFT JOIN target_owners o ON o.target_id = t.id WHERE o.target_id IS NULL OR o.expires_at <= 0 \
-             OR (o.node_id <> ",
-        );
-        // Its own leases a node renews (or has lost); one handed over, by anyone, may be taken.
-        q.push_bind(node.to_string()).push(" AND o.expires_at <= ").push_bind(now).push(")");
-        for id in exited {
-            q.push(" OR o.node_id = ").push_bind(id.to_string());
-        }
-        q.push(" ORDER BY t.id LIMIT ").push_bind(i64::from(limit));
-        q.build().fetch_all(&self.reader).await?.iter().map(|row| uuid_col(row, "id")).collect()
-    }
-
-    async fn take_targets(
-        &self,
-        node: Uuid,
-        targets: &[(TargetId, Uuid)],
-        exited: &[Uuid],
-        now: Millis,
-        lease_until: Millis,
-        request_timeout_ms: Millis,
-    ) -> StoreResult<Vec<OwnedTarget>> {
-        let mut tx = self.write_tx().await?;
-        let mut taken = Vec::with_capacity(targets.len());
-        for take in targets {
-            taken.extend(take_target(&mut tx, node, *take, exited, now, lease_until, request_timeout_ms).await?);
-        }
-        tx.commit().await?;
-        Ok(taken)
-    }
-
-    async fn release_targets(&self, node: Uuid, targets: &[(TargetId, Uuid)], now: Millis) -> StoreResult<()> {
-        let mut tx = self.write_tx().await?;
-        for (target, token) in targets {
-            sqlx::query("UPDATE deliveries SET lease_token = NULL WHERE target_id = $1 AND lease_token = $2 AND status = 'pending'")
-                .bind(target.to_string())
-                .bind(token.to_string())
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE target_owners SET expires_at = $4 WHERE target_id = $1 AND node_id = $2 AND token = $3")
-                .bind(target.to_string())
-                .bind(node.to_string())
-                .bind(token.to_string())
-                .bind(-now)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let released: Vec<TargetId> = targets.iter().map(|(target, _)| *target).collect();
-        notify_work(&mut tx, &released).await?;
-        tx.commit().await?;
         Ok(())
     }
 
-    async fn pending_count(&self) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetch_one(&self.reader).await?;
-        Ok(n as u64)
+    async fn update_task(&self, task: &Task) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE tasks SET status = $1, total = $2, done = $3, skipped = $4, error = $5, updated_at = $6, finished_at = $7 \
+             WHERE id = $8",
+        )
+        .bind(task.status.as_str())
+        .bind(task.total as i64)
+        .bind(task.done as i64)
+        .bind(task.skipped as i64)
+        .bind(&task.error)
+        .bind(task.updated_at)
+        .bind(task.finished_at)
+        .bind(task.id.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_task(&self, account: AccountId, id: Uuid) -> StoreResult<Option<Task>> {
+        let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE account_id = $1 AND id = $2"))
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn fail_stale_tasks(&self, updated_before: Millis, now: Millis) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE tasks SET status = 'failed', error = $1, finished_at = $2, updated_at = $2 \
+             WHERE status = 'running' AND updated_at < $3",
+        )
+        .bind("interrupted: the server stopped while it ran; start it again")
+        .bind(now)
+        .bind(updated_before)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
     }
 }
 

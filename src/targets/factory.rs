@@ -19,7 +19,7 @@ use crate::domain::mapping::MappingRow;
 use crate::domain::signing::SigningKey;
 use crate::domain::signing::StoredSecret;
 use crate::domain::time::Millis;
-use crate::store::{Store, StoreError};
+use crate::store::{StoreError, TargetSettings};
 
 /// Server-level settings of the SaaS adapters.
 #[derive(Clone, Debug)]
@@ -31,7 +31,7 @@ pub struct ProviderSettings {
 /// What adapters need to be built: stored config, the key to decrypt its secrets, the client.
 #[derive(Clone)]
 pub struct TargetFactory {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn TargetSettings>,
     pub secret_box: SecretBox,
     pub http: http::HttpClient,
     pub providers: ProviderSettings,
