@@ -9,11 +9,17 @@
 //! space back), and the places where the dialects differ (row locking and serialization of
 //! claims, event ordering, payload locking).
 //!
-//! Why macros rather than functions generic over the database: sqlx needs a dozen bounds per
-//! backend (`Encode`/`Decode`/`Type` for each Rust type bound or read, `Executor` for
-//! `&mut Connection`, `IntoArguments`, `ColumnIndex`), and Rust does not carry a trait's
-//! where-clauses to the code that uses it (only supertraits and bounds on associated types are
-//! implied), so every generic function, or every role's trait, would restate them all.
+//! Why macros rather than functions generic over a `Backend` trait (tried on a probe of the
+//! accounts role): the sqlx bounds (`Encode`/`Decode`/`Type` for each Rust type bound or read,
+//! `Executor` for `&mut Connection`, `IntoArguments`, `ColumnIndex`) can be gathered in the
+//! where-clauses of a trait whose default methods hold the queries, but Rust carries them to no
+//! other trait or function (only supertraits and bounds on associated types are implied), so each
+//! role's trait and each row decoder would restate them; `rows_affected` is each driver's own
+//! method, not a trait's; and `QueryBuilder` (claims, results, bulk inserts, filters) does not
+//! compile generically: with `for<'q> Arguments<'q>: IntoArguments<'q, Db>` its `build()` borrows
+//! the builder for the builder's own lifetime, which the drop check refuses for an `Arguments` type
+//! it cannot see. Getting there means a small builder of our own (SQL text plus bound values)
+//! first.
 //!
 //! Two kinds of write transaction: `write_tx` is durable before it returns (on disk, fsynced),
 //! for everything the API accepts; `cycle_tx`, for the engine's cycles, is durable a moment
