@@ -1,12 +1,8 @@
 //! `ActivationStore`: activations, their held records, release, cancel and discard.
 
-/// Expands, inside a backend's module, to this part of its SQL.
-macro_rules! sql_activations {
-    ($Store:ident, $DB:ty, $Row:ty, $Tx:ty) => {
-mod activations {
-use super::*;
+use super::common::*;
 
-impl $Store {
+impl Backend {
     async fn activation_counts(&self, id: Uuid) -> StoreResult<ActivationCounts> {
         let row = sqlx::query(ACTIVATION_COUNTS).bind(id.to_string()).bind(CANCELLED).fetch_one(&self.reader).await?;
         let n = |col: &str| row.try_get::<i64, _>(col).map(|v| v as u64);
@@ -31,7 +27,7 @@ const ACTIVATION_COUNTS: &str = "SELECT \
      MAX(completed_at) AS finished_at \
      FROM deliveries WHERE activation_id = $1";
 
-fn activation_from_row(row: &$Row) -> StoreResult<Activation> {
+fn activation_from_row(row: &DbRow) -> StoreResult<Activation> {
     Ok(Activation {
         id: uuid_col(row, "id")?,
         account_id: uuid_col(row, "account_id")?,
@@ -45,21 +41,19 @@ fn activation_from_row(row: &$Row) -> StoreResult<Activation> {
 }
 
 #[async_trait]
-impl ActivationStore for $Store {
+impl ActivationStore for Backend {
     async fn create_activation(&self, activation: &Activation, event: &Event) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         lock_events(&mut tx).await?;
         insert_event(&mut tx, event).await?;
-        sqlx::query(
-            "INSERT INTO activations (id, account_id, destination_id, event_id, total, created_at) VALUES ($1, $2, $3, $4, 0, $5)",
-        )
-        .bind(activation.id.to_string())
-        .bind(activation.account_id.to_string())
-        .bind(activation.destination_id.to_string())
-        .bind(activation.event_id.to_string())
-        .bind(activation.created_at)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO activations (id, account_id, destination_id, event_id, total, created_at) VALUES ($1, $2, $3, $4, 0, $5)")
+            .bind(activation.id.to_string())
+            .bind(activation.account_id.to_string())
+            .bind(activation.destination_id.to_string())
+            .bind(activation.event_id.to_string())
+            .bind(activation.created_at)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -135,11 +129,13 @@ impl ActivationStore for $Store {
     }
 
     async fn get_activation(&self, account: Option<AccountId>, id: Uuid) -> StoreResult<Option<(Activation, ActivationCounts)>> {
-        let row = sqlx::query("SELECT * FROM activations WHERE id = $1 AND (CAST($2 AS TEXT) IS NULL OR account_id = CAST($2 AS TEXT)) AND started_at IS NOT NULL")
-            .bind(id.to_string())
-            .bind(account.map(|a| a.to_string()))
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(
+            "SELECT * FROM activations WHERE id = $1 AND (CAST($2 AS TEXT) IS NULL OR account_id = CAST($2 AS TEXT)) AND started_at IS NOT NULL",
+        )
+        .bind(id.to_string())
+        .bind(account.map(|a| a.to_string()))
+        .fetch_optional(&self.reader)
+        .await?;
         match row {
             None => Ok(None),
             Some(row) => {
@@ -158,7 +154,7 @@ impl ActivationStore for $Store {
         status: Option<DeliveryStatus>,
         limit: u32,
     ) -> StoreResult<Vec<ActivationRecord>> {
-        let mut q = sqlx::QueryBuilder::<$DB>::new(
+        let mut q = sqlx::QueryBuilder::<Db>::new(
             "SELECT id, record_index, status, http_status_code, attempt_count, last_error, params FROM deliveries WHERE account_id = ",
         );
         q.push_bind(account.to_string()).push(" AND activation_id = ").push_bind(id.to_string());
@@ -198,7 +194,7 @@ impl ActivationStore for $Store {
         // Records in flight (leased) finish their attempt; the others are settled now.
         sqlx::query(
             "UPDATE deliveries SET status = 'failed', last_error = $1, completed_at = $2, updated_at = $2, lease_token = NULL \
-             WHERE activation_id = $3 AND status = 'pending' AND (lease_token IS NULL OR next_attempt_at <= $2)",
+ WHERE activation_id = $3 AND status = 'pending' AND (lease_token IS NULL OR next_attempt_at <= $2)",
         )
         .bind(CANCELLED)
         .bind(now)
@@ -209,8 +205,3 @@ impl ActivationStore for $Store {
         Ok(true)
     }
 }
-}
-    };
-}
-
-pub(crate) use sql_activations;

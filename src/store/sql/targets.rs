@@ -1,15 +1,11 @@
 //! `TargetStore` and `TargetSettings`: the `targets` row every kind shares, each kind's settings
 //! table, signing secrets, and reading a target's settings for its adapter.
 
-/// Expands, inside a backend's module, to this part of its SQL.
-macro_rules! sql_targets {
-    ($Store:ident, $DB:ty, $Row:ty, $Tx:ty) => {
-mod targets {
-use super::*;
+use super::common::*;
 
-impl $Store {
+impl Backend {
     /// The account's targets of one kind, oldest first. `columns` ends with the FROM clause.
-    async fn list_targets<T>(&self, columns: &str, account: AccountId, from_row: fn(&$Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    async fn list_targets<T>(&self, columns: &str, account: AccountId, from_row: fn(&DbRow) -> StoreResult<T>) -> StoreResult<Vec<T>> {
         let rows = sqlx::query(&format!("SELECT {columns} WHERE t.account_id = $1 ORDER BY t.created_at, t.id"))
             .bind(account.to_string())
             .fetch_all(&self.reader)
@@ -18,7 +14,13 @@ impl $Store {
     }
 
     /// One target of the account, or by id alone when `account` is `None` (workers).
-    async fn get_target<T>(&self, columns: &str, account: Option<AccountId>, id: TargetId, from_row: fn(&$Row) -> StoreResult<T>) -> StoreResult<Option<T>> {
+    async fn get_target<T>(
+        &self,
+        columns: &str,
+        account: Option<AccountId>,
+        id: TargetId,
+        from_row: fn(&DbRow) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
         let row = sqlx::query(&format!("SELECT {columns} WHERE t.id = $1 AND (CAST($2 AS TEXT) IS NULL OR t.account_id = CAST($2 AS TEXT))"))
             .bind(id.to_string())
             .bind(account.map(|a| a.to_string()))
@@ -47,7 +49,7 @@ fn endpoint_target_row(ep: &Endpoint) -> TargetRow<'_> {
     }
 }
 
-fn endpoint_from_row(row: &$Row) -> StoreResult<Endpoint> {
+fn endpoint_from_row(row: &DbRow) -> StoreResult<Endpoint> {
     Ok(Endpoint {
         id: uuid_col(row, "id")?,
         account_id: uuid_col(row, "account_id")?,
@@ -78,7 +80,7 @@ struct TargetRow<'a> {
     updated_at: Millis,
 }
 
-async fn insert_target(tx: &mut $Tx, t: &TargetRow<'_>) -> StoreResult<()> {
+async fn insert_target(tx: &mut Tx, t: &TargetRow<'_>) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO targets (id, account_id, kind, events, workspaces, is_active, created_at, updated_at, rate_limit, ordering) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -99,7 +101,7 @@ async fn insert_target(tx: &mut $Tx, t: &TargetRow<'_>) -> StoreResult<()> {
 }
 
 /// Updates the shared columns; false when the target is not the account's.
-async fn update_target(tx: &mut $Tx, t: &TargetRow<'_>) -> StoreResult<bool> {
+async fn update_target(tx: &mut Tx, t: &TargetRow<'_>) -> StoreResult<bool> {
     let done = sqlx::query(
         // Switching a target on clears its failure streak and why it was switched off.
         "UPDATE targets SET events = $1, workspaces = $2, is_active = $3, updated_at = $4, rate_limit = $8, ordering = $9, \
@@ -122,8 +124,8 @@ async fn update_target(tx: &mut $Tx, t: &TargetRow<'_>) -> StoreResult<bool> {
     Ok(done.rows_affected() == 1)
 }
 
-async fn delete_target(pool: &sqlx::Pool<$DB>, account: AccountId, id: TargetId, kinds: &[TargetKind]) -> StoreResult<bool> {
-    let mut q = sqlx::QueryBuilder::<$DB>::new("DELETE FROM targets WHERE account_id = ");
+async fn delete_target(pool: &sqlx::Pool<Db>, account: AccountId, id: TargetId, kinds: &[TargetKind]) -> StoreResult<bool> {
+    let mut q = sqlx::QueryBuilder::<Db>::new("DELETE FROM targets WHERE account_id = ");
     q.push_bind(account.to_string()).push(" AND id = ").push_bind(id.to_string()).push(" AND kind IN (");
     let mut list = q.separated(", ");
     for kind in kinds {
@@ -133,7 +135,7 @@ async fn delete_target(pool: &sqlx::Pool<$DB>, account: AccountId, id: TargetId,
     Ok(q.build().execute(pool).await?.rows_affected() == 1)
 }
 
-async fn valid_signing_secrets(pool: &sqlx::Pool<$DB>, target: TargetId, now: Millis) -> StoreResult<Vec<StoredSecret>> {
+async fn valid_signing_secrets(pool: &sqlx::Pool<Db>, target: TargetId, now: Millis) -> StoreResult<Vec<StoredSecret>> {
     let rows = sqlx::query(
         "SELECT id, ciphertext, created_at, expires_at FROM signing_secrets \
          WHERE target_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC",
@@ -158,7 +160,7 @@ const INTEGRATION_COLUMNS: &str = "t.id, t.account_id, t.kind, t.events, t.works
      i.name, i.config, i.mapping, i.secret_ciphertext, i.secret_hint, i.signing_secret_prefix \
      FROM targets t JOIN integrations i ON i.target_id = t.id";
 
-fn integration_from_row(row: &$Row) -> StoreResult<Integration> {
+fn integration_from_row(row: &DbRow) -> StoreResult<Integration> {
     let kind: String = row.try_get("kind")?;
     let kind = IntegrationKind::parse(&kind).ok_or_else(|| StoreError::Internal(format!("unknown integration kind {kind}")))?;
     let config = IntegrationConfig::from_json(kind, json_col(row, "config")?).map_err(StoreError::Internal)?;
@@ -201,7 +203,7 @@ const MAILER_COLUMNS: &str = "t.id, t.account_id, t.workspaces, t.is_active, t.r
      m.credential_hints, m.template_params, m.rules, m.verified, m.verified_at \
      FROM targets t JOIN mailers m ON m.target_id = t.id";
 
-fn mailer_from_row(row: &$Row) -> StoreResult<Mailer> {
+fn mailer_from_row(row: &DbRow) -> StoreResult<Mailer> {
     let provider: String = row.try_get("provider")?;
     Ok(Mailer {
         id: uuid_col(row, "id")?,
@@ -247,7 +249,7 @@ fn mailer_target_row<'a>(m: &'a Mailer, events: &'a [String]) -> TargetRow<'a> {
     }
 }
 
-async fn write_mailer_settings(tx: &mut $Tx, m: &Mailer, insert: bool) -> StoreResult<()> {
+async fn write_mailer_settings(tx: &mut Tx, m: &Mailer, insert: bool) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO mailers (name, provider, sender_name, sender_email, reply_to, bcc, config, credentials_ciphertext, \
          credential_hints, template_params, rules, verified, verified_at, target_id) \
@@ -280,7 +282,7 @@ async fn write_mailer_settings(tx: &mut $Tx, m: &Mailer, insert: bool) -> StoreR
 const DESTINATION_COLUMNS: &str = "t.id, t.account_id, t.events, t.workspaces, t.is_active, t.rate_limit, t.created_at, t.updated_at, \
      d.name, d.url, d.method, d.query_params FROM targets t JOIN destinations d ON d.target_id = t.id";
 
-fn destination_from_row(row: &$Row) -> StoreResult<Destination> {
+fn destination_from_row(row: &DbRow) -> StoreResult<Destination> {
     let method: String = row.try_get("method")?;
     Ok(Destination {
         id: uuid_col(row, "id")?,
@@ -313,7 +315,7 @@ fn destination_target_row(d: &Destination) -> TargetRow<'_> {
     }
 }
 
-async fn write_destination_settings(tx: &mut $Tx, d: &Destination, insert: bool) -> StoreResult<()> {
+async fn write_destination_settings(tx: &mut Tx, d: &Destination, insert: bool) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO destinations (name, url, method, query_params, target_id) VALUES ($1, $2, $3, $4, $5)"
     } else {
@@ -331,7 +333,7 @@ async fn write_destination_settings(tx: &mut $Tx, d: &Destination, insert: bool)
 }
 
 #[async_trait]
-impl TargetStore for $Store {
+impl TargetStore for Backend {
     async fn find_target(&self, account: AccountId, id: TargetId) -> StoreResult<Option<TargetRef>> {
         let row = sqlx::query("SELECT id, kind FROM targets WHERE account_id = $1 AND id = $2")
             .bind(account.to_string())
@@ -412,7 +414,7 @@ impl TargetStore for $Store {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE webhook_endpoints SET secret_prefix = $1 WHERE target_id = \
-             (SELECT id FROM targets WHERE account_id = $2 AND id = $3)",
+ (SELECT id FROM targets WHERE account_id = $2 AND id = $3)",
         )
         .bind(secret_prefix)
         .bind(account.to_string())
@@ -435,7 +437,7 @@ impl TargetStore for $Store {
         // Each valid secret adds a signature to every request: keep only the newest old ones.
         sqlx::query(
             "DELETE FROM signing_secrets WHERE target_id = $1 AND expires_at IS NOT NULL AND id NOT IN \
-             (SELECT id FROM signing_secrets WHERE target_id = $1 AND expires_at IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT $2)",
+ (SELECT id FROM signing_secrets WHERE target_id = $1 AND expires_at IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT $2)",
         )
         .bind(id.to_string())
         .bind(i64::from(MAX_OLD_SECRETS))
@@ -452,7 +454,7 @@ impl TargetStore for $Store {
         insert_target(&mut tx, &integration_target_row(integration)).await?;
         sqlx::query(
             "INSERT INTO integrations (target_id, name, config, mapping, secret_ciphertext, secret_hint, signing_secret_prefix) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+ VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(integration.id.to_string())
         .bind(&integration.name)
@@ -485,7 +487,7 @@ impl TargetStore for $Store {
         }
         sqlx::query(
             "UPDATE integrations SET name = $1, config = $2, mapping = $3, secret_ciphertext = $4, secret_hint = $5 \
-             WHERE target_id = $6",
+ WHERE target_id = $6",
         )
         .bind(&integration.name)
         .bind(integration.config.to_json().to_string())
@@ -539,7 +541,7 @@ impl TargetStore for $Store {
     async fn mark_mailer_verified(&self, account: AccountId, id: TargetId, seen_updated_at: Millis, at: Millis) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE mailers SET verified = TRUE, verified_at = $1 WHERE target_id = \
-             (SELECT id FROM targets WHERE account_id = $2 AND id = $3 AND updated_at = $4)",
+ (SELECT id FROM targets WHERE account_id = $2 AND id = $3 AND updated_at = $4)",
         )
         .bind(at)
         .bind(account.to_string())
@@ -582,12 +584,10 @@ impl TargetStore for $Store {
 }
 
 #[async_trait]
-impl TargetSettings for $Store {
+impl TargetSettings for Backend {
     async fn webhook_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<WebhookTargetConfig>> {
-        let Some(row) = sqlx::query("SELECT url FROM webhook_endpoints WHERE target_id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?
+        let Some(row) =
+            sqlx::query("SELECT url FROM webhook_endpoints WHERE target_id = $1").bind(id.to_string()).fetch_optional(&self.reader).await?
         else {
             return Ok(None);
         };
@@ -611,7 +611,7 @@ impl TargetSettings for $Store {
     }
 }
 
-async fn insert_secret(tx: &mut $Tx, target: TargetId, secret: &StoredSecret) -> StoreResult<()> {
+async fn insert_secret(tx: &mut Tx, target: TargetId, secret: &StoredSecret) -> StoreResult<()> {
     sqlx::query("INSERT INTO signing_secrets (id, target_id, ciphertext, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(secret.id.to_string())
         .bind(target.to_string())
@@ -622,8 +622,3 @@ async fn insert_secret(tx: &mut $Tx, target: TargetId, secret: &StoredSecret) ->
         .await?;
     Ok(())
 }
-}
-    };
-}
-
-pub(crate) use sql_targets;
