@@ -2,6 +2,7 @@
 //! and storing one held-back delivery per record; the whole upload is released to the queue at
 //! the end, or refused whole when a record is bad. Used by the API and by `switchyard activate`.
 
+use crate::domain::ids::EventId;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
@@ -10,9 +11,11 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::domain::activation::Activation;
+use crate::domain::destination::Destination;
 use crate::domain::event::{Event, MAX_DATA_DEPTH, check_depth};
 use crate::domain::time::now_ms;
-use crate::store::{Activation, Destination, Store, StoreError};
+use crate::store::{ActivationStore, StoreError};
 
 /// Records stored per transaction while reading an upload.
 const BATCH: usize = 1000;
@@ -176,14 +179,14 @@ fn spawn_reader(format: RecordFormat, reader: impl Read + Send + 'static) -> mps
 /// Stores an activation of `destination` with every record of the upload, then releases it to
 /// the queue. A bad record refuses the whole upload: nothing is sent and nothing is kept.
 pub async fn ingest(
-    store: Arc<dyn Store>,
+    store: Arc<dyn ActivationStore>,
     destination: &Destination,
     format: RecordFormat,
     reader: impl Read + Send + 'static,
 ) -> Result<Activation, IngestError> {
     let now = now_ms();
     let event = Event {
-        id: Uuid::now_v7(),
+        id: EventId::now_v7(),
         account_id: destination.account_id,
         event_type: crate::domain::destination::ACTIVATION_EVENT_TYPE.into(),
         workspace_id: None,

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::domain::retention::cutoff;
 use crate::domain::time::{Millis, now_ms};
-use crate::store::{Store, StoreResult};
+use crate::store::{AccountStore, StoreResult, Upkeep};
 
 /// Rows changed per transaction.
 const BATCH: u32 = 500;
@@ -42,14 +42,19 @@ pub struct PassReport {
     pub tasks_failed: u64,
 }
 
-pub fn start(store: Arc<dyn Store>, settings: JanitorSettings, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn start(
+    accounts: Arc<dyn AccountStore>,
+    upkeep: Arc<dyn Upkeep>,
+    settings: JanitorSettings,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(settings.interval) => {}
                 _ = shutdown.wait_for(|stopped| *stopped) => return,
             }
-            match pass(store.as_ref(), settings.retention, now_ms()).await {
+            match pass(accounts.as_ref(), upkeep.as_ref(), settings.retention, now_ms()).await {
                 Ok(report) if report != PassReport::default() => tracing::info!(?report, "janitor pass"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "janitor pass failed; trying again next time"),
@@ -59,13 +64,13 @@ pub fn start(store: Arc<dyn Store>, settings: JanitorSettings, mut shutdown: wat
 }
 
 /// One pass over every account, at `now`.
-pub async fn pass(store: &dyn Store, default_retention: Duration, now: Millis) -> StoreResult<PassReport> {
+pub async fn pass(accounts: &dyn AccountStore, upkeep: &dyn Upkeep, default_retention: Duration, now: Millis) -> StoreResult<PassReport> {
     let mut report = PassReport::default();
-    for account in store.list_accounts().await? {
+    for account in accounts.list_accounts().await? {
         let before = cutoff(now, default_retention, account.retention_days);
         let mut after = None;
         loop {
-            let batch = store.expire_payloads(account.id, before, after, BATCH, now).await?;
+            let batch = upkeep.expire_payloads(account.id, before, after, BATCH, now).await?;
             report.payloads_expired += batch.changed;
             if batch.examined < u64::from(BATCH) {
                 break;
@@ -76,18 +81,18 @@ pub async fn pass(store: &dyn Store, default_retention: Duration, now: Millis) -
     }
     metrics::counter!("switchyard_payloads_expired_total").increment(report.payloads_expired);
     for _ in 0..RECLAIM_STEPS {
-        if store.reclaim_space(RECLAIM_PAGES).await? == 0 {
+        if upkeep.reclaim_space(RECLAIM_PAGES).await? == 0 {
             break;
         }
         tokio::time::sleep(PAUSE).await;
     }
     loop {
-        let deleted = store.delete_expired_secrets(now, BATCH).await?;
+        let deleted = upkeep.delete_expired_secrets(now, BATCH).await?;
         report.secrets_deleted += deleted;
         if deleted < u64::from(BATCH) {
             break;
         }
     }
-    report.tasks_failed = store.fail_stale_tasks(now - STALE_TASK, now).await?;
+    report.tasks_failed = upkeep.fail_stale_tasks(now - STALE_TASK, now).await?;
     Ok(report)
 }

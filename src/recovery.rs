@@ -6,6 +6,7 @@
 //! counted as skipped. If the process stops, the janitor marks the task failed once it has not
 //! moved for a while; running the recovery again re-queues what is still failed.
 
+use crate::domain::ids::{AccountId, TargetId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +14,12 @@ use uuid::Uuid;
 
 use crate::engine::Signal;
 
+use crate::domain::delivery::FailedSet;
+use crate::domain::task::Task;
 use crate::domain::task::{TaskKind, TaskStatus};
 use crate::domain::time::{Millis, now_ms};
 use crate::domain::window::Window;
-use crate::store::{FailedSet, Store, StoreResult, Task};
+use crate::store::{DeliveryLog, StoreResult, Upkeep};
 
 /// Deliveries re-queued per transaction.
 const BATCH: u32 = 500;
@@ -24,7 +27,15 @@ const BATCH: u32 = 500;
 const PAUSE: Duration = Duration::from_millis(20);
 
 /// Counts the set, stores the task and starts it in the background; returns the task.
-pub async fn start(store: Arc<dyn Store>, engine: Signal, account: Uuid, target: Uuid, window: Window, now: Millis) -> StoreResult<Task> {
+pub async fn start(
+    log: Arc<dyn DeliveryLog>,
+    tasks: Arc<dyn Upkeep>,
+    engine: Signal,
+    account: AccountId,
+    target: TargetId,
+    window: Window,
+    now: Millis,
+) -> StoreResult<Task> {
     let set = FailedSet { target, window, as_of: now };
     let task = Task {
         id: Uuid::now_v7(),
@@ -32,7 +43,7 @@ pub async fn start(store: Arc<dyn Store>, engine: Signal, account: Uuid, target:
         kind: TaskKind::Recover,
         status: TaskStatus::Running,
         target_id: Some(target),
-        total: store.count_failed(&set).await?,
+        total: log.count_failed(&set).await?,
         done: 0,
         skipped: 0,
         error: None,
@@ -40,13 +51,13 @@ pub async fn start(store: Arc<dyn Store>, engine: Signal, account: Uuid, target:
         updated_at: now,
         finished_at: None,
     };
-    store.insert_task(&task).await?;
-    tokio::spawn(run(store, engine, task.clone(), set));
+    tasks.insert_task(&task).await?;
+    tokio::spawn(run(log, tasks, engine, task.clone(), set));
     Ok(task)
 }
 
-async fn run(store: Arc<dyn Store>, engine: Signal, mut task: Task, set: FailedSet) {
-    let outcome = requeue_all(store.as_ref(), &engine, &mut task, &set).await;
+async fn run(log: Arc<dyn DeliveryLog>, tasks: Arc<dyn Upkeep>, engine: Signal, mut task: Task, set: FailedSet) {
+    let outcome = requeue_all(log.as_ref(), tasks.as_ref(), &engine, &mut task, &set).await;
     let now = now_ms();
     task.updated_at = now;
     task.finished_at = Some(now);
@@ -58,15 +69,15 @@ async fn run(store: Arc<dyn Store>, engine: Signal, mut task: Task, set: FailedS
             task.error = Some("the database was unavailable; run the recovery again (it re-queues what is still failed)".into());
         }
     }
-    if let Err(e) = store.update_task(&task).await {
+    if let Err(e) = tasks.update_task(&task).await {
         tracing::warn!(task = %task.id, error = %e, "recording the end of a recovery failed");
     }
 }
 
-async fn requeue_all(store: &dyn Store, engine: &Signal, task: &mut Task, set: &FailedSet) -> StoreResult<()> {
+async fn requeue_all(log: &dyn DeliveryLog, tasks: &dyn Upkeep, engine: &Signal, task: &mut Task, set: &FailedSet) -> StoreResult<()> {
     let mut after = None;
     loop {
-        let batch = store.requeue_failed(set, after, BATCH, now_ms()).await?;
+        let batch = log.requeue_failed(set, after, BATCH, now_ms()).await?;
         if batch.changed > 0 {
             engine.work(set.target);
         }
@@ -75,7 +86,7 @@ async fn requeue_all(store: &dyn Store, engine: &Signal, task: &mut Task, set: &
         // A delivery failing just as the task started may be in the set but not in the count.
         task.total = task.total.max(task.done);
         task.updated_at = now_ms();
-        store.update_task(task).await?;
+        tasks.update_task(task).await?;
         if batch.examined < u64::from(BATCH) {
             return Ok(());
         }

@@ -9,9 +9,9 @@ use super::checks::whole;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams};
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::{Account, Caller};
 use crate::domain::retention::{check_retention_days, retention_ms};
 use crate::domain::time::rfc3339;
-use crate::store::{Account, Caller};
 
 const SCOPE: Scope = Scope::Account;
 
@@ -50,7 +50,7 @@ fn view(state: &AppState, account: Account) -> AccountOne {
     let effective = retention_ms(state.retention, account.retention_days) / 1000;
     AccountOne {
         account: AccountView {
-            id: account.id,
+            id: account.id.into(),
             name: account.name,
             retention_days: account.retention_days,
             effective_retention_seconds: effective as u64,
@@ -60,7 +60,7 @@ fn view(state: &AppState, account: Account) -> AccountOne {
 }
 
 async fn load(state: &AppState, caller: &Caller) -> Result<Account, ApiError> {
-    state.store.get_account(caller.account_id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "account"))
+    state.store.accounts.get_account(caller.account_id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "account"))
 }
 
 /// The account the token belongs to, with its retention.
@@ -79,7 +79,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     if let Some(days) = days {
         check_retention_days(days).map_err(|m| ApiError::invalid_request(SCOPE, m))?;
     }
-    if !state.store.set_account_retention(caller.account_id, days).await.or_store_error(SCOPE)? {
+    if !state.store.accounts.set_account_retention(caller.account_id, days).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "account"));
     }
     let account = load(&state, &caller).await?;

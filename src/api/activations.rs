@@ -18,9 +18,10 @@ use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, ApiQuery, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::activations::{IngestError, RecordFormat, ingest};
+use crate::domain::account::Caller;
+use crate::domain::activation::{Activation, ActivationCounts, ActivationRecord, CANCELLED, RecordFilter};
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::time::{now_ms, rfc3339};
-use crate::store::{Activation, ActivationCounts, ActivationRecord, CANCELLED, Caller, RecordFilter};
 
 const SCOPE: Scope = Scope::Activations;
 
@@ -54,7 +55,7 @@ impl From<(Activation, ActivationCounts)> for ActivationView {
         };
         Self {
             id: a.id,
-            destination_id: a.destination_id,
+            destination_id: a.destination_id.into(),
             status,
             total: a.total,
             pending: c.pending,
@@ -178,7 +179,7 @@ impl From<ActivationRecord> for RecordView {
     fn from(r: ActivationRecord) -> Self {
         Self {
             index: r.index,
-            delivery_id: r.delivery_id,
+            delivery_id: r.delivery_id.into(),
             status: r.status.as_str().to_owned(),
             outcome: match r.status {
                 DeliveryStatus::Delivered => RecordOutcome::Succeeded,
@@ -261,19 +262,26 @@ pub async fn create(
     let destination_id = parse_id(SCOPE, "destination_id", &destination_id)?;
     let destination = state
         .store
+        .targets
         .get_destination(caller.account_id, destination_id)
         .await
         .or_store_error(SCOPE)?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, SCOPE, "destination_not_found", "destination does not exist"))?;
-    let activation = ingest(state.store.clone(), &destination, format, reader).await.map_err(|e| too_large(ingest_error(e)))?;
+    let activation = ingest(state.store.activations.clone(), &destination, format, reader).await.map_err(|e| too_large(ingest_error(e)))?;
     state.engine.work(destination.id);
-    let found = state.store.get_activation(Some(caller.account_id), activation.id).await.or_store_error(SCOPE)?;
+    let found = state.store.activations.get_activation(Some(caller.account_id), activation.id).await.or_store_error(SCOPE)?;
     success(ActivationOne { activation: found.ok_or_else(|| ApiError::not_found(SCOPE, "activation"))?.into() })
 }
 
 async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<(Activation, ActivationCounts), ApiError> {
     let id = parse_id(SCOPE, "id", id)?;
-    state.store.get_activation(Some(caller.account_id), id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "activation"))
+    state
+        .store
+        .activations
+        .get_activation(Some(caller.account_id), id)
+        .await
+        .or_store_error(SCOPE)?
+        .ok_or_else(|| ApiError::not_found(SCOPE, "activation"))
 }
 
 /// One activation's running history.
@@ -288,7 +296,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): Ap
     responses((status = 200, body = Success<ActivationList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListActivations>) -> ApiResult<ActivationList> {
     let limit = super::deliveries::parse_limit(SCOPE, req.limit)?;
-    let all = state.store.list_activations(caller.account_id, limit).await.or_store_error(SCOPE)?;
+    let all = state.store.activations.list_activations(caller.account_id, limit).await.or_store_error(SCOPE)?;
     success(ActivationList { activations: all.into_iter().map(Into::into).collect() })
 }
 
@@ -312,7 +320,7 @@ pub async fn records(State(state): State<AppState>, caller: Caller, ApiJson(req)
         n @ 1..=1000 => n,
         _ => return Err(ApiError::invalid_request(SCOPE, "limit is 1 to 1000")),
     };
-    let page = state.store.activation_records(caller.account_id, activation.id, req.cursor, filter, limit).await.or_store_error(SCOPE)?;
+    let page = state.store.activations.activation_records(caller.account_id, activation.id, req.cursor, filter, limit).await.or_store_error(SCOPE)?;
     let next_cursor = (page.len() == limit as usize).then(|| page.last().map(|r| r.index)).flatten();
     success(RecordPage { records: page.into_iter().map(Into::into).collect(), next_cursor })
 }
@@ -322,6 +330,6 @@ pub async fn records(State(state): State<AppState>, caller: Caller, ApiJson(req)
     responses((status = 200, body = Success<ActivationOne>)))]
 pub async fn cancel(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ActivationId>) -> ApiResult<ActivationOne> {
     let (activation, _) = owned(&state, &caller, &req.id).await?;
-    state.store.cancel_activation(caller.account_id, activation.id, now_ms()).await.or_store_error(SCOPE)?;
+    state.store.activations.cancel_activation(caller.account_id, activation.id, now_ms()).await.or_store_error(SCOPE)?;
     success(ActivationOne { activation: owned(&state, &caller, &req.id).await?.into() })
 }

@@ -5,15 +5,14 @@
 //! created a moment ago is always looked up again, never refused. What a cache can delay, by at
 //! most that second, is noticing a deletion.
 
+use crate::domain::ids::AccountId;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use uuid::Uuid;
-
 use super::events::AccountCatalog;
-use crate::store::Caller;
+use crate::domain::account::Caller;
 
 const FRESH_FOR: Duration = Duration::from_secs(1);
 /// Beyond this many entries the cache starts over, so many one-off keys cannot grow it.
@@ -23,7 +22,7 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct Caches {
     /// API token digest → caller.
     pub callers: Fresh<String, Caller>,
-    pub catalogs: Fresh<Uuid, Arc<AccountCatalog>>,
+    pub catalogs: Fresh<AccountId, Arc<AccountCatalog>>,
 }
 
 pub struct Fresh<K, V> {

@@ -1,5 +1,6 @@
 //! Checks and helpers shared by the resources that save destinations.
 
+use crate::domain::ids::AccountId;
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
@@ -15,10 +16,10 @@ use crate::crypto::secret_box::signing_secret_binding;
 use crate::domain::endpoint::check_events;
 use crate::domain::json::whole_number;
 use crate::domain::signing::SigningSecret;
+use crate::domain::signing::StoredSecret;
 use crate::domain::throttle::parse_rate_limit;
 use crate::domain::time::{Millis, parse_rfc3339};
 use crate::domain::url_policy::{UrlError, UrlPolicy};
-use crate::store::StoredSecret;
 use crate::targets::http::{LookupError, resolve_allowed};
 
 /// Checks a destination URL against the policy: `<scope>.url_required` or `<scope>.invalid_url`.
@@ -60,14 +61,14 @@ async fn refuse_internal_name(policy: UrlPolicy, name: &str, port: u16) -> Resul
 }
 
 /// Checks subscribed event types against the account's catalog.
-pub async fn checked_events(state: &AppState, scope: Scope, account: Uuid, events: &[String]) -> Result<Vec<String>, ApiError> {
-    let catalog = state.store.list_event_types(account).await.or_store_error(scope)?;
+pub async fn checked_events(state: &AppState, scope: Scope, account: AccountId, events: &[String]) -> Result<Vec<String>, ApiError> {
+    let catalog = state.store.accounts.list_event_types(account).await.or_store_error(scope)?;
     check_events(events, catalog.iter().map(|t| t.name.as_str())).map_err(|m| ApiError::invalid_request(scope, m))
 }
 
 /// Parses workspace ids and checks each is the account's: `<scope>.workspace_not_found`.
-pub async fn checked_workspaces(state: &AppState, scope: Scope, account: Uuid, ids: &[String]) -> Result<Vec<Uuid>, ApiError> {
-    let known: HashSet<Uuid> = state.store.list_workspaces(account).await.or_store_error(scope)?.into_iter().map(|w| w.id).collect();
+pub async fn checked_workspaces(state: &AppState, scope: Scope, account: AccountId, ids: &[String]) -> Result<Vec<Uuid>, ApiError> {
+    let known: HashSet<Uuid> = state.store.accounts.list_workspaces(account).await.or_store_error(scope)?.into_iter().map(|w| w.id).collect();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let id = parse_id(scope, "workspaces[]", id)?;

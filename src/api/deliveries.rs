@@ -10,9 +10,10 @@ use super::checks::whole;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::Caller;
 use crate::domain::delivery::DeliveryStatus;
+use crate::domain::delivery::{Attempt, Delivery, DeliveryFilter, RetryRequest};
 use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
-use crate::store::{Attempt, Caller, Delivery, DeliveryFilter, RetryRequest};
 
 const SCOPE: Scope = Scope::Deliveries;
 const DEFAULT_LIMIT: u32 = 50;
@@ -64,11 +65,11 @@ pub struct DeliveryView {
 impl From<Delivery> for DeliveryView {
     fn from(d: Delivery) -> Self {
         Self {
-            id: d.id,
-            event_id: d.event_id,
+            id: d.id.into(),
+            event_id: d.event_id.into(),
             event_type: d.event_type,
             target_kind: d.target.kind.as_str().to_owned(),
-            target_id: d.target.id,
+            target_id: d.target.id.into(),
             status: d.status.as_str().to_owned(),
             http_status_code: d.http_status_code,
             attempt_count: d.attempt_count,
@@ -179,7 +180,7 @@ pub struct AttemptList {
 
 async fn owned_delivery(state: &AppState, caller: &Caller, id: &str, field: &str) -> Result<Delivery, ApiError> {
     let id = parse_id(SCOPE, field, id)?;
-    state.store.get_delivery(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "delivery"))
+    state.store.log.get_delivery(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "delivery"))
 }
 
 /// The delivery log of the account, newest first, filtered by target, status and time.
@@ -193,7 +194,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): A
         until: parse_time("until", req.until.as_deref())?,
         limit: parse_limit(SCOPE, req.limit)?,
     };
-    let deliveries = state.store.list_deliveries(caller.account_id, &filter).await.or_store_error(SCOPE)?;
+    let deliveries = state.store.log.list_deliveries(caller.account_id, &filter).await.or_store_error(SCOPE)?;
     success(DeliveryList::from(deliveries))
 }
 
@@ -210,7 +211,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): Ap
     responses((status = 200, body = Success<AttemptList>)))]
 pub async fn attempts(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<AttemptsRequest>) -> ApiResult<AttemptList> {
     let delivery = owned_delivery(&state, &caller, &req.delivery_id, "delivery_id").await?;
-    let attempts = state.store.list_attempts(caller.account_id, delivery.id).await.or_store_error(SCOPE)?;
+    let attempts = state.store.log.list_attempts(caller.account_id, delivery.id).await.or_store_error(SCOPE)?;
     let expired = delivery.payload_expired_at.is_some();
     success(AttemptList { attempts: attempts.into_iter().map(|a| AttemptView::new(a, expired)).collect() })
 }
@@ -220,7 +221,7 @@ pub async fn attempts(State(state): State<AppState>, caller: Caller, ApiJson(req
     responses((status = 200, body = Success<DeliveryOne>)))]
 pub async fn retry(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<DeliveryId>) -> ApiResult<DeliveryOne> {
     let id = parse_id(SCOPE, "id", &req.id)?;
-    match state.store.retry_delivery(caller.account_id, id, now_ms()).await.or_store_error(SCOPE)? {
+    match state.store.log.retry_delivery(caller.account_id, id, now_ms()).await.or_store_error(SCOPE)? {
         RetryRequest::Requeued(delivery) => {
             state.engine.work(delivery.target.id);
             success(DeliveryOne { delivery: delivery.into() })

@@ -1,6 +1,7 @@
 //! Query destinations (seed 004): base URL with static query parameters, a method, and dynamic
 //! parameters mapped from each record's columns.
 
+use crate::domain::ids::TargetId;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,11 +13,12 @@ use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::Caller;
+use crate::domain::destination::Destination;
 use crate::domain::destination::{DestinationMethod, QueryParam, validate_params};
 use crate::domain::fanout::TargetKind;
 use crate::domain::fanout::WorkspaceScope;
 use crate::domain::time::{now_ms, rfc3339};
-use crate::store::{Caller, Destination};
 
 const SCOPE: Scope = Scope::Destinations;
 const FAMILY: TargetFamily = TargetFamily { scope: SCOPE, noun: "destination", kinds: |k| k == TargetKind::Destination };
@@ -47,7 +49,7 @@ impl From<Destination> for DestinationView {
             WorkspaceScope::Only(ids) => (ids, false),
         };
         Self {
-            id: d.id,
+            id: d.id.into(),
             name: d.name,
             url: d.url,
             method: d.method,
@@ -163,7 +165,7 @@ async fn apply(state: &AppState, d: &mut Destination, url: Option<String>, f: De
 
 async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Destination, ApiError> {
     let id = parse_id(SCOPE, "id", id)?;
-    state.store.get_destination(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "destination"))
+    state.store.targets.get_destination(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "destination"))
 }
 
 /// Create a query destination.
@@ -172,7 +174,7 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Destinatio
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateDestination>) -> ApiResult<DestinationOne> {
     let now = now_ms();
     let mut destination = Destination {
-        id: Uuid::now_v7(),
+        id: TargetId::now_v7(),
         account_id: caller.account_id,
         name: String::new(),
         url: String::new(),
@@ -186,7 +188,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         updated_at: now,
     };
     apply(&state, &mut destination, req.url, req.fields).await?;
-    state.store.insert_destination(&destination).await.or_store_error(SCOPE)?;
+    state.store.targets.insert_destination(&destination).await.or_store_error(SCOPE)?;
     state.engine.changed(destination.id);
     success(DestinationOne { destination: destination.into() })
 }
@@ -195,7 +197,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
 #[utoipa::path(post, path = "/api/destinations-list", tag = "destinations",
     responses((status = 200, body = Success<DestinationList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<DestinationList> {
-    let all = state.store.list_destinations(caller.account_id).await.or_store_error(SCOPE)?;
+    let all = state.store.targets.list_destinations(caller.account_id).await.or_store_error(SCOPE)?;
     success(DestinationList { destinations: all.into_iter().map(Into::into).collect() })
 }
 
@@ -213,7 +215,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     let mut destination = owned(&state, &caller, &req.id).await?;
     apply(&state, &mut destination, req.url, req.fields).await?;
     destination.updated_at = now_ms();
-    if !state.store.update_destination(&destination).await.or_store_error(SCOPE)? {
+    if !state.store.targets.update_destination(&destination).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "destination"));
     }
     state.engine.changed(destination.id);
@@ -225,10 +227,10 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     responses((status = 200, body = Success<DestinationDeleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<DestinationId>) -> ApiResult<DestinationDeleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
-    if !state.store.delete_destination(caller.account_id, id).await.or_store_error(SCOPE)? {
+    if !state.store.targets.delete_destination(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "destination"));
     }
-    success(DestinationDeleted { id, deleted: true })
+    success(DestinationDeleted { id: id.into(), deleted: true })
 }
 
 /// Succeeded, failed and pending counts of the destination's deliveries created in a window (default:

@@ -8,10 +8,11 @@ use utoipa::ToSchema;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams};
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::Caller;
+use crate::domain::event_types::EventType;
 use crate::domain::event_types::validate_event_type_name;
 use crate::domain::operational::is_operational;
 use crate::domain::time::{now_ms, rfc3339};
-use crate::store::{Caller, EventType};
 
 const SCOPE: Scope = Scope::EventTypes;
 
@@ -54,7 +55,7 @@ pub struct EventTypeOne {
 #[utoipa::path(post, path = "/api/event-types-list", tag = "event-types",
     responses((status = 200, body = Success<EventTypeList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<EventTypeList> {
-    let types = state.store.list_event_types(caller.account_id).await.or_store_error(SCOPE)?;
+    let types = state.store.accounts.list_event_types(caller.account_id).await.or_store_error(SCOPE)?;
     success(EventTypeList { event_types: types.into_iter().map(Into::into).collect() })
 }
 
@@ -68,7 +69,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         return Err(ApiError::invalid_request(SCOPE, "description is at most 1000 characters"));
     }
     let event_type = EventType { name: req.name, description, created_at: now_ms() };
-    if !state.store.insert_event_type(caller.account_id, &event_type).await.or_store_error(SCOPE)? {
+    if !state.store.accounts.insert_event_type(caller.account_id, &event_type).await.or_store_error(SCOPE)? {
         return Err(ApiError::new(StatusCode::CONFLICT, SCOPE, "already_exists", format!("event type '{}' already exists", event_type.name)));
     }
     success(EventTypeOne { event_type: event_type.into() })

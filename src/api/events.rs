@@ -1,6 +1,7 @@
 //! Events in: one at a time or in batches. The answer comes after the events and their
 //! deliveries are committed.
 
+use crate::domain::ids::{AccountId, EventId};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -16,12 +17,13 @@ use super::checks::{parse_time, whole};
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, ApiQuery, NoBody, parse_id};
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::Caller;
+use crate::domain::event::{AcceptedEvent, EventFilter};
 use crate::domain::event::{Event, MAX_BATCH_EVENTS, check_data, check_idempotency_key};
 use crate::domain::fields::SOURCE_FIELDS;
 use crate::domain::mapping::as_text;
 use crate::domain::retention::is_expired;
 use crate::domain::time::{Millis, now_ms, rfc3339};
-use crate::store::{AcceptedEvent, Caller, EventFilter};
 
 const SCOPE: Scope = Scope::Events;
 
@@ -80,7 +82,7 @@ pub struct BatchAccepted {
 impl From<Event> for EventView {
     fn from(e: Event) -> Self {
         Self {
-            id: e.id,
+            id: e.id.into(),
             event_type: e.event_type,
             workspace_id: e.workspace_id,
             timestamp: rfc3339(e.created_at),
@@ -107,7 +109,11 @@ pub struct AccountCatalog {
 impl AccountCatalog {
     /// The account's catalog, from the cache when that knows every type and workspace the
     /// requests name; otherwise fresh from the database (so nothing just created is refused).
-    async fn for_requests<'a>(state: &AppState, account: Uuid, requests: impl IntoIterator<Item = &'a SendEvent>) -> Result<Arc<Self>, ApiError> {
+    async fn for_requests<'a>(
+        state: &AppState,
+        account: AccountId,
+        requests: impl IntoIterator<Item = &'a SendEvent>,
+    ) -> Result<Arc<Self>, ApiError> {
         if let Some(cached) = state.caches.catalogs.get(&account)
             && requests.into_iter().all(|r| cached.knows(r))
         {
@@ -126,13 +132,13 @@ impl AccountCatalog {
         self.event_types.contains(&req.event_type) && workspace_known
     }
 
-    async fn load(state: &AppState, account: Uuid) -> Result<Self, ApiError> {
+    async fn load(state: &AppState, account: AccountId) -> Result<Self, ApiError> {
         let (types, workspaces) =
-            tokio::try_join!(state.store.list_event_types(account), state.store.list_workspaces(account)).or_store_error(SCOPE)?;
+            tokio::try_join!(state.store.accounts.list_event_types(account), state.store.accounts.list_workspaces(account)).or_store_error(SCOPE)?;
         Ok(Self { event_types: types.into_iter().map(|t| t.name).collect(), workspaces: workspaces.into_iter().map(|w| w.id).collect() })
     }
 
-    fn validate(&self, account: Uuid, req: SendEvent, now: Millis) -> Result<Event, ApiError> {
+    fn validate(&self, account: AccountId, req: SendEvent, now: Millis) -> Result<Event, ApiError> {
         if !self.event_types.contains(&req.event_type) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -150,7 +156,7 @@ impl AccountCatalog {
         check_data(&req.data).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, SCOPE, "invalid_data", e.to_string()))?;
         check_idempotency_key(req.idempotency_key.as_deref()).map_err(|e| ApiError::invalid_request(SCOPE, e.to_string()))?;
         Ok(Event {
-            id: Uuid::now_v7(),
+            id: EventId::now_v7(),
             account_id: account,
             event_type: req.event_type,
             workspace_id,
@@ -279,7 +285,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): A
         n @ 1..=MAX_PAGE => n,
         _ => return Err(ApiError::invalid_request(SCOPE, format!("limit is 1 to {MAX_PAGE}"))),
     };
-    let page = state.store.list_events(caller.account_id, &filter).await.or_store_error(SCOPE)?;
+    let page = state.store.events.list_events(caller.account_id, &filter).await.or_store_error(SCOPE)?;
     let last = page.last().map_or(filter.after_seq, |(seq, _)| *seq);
     let has_more = page.len() == filter.limit as usize;
     success(EventPage { events: page.into_iter().map(|(_, e)| e.into()).collect(), next_cursor: encode_cursor(last), has_more })
@@ -313,7 +319,7 @@ pub async fn csv(
     filter.limit = 500;
     let header =
         csv_line(["id", "type", "workspace_id", "timestamp"].into_iter().map(str::to_owned).chain(SOURCE_FIELDS.iter().map(|(_, k)| k.to_string())));
-    let store = state.store.clone();
+    let store = state.store.events.clone();
     let account = caller.account_id;
     // Page through the store as the client reads: memory stays at one page whatever the size.
     let pages = futures_util::stream::unfold(Some(filter), move |filter| {

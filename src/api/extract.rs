@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use super::error::{ApiError, OrStoreError, Scope};
 use crate::crypto::api_token;
-use crate::store::Caller;
+use crate::domain::account::Caller;
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller
 where
@@ -38,6 +38,7 @@ where
         }
         let caller = state
             .store
+            .accounts
             .caller_for_token(&digest)
             .await
             .or_store_error(scope)?
@@ -135,8 +136,8 @@ pub fn call_scope(path: &str) -> Scope {
 /// Parses a UUID field, answering `<scope>.invalid_id` when it is not one. Only the hyphenated
 /// form the OpenAPI document's `format: uuid` names (the uuid crate also reads braced, URN and
 /// bare-hex forms).
-pub fn parse_id(scope: Scope, field: &str, value: &str) -> Result<uuid::Uuid, ApiError> {
-    Some(value).filter(|v| v.len() == 36).and_then(|v| uuid::Uuid::try_parse(v).ok()).ok_or_else(|| ApiError::invalid_id(scope, field))
+pub fn parse_id<T: From<uuid::Uuid>>(scope: Scope, field: &str, value: &str) -> Result<T, ApiError> {
+    Some(value).filter(|v| v.len() == 36).and_then(|v| uuid::Uuid::try_parse(v).ok()).map(T::from).ok_or_else(|| ApiError::invalid_id(scope, field))
 }
 
 #[cfg(test)]
@@ -146,10 +147,10 @@ mod tests {
     #[test]
     fn ids_are_hyphenated_uuids_only() {
         let id = "01a20ba4-efaa-76f0-8a3c-0907e49dadeb";
-        assert_eq!(parse_id(Scope::Webhooks, "id", id).unwrap().to_string(), id);
-        assert!(parse_id(Scope::Webhooks, "id", &id.to_uppercase()).is_ok());
+        assert_eq!(parse_id::<uuid::Uuid>(Scope::Webhooks, "id", id).unwrap().to_string(), id);
+        assert!(parse_id::<uuid::Uuid>(Scope::Webhooks, "id", &id.to_uppercase()).is_ok());
         for not in ["", "x", " 01a20ba4-efaa-76f0-8a3c-0907e49dadeb", "01a20ba4efaa76f08a3c0907e49dadeb", "{01a20ba4-efaa-76f0-8a3c-0907e49dadeb}"] {
-            let err = parse_id(Scope::Webhooks, "id", not).unwrap_err();
+            let err = parse_id::<uuid::Uuid>(Scope::Webhooks, "id", not).unwrap_err();
             assert_eq!(err.code, "webhooks.invalid_id", "{not:?}");
         }
     }

@@ -1,6 +1,7 @@
 //! Integrations (seeds 000/001): Custom API, HubSpot and Salesforce, with field mapping,
 //! workspaces and Verify Connection.
 
+use crate::domain::ids::{AccountId, TargetId};
 use crate::domain::ownership::Ordering;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,13 +16,14 @@ use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, Target
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
 use crate::crypto::secret_box::integration_secret_binding;
+use crate::domain::account::Caller;
 use crate::domain::fanout::TargetKind;
 use crate::domain::fanout::WorkspaceScope;
 use crate::domain::fields::SOURCE_FIELDS;
+use crate::domain::integration::Integration;
 use crate::domain::integration::{self, ConfigError, DEFAULT_EVENT, IntegrationConfig, IntegrationKind, secret_hint};
 use crate::domain::mapping::{self, MappingRow};
 use crate::domain::time::{now_ms, rfc3339};
-use crate::store::{Caller, Integration};
 use crate::targets::{IntegrationSpec, Verification};
 
 const SCOPE: Scope = Scope::Integrations;
@@ -65,8 +67,8 @@ impl From<Integration> for IntegrationView {
             WorkspaceScope::Only(ids) => (ids, false),
         };
         Self {
-            id: i.id,
-            account_id: i.account_id,
+            id: i.id.into(),
+            account_id: i.account_id.into(),
             kind: i.config.kind(),
             name: i.name,
             events: i.events,
@@ -246,7 +248,7 @@ fn checked_mapping(rows: Vec<MappingRow>) -> Result<Vec<MappingRow>, ApiError> {
     Ok(rows.into_iter().map(|r| MappingRow { webhook_field: r.webhook_field.trim().to_owned(), ..r }).collect())
 }
 
-async fn checked_scope(state: &AppState, account: Uuid, workspaces: Option<Vec<String>>, all: Option<bool>) -> Result<WorkspaceScope, ApiError> {
+async fn checked_scope(state: &AppState, account: AccountId, workspaces: Option<Vec<String>>, all: Option<bool>) -> Result<WorkspaceScope, ApiError> {
     match (all, workspaces) {
         (Some(true), _) | (None, None) => Ok(WorkspaceScope::All),
         (_, workspaces) => Ok(WorkspaceScope::Only(checked_workspaces(state, SCOPE, account, &workspaces.unwrap_or_default()).await?)),
@@ -254,7 +256,7 @@ async fn checked_scope(state: &AppState, account: Uuid, workspaces: Option<Vec<S
 }
 
 /// Seals a credential for this integration; `""` means none.
-fn sealed_secret(state: &AppState, id: Uuid, secret: &str) -> (Option<Vec<u8>>, Option<String>) {
+fn sealed_secret(state: &AppState, id: TargetId, secret: &str) -> (Option<Vec<u8>>, Option<String>) {
     if secret.is_empty() {
         return (None, None);
     }
@@ -263,7 +265,7 @@ fn sealed_secret(state: &AppState, id: Uuid, secret: &str) -> (Option<Vec<u8>>, 
 
 async fn owned_integration(state: &AppState, caller: &Caller, id: &str) -> Result<Integration, ApiError> {
     let id = parse_id(SCOPE, "id", id)?;
-    state.store.get_integration(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "integration"))
+    state.store.targets.get_integration(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "integration"))
 }
 
 /// Create an integration. Custom API integrations also get a signing secret, shown only here.
@@ -283,7 +285,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
         .map_err(config_error)?;
 
     let now = now_ms();
-    let id = Uuid::now_v7();
+    let id = TargetId::now_v7();
     let signing = (kind == IntegrationKind::CustomApi).then(|| new_signing_secret(&state, now));
     let (sealed, hint) = sealed_secret(&state, id, &secret);
     let integration = Integration {
@@ -303,7 +305,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
         created_at: now,
         updated_at: now,
     };
-    state.store.insert_integration(&integration, signing.as_ref().map(|(_, stored)| stored)).await.or_store_error(SCOPE)?;
+    state.store.targets.insert_integration(&integration, signing.as_ref().map(|(_, stored)| stored)).await.or_store_error(SCOPE)?;
     state.engine.changed(integration.id);
     success(IntegrationCreated { integration: integration.into(), signing_secret: signing.map(|(s, _)| s.expose()) })
 }
@@ -312,7 +314,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
 #[utoipa::path(post, path = "/api/integrations-list", tag = "integrations",
     responses((status = 200, body = Success<IntegrationList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<IntegrationList> {
-    let all = state.store.list_integrations(caller.account_id).await.or_store_error(SCOPE)?;
+    let all = state.store.targets.list_integrations(caller.account_id).await.or_store_error(SCOPE)?;
     success(IntegrationList { integrations: all.into_iter().map(Into::into).collect() })
 }
 
@@ -360,7 +362,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(updat
     let new_secret = req.secret.as_deref().filter(|s| !s.is_empty());
     integration::validate(&integration.config, integration.secret.is_some(), new_secret, &integration.mapping).map_err(config_error)?;
     integration.updated_at = now_ms();
-    if !state.store.update_integration(&integration).await.or_store_error(SCOPE)? {
+    if !state.store.targets.update_integration(&integration).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "integration"));
     }
     state.engine.changed(integration.id);
@@ -372,10 +374,10 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(updat
     responses((status = 200, body = Success<IntegrationDeleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<IntegrationId>) -> ApiResult<IntegrationDeleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
-    if !state.store.delete_integration(caller.account_id, id).await.or_store_error(SCOPE)? {
+    if !state.store.targets.delete_integration(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "integration"));
     }
-    success(IntegrationDeleted { id, deleted: true })
+    success(IntegrationDeleted { id: id.into(), deleted: true })
 }
 
 /// Verify Connection: a marked test request for Custom API, a credentials check for HubSpot and
@@ -386,7 +388,8 @@ pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(req):
     let mut spec = match (&req.id, req.kind) {
         (Some(id), _) => {
             let integration = owned_integration(&state, &caller, id).await?;
-            let secrets = state.store.integration_target(integration.id, now_ms()).await.or_store_error(SCOPE)?.map(|(_, s)| s).unwrap_or_default();
+            let secrets =
+                state.store.settings.integration_target(integration.id, now_ms()).await.or_store_error(SCOPE)?.map(|(_, s)| s).unwrap_or_default();
             let mut spec = state
                 .targets
                 .spec(integration, &secrets)
@@ -398,7 +401,7 @@ pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(req):
         }
         // Unsaved settings share the nil id; cached Salesforce tokens are keyed on credentials too.
         (None, Some(kind)) => IntegrationSpec {
-            id: Uuid::nil(),
+            id: TargetId::default(),
             config: checked_config(&state, kind, req.config).await?,
             mapping: Vec::new(),
             secret: None,

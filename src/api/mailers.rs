@@ -1,6 +1,7 @@
 //! Mailer integrations (seed 001): eight providers, Send Test Email as the gate, template
 //! parameters, rules that send on events, and direct sends.
 
+use crate::domain::ids::{EventId, TargetId};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -16,12 +17,13 @@ use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, Target
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
 use crate::crypto::secret_box::mailer_credentials_binding;
+use crate::domain::account::Caller;
 use crate::domain::event::{Event, check_data};
 use crate::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
 use crate::domain::integration::secret_hint;
+use crate::domain::mailer::Mailer;
 use crate::domain::mailer::{self, DirectSend, MailerProvider, MailerRule, Template, TemplateParam};
 use crate::domain::time::{now_ms, rfc3339};
-use crate::store::{Caller, Mailer};
 use crate::targets::Verification;
 
 const SCOPE: Scope = Scope::Mailers;
@@ -69,8 +71,8 @@ impl From<Mailer> for MailerView {
             WorkspaceScope::Only(ids) => (ids, false),
         };
         Self {
-            id: m.id,
-            account_id: m.account_id,
+            id: m.id.into(),
+            account_id: m.account_id.into(),
             name: m.name,
             provider: m.provider,
             sender_name: m.sender_name,
@@ -226,7 +228,7 @@ fn checked_address(field: &str, value: Option<String>) -> Result<Option<String>,
     }
 }
 
-fn seal_credentials(state: &AppState, id: Uuid, credentials: &Map<String, Value>) -> (Option<Vec<u8>>, Map<String, Value>) {
+fn seal_credentials(state: &AppState, id: TargetId, credentials: &Map<String, Value>) -> (Option<Vec<u8>>, Map<String, Value>) {
     let present: Map<String, Value> =
         credentials.iter().filter(|(_, v)| v.as_str().is_some_and(|s| !s.is_empty())).map(|(k, v)| (k.clone(), v.clone())).collect();
     if present.is_empty() {
@@ -322,7 +324,7 @@ async fn apply(state: &AppState, mailer: &mut Mailer, fields: MailerFields, crea
 
 async fn owned_mailer(state: &AppState, caller: &Caller, id: &str) -> Result<Mailer, ApiError> {
     let id = parse_id(SCOPE, "id", id)?;
-    state.store.get_mailer(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "mailer"))
+    state.store.targets.get_mailer(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "mailer"))
 }
 
 /// Create a mailer. It cannot send until Send Test Email (`mailers-test`) succeeds.
@@ -333,7 +335,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     let provider = provider.ok_or_else(|| bad("invalid_request", "provider is required"))?;
     let now = now_ms();
     let mut mailer = Mailer {
-        id: Uuid::now_v7(),
+        id: TargetId::now_v7(),
         account_id: caller.account_id,
         name: format!("{} Mailer", provider.title()),
         provider,
@@ -355,7 +357,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         updated_at: now,
     };
     apply(&state, &mut mailer, fields, true).await?;
-    state.store.insert_mailer(&mailer).await.or_store_error(SCOPE)?;
+    state.store.targets.insert_mailer(&mailer).await.or_store_error(SCOPE)?;
     state.engine.changed(mailer.id);
     success(MailerOne { mailer: mailer.into() })
 }
@@ -364,7 +366,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
 #[utoipa::path(post, path = "/api/mailers-list", tag = "mailers",
     responses((status = 200, body = Success<MailerList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<MailerList> {
-    let mailers = state.store.list_mailers(caller.account_id).await.or_store_error(SCOPE)?;
+    let mailers = state.store.targets.list_mailers(caller.account_id).await.or_store_error(SCOPE)?;
     success(MailerList { mailers: mailers.into_iter().map(Into::into).collect() })
 }
 
@@ -385,7 +387,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     }
     apply(&state, &mut mailer, req.fields, false).await?;
     mailer.updated_at = now_ms();
-    let updated = state.store.update_mailer(&mailer).await.or_store_error(SCOPE)?;
+    let updated = state.store.targets.update_mailer(&mailer).await.or_store_error(SCOPE)?;
     state.engine.changed(mailer.id);
     if !updated {
         return Err(ApiError::not_found(SCOPE, "mailer"));
@@ -398,10 +400,10 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     responses((status = 200, body = Success<MailerDeleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<MailerId>) -> ApiResult<MailerDeleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
-    if !state.store.delete_mailer(caller.account_id, id).await.or_store_error(SCOPE)? {
+    if !state.store.targets.delete_mailer(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "mailer"));
     }
-    success(MailerDeleted { id, deleted: true })
+    success(MailerDeleted { id: id.into(), deleted: true })
 }
 
 /// Send Test Email: a real message through the provider. Success marks the mailer verified.
@@ -416,7 +418,7 @@ pub async fn test(State(state): State<AppState>, caller: Caller, ApiJson(req): A
     if verification.ok {
         verification.message = "Test email sent successfully".into();
         let now = now_ms();
-        if state.store.mark_mailer_verified(caller.account_id, mailer.id, mailer.updated_at, now).await.or_store_error(SCOPE)? {
+        if state.store.targets.mark_mailer_verified(caller.account_id, mailer.id, mailer.updated_at, now).await.or_store_error(SCOPE)? {
             mailer.verified = true;
             mailer.verified_at = Some(now);
         }
@@ -450,7 +452,7 @@ pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): A
         None => None,
     };
     let event = Event {
-        id: Uuid::now_v7(),
+        id: EventId::now_v7(),
         account_id: caller.account_id,
         event_type: DIRECT_SEND_EVENT.into(),
         workspace_id,
@@ -460,7 +462,8 @@ pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): A
     };
     // A struct of strings always serializes.
     let params = serde_json::to_string(&DirectSend { to, template: req.template }).expect("parameters serialize");
-    let delivery = state.store.enqueue_direct(&event, TargetRef { kind: TargetKind::Mailer, id: mailer.id }, &params).await.or_store_error(SCOPE)?;
+    let delivery =
+        state.store.events.enqueue_direct(&event, TargetRef { kind: TargetKind::Mailer, id: mailer.id }, &params).await.or_store_error(SCOPE)?;
     state.engine.work(mailer.id);
     success(DeliveryOne::from(delivery))
 }

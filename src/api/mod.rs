@@ -39,12 +39,39 @@ pub use error::{ApiError, Scope};
 
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::url_policy::UrlPolicy;
-use crate::store::{EventCommitter, Store};
+use crate::store::{AccountStore, ActivationStore, DeliveryLog, EventCommitter, EventStore, Store, TargetSettings, TargetStore, Upkeep};
 use crate::targets::TargetFactory;
+
+/// The store's roles the API works with: each resource's module uses the ones it needs, never the
+/// delivery queue's.
+#[derive(Clone)]
+pub struct StoreRoles {
+    pub accounts: Arc<dyn AccountStore>,
+    pub targets: Arc<dyn TargetStore>,
+    pub settings: Arc<dyn TargetSettings>,
+    pub events: Arc<dyn EventStore>,
+    pub log: Arc<dyn DeliveryLog>,
+    pub activations: Arc<dyn ActivationStore>,
+    pub upkeep: Arc<dyn Upkeep>,
+}
+
+impl StoreRoles {
+    pub fn new(store: &Arc<dyn Store>) -> Self {
+        Self {
+            accounts: store.clone(),
+            targets: store.clone(),
+            settings: store.clone(),
+            events: store.clone(),
+            log: store.clone(),
+            activations: store.clone(),
+            upkeep: store.clone(),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
+    pub store: StoreRoles,
     /// Accepts events with group commit (`store::group_commit`).
     pub events: EventCommitter,
     /// Callers and event catalogs, fresh for a second (`cache.rs`).

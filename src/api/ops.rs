@@ -12,7 +12,7 @@ pub async fn healthz() -> &'static str {
 
 /// Ready when the database answers.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
+    match state.store.upkeep.ping().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
@@ -23,7 +23,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Prometheus text format. Queue depth is read at scrape time, so an idle server does no work.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.pending_count().await {
+    match state.store.log.pending_count().await {
         Ok(n) => metrics::gauge!("switchyard_queue_depth").set(n as f64),
         Err(e) => tracing::warn!(error = %e, "queue depth unavailable"),
     }

@@ -10,10 +10,10 @@ use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::parse_id;
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, success};
+use crate::domain::account::Caller;
 use crate::domain::fanout::{TargetKind, TargetRef};
 use crate::domain::time::{now_ms, rfc3339};
 use crate::domain::window::{recovery_window, stats_window};
-use crate::store::Caller;
 
 /// A kind of target as the API names it: its resource (the error scope), what messages call it,
 /// and which stored kinds belong to it.
@@ -84,6 +84,7 @@ async fn owned_target(state: &AppState, caller: &Caller, family: &TargetFamily, 
     let id = parse_id(family.scope, "id", id)?;
     state
         .store
+        .targets
         .find_target(caller.account_id, id)
         .await
         .or_store_error(family.scope)?
@@ -98,9 +99,11 @@ pub async fn stats(state: &AppState, caller: &Caller, family: &TargetFamily, req
     let since = req.since.map(|v| parse_time(scope, "since", &v, now)).transpose()?;
     let until = req.until.map(|v| parse_time(scope, "until", &v, now)).transpose()?;
     let window = stats_window(since, until, now).map_err(|e| ApiError::invalid_request(scope, e.to_string()))?;
-    let (counts, health) =
-        tokio::try_join!(state.store.delivery_counts(caller.account_id, target.id, window), state.store.target_health(caller.account_id, target.id))
-            .or_store_error(scope)?;
+    let (counts, health) = tokio::try_join!(
+        state.store.log.delivery_counts(caller.account_id, target.id, window),
+        state.store.targets.target_health(caller.account_id, target.id)
+    )
+    .or_store_error(scope)?;
     let health = health.ok_or_else(|| ApiError::not_found(scope, family.noun))?;
     success(TargetStats {
         health: HealthSummary {
@@ -110,7 +113,7 @@ pub async fn stats(state: &AppState, caller: &Caller, family: &TargetFamily, req
             disabled_reason: health.disabled_reason,
         },
         stats: StatsView {
-            target_id: target.id,
+            target_id: target.id.into(),
             since: rfc3339(window.since),
             until: rfc3339(window.until),
             total: counts.pending + counts.delivered + counts.failed,
@@ -129,6 +132,8 @@ pub async fn recover(state: &AppState, caller: &Caller, family: &TargetFamily, r
     let until = req.until.map(|v| parse_time(scope, "until", &v, now)).transpose()?;
     let window = recovery_window(since, until, now).map_err(|e| ApiError::invalid_request(scope, e.to_string()))?;
     let task =
-        crate::recovery::start(state.store.clone(), state.engine.clone(), caller.account_id, target.id, window, now).await.or_store_error(scope)?;
+        crate::recovery::start(state.store.log.clone(), state.store.upkeep.clone(), state.engine.clone(), caller.account_id, target.id, window, now)
+            .await
+            .or_store_error(scope)?;
     success(task.into())
 }

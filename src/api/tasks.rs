@@ -8,8 +8,9 @@ use uuid::Uuid;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::Caller;
+use crate::domain::task::Task;
 use crate::domain::time::rfc3339;
-use crate::store::{Caller, Task};
 
 const SCOPE: Scope = Scope::Tasks;
 
@@ -46,7 +47,7 @@ impl From<Task> for TaskOne {
                 id: t.id,
                 kind: t.kind.as_str(),
                 status: t.status.as_str(),
-                target_id: t.target_id,
+                target_id: t.target_id.map(Into::into),
                 total: t.total,
                 done: t.done,
                 skipped: t.skipped,
@@ -70,6 +71,6 @@ pub struct TaskId {
     responses((status = 200, body = Success<TaskOne>)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<TaskId>) -> ApiResult<TaskOne> {
     let id = parse_id(SCOPE, "id", &req.id)?;
-    let task = state.store.get_task(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "task"))?;
+    let task = state.store.upkeep.get_task(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "task"))?;
     success(task.into())
 }

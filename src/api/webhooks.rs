@@ -1,5 +1,6 @@
 //! Seed 003's webhooks API, plus secret rotation.
 
+use crate::domain::ids::TargetId;
 use crate::domain::ownership::Ordering;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -13,10 +14,12 @@ use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::Caller;
+use crate::domain::delivery::DeliveryFilter;
+use crate::domain::endpoint::Endpoint;
 use crate::domain::endpoint::check_description;
 use crate::domain::fanout::TargetKind;
 use crate::domain::time::{Millis, now_ms, rfc3339};
-use crate::store::{Caller, DeliveryFilter, Endpoint};
 
 const SCOPE: Scope = Scope::Webhooks;
 const FAMILY: TargetFamily = TargetFamily { scope: SCOPE, noun: "webhook endpoint", kinds: |k| k == TargetKind::Webhook };
@@ -47,8 +50,8 @@ pub struct WebhookEndpoint {
 impl From<Endpoint> for WebhookEndpoint {
     fn from(e: Endpoint) -> Self {
         Self {
-            id: e.id,
-            account_id: e.account_id,
+            id: e.id.into(),
+            account_id: e.account_id.into(),
             created_by: e.created_by,
             url: e.url,
             description: e.description,
@@ -164,7 +167,7 @@ pub struct SecretRotated {
 
 async fn owned_endpoint(state: &AppState, caller: &Caller, id: &str) -> Result<Endpoint, ApiError> {
     let id = parse_id(SCOPE, "id", id)?;
-    state.store.get_endpoint(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "webhook endpoint"))
+    state.store.targets.get_endpoint(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "webhook endpoint"))
 }
 
 /// Create a webhook endpoint. The signing secret is returned only in this answer.
@@ -180,7 +183,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     let now = now_ms();
     let (secret, stored) = new_signing_secret(&state, now);
     let endpoint = Endpoint {
-        id: Uuid::now_v7(),
+        id: TargetId::now_v7(),
         account_id: caller.account_id,
         created_by: caller.token_id,
         url,
@@ -193,7 +196,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         created_at: now,
         updated_at: now,
     };
-    state.store.insert_endpoint(&endpoint, &stored).await.or_store_error(SCOPE)?;
+    state.store.targets.insert_endpoint(&endpoint, &stored).await.or_store_error(SCOPE)?;
     state.engine.changed(endpoint.id);
     success(WebhookCreated { endpoint: endpoint.into(), signing_secret: secret.expose() })
 }
@@ -202,7 +205,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
 #[utoipa::path(post, path = "/api/webhooks-list", tag = "webhooks",
     responses((status = 200, body = Success<WebhookList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<WebhookList> {
-    let endpoints = state.store.list_endpoints(caller.account_id).await.or_store_error(SCOPE)?;
+    let endpoints = state.store.targets.list_endpoints(caller.account_id).await.or_store_error(SCOPE)?;
     success(WebhookList { endpoints: endpoints.into_iter().map(Into::into).collect() })
 }
 
@@ -239,7 +242,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
         endpoint.ordering = ordering;
     }
     endpoint.updated_at = now_ms();
-    if !state.store.update_endpoint(&endpoint).await.or_store_error(SCOPE)? {
+    if !state.store.targets.update_endpoint(&endpoint).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "webhook endpoint"));
     }
     // Its owner applies the new settings (and takes up pending work again if re-enabled).
@@ -252,10 +255,10 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     responses((status = 200, body = Success<Deleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<WebhookId>) -> ApiResult<Deleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
-    if !state.store.delete_endpoint(caller.account_id, id).await.or_store_error(SCOPE)? {
+    if !state.store.targets.delete_endpoint(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "webhook endpoint"));
     }
-    success(Deleted { id, deleted: true })
+    success(Deleted { id: id.into(), deleted: true })
 }
 
 /// Recent deliveries to one endpoint, newest first.
@@ -265,7 +268,7 @@ pub async fn deliveries(State(state): State<AppState>, caller: Caller, ApiJson(r
     let endpoint = owned_endpoint(&state, &caller, &req.endpoint_id).await?;
     let status = parse_status(SCOPE, req.status.as_deref())?;
     let filter = DeliveryFilter { target_id: Some(endpoint.id), status, limit: parse_limit(SCOPE, req.limit)?, ..Default::default() };
-    let deliveries = state.store.list_deliveries(caller.account_id, &filter).await.or_store_error(SCOPE)?;
+    let deliveries = state.store.log.list_deliveries(caller.account_id, &filter).await.or_store_error(SCOPE)?;
     success(DeliveryList::from(deliveries))
 }
 
@@ -283,8 +286,12 @@ pub async fn rotate_secret(State(state): State<AppState>, caller: Caller, ApiJso
     let now = now_ms();
     let (secret, stored) = new_signing_secret(&state, now);
     let old_expires_at = now + grace_ms;
-    let rotated =
-        state.store.rotate_endpoint_secret(caller.account_id, endpoint.id, &stored, &secret.prefix(), old_expires_at).await.or_store_error(SCOPE)?;
+    let rotated = state
+        .store
+        .targets
+        .rotate_endpoint_secret(caller.account_id, endpoint.id, &stored, &secret.prefix(), old_expires_at)
+        .await
+        .or_store_error(SCOPE)?;
     if !rotated {
         return Err(ApiError::not_found(SCOPE, "webhook endpoint"));
     }

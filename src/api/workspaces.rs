@@ -10,8 +10,8 @@ use super::checks::checked_name;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams, parse_id};
 use super::{ApiResult, AppState, Success, success};
+use crate::domain::account::{Caller, Workspace};
 use crate::domain::time::{now_ms, rfc3339};
-use crate::store::{Caller, Workspace};
 
 const SCOPE: Scope = Scope::Workspaces;
 
@@ -84,7 +84,7 @@ fn required_name(name: Option<String>) -> Result<String, ApiError> {
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateWorkspace>) -> ApiResult<WorkspaceOne> {
     let now = now_ms();
     let workspace = Workspace { id: Uuid::now_v7(), account_id: caller.account_id, name: required_name(req.name)?, created_at: now, updated_at: now };
-    state.store.insert_workspace(&workspace).await.or_store_error(SCOPE)?;
+    state.store.accounts.insert_workspace(&workspace).await.or_store_error(SCOPE)?;
     success(WorkspaceOne { workspace: workspace.into() })
 }
 
@@ -92,7 +92,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
 #[utoipa::path(post, path = "/api/workspaces-list", tag = "workspaces",
     responses((status = 200, body = Success<WorkspaceList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<WorkspaceList> {
-    let workspaces = state.store.list_workspaces(caller.account_id).await.or_store_error(SCOPE)?;
+    let workspaces = state.store.accounts.list_workspaces(caller.account_id).await.or_store_error(SCOPE)?;
     success(WorkspaceList { workspaces: workspaces.into_iter().map(Into::into).collect() })
 }
 
@@ -101,13 +101,18 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): Api
     responses((status = 200, body = Success<WorkspaceOne>)))]
 pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateWorkspace>) -> ApiResult<WorkspaceOne> {
     let id = parse_id(SCOPE, "id", &req.id)?;
-    let mut workspace =
-        state.store.get_workspace(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "workspace"))?;
+    let mut workspace = state
+        .store
+        .accounts
+        .get_workspace(caller.account_id, id)
+        .await
+        .or_store_error(SCOPE)?
+        .ok_or_else(|| ApiError::not_found(SCOPE, "workspace"))?;
     if req.name.is_some() {
         workspace.name = required_name(req.name)?;
     }
     workspace.updated_at = now_ms();
-    if !state.store.update_workspace(&workspace).await.or_store_error(SCOPE)? {
+    if !state.store.accounts.update_workspace(&workspace).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "workspace"));
     }
     success(WorkspaceOne { workspace: workspace.into() })
@@ -118,7 +123,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     responses((status = 200, body = Success<WorkspaceDeleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<WorkspaceId>) -> ApiResult<WorkspaceDeleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
-    if !state.store.delete_workspace(caller.account_id, id).await.or_store_error(SCOPE)? {
+    if !state.store.accounts.delete_workspace(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "workspace"));
     }
     success(WorkspaceDeleted { id, deleted: true })

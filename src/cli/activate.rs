@@ -2,17 +2,16 @@
 //! through a running server (`--server`) or directly on the database, with a progress bar and a
 //! summary; the exit code is non-zero when records failed.
 
+use crate::domain::ids::TargetId;
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::activations::{RecordFormat, ingest};
 use crate::config::ActivateArgs;
@@ -148,7 +147,7 @@ impl<R: Read> Read for Counted<R> {
 }
 
 async fn on_database(args: &ActivateArgs, format: RecordFormat, size: u64) -> anyhow::Result<Summary> {
-    let destination_id: Uuid = args.destination.parse().context("--destination is a destination id (a UUID)")?;
+    let destination_id: TargetId = args.destination.parse().context("--destination is a destination id (a UUID)")?;
     if args.settings.no_workers {
         bail!("working on the database, activate delivers the records itself: drop --no-workers");
     }
@@ -156,7 +155,7 @@ async fn on_database(args: &ActivateArgs, format: RecordFormat, size: u64) -> an
     let destination = core.store.destination_target(destination_id).await?.context("no such destination in this database")?;
     let reading = bytes_bar(size, "storing");
     let reader = Counted { inner: std::fs::File::open(Path::new(&args.file))?, bar: reading.clone() };
-    let activation = ingest(Arc::clone(&core.store), &destination, format, reader).await;
+    let activation = ingest(core.store.clone(), &destination, format, reader).await;
     reading.finish_and_clear();
     let activation = activation?;
     core.signal().work(destination.id);

@@ -3,6 +3,7 @@
 //! Each ciphertext is bound to the row it belongs to through associated data, so a secret copied
 //! into another row does not decrypt.
 
+use crate::domain::ids::TargetId;
 use std::io::Write;
 use std::path::Path;
 
@@ -85,12 +86,12 @@ pub fn signing_secret_binding(secret_id: Uuid) -> String {
 }
 
 /// The associated data that binds an integration's credential to its integration.
-pub fn integration_secret_binding(integration_id: Uuid) -> String {
+pub fn integration_secret_binding(integration_id: TargetId) -> String {
     format!("integration_secret:{integration_id}")
 }
 
 /// The associated data that binds a mailer's credentials to its mailer.
-pub fn mailer_credentials_binding(mailer_id: Uuid) -> String {
+pub fn mailer_credentials_binding(mailer_id: TargetId) -> String {
     format!("mailer_credentials:{mailer_id}")
 }
 

@@ -2,8 +2,13 @@
 
 use std::time::Duration;
 
+use uuid::Uuid;
+
+use super::fanout::TargetRef;
+use super::ids::{AccountId, DeliveryId, EventId, TargetId};
 use super::retry::RetrySchedule;
 use super::time::Millis;
+use super::window::Window;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeliveryStatus {
@@ -189,6 +194,77 @@ pub fn excerpt(body: &[u8]) -> String {
         end -= 1;
     }
     text[..end].to_owned()
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub account_id: AccountId,
+    pub event_id: EventId,
+    pub target: TargetRef,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    pub attempt_count: u32,
+    pub next_attempt_at: Millis,
+    pub http_status_code: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub completed_at: Option<Millis>,
+    /// When retention deleted its payload (the event's data, its params, its response excerpts).
+    pub payload_expired_at: Option<Millis>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    pub id: Uuid,
+    pub delivery_id: DeliveryId,
+    pub attempt_number: u32,
+    pub started_at: Millis,
+    pub duration_ms: i64,
+    pub http_status_code: Option<u16>,
+    pub error_kind: Option<String>,
+    pub error_message: Option<String>,
+    pub response_excerpt: String,
+    pub manual: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    pub target_id: Option<TargetId>,
+    pub status: Option<DeliveryStatus>,
+    /// Created at or after.
+    pub since: Option<Millis>,
+    /// Created before.
+    pub until: Option<Millis>,
+    pub limit: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RetryRequest {
+    Requeued(Delivery),
+    InFlight,
+    /// Retention deleted what it would send.
+    PayloadExpired,
+    NotFound,
+}
+
+/// One target's deliveries in a window, by status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub pending: u64,
+    pub delivered: u64,
+    pub failed: u64,
+}
+
+/// Which failed deliveries a recovery re-queues: those of `target` created in `window` that had
+/// failed by `as_of` (when the recovery started, so a delivery that fails again is not re-picked).
+/// Records of a cancelled activation are not among them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailedSet {
+    pub target: TargetId,
+    pub window: Window,
+    pub as_of: Millis,
 }
 
 #[cfg(test)]

@@ -6,7 +6,10 @@ use serde_json::{Map, Value};
 use url::Url;
 use utoipa::ToSchema;
 
+use super::fanout::WorkspaceScope;
+use super::ids::{AccountId, TargetId};
 use super::mapping::as_text;
+use super::time::Millis;
 
 /// The event type of the event an activation run hangs its deliveries on.
 pub const ACTIVATION_EVENT_TYPE: &str = "activation.run";
@@ -71,6 +74,24 @@ pub fn request_url(base: &Url, params: &[QueryParam], record: &Map<String, Value
         url.query_pairs_mut().extend_pairs(dynamic);
     }
     url
+}
+
+/// A query destination (seed 004).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Destination {
+    pub id: TargetId,
+    pub account_id: AccountId,
+    pub name: String,
+    pub url: String,
+    pub method: DestinationMethod,
+    pub query_params: Vec<QueryParam>,
+    pub events: Vec<String>,
+    pub workspaces: WorkspaceScope,
+    pub is_active: bool,
+    /// Most attempts in any one-second window (`domain::throttle`); `None`: no limit.
+    pub rate_limit: Option<u32>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
 }
 
 #[cfg(test)]

@@ -2,6 +2,13 @@
 
 use std::collections::BTreeSet;
 
+use uuid::Uuid;
+
+use super::ids::{AccountId, TargetId};
+use super::ownership::Ordering;
+use super::signing::StoredSecret;
+use super::time::Millis;
+
 pub const MAX_DESCRIPTION_LEN: usize = 1000;
 pub const MAX_SUBSCRIBED_EVENTS: usize = 200;
 
@@ -33,6 +40,31 @@ pub fn check_description(description: &str) -> Result<(), String> {
         return Err(format!("description is at most {MAX_DESCRIPTION_LEN} characters"));
     }
     Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoint {
+    pub id: TargetId,
+    pub account_id: AccountId,
+    pub created_by: Uuid,
+    pub url: String,
+    pub description: String,
+    pub secret_prefix: String,
+    pub events: Vec<String>,
+    pub is_active: bool,
+    /// Most attempts in any one-second window (`domain::throttle`); `None`: no limit.
+    pub rate_limit: Option<u32>,
+    pub ordering: Ordering,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// What a worker needs to send to a webhook endpoint.
+#[derive(Clone, Debug)]
+pub struct WebhookTargetConfig {
+    pub url: String,
+    /// Secrets still valid now, newest first.
+    pub secrets: Vec<StoredSecret>,
 }
 
 #[cfg(test)]

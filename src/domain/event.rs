@@ -3,6 +3,7 @@
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use super::ids::{AccountId, EventId};
 use super::time::{Millis, rfc3339};
 
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
@@ -17,8 +18,8 @@ const _: () = assert!(MAX_DATA_DEPTH + 16 <= 128, "deliveries must be able to re
 /// An event: validated and ready to be stored, or as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
-    pub id: Uuid,
-    pub account_id: Uuid,
+    pub id: EventId,
+    pub account_id: AccountId,
     pub event_type: String,
     pub workspace_id: Option<Uuid>,
     /// The `data` object exactly as received (never re-serialized, so what is signed is what was sent).
@@ -84,6 +85,26 @@ pub fn check_idempotency_key(key: Option<&str>) -> Result<(), EventDataError> {
 pub fn webhook_body(event_type: &str, created_at: Millis, data: &str) -> String {
     let event_type = serde_json::to_string(event_type).expect("strings serialize");
     format!(r#"{{"event":{event_type},"timestamp":"{}","data":{data}}}"#, rfc3339(created_at))
+}
+
+/// Which events the pull API lists: a time window, types, a workspace, and the position after
+/// which to continue (`after_seq`, from the cursor).
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+    pub types: Vec<String>,
+    pub workspace_id: Option<Uuid>,
+    pub after_seq: i64,
+    pub limit: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct AcceptedEvent {
+    pub event: Event,
+    /// True when the idempotency key was seen before: `event` is the first one, nothing new was stored.
+    pub duplicate: bool,
+    pub delivery_count: u64,
 }
 
 #[cfg(test)]

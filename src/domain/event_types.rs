@@ -1,5 +1,7 @@
 //! The event-type catalog every account starts with, and the naming rule for new types.
 
+use super::time::Millis;
+
 /// Seed 003's twelve types plus the two participant milestones of seeds 000/001.
 pub const DEFAULT_EVENT_TYPES: &[(&str, &str)] = &[
     ("contact.created", "A contact was created"),
@@ -30,6 +32,13 @@ pub fn validate_event_type_name(name: &str) -> Result<(), String> {
         return Err(format!("'{name}' is not a valid event type: use dot-separated lowercase words such as 'contact.created'"));
     }
     Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventType {
+    pub name: String,
+    pub description: String,
+    pub created_at: Millis,
 }
 
 #[cfg(test)]

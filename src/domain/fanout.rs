@@ -3,6 +3,8 @@
 
 use uuid::Uuid;
 
+use super::ids::TargetId;
+
 use super::integration::IntegrationKind;
 
 /// The kinds of outbound target. Every kind shares the queue, retries and the delivery log.
@@ -37,7 +39,7 @@ impl TargetKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TargetRef {
     pub kind: TargetKind,
-    pub id: Uuid,
+    pub id: TargetId,
 }
 
 /// Where a target is available. Webhook endpoints are account-wide; integrations are chosen per workspace.
@@ -74,7 +76,7 @@ mod tests {
 
     fn sub(events: &[&str], workspaces: WorkspaceScope) -> Subscription {
         Subscription {
-            target: TargetRef { kind: TargetKind::Webhook, id: Uuid::new_v4() },
+            target: TargetRef { kind: TargetKind::Webhook, id: TargetId::from(Uuid::new_v4()) },
             events: events.iter().map(|e| e.to_string()).collect(),
             workspaces,
         }

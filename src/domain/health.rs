@@ -7,14 +7,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use uuid::Uuid;
+use super::ids::{AccountId, TargetId};
 
 use super::time::Millis;
 
 /// One attempt as health sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct AttemptSummary {
-    pub target_id: Uuid,
+    pub target_id: TargetId,
     pub succeeded: bool,
     pub finished_at: Millis,
 }
@@ -22,7 +22,7 @@ pub struct AttemptSummary {
 /// How one cycle's attempts change a target's streak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreakChange {
-    pub target_id: Uuid,
+    pub target_id: TargetId,
     /// A success came in: the streak restarts from `failures`.
     pub reset: bool,
     /// Failed attempts to add (after the last success, if any).
@@ -34,8 +34,8 @@ pub struct StreakChange {
 /// A target's streak as stored after applying a change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetHealth {
-    pub target_id: Uuid,
-    pub account_id: Uuid,
+    pub target_id: TargetId,
+    pub account_id: AccountId,
     pub is_active: bool,
     pub failure_streak: u32,
     pub failing_since: Option<Millis>,
@@ -43,7 +43,7 @@ pub struct TargetHealth {
 
 /// Folds attempts (in the order they finished) into one change per target.
 pub fn fold_streaks(attempts: impl IntoIterator<Item = AttemptSummary>) -> Vec<StreakChange> {
-    let mut changes: HashMap<Uuid, StreakChange> = HashMap::new();
+    let mut changes: HashMap<TargetId, StreakChange> = HashMap::new();
     let mut attempts: Vec<_> = attempts.into_iter().collect();
     attempts.sort_by_key(|a| a.finished_at);
     for a in attempts {
@@ -85,17 +85,26 @@ pub fn disable_reason(health: &TargetHealth, answered_gone: bool, window: Durati
     })
 }
 
+/// A target's health as the API shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthView {
+    pub is_active: bool,
+    pub failure_streak: u32,
+    pub failing_since: Option<Millis>,
+    pub disabled_reason: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn attempt(target: Uuid, succeeded: bool, finished_at: Millis) -> AttemptSummary {
+    fn attempt(target: TargetId, succeeded: bool, finished_at: Millis) -> AttemptSummary {
         AttemptSummary { target_id: target, succeeded, finished_at }
     }
 
     #[test]
     fn a_success_restarts_the_streak_and_later_failures_start_a_new_one() {
-        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let (a, b) = (TargetId::from(uuid::Uuid::from_u128(1)), TargetId::from(uuid::Uuid::from_u128(2)));
         let changes =
             fold_streaks([attempt(a, false, 10), attempt(b, false, 11), attempt(a, true, 12), attempt(a, false, 14), attempt(b, false, 13)]);
         assert_eq!(
@@ -110,8 +119,13 @@ mod tests {
 
     #[test]
     fn targets_are_disabled_on_gone_or_after_the_window_only() {
-        let health =
-            |is_active, failing_since| TargetHealth { target_id: Uuid::nil(), account_id: Uuid::nil(), is_active, failure_streak: 7, failing_since };
+        let health = |is_active, failing_since| TargetHealth {
+            target_id: TargetId::default(),
+            account_id: AccountId::default(),
+            is_active,
+            failure_streak: 7,
+            failing_since,
+        };
         let window = Duration::from_secs(5 * 86_400);
         let day = 86_400_000;
         assert!(disable_reason(&health(true, None), true, window, 0).unwrap().contains("410"));

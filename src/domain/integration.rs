@@ -5,8 +5,12 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::fanout::WorkspaceScope;
 use super::fields::is_source_field;
+use super::ids::{AccountId, TargetId};
 use super::mapping::MappingRow;
+use super::ownership::Ordering;
+use super::time::Millis;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -343,6 +347,27 @@ pub fn secret_hint(secret: &str) -> String {
     let length = secret.chars().count();
     let shown = if length < MIN_HINTED_SECRET_LEN { 0 } else { (length / 8).min(4) };
     format!("{}…", secret.chars().take(shown).collect::<String>())
+}
+
+/// A Custom API, HubSpot or Salesforce integration. `secret` is sealed by the caller.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Integration {
+    pub id: TargetId,
+    pub account_id: AccountId,
+    pub name: String,
+    pub config: IntegrationConfig,
+    pub mapping: Vec<MappingRow>,
+    pub events: Vec<String>,
+    pub workspaces: WorkspaceScope,
+    pub is_active: bool,
+    /// Most attempts in any one-second window (`domain::throttle`); `None`: no limit.
+    pub rate_limit: Option<u32>,
+    pub ordering: Ordering,
+    pub secret: Option<Vec<u8>>,
+    pub secret_hint: Option<String>,
+    pub signing_secret_prefix: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
 }
 
 #[cfg(test)]

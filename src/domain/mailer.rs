@@ -5,9 +5,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::fanout::WorkspaceScope;
 use super::fields::is_source_field;
+use super::ids::{AccountId, TargetId};
 use super::integration::check_secret;
 use super::mapping::{self, MappingRow};
+use super::time::Millis;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -377,6 +380,33 @@ pub fn valid_address(address: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// A mailer integration. `credentials` is a sealed JSON object of secrets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mailer {
+    pub id: TargetId,
+    pub account_id: AccountId,
+    pub name: String,
+    pub provider: MailerProvider,
+    pub sender_name: String,
+    pub sender_email: Option<String>,
+    pub reply_to: Option<String>,
+    pub bcc: Option<String>,
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub credentials: Option<Vec<u8>>,
+    pub credential_hints: serde_json::Map<String, serde_json::Value>,
+    pub template_params: Vec<TemplateParam>,
+    pub rules: Vec<MailerRule>,
+    pub workspaces: WorkspaceScope,
+    pub is_active: bool,
+    /// Most attempts in any one-second window (`domain::throttle`); `None`: no limit.
+    pub rate_limit: Option<u32>,
+    /// Set only by a successful test e-mail; cleared when provider settings or credentials change.
+    pub verified: bool,
+    pub verified_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
 }
 
 #[cfg(test)]

@@ -1,21 +1,27 @@
-//! Pure domain logic: no I/O, no clocks, no randomness of its own.
-//! Callers pass `now` and random numbers in, so every rule here is testable as a plain function.
+//! Pure domain logic, and the records every layer shares (accounts, targets, events,
+//! deliveries, activations, tasks, the queue's claims and results), keyed by the typed ids of
+//! `ids`. No I/O, no clocks, no randomness of its own (new ids aside: `ids::*::now_v7`). Callers
+//! pass `now` and random numbers in, so every rule here is testable as a plain function.
 
+pub mod account;
+pub mod activation;
 pub mod delivery;
 pub mod destination;
-pub(crate) mod endpoint;
+pub mod endpoint;
 pub mod event;
-pub(crate) mod event_types;
+pub mod event_types;
 pub mod fanout;
 pub mod fields;
 pub mod health;
+pub mod ids;
 pub mod integration;
 pub(crate) mod json;
-pub(crate) mod mailer;
+pub mod mailer;
 pub(crate) mod mapping;
 pub(crate) mod names;
 pub(crate) mod operational;
 pub mod ownership;
+pub mod queue;
 pub mod retention;
 pub(crate) mod retry;
 pub mod signing;
@@ -23,4 +29,5 @@ pub mod task;
 pub mod throttle;
 pub mod time;
 pub mod url_policy;
+pub mod walk;
 pub mod window;

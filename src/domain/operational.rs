@@ -3,10 +3,10 @@
 
 use serde::Serialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::delivery::Verdict;
 use super::fanout::TargetRef;
+use super::ids::{DeliveryId, EventId};
 use super::time::{Millis, rfc3339};
 
 pub const ENDPOINT_DISABLED: &str = "endpoint.disabled";
@@ -52,8 +52,8 @@ pub fn delivery_event_type(event_type: &str, attempt_number: u32, verdict: Verdi
 
 /// A delivery that is failing or has failed for good.
 pub struct DeliveryReport<'a> {
-    pub delivery_id: Uuid,
-    pub event_id: Uuid,
+    pub delivery_id: DeliveryId,
+    pub event_id: EventId,
     pub event_type: &'a str,
     pub target: TargetRef,
     pub attempt_count: u32,

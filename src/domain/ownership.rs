@@ -9,6 +9,8 @@
 
 use uuid::Uuid;
 
+use super::fanout::TargetRef;
+use super::ids::TargetId;
 use super::throttle::RATE_WINDOW_MS;
 use super::time::Millis;
 
@@ -43,8 +45,8 @@ impl Ordering {
 }
 
 /// A node's score for a target; the live node with the highest score owns it.
-pub fn score(node: Uuid, target: Uuid) -> u64 {
-    let (n, t) = (node.as_u64_pair(), target.as_u64_pair());
+pub fn score(node: Uuid, target: TargetId) -> u64 {
+    let (n, t) = (node.as_u64_pair(), target.as_uuid().as_u64_pair());
     mix(mix(n.0 ^ t.0) ^ n.1 ^ mix(t.1))
 }
 
@@ -56,7 +58,7 @@ fn mix(mut x: u64) -> u64 {
 }
 
 /// The live node that should own `target` (`None` when no node is live).
-pub fn preferred_owner(live: &[Uuid], target: Uuid) -> Option<Uuid> {
+pub fn preferred_owner(live: &[Uuid], target: TargetId) -> Option<Uuid> {
     live.iter().copied().max_by_key(|node| (score(*node, target), *node))
 }
 
@@ -87,6 +89,32 @@ pub fn settle_until(last: LastOwner, now: Millis, request_timeout_ms: Millis) ->
     }
 }
 
+/// A node as the ownership table knows it: where it runs, so that a node on the same machine can
+/// tell that its process is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub id: Uuid,
+    pub host: String,
+    pub pid: u32,
+    pub process_start: i64,
+}
+
+/// A target this node owns, with what its queue needs to know of its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OwnedTarget {
+    pub target: TargetRef,
+    pub token: Uuid,
+    pub version: Millis,
+    pub is_active: bool,
+    pub rate_limit: Option<u32>,
+    pub ordering: Ordering,
+    pub failing: bool,
+    /// When the lease runs out unless renewed.
+    pub expires_at: Millis,
+    /// Not before this may it be sent to (`domain::ownership::settle_until`); set when taken.
+    pub settle_until: Millis,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,8 +122,8 @@ mod tests {
     #[test]
     fn targets_spread_over_nodes_and_only_a_leaving_nodes_share_moves() {
         let nodes: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
-        let targets: Vec<Uuid> = (0..3000).map(|_| Uuid::new_v4()).collect();
-        let owner_of = |live: &[Uuid], t: Uuid| preferred_owner(live, t).unwrap();
+        let targets: Vec<TargetId> = (0..3000).map(|_| TargetId::from(Uuid::new_v4())).collect();
+        let owner_of = |live: &[Uuid], t: TargetId| preferred_owner(live, t).unwrap();
         for node in &nodes {
             let share = targets.iter().filter(|t| owner_of(&nodes, **t) == *node).count();
             assert!((800..1200).contains(&share), "each of 3 nodes owns about a third: {share}");

@@ -16,6 +16,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use uuid::Uuid;
+
+use super::time::Millis;
 
 const PREFIX: &str = "whsec_";
 /// Shown again after creation (`secret_prefix`): enough to tell secrets apart, useless to forge.
@@ -121,6 +124,15 @@ pub fn verify(
     let matches =
         |candidate: &str| candidate.len() == expected.len() && candidate.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
     if signatures.split(' ').any(matches) { Ok(()) } else { Err(VerifyError::NoMatch) }
+}
+
+/// An encrypted signing secret. `expires_at` is `None` for the current secret.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredSecret {
+    pub id: Uuid,
+    pub ciphertext: Vec<u8>,
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
 }
 
 #[cfg(test)]

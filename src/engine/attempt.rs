@@ -6,12 +6,15 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use uuid::Uuid;
 
+use crate::domain::ids::{AccountId, EventId};
+
+use crate::domain::delivery::Attempt;
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy, Verdict, judge};
 use crate::domain::event::Event;
 use crate::domain::operational::{self, DeliveryReport, LastError};
+use crate::domain::queue::{AttemptResult, ClaimedDelivery};
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::{Millis, now_ms};
-use crate::store::{Attempt, AttemptResult, ClaimedDelivery};
 use crate::targets::{ResolveError, Target, TargetFactory};
 
 /// What an attempt sends back: its result, the operational event it calls for (if any), and the
@@ -107,8 +110,8 @@ pub(super) fn error_report(attempt: &Attempt) -> LastError {
 }
 
 /// An operational event of the account, ready to be accepted like any other.
-pub(super) fn operational_event(account_id: Uuid, event_type: &str, data: String, now: Millis) -> Event {
-    Event { id: Uuid::now_v7(), account_id, event_type: event_type.into(), workspace_id: None, data, idempotency_key: None, created_at: now }
+pub(super) fn operational_event(account_id: AccountId, event_type: &str, data: String, now: Millis) -> Event {
+    Event { id: EventId::now_v7(), account_id, event_type: event_type.into(), workspace_id: None, data, idempotency_key: None, created_at: now }
 }
 
 fn log_attempt(delivery: &ClaimedDelivery, attempt_number: u32, outcome: &AttemptOutcome, verdict: Verdict) {

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use crate::domain::ids::TargetId;
+
 use super::attempt::{Finished, attempt};
 use super::lanes::{Blocked, Lane};
 use super::membership::{Change, MembershipHandle};
@@ -19,8 +21,9 @@ use super::{EngineSettings, HotTargets, Message};
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::health::answered_gone;
 use crate::domain::ownership::Ordering;
+use crate::domain::ownership::OwnedTarget;
+use crate::domain::queue::ClaimedDelivery;
 use crate::domain::time::{Millis, now_ms};
-use crate::store::{ClaimedDelivery, OwnedTarget};
 use crate::targets::TargetFactory;
 
 /// Pause before a lane asks again after a claim failed.
@@ -34,24 +37,24 @@ pub(super) struct Dispatcher {
     inbox: mpsc::UnboundedReceiver<Message>,
     recorder: RecorderHandle,
     membership: MembershipHandle,
-    lanes: HashMap<Uuid, Lane>,
+    lanes: HashMap<TargetId, Lane>,
     /// Lanes to look at again before waiting (their state changed).
-    touched: HashSet<Uuid>,
+    touched: HashSet<TargetId>,
     /// Lanes that may start an attempt, in turn (each once: `queued`).
-    runnable: VecDeque<Uuid>,
-    queued: HashSet<Uuid>,
+    runnable: VecDeque<TargetId>,
+    queued: HashSet<TargetId>,
     /// When a lane waiting on time should be looked at again (`scheduled`: the earliest per lane).
-    timers: BinaryHeap<Reverse<(Millis, Uuid)>>,
-    scheduled: HashMap<Uuid, Millis>,
+    timers: BinaryHeap<Reverse<(Millis, TargetId)>>,
+    scheduled: HashMap<TargetId, Millis>,
     in_flight: usize,
     /// Lanes whose `takes_new_work` was last published as true.
-    published: HashSet<Uuid>,
+    published: HashSet<TargetId>,
     /// What lanes learned of their rows in the database while a claim was on its way (new work,
     /// a retry gone back): the earliest due time, which the claim's answer, read before, may miss.
-    due_during_claim: HashMap<Uuid, Millis>,
+    due_during_claim: HashMap<TargetId, Millis>,
     /// Targets this node does not own that it heard of work for, and when it last asked for a
     /// round because of them: once per lease is enough (most are simply owned by another node).
-    asked_about: HashMap<Uuid, Instant>,
+    asked_about: HashMap<TargetId, Instant>,
 }
 
 impl Dispatcher {
@@ -125,7 +128,7 @@ impl Dispatcher {
         }
     }
 
-    fn work(&mut self, targets: Vec<Uuid>) {
+    fn work(&mut self, targets: Vec<TargetId>) {
         let now = now_ms();
         let mut unknown = false;
         let lease = self.settings.owner_lease;
@@ -230,8 +233,8 @@ impl Dispatcher {
     fn ownership(&mut self, change: Change) {
         match change {
             Change::Renewed(owned) => {
-                let still: HashSet<Uuid> = owned.iter().map(|o| o.target.id).collect();
-                let lost: Vec<Uuid> = self.lanes.keys().filter(|id| !still.contains(id)).copied().collect();
+                let still: HashSet<TargetId> = owned.iter().map(|o| o.target.id).collect();
+                let lost: Vec<TargetId> = self.lanes.keys().filter(|id| !still.contains(id)).copied().collect();
                 for target in lost {
                     tracing::info!(%target, "lost the ownership of a target");
                     self.drop_lane(target);
@@ -280,7 +283,7 @@ impl Dispatcher {
         self.touched.insert(target);
     }
 
-    fn drop_lane(&mut self, target: Uuid) {
+    fn drop_lane(&mut self, target: TargetId) {
         self.lanes.remove(&target);
         self.hot.set(target, None);
         self.published.remove(&target);
@@ -321,7 +324,7 @@ impl Dispatcher {
 
     /// Publishes whether the lane takes new work, asks for a claim it needs, hands it over when
     /// quiet, and queues it to start or sets its timer.
-    fn evaluate(&mut self, target: Uuid, now: Millis) {
+    fn evaluate(&mut self, target: TargetId, now: Millis) {
         let cap = self.settings.per_target_concurrency;
         let Some(lane) = self.lanes.get_mut(&target) else { return };
         let takes = lane.takes_new_work(now);
@@ -360,7 +363,7 @@ impl Dispatcher {
     }
 
     /// Looks at the lane again at `at` (one timer per lane: the earliest wanted).
-    fn schedule(&mut self, target: Uuid, at: Millis, now: Millis) {
+    fn schedule(&mut self, target: TargetId, at: Millis, now: Millis) {
         if self.scheduled.get(&target).is_some_and(|known| *known <= at && *known > now) {
             return;
         }
@@ -419,13 +422,14 @@ impl Dispatcher {
         }
         self.recorder.flush().await;
         // Targets with attempts still in flight are not handed back: their leases run out.
-        let quiet: Vec<(Uuid, Uuid)> = self.lanes.values().filter(|lane| lane.in_flight() == 0).map(|lane| (lane.target.id, lane.token)).collect();
+        let quiet: Vec<(TargetId, Uuid)> =
+            self.lanes.values().filter(|lane| lane.in_flight() == 0).map(|lane| (lane.target.id, lane.token)).collect();
         self.membership.stop(quiet).await;
     }
 }
 
 /// Keeps the earliest due time learned for `target`.
-fn note_due(learned: &mut HashMap<Uuid, Millis>, target: Uuid, at: Millis) {
+fn note_due(learned: &mut HashMap<TargetId, Millis>, target: TargetId, at: Millis) {
     let due = learned.entry(target).or_insert(at);
     *due = (*due).min(at);
 }

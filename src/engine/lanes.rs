@@ -13,9 +13,10 @@ use uuid::Uuid;
 
 use crate::domain::fanout::TargetRef;
 use crate::domain::ownership::Ordering;
+use crate::domain::ownership::OwnedTarget;
+use crate::domain::queue::{ClaimOrder, ClaimedDelivery};
 use crate::domain::throttle::RATE_WINDOW_MS;
 use crate::domain::time::Millis;
-use crate::store::{ClaimOrder, ClaimedDelivery, OwnedTarget};
 
 /// Deliveries a lane keeps in memory before new ones are left in the database for later claims.
 pub(super) const HIGH_WATER: usize = 512;
@@ -217,10 +218,11 @@ mod tests {
     use super::*;
     use crate::domain::event::Event;
     use crate::domain::fanout::TargetKind;
+    use crate::domain::ids::{AccountId, DeliveryId, EventId, TargetId};
 
     fn owned(ordering: Ordering, rate_limit: Option<u32>) -> OwnedTarget {
         OwnedTarget {
-            target: TargetRef { kind: TargetKind::Webhook, id: Uuid::now_v7() },
+            target: TargetRef { kind: TargetKind::Webhook, id: TargetId::now_v7() },
             token: Uuid::now_v7(),
             version: 1,
             is_active: true,
@@ -234,8 +236,8 @@ mod tests {
 
     fn delivery(due_at: Millis) -> ClaimedDelivery {
         let event = Event {
-            id: Uuid::now_v7(),
-            account_id: Uuid::now_v7(),
+            id: EventId::now_v7(),
+            account_id: AccountId::now_v7(),
             event_type: "contact.created".into(),
             workspace_id: None,
             data: "{}".into(),
@@ -243,9 +245,9 @@ mod tests {
             created_at: 0,
         };
         ClaimedDelivery {
-            delivery_id: Uuid::now_v7(),
+            delivery_id: DeliveryId::now_v7(),
             lease_token: Uuid::now_v7(),
-            target: TargetRef { kind: TargetKind::Webhook, id: Uuid::now_v7() },
+            target: TargetRef { kind: TargetKind::Webhook, id: TargetId::now_v7() },
             target_version: 1,
             attempt_count: 0,
             manual_retry: false,

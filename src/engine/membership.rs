@@ -12,10 +12,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::domain::ids::TargetId;
+
 use super::{EngineSettings, Message};
 use crate::domain::ownership::preferred_owner;
+use crate::domain::ownership::{NodeInfo, OwnedTarget};
 use crate::domain::time::{Millis, now_ms};
-use crate::store::{NodeInfo, OwnedTarget, Store, StoreResult};
+use crate::store::{DeliveryQueue, StoreResult};
 
 /// Targets taken over in one round at most.
 const TAKE_BATCH: u32 = 1000;
@@ -33,18 +36,18 @@ pub(crate) enum Change {
     /// Targets just taken over.
     Taken(Vec<OwnedTarget>),
     /// Targets to hand over once nothing of theirs is in flight.
-    HandOver(Vec<Uuid>),
+    HandOver(Vec<TargetId>),
     /// When each owned target's earliest waiting row falls due (the poll).
-    Due(Vec<(Uuid, Option<Millis>)>),
+    Due(Vec<(TargetId, Option<Millis>)>),
 }
 
 enum Control {
     /// Run a round now (new targets, work for a target this node may not own yet).
     Poke,
     /// Lanes now quiet: give these (target, token) up.
-    Released(Vec<(Uuid, Uuid)>),
+    Released(Vec<(TargetId, Uuid)>),
     /// Give these up and stop.
-    Stop(Vec<(Uuid, Uuid)>, oneshot::Sender<()>),
+    Stop(Vec<(TargetId, Uuid)>, oneshot::Sender<()>),
 }
 
 #[derive(Clone)]
@@ -66,12 +69,12 @@ impl MembershipHandle {
         let _ = self.control.send(Control::Poke);
     }
 
-    pub fn released(&self, targets: Vec<(Uuid, Uuid)>) {
+    pub fn released(&self, targets: Vec<(TargetId, Uuid)>) {
         let _ = self.control.send(Control::Released(targets));
     }
 
     /// Gives `owned` up cleanly (a node taking them over need not wait) and stops.
-    pub async fn stop(&self, owned: Vec<(Uuid, Uuid)>) {
+    pub async fn stop(&self, owned: Vec<(TargetId, Uuid)>) {
         let (done, wait) = oneshot::channel();
         if self.control.send(Control::Stop(owned, done)).is_ok() {
             let _ = wait.await;
@@ -113,7 +116,7 @@ fn has_exited(node: &NodeInfo, here: &NodeInfo) -> bool {
 }
 
 pub(super) fn start(
-    store: Arc<dyn Store>,
+    store: Arc<dyn DeliveryQueue>,
     node: NodeInfo,
     settings: Arc<EngineSettings>,
     messages: mpsc::UnboundedSender<Message>,
@@ -125,7 +128,7 @@ pub(super) fn start(
 }
 
 struct Membership {
-    store: Arc<dyn Store>,
+    store: Arc<dyn DeliveryQueue>,
     node: NodeInfo,
     settings: Arc<EngineSettings>,
     messages: mpsc::UnboundedSender<Message>,
@@ -195,7 +198,7 @@ impl Membership {
         let lease_ms = self.settings.owner_lease.as_millis() as Millis;
         let now = now_ms();
         let owned = self.store.heartbeat(&self.node, now, now + lease_ms, now - FORGET_AFTER_LEASES * lease_ms).await?;
-        let owned_ids: Vec<Uuid> = owned.iter().map(|o| o.target.id).collect();
+        let owned_ids: Vec<TargetId> = owned.iter().map(|o| o.target.id).collect();
         self.send(Change::Renewed(owned));
         let live = self.store.live_nodes(now - lease_ms).await?;
         let exited: Vec<Uuid> = live.iter().filter(|n| has_exited(n, &self.node)).map(|n| n.id).collect();
@@ -203,9 +206,9 @@ impl Membership {
         if !alive.contains(&self.node.id) {
             alive.push(self.node.id);
         }
-        let mine = |target: &Uuid| preferred_owner(&alive, *target) == Some(self.node.id);
+        let mine = |target: &TargetId| preferred_owner(&alive, *target) == Some(self.node.id);
         let candidates = self.store.takeover_candidates(self.node.id, now, &exited, TAKE_BATCH).await?;
-        let takes: Vec<(Uuid, Uuid)> = candidates.into_iter().filter(mine).map(|target| (target, Uuid::new_v4())).collect();
+        let takes: Vec<(TargetId, Uuid)> = candidates.into_iter().filter(mine).map(|target| (target, Uuid::new_v4())).collect();
         if !takes.is_empty() {
             let timeout_ms = self.settings.request_timeout.as_millis() as Millis;
             let taken = self.store.take_targets(self.node.id, &takes, &exited, now, now + lease_ms, timeout_ms).await?;
@@ -214,7 +217,7 @@ impl Membership {
                 self.send(Change::Taken(taken));
             }
         }
-        let hand_over: Vec<Uuid> = owned_ids.iter().filter(|t| !mine(t)).take(HAND_OVER_BATCH).copied().collect();
+        let hand_over: Vec<TargetId> = owned_ids.iter().filter(|t| !mine(t)).take(HAND_OVER_BATCH).copied().collect();
         if !hand_over.is_empty() {
             self.send(Change::HandOver(hand_over));
         }
@@ -226,7 +229,7 @@ impl Membership {
         Ok(())
     }
 
-    async fn release(&self, targets: &[(Uuid, Uuid)]) {
+    async fn release(&self, targets: &[(TargetId, Uuid)]) {
         if targets.is_empty() {
             return;
         }

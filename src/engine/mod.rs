@@ -19,8 +19,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::domain::ids::TargetId;
+
+use crate::domain::queue::ClaimedDelivery;
 use crate::domain::retry::RetrySchedule;
-use crate::store::{ClaimedDelivery, EventCommitter, Intake, LeasePlan, Store};
+use crate::store::{DeliveryQueue, EventCommitter, EventStore, Intake, LeasePlan};
 use crate::targets::TargetFactory;
 
 #[derive(Clone, Debug)]
@@ -48,7 +51,7 @@ pub(crate) enum Message {
     /// Deliveries committed already leased to this node.
     HandOff(Vec<ClaimedDelivery>),
     /// Targets that got deliveries nobody holds.
-    Work(Vec<Uuid>),
+    Work(Vec<TargetId>),
     /// A target was created or its settings changed through this node's API.
     Changed,
     Finished(Box<attempt::Finished>),
@@ -59,11 +62,11 @@ pub(crate) enum Message {
 /// The targets this node takes new work for in memory, with their tokens (`LeasePlan`).
 struct HotTargets {
     node: Uuid,
-    tokens: Mutex<HashMap<Uuid, Uuid>>,
+    tokens: Mutex<HashMap<TargetId, Uuid>>,
 }
 
 impl HotTargets {
-    fn set(&self, target: Uuid, token: Option<Uuid>) {
+    fn set(&self, target: TargetId, token: Option<Uuid>) {
         let mut tokens = self.tokens.lock().expect("lock is never poisoned");
         match token {
             Some(token) => tokens.insert(target, token),
@@ -77,7 +80,7 @@ impl LeasePlan for HotTargets {
         Some(self.node)
     }
 
-    fn token_for(&self, target: Uuid) -> Option<Uuid> {
+    fn token_for(&self, target: TargetId) -> Option<Uuid> {
         self.tokens.lock().expect("lock is never poisoned").get(&target).copied()
     }
 }
@@ -93,7 +96,7 @@ impl Intake for EngineIntake {
         self.hot.as_ref()
     }
 
-    fn committed(&self, leased: Vec<ClaimedDelivery>, unleased_targets: Vec<Uuid>) {
+    fn committed(&self, leased: Vec<ClaimedDelivery>, unleased_targets: Vec<TargetId>) {
         if !leased.is_empty() {
             let _ = self.messages.send(Message::HandOff(leased));
         }
@@ -112,14 +115,14 @@ pub struct Signal {
 
 impl Signal {
     /// `target` has deliveries nobody holds (a retry, a recovery, an activation, a direct send).
-    pub fn work(&self, target: Uuid) {
+    pub fn work(&self, target: TargetId) {
         if let Some(messages) = &self.messages {
             let _ = messages.send(Message::Work(vec![target]));
         }
     }
 
     /// `target` was created or its settings changed.
-    pub fn changed(&self, target: Uuid) {
+    pub fn changed(&self, target: TargetId) {
         if let Some(messages) = &self.messages {
             tracing::debug!(%target, "target changed");
             let _ = messages.send(Message::Changed);
@@ -136,14 +139,20 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
-    pub fn start(store: Arc<dyn Store>, factory: TargetFactory, settings: EngineSettings, shutdown: watch::Receiver<bool>) -> Self {
+    pub fn start(
+        queue: Arc<dyn DeliveryQueue>,
+        events: Arc<dyn EventStore>,
+        factory: TargetFactory,
+        settings: EngineSettings,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         let node = membership::this_node();
         let (messages, inbox) = mpsc::unbounded_channel();
         let hot = Arc::new(HotTargets { node: node.id, tokens: Mutex::default() });
-        let committer = EventCommitter::start(store.clone(), Arc::new(EngineIntake { hot: hot.clone(), messages: messages.clone() }));
+        let committer = EventCommitter::start(events, Arc::new(EngineIntake { hot: hot.clone(), messages: messages.clone() }));
         let settings = Arc::new(settings);
-        let (membership, membership_task) = membership::start(store.clone(), node, settings.clone(), messages.clone());
-        let (recorder, recorder_task) = recorder::start(store.clone(), committer.clone(), settings.clone(), messages.clone());
+        let (membership, membership_task) = membership::start(queue.clone(), node, settings.clone(), messages.clone());
+        let (recorder, recorder_task) = recorder::start(queue, committer.clone(), settings.clone(), messages.clone());
         let dispatcher = dispatcher::Dispatcher::new(factory, settings, hot, messages.clone(), inbox, recorder, membership.clone());
         let dispatcher_task = tokio::spawn(dispatcher.run(shutdown));
         Self { messages, membership, committer, tasks: vec![dispatcher_task, recorder_task, membership_task] }

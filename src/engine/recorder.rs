@@ -10,15 +10,17 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use uuid::Uuid;
+
+use crate::domain::ids::TargetId;
 
 use super::attempt::{error_report, operational_event};
 use super::{EngineSettings, Message};
 use crate::domain::event::Event;
 use crate::domain::health::{TargetHealth, answered_gone, disable_reason};
 use crate::domain::operational;
+use crate::domain::queue::{AttemptResult, ClaimOrder, Claimed};
 use crate::domain::time::now_ms;
-use crate::store::{AttemptResult, ClaimOrder, Claimed, EventCommitter, Store};
+use crate::store::{DeliveryQueue, EventCommitter};
 
 /// Most results recorded in one transaction.
 const MAX_GROUP: usize = 512;
@@ -35,13 +37,13 @@ enum Job {
 /// What a cycle of the recorder did, for the dispatcher.
 pub(crate) struct Recorded {
     /// Targets whose results are now on record (an ordered lane's next may go).
-    pub targets: Vec<Uuid>,
+    pub targets: Vec<TargetId>,
     pub claimed: Vec<Claimed>,
     /// Claims that could not be made: their lanes ask again later.
-    pub failed_claims: Vec<Uuid>,
+    pub failed_claims: Vec<TargetId>,
     pub health: Vec<TargetHealth>,
     /// Targets this cycle switched off (their owner stops at once; their reports wait to be claimed).
-    pub disabled: Vec<Uuid>,
+    pub disabled: Vec<TargetId>,
 }
 
 #[derive(Clone)]
@@ -68,7 +70,7 @@ impl RecorderHandle {
 }
 
 pub(super) fn start(
-    store: Arc<dyn Store>,
+    store: Arc<dyn DeliveryQueue>,
     committer: EventCommitter,
     settings: Arc<EngineSettings>,
     messages: mpsc::UnboundedSender<Message>,
@@ -80,7 +82,7 @@ pub(super) fn start(
 }
 
 struct Recorder {
-    store: Arc<dyn Store>,
+    store: Arc<dyn DeliveryQueue>,
     committer: EventCommitter,
     settings: Arc<EngineSettings>,
     messages: mpsc::UnboundedSender<Message>,
@@ -136,7 +138,7 @@ impl Recorder {
         }
         match self.store.record_and_claim(&self.results, &self.claims).await {
             Ok(cycle) => {
-                let mut targets: Vec<Uuid> = self.results.iter().map(|r| r.target.id).collect();
+                let mut targets: Vec<TargetId> = self.results.iter().map(|r| r.target.id).collect();
                 targets.sort_unstable();
                 targets.dedup();
                 let disabled = self.switch_off_failing_targets(&cycle.health).await;
@@ -159,7 +161,7 @@ impl Recorder {
     /// Switches off the targets that answered 410 Gone or have failed for longer than the
     /// configured window, each with an `endpoint.disabled` report. A failure here is retried by
     /// a later cycle: the streak is still there. Returns those switched off.
-    async fn switch_off_failing_targets(&self, health: &[TargetHealth]) -> Vec<Uuid> {
+    async fn switch_off_failing_targets(&self, health: &[TargetHealth]) -> Vec<TargetId> {
         let now = now_ms();
         let mut disabled = Vec::new();
         for h in health {

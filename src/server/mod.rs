@@ -10,7 +10,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, StoreRoles};
 use crate::config::{DatabaseArgs, DatabaseLocation, ServeArgs, relay_server};
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::retry::RetrySchedule;
@@ -164,6 +164,7 @@ impl Core {
         let engine = (!args.no_workers).then(|| {
             EngineHandle::start(
                 store.clone(),
+                store.clone(),
                 targets.clone(),
                 EngineSettings {
                     schedule,
@@ -207,7 +208,7 @@ impl Core {
 pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
     let core = Core::start(args).await?;
     let state = AppState {
-        store: core.store.clone(),
+        store: StoreRoles::new(&core.store),
         events: core.events.clone(),
         caches: Default::default(),
         secret_box: core.secret_box.clone(),
@@ -225,8 +226,12 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
     connections::ensure_open_files(args.max_connections, args.max_in_flight + 64);
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let janitor =
-        janitor::start(core.store.clone(), JanitorSettings { retention: args.retention, interval: args.janitor_interval }, core.shutdown.subscribe());
+    let janitor = janitor::start(
+        core.store.clone(),
+        core.store.clone(),
+        JanitorSettings { retention: args.retention, interval: args.janitor_interval },
+        core.shutdown.subscribe(),
+    );
     let router = if args.workers_only { api::ops_router(state) } else { api::router(state) };
     let limits = ConnectionLimits {
         header_read_timeout: args.header_read_timeout,

@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use uuid::Uuid;
-
-use super::{AcceptedEvent, ClaimedDelivery, LeasePlan, NoLeases, Store, StoreError, StoreResult};
+use super::{EventStore, LeasePlan, NoLeases, StoreError, StoreResult};
+use crate::domain::event::AcceptedEvent;
 use crate::domain::event::Event;
+use crate::domain::ids::TargetId;
+use crate::domain::queue::ClaimedDelivery;
 
 /// Calls combined into one transaction at most.
 const MAX_CALLS: usize = 256;
@@ -24,7 +25,7 @@ type Reply = oneshot::Sender<StoreResult<Vec<AcceptedEvent>>>;
 pub trait Intake: Send + Sync {
     fn plan(&self) -> &dyn LeasePlan;
     /// Called after each commit, before its calls are answered.
-    fn committed(&self, leased: Vec<ClaimedDelivery>, unleased_targets: Vec<Uuid>);
+    fn committed(&self, leased: Vec<ClaimedDelivery>, unleased_targets: Vec<TargetId>);
 }
 
 /// The intake of a node that delivers nothing: every delivery is left for the owners to claim.
@@ -34,7 +35,7 @@ impl Intake for NoIntake {
     fn plan(&self) -> &dyn LeasePlan {
         &NoLeases
     }
-    fn committed(&self, _: Vec<ClaimedDelivery>, _: Vec<Uuid>) {}
+    fn committed(&self, _: Vec<ClaimedDelivery>, _: Vec<TargetId>) {}
 }
 
 /// The front of the committing task; cheap to clone.
@@ -45,7 +46,7 @@ pub struct EventCommitter {
 
 impl EventCommitter {
     /// Starts the committing task; it ends when every `EventCommitter` is dropped.
-    pub fn start(store: Arc<dyn Store>, intake: Arc<dyn Intake>) -> Self {
+    pub fn start(store: Arc<dyn EventStore>, intake: Arc<dyn Intake>) -> Self {
         let (calls, rx) = mpsc::channel(MAX_CALLS * 4);
         tokio::spawn(run(store, intake, rx));
         Self { calls }
@@ -60,7 +61,7 @@ impl EventCommitter {
     }
 }
 
-async fn run(store: Arc<dyn Store>, intake: Arc<dyn Intake>, mut rx: mpsc::Receiver<(Vec<Event>, Reply)>) {
+async fn run(store: Arc<dyn EventStore>, intake: Arc<dyn Intake>, mut rx: mpsc::Receiver<(Vec<Event>, Reply)>) {
     let mut calls = Vec::with_capacity(MAX_CALLS);
     while rx.recv_many(&mut calls, MAX_CALLS).await > 0 {
         commit(store.as_ref(), intake.as_ref(), std::mem::take(&mut calls)).await;
@@ -68,7 +69,7 @@ async fn run(store: Arc<dyn Store>, intake: Arc<dyn Intake>, mut rx: mpsc::Recei
 }
 
 /// Accepts `events` in one transaction and hands what was leased to the intake.
-async fn accept(store: &dyn Store, intake: &dyn Intake, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
+async fn accept(store: &dyn EventStore, intake: &dyn Intake, events: &[Event]) -> StoreResult<Vec<AcceptedEvent>> {
     let accepted = store.accept_leasing(events, intake.plan()).await?;
     intake.committed(accepted.leased, accepted.unleased_targets);
     Ok(accepted.events)
@@ -77,7 +78,7 @@ async fn accept(store: &dyn Store, intake: &dyn Intake, events: &[Event]) -> Sto
 /// Commits the calls' events together and answers each call with its share. If the combined
 /// transaction fails for a reason other than an outage, the calls are retried one by one, so one
 /// call's bad data never fails another's.
-async fn commit(store: &dyn Store, intake: &dyn Intake, calls: Vec<(Vec<Event>, Reply)>) {
+async fn commit(store: &dyn EventStore, intake: &dyn Intake, calls: Vec<(Vec<Event>, Reply)>) {
     let sizes: Vec<usize> = calls.iter().map(|(events, _)| events.len()).collect();
     let (events, replies): (Vec<Vec<Event>>, Vec<Reply>) = calls.into_iter().unzip();
     let all: Vec<Event> = events.into_iter().flatten().collect();
@@ -106,15 +107,16 @@ async fn commit(store: &dyn Store, intake: &dyn Intake, calls: Vec<(Vec<Event>, 
 
 #[cfg(test)]
 mod tests {
-    use uuid::Uuid;
 
     use super::*;
+    use crate::domain::event::EventFilter;
+    use crate::domain::ids::{AccountId, EventId};
     use crate::domain::time::now_ms;
-    use crate::store::SqliteStore;
+    use crate::store::{SqliteStore, Store};
 
-    fn event(account: Uuid, n: usize) -> Event {
+    fn event(account: AccountId, n: usize) -> Event {
         Event {
-            id: Uuid::now_v7(),
+            id: EventId::now_v7(),
             account_id: account,
             event_type: "contact.created".into(),
             workspace_id: None,
@@ -133,9 +135,9 @@ mod tests {
         let calls = (0..40).map(|call| {
             let committer = committer.clone();
             // Every tenth call names an account that does not exist: the database refuses it.
-            let owner = if call % 10 == 9 { Uuid::now_v7() } else { account };
+            let owner = if call % 10 == 9 { AccountId::now_v7() } else { account };
             let events: Vec<Event> = (0..=call % 3).map(|i| event(owner, call * 10 + i)).collect();
-            let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+            let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
             tokio::spawn(async move { (call, ids, committer.accept(events).await) })
         });
         let mut stored = 0;
@@ -144,12 +146,12 @@ mod tests {
             if call % 10 == 9 {
                 assert!(matches!(result, Err(StoreError::Internal(_))), "call {call} names no account: {result:?}");
             } else {
-                let accepted: Vec<Uuid> = result.unwrap().iter().map(|a| a.event.id).collect();
+                let accepted: Vec<EventId> = result.unwrap().iter().map(|a| a.event.id).collect();
                 assert_eq!(accepted, ids, "call {call} gets back exactly its own events, in order");
                 stored += ids.len();
             }
         }
-        let listed = store.list_events(account, &crate::store::EventFilter { limit: 1000, ..Default::default() }).await.unwrap();
+        let listed = store.list_events(account, &EventFilter { limit: 1000, ..Default::default() }).await.unwrap();
         assert_eq!(listed.len(), stored);
     }
 }

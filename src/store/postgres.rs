@@ -48,7 +48,7 @@ impl PostgresStore {
     /// Forwards the targets named by `NOTIFY switchyard_work` (sent by transactions that leave
     /// deliveries for an owner to claim) until the receiver is dropped. A connection lost and
     /// re-established in between loses the notices sent meanwhile: owners also poll.
-    async fn listen(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<uuid::Uuid>>>> {
+    async fn listen(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<crate::domain::ids::TargetId>>>> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.writer).await?;
         listener.listen(WORK_CHANNEL).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -56,7 +56,7 @@ impl PostgresStore {
             while !tx.is_closed() {
                 match listener.recv().await {
                     Ok(notice) => {
-                        let targets = notice.payload().split(',').filter_map(|id| uuid::Uuid::parse_str(id).ok()).collect();
+                        let targets = notice.payload().split(',').filter_map(|id| id.parse().ok()).collect();
                         if tx.send(targets).is_err() {
                             return;
                         }
@@ -77,15 +77,42 @@ impl PostgresStore {
     }
 }
 
-super::sql::sql_store!(
-    PostgresStore,
-    Postgres,
-    PgRow,
-    Transaction<'static, Postgres>,
-    lock_row: " FOR UPDATE",
-    skip_locked: " FOR UPDATE SKIP LOCKED",
-    share_lock: " FOR SHARE",
-    lock_events: Some("SELECT pg_advisory_xact_lock(7219004)"),
-    lock_payloads: Some("SELECT pg_advisory_xact_lock(7219005)"),
-    notify_work: Some("SELECT pg_notify('switchyard_work', $1)") // WORK_CHANNEL
-);
+// The names the SQL of `store/sql/` is compiled against.
+type Backend = PostgresStore;
+type Db = Postgres;
+type DbRow = PgRow;
+type Tx = Transaction<'static, Postgres>;
+const LOCK_ROW: &str = " FOR UPDATE";
+const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
+const SHARE_LOCK: &str = " FOR SHARE";
+const LOCK_EVENTS: Option<&str> = Some("SELECT pg_advisory_xact_lock(7219004)");
+const LOCK_PAYLOADS: Option<&str> = Some("SELECT pg_advisory_xact_lock(7219005)");
+// The channel is WORK_CHANNEL.
+const NOTIFY_WORK: Option<&str> = Some("SELECT pg_notify('switchyard_work', $1)");
+
+// The SQL (`store/sql/`), one text for both backends: each role's file is compiled here, against
+// the names above, and again in `sqlite.rs` against its own (on purpose: `duplicate_mod`).
+#[path = "sql/accounts.rs"]
+#[allow(clippy::duplicate_mod)]
+mod accounts;
+#[path = "sql/activations.rs"]
+#[allow(clippy::duplicate_mod)]
+mod activations;
+#[path = "sql/common.rs"]
+#[allow(clippy::duplicate_mod)]
+mod common;
+#[path = "sql/events.rs"]
+#[allow(clippy::duplicate_mod)]
+mod events;
+#[path = "sql/log.rs"]
+#[allow(clippy::duplicate_mod)]
+mod log;
+#[path = "sql/queue.rs"]
+#[allow(clippy::duplicate_mod)]
+mod queue;
+#[path = "sql/targets.rs"]
+#[allow(clippy::duplicate_mod)]
+mod targets;
+#[path = "sql/upkeep.rs"]
+#[allow(clippy::duplicate_mod)]
+mod upkeep;

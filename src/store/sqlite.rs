@@ -126,7 +126,7 @@ impl SqliteStore {
 
 impl SqliteStore {
     /// SQLite cannot tell other processes of new work: their owners find it by polling.
-    async fn listen(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<uuid::Uuid>>>> {
+    async fn listen(&self) -> StoreResult<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<crate::domain::ids::TargetId>>>> {
         Ok(None)
     }
 }
@@ -134,17 +134,42 @@ impl SqliteStore {
 /// `PRAGMA auto_vacuum`'s value for INCREMENTAL.
 const INCREMENTAL: i64 = 2;
 
-// One writer at a time: claims need no row locks and are serialized already, and events are
-// already in commit order.
-super::sql::sql_store!(
-    SqliteStore,
-    Sqlite,
-    SqliteRow,
-    SqliteTx,
-    lock_row: "",
-    skip_locked: "",
-    share_lock: "",
-    lock_events: None::<&str>,
-    lock_payloads: None::<&str>,
-    notify_work: None::<&str>
-);
+// The names the SQL of `store/sql/` is compiled against. One writer at a time: claims need no
+// row locks and are serialized already, and events are already in commit order.
+type Backend = SqliteStore;
+type Db = Sqlite;
+type DbRow = SqliteRow;
+type Tx = SqliteTx;
+const LOCK_ROW: &str = "";
+const SKIP_LOCKED: &str = "";
+const SHARE_LOCK: &str = "";
+const LOCK_EVENTS: Option<&str> = None;
+const LOCK_PAYLOADS: Option<&str> = None;
+const NOTIFY_WORK: Option<&str> = None;
+
+// The SQL (`store/sql/`), one text for both backends: each role's file is compiled here, against
+// the names above, and again in `postgres.rs` against its own (on purpose: `duplicate_mod`).
+#[path = "sql/accounts.rs"]
+#[allow(clippy::duplicate_mod)]
+mod accounts;
+#[path = "sql/activations.rs"]
+#[allow(clippy::duplicate_mod)]
+mod activations;
+#[path = "sql/common.rs"]
+#[allow(clippy::duplicate_mod)]
+mod common;
+#[path = "sql/events.rs"]
+#[allow(clippy::duplicate_mod)]
+mod events;
+#[path = "sql/log.rs"]
+#[allow(clippy::duplicate_mod)]
+mod log;
+#[path = "sql/queue.rs"]
+#[allow(clippy::duplicate_mod)]
+mod queue;
+#[path = "sql/targets.rs"]
+#[allow(clippy::duplicate_mod)]
+mod targets;
+#[path = "sql/upkeep.rs"]
+#[allow(clippy::duplicate_mod)]
+mod upkeep;

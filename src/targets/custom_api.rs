@@ -11,9 +11,9 @@ use super::{ResolveError, Target, Verification, Verify, data_object, sign_reques
 use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
 use crate::domain::integration::{CustomApiConfig, auth_header};
 use crate::domain::mapping::{self, MappingRow};
+use crate::domain::queue::ClaimedDelivery;
 use crate::domain::signing::SigningKey;
 use crate::domain::time::{now_ms, rfc3339};
-use crate::store::ClaimedDelivery;
 
 pub struct CustomApiTarget {
     url: Url,

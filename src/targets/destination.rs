@@ -8,8 +8,9 @@ use url::Url;
 use super::http::HttpClient;
 use super::{ResolveError, Target, data_object, record_object};
 use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
+use crate::domain::destination::Destination;
 use crate::domain::destination::{QueryParam, request_url};
-use crate::store::{ClaimedDelivery, Destination};
+use crate::domain::queue::ClaimedDelivery;
 
 pub struct DestinationTarget {
     base: Url,

@@ -5,17 +5,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use url::Url;
-use uuid::Uuid;
+
+use crate::domain::ids::TargetId;
 
 use super::secrets::signing_keys;
 use super::{Target, Verify, custom_api, destination, http, hubspot, mail, salesforce, webhook};
 use crate::crypto::secret_box::{SecretBox, integration_secret_binding, mailer_credentials_binding};
 use crate::domain::fanout::{TargetKind, TargetRef};
+use crate::domain::integration::Integration;
 use crate::domain::integration::IntegrationConfig;
+use crate::domain::mailer::Mailer;
 use crate::domain::mapping::MappingRow;
 use crate::domain::signing::SigningKey;
+use crate::domain::signing::StoredSecret;
 use crate::domain::time::Millis;
-use crate::store::{Integration, Mailer, Store, StoreError, StoredSecret};
+use crate::store::{StoreError, TargetSettings};
 
 /// Server-level settings of the SaaS adapters.
 #[derive(Clone, Debug)]
@@ -27,7 +31,7 @@ pub struct ProviderSettings {
 /// What adapters need to be built: stored config, the key to decrypt its secrets, the client.
 #[derive(Clone)]
 pub struct TargetFactory {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn TargetSettings>,
     pub secret_box: SecretBox,
     pub http: http::HttpClient,
     pub providers: ProviderSettings,
@@ -38,7 +42,7 @@ pub struct TargetFactory {
 /// Adapters built from stored settings (URL parsed, secrets decrypted, signing keys ready),
 /// reused while the target's settings version holds and none of its secrets has expired.
 #[derive(Clone, Default)]
-pub struct AdapterCache(Arc<Mutex<HashMap<Uuid, CachedAdapter>>>);
+pub struct AdapterCache(Arc<Mutex<HashMap<TargetId, CachedAdapter>>>);
 
 struct CachedAdapter {
     version: Millis,
@@ -47,16 +51,16 @@ struct CachedAdapter {
 }
 
 impl AdapterCache {
-    fn get(&self, id: Uuid, version: Millis, now: Millis) -> Option<Arc<dyn Target>> {
+    fn get(&self, id: TargetId, version: Millis, now: Millis) -> Option<Arc<dyn Target>> {
         let cache = self.0.lock().expect("lock is never poisoned");
         cache.get(&id).filter(|c| c.version == version && now < c.valid_until).map(|c| c.adapter.clone())
     }
 
-    fn put(&self, id: Uuid, version: Millis, valid_until: Millis, adapter: Arc<dyn Target>) {
+    fn put(&self, id: TargetId, version: Millis, valid_until: Millis, adapter: Arc<dyn Target>) {
         self.0.lock().expect("lock is never poisoned").insert(id, CachedAdapter { version, valid_until, adapter });
     }
 
-    fn forget(&self, id: Uuid) {
+    fn forget(&self, id: TargetId) {
         self.0.lock().expect("lock is never poisoned").remove(&id);
     }
 }
@@ -78,7 +82,7 @@ pub enum ResolveError {
 
 /// An integration's settings with its credential in the clear, ready to build an adapter.
 pub struct IntegrationSpec {
-    pub id: Uuid,
+    pub id: TargetId,
     pub config: IntegrationConfig,
     pub mapping: Vec<MappingRow>,
     pub secret: Option<String>,

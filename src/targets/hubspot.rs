@@ -9,7 +9,7 @@ use super::http::{HttpClient, with_path};
 use super::{Target, Verification, Verify, data_object};
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
 use crate::domain::mapping::{self, MappingRow};
-use crate::store::ClaimedDelivery;
+use crate::domain::queue::ClaimedDelivery;
 
 const UPSERT_PATH: &str = "/crm/v3/objects/contacts/batch/upsert";
 const TOKEN_INFO_PATH: &str = "/oauth/v2/private-apps/get/access-token-info";

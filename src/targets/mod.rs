@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy, explain};
 use crate::domain::event::check_depth;
-use crate::store::ClaimedDelivery;
+use crate::domain::queue::ClaimedDelivery;
 
 #[async_trait]
 pub trait Target: Send + Sync {

@@ -8,14 +8,15 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
-use uuid::Uuid;
+
+use crate::domain::ids::TargetId;
 
 use super::http::{HttpClient, with_path};
 use super::{ResolveError, Target, Verification, Verify, data_object};
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
 use crate::domain::integration::SalesforceConfig;
 use crate::domain::mapping::{self, MappingRow};
-use crate::store::ClaimedDelivery;
+use crate::domain::queue::ClaimedDelivery;
 
 pub const API_VERSION: &str = "v62.0";
 
@@ -30,19 +31,19 @@ struct Token {
 /// Tokens by integration. Salesforce states no lifetime, so a token is used until a 401 says
 /// it expired; one refresh at a time per integration.
 #[derive(Clone, Default)]
-pub struct TokenCache(Arc<Mutex<HashMap<Uuid, TokenSlot>>>);
+pub struct TokenCache(Arc<Mutex<HashMap<TargetId, TokenSlot>>>);
 
 /// One integration's token; its lock is held while the token is refreshed.
 type TokenSlot = Arc<tokio::sync::Mutex<Option<Token>>>;
 
 impl TokenCache {
-    fn slot(&self, integration: Uuid) -> TokenSlot {
+    fn slot(&self, integration: TargetId) -> TokenSlot {
         self.0.lock().expect("lock is never poisoned").entry(integration).or_default().clone()
     }
 }
 
 pub struct SalesforceTarget {
-    id: Uuid,
+    id: TargetId,
     login: Url,
     config: SalesforceConfig,
     consumer_secret: String,
@@ -63,7 +64,7 @@ pub fn upsert_body(config: &SalesforceConfig, mapping: &[MappingRow], data: &Map
 
 impl SalesforceTarget {
     pub fn new(
-        id: Uuid,
+        id: TargetId,
         config: SalesforceConfig,
         consumer_secret: String,
         mapping: Vec<MappingRow>,

@@ -3,9 +3,9 @@
 
 use super::factory::ResolveError;
 use crate::crypto::secret_box::{SecretBox, signing_secret_binding};
+use crate::domain::signing::StoredSecret;
 use crate::domain::signing::{SigningKey, SigningSecret, signature_header};
 use crate::domain::time::now_ms;
-use crate::store::StoredSecret;
 
 /// Decrypts stored signing secrets into ready HMAC keys.
 pub fn signing_keys(secrets: &[StoredSecret], secret_box: &SecretBox) -> Result<Vec<SigningKey>, ResolveError> {

@@ -2,15 +2,17 @@
 
 use async_trait::async_trait;
 use url::Url;
-use uuid::Uuid;
+
+use crate::domain::ids::TargetId;
 
 use super::http::HttpClient;
 use super::{ResolveError, Target, sign_request, signing_keys};
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
+use crate::domain::endpoint::WebhookTargetConfig;
 use crate::domain::event::webhook_body;
+use crate::domain::queue::ClaimedDelivery;
 use crate::domain::signing::SigningKey;
-use crate::store::{ClaimedDelivery, WebhookTargetConfig};
 
 pub struct WebhookTarget {
     url: Url,
@@ -19,7 +21,7 @@ pub struct WebhookTarget {
 }
 
 impl WebhookTarget {
-    pub fn new(id: Uuid, config: WebhookTargetConfig, secret_box: &SecretBox, http: HttpClient) -> Result<Self, ResolveError> {
+    pub fn new(id: TargetId, config: WebhookTargetConfig, secret_box: &SecretBox, http: HttpClient) -> Result<Self, ResolveError> {
         let url = Url::parse(&config.url).map_err(|e| ResolveError::Config(format!("endpoint {id} has a bad URL: {e}")))?;
         let keys = signing_keys(&config.secrets, secret_box)?;
         if keys.is_empty() {

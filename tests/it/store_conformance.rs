@@ -5,13 +5,27 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use switchyard::domain::account::Workspace;
+use switchyard::domain::activation::Activation;
 use switchyard::domain::delivery::DeliveryStatus;
+use switchyard::domain::delivery::{Attempt, DeliveryCounts, DeliveryFilter, FailedSet, RetryRequest};
+use switchyard::domain::destination::Destination;
 use switchyard::domain::destination::{DestinationMethod, QueryParam};
+use switchyard::domain::endpoint::Endpoint;
 use switchyard::domain::event::Event;
+use switchyard::domain::event::EventFilter;
+use switchyard::domain::event_types::EventType;
 use switchyard::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
+use switchyard::domain::health::HealthView;
 use switchyard::domain::health::TargetHealth;
+use switchyard::domain::ids::{AccountId, DeliveryId, EventId, TargetId};
+use switchyard::domain::integration::Integration;
 use switchyard::domain::integration::{HubspotConfig, IntegrationConfig};
+use switchyard::domain::ownership::NodeInfo;
 use switchyard::domain::ownership::Ordering;
+use switchyard::domain::queue::{AttemptResult, ClaimOrder, ClaimedDelivery};
+use switchyard::domain::signing::StoredSecret;
+use switchyard::domain::task::Task;
 use switchyard::domain::time::{Millis, now_ms};
 use switchyard::domain::window::Window;
 use switchyard::store::*;
@@ -47,13 +61,13 @@ async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Keep)> {
     all
 }
 
-async fn account(store: &dyn Store) -> Uuid {
+async fn account(store: &dyn Store) -> AccountId {
     store.add_token(&format!("acct-{}", Uuid::new_v4()), &Uuid::new_v4().to_string(), now_ms()).await.unwrap()
 }
 
-fn event(account: Uuid, event_type: &str, key: Option<&str>) -> Event {
+fn event(account: AccountId, event_type: &str, key: Option<&str>) -> Event {
     Event {
-        id: Uuid::now_v7(),
+        id: EventId::now_v7(),
         account_id: account,
         event_type: event_type.into(),
         workspace_id: None,
@@ -63,14 +77,14 @@ fn event(account: Uuid, event_type: &str, key: Option<&str>) -> Event {
     }
 }
 
-async fn endpoint(store: &dyn Store, account: Uuid, events: &[&str]) -> Uuid {
+async fn endpoint(store: &dyn Store, account: AccountId, events: &[&str]) -> TargetId {
     limited_endpoint(store, account, events, None).await
 }
 
-async fn limited_endpoint(store: &dyn Store, account: Uuid, events: &[&str], rate_limit: Option<u32>) -> Uuid {
+async fn limited_endpoint(store: &dyn Store, account: AccountId, events: &[&str], rate_limit: Option<u32>) -> TargetId {
     let now = now_ms();
     let ep = Endpoint {
-        id: Uuid::now_v7(),
+        id: TargetId::now_v7(),
         account_id: account,
         created_by: Uuid::now_v7(),
         url: "https://example.com/hook".into(),
@@ -131,7 +145,7 @@ async fn accounts_tokens_workspaces_and_catalog() {
         let renamed = Workspace { name: "B".into(), ..ws.clone() };
         assert!(store.update_workspace(&renamed).await.unwrap());
         assert_eq!(store.get_workspace(id, ws.id).await.unwrap().unwrap().name, "B");
-        assert!(store.get_workspace(Uuid::now_v7(), ws.id).await.unwrap().is_none(), "{name}: scoped by account");
+        assert!(store.get_workspace(AccountId::now_v7(), ws.id).await.unwrap().is_none(), "{name}: scoped by account");
         assert!(store.delete_workspace(id, ws.id).await.unwrap());
         assert!(store.list_workspaces(id).await.unwrap().is_empty());
     }
@@ -201,7 +215,7 @@ async fn claims_leases_results_and_retries() {
         assert_eq!(claimed.len(), 1, "{name}: only the owner's target");
         assert_eq!(claimed[0].target, TargetRef { kind: TargetKind::Webhook, id: ep });
         assert!(claim(store.as_ref(), ep, Uuid::new_v4(), now, 10, Ordering::Unordered).await.is_empty(), "{name}: held");
-        let hints: std::collections::HashMap<Uuid, Option<Millis>> = store.due_hints(&[ep, other]).await.unwrap().into_iter().collect();
+        let hints: std::collections::HashMap<TargetId, Option<Millis>> = store.due_hints(&[ep, other]).await.unwrap().into_iter().collect();
         assert_eq!(hints[&ep], None, "{name}: nothing of ep waits");
         assert!(hints[&other].is_some_and(|t| t < now), "{name}: the other target's delivery is due");
         assert_eq!(store.retry_delivery(acct, claimed[0].delivery_id, now).await.unwrap(), RetryRequest::InFlight, "{name}");
@@ -220,7 +234,7 @@ async fn claims_leases_results_and_retries() {
             RetryRequest::Requeued(d) => assert_eq!(d.status, DeliveryStatus::Pending, "{name}"),
             other => panic!("{name}: {other:?}"),
         }
-        assert_eq!(store.retry_delivery(Uuid::now_v7(), delivery.id, now).await.unwrap(), RetryRequest::NotFound, "{name}");
+        assert_eq!(store.retry_delivery(AccountId::now_v7(), delivery.id, now).await.unwrap(), RetryRequest::NotFound, "{name}");
         let filtered = DeliveryFilter { target_id: Some(ep), status: Some(DeliveryStatus::Pending), limit: 10, ..Default::default() };
         assert_eq!(store.list_deliveries(acct, &filtered).await.unwrap().len(), 1);
     }
@@ -245,7 +259,7 @@ async fn claims_take_due_rows_first_or_an_ordered_targets_in_acceptance_order() 
         let hint = store.due_hints(&[ep]).await.unwrap()[0].1;
         assert!(hint.is_some_and(|t| t <= now), "{name}: two never attempted wait, due now");
         let next = claim(store.as_ref(), ep, token, now + 10, 10, Ordering::Unordered).await;
-        let ids: Vec<Uuid> = next.iter().map(|c| c.delivery_id).collect();
+        let ids: Vec<DeliveryId> = next.iter().map(|c| c.delivery_id).collect();
         assert_eq!(ids.len(), 3, "{name}: the two never attempted and the retry due now, not the later one");
         assert_eq!(ids[2], first[1].delivery_id, "{name}: due first, due first out");
         assert_eq!(store.due_hints(&[ep]).await.unwrap()[0].1, Some(now + 60_000), "{name}");
@@ -255,20 +269,20 @@ async fn claims_take_due_rows_first_or_an_ordered_targets_in_acceptance_order() 
             store.record_attempts(&[result_of(c, DeliveryStatus::Pending, 500, now, now + 60_000 + 1)]).await.unwrap();
         }
         let ordered = claim(store.as_ref(), ep, Uuid::new_v4(), now + 20, 10, Ordering::Fifo).await;
-        let by_event: Vec<Uuid> = ordered.iter().map(|c| c.event.id).collect();
-        let accepted: Vec<Uuid> = [&events[0], &events[1], &events[4], &events[5]].iter().map(|e| e.id).collect();
+        let by_event: Vec<EventId> = ordered.iter().map(|c| c.event.id).collect();
+        let accepted: Vec<EventId> = [&events[0], &events[1], &events[4], &events[5]].iter().map(|e| e.id).collect();
         assert_eq!(by_event, accepted, "{name}: acceptance order");
     }
 }
 
 #[tokio::test]
 async fn ownership_moves_with_leases_and_accepting_leases_only_to_a_live_owner() {
-    struct Plan(Uuid, Uuid, Uuid);
+    struct Plan(Uuid, TargetId, Uuid);
     impl LeasePlan for Plan {
         fn node(&self) -> Option<Uuid> {
             Some(self.0)
         }
-        fn token_for(&self, target: Uuid) -> Option<Uuid> {
+        fn token_for(&self, target: TargetId) -> Option<Uuid> {
             (target == self.1).then_some(self.2)
         }
     }
@@ -364,7 +378,7 @@ async fn integrations_destinations_and_activations() {
         let acct = account(store.as_ref()).await;
         let now = now_ms();
         let integration = Integration {
-            id: Uuid::now_v7(),
+            id: TargetId::now_v7(),
             account_id: acct,
             name: "HubSpot Integration".into(),
             config: IntegrationConfig::Hubspot(HubspotConfig {}),
@@ -386,7 +400,7 @@ async fn integrations_destinations_and_activations() {
         assert!(store.delete_integration(acct, integration.id).await.unwrap());
 
         let destination = Destination {
-            id: Uuid::now_v7(),
+            id: TargetId::now_v7(),
             account_id: acct,
             name: "d".into(),
             url: "https://example.com/hook?foo=bar".into(),
@@ -430,7 +444,7 @@ async fn integrations_destinations_and_activations() {
         assert_eq!((counts.pending, counts.cancelled), (0, 1200), "{name}");
         assert_eq!(store.list_activations(acct, 10).await.unwrap().len(), 1);
 
-        let refused = Activation { id: Uuid::now_v7(), event_id: Uuid::now_v7(), ..activation.clone() };
+        let refused = Activation { id: Uuid::now_v7(), event_id: EventId::now_v7(), ..activation.clone() };
         let refused_run = Event { id: refused.event_id, ..run.clone() };
         store.create_activation(&refused, &refused_run).await.unwrap();
         store.add_activation_records(&refused, 0, &records[..10]).await.unwrap();
@@ -441,7 +455,7 @@ async fn integrations_destinations_and_activations() {
 }
 
 /// Claims up to `limit` of `target`'s deliveries nobody holds, as its owner would.
-async fn claim(store: &dyn Store, target: Uuid, token: Uuid, now: Millis, limit: u32, ordering: Ordering) -> Vec<ClaimedDelivery> {
+async fn claim(store: &dyn Store, target: TargetId, token: Uuid, now: Millis, limit: u32, ordering: Ordering) -> Vec<ClaimedDelivery> {
     let order = ClaimOrder { target, token, limit, ordering, now };
     store.record_and_claim(&[], &[order]).await.unwrap().claimed.remove(0).deliveries
 }
@@ -457,7 +471,7 @@ async fn claim_due(store: &dyn Store, now: Millis, limit: u32) -> Vec<ClaimedDel
 }
 
 /// Claims every due delivery and records each with `status`, answering `code` with `excerpt`.
-async fn settle_all(store: &dyn Store, status: DeliveryStatus, code: u16, excerpt: &str) -> Vec<Uuid> {
+async fn settle_all(store: &dyn Store, status: DeliveryStatus, code: u16, excerpt: &str) -> Vec<DeliveryId> {
     let now = now_ms();
     let claimed = claim_due(store, now, 1000).await;
     let results: Vec<AttemptResult> = claimed
@@ -493,7 +507,7 @@ async fn retention_deletes_settled_payloads_and_keeps_recent_and_pending_ones() 
         assert_eq!(store.expire_payloads(acct, cutoff, batch.last, 500, now).await.unwrap().examined, 0, "{name}: continues after");
 
         let events = store.list_events(acct, &EventFilter { limit: 10, ..Default::default() }).await.unwrap();
-        let data = |id: Uuid| events.iter().find(|(_, e)| e.id == id).unwrap().1.data.clone();
+        let data = |id: EventId| events.iter().find(|(_, e)| e.id == id).unwrap().1.data.clone();
         assert_eq!(data(old.id), switchyard::domain::retention::EXPIRED_DATA, "{name}");
         assert_eq!((data(old_pending.id), data(recent.id)), (old_pending.data.clone(), recent.data.clone()), "{name}");
         let delivery = store.get_delivery(acct, settled[0]).await.unwrap().unwrap();
@@ -514,7 +528,7 @@ async fn retention_deletes_activation_records_once_settled() {
         let acct = account(store.as_ref()).await;
         let now = now_ms();
         let destination = Destination {
-            id: Uuid::now_v7(),
+            id: TargetId::now_v7(),
             account_id: acct,
             name: "d".into(),
             url: "https://example.com/hook".into(),
@@ -568,7 +582,7 @@ async fn stats_count_and_recovery_requeues_only_failures_in_its_window() {
         }
         // Oldest first, like `failed`.
         failed_ids.sort_by_key(|d| d.created_at);
-        let failed_ids: Vec<Uuid> = failed_ids.iter().map(|d| d.id).collect();
+        let failed_ids: Vec<DeliveryId> = failed_ids.iter().map(|d| d.id).collect();
         store.accept_events(&[aged(90 * 60_000)]).await.unwrap();
         settle_all(store.as_ref(), DeliveryStatus::Delivered, 200, "").await;
         store.accept_events(&[aged(1)]).await.unwrap();
@@ -576,7 +590,7 @@ async fn stats_count_and_recovery_requeues_only_failures_in_its_window() {
         let day = Window { since: now - 24 * hour, until: now + 1 };
         let counts = store.delivery_counts(acct, ep, day).await.unwrap();
         assert_eq!((counts.delivered, counts.failed, counts.pending), (1, 3, 1), "{name}");
-        assert_eq!(store.delivery_counts(Uuid::now_v7(), ep, day).await.unwrap(), DeliveryCounts::default(), "{name}: scoped by account");
+        assert_eq!(store.delivery_counts(AccountId::now_v7(), ep, day).await.unwrap(), DeliveryCounts::default(), "{name}: scoped by account");
 
         let set = FailedSet { target: ep, window: Window { since: now - 150 * 60_000, until: now }, as_of: now_ms() };
         assert_eq!(store.count_failed(&set).await.unwrap(), 2, "{name}: the two failures in the window");
@@ -586,7 +600,7 @@ async fn stats_count_and_recovery_requeues_only_failures_in_its_window() {
         assert_eq!((second.examined, second.changed), (1, 1), "{name}");
         assert_eq!(store.requeue_failed(&set, second.last, 1, now_ms()).await.unwrap().examined, 0, "{name}: done");
         let claimed = claim_due(store.as_ref(), now_ms(), 10).await;
-        let requeued: HashSet<Uuid> = claimed.iter().filter(|c| c.manual_retry).map(|c| c.delivery_id).collect();
+        let requeued: HashSet<DeliveryId> = claimed.iter().filter(|c| c.manual_retry).map(|c| c.delivery_id).collect();
         assert_eq!(requeued, HashSet::from([failed_ids[1], failed_ids[2]]), "{name}: exactly those, as manual retries");
         let oldest = store.get_delivery(acct, failed_ids[0]).await.unwrap().unwrap();
         assert_eq!(oldest.status, DeliveryStatus::Failed, "{name}: outside the window");
@@ -600,11 +614,11 @@ async fn accounts_tasks_and_secret_hygiene() {
         assert_eq!(store.get_account(acct).await.unwrap().unwrap().retention_days, None, "{name}");
         assert!(store.set_account_retention(acct, Some(7)).await.unwrap());
         assert!(store.list_accounts().await.unwrap().iter().any(|a| a.id == acct && a.retention_days == Some(7)), "{name}");
-        assert!(!store.set_account_retention(Uuid::now_v7(), None).await.unwrap());
+        assert!(!store.set_account_retention(AccountId::now_v7(), None).await.unwrap());
 
         let ep = endpoint(store.as_ref(), acct, &["contact.created"]).await;
         assert_eq!(store.find_target(acct, ep).await.unwrap(), Some(TargetRef { kind: TargetKind::Webhook, id: ep }), "{name}");
-        assert_eq!(store.find_target(Uuid::now_v7(), ep).await.unwrap(), None, "{name}");
+        assert_eq!(store.find_target(AccountId::now_v7(), ep).await.unwrap(), None, "{name}");
 
         let now = now_ms();
         let mut task = Task {
@@ -625,7 +639,7 @@ async fn accounts_tasks_and_secret_hygiene() {
         task.done = 2;
         store.update_task(&task).await.unwrap();
         assert_eq!(store.get_task(acct, task.id).await.unwrap(), Some(task.clone()), "{name}");
-        assert_eq!(store.get_task(Uuid::now_v7(), task.id).await.unwrap(), None, "{name}: scoped by account");
+        assert_eq!(store.get_task(AccountId::now_v7(), task.id).await.unwrap(), None, "{name}: scoped by account");
         assert_eq!(store.fail_stale_tasks(now - 1, now).await.unwrap(), 0, "{name}: it moved recently");
         assert_eq!(store.fail_stale_tasks(now + 1, now + 2).await.unwrap(), 1, "{name}");
         let stale = store.get_task(acct, task.id).await.unwrap().unwrap();

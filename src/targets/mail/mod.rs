@@ -15,9 +15,10 @@ use url::Url;
 use super::http::HttpClient;
 use super::{Target, data_object};
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
+use crate::domain::mailer::Mailer;
 use crate::domain::mailer::{self, Content, DirectSend, Email, MailerProvider, SmtpSecurity};
 use crate::domain::mapping::as_text;
-use crate::store::{ClaimedDelivery, Mailer};
+use crate::domain::queue::ClaimedDelivery;
 use providers::{Body, Credentials};
 
 /// Where each provider lives; tests point these at local fakes.

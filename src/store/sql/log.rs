@@ -1,0 +1,178 @@
+//! `DeliveryLog`: deliveries and attempts, manual retries and recoveries (the one re-queue
+//! statement), counts.
+
+use super::common::*;
+
+fn attempt_from_row(row: &DbRow) -> StoreResult<Attempt> {
+    Ok(Attempt {
+        id: uuid_col(row, "id")?,
+        delivery_id: uuid_col(row, "delivery_id")?,
+        attempt_number: row.try_get::<i64, _>("attempt_number")? as u32,
+        started_at: row.try_get("started_at")?,
+        duration_ms: row.try_get("duration_ms")?,
+        http_status_code: row.try_get::<Option<i64>, _>("http_status_code")?.map(|c| c as u16),
+        error_kind: row.try_get("error_kind")?,
+        error_message: row.try_get("error_message")?,
+        response_excerpt: row.try_get("response_excerpt")?,
+        manual: row.try_get("manual")?,
+    })
+}
+
+/// `UPDATE deliveries SET …` queueing deliveries for an attempt now, marked manual: the one
+/// statement behind deliveries-retry and recoveries. It leaves alone a delivery whose attempt is
+/// in flight (a live lease) or whose payload expired; callers add `AND …` to pick the rows.
+fn requeue(now: Millis) -> sqlx::QueryBuilder<'static, Db> {
+    let mut q = sqlx::QueryBuilder::new("UPDATE deliveries SET status = 'pending', next_attempt_at = ");
+    q.push_bind(now)
+        .push(", lease_token = NULL, manual_retry = TRUE, completed_at = NULL, updated_at = ")
+        .push_bind(now)
+        // A delivery its owner holds is about to be attempted (or is being attempted) anyway.
+        .push(" WHERE payload_expired_at IS NULL AND NOT (status = 'pending' AND lease_token IS NOT NULL)");
+    q
+}
+
+/// ` AND …` picking the deliveries of a recovery's set.
+fn push_failed_set(q: &mut sqlx::QueryBuilder<'_, Db>, set: &FailedSet) {
+    q.push(" AND target_id = ")
+        .push_bind(set.target.to_string())
+        .push(" AND status = 'failed' AND created_at >= ")
+        .push_bind(set.window.since)
+        .push(" AND created_at < ")
+        .push_bind(set.window.until)
+        .push(" AND completed_at <= ")
+        .push_bind(set.as_of)
+        .push(" AND (last_error IS NULL OR last_error <> ")
+        .push_bind(CANCELLED)
+        .push(")");
+}
+
+#[async_trait]
+impl DeliveryLog for Backend {
+    async fn list_deliveries(&self, account: AccountId, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
+        let mut q = sqlx::QueryBuilder::<Db>::new(format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = "));
+        q.push_bind(account.to_string());
+        if let Some(target) = filter.target_id {
+            q.push(" AND target_id = ").push_bind(target.to_string());
+        }
+        if let Some(status) = filter.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(since) = filter.since {
+            q.push(" AND created_at >= ").push_bind(since);
+        }
+        if let Some(until) = filter.until {
+            q.push(" AND created_at < ").push_bind(until);
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(filter.limit));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn get_delivery(&self, account: AccountId, id: DeliveryId) -> StoreResult<Option<Delivery>> {
+        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2"))
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(delivery_from_row).transpose()
+    }
+
+    async fn list_attempts(&self, account: AccountId, delivery_id: DeliveryId) -> StoreResult<Vec<Attempt>> {
+        let rows = sqlx::query(
+            "SELECT a.* FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+ WHERE d.account_id = $1 AND d.id = $2 ORDER BY a.attempt_number, a.started_at",
+        )
+        .bind(account.to_string())
+        .bind(delivery_id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    async fn retry_delivery(&self, account: AccountId, id: DeliveryId, now: Millis) -> StoreResult<RetryRequest> {
+        let mut tx = self.write_tx().await?;
+        lock_payloads(&mut tx).await?;
+        let mut q = requeue(now);
+        q.push(" AND account_id = ").push_bind(account.to_string()).push(" AND id = ").push_bind(id.to_string());
+        let done = q.build().execute(&mut *tx).await?;
+        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2"))
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if done.rows_affected() > 0
+            && let Some(row) = &row
+        {
+            notify_work(&mut tx, &[uuid_col(row, "target_id")?]).await?;
+        }
+        tx.commit().await?;
+        let Some(delivery) = row.as_ref().map(delivery_from_row).transpose()? else {
+            return Ok(RetryRequest::NotFound);
+        };
+        Ok(match done.rows_affected() {
+            0 if delivery.payload_expired_at.is_some() => RetryRequest::PayloadExpired,
+            0 => RetryRequest::InFlight,
+            _ => RetryRequest::Requeued(delivery),
+        })
+    }
+
+    async fn delivery_counts(&self, account: AccountId, target: TargetId, window: Window) -> StoreResult<DeliveryCounts> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
+ COALESCE(SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0) AS delivered, \
+ COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed \
+ FROM deliveries WHERE account_id = $1 AND target_id = $2 AND created_at >= $3 AND created_at < $4",
+        )
+        .bind(account.to_string())
+        .bind(target.to_string())
+        .bind(window.since)
+        .bind(window.until)
+        .fetch_one(&self.reader)
+        .await?;
+        let n = |col: &str| row.try_get::<i64, _>(col).map(|v| v as u64);
+        Ok(DeliveryCounts { pending: n("pending")?, delivered: n("delivered")?, failed: n("failed")? })
+    }
+
+    async fn count_failed(&self, set: &FailedSet) -> StoreResult<u64> {
+        let mut q = sqlx::QueryBuilder::<Db>::new("SELECT COUNT(*) FROM deliveries WHERE 1 = 1");
+        push_failed_set(&mut q, set);
+        let n: i64 = q.build_query_scalar().fetch_one(&self.reader).await?;
+        Ok(n as u64)
+    }
+
+    async fn requeue_failed(
+        &self,
+        set: &FailedSet,
+        after: Option<Position<DeliveryId>>,
+        limit: u32,
+        now: Millis,
+    ) -> StoreResult<BatchOutcome<DeliveryId>> {
+        let mut tx = self.write_tx().await?;
+        lock_payloads(&mut tx).await?;
+        let mut pick = sqlx::QueryBuilder::<Db>::new("SELECT created_at, id FROM deliveries WHERE 1 = 1");
+        push_failed_set(&mut pick, set);
+        push_after(&mut pick, "", after);
+        pick.push(" ORDER BY created_at, id LIMIT ").push_bind(i64::from(limit));
+        let rows = pick.build().fetch_all(&mut *tx).await?;
+        let Some(last) = rows.last().map(position_from_row::<DeliveryId>).transpose()? else {
+            tx.commit().await?;
+            return Ok(BatchOutcome::default());
+        };
+        // The same rows, by range: the ones whose payload expired stay as they are.
+        let mut q = requeue(now);
+        push_failed_set(&mut q, set);
+        push_after(&mut q, "", after);
+        q.push(" AND (created_at, id) <= (").push_bind(last.created_at).push(", ").push_bind(last.id.to_string()).push(")");
+        let changed = q.build().execute(&mut *tx).await?.rows_affected();
+        if changed > 0 {
+            notify_work(&mut tx, &[set.target]).await?;
+        }
+        tx.commit().await?;
+        Ok(BatchOutcome { examined: rows.len() as u64, changed, last: Some(last) })
+    }
+
+    async fn pending_count(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetch_one(&self.reader).await?;
+        Ok(n as u64)
+    }
+}
