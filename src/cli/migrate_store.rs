@@ -9,8 +9,9 @@ use sqlx::{Arguments, Column, Row, TypeInfo};
 use crate::config::{DatabaseArgs, DatabaseLocation};
 use crate::store::{PostgresStore, SqliteStore};
 
-/// Parents before children, so foreign keys hold at every insert. (`throttle_log` is not copied:
-/// its rows matter for a second.)
+/// Parents before children, so foreign keys hold at every insert. (`nodes` and `target_owners` are
+/// not copied: they describe the running nodes; the first owner of each target on the new
+/// database releases any delivery still marked held.)
 const TABLES: &[&str] = &[
     "accounts",
     "api_tokens",

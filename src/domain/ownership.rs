@@ -104,7 +104,6 @@ pub struct NodeInfo {
 pub struct OwnedTarget {
     pub target: TargetRef,
     pub token: Uuid,
-    pub version: Millis,
     pub is_active: bool,
     pub rate_limit: Option<u32>,
     pub ordering: Ordering,

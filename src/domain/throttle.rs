@@ -3,21 +3,15 @@
 //! A limit of N holds in a sliding window: no one-second stretch sees more than N attempts reach
 //! the target, whichever nodes and workers make them. Switchyard cannot see when a receiver got a
 //! request, only when it sent it and when the answer came back; so an attempt counts against its
-//! target from its claim (as a lease, while in flight) until `RATE_WINDOW_MS` after its answer.
-//! Any two attempts that could arrive within one second of each other are then counted together,
-//! whatever the delays on the way, and the store leases no more than the limit allows. The price:
+//! target from its start until `RATE_WINDOW_MS` after its answer. Any two attempts that could
+//! arrive within one second of each other are then counted together, whatever the delays on the
+//! way, and the target's owner (`engine::lanes`) starts no more than the limit allows. The price:
 //! against a receiver that answers in D, a limit of N gives at most N per (1 s + D).
 
 use super::time::Millis;
 
 /// The window a rate limit is stated over: N attempts per second.
 pub const RATE_WINDOW_MS: Millis = 1000;
-
-/// How long answered attempts are remembered at all. Longer than the window: a node's `now` may
-/// lag behind (it was read before its claim waited for its turn), and it must still see every
-/// answer that counts for it.
-pub const ANSWERS_KEPT_MS: Millis = 10 * RATE_WINDOW_MS;
-const _: () = assert!(ANSWERS_KEPT_MS > RATE_WINDOW_MS, "answers are kept longer than they count");
 
 pub const MAX_RATE_LIMIT: u32 = 100_000;
 

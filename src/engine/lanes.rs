@@ -38,7 +38,6 @@ pub(super) enum Blocked {
 pub(super) struct Lane {
     pub target: TargetRef,
     pub token: Uuid,
-    pub version: Millis,
     pub is_active: bool,
     pub rate_limit: Option<u32>,
     pub ordering: Ordering,
@@ -67,7 +66,6 @@ impl Lane {
         let mut lane = Self {
             target: owned.target,
             token: owned.token,
-            version: 0,
             is_active: false,
             rate_limit: None,
             ordering: Ordering::Unordered,
@@ -88,7 +86,6 @@ impl Lane {
 
     /// Applies settings and the lease's new end, as renewed.
     pub fn update(&mut self, owned: &OwnedTarget) {
-        self.version = owned.version;
         self.is_active = owned.is_active;
         self.rate_limit = owned.rate_limit;
         self.ordering = owned.ordering;
@@ -224,7 +221,6 @@ mod tests {
         OwnedTarget {
             target: TargetRef { kind: TargetKind::Webhook, id: TargetId::now_v7() },
             token: Uuid::now_v7(),
-            version: 1,
             is_active: true,
             rate_limit,
             ordering,

@@ -91,28 +91,5 @@ const LOCK_PAYLOADS: Option<&str> = Some("SELECT pg_advisory_xact_lock(7219005)"
 const NOTIFY_WORK: Option<&str> = Some("SELECT pg_notify('switchyard_work', $1)");
 
 // The SQL (`store/sql/`), one text for both backends: each role's file is compiled here, against
-// the names above, and again in `sqlite.rs` against its own (on purpose: `duplicate_mod`).
-#[path = "sql/accounts.rs"]
-#[allow(clippy::duplicate_mod)]
-mod accounts;
-#[path = "sql/activations.rs"]
-#[allow(clippy::duplicate_mod)]
-mod activations;
-#[path = "sql/common.rs"]
-#[allow(clippy::duplicate_mod)]
-mod common;
-#[path = "sql/events.rs"]
-#[allow(clippy::duplicate_mod)]
-mod events;
-#[path = "sql/log.rs"]
-#[allow(clippy::duplicate_mod)]
-mod log;
-#[path = "sql/queue.rs"]
-#[allow(clippy::duplicate_mod)]
-mod queue;
-#[path = "sql/targets.rs"]
-#[allow(clippy::duplicate_mod)]
-mod targets;
-#[path = "sql/upkeep.rs"]
-#[allow(clippy::duplicate_mod)]
-mod upkeep;
+// the names above, and again in `sqlite.rs` against its own.
+super::sql::role_modules!();

@@ -311,9 +311,13 @@ async fn an_owner_killed_mid_load_hands_its_targets_over_keeping_caps_rate_limit
     let progress = sender.clone();
     let sending = tokio::spawn(fleet::send(sender, count, 10, 2, Duration::from_millis(100)));
     eventually(DELIVERY_LIMIT, "40 % of the events accepted", || async { (progress.accepted() >= count * 4 / 10).then_some(()) }).await;
-    let before = owners(pool.clone()).await;
-    let doomed =
-        fleet.nodes.iter().position(|node| node.pid().map(i64::from) == before.get(&targets[2]).copied()).expect("the ordered target has an owner");
+    // A target being handed over has no owner for a moment: wait until the ordered one has one.
+    let (before, doomed) = eventually(DELIVERY_LIMIT, "the ordered target has a live owner", || async {
+        let before = owners(pool.clone()).await;
+        let doomed = fleet.nodes.iter().position(|node| node.pid().map(i64::from) == before.get(&targets[2]).copied())?;
+        Some((before, doomed))
+    })
+    .await;
     let owned_by_doomed = before.values().filter(|pid| Some(**pid) == fleet.nodes[doomed].pid().map(i64::from)).count();
     fleet.nodes[doomed].kill();
     let sent = sending.await.unwrap();

@@ -32,6 +32,38 @@
 
 use super::StoreError;
 
+/// Declares each role's file as a child module of the backend module that invokes it (on purpose
+/// once per backend: `duplicate_mod`).
+macro_rules! role_modules {
+    () => {
+        #[path = "sql/accounts.rs"]
+        #[allow(clippy::duplicate_mod)]
+        mod accounts;
+        #[path = "sql/activations.rs"]
+        #[allow(clippy::duplicate_mod)]
+        mod activations;
+        #[path = "sql/common.rs"]
+        #[allow(clippy::duplicate_mod)]
+        mod common;
+        #[path = "sql/events.rs"]
+        #[allow(clippy::duplicate_mod)]
+        mod events;
+        #[path = "sql/log.rs"]
+        #[allow(clippy::duplicate_mod)]
+        mod log;
+        #[path = "sql/queue.rs"]
+        #[allow(clippy::duplicate_mod)]
+        mod queue;
+        #[path = "sql/targets.rs"]
+        #[allow(clippy::duplicate_mod)]
+        mod targets;
+        #[path = "sql/upkeep.rs"]
+        #[allow(clippy::duplicate_mod)]
+        mod upkeep;
+    };
+}
+pub(super) use role_modules;
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {

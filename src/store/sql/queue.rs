@@ -340,7 +340,6 @@ fn owned_from_row(row: &DbRow, settle_until: Millis) -> StoreResult<OwnedTarget>
     Ok(OwnedTarget {
         target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "target_id")? },
         token: uuid_col(row, "token")?,
-        version: row.try_get("updated_at")?,
         is_active: row.try_get("is_active")?,
         rate_limit: rate_limit_col(row)?,
         ordering: ordering_col(row)?,
