@@ -190,9 +190,9 @@ impl Dispatcher {
 
     fn recorded(&mut self, recorded: Recorded) {
         let now = now_ms();
-        for target in recorded.targets {
-            if let Some(lane) = self.lanes.get_mut(&target) {
-                lane.recorded();
+        for ((target, token), count) in recorded.targets {
+            if let Some(lane) = self.lanes.get_mut(&target).filter(|lane| lane.token == token) {
+                lane.recorded(count);
                 self.touched.insert(target);
             }
         }

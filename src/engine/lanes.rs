@@ -4,8 +4,10 @@
 //! Everything that limits a target is enforced here, exactly, because only the owner sends to it:
 //! the concurrency cap, the rate limit (an attempt counts from its start until `RATE_WINDOW_MS`
 //! after its answer, `domain::throttle`), the wait after a takeover (`settle_until`), the end of
-//! the lease, and, for an ordered target, one attempt at a time whose result is on record before
-//! the next starts.
+//! the lease, and, for an ordered target, one attempt at a time: the next starts as soon as the
+//! last one succeeded or finally failed (if the node dies before those results are on record, they
+//! are sent again, in the same order), but a retried head waits until its retry is on record, so
+//! that one delivery's results are never recorded out of order.
 
 use std::collections::VecDeque;
 
@@ -50,7 +52,9 @@ pub(super) struct Lane {
     in_flight: usize,
     /// When each attempt answered in the last rate window stops counting (rate-limited only).
     counting_until: VecDeque<Millis>,
-    /// Ordered: the head's attempt ended and its result is not yet on record.
+    /// Attempts that ended and whose results are not yet on record.
+    unrecorded: usize,
+    /// Ordered: the head is to be retried and that is not yet on record.
     awaiting_record: bool,
     /// When the earliest row nobody holds falls due in the database (`None`: none known).
     pub db_due: Option<Millis>,
@@ -74,6 +78,7 @@ impl Lane {
             settle_until: owned.settle_until,
             ready: VecDeque::new(),
             in_flight: 0,
+            unrecorded: 0,
             counting_until: VecDeque::new(),
             awaiting_record: false,
             db_due: Some(0),
@@ -177,24 +182,27 @@ impl Lane {
         self.ready.pop_front().expect("next_start checked that one is ready")
     }
 
-    /// An attempt ended with its answer at `answered_at`. An ordered target's head waits for its
-    /// result to be on record; a retry of it goes back to the front, due at `retry`.
+    /// An attempt ended with its answer at `answered_at`. An ordered target's retried head goes
+    /// back to the front, due at `retry`, and waits for that to be on record.
     pub fn finish(&mut self, answered_at: Millis, retry: Option<ClaimedDelivery>) {
         self.in_flight -= 1;
+        self.unrecorded += 1;
         if self.rate_limit.is_some() {
             self.counting_until.push_back(answered_at + RATE_WINDOW_MS);
         }
-        if self.ordering == Ordering::Fifo {
+        if let (Ordering::Fifo, Some(head)) = (self.ordering, retry) {
             self.awaiting_record = true;
-            if let Some(head) = retry {
-                self.ready.push_front(head);
-            }
+            self.ready.push_front(head);
         }
     }
 
-    /// The result of an ordered target's head is on record: the next may go.
-    pub fn recorded(&mut self) {
-        self.awaiting_record = false;
+    /// `count` of this lane's results are on record (the recorder keeps their order, so once none
+    /// is left, a retried head's is among them).
+    pub fn recorded(&mut self, count: usize) {
+        self.unrecorded = self.unrecorded.saturating_sub(count);
+        if self.unrecorded == 0 {
+            self.awaiting_record = false;
+        }
     }
 
     /// A retry (unordered) went back to the database, due at `at`.
@@ -204,7 +212,7 @@ impl Lane {
 
     /// Whether the lane can be given up: nothing in flight or waiting to be recorded.
     pub fn quiet(&self) -> bool {
-        self.in_flight == 0 && !self.awaiting_record && !self.claiming
+        self.in_flight == 0 && self.unrecorded == 0 && !self.claiming
     }
 }
 
@@ -293,17 +301,24 @@ mod tests {
     }
 
     #[test]
-    fn an_ordered_lane_sends_one_at_a_time_and_the_next_only_once_the_last_is_recorded() {
+    fn an_ordered_lane_sends_one_at_a_time_and_a_retried_head_first_once_its_retry_is_recorded() {
         let mut lane = lane_with(Ordering::Fifo, None, 3);
-        let first = lane.start();
+        lane.start();
         assert_eq!(lane.next_start(10, 8), Err(Blocked::Waiting), "one in flight");
+        lane.finish(15, None);
+        assert_eq!(lane.next_start(16, 8), Ok(()), "a success lets the next go before it is on record");
+        let second = lane.start();
         // It failed and is retried at 500: it goes back to the head and holds the others.
-        lane.finish(20, Some(ClaimedDelivery { due_at: 500, ..first.clone() }));
-        assert_eq!(lane.next_start(30, 8), Err(Blocked::Waiting), "its result is not on record yet");
-        lane.recorded();
+        lane.finish(20, Some(ClaimedDelivery { due_at: 500, ..second.clone() }));
+        assert_eq!(lane.next_start(600, 8), Err(Blocked::Waiting), "its retry is not on record yet");
+        lane.recorded(1);
+        assert_eq!(lane.next_start(600, 8), Err(Blocked::Waiting), "nor is it after the first result alone");
+        assert!(!lane.quiet(), "a result waits to be recorded");
+        lane.recorded(1);
+        assert!(lane.quiet());
         assert_eq!(lane.next_start(30, 8), Err(Blocked::Until(500)));
         assert_eq!(lane.next_start(500, 8), Ok(()));
-        assert_eq!(lane.start().delivery_id, first.delivery_id, "the retry goes first");
+        assert_eq!(lane.start().delivery_id, second.delivery_id, "the retry goes first");
     }
 
     #[test]

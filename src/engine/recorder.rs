@@ -4,12 +4,13 @@
 //! node's committer): a crash in between raises them again with the retried attempt, never loses
 //! them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
 use crate::domain::ids::TargetId;
 
@@ -36,8 +37,8 @@ enum Job {
 
 /// What a cycle of the recorder did, for the dispatcher.
 pub(crate) struct Recorded {
-    /// Targets whose results are now on record (an ordered lane's next may go).
-    pub targets: Vec<TargetId>,
+    /// Targets, by the lease their attempts ran under, with how many results are now on record.
+    pub targets: Vec<((TargetId, Uuid), usize)>,
     pub claimed: Vec<Claimed>,
     /// Claims that could not be made: their lanes ask again later.
     pub failed_claims: Vec<TargetId>,
@@ -138,13 +139,20 @@ impl Recorder {
         }
         match self.store.record_and_claim(&self.results, &self.claims).await {
             Ok(cycle) => {
-                let mut targets: Vec<TargetId> = self.results.iter().map(|r| r.target.id).collect();
-                targets.sort_unstable();
-                targets.dedup();
+                let mut targets: HashMap<(TargetId, Uuid), usize> = HashMap::new();
+                for result in &self.results {
+                    *targets.entry((result.target.id, result.lease_token)).or_default() += 1;
+                }
                 let disabled = self.switch_off_failing_targets(&cycle.health).await;
                 self.results.clear();
                 self.claims.clear();
-                let recorded = Recorded { targets, claimed: cycle.claimed, failed_claims: Vec::new(), health: cycle.health, disabled };
+                let recorded = Recorded {
+                    targets: targets.into_iter().collect(),
+                    claimed: cycle.claimed,
+                    failed_claims: Vec::new(),
+                    health: cycle.health,
+                    disabled,
+                };
                 let _ = self.messages.send(Message::Recorded(recorded));
                 true
             }
