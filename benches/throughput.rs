@@ -253,7 +253,7 @@ async fn latency(server: &Server, receiver: &Receiver, seconds: u64) {
     line("latency sent → delivered at 1,000 events/s: p99", latencies[latencies.len() * 99 / 100], "ms", "≤ 25");
 }
 
-/// One endpoint with `ordering: "fifo"` (one delivery at a time, each recorded before the next)
+/// One endpoint with `ordering: "fifo"` (one delivery at a time)
 /// against an unordered one with the same cap (the default), each on a new node.
 async fn ordered(receiver: &Receiver, total: usize) {
     let mut rates = Vec::new();
