@@ -21,6 +21,7 @@ use switchyard::domain::health::TargetHealth;
 use switchyard::domain::ids::{AccountId, DeliveryId, EventId, TargetId};
 use switchyard::domain::integration::Integration;
 use switchyard::domain::integration::{HubspotConfig, IntegrationConfig};
+use switchyard::domain::mailer::{Mailer, MailerProvider, MailerRule, Template, TemplateParam};
 use switchyard::domain::ownership::NodeInfo;
 use switchyard::domain::ownership::Ordering;
 use switchyard::domain::queue::{AttemptResult, ClaimOrder, ClaimedDelivery};
@@ -376,6 +377,7 @@ async fn concurrent_claims_never_share_a_delivery() {
 async fn integrations_destinations_and_activations() {
     for (name, store, _dir) in stores().await {
         let acct = account(store.as_ref()).await;
+        let other = account(store.as_ref()).await;
         let now = now_ms();
         let integration = Integration {
             id: TargetId::now_v7(),
@@ -396,7 +398,13 @@ async fn integrations_destinations_and_activations() {
         };
         store.insert_integration(&integration, None).await.unwrap();
         assert_eq!(store.get_integration(acct, integration.id).await.unwrap(), Some(integration.clone()), "{name}");
-        assert_eq!(store.integration_target(integration.id, now).await.unwrap().unwrap().0, integration);
+        let renamed = Integration { name: "CRM".into(), is_active: false, rate_limit: Some(3), updated_at: now + 1, ..integration.clone() };
+        assert!(store.update_integration(&renamed).await.unwrap(), "{name}");
+        assert!(!store.update_integration(&Integration { account_id: other, ..renamed.clone() }).await.unwrap(), "{name}: not another account's");
+        assert_eq!(store.list_integrations(acct).await.unwrap(), vec![renamed.clone()], "{name}");
+        assert!(store.list_integrations(other).await.unwrap().is_empty(), "{name}");
+        assert_eq!(store.integration_target(integration.id, now).await.unwrap().unwrap().0, renamed);
+        assert!(!store.delete_integration(other, integration.id).await.unwrap(), "{name}");
         assert!(store.delete_integration(acct, integration.id).await.unwrap());
 
         let destination = Destination {
@@ -415,6 +423,14 @@ async fn integrations_destinations_and_activations() {
         };
         store.insert_destination(&destination).await.unwrap();
         assert_eq!(store.destination_target(destination.id).await.unwrap(), Some(destination.clone()), "{name}");
+        let moved =
+            Destination { url: "https://example.com/other".into(), method: DestinationMethod::Patch, updated_at: now + 1, ..destination.clone() };
+        assert!(store.update_destination(&moved).await.unwrap(), "{name}");
+        assert!(!store.update_destination(&Destination { account_id: other, ..moved.clone() }).await.unwrap(), "{name}");
+        assert_eq!(store.list_destinations(acct).await.unwrap(), vec![moved.clone()], "{name}");
+        assert_eq!(store.get_destination(acct, destination.id).await.unwrap(), Some(moved.clone()), "{name}");
+        assert_eq!(store.get_destination(other, destination.id).await.unwrap(), None, "{name}: not another account's");
+        let destination = moved;
 
         let run = Event { event_type: "activation.run".into(), data: "{}".into(), ..event(acct, "activation.run", None) };
         let activation = Activation {
@@ -455,6 +471,88 @@ async fn integrations_destinations_and_activations() {
 }
 
 /// Claims up to `limit` of `target`'s deliveries nobody holds, as its owner would.
+#[tokio::test]
+async fn mailers_are_stored_listed_verified_updated_and_deleted() {
+    for (name, store, _dir) in stores().await {
+        let (acct, other) = (account(store.as_ref()).await, account(store.as_ref()).await);
+        let now = now_ms();
+        let mailer = Mailer {
+            id: TargetId::now_v7(),
+            account_id: acct,
+            name: "Transactional".into(),
+            provider: MailerProvider::Sendgrid,
+            sender_name: "Acme".into(),
+            sender_email: Some("noreply@acme.test".into()),
+            reply_to: Some("help@acme.test".into()),
+            bcc: None,
+            config: serde_json::Map::new(),
+            credentials: Some(vec![1, 2, 3]),
+            credential_hints: serde_json::json!({"api_key": "SG.…xyz"}).as_object().unwrap().clone(),
+            template_params: vec![TemplateParam { parameter_name: "first".into(), source_field: "first_name".into() }],
+            rules: vec![MailerRule {
+                event_type: "participant.completed".into(),
+                template: Template::Stored("d-123".into()),
+                recipient_field: "email".into(),
+            }],
+            workspaces: WorkspaceScope::All,
+            is_active: true,
+            rate_limit: Some(5),
+            verified: false,
+            verified_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_mailer(&mailer).await.unwrap();
+        assert_eq!(store.list_mailers(acct).await.unwrap(), vec![mailer.clone()], "{name}");
+        assert!(store.list_mailers(other).await.unwrap().is_empty(), "{name}: another account sees none");
+        assert_eq!(store.get_mailer(other, mailer.id).await.unwrap(), None, "{name}");
+        assert!(!store.mark_mailer_verified(acct, mailer.id, now - 1, now + 1).await.unwrap(), "{name}: tested with a version since changed");
+        assert!(!store.mark_mailer_verified(other, mailer.id, now, now + 1).await.unwrap(), "{name}: not another account's");
+        assert!(store.mark_mailer_verified(acct, mailer.id, now, now + 1).await.unwrap(), "{name}");
+        let verified = store.get_mailer(acct, mailer.id).await.unwrap().unwrap();
+        assert_eq!((verified.verified, verified.verified_at), (true, Some(now + 1)), "{name}");
+        let changed = Mailer { name: "Renamed".into(), rate_limit: None, rules: Vec::new(), updated_at: now + 2, ..verified };
+        assert!(store.update_mailer(&changed).await.unwrap(), "{name}");
+        assert!(!store.update_mailer(&Mailer { account_id: other, ..changed.clone() }).await.unwrap(), "{name}: not another account's");
+        assert_eq!(store.mailer_target(mailer.id).await.unwrap(), Some(changed.clone()), "{name}");
+        assert!(!store.delete_mailer(other, mailer.id).await.unwrap(), "{name}");
+        assert!(store.delete_mailer(acct, mailer.id).await.unwrap(), "{name}");
+        assert_eq!(store.mailer_target(mailer.id).await.unwrap(), None, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_direct_send_is_one_delivery_with_its_params_and_only_postgres_tells_of_work() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let hook = endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        let mut notices = store.listen_for_work().await.unwrap();
+        assert_eq!(notices.is_some(), name == "postgres", "{name}: LISTEN/NOTIFY only where the database has it");
+        let target = TargetRef { kind: TargetKind::Webhook, id: hook };
+        // Fan-out is bypassed: the endpoint is not subscribed to this type, and gets it anyway.
+        let send = event(acct, "mail.direct", None);
+        let delivery = store.enqueue_direct(&send, target, r#"{"to":"a@b.test"}"#).await.unwrap();
+        assert_eq!((delivery.event_id, delivery.target, delivery.status), (send.id, target, DeliveryStatus::Pending), "{name}");
+        if let Some(notices) = notices.as_mut() {
+            // The channel is the database's: tests in other schemas send notices on it too.
+            let ours = async {
+                while let Some(noticed) = notices.recv().await {
+                    if noticed.contains(&hook) {
+                        return;
+                    }
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(30), ours).await.expect("the owner is told of the new work");
+        }
+        let claimed = claim_due(store.as_ref(), now_ms() + 1, 10).await;
+        assert_eq!(
+            claimed.iter().map(|c| (c.delivery_id, c.params.as_deref())).collect::<Vec<_>>(),
+            vec![(delivery.id, Some(r#"{"to":"a@b.test"}"#))],
+            "{name}"
+        );
+    }
+}
+
 async fn claim(store: &dyn Store, target: TargetId, token: Uuid, now: Millis, limit: u32, ordering: Ordering) -> Vec<ClaimedDelivery> {
     let order = ClaimOrder { target, token, limit, ordering, now };
     store.record_and_claim(&[], &[order]).await.unwrap().claimed.remove(0).deliveries
