@@ -314,3 +314,34 @@ async fn a_slow_endpoint_does_not_hold_up_the_others() {
     server.wait_for_status(&slow_id, "delivered", 20).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn deleting_a_target_while_its_attempt_is_in_flight_leaves_the_engine_working() {
+    let server = TestServer::start_with(&["--allow-http", "--allow-private-networks", "--request-timeout", "10s"]).await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let (g, f) = (gate.clone(), in_flight.clone());
+    let app = axum::Router::new().fallback(move || {
+        let (g, f) = (g.clone(), f.clone());
+        async move {
+            f.fetch_add(1, Ordering::SeqCst);
+            g.acquire().await.unwrap().forget();
+            StatusCode::NO_CONTENT
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let held_url = format!("http://{}/held", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (held_id, _) = server.create_endpoint(&held_url, &["contact.created"]).await;
+    server.send_event("contact.created", json!({"n": 1})).await;
+    eventually(WAIT, "the attempt reaches the receiver", || async { (in_flight.load(Ordering::SeqCst) == 1).then_some(()) }).await;
+    // The endpoint, its delivery and its event's fan-out go while the attempt is out; its answer
+    // then has nothing to be recorded against.
+    server.ok("webhooks-delete", json!({"id": held_id})).await;
+    gate.add_permits(1);
+    let after = Receiver::always(204).await;
+    let (after_id, _) = server.create_endpoint(&after.url, &["contact.updated"]).await;
+    server.send_event("contact.updated", json!({"n": 2})).await;
+    server.wait_for_status(&after_id, "delivered", 1).await;
+    server.stop().await;
+}

@@ -242,6 +242,25 @@ async fn claims_leases_results_and_retries() {
 }
 
 #[tokio::test]
+async fn a_result_whose_target_was_deleted_meanwhile_does_not_hold_up_the_others() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let (gone, kept) = (endpoint(store.as_ref(), acct, &["contact.created"]).await, endpoint(store.as_ref(), acct, &["contact.created"]).await);
+        store.accept_events(&[event(acct, "contact.created", None)]).await.unwrap();
+        let now = now_ms() + 1;
+        let mut claimed = claim(store.as_ref(), gone, Uuid::new_v4(), now, 10, Ordering::Unordered).await;
+        claimed.extend(claim(store.as_ref(), kept, Uuid::new_v4(), now, 10, Ordering::Unordered).await);
+        assert_eq!(claimed.len(), 2, "{name}");
+        assert!(store.delete_endpoint(acct, gone).await.unwrap());
+        let results: Vec<AttemptResult> = claimed.iter().map(|c| result_of(c, DeliveryStatus::Delivered, 204, now, now)).collect();
+        store.record_attempts(&results).await.unwrap();
+        let kept_delivery = claimed.iter().find(|c| c.target.id == kept).unwrap().delivery_id;
+        assert_eq!(store.get_delivery(acct, kept_delivery).await.unwrap().unwrap().status, DeliveryStatus::Delivered, "{name}");
+        assert_eq!(store.list_attempts(acct, kept_delivery).await.unwrap().len(), 1, "{name}");
+    }
+}
+
+#[tokio::test]
 async fn claims_take_due_rows_first_or_an_ordered_targets_in_acceptance_order() {
     for (name, store, _dir) in stores().await {
         let acct = account(store.as_ref()).await;

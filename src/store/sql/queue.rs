@@ -199,9 +199,12 @@ async fn record_attempts_in(tx: &mut Tx, results: &[AttemptResult]) -> StoreResu
     if results.is_empty() {
         return Ok(());
     }
+    // A delivery deleted meanwhile (with its target or account) takes no attempt: its result has
+    // nothing left to be recorded against, and must not fail the others'.
     let mut q = sqlx::QueryBuilder::<Db>::new(
         "INSERT INTO attempts (id, delivery_id, attempt_number, started_at, duration_ms, http_status_code, \
-         error_kind, error_message, response_excerpt, manual) ",
+         error_kind, error_message, response_excerpt, manual) \
+         SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, v.column10 FROM (",
     );
     q.push_values(results, |mut row, r| {
         let a = &r.attempt;
@@ -216,6 +219,7 @@ async fn record_attempts_in(tx: &mut Tx, results: &[AttemptResult]) -> StoreResu
             .push_bind(a.response_excerpt.clone())
             .push_bind(a.manual);
     });
+    q.push(") AS v WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.column2)");
     q.build().execute(&mut **tx).await?;
     // A VALUES list names its columns column1, column2, … in both dialects.
     let mut q = sqlx::QueryBuilder::<Db>::new(
