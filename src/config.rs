@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::domain::access::TokenScope;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
@@ -50,10 +52,15 @@ pub enum Command {
         #[arg(long, default_value_t = 204)]
         status: u16,
     },
-    /// Manage API tokens.
+    /// Manage API tokens, working on the database.
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Manage accounts, working on the database.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
     },
 }
 
@@ -86,9 +93,64 @@ pub enum TokenCommand {
         /// Account name.
         #[arg(long)]
         account: String,
+        /// What the token is for.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// full, read_only or events_send.
+        #[arg(long, default_value = "full", value_parser = token_scope)]
+        scope: TokenScope,
+        /// It stops working after this long (e.g. `90d`); default: never.
+        #[arg(long, value_parser = duration)]
+        expires_in: Option<Duration>,
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// List an account's tokens (never the tokens themselves).
+    List {
+        /// Account name.
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke a token: it stops working at once (within a second on running servers).
+    Revoke {
+        /// Account name.
+        #[arg(long)]
+        account: String,
+        /// The token's id (from `token list`).
+        id: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountCommand {
+    /// Create an account.
+    Create {
+        name: String,
+        /// The platform's own key for this customer.
+        #[arg(long)]
+        external_id: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List accounts.
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Delete an account and everything of it (its tokens stop at once; the rest goes in batches).
+    Delete {
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+fn token_scope(text: &str) -> Result<TokenScope, String> {
+    TokenScope::parse(text).ok_or_else(|| "one of full, read_only, events_send".into())
 }
 
 #[derive(Args, Debug, Clone)]
@@ -123,6 +185,11 @@ pub struct ServeArgs {
     /// Key file. Default: beside the SQLite database, `<database>.key`, mode 0600.
     #[arg(long, env = "SWITCHYARD_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
+    /// The operator credential of a host platform: it calls the admin API (`accounts-*`, and
+    /// `tokens-*` for any account) and nothing else. At least 32 characters; without it, the admin
+    /// calls answer `auth.forbidden`.
+    #[arg(long, env = "SWITCHYARD_OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<String>,
     /// Allow plain `http://` destinations (development only).
     #[arg(long, env = "SWITCHYARD_ALLOW_HTTP")]
     pub allow_http: bool,

@@ -4,7 +4,8 @@
 //! retention whose deliveries are all settled (a pending delivery keeps its payload), 500 at a
 //! time with a pause in between so delivery and ingest never wait long; gives freed space back
 //! to the file system (SQLite); deletes signing secrets whose grace ended; and marks failed the
-//! background tasks whose process stopped. Every node may run it: each step is idempotent.
+//! background tasks whose process stopped; and finishes deleting accounts being deleted. Every
+//! node may run it: each step is idempotent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,7 @@ pub struct PassReport {
     pub payloads_expired: u64,
     pub secrets_deleted: u64,
     pub tasks_failed: u64,
+    pub account_rows_deleted: u64,
 }
 
 pub fn start(
@@ -94,5 +96,20 @@ pub async fn pass(accounts: &dyn AccountStore, upkeep: &dyn Upkeep, default_rete
         }
     }
     report.tasks_failed = upkeep.fail_stale_tasks(now - STALE_TASK, now).await?;
+    report.account_rows_deleted = purge_deleted_accounts(upkeep).await?;
     Ok(report)
+}
+
+/// Deletes what the accounts being deleted still hold, a batch at a time with a pause in between,
+/// until nothing is left; returns the rows deleted. Started by `accounts-delete`, and run by every
+/// pass, so a deletion cut short by a stop goes on.
+pub async fn purge_deleted_accounts(upkeep: &dyn Upkeep) -> StoreResult<u64> {
+    let mut deleted = 0;
+    loop {
+        match upkeep.purge_deleted_accounts(BATCH).await? {
+            0 => return Ok(deleted),
+            rows => deleted += rows,
+        }
+        tokio::time::sleep(PAUSE).await;
+    }
 }

@@ -41,6 +41,11 @@ impl<K: Hash + Eq, V: Clone> Fresh<K, V> {
         entries.get(key).filter(|(at, _)| at.elapsed() < FRESH_FOR).map(|(_, value)| value.clone())
     }
 
+    /// Forgets at once the entries whose value fails `keep` (a revoked token, a deleted account).
+    pub fn retain(&self, keep: impl Fn(&V) -> bool) {
+        self.entries.lock().expect("lock is never poisoned").retain(|_, (_, value)| keep(value));
+    }
+
     pub fn put(&self, key: K, value: V) {
         let mut entries = self.entries.lock().expect("lock is never poisoned");
         if entries.len() >= MAX_ENTRIES {
@@ -61,6 +66,10 @@ mod tests {
         assert_eq!(cache.get(&1), Some(10));
         cache.entries.lock().unwrap().get_mut(&1).unwrap().0 -= FRESH_FOR;
         assert_eq!(cache.get(&1), None, "stale after FRESH_FOR");
+        cache.put(2, 20);
+        cache.put(3, 30);
+        cache.retain(|v| *v != 20);
+        assert_eq!((cache.get(&2), cache.get(&3)), (None, Some(30)), "retain forgets at once");
         for k in 0..MAX_ENTRIES + 5 {
             cache.put(k, k);
         }

@@ -104,6 +104,12 @@ pub fn sent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> 
     Value::deserialize(d).map(Some)
 }
 
+/// For `#[serde(default, deserialize_with = "present")]`: tells a field sent as null
+/// (`Some(None)`) from a missing one (`None`).
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
 /// For `#[serde(default, deserialize_with = "whole")]` on an optional count: `20` or `20.0`.
 pub fn whole<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<Option<T>, D::Error> {
     let Some(value) = Option::<Value>::deserialize(d)? else { return Ok(None) };

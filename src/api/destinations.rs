@@ -189,7 +189,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     };
     apply(&state, &mut destination, req.url, req.fields).await?;
     state.store.targets.insert_destination(&destination).await.or_store_error(SCOPE)?;
-    state.engine.changed(destination.id);
+    state.engine.changed();
     success(DestinationOne { destination: destination.into() })
 }
 
@@ -218,7 +218,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     if !state.store.targets.update_destination(&destination).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "destination"));
     }
-    state.engine.changed(destination.id);
+    state.engine.changed();
     success(DestinationOne { destination: destination.into() })
 }
 

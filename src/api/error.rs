@@ -23,6 +23,8 @@ pub enum Scope {
     Destinations,
     Activations,
     Account,
+    Accounts,
+    Tokens,
     Tasks,
 }
 
@@ -41,13 +43,15 @@ impl Scope {
             Self::Destinations => "destinations",
             Self::Activations => "activations",
             Self::Account => "account",
+            Self::Accounts => "accounts",
+            Self::Tokens => "tokens",
             Self::Tasks => "tasks",
         }
     }
 
     /// The scope of `/api/<resource>-<verb>`.
     pub fn from_path(path: &str) -> Option<Self> {
-        const CALLS: [(&str, Scope); 14] = [
+        const CALLS: [(&str, Scope); 16] = [
             ("webhooks-", Scope::Webhooks),
             ("events-", Scope::Events),
             ("events.", Scope::Events), // the CSV export, `events.csv`
@@ -61,6 +65,8 @@ impl Scope {
             ("destinations-", Scope::Destinations),
             ("activations-", Scope::Activations),
             ("account-", Scope::Account),
+            ("accounts-", Scope::Accounts),
+            ("tokens-", Scope::Tokens),
             ("tasks-", Scope::Tasks),
         ];
         let call = path.strip_prefix("/api/")?;
@@ -122,6 +128,7 @@ impl ApiError {
                 tracing::warn!(%error, "database unavailable");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, scope, "unavailable", "the database is unavailable; retry shortly")
             }
+            StoreError::Conflict(what) => Self::new(StatusCode::CONFLICT, scope, &format!("{what}_taken"), format!("that {what} is already taken")),
             StoreError::Internal(_) => {
                 tracing::error!(%error, "database error");
                 Self::internal(scope)
@@ -178,6 +185,8 @@ mod tests {
         assert_eq!(Scope::from_path("/api/deliveries-retry"), Some(Scope::Deliveries));
         assert_eq!(Scope::from_path("/api/integration-kinds-list"), Some(Scope::Integrations));
         assert_eq!(Scope::from_path("/api/account-update"), Some(Scope::Account));
+        assert_eq!(Scope::from_path("/api/accounts-create"), Some(Scope::Accounts));
+        assert_eq!(Scope::from_path("/api/tokens-revoke"), Some(Scope::Tokens));
         assert_eq!(Scope::from_path("/api/tasks-get"), Some(Scope::Tasks));
         assert_eq!(Scope::from_path("/api/events.csv"), Some(Scope::Events));
         assert_eq!(Scope::from_path("/api/webhooks-recover"), Some(Scope::Webhooks));

@@ -8,9 +8,43 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use super::error::{ApiError, OrStoreError, Scope};
 use crate::crypto::api_token;
+use crate::domain::access::need_of;
 use crate::domain::account::Caller;
+use crate::domain::time::{Millis, now_ms};
 
-impl<S: Send + Sync> FromRequestParts<S> for Caller
+/// Who is calling, before the call says whom it takes: the operator (`--operator-token`) or an
+/// account's token.
+#[derive(Clone, Copy, Debug)]
+pub enum Principal {
+    Operator,
+    Account(Caller),
+}
+
+/// The operator, for the admin calls: an account's token is refused.
+pub struct Operator;
+
+/// A token's use is written down at most this often (a write per call would be a write per event).
+const MARK_USED_EVERY: Millis = 60_000;
+
+pub fn forbidden(message: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, Scope::Auth, "forbidden", message)
+}
+
+/// The bearer token of the request.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let unauthorized = |reason: &str, message: &str| ApiError::new(StatusCode::UNAUTHORIZED, Scope::Auth, reason, message);
+    let header =
+        parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| unauthorized("missing_token", "send Authorization: Bearer <token>"))?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("invalid_token", "the Authorization header must be 'Bearer <token>'"))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal
 where
     AppState: FromRef<S>,
 {
@@ -18,33 +52,67 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
-        let unauthorized = |reason: &str, message: &str| ApiError::new(StatusCode::UNAUTHORIZED, Scope::Auth, reason, message);
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("missing_token", "send Authorization: Bearer <token>"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| unauthorized("invalid_token", "the Authorization header must be 'Bearer <token>'"))?;
+        let digest = api_token::digest(bearer(parts)?);
+        if state.operator.as_deref() == Some(digest.as_str()) {
+            return Ok(Principal::Operator);
+        }
+        if let Some(caller) = state.caches.callers.get(&digest) {
+            return Ok(Principal::Account(caller));
+        }
         // A database outage answers in the call's own scope (`events.unavailable`, …).
         let scope = Scope::from_path(parts.uri.path()).unwrap_or(Scope::Auth);
-        let digest = api_token::digest(token);
-        if let Some(caller) = state.caches.callers.get(&digest) {
-            return Ok(caller);
+        let now = now_ms();
+        let found = state.store.accounts.token_by_digest(&digest, now).await.or_store_error(scope)?;
+        let found = found.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, Scope::Auth, "invalid_token", "the API token is not valid"))?;
+        if found.last_used_at.is_none_or(|at| at + MARK_USED_EVERY <= now) {
+            let accounts = state.store.accounts.clone();
+            tokio::spawn(async move {
+                if let Err(e) = accounts.mark_token_used(found.caller.token_id, now).await {
+                    tracing::debug!(error = %e, "could not note a token's use");
+                }
+            });
         }
-        let caller = state
-            .store
-            .accounts
-            .caller_for_token(&digest)
-            .await
-            .or_store_error(scope)?
-            .ok_or_else(|| unauthorized("invalid_token", "the API token is not valid"))?;
-        state.caches.callers.put(digest, caller);
+        state.caches.callers.put(digest, found.caller);
+        Ok(Principal::Account(found.caller))
+    }
+}
+
+/// An account's caller whose token's scope allows this call (`domain::access`).
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let caller = match Principal::from_request_parts(parts, state).await? {
+            Principal::Operator => return Err(forbidden("the operator credential calls the admin API only; call this with a token of the account")),
+            Principal::Account(caller) => caller,
+        };
+        let call = parts.uri.path().strip_prefix("/api/").unwrap_or_default();
+        if !caller.scope.allows(need_of(call)) {
+            return Err(forbidden(&format!("this token's scope ({}) does not allow {call}", caller.scope.as_str())));
+        }
         Ok(caller)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Operator
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if AppState::from_ref(state).operator.is_none() {
+            // Checked first: whatever the token, nobody can be the operator.
+            bearer(parts)?;
+            return Err(forbidden("no operator credential is set on this server (--operator-token)"));
+        }
+        match Principal::from_request_parts(parts, state).await? {
+            Principal::Operator => Ok(Operator),
+            Principal::Account(_) => Err(forbidden("this call takes the operator credential, not an account's token")),
+        }
     }
 }
 

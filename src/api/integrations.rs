@@ -306,7 +306,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
         updated_at: now,
     };
     state.store.targets.insert_integration(&integration, signing.as_ref().map(|(_, stored)| stored)).await.or_store_error(SCOPE)?;
-    state.engine.changed(integration.id);
+    state.engine.changed();
     success(IntegrationCreated { integration: integration.into(), signing_secret: signing.map(|(s, _)| s.expose()) })
 }
 
@@ -365,7 +365,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(updat
     if !state.store.targets.update_integration(&integration).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "integration"));
     }
-    state.engine.changed(integration.id);
+    state.engine.changed();
     success(IntegrationOne { integration: integration.into() })
 }
 

@@ -358,7 +358,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     };
     apply(&state, &mut mailer, fields, true).await?;
     state.store.targets.insert_mailer(&mailer).await.or_store_error(SCOPE)?;
-    state.engine.changed(mailer.id);
+    state.engine.changed();
     success(MailerOne { mailer: mailer.into() })
 }
 
@@ -388,7 +388,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     apply(&state, &mut mailer, req.fields, false).await?;
     mailer.updated_at = now_ms();
     let updated = state.store.targets.update_mailer(&mailer).await.or_store_error(SCOPE)?;
-    state.engine.changed(mailer.id);
+    state.engine.changed();
     if !updated {
         return Err(ApiError::not_found(SCOPE, "mailer"));
     }

@@ -3,6 +3,7 @@
 //! nothing here decides delivery behaviour.
 
 mod account;
+mod accounts;
 mod activations;
 mod cache;
 mod checks;
@@ -18,6 +19,7 @@ mod openapi;
 mod ops;
 mod target_ops;
 mod tasks;
+mod tokens;
 mod ui;
 mod webhooks;
 mod workspaces;
@@ -76,6 +78,8 @@ pub struct AppState {
     pub events: EventCommitter,
     /// Callers and event catalogs, fresh for a second (`cache.rs`).
     pub caches: Arc<cache::Caches>,
+    /// The digest of the operator credential (`--operator-token`), if one is set.
+    pub operator: Option<String>,
     pub secret_box: SecretBox,
     /// Builds integration adapters for Verify Connection.
     pub targets: TargetFactory,
@@ -187,6 +191,14 @@ fn router_parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tasks::get))
         .routes(routes!(account::get))
         .routes(routes!(account::update))
+        .routes(routes!(accounts::create))
+        .routes(routes!(accounts::list))
+        .routes(routes!(accounts::get))
+        .routes(routes!(accounts::update))
+        .routes(routes!(accounts::delete))
+        .routes(routes!(tokens::create))
+        .routes(routes!(tokens::list))
+        .routes(routes!(tokens::revoke))
         .split_for_parts()
 }
 

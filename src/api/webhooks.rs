@@ -197,7 +197,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         updated_at: now,
     };
     state.store.targets.insert_endpoint(&endpoint, &stored).await.or_store_error(SCOPE)?;
-    state.engine.changed(endpoint.id);
+    state.engine.changed();
     success(WebhookCreated { endpoint: endpoint.into(), signing_secret: secret.expose() })
 }
 
@@ -246,7 +246,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
         return Err(ApiError::not_found(SCOPE, "webhook endpoint"));
     }
     // Its owner applies the new settings (and takes up pending work again if re-enabled).
-    state.engine.changed(endpoint.id);
+    state.engine.changed();
     success(WebhookOne { endpoint: endpoint.into() })
 }
 

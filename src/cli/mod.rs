@@ -1,13 +1,12 @@
 //! The `switchyard` commands.
 
+mod accounts;
 mod activate;
 mod migrate_store;
 
 use std::process::ExitCode;
 
-use crate::config::{Cli, Command, DatabaseArgs, LogFormat, TokenCommand};
-use crate::crypto::api_token;
-use crate::domain::time::now_ms;
+use crate::config::{Cli, Command, DatabaseArgs, LogFormat};
 use crate::server;
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -45,17 +44,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::listen::run(std::net::SocketAddr::new(host, port), secret, status).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token { command: TokenCommand::Create { account, database } } => {
+        Command::Token { command } => {
             init_logging(LogFormat::Text, "warn");
-            let account = account.trim();
-            if account.is_empty() {
-                anyhow::bail!("--account must not be empty");
-            }
-            let (store, _) = server::open_store(&database).await?;
-            let token = api_token::generate();
-            let account_id = store.add_token(account, &api_token::digest(&token), now_ms()).await?;
-            eprintln!("Created an API token for account '{account}' ({account_id}). It is shown only this once:");
-            println!("{token}");
+            accounts::token(command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Account { command } => {
+            init_logging(LogFormat::Text, "warn");
+            accounts::account(command).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

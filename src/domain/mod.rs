@@ -3,6 +3,7 @@
 //! `ids`. No I/O, no clocks, no randomness of its own (new ids aside: `ids::*::now_v7`). Callers
 //! pass `now` and random numbers in, so every rule here is testable as a plain function.
 
+pub mod access;
 pub mod account;
 pub mod activation;
 pub mod delivery;

@@ -121,10 +121,9 @@ impl Signal {
         }
     }
 
-    /// `target` was created or its settings changed.
-    pub fn changed(&self, target: TargetId) {
+    /// Targets were created, changed or deleted: the owners look again.
+    pub fn changed(&self) {
         if let Some(messages) = &self.messages {
-            tracing::debug!(%target, "target changed");
             let _ = messages.send(Message::Changed);
         }
     }

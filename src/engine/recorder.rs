@@ -21,7 +21,7 @@ use crate::domain::health::{TargetHealth, answered_gone, disable_reason};
 use crate::domain::operational;
 use crate::domain::queue::{AttemptResult, ClaimOrder, Claimed};
 use crate::domain::time::now_ms;
-use crate::store::{DeliveryQueue, EventCommitter};
+use crate::store::{DeliveryQueue, EventCommitter, StoreError};
 
 /// Most results recorded in one transaction.
 const MAX_GROUP: usize = 512;
@@ -130,12 +130,8 @@ impl Recorder {
 
     /// One transaction; false when it failed (the results are kept for the next).
     async fn cycle(&mut self) -> bool {
-        if !self.reports.is_empty() {
-            if let Err(e) = self.committer.accept(self.reports.clone()).await {
-                tracing::warn!(error = %e, "could not accept operational events; retrying shortly");
-                return false;
-            }
-            self.reports.clear();
+        if !self.reports.is_empty() && !self.accept_reports().await {
+            return false;
         }
         match self.store.record_and_claim(&self.results, &self.claims).await {
             Ok(cycle) => {
@@ -161,6 +157,36 @@ impl Recorder {
                 let failed_claims = self.claims.drain(..).map(|order| order.target).collect::<HashSet<_>>().into_iter().collect();
                 let recorded = Recorded { targets: Vec::new(), claimed: Vec::new(), failed_claims, health: Vec::new(), disabled: Vec::new() };
                 let _ = self.messages.send(Message::Recorded(recorded));
+                false
+            }
+        }
+    }
+
+    /// Accepts the operational reports waiting; false when they must wait for the database. A
+    /// report the database refuses for good (its account was deleted meanwhile) is dropped, so it
+    /// cannot hold up the results behind it.
+    async fn accept_reports(&mut self) -> bool {
+        match self.committer.accept(self.reports.clone()).await {
+            Ok(_) => {
+                self.reports.clear();
+                true
+            }
+            Err(StoreError::Internal(_)) => {
+                let mut kept = Vec::new();
+                for report in std::mem::take(&mut self.reports) {
+                    match self.committer.accept(vec![report.clone()]).await {
+                        Ok(_) => {}
+                        Err(StoreError::Internal(e)) => {
+                            tracing::warn!(error = %e, account = %report.account_id, kind = %report.event_type, "operational event refused; dropped")
+                        }
+                        Err(_) => kept.push(report),
+                    }
+                }
+                self.reports = kept;
+                self.reports.is_empty()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not accept operational events; retrying shortly");
                 false
             }
         }

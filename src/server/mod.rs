@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, StoreRoles};
 use crate::config::{DatabaseArgs, DatabaseLocation, ServeArgs, relay_server};
+use crate::crypto::api_token;
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::url_policy::UrlPolicy;
@@ -138,6 +139,9 @@ impl Core {
         if args.endpoint_concurrency == 0 || args.max_in_flight == 0 {
             bail!("--endpoint-concurrency and --max-in-flight must be at least 1");
         }
+        if args.operator_token.as_ref().is_some_and(|t| t.trim().len() < 32) {
+            bail!("--operator-token must be at least 32 characters (e.g. `openssl rand -base64 32`)");
+        }
         let (store, location) = open_store(&args.database).await?;
         let secret_box = secret_box(args, &location)?;
         let url_policy = UrlPolicy { allow_http: args.allow_http, allow_private_networks: args.allow_private_networks };
@@ -211,6 +215,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
         store: StoreRoles::new(&core.store),
         events: core.events.clone(),
         caches: Default::default(),
+        operator: args.operator_token.as_deref().map(|t| api_token::digest(t.trim())),
         secret_box: core.secret_box.clone(),
         targets: core.targets.clone(),
         url_policy: core.url_policy,

@@ -23,7 +23,8 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::domain::account::{Account, Caller, Workspace};
+use crate::domain::access::TokenScope;
+use crate::domain::account::{Account, AccountCreated, Token, TokenUse, Workspace};
 use crate::domain::activation::{Activation, ActivationCounts, ActivationRecord, RecordFilter};
 use crate::domain::delivery::{Attempt, Delivery, DeliveryCounts, DeliveryFilter, FailedSet, RetryRequest};
 use crate::domain::destination::Destination;
@@ -43,11 +44,14 @@ use crate::domain::time::Millis;
 use crate::domain::walk::{BatchOutcome, Position};
 use crate::domain::window::Window;
 
-#[derive(Clone, Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached or is overloaded; the caller may retry.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A value that must be unique is taken (the name says which).
+    #[error("already taken: {0}")]
+    Conflict(&'static str),
     #[error("database error: {0}")]
     Internal(String),
 }
@@ -79,10 +83,43 @@ impl LeasePlan for NoLeases {
 /// settings).
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    /// Creates the account (with the default event-type catalog) if it does not exist, and
-    /// stores a new token digest for it. Returns the account id.
-    async fn add_token(&self, account_name: &str, token_digest: &str, now: Millis) -> StoreResult<AccountId>;
-    async fn caller_for_token(&self, token_digest: &str) -> StoreResult<Option<Caller>>;
+    /// Creates the account with the default event-type catalog, unless one with its external id
+    /// exists (that one is returned) or its name is taken.
+    async fn create_account(&self, account: &Account) -> StoreResult<AccountCreated>;
+    async fn account_by_name(&self, name: &str) -> StoreResult<Option<Account>>;
+    /// The account named `name`, created (with the default catalog) if there is none.
+    async fn account_named(&self, name: &str, now: Millis) -> StoreResult<Account> {
+        if let Some(account) = self.account_by_name(name).await? {
+            return Ok(account);
+        }
+        match self.create_account(&Account::new(name, None, now)).await? {
+            AccountCreated::Created(account) | AccountCreated::Existing(account) => Ok(account),
+            // Created by another process in between.
+            AccountCreated::NameTaken => self.account_by_name(name).await?.ok_or_else(|| StoreError::Internal("account vanished".into())),
+        }
+    }
+    /// Stores a full-scope token digest for the account named `account_name`, created if new
+    /// (tests, and tools that need one token quickly). Returns the account id.
+    async fn add_token(&self, account_name: &str, token_digest: &str, now: Millis) -> StoreResult<AccountId> {
+        let account = self.account_named(account_name, now).await?;
+        self.insert_token(&Token::new(account.id, "cli", TokenScope::Full, "", token_digest, now, None)).await?;
+        Ok(account.id)
+    }
+    async fn insert_token(&self, token: &Token) -> StoreResult<()>;
+    async fn list_tokens(&self, account: AccountId) -> StoreResult<Vec<Token>>;
+    /// Deletes the token: it stops working at once. False when the account has no such token.
+    async fn revoke_token(&self, account: AccountId, id: Uuid) -> StoreResult<bool>;
+    /// The token with this digest, unless it expired by `now`.
+    async fn token_by_digest(&self, token_digest: &str, now: Millis) -> StoreResult<Option<TokenUse>>;
+    async fn mark_token_used(&self, id: Uuid, at: Millis) -> StoreResult<()>;
+    /// Accounts (also those being deleted), by id, after `after`.
+    async fn list_accounts_page(&self, after: Option<AccountId>, limit: u32) -> StoreResult<Vec<Account>>;
+    /// Renames the account and sets its external id. False when not found (or being deleted);
+    /// `Err(Conflict)` when the name or external id belongs to another account.
+    async fn update_account(&self, id: AccountId, name: &str, external_id: Option<&str>) -> StoreResult<bool>;
+    /// Starts deleting the account: its tokens are deleted and its targets switched off at once;
+    /// `Upkeep::purge_deleted_accounts` deletes the rest. False when not found.
+    async fn start_account_deletion(&self, id: AccountId, now: Millis) -> StoreResult<bool>;
     async fn get_account(&self, id: AccountId) -> StoreResult<Option<Account>>;
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
     /// Sets (or, with `None`, clears) the account's own retention. False when not found.
@@ -300,6 +337,10 @@ pub trait Upkeep: Send + Sync {
     /// Marks failed the tasks still running that have not moved since `updated_before` (their
     /// process stopped). Returns how many.
     async fn fail_stale_tasks(&self, updated_before: Millis, now: Millis) -> StoreResult<u64>;
+    /// One step of deleting the accounts being deleted: up to `limit` rows of one of their big
+    /// tables (deliveries with their attempts, events), or, once those are empty, the rest of one
+    /// account at once. Returns the rows deleted (0: nothing left to do).
+    async fn purge_deleted_accounts(&self, limit: u32) -> StoreResult<u64>;
 }
 
 /// The whole store: every role. Only the wiring (`server`, the CLI) holds one; each consumer takes

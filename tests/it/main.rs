@@ -12,6 +12,7 @@ mod crash_recovery;
 mod delivery;
 mod endpoint_health;
 mod hardening;
+mod host_platform;
 mod integrations_api;
 mod integrations_delivery;
 mod listen;

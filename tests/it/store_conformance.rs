@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use switchyard::domain::account::Workspace;
+use switchyard::domain::access::TokenScope;
+use switchyard::domain::account::{Account, AccountCreated, Token, Workspace};
 use switchyard::domain::activation::Activation;
 use switchyard::domain::delivery::DeliveryStatus;
 use switchyard::domain::delivery::{Attempt, DeliveryCounts, DeliveryFilter, FailedSet, RetryRequest};
@@ -134,8 +135,8 @@ async fn accounts_tokens_workspaces_and_catalog() {
         let digest = Uuid::new_v4().to_string();
         let id = store.add_token("acme", &digest, now_ms()).await.unwrap();
         assert_eq!(store.add_token("acme", "another", now_ms()).await.unwrap(), id, "{name}: same account");
-        assert_eq!(store.caller_for_token(&digest).await.unwrap().unwrap().account_id, id);
-        assert!(store.caller_for_token("nope").await.unwrap().is_none());
+        assert_eq!(store.token_by_digest(&digest, now_ms()).await.unwrap().unwrap().caller.account_id, id);
+        assert!(store.token_by_digest("nope", now_ms()).await.unwrap().is_none());
         assert_eq!(store.list_event_types(id).await.unwrap().len(), 17, "{name}: the 14 defaults and 3 operational types");
         let et = EventType { name: "order.shipped".into(), description: String::new(), created_at: now_ms() };
         assert!(store.insert_event_type(id, &et).await.unwrap());
@@ -149,6 +150,68 @@ async fn accounts_tokens_workspaces_and_catalog() {
         assert!(store.get_workspace(AccountId::now_v7(), ws.id).await.unwrap().is_none(), "{name}: scoped by account");
         assert!(store.delete_workspace(id, ws.id).await.unwrap());
         assert!(store.list_workspaces(id).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn accounts_by_external_id_and_scoped_expiring_revocable_tokens() {
+    for (name, store, _dir) in stores().await {
+        let now = now_ms();
+        let acme = Account::new(&format!("acme-{}", Uuid::new_v4()), Some("cus_1"), now);
+        assert_eq!(store.create_account(&acme).await.unwrap(), AccountCreated::Created(acme.clone()), "{name}");
+        let same_key = Account::new("another name", Some("cus_1"), now);
+        assert_eq!(store.create_account(&same_key).await.unwrap(), AccountCreated::Existing(acme.clone()), "{name}: idempotent on the external id");
+        assert_eq!(store.create_account(&Account::new(&acme.name, None, now)).await.unwrap(), AccountCreated::NameTaken, "{name}");
+        assert_eq!(store.account_by_name(&acme.name).await.unwrap(), Some(acme.clone()), "{name}");
+        let beta = Account::new(&format!("beta-{}", Uuid::new_v4()), None, now);
+        store.create_account(&beta).await.unwrap();
+        assert_eq!(store.update_account(beta.id, &acme.name, None).await, Err(StoreError::Conflict("name")), "{name}");
+        assert_eq!(store.update_account(beta.id, "beta renamed", Some("cus_1")).await, Err(StoreError::Conflict("external_id")), "{name}");
+        assert!(store.update_account(beta.id, &format!("{} renamed", beta.name), Some("cus_2")).await.unwrap(), "{name}");
+        assert_eq!(store.get_account(beta.id).await.unwrap().unwrap().external_id.as_deref(), Some("cus_2"), "{name}");
+        let page = store.list_accounts_page(Some(acme.id), 10).await.unwrap();
+        assert_eq!(page.iter().map(|a| a.id).collect::<Vec<_>>(), vec![beta.id], "{name}: accounts after the cursor, in creation order");
+
+        let (token, record) = switchyard::crypto::api_token::issue(acme.id, "reader", TokenScope::ReadOnly, now, Some(now + 60_000));
+        store.insert_token(&record).await.unwrap();
+        let found = store.token_by_digest(&switchyard::crypto::api_token::digest(&token), now).await.unwrap().unwrap();
+        assert_eq!((found.caller.scope, found.last_used_at), (TokenScope::ReadOnly, None), "{name}");
+        assert!(store.token_by_digest(&record.digest, now + 60_000).await.unwrap().is_none(), "{name}: expired");
+        store.mark_token_used(record.id, now + 5).await.unwrap();
+        assert_eq!(store.list_tokens(acme.id).await.unwrap(), vec![Token { last_used_at: Some(now + 5), ..record.clone() }], "{name}");
+        assert!(!store.revoke_token(beta.id, record.id).await.unwrap(), "{name}: not another account's");
+        assert!(store.revoke_token(acme.id, record.id).await.unwrap(), "{name}");
+        assert!(store.token_by_digest(&record.digest, now).await.unwrap().is_none(), "{name}: revoked");
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_account_loses_its_tokens_at_once_and_its_data_in_batches() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let other = account(store.as_ref()).await;
+        let ep = endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        let kept = endpoint(store.as_ref(), other, &["contact.created"]).await;
+        let digest = Uuid::new_v4().to_string();
+        store.insert_token(&Token::new(acct, "t", TokenScope::Full, "", &digest, now_ms(), None)).await.unwrap();
+        let events: Vec<Event> = (0..5).map(|_| event(acct, "contact.created", None)).chain([event(other, "contact.created", None)]).collect();
+        store.accept_events(&events).await.unwrap();
+        assert!(store.start_account_deletion(acct, now_ms()).await.unwrap(), "{name}");
+        assert!(!store.start_account_deletion(acct, now_ms()).await.unwrap(), "{name}: once");
+        assert!(store.token_by_digest(&digest, now_ms()).await.unwrap().is_none(), "{name}: its tokens are gone at once");
+        assert!(store.get_account(acct).await.unwrap().unwrap().deleting_since.is_some(), "{name}");
+        let mut batches = Vec::new();
+        loop {
+            match store.purge_deleted_accounts(2).await.unwrap() {
+                0 => break,
+                rows => batches.push(rows),
+            }
+        }
+        assert_eq!(batches, vec![2, 2, 1, 2, 2, 1, 1], "{name}: 5 deliveries, then 5 events, 2 at a time, then the account row");
+        assert_eq!(store.get_account(acct).await.unwrap(), None, "{name}");
+        assert!(store.get_endpoint(acct, ep).await.unwrap().is_none(), "{name}");
+        assert!(store.get_endpoint(other, kept).await.unwrap().is_some(), "{name}: another account keeps its own");
+        assert_eq!(store.list_events(other, &EventFilter { limit: 10, ..Default::default() }).await.unwrap().len(), 1, "{name}");
     }
 }
 

@@ -12,58 +12,179 @@ fn workspace_from_row(row: &DbRow) -> StoreResult<Workspace> {
     })
 }
 
-const ACCOUNT_COLUMNS: &str = "id, name, retention_days, created_at";
+const ACCOUNT_COLUMNS: &str = "id, name, retention_days, external_id, deleting_since, created_at";
 
 fn account_from_row(row: &DbRow) -> StoreResult<Account> {
     Ok(Account {
         id: uuid_col(row, "id")?,
         name: row.try_get("name")?,
         retention_days: row.try_get::<Option<i64>, _>("retention_days")?.map(|d| d as u32),
+        external_id: row.try_get("external_id")?,
+        deleting_since: row.try_get("deleting_since")?,
         created_at: row.try_get("created_at")?,
     })
 }
 
+const TOKEN_COLUMNS: &str = "id, account_id, name, scope, prefix, digest, created_at, expires_at, last_used_at";
+
+fn token_from_row(row: &DbRow) -> StoreResult<Token> {
+    let scope: String = row.try_get("scope")?;
+    Ok(Token {
+        id: uuid_col(row, "id")?,
+        account_id: uuid_col(row, "account_id")?,
+        name: row.try_get("name")?,
+        scope: TokenScope::parse(&scope).ok_or_else(|| StoreError::Internal(format!("unknown token scope {scope}")))?,
+        prefix: row.try_get("prefix")?,
+        digest: row.try_get("digest")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+    })
+}
+
+async fn account_where(tx: &mut Tx, column: &str, value: &str) -> StoreResult<Option<Account>> {
+    let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {column} = $1")).bind(value).fetch_optional(&mut **tx).await?;
+    row.as_ref().map(account_from_row).transpose()
+}
+
+/// Whether another account than `id` already has `value` in `column`.
+async fn taken_by_another(tx: &mut Tx, column: &str, value: &str, id: AccountId) -> StoreResult<bool> {
+    Ok(account_where(tx, column, value).await?.is_some_and(|a| a.id != id))
+}
+
 #[async_trait]
 impl AccountStore for Backend {
-    async fn add_token(&self, account_name: &str, token_digest: &str, now: Millis) -> StoreResult<AccountId> {
+    async fn create_account(&self, account: &Account) -> StoreResult<AccountCreated> {
         let mut tx = self.write_tx().await?;
-        let existing = sqlx::query("SELECT id FROM accounts WHERE name = $1").bind(account_name).fetch_optional(&mut *tx).await?;
-        let account = match existing {
-            Some(row) => uuid_col(&row, "id")?,
-            None => {
-                let id = AccountId::now_v7();
-                sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
-                    .bind(id.to_string())
-                    .bind(account_name)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                for (name, description) in DEFAULT_EVENT_TYPES.iter().chain(OPERATIONAL_EVENT_TYPES) {
-                    sqlx::query("INSERT INTO event_types (account_id, name, description, created_at) VALUES ($1, $2, $3, $4)")
-                        .bind(id.to_string())
-                        .bind(name)
-                        .bind(description)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                id
-            }
-        };
-        sqlx::query("INSERT INTO api_tokens (id, account_id, digest, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(Uuid::now_v7().to_string())
+        if let Some(external_id) = &account.external_id
+            && let Some(existing) = account_where(&mut tx, "external_id", external_id).await?
+        {
+            return Ok(AccountCreated::Existing(existing));
+        }
+        if account_where(&mut tx, "name", &account.name).await?.is_some() {
+            return Ok(AccountCreated::NameTaken);
+        }
+        sqlx::query("INSERT INTO accounts (id, name, external_id, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(account.id.to_string())
+            .bind(&account.name)
+            .bind(&account.external_id)
+            .bind(account.created_at)
+            .execute(&mut *tx)
+            .await?;
+        for (name, description) in DEFAULT_EVENT_TYPES.iter().chain(OPERATIONAL_EVENT_TYPES) {
+            sqlx::query("INSERT INTO event_types (account_id, name, description, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(account.id.to_string())
+                .bind(name)
+                .bind(description)
+                .bind(account.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(AccountCreated::Created(account.clone()))
+    }
+
+    async fn account_by_name(&self, name: &str) -> StoreResult<Option<Account>> {
+        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1")).bind(name).fetch_optional(&self.reader).await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn insert_token(&self, t: &Token) -> StoreResult<()> {
+        sqlx::query(&format!("INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+            .bind(t.id.to_string())
+            .bind(t.account_id.to_string())
+            .bind(&t.name)
+            .bind(t.scope.as_str())
+            .bind(&t.prefix)
+            .bind(&t.digest)
+            .bind(t.created_at)
+            .bind(t.expires_at)
+            .bind(t.last_used_at)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_tokens(&self, account: AccountId) -> StoreResult<Vec<Token>> {
+        let rows = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE account_id = $1 ORDER BY created_at, id"))
             .bind(account.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, account: AccountId, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE account_id = $1 AND id = $2")
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn token_by_digest(&self, token_digest: &str, now: Millis) -> StoreResult<Option<TokenUse>> {
+        let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE digest = $1 AND (expires_at IS NULL OR expires_at > $2)"))
             .bind(token_digest)
             .bind(now)
+            .fetch_optional(&self.reader)
+            .await?;
+        let Some(token) = row.as_ref().map(token_from_row).transpose()? else { return Ok(None) };
+        let caller = Caller { account_id: token.account_id, token_id: token.id, scope: token.scope };
+        Ok(Some(TokenUse { caller, last_used_at: token.last_used_at }))
+    }
+
+    async fn mark_token_used(&self, id: Uuid, at: Millis) -> StoreResult<()> {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2").bind(at).bind(id.to_string()).execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn list_accounts_page(&self, after: Option<AccountId>, limit: u32) -> StoreResult<Vec<Account>> {
+        // Ids are UUIDv7: their text sorts in creation order.
+        let rows = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2"))
+            .bind(after.map(|a| a.to_string()).unwrap_or_default())
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    async fn update_account(&self, id: AccountId, name: &str, external_id: Option<&str>) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        if taken_by_another(&mut tx, "name", name, id).await? {
+            return Err(StoreError::Conflict("name"));
+        }
+        if let Some(external_id) = external_id
+            && taken_by_another(&mut tx, "external_id", external_id, id).await?
+        {
+            return Err(StoreError::Conflict("external_id"));
+        }
+        let done = sqlx::query("UPDATE accounts SET name = $1, external_id = $2 WHERE id = $3 AND deleting_since IS NULL")
+            .bind(name)
+            .bind(external_id)
+            .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(account)
+        Ok(done.rows_affected() == 1)
     }
 
-    async fn caller_for_token(&self, token_digest: &str) -> StoreResult<Option<Caller>> {
-        let row = sqlx::query("SELECT id, account_id FROM api_tokens WHERE digest = $1").bind(token_digest).fetch_optional(&self.reader).await?;
-        row.map(|r| Ok(Caller { account_id: uuid_col(&r, "account_id")?, token_id: uuid_col(&r, "id")? })).transpose()
+    async fn start_account_deletion(&self, id: AccountId, now: Millis) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE accounts SET deleting_since = $1 WHERE id = $2 AND deleting_since IS NULL")
+            .bind(now)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 1 {
+            sqlx::query("DELETE FROM api_tokens WHERE account_id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+            sqlx::query("UPDATE targets SET is_active = FALSE, updated_at = $1 WHERE account_id = $2")
+                .bind(now)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn get_account(&self, id: AccountId) -> StoreResult<Option<Account>> {

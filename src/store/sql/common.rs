@@ -11,7 +11,8 @@ pub(super) use async_trait::async_trait;
 pub(super) use sqlx::Row;
 pub(super) use uuid::Uuid;
 
-pub(super) use crate::domain::account::{Account, Caller, Workspace};
+pub(super) use crate::domain::access::TokenScope;
+pub(super) use crate::domain::account::{Account, AccountCreated, Caller, Token, TokenUse, Workspace};
 pub(super) use crate::domain::activation::{Activation, ActivationCounts, ActivationRecord, CANCELLED, RecordFilter};
 pub(super) use crate::domain::delivery::{Attempt, Delivery, DeliveryCounts, DeliveryFilter, DeliveryStatus, FailedSet, RetryRequest};
 pub(super) use crate::domain::destination::ACTIVATION_EVENT_TYPE;

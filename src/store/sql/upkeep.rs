@@ -164,4 +164,30 @@ impl Upkeep for Backend {
         .await?;
         Ok(done.rows_affected())
     }
+
+    async fn purge_deleted_accounts(&self, limit: u32) -> StoreResult<u64> {
+        let Some(row) =
+            sqlx::query("SELECT id FROM accounts WHERE deleting_since IS NOT NULL ORDER BY deleting_since, id LIMIT 1").fetch_optional(&self.reader).await?
+        else {
+            return Ok(0);
+        };
+        let account: AccountId = uuid_col(&row, "id")?;
+        for batch in PURGE_BATCHES {
+            let done = sqlx::query(batch).bind(account.to_string()).bind(i64::from(limit)).execute(&self.writer).await?;
+            if done.rows_affected() > 0 {
+                return Ok(done.rows_affected());
+            }
+        }
+        // What is left is small (targets and their settings, workspaces, catalogs, tasks): the
+        // account's row takes it along (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM accounts WHERE id = $1 AND deleting_since IS NOT NULL").bind(account.to_string()).execute(&self.writer).await?;
+        Ok(done.rows_affected())
+    }
 }
+
+/// The big tables of an account being deleted, a bounded batch at a time: deliveries (found
+/// through the account's targets, which index them; their attempts go with them), then events.
+const PURGE_BATCHES: [&str; 2] = [
+    "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM targets t JOIN deliveries d ON d.target_id = t.id WHERE t.account_id = $1 LIMIT $2)",
+    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE account_id = $1 LIMIT $2)",
+];

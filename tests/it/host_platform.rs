@@ -1,0 +1,256 @@
+//! A host platform adopting Switchyard (issue 17): the operator's admin API for accounts, tokens
+//! by API with scopes, revocation and expiry, and deleting an account down to its last row.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{self, Receiver, TestServer, assert_error, eventually};
+
+const OPERATOR: &str = "operator-credential-of-the-platform-0123456789";
+
+async fn server_on(database: Option<(&str, &str)>) -> TestServer {
+    let mut flags = common::TEST_FLAGS.to_vec();
+    flags.extend(["--operator-token", OPERATOR]);
+    match database {
+        None => TestServer::start_with(&flags).await,
+        Some((url, key)) => TestServer::start_postgres(url, key, &flags).await,
+    }
+}
+
+/// Calls as the operator and expects success; returns `result`.
+async fn admin(server: &TestServer, call: &str, body: Value) -> Value {
+    let (status, answer) = server.call_as(OPERATOR, call, body).await;
+    assert_eq!(status, StatusCode::OK, "{call}: {answer}");
+    answer["result"].clone()
+}
+
+/// A new token of `scope` for the account; returns (token, its id).
+async fn token_for(server: &TestServer, account: &str, scope: &str) -> (String, String) {
+    let made = admin(server, "tokens-create", json!({"account_id": account, "name": format!("{scope} token"), "scope": scope})).await;
+    (made["token"].as_str().unwrap().to_owned(), made["info"]["id"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn the_operator_manages_accounts_and_nothing_else() {
+    let server = server_on(None).await;
+    let made = admin(&server, "accounts-create", json!({"name": "Acme GmbH", "external_id": "cus_42"})).await;
+    assert_eq!(made["created"], true);
+    let id = made["account"]["id"].as_str().unwrap().to_owned();
+    let again = admin(&server, "accounts-create", json!({"name": "Acme renamed", "external_id": "cus_42"})).await;
+    assert_eq!((again["created"].clone(), again["account"]["id"].as_str()), (json!(false), Some(id.as_str())), "idempotent on external_id");
+    assert_error(&server.call_as(OPERATOR, "accounts-create", json!({"name": "Acme GmbH"})).await, StatusCode::CONFLICT, "accounts.name_taken");
+    assert_error(
+        &server.call_as(OPERATOR, "accounts-create", json!({"name": "x", "external_id": "has space"})).await,
+        StatusCode::BAD_REQUEST,
+        "accounts.invalid_request",
+    );
+    admin(&server, "accounts-create", json!({"name": "Beta"})).await;
+
+    // Pages of one, by cursor: every account once (the test server's own "acme" too).
+    let (mut seen, mut cursor) = (Vec::new(), Value::Null);
+    loop {
+        let page = admin(&server, "accounts-list", json!({"limit": 1, "cursor": cursor})).await;
+        seen.extend(page["accounts"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap().to_owned()));
+        cursor = page["next_cursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert_eq!(seen, ["acme", "Acme GmbH", "Beta"]);
+
+    let renamed = admin(&server, "accounts-update", json!({"id": id, "name": "Acme AG"})).await;
+    assert_eq!((renamed["account"]["name"].as_str(), renamed["account"]["external_id"].as_str()), (Some("Acme AG"), Some("cus_42")));
+    assert_error(&server.call_as(OPERATOR, "accounts-update", json!({"id": id, "name": "Beta"})).await, StatusCode::CONFLICT, "accounts.name_taken");
+    assert_eq!(admin(&server, "accounts-get", json!({"id": id})).await["account"]["status"], "active");
+    assert_error(&server.call_as(OPERATOR, "accounts-get", json!({"id": uuid::Uuid::now_v7()})).await, StatusCode::NOT_FOUND, "accounts.not_found");
+
+    // The operator cannot act as an account, and an account's token cannot act as the operator.
+    assert_error(&server.call_as(OPERATOR, "webhooks-list", json!({})).await, StatusCode::FORBIDDEN, "auth.forbidden");
+    assert_error(&server.call("accounts-list", json!({})).await, StatusCode::FORBIDDEN, "auth.forbidden");
+    assert_error(&server.call_as("sy_not-a-token", "accounts-list", json!({})).await, StatusCode::UNAUTHORIZED, "auth.invalid_token");
+    server.stop().await;
+
+    let without = TestServer::start().await;
+    assert_error(&without.call_as(OPERATOR, "accounts-list", json!({})).await, StatusCode::FORBIDDEN, "auth.forbidden");
+    without.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_are_scoped_listed_and_revoked_at_once() {
+    let server = server_on(None).await;
+    let account = admin(&server, "accounts-create", json!({"name": "Acme"})).await["account"]["id"].as_str().unwrap().to_owned();
+    let (full, _) = token_for(&server, &account, "full").await;
+    let (reader, reader_id) = token_for(&server, &account, "read_only").await;
+    let (sender, _) = token_for(&server, &account, "events_send").await;
+
+    let listed = admin(&server, "tokens-list", json!({"account_id": account})).await["tokens"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 3);
+    for t in &listed {
+        let prefix = t["prefix"].as_str().unwrap();
+        assert!(prefix.starts_with("sy_") && prefix.chars().count() == 9, "{prefix}");
+        assert!(![&full, &reader, &sender].iter().any(|token| t.to_string().contains(&token[8..])), "never the token itself: {t}");
+    }
+    assert_eq!(
+        server.call_as(&full, "tokens-list", json!({})).await.1["result"]["tokens"].as_array().unwrap().len(),
+        3,
+        "a full token lists its own"
+    );
+    assert_error(
+        &server.call_as(&full, "tokens-list", json!({"account_id": uuid::Uuid::now_v7()})).await,
+        StatusCode::NOT_FOUND,
+        "accounts.not_found",
+    );
+    assert_error(&server.call_as(&reader, "tokens-create", json!({"name": "mine"})).await, StatusCode::FORBIDDEN, "auth.forbidden");
+    assert_error(&server.call_as(OPERATOR, "tokens-create", json!({"name": "x"})).await, StatusCode::BAD_REQUEST, "tokens.invalid_request");
+    assert_error(
+        &server.call_as(OPERATOR, "tokens-create", json!({"account_id": account, "name": "x", "expires_in": 5})).await,
+        StatusCode::BAD_REQUEST,
+        "tokens.invalid_request",
+    );
+
+    let receiver = Receiver::always(204).await;
+    assert_eq!(server.call_as(&full, "webhooks-create", json!({"url": receiver.url, "events": ["contact.created"]})).await.0, StatusCode::OK);
+    assert_eq!(server.call_as(&reader, "webhooks-list", json!({})).await.0, StatusCode::OK);
+    assert_error(&server.call_as(&reader, "webhooks-create", json!({"url": receiver.url})).await, StatusCode::FORBIDDEN, "auth.forbidden");
+    assert_error(
+        &server.call_as(&reader, "events-send", json!({"type": "contact.created", "data": {}})).await,
+        StatusCode::FORBIDDEN,
+        "auth.forbidden",
+    );
+    assert_eq!(server.call_as(&sender, "events-send", json!({"type": "contact.created", "data": {}})).await.0, StatusCode::OK);
+    assert_error(&server.call_as(&sender, "webhooks-list", json!({})).await, StatusCode::FORBIDDEN, "auth.forbidden");
+    eventually(Duration::from_secs(20), "the event delivered", || async { (receiver.count() == 1).then_some(()) }).await;
+
+    // The reader's token was just used (and cached): revoked, it stops at once.
+    let revoked = server.call_as(&full, "tokens-revoke", json!({"id": reader_id})).await;
+    assert_eq!(revoked.1["result"]["revoked"], true, "{}", revoked.1);
+    assert_error(&server.call_as(&reader, "webhooks-list", json!({})).await, StatusCode::UNAUTHORIZED, "auth.invalid_token");
+    assert_error(&server.call_as(&full, "tokens-revoke", json!({"id": reader_id})).await, StatusCode::NOT_FOUND, "tokens.not_found");
+    let used = admin(&server, "tokens-list", json!({"account_id": account})).await["tokens"].clone();
+    assert!(used.as_array().unwrap().iter().any(|t| t["scope"] == "events_send" && t["last_used_at"].is_string()), "use is noted: {used}");
+    server.stop().await;
+}
+
+/// Every call of the API document, made with each kind of credential that must not reach it:
+/// refused before it does anything, whatever its body.
+#[tokio::test]
+async fn every_call_refuses_the_credentials_outside_its_scope() {
+    let server = server_on(None).await;
+    let document: Value = reqwest::get(format!("{}/api/openapi.json", server.base)).await.unwrap().json().await.unwrap();
+    let account = admin(&server, "accounts-create", json!({"name": "Scoped"})).await["account"]["id"].as_str().unwrap().to_owned();
+    let (reader, _) = token_for(&server, &account, "read_only").await;
+    let (sender, _) = token_for(&server, &account, "events_send").await;
+    let http = reqwest::Client::new();
+    let mut checked = 0;
+    for (path, methods) in document["paths"].as_object().unwrap() {
+        let call = path.strip_prefix("/api/").unwrap();
+        let admin_call = call.starts_with("accounts-");
+        let verb = call.rsplit('-').next().unwrap();
+        let reads = call.ends_with(".csv") || ["list", "get", "stats", "attempts", "records", "deliveries"].contains(&verb);
+        let sends_events = call == "events-send" || call == "events-send-batch";
+        let token_call = call.starts_with("tokens-");
+        let refused: Vec<(&str, &str)> = [
+            (OPERATOR, !admin_call && !token_call),
+            (server.token.as_str(), admin_call),
+            (reader.as_str(), admin_call || token_call || !reads),
+            (sender.as_str(), !sends_events),
+        ]
+        .into_iter()
+        .filter(|(_, refused)| *refused)
+        .map(|(credential, _)| (credential, call))
+        .collect();
+        for method in methods.as_object().unwrap().keys() {
+            for (credential, call) in &refused {
+                let request = http.request(method.to_uppercase().parse().unwrap(), format!("{}{path}", server.base)).bearer_auth(credential);
+                let request = if method == "post" { request.json(&json!({})) } else { request };
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(
+                    (status, body["error"]["code"].as_str()),
+                    (403, Some("auth.forbidden")),
+                    "{method} {call} with a credential outside its scope: {body}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "the document's calls were all tried ({checked} refusals checked)");
+    server.stop().await;
+}
+
+/// Rows that still name the account, per table (only tables with any), straight from the database.
+async fn rows_left(database_url: &str, account: &str) -> BTreeMap<String, i64> {
+    const BY_ACCOUNT: [&str; 9] = ["accounts", "api_tokens", "workspaces", "event_types", "targets", "events", "deliveries", "activations", "tasks"];
+    const BY_TARGET: [&str; 6] = ["webhook_endpoints", "signing_secrets", "integrations", "mailers", "destinations", "target_owners"];
+    let mut queries: Vec<(String, String)> = BY_ACCOUNT
+        .iter()
+        .map(|t| (t.to_string(), format!("SELECT COUNT(*) FROM {t} WHERE {} = $1", if *t == "accounts" { "id" } else { "account_id" })))
+        .collect();
+    // What hangs off targets and deliveries, found through the ids the account's rows had: any
+    // row whose target or delivery no longer exists.
+    queries.extend(
+        BY_TARGET.iter().map(|t| (t.to_string(), format!("SELECT COUNT(*) FROM {t} WHERE $1 <> '' AND target_id NOT IN (SELECT id FROM targets)"))),
+    );
+    queries.push(("attempts".into(), "SELECT COUNT(*) FROM attempts WHERE $1 <> '' AND delivery_id NOT IN (SELECT id FROM deliveries)".into()));
+    let mut left = BTreeMap::new();
+    for (table, sql) in queries {
+        let count: i64 = if database_url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(database_url).await.unwrap();
+            sqlx::query_scalar(&sql).bind(account).fetch_one(&pool).await.unwrap()
+        } else {
+            let pool = sqlx::SqlitePool::connect(database_url).await.unwrap();
+            sqlx::query_scalar(&sql).bind(account).fetch_one(&pool).await.unwrap()
+        };
+        if count > 0 {
+            left.insert(table, count);
+        }
+    }
+    left
+}
+
+async fn deleting_an_account_leaves_no_row_of_it(mut server: TestServer, database_url: &str) {
+    let account = admin(&server, "accounts-create", json!({"name": "Doomed"})).await["account"]["id"].as_str().unwrap().to_owned();
+    let (token, _) = token_for(&server, &account, "full").await;
+    // The server's calls made as the doomed account until it is deleted.
+    let survivor = std::mem::replace(&mut server.token, token);
+    let doomed = &server;
+    let receiver = Receiver::always(204).await;
+    let (endpoint, _) = doomed.create_endpoint(&receiver.url, &["contact.created"]).await;
+    doomed.ok("webhooks-rotate-secret", json!({"id": endpoint})).await;
+    doomed.ok("workspaces-create", json!({"name": "EU"})).await;
+    let events: Vec<Value> = (0..30).map(|n| json!({"type": "contact.created", "data": {"n": n}})).collect();
+    doomed.ok("events-send-batch", json!({"events": events})).await;
+    doomed.wait_for_status(&endpoint, "delivered", 30).await;
+    assert!(!rows_left(database_url, &account).await.is_empty(), "the account has data to delete");
+
+    let answer = admin(doomed, "accounts-delete", json!({"id": account})).await;
+    assert_eq!(answer["account"]["status"], "deleting");
+    assert_error(&doomed.call("webhooks-list", json!({})).await, StatusCode::UNAUTHORIZED, "auth.invalid_token");
+    eventually(Duration::from_secs(30), "the account gone", || async {
+        let (status, _) = server.call_as(OPERATOR, "accounts-get", json!({"id": account})).await;
+        (status == StatusCode::NOT_FOUND).then_some(())
+    })
+    .await;
+    assert_eq!(rows_left(database_url, &account).await, BTreeMap::new(), "no row of the account is left");
+    server.token = survivor;
+    assert_eq!(server.call("webhooks-list", json!({})).await.0, StatusCode::OK, "the other account lives on");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_an_account_on_sqlite_leaves_no_row_of_it() {
+    let server = server_on(None).await;
+    let url = format!("sqlite:{}", server.dir.path().join("switchyard.db").display());
+    deleting_an_account_leaves_no_row_of_it(server, &url).await;
+}
+
+#[tokio::test]
+async fn deleting_an_account_on_postgres_leaves_no_row_of_it() {
+    let Some(schema) = common::postgres_schema().await else { return };
+    let server = server_on(Some((&schema.url, common::TEST_KEY))).await;
+    deleting_an_account_leaves_no_row_of_it(server, &schema.url).await;
+}
