@@ -25,6 +25,7 @@ pub enum Scope {
     Account,
     Accounts,
     Tokens,
+    Audit,
     Tasks,
 }
 
@@ -45,13 +46,14 @@ impl Scope {
             Self::Account => "account",
             Self::Accounts => "accounts",
             Self::Tokens => "tokens",
+            Self::Audit => "audit",
             Self::Tasks => "tasks",
         }
     }
 
     /// The scope of `/api/<resource>-<verb>`.
     pub fn from_path(path: &str) -> Option<Self> {
-        const CALLS: [(&str, Scope); 16] = [
+        const CALLS: [(&str, Scope); 17] = [
             ("webhooks-", Scope::Webhooks),
             ("events-", Scope::Events),
             ("events.", Scope::Events), // the CSV export, `events.csv`
@@ -67,6 +69,7 @@ impl Scope {
             ("account-", Scope::Account),
             ("accounts-", Scope::Accounts),
             ("tokens-", Scope::Tokens),
+            ("audit-", Scope::Audit),
             ("tasks-", Scope::Tasks),
         ];
         let call = path.strip_prefix("/api/")?;

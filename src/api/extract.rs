@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::AppState;
+use super::audit::AuditNote;
 use super::error::{ApiError, OrStoreError, Scope};
 use crate::crypto::api_token;
 use crate::domain::access::need_of;
@@ -51,30 +52,38 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let state = AppState::from_ref(state);
-        let digest = api_token::digest(bearer(parts)?);
-        if state.operator.as_deref() == Some(digest.as_str()) {
-            return Ok(Principal::Operator);
+        let principal = identify(parts, &AppState::from_ref(state)).await?;
+        if let Some(note) = parts.extensions.get::<AuditNote>() {
+            note.principal(principal);
         }
-        if let Some(caller) = state.caches.callers.get(&digest) {
-            return Ok(Principal::Account(caller));
-        }
-        // A database outage answers in the call's own scope (`events.unavailable`, …).
-        let scope = Scope::from_path(parts.uri.path()).unwrap_or(Scope::Auth);
-        let now = now_ms();
-        let found = state.store.accounts.token_by_digest(&digest, now).await.or_store_error(scope)?;
-        let found = found.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, Scope::Auth, "invalid_token", "the API token is not valid"))?;
-        if found.last_used_at.is_none_or(|at| at + MARK_USED_EVERY <= now) {
-            let accounts = state.store.accounts.clone();
-            tokio::spawn(async move {
-                if let Err(e) = accounts.mark_token_used(found.caller.token_id, now).await {
-                    tracing::debug!(error = %e, "could not note a token's use");
-                }
-            });
-        }
-        state.caches.callers.put(digest, found.caller);
-        Ok(Principal::Account(found.caller))
+        Ok(principal)
     }
+}
+
+/// The operator or the account's token behind the request's bearer token.
+async fn identify(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let digest = api_token::digest(bearer(parts)?);
+    if state.operator.as_deref() == Some(digest.as_str()) {
+        return Ok(Principal::Operator);
+    }
+    if let Some(caller) = state.caches.callers.get(&digest) {
+        return Ok(Principal::Account(caller));
+    }
+    // A database outage answers in the call's own scope (`events.unavailable`, …).
+    let scope = Scope::from_path(parts.uri.path()).unwrap_or(Scope::Auth);
+    let now = now_ms();
+    let found = state.store.accounts.token_by_digest(&digest, now).await.or_store_error(scope)?;
+    let found = found.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, Scope::Auth, "invalid_token", "the API token is not valid"))?;
+    if found.last_used_at.is_none_or(|at| at + MARK_USED_EVERY <= now) {
+        let accounts = state.store.accounts.clone();
+        tokio::spawn(async move {
+            if let Err(e) = accounts.mark_token_used(found.caller.token_id, now).await {
+                tracing::debug!(error = %e, "could not note a token's use");
+            }
+        });
+    }
+    state.caches.callers.put(digest, found.caller);
+    Ok(Principal::Account(found.caller))
 }
 
 /// An account's caller whose token's scope allows this call (`domain::access`).
@@ -137,6 +146,7 @@ where
                 format!("the request body did not arrive within {}", humantime::format_duration(state.body_read_timeout)),
             )
         };
+        let note = req.extensions().get::<AuditNote>().cloned();
         let reading = axum::body::to_bytes(req.into_body(), state.max_body_bytes);
         let bytes = tokio::time::timeout(state.body_read_timeout, reading).await.map_err(|_| too_slow())?.map_err(|e| {
             if caused_by::<http_body_util::LengthLimitError>(&e) {
@@ -147,6 +157,9 @@ where
                 ApiError::invalid_request(scope, format!("could not read the request body: {e}"))
             }
         })?;
+        if let Some(note) = note {
+            note.body(&bytes);
+        }
         // Only an object: serde would also read a struct from an array of its fields.
         let text: &[u8] = match bytes.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
             _ if bytes.is_empty() => b"{}",

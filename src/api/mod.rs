@@ -5,6 +5,7 @@
 mod account;
 mod accounts;
 mod activations;
+mod audit;
 mod cache;
 mod checks;
 mod deliveries;
@@ -41,7 +42,7 @@ pub use error::{ApiError, Scope};
 
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::url_policy::UrlPolicy;
-use crate::store::{AccountStore, ActivationStore, DeliveryLog, EventCommitter, EventStore, Store, TargetSettings, TargetStore, Upkeep};
+use crate::store::{AccountStore, ActivationStore, AuditLog, DeliveryLog, EventCommitter, EventStore, Store, TargetSettings, TargetStore, Upkeep};
 use crate::targets::TargetFactory;
 
 /// The store's roles the API works with: each resource's module uses the ones it needs, never the
@@ -55,6 +56,7 @@ pub struct StoreRoles {
     pub log: Arc<dyn DeliveryLog>,
     pub activations: Arc<dyn ActivationStore>,
     pub upkeep: Arc<dyn Upkeep>,
+    pub audit: Arc<dyn AuditLog>,
 }
 
 impl StoreRoles {
@@ -67,6 +69,7 @@ impl StoreRoles {
             log: store.clone(),
             activations: store.clone(),
             upkeep: store.clone(),
+            audit: store.clone(),
         }
     }
 }
@@ -126,7 +129,11 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/embed.js", axum::routing::get(ui::embed))
         .route("/demo/embed", axum::routing::get(ui::demo_host))
         .route("/demo/experience", axum::routing::get(ui::demo_experience));
-    with_error_fallbacks(routes).layer(RequestBodyTimeoutLayer::new(state.body_read_timeout)).with_state(state).layer(answer_panics())
+    with_error_fallbacks(routes)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
+        .layer(RequestBodyTimeoutLayer::new(state.body_read_timeout))
+        .with_state(state)
+        .layer(answer_panics())
 }
 
 /// Every `/api/*` call, each registered together with its OpenAPI entry, so the document served
@@ -199,6 +206,7 @@ fn router_parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tokens::create))
         .routes(routes!(tokens::list))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(audit::list))
         .split_for_parts()
 }
 

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod account;
 pub mod activation;
+pub mod audit;
 pub mod delivery;
 pub mod destination;
 pub mod endpoint;

@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::domain::access::TokenScope;
 use crate::domain::account::{Account, AccountCreated, Token, TokenUse, Workspace};
 use crate::domain::activation::{Activation, ActivationCounts, ActivationRecord, RecordFilter};
+use crate::domain::audit::{AuditEntry, AuditFilter};
 use crate::domain::delivery::{Attempt, Delivery, DeliveryCounts, DeliveryFilter, FailedSet, RetryRequest};
 use crate::domain::destination::Destination;
 use crate::domain::endpoint::{Endpoint, WebhookTargetConfig};
@@ -343,11 +344,24 @@ pub trait Upkeep: Send + Sync {
     async fn purge_deleted_accounts(&self, limit: u32) -> StoreResult<u64>;
 }
 
+/// The audit trail: changes of configuration, recorded by the HTTP layer and listed by it.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Records the entry; a token's name is read from the token as it is now (the entry's is
+    /// kept only if the token is gone).
+    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// The account's entries, newest first.
+    async fn list_audit(&self, account: AccountId, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+}
+
 /// The whole store: every role. Only the wiring (`server`, the CLI) holds one; each consumer takes
 /// the role(s) it needs, so that, say, the engine cannot delete a mailer.
-pub trait Store: AccountStore + TargetStore + TargetSettings + EventStore + DeliveryQueue + DeliveryLog + ActivationStore + Upkeep + 'static {}
+pub trait Store:
+    AccountStore + TargetStore + TargetSettings + EventStore + DeliveryQueue + DeliveryLog + ActivationStore + Upkeep + AuditLog + 'static
+{
+}
 
 impl<T> Store for T where
-    T: AccountStore + TargetStore + TargetSettings + EventStore + DeliveryQueue + DeliveryLog + ActivationStore + Upkeep + 'static
+    T: AccountStore + TargetStore + TargetSettings + EventStore + DeliveryQueue + DeliveryLog + ActivationStore + Upkeep + AuditLog + 'static
 {
 }

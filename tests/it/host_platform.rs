@@ -184,7 +184,8 @@ async fn every_call_refuses_the_credentials_outside_its_scope() {
 
 /// Rows that still name the account, per table (only tables with any), straight from the database.
 async fn rows_left(database_url: &str, account: &str) -> BTreeMap<String, i64> {
-    const BY_ACCOUNT: [&str; 9] = ["accounts", "api_tokens", "workspaces", "event_types", "targets", "events", "deliveries", "activations", "tasks"];
+    const BY_ACCOUNT: [&str; 10] =
+        ["accounts", "api_tokens", "workspaces", "event_types", "targets", "events", "deliveries", "activations", "tasks", "audit_log"];
     const BY_TARGET: [&str; 6] = ["webhook_endpoints", "signing_secrets", "integrations", "mailers", "destinations", "target_owners"];
     let mut queries: Vec<(String, String)> = BY_ACCOUNT
         .iter()
@@ -253,4 +254,63 @@ async fn deleting_an_account_on_postgres_leaves_no_row_of_it() {
     let Some(schema) = common::postgres_schema().await else { return };
     let server = server_on(Some((&schema.url, common::TEST_KEY))).await;
     deleting_an_account_leaves_no_row_of_it(server, &schema.url).await;
+}
+
+#[tokio::test]
+async fn every_change_of_configuration_is_in_the_audit_trail_with_its_secrets_masked() {
+    let server = server_on(None).await;
+    let account = admin(&server, "accounts-create", json!({"name": "Audited"})).await["account"]["id"].as_str().unwrap().to_owned();
+    let made = admin(&server, "tokens-create", json!({"account_id": account, "name": "deploy bot"})).await;
+    let (token, token_id) = (made["token"].as_str().unwrap().to_owned(), made["info"]["id"].as_str().unwrap().to_owned());
+    let (reader, _) = token_for(&server, &account, "read_only").await;
+    let receiver = Receiver::always(204).await;
+    let as_bot = |call: &'static str, body: Value| {
+        let (server, token) = (&server, token.clone());
+        async move {
+            let (status, answer) = server.call_as(&token, call, body).await;
+            assert_eq!(status, StatusCode::OK, "{call}: {answer}");
+            answer["result"].clone()
+        }
+    };
+    let endpoint =
+        as_bot("webhooks-create", json!({"url": receiver.url, "events": ["contact.created"]})).await["endpoint"]["id"].as_str().unwrap().to_owned();
+    as_bot("webhooks-update", json!({"id": endpoint, "description": "CRM sync"})).await;
+    as_bot("webhooks-rotate-secret", json!({"id": endpoint})).await;
+    let custom =
+        json!({"kind": "custom_api", "config": {"endpoint": "https://api.example.com/hook", "auth_type": "bearer"}, "secret": "tok-very-secret-123"});
+    let integration = as_bot("integrations-create", custom).await["integration"]["id"].as_str().unwrap().to_owned();
+    // Not changes of configuration, or not successful: not recorded.
+    as_bot("webhooks-list", json!({})).await;
+    as_bot("events-send", json!({"type": "contact.created", "data": {}})).await;
+    assert_eq!(server.call_as(&token, "webhooks-update", json!({"id": endpoint, "url": "ftp://nope"})).await.0, StatusCode::BAD_REQUEST);
+
+    let (status, answer) = server.call_as(&reader, "audit-list", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "a read-only token reads the trail: {answer}");
+    let entries = answer["result"]["entries"].as_array().unwrap().clone();
+    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["integrations-create", "webhooks-rotate-secret", "webhooks-update", "webhooks-create", "tokens-create", "tokens-create", "accounts-create"],
+        "newest first"
+    );
+    let by = |action: &str| entries.iter().find(|e| e["action"] == action).unwrap().clone();
+    assert_eq!(by("webhooks-update")["actor"], json!({"kind": "token", "id": token_id, "name": "deploy bot"}));
+    assert_eq!(by("webhooks-update")["subject_id"], json!(endpoint));
+    assert_eq!(by("webhooks-update")["fields"]["description"], "CRM sync");
+    assert_eq!(by("webhooks-create")["subject_id"], json!(endpoint), "a create names what it made");
+    assert_eq!(by("integrations-create")["subject_id"], json!(integration));
+    assert_eq!(by("integrations-create")["fields"]["secret"], "[masked]");
+    assert!(!answer.to_string().contains("tok-very-secret-123"), "no secret in the trail");
+    assert_eq!(by("accounts-create")["actor"]["kind"], "operator");
+    assert_eq!(by("tokens-create")["actor"]["kind"], "operator");
+
+    let only = server.call_as(&reader, "audit-list", json!({"action": "webhooks-update"})).await.1;
+    assert_eq!(only["result"]["entries"].as_array().unwrap().len(), 1);
+    let first = server.call_as(&reader, "audit-list", json!({"limit": 4})).await.1;
+    let rest = server.call_as(&reader, "audit-list", json!({"limit": 4, "cursor": first["result"]["next_cursor"]})).await.1;
+    assert_eq!(rest["result"]["entries"].as_array().unwrap().len(), 3, "the second page holds the rest");
+    assert!(rest["result"]["next_cursor"].is_null());
+    // Another account sees nothing of it.
+    assert!(server.call("audit-list", json!({})).await.1["result"]["entries"].as_array().unwrap().is_empty());
+    server.stop().await;
 }

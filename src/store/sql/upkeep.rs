@@ -186,8 +186,10 @@ impl Upkeep for Backend {
 }
 
 /// The big tables of an account being deleted, a bounded batch at a time: deliveries (found
-/// through the account's targets, which index them; their attempts go with them), then events.
-const PURGE_BATCHES: [&str; 2] = [
+/// through the account's targets, which index them; their attempts go with them), events, and
+/// its audit trail.
+const PURGE_BATCHES: [&str; 3] = [
     "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM targets t JOIN deliveries d ON d.target_id = t.id WHERE t.account_id = $1 LIMIT $2)",
     "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE account_id = $1 LIMIT $2)",
+    "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE account_id = $1 LIMIT $2)",
 ];
