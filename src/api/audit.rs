@@ -77,10 +77,10 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         return Response::from_parts(parts, Body::empty());
     };
     let answer: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    if let Some(entry) = entry(principal, &call, fields, &answer["result"]) {
-        if let Err(e) = state.store.audit.insert_audit(&entry).await {
-            tracing::error!(error = %e, %call, "could not record a change in the audit trail");
-        }
+    if let Some(entry) = entry(principal, &call, fields, &answer["result"])
+        && let Err(e) = state.store.audit.insert_audit(&entry).await
+    {
+        tracing::error!(error = %e, %call, "could not record a change in the audit trail");
     }
     Response::from_parts(parts, Body::from(bytes))
 }
