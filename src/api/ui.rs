@@ -24,6 +24,7 @@ const FILES: &[(&str, &str)] = &[
     ("screens/deliveries.js", include_str!("../../ui/screens/deliveries.js")),
     ("screens/destinations.js", include_str!("../../ui/screens/destinations.js")),
     ("screens/integrations.js", include_str!("../../ui/screens/integrations.js")),
+    ("screens/mailer-rules.js", include_str!("../../ui/screens/mailer-rules.js")),
     ("screens/mailers.js", include_str!("../../ui/screens/mailers.js")),
     ("screens/signin.js", include_str!("../../ui/screens/signin.js")),
     ("screens/webhooks.js", include_str!("../../ui/screens/webhooks.js")),

@@ -178,6 +178,8 @@ test("a mailer whose test fails stays unusable; after a passing test it is verif
   await page.getByLabel("Parameter name").fill("firstName");
   await page.getByLabel("Source field").selectOption({ label: "First Name" });
   await page.getByRole("button", { name: "Save Changes" }).click();
+  // The form is drawn again from the saved mailer (the new form shows the same badge): wait for it.
+  await page.getByRole("heading", { name: "Edit Mailer Integration · Prize mails" }).waitFor();
   await page.getByText("Unverified — cannot send until a test e-mail succeeds").waitFor();
 
   await page.getByLabel("Send a test e-mail to").fill("admin@example.com");
