@@ -12,7 +12,8 @@ use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::account::Caller;
 use crate::domain::delivery::DeliveryStatus;
-use crate::domain::delivery::{Attempt, Delivery, DeliveryFilter, RetryRequest};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryFilter, ErrorKind, LogPosition, RetryRequest};
+use crate::domain::fanout::TargetKind;
 use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
 
 const SCOPE: Scope = Scope::Deliveries;
@@ -93,6 +94,8 @@ pub struct AttemptView {
     http_status_code: Option<u16>,
     /// Why there was no HTTP answer: dns, connect, tls, timeout, blocked_address, …
     error_kind: Option<String>,
+    /// What happened, in plain words ("HTTP 503", "No connection could be made").
+    summary: String,
     error_message: Option<String>,
     /// The first 4 KiB of the response body; empty once retention deleted it.
     response_excerpt: String,
@@ -110,12 +113,25 @@ impl AttemptView {
             started_at: rfc3339(a.started_at),
             duration_ms: a.duration_ms,
             http_status_code: a.http_status_code,
+            summary: summary(a.http_status_code, a.error_kind.as_deref()),
             error_kind: a.error_kind,
             error_message: a.error_message,
             response_excerpt: a.response_excerpt,
             manual: a.manual,
             payload_expired,
         }
+    }
+}
+
+/// An attempt's outcome in plain words: its HTTP status, or what kept it from getting one.
+fn summary(status: Option<u16>, error_kind: Option<&str>) -> String {
+    match (status, error_kind.and_then(ErrorKind::parse)) {
+        (Some(code @ 200..=299), _) => format!("HTTP {code}: delivered"),
+        (Some(code @ 300..=399), _) => format!("HTTP {code}: a redirect, which is not followed"),
+        (Some(code @ 400..=499), _) => format!("HTTP {code}: the receiver refused the request"),
+        (Some(code), _) => format!("HTTP {code}: the receiver failed"),
+        (None, Some(kind)) => kind.plain_words().to_owned(),
+        (None, None) => "No answer".to_owned(),
     }
 }
 
@@ -129,9 +145,16 @@ pub struct DeliveryId {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListRequest {
-    /// Only deliveries to this target (webhook endpoint or integration).
+    /// Only deliveries to this target (webhook endpoint, integration, mailer or destination).
     #[schema(format = Uuid)]
     target_id: Option<String>,
+    /// Only deliveries to targets of this kind: webhook, custom_api, hubspot, salesforce, mailer
+    /// or destination.
+    target_kind: Option<String>,
+    /// Only deliveries of events of this type.
+    event_type: Option<String>,
+    /// `next_cursor` of the previous page; omit for the first page.
+    cursor: Option<String>,
     /// pending, delivered or failed.
     status: Option<String>,
     /// Created at or after this time (RFC 3339).
@@ -147,6 +170,15 @@ pub struct ListRequest {
 #[derive(Serialize, ToSchema)]
 pub struct DeliveryList {
     deliveries: Vec<DeliveryView>,
+}
+
+/// A page of the delivery log.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryPage {
+    /// Newest first.
+    deliveries: Vec<DeliveryView>,
+    /// Pass it as `cursor` for the next (older) page; null on the last page.
+    next_cursor: Option<String>,
 }
 
 impl From<Vec<Delivery>> for DeliveryList {
@@ -183,19 +215,37 @@ async fn owned_delivery(state: &AppState, caller: &Caller, id: &str, field: &str
     state.store.log.get_delivery(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "delivery"))
 }
 
-/// The delivery log of the account, newest first, filtered by target, status and time.
+/// The delivery log of the account, newest first, filtered by target, kind of target, event
+/// type, status and time, a page at a time: `next_cursor` continues where a page ends, and
+/// deliveries created meanwhile never shift what the next page holds.
 #[utoipa::path(post, path = "/api/deliveries-list", tag = "deliveries", request_body = ListRequest,
-    responses((status = 200, body = Success<DeliveryList>)))]
-pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListRequest>) -> ApiResult<DeliveryList> {
+    responses((status = 200, body = Success<DeliveryPage>)))]
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListRequest>) -> ApiResult<DeliveryPage> {
+    let limit = parse_limit(SCOPE, req.limit)?;
+    let invalid_cursor = || ApiError::new(StatusCode::BAD_REQUEST, SCOPE, "invalid_cursor", "cursor is not one this API returned");
     let filter = DeliveryFilter {
         target_id: req.target_id.as_deref().map(|id| parse_id(SCOPE, "target_id", id)).transpose()?,
+        target_kind: req
+            .target_kind
+            .as_deref()
+            .map(|k| {
+                TargetKind::parse(k)
+                    .ok_or_else(|| ApiError::invalid_request(SCOPE, "target_kind is webhook, custom_api, hubspot, salesforce, mailer or destination"))
+            })
+            .transpose()?,
+        event_type: req.event_type,
+        after: req.cursor.as_deref().map(|c| LogPosition::decode(c).ok_or_else(invalid_cursor)).transpose()?,
         status: parse_status(SCOPE, req.status.as_deref())?,
         since: parse_time("since", req.since.as_deref())?,
         until: parse_time("until", req.until.as_deref())?,
-        limit: parse_limit(SCOPE, req.limit)?,
+        // One more than the page: whether it exists says if there is a next page.
+        limit: limit + 1,
     };
-    let deliveries = state.store.log.list_deliveries(caller.account_id, &filter).await.or_store_error(SCOPE)?;
-    success(DeliveryList::from(deliveries))
+    let mut deliveries = state.store.log.list_deliveries(caller.account_id, &filter).await.or_store_error(SCOPE)?;
+    let more = deliveries.len() > limit as usize;
+    deliveries.truncate(limit as usize);
+    let next_cursor = more.then(|| deliveries.last().map(|d| LogPosition { created_at: d.created_at, id: d.id }.encode())).flatten();
+    success(DeliveryPage { deliveries: deliveries.into_iter().map(Into::into).collect(), next_cursor })
 }
 
 /// Get one delivery.

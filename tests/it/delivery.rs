@@ -101,6 +101,80 @@ async fn exhausted_deliveries_fail_and_can_be_retried_by_hand() {
     server.stop().await;
 }
 
+/// The log pages by cursor past any fixed ceiling: every delivery exactly once, newest first,
+/// even when new ones arrive between pages; and it filters by kind of target and event type.
+#[tokio::test]
+async fn the_log_pages_by_cursor_and_filters_by_kind_and_event_type() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::always(204).await;
+    let (endpoint, _) = server.create_endpoint(&receiver.url, &["contact.created", "contact.updated"]).await;
+    let destination =
+        server.ok("destinations-create", json!({"url": receiver.url, "events": ["contact.updated"]})).await["destination"]["id"].clone();
+    for i in 0..5 {
+        server.send_event("contact.created", json!({"n": i})).await;
+    }
+    server.send_event("contact.updated", json!({"n": 5})).await;
+    eventually(WAIT, "all seven deliveries", || async {
+        let page = server.ok("deliveries-list", json!({"status": "delivered"})).await;
+        (page["deliveries"].as_array().unwrap().len() == 7).then_some(())
+    })
+    .await;
+
+    let mut seen = Vec::new();
+    let mut cursor = Value::Null;
+    loop {
+        let page = server.ok("deliveries-list", json!({"limit": 2, "cursor": cursor})).await;
+        seen.extend(page["deliveries"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_owned()));
+        if seen.len() == 2 {
+            // Arrives between pages: newer than every page still to come, so none of them holds it.
+            server.send_event("contact.created", json!({"n": 6})).await;
+        }
+        cursor = page["next_cursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    let mut expected: Vec<String> = server.ok("deliveries-list", json!({"limit": 1000})).await["deliveries"].as_array().unwrap()[1..]
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seen, expected, "seven deliveries, each once, newest first");
+    expected.sort();
+    expected.dedup();
+    assert_eq!(expected.len(), 7);
+
+    let kinds = server.ok("deliveries-list", json!({"target_kind": "destination"})).await;
+    let kinds = kinds["deliveries"].as_array().unwrap();
+    assert_eq!(kinds.len(), 1);
+    assert_eq!((kinds[0]["target_id"].clone(), kinds[0]["event_type"].clone()), (destination, json!("contact.updated")));
+    let updated = server.ok("deliveries-list", json!({"event_type": "contact.updated", "target_id": endpoint})).await;
+    assert_eq!(updated["deliveries"].as_array().unwrap().len(), 1);
+    let created = server.ok("deliveries-list", json!({"event_type": "contact.created", "target_kind": "webhook"})).await;
+    assert_eq!(created["deliveries"].as_array().unwrap().len(), 6);
+    assert_eq!(created["next_cursor"], Value::Null);
+
+    assert_error(&server.call("deliveries-list", json!({"cursor": "c2VxOjEy"})).await, StatusCode::BAD_REQUEST, "deliveries.invalid_cursor");
+    assert_error(&server.call("deliveries-list", json!({"target_kind": "pigeon"})).await, StatusCode::BAD_REQUEST, "deliveries.invalid_request");
+    server.stop().await;
+}
+
+/// Each attempt says what happened in plain words, with or without an HTTP answer.
+#[tokio::test]
+async fn attempts_say_what_happened_in_plain_words() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::always(503).await;
+    let (failing, _) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
+    // Nothing listens on port 9 of loopback: the connection is refused.
+    let (unreachable, _) = server.create_endpoint("http://127.0.0.1:9/hook", &["contact.created"]).await;
+    server.send_event("contact.created", json!({"first_name": "Jane"})).await;
+    for (endpoint, summary) in [(&failing, "HTTP 503: the receiver failed"), (&unreachable, "No connection could be made")] {
+        let delivery = server.wait_for_status(endpoint, "failed", 1).await[0]["id"].as_str().unwrap().to_owned();
+        let log = attempts(&server, &delivery).await;
+        assert_eq!(log[0]["summary"], summary);
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn retry_after_is_honoured() {
     let server = TestServer::start().await;

@@ -4,7 +4,7 @@
 import { api } from "../lib/api.js";
 import { app, clearErrors, field, formError, h, pageHead, select, showFormError, textInput } from "../lib/dom.js";
 import { confirmThen } from "../lib/modal.js";
-import { confirmWorkspaces, mappingEditor, workspaceToggles } from "../lib/parts.js";
+import { confirmWorkspaces, deliveriesLink, mappingEditor, workspaceToggles } from "../lib/parts.js";
 import { render } from "../lib/router.js";
 import { cache, eventTypes, inCurrentWorkspace, mailProviders, sourceFields } from "../lib/session.js";
 import { rulesEditor } from "./mailer-rules.js";
@@ -41,6 +41,7 @@ export async function mailersView() {
         ? h("span", { class: "badge ok" }, "Verified")
         : h("span", { class: "badge bad", title: "Send Test Email must pass before it can be used" }, "Unverified — cannot send"),
       h("div", { class: "actions" },
+        deliveriesLink(mailer.id, mailer.name),
         h("button", { type: "button", onclick: () => showMailerForm(mailer) }, "Edit"),
         h("button", { type: "button", class: "danger", onclick: () => confirmThen(`Delete "${mailer.name}"?`, async () => {
           await api("mailers-delete", { id: mailer.id });

@@ -54,6 +54,16 @@ impl DeliveryLog for Backend {
         if let Some(target) = filter.target_id {
             q.push(" AND target_id = ").push_bind(target.to_string());
         }
+        if let Some(kind) = filter.target_kind {
+            q.push(" AND target_kind = ").push_bind(kind.as_str());
+        }
+        if let Some(event_type) = &filter.event_type {
+            q.push(" AND event_type = ").push_bind(event_type.clone());
+        }
+        if let Some(after) = filter.after {
+            q.push(" AND (created_at < ").push_bind(after.created_at);
+            q.push(" OR (created_at = ").push_bind(after.created_at).push(" AND id < ").push_bind(after.id.to_string()).push("))");
+        }
         if let Some(status) = filter.status {
             q.push(" AND status = ").push_bind(status.as_str());
         }
