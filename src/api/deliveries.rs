@@ -1,4 +1,4 @@
-//! The delivery log: one delivery, its attempts, and manual retry.
+//! The delivery log: one delivery, its attempts, manual retry, and the deliveries over time.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -6,15 +6,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::whole;
+use super::checks::{parse_time as parse_window_time, whole};
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::account::Caller;
 use crate::domain::delivery::DeliveryStatus;
-use crate::domain::delivery::{Attempt, Delivery, DeliveryFilter, ErrorKind, LogPosition, RetryRequest};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryCounts, DeliveryFilter, ErrorKind, LogPosition, RetryRequest};
 use crate::domain::fanout::TargetKind;
 use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
+use crate::domain::timeline::{self, Bucket, Latency, TargetSummary};
+use crate::domain::window::stats_window;
 
 const SCOPE: Scope = Scope::Deliveries;
 const DEFAULT_LIMIT: u32 = 50;
@@ -284,4 +286,123 @@ pub async fn retry(State(state): State<AppState>, caller: Caller, ApiJson(req): 
         }
         RetryRequest::NotFound => Err(ApiError::not_found(SCOPE, "delivery")),
     }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineRequest {
+    /// Only this target's deliveries (webhook endpoint, integration, mailer or destination).
+    #[schema(format = Uuid)]
+    target_id: Option<String>,
+    /// Deliveries created at or after: RFC 3339, or a duration back from now (`7days`).
+    /// Default: 24 hours before `until`. The window is at most 90 days.
+    since: Option<String>,
+    /// Deliveries created before (same forms). Default: now.
+    until: Option<String>,
+}
+
+/// Deliveries by how they ended, and how long attempts took.
+#[derive(Serialize, ToSchema)]
+pub struct Tally {
+    /// Delivered (a 2xx answer).
+    succeeded: u64,
+    /// Failed for good.
+    failed: u64,
+    /// Not settled yet.
+    pending: u64,
+    /// Attempts started in the window (their latency below).
+    attempts: u64,
+    /// Mean duration of those attempts; null without any.
+    avg_latency_ms: Option<i64>,
+    /// The longest of them; null without any.
+    max_latency_ms: Option<i64>,
+}
+
+impl Tally {
+    fn new(counts: DeliveryCounts, latency: Latency) -> Self {
+        Self {
+            succeeded: counts.delivered,
+            failed: counts.failed,
+            pending: counts.pending,
+            attempts: latency.attempts,
+            avg_latency_ms: latency.average_ms(),
+            max_latency_ms: (latency.attempts > 0).then_some(latency.max_ms),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TimelineBucket {
+    /// The bucket's first instant (RFC 3339); it lasts `bucket_seconds`.
+    start: String,
+    #[serde(flatten)]
+    tally: Tally,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TimelineTarget {
+    target_id: Uuid,
+    target_kind: String,
+    #[serde(flatten)]
+    tally: Tally,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryTimeline {
+    since: String,
+    until: String,
+    /// The size of each bucket: one of 1, 5, 15, 30 minutes, 1, 2, 3, 6, 12 hours, 1 or 2 days,
+    /// the smallest that cuts the window into at most 60 buckets.
+    bucket_seconds: i64,
+    /// Every bucket of the window, oldest first: deliveries created in it by status, attempts
+    /// started in it with their latency.
+    buckets: Vec<TimelineBucket>,
+    /// The whole window.
+    totals: Tally,
+    /// Each target with deliveries in the window, the least healthy first (the highest share of
+    /// failed deliveries, then the most failed, then the most pending).
+    targets: Vec<TimelineTarget>,
+}
+
+/// Deliveries over time, for charts: per bucket of the window, how many succeeded, failed or
+/// are pending, and attempts' latency; per target, the same totals, the least healthy first.
+#[utoipa::path(post, path = "/api/deliveries-stats", tag = "deliveries", request_body = TimelineRequest,
+    responses((status = 200, body = Success<DeliveryTimeline>)))]
+pub async fn stats(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<TimelineRequest>) -> ApiResult<DeliveryTimeline> {
+    let now = now_ms();
+    let since = req.since.map(|v| parse_window_time(SCOPE, "since", &v, now)).transpose()?;
+    let until = req.until.map(|v| parse_window_time(SCOPE, "until", &v, now)).transpose()?;
+    let window = stats_window(since, until, now).map_err(|e| ApiError::invalid_request(SCOPE, e.to_string()))?;
+    let bucket_ms = timeline::bucket_size(window).map_err(|e| ApiError::invalid_request(SCOPE, e.to_string()))?;
+    let target = match req.target_id {
+        Some(id) => {
+            let id = parse_id(SCOPE, "target_id", &id)?;
+            let found = state.store.targets.find_target(caller.account_id, id).await.or_store_error(SCOPE)?;
+            Some(found.ok_or_else(|| ApiError::not_found(SCOPE, "target"))?.id)
+        }
+        None => None,
+    };
+    let (counts, latencies) = state.store.log.delivery_timeline(caller.account_id, target, window, bucket_ms).await.or_store_error(SCOPE)?;
+    let timeline = timeline::assemble(window, bucket_ms, &counts, &latencies);
+    let (counts, latency) = timeline.totals();
+    success(DeliveryTimeline {
+        since: rfc3339(window.since),
+        until: rfc3339(window.until),
+        bucket_seconds: bucket_ms / 1000,
+        buckets: timeline
+            .buckets
+            .into_iter()
+            .map(|b: Bucket| TimelineBucket { start: rfc3339(b.start), tally: Tally::new(b.counts, b.latency) })
+            .collect(),
+        totals: Tally::new(counts, latency),
+        targets: timeline
+            .targets
+            .into_iter()
+            .map(|t: TargetSummary| TimelineTarget {
+                target_id: t.target.id.into(),
+                target_kind: t.target.kind.as_str().to_owned(),
+                tally: Tally::new(t.counts, t.latency),
+            })
+            .collect(),
+    })
 }

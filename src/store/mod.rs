@@ -40,6 +40,7 @@ use crate::domain::queue::{Accepted, AttemptResult, ClaimOrder, Cycle};
 use crate::domain::signing::StoredSecret;
 use crate::domain::task::Task;
 use crate::domain::time::Millis;
+use crate::domain::timeline::{CountRow, LatencyRow};
 use crate::domain::walk::{BatchOutcome, Position};
 use crate::domain::window::Window;
 
@@ -244,6 +245,16 @@ pub trait DeliveryLog: Send + Sync {
     ) -> StoreResult<BatchOutcome<DeliveryId>>;
     /// Pending deliveries, for the queue-depth gauge.
     async fn pending_count(&self) -> StoreResult<u64>;
+    /// The account's deliveries created in `window` (of one target, or all), counted per bucket
+    /// of `bucket_ms` from `window.since`, target and status; and the attempts started in
+    /// `window`, with their durations, per bucket and target.
+    async fn delivery_timeline(
+        &self,
+        account: AccountId,
+        target: Option<TargetId>,
+        window: Window,
+        bucket_ms: Millis,
+    ) -> StoreResult<(Vec<CountRow>, Vec<LatencyRow>)>;
 }
 
 /// Activations: uploads of records to a query destination, stored whole or not at all.

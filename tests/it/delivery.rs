@@ -158,6 +158,45 @@ async fn the_log_pages_by_cursor_and_filters_by_kind_and_event_type() {
     server.stop().await;
 }
 
+/// The overview's numbers: deliveries per bucket by status with attempts' latency, and the
+/// targets with the least healthy first.
+#[tokio::test]
+async fn stats_count_deliveries_over_time_and_order_targets_by_health() {
+    let server = TestServer::start().await;
+    let (ok, failing) = (Receiver::always(204).await, Receiver::always(500).await);
+    let (healthy, _) = server.create_endpoint(&ok.url, &["contact.created"]).await;
+    let (broken, _) = server.create_endpoint(&failing.url, &["contact.created"]).await;
+    for i in 0..3 {
+        server.send_event("contact.created", json!({"n": i})).await;
+    }
+    server.wait_for_status(&healthy, "delivered", 3).await;
+    server.wait_for_status(&broken, "failed", 3).await;
+
+    let stats = server.ok("deliveries-stats", json!({"since": "1h"})).await;
+    assert_eq!(stats["bucket_seconds"], 60, "an hour in minutes");
+    let buckets = stats["buckets"].as_array().unwrap();
+    assert!((60..=61).contains(&buckets.len()), "every minute of the hour: {}", buckets.len());
+    let sum = |field: &str| buckets.iter().map(|b| b[field].as_u64().unwrap()).sum::<u64>();
+    assert_eq!((sum("succeeded"), sum("failed"), sum("pending"), sum("attempts")), (3, 3, 0, 12), "three attempts per failure");
+    assert_eq!(stats["totals"]["succeeded"], 3);
+    assert!(stats["totals"]["avg_latency_ms"].is_i64());
+    let targets = stats["targets"].as_array().unwrap();
+    let order: Vec<&str> = targets.iter().map(|t| t["target_id"].as_str().unwrap()).collect();
+    assert_eq!(order, [broken.as_str(), healthy.as_str()], "the least healthy first");
+    assert_eq!((targets[0]["failed"].clone(), targets[0]["attempts"].clone()), (json!(3), json!(9)));
+
+    let one = server.ok("deliveries-stats", json!({"since": "1h", "target_id": healthy})).await;
+    assert_eq!(one["targets"].as_array().unwrap().len(), 1);
+    assert_eq!(one["totals"]["succeeded"], 3);
+    assert_error(&server.call("deliveries-stats", json!({"since": "100days"})).await, StatusCode::BAD_REQUEST, "deliveries.invalid_request");
+    assert_error(
+        &server.call("deliveries-stats", json!({"target_id": "01890000-0000-7000-8000-000000000000"})).await,
+        StatusCode::NOT_FOUND,
+        "deliveries.not_found",
+    );
+    server.stop().await;
+}
+
 /// Each attempt says what happened in plain words, with or without an HTTP answer.
 #[tokio::test]
 async fn attempts_say_what_happened_in_plain_words() {

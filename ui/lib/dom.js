@@ -102,6 +102,12 @@ export const shortTime = (iso) => (iso
   ? new Date(iso).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })
   : "—");
 
+/** A number with its label, in a tile whose edge is coloured by `kind`. */
+export function statTile(label, value, kind) {
+  return h("div", { class: `stat ${kind || ""}`, "data-stat": kind || label },
+    h("span", { class: "stat-value" }, value.toLocaleString()), h("span", { class: "stat-label" }, label));
+}
+
 export function pageHead(title, ...actions) {
   return h("div", { class: "page-head" }, h("h1", {}, title), h("div", { class: "actions" }, actions));
 }

@@ -14,6 +14,7 @@ pub(super) use uuid::Uuid;
 pub(super) use crate::domain::account::{Account, Caller, Workspace};
 pub(super) use crate::domain::activation::{Activation, ActivationCounts, ActivationRecord, CANCELLED, RecordFilter};
 pub(super) use crate::domain::delivery::{Attempt, Delivery, DeliveryCounts, DeliveryFilter, DeliveryStatus, FailedSet, RetryRequest};
+pub(super) use crate::domain::timeline::{CountRow, Latency, LatencyRow};
 pub(super) use crate::domain::destination::ACTIVATION_EVENT_TYPE;
 pub(super) use crate::domain::destination::Destination;
 pub(super) use crate::domain::endpoint::{Endpoint, WebhookTargetConfig};
