@@ -12,11 +12,12 @@ use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
 use crate::domain::account::Caller;
 use crate::domain::delivery::DeliveryStatus;
-use crate::domain::delivery::{Attempt, Delivery, DeliveryCounts, DeliveryFilter, ErrorKind, LogPosition, RetryRequest};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryCounts, DeliveryFilter, ErrorKind, LogPosition, RetryRequest, explain};
 use crate::domain::fanout::TargetKind;
 use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
 use crate::domain::timeline::{self, Bucket, Latency, TargetSummary};
 use crate::domain::window::stats_window;
+use crate::targets::SentRequest;
 
 const SCOPE: Scope = Scope::Deliveries;
 const DEFAULT_LIMIT: u32 = 50;
@@ -266,6 +267,42 @@ pub async fn attempts(State(state): State<AppState>, caller: Caller, ApiJson(req
     let attempts = state.store.log.list_attempts(caller.account_id, delivery.id).await.or_store_error(SCOPE)?;
     let expired = delivery.payload_expired_at.is_some();
     success(AttemptList { attempts: attempts.into_iter().map(|a| AttemptView::new(a, expired)).collect() })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RequestView {
+    /// The request an attempt sends: built from the event (or record) and the target's current
+    /// settings as the next attempt would build it, credentials masked. Null for HubSpot,
+    /// Salesforce and mailers, whose requests are the providers' API calls.
+    request: Option<SentRequest>,
+}
+
+/// The request a delivery's attempts send (method, URL, headers with credentials masked, body),
+/// built now from its stored event and the target's current settings, not sent. Headers that
+/// change at each attempt (`webhook-timestamp`, the signature) are as of now.
+#[utoipa::path(post, path = "/api/deliveries-request", tag = "deliveries", request_body = DeliveryId,
+    responses((status = 200, body = Success<RequestView>)))]
+pub async fn request(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<DeliveryId>) -> ApiResult<RequestView> {
+    let delivery = owned_delivery(&state, &caller, &req.id, "id").await?;
+    if delivery.payload_expired_at.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            SCOPE,
+            "payload_expired",
+            "retention deleted this delivery's payload; its request cannot be built",
+        ));
+    }
+    let work = state
+        .store
+        .log
+        .delivery_work(caller.account_id, delivery.id)
+        .await
+        .or_store_error(SCOPE)?
+        .ok_or_else(|| ApiError::not_found(SCOPE, "delivery"))?;
+    let unavailable = |message: String| ApiError::new(StatusCode::CONFLICT, SCOPE, "request_unavailable", message);
+    let target = state.targets.resolve(work.target, work.target_version, now_ms()).await.map_err(|e| unavailable(e.to_string()))?;
+    let request = target.describe(&work).transpose().map_err(|outcome| unavailable(explain(&outcome)))?;
+    success(RequestView { request })
 }
 
 /// Queue one delivery for an attempt now, whatever its status. The attempt is marked manual.

@@ -153,6 +153,7 @@ fn router_parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(deliveries::attempts))
         .routes(routes!(deliveries::retry))
         .routes(routes!(deliveries::stats))
+        .routes(routes!(deliveries::request))
         .routes(routes!(integrations::create))
         .routes(routes!(integrations::list))
         .routes(routes!(integrations::get))

@@ -36,7 +36,7 @@ use crate::domain::ids::{AccountId, DeliveryId, EventId, TargetId};
 use crate::domain::integration::Integration;
 use crate::domain::mailer::Mailer;
 use crate::domain::ownership::{NodeInfo, OwnedTarget};
-use crate::domain::queue::{Accepted, AttemptResult, ClaimOrder, Cycle};
+use crate::domain::queue::{Accepted, AttemptResult, ClaimOrder, ClaimedDelivery, Cycle};
 use crate::domain::signing::StoredSecret;
 use crate::domain::task::Task;
 use crate::domain::time::Millis;
@@ -228,6 +228,9 @@ pub trait DeliveryQueue: Send + Sync {
 pub trait DeliveryLog: Send + Sync {
     async fn list_deliveries(&self, account: AccountId, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;
     async fn get_delivery(&self, account: AccountId, id: DeliveryId) -> StoreResult<Option<Delivery>>;
+    /// What an attempt of the delivery would be given (its event, parameters, the target's
+    /// settings version), with no lease: for describing its request, never for sending.
+    async fn delivery_work(&self, account: AccountId, id: DeliveryId) -> StoreResult<Option<ClaimedDelivery>>;
     async fn list_attempts(&self, account: AccountId, delivery_id: DeliveryId) -> StoreResult<Vec<Attempt>>;
     async fn retry_delivery(&self, account: AccountId, id: DeliveryId, now: Millis) -> StoreResult<RetryRequest>;
     /// The account's deliveries to `target` created in `window`, counted by status.

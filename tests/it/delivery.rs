@@ -197,6 +197,72 @@ async fn stats_count_deliveries_over_time_and_order_targets_by_health() {
     server.stop().await;
 }
 
+/// The log shows the request a delivery's attempts send, as the receiver gets it, with
+/// credentials masked: a webhook's signed envelope, a Custom API's mapped body with its
+/// authentication, a destination's URL built from the record.
+#[tokio::test]
+async fn the_request_a_delivery_sends_is_shown_with_credentials_masked() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::always(204).await;
+    let (endpoint, _) = server.create_endpoint(&format!("{}/hook", receiver.url), &["contact.created"]).await;
+    let custom = server
+        .ok(
+            "integrations-create",
+            json!({"kind": "custom_api", "events": ["contact.created"], "secret": "very-secret-api-key-0001",
+                   "config": {"endpoint": format!("{}/api", receiver.url), "method": "PUT", "auth_type": "bearer"},
+                   "mapping": [{"webhook_field": "mail", "source_field": "email"}]}),
+        )
+        .await["integration"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let destination = server
+        .ok(
+            "destinations-create",
+            json!({"url": format!("{}/sync?list=7", receiver.url), "events": ["contact.created"],
+                                           "query_params": [{"column": "email", "query_key": "e"}]}),
+        )
+        .await["destination"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.send_event("contact.created", json!({"email": "jane@example.com"})).await;
+    let request_of = |target: String| {
+        let server = &server;
+        async move {
+            let delivery = server.wait_for_status(&target, "delivered", 1).await[0]["id"].clone();
+            server.ok("deliveries-request", json!({"id": delivery})).await["request"].clone()
+        }
+    };
+    let header = |request: &Value, name: &str| {
+        request["headers"].as_array().unwrap().iter().find(|h| h["name"] == name).map(|h| h["value"].as_str().unwrap().to_owned())
+    };
+
+    let webhook = request_of(endpoint.clone()).await;
+    assert_eq!((webhook["method"].as_str(), webhook["url"].as_str()), (Some("POST"), Some(format!("{}/hook", receiver.url).as_str())));
+    let sent = &receiver.received()[..];
+    let to_hook = sent.iter().find(|r| r.uri.ends_with("/hook")).unwrap();
+    assert_eq!(webhook["body"].as_str().unwrap().as_bytes(), &to_hook.body[..], "the very body the endpoint received");
+    assert_eq!(header(&webhook, "webhook-id").as_deref(), Some(to_hook.header("webhook-id")));
+    assert!(header(&webhook, "webhook-signature").unwrap().starts_with("v1,"));
+
+    let api = request_of(custom).await;
+    assert_eq!(api["method"], "PUT");
+    assert_eq!(api["body"], r#"{"mail":"jane@example.com"}"#);
+    assert_eq!(header(&api, "authorization").as_deref(), Some("••••••"));
+    assert!(!api.to_string().contains("very-secret-api-key-0001"), "the credential is never answered");
+
+    let sync = request_of(destination).await;
+    assert_eq!(sync["url"], format!("{}/sync?list=7&e=jane%40example.com", receiver.url));
+    assert_eq!(sync["body"], "");
+    assert_error(
+        &server.call("deliveries-request", json!({"id": "01890000-0000-7000-8000-000000000000"})).await,
+        StatusCode::NOT_FOUND,
+        "deliveries.not_found",
+    );
+    server.stop().await;
+}
+
 /// Each attempt says what happened in plain words, with or without an HTTP answer.
 #[tokio::test]
 async fn attempts_say_what_happened_in_plain_words() {

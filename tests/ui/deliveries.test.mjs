@@ -69,9 +69,12 @@ test("the log pages past 50 deliveries and filters by kind, event and status", a
   await rows().first().getByRole("button", { name: /^Details/ }).click();
   const dialog = page.getByRole("dialog", { name: "Delivery of contact.updated" });
   await dialog.locator("[data-attempt]").nth(2).waitFor();
-  assert.match(await dialog.locator("dd").nth(1).textContent(), new RegExp(`POST ${receiverUrl}/fail`), "where it went");
+  const request = dialog.locator("[data-role=request]");
+  assert.equal(await request.locator(".url-line").textContent(), `POST ${receiverUrl}/fail`, "where it went");
+  assert.match(await request.locator("pre").textContent(), /"event":"contact.updated"/, "the body sent");
+  assert.ok((await request.locator("dt").allTextContents()).includes("webhook-signature"));
   assert.deepEqual(await dialog.locator(".attempt .summary").allTextContents(), Array(3).fill("HTTP 503: the receiver failed"));
-  assert.equal(await dialog.locator("pre.excerpt").first().textContent(), "upstream is down");
+  assert.equal(await dialog.locator(".attempt pre.excerpt").first().textContent(), "upstream is down");
   await shot("delivery-detail");
   await page.keyboard.press("Escape");
 });

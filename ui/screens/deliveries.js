@@ -111,7 +111,7 @@ function logRow(d, targets, refresh) {
 
 /** One delivery: where it went, its state, Retry, and every attempt's answer. */
 async function showDelivery(delivery, where, refresh) {
-  const { attempts } = await api("deliveries-attempts", { delivery_id: delivery.id });
+  const [{ attempts }, request] = await Promise.all([api("deliveries-attempts", { delivery_id: delivery.id }), requestOf(delivery)]);
   const note = h("div", { role: "status", "aria-live": "polite" });
   const retry = h("button", { type: "button", class: "primary" }, "Retry now");
   retry.addEventListener("click", async () => {
@@ -131,7 +131,6 @@ async function showDelivery(delivery, where, refresh) {
   });
   const facts = [
     ["Target", where ? where.label : delivery.target_kind],
-    where ? ["Request", where.sentTo] : null,
     ["Event", `${delivery.event_type} · ${delivery.event_id}`],
     ["Status", delivery.status],
     ["Created", time(delivery.created_at)],
@@ -142,8 +141,30 @@ async function showDelivery(delivery, where, refresh) {
   openModal(`Delivery of ${delivery.event_type}`, h("div", { class: "delivery-detail" },
     h("dl", { class: "facts" }, facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
     h("div", { class: "form-actions" }, retry), note,
+    h("h3", {}, "Request"), requestView(request, where),
     h("h3", {}, attempts.length ? "Attempts" : "No attempt yet"),
     h("ol", { class: "attempts" }, attempts.map(attemptItem))));
+}
+
+/** The request the delivery's attempts send (or why it cannot be shown). */
+async function requestOf(delivery) {
+  try {
+    return (await api("deliveries-request", { id: delivery.id })).request;
+  } catch (error) {
+    return { error: error.message };
+  }
+}
+
+function requestView(request, where) {
+  if (!request) {
+    return h("p", { class: "meta", "data-role": "request" }, `${where ? `${where.sentTo}. ` : ""}The requests to HubSpot, Salesforce and mail providers are the providers' API calls: they are not shown here.`);
+  }
+  if (request.error) return h("p", { class: "meta", "data-role": "request" }, request.error);
+  return h("div", { class: "request", "data-role": "request" },
+    h("p", { class: "url-line" }, h("span", { class: "method" }, request.method), " ", request.url),
+    h("dl", { class: "headers" }, request.headers.flatMap((x) => [h("dt", {}, x.name), h("dd", {}, x.value)])),
+    request.body ? h("pre", { class: "excerpt", tabindex: "0", "aria-label": "Request body" }, request.body) : h("p", { class: "meta" }, "No body."),
+    h("p", { class: "meta" }, "Built from the stored event and the target's current settings; webhook-timestamp and the signature change at each attempt. Credentials read ••••••."));
 }
 
 function attemptItem(a) {

@@ -87,6 +87,32 @@ impl DeliveryLog for Backend {
         row.as_ref().map(delivery_from_row).transpose()
     }
 
+    async fn delivery_work(&self, account: AccountId, id: DeliveryId) -> StoreResult<Option<ClaimedDelivery>> {
+        let row = sqlx::query(
+            "SELECT d.id, d.event_id, d.target_id, d.target_kind, d.attempt_count, d.manual_retry, d.params, d.next_attempt_at, \
+ e.account_id, e.event_type, e.workspace_id, e.data, e.idempotency_key, e.created_at AS event_created_at, t.updated_at AS target_version \
+ FROM deliveries d JOIN events e ON e.id = d.event_id JOIN targets t ON t.id = d.target_id WHERE d.account_id = $1 AND d.id = $2",
+        )
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let kind: String = row.try_get("target_kind")?;
+        Ok(Some(ClaimedDelivery {
+            delivery_id: uuid_col(&row, "id")?,
+            // Not leased: nothing is sent with it.
+            lease_token: Uuid::nil(),
+            target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(&row, "target_id")? },
+            target_version: row.try_get("target_version")?,
+            attempt_count: row.try_get::<i64, _>("attempt_count")? as u32,
+            manual_retry: row.try_get("manual_retry")?,
+            due_at: row.try_get("next_attempt_at")?,
+            params: row.try_get("params")?,
+            event: Arc::new(event_from_columns(&row, "event_id", "event_created_at")?),
+        }))
+    }
+
     async fn list_attempts(&self, account: AccountId, delivery_id: DeliveryId) -> StoreResult<Vec<Attempt>> {
         let rows = sqlx::query(
             "SELECT a.* FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
