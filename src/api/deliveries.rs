@@ -272,8 +272,9 @@ pub async fn attempts(State(state): State<AppState>, caller: Caller, ApiJson(req
 #[derive(Serialize, ToSchema)]
 pub struct RequestView {
     /// The request an attempt sends: built from the event (or record) and the target's current
-    /// settings as the next attempt would build it, credentials masked. Null for HubSpot,
-    /// Salesforce and mailers, whose requests are the providers' API calls.
+    /// settings as the next attempt would build it, credentials masked. Null for Salesforce
+    /// and mailers, whose requests are a token request and the call, or SMTP and provider calls
+    /// carrying credentials in their bodies or signatures.
     request: Option<SentRequest>,
 }
 

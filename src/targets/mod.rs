@@ -30,8 +30,9 @@ pub trait Target: Send + Sync {
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome;
 
     /// The request an attempt of `delivery` sends, built as `deliver` builds it but not sent, for
-    /// the delivery log. `None` where requests are not shown: the SaaS and mail providers' (their
-    /// requests are the providers' API calls, some signed or preceded by a token request).
+    /// the delivery log. `None` where requests are not shown: Salesforce's (preceded by a token
+    /// request) and mailers' (SMTP, or provider calls that carry credentials in their bodies or
+    /// signatures).
     fn describe(&self, _delivery: &ClaimedDelivery) -> Option<Result<SentRequest, AttemptOutcome>> {
         None
     }

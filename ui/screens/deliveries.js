@@ -157,7 +157,7 @@ async function requestOf(delivery) {
 
 function requestView(request, where) {
   if (!request) {
-    return h("p", { class: "meta", "data-role": "request" }, `${where ? `${where.sentTo}. ` : ""}The requests to HubSpot, Salesforce and mail providers are the providers' API calls: they are not shown here.`);
+    return h("p", { class: "meta", "data-role": "request" }, `${where ? `${where.sentTo}. ` : ""}Requests to Salesforce and to mail providers are not shown here: a token request precedes Salesforce's, and some providers carry credentials in the body or a signature.`);
   }
   if (request.error) return h("p", { class: "meta", "data-role": "request" }, request.error);
   return h("div", { class: "request", "data-role": "request" },
