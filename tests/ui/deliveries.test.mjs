@@ -36,6 +36,10 @@ test("an empty log says so", async () => {
   await ui.signIn("#/deliveries");
   await page.getByRole("heading", { name: "No deliveries match" }).waitFor();
   await shot("deliveries-empty");
+  await page.setViewportSize({ width: 390, height: 844 });
+  assert.ok((await overflow(page)) <= 0, "no sideways scrolling");
+  await shot("deliveries-empty-phone");
+  await page.setViewportSize({ width: 1280, height: 900 });
 });
 
 test("the log pages past 50 deliveries and filters by kind, event and status", async () => {

@@ -36,6 +36,10 @@ test("the overview's empty state, and the chart library served with its licence"
   await ui.signIn("#/overview");
   await page.getByRole("heading", { name: "Nothing was sent in the last 24 hours" }).waitFor();
   await shot("overview-empty");
+  await page.setViewportSize({ width: 390, height: 844 });
+  assert.ok((await overflow(page)) <= 0, "no sideways scrolling");
+  await shot("overview-empty-phone");
+  await page.setViewportSize({ width: 1280, height: 900 });
   const licence = await fetch(`${base}/ui/vendor/uPlot.LICENSE`);
   assert.match(licence.headers.get("content-type"), /^text\/plain/);
   assert.match(await licence.text(), /The MIT License/);
