@@ -9,6 +9,7 @@ import { deliveriesView } from "./screens/deliveries.js";
 import { destinationsView } from "./screens/destinations.js";
 import { integrationsView } from "./screens/integrations.js";
 import { mailersView } from "./screens/mailers.js";
+import { overviewView } from "./screens/overview.js";
 import { webhooksView } from "./screens/webhooks.js";
 import { workspacesView } from "./screens/workspaces.js";
 
@@ -19,6 +20,7 @@ route("#/destinations", destinationsView);
 route("#/activations", activationView, { nav: "#/destinations" });
 route("#/deliveries", deliveriesView);
 route("#/workspaces", workspacesView);
+route("#/overview", overviewView);
 
 document.getElementById("sign-out").addEventListener("click", signOut);
 document.getElementById("workspace-switcher").addEventListener("change", (event) => {

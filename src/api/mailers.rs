@@ -16,15 +16,18 @@ use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
-use crate::crypto::secret_box::mailer_credentials_binding;
+use crate::crypto::secret_box::{mailer_credentials_binding, mailer_test_proof_binding};
 use crate::domain::account::Caller;
 use crate::domain::event::{Event, check_data};
 use crate::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
+use crate::domain::ids::AccountId;
 use crate::domain::integration::secret_hint;
 use crate::domain::mailer::Mailer;
-use crate::domain::mailer::{self, DirectSend, MailerProvider, MailerRule, Template, TemplateParam};
+use crate::domain::mailer::{self, DirectSend, MailerProvider, MailerRule, Template, TemplateParam, TestProof};
 use crate::domain::time::{now_ms, rfc3339};
 use crate::targets::Verification;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 
 const SCOPE: Scope = Scope::Mailers;
 const FAMILY: TargetFamily = TargetFamily { scope: SCOPE, noun: "mailer", kinds: |k| k == TargetKind::Mailer };
@@ -97,7 +100,7 @@ impl From<Mailer> for MailerView {
 }
 
 /// Fields a mailer is created or updated with.
-#[derive(Deserialize, ToSchema)]
+#[derive(Default, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailerFields {
     #[schema(max_length = 200)]
@@ -133,6 +136,9 @@ pub struct CreateMailer {
     /// Fixed once the mailer exists.
     #[schema(value_type = MailerProvider, required = true)]
     provider: Option<MailerProvider>,
+    /// The `test_proof` of a passed mailers-test of these settings before they were saved: the
+    /// mailer is saved verified when its provider settings and credentials are the ones tested.
+    test_proof: Option<String>,
     #[serde(flatten)]
     fields: MailerFields,
 }
@@ -144,6 +150,8 @@ pub struct UpdateMailer {
     id: String,
     /// The provider cannot change: only the mailer's own is accepted.
     provider: Option<MailerProvider>,
+    /// As in mailers-create: verifies the mailer when the saved settings are the ones tested.
+    test_proof: Option<String>,
     #[serde(flatten)]
     fields: MailerFields,
 }
@@ -155,13 +163,19 @@ pub struct MailerId {
     id: String,
 }
 
+/// A saved mailer (`id`), a saved mailer with edits not saved yet (`id` and fields), or
+/// settings not saved at all (`provider` and fields): the test uses the settings as given.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestMailer {
     #[schema(format = Uuid)]
-    id: String,
+    id: Option<String>,
+    /// Without `id`: the provider of the settings to test.
+    provider: Option<MailerProvider>,
     /// Where the test e-mail goes.
     to: String,
+    #[serde(flatten)]
+    fields: MailerFields,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -199,7 +213,11 @@ pub struct MailerDeleted {
 pub struct TestResult {
     #[serde(flatten)]
     verification: Verification,
-    mailer: MailerView,
+    /// The saved mailer, when the test was of its saved settings (then a pass verified it).
+    mailer: Option<MailerView>,
+    /// When a test of settings not saved yet passed: give it to mailers-create or mailers-update
+    /// with the same provider settings and credentials (within an hour) to save them verified.
+    test_proof: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -331,12 +349,22 @@ async fn owned_mailer(state: &AppState, caller: &Caller, id: &str) -> Result<Mai
 #[utoipa::path(post, path = "/api/mailers-create", tag = "mailers", request_body = CreateMailer,
     responses((status = 200, body = Success<MailerOne>)))]
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateMailer>) -> ApiResult<MailerOne> {
-    let CreateMailer { provider, fields } = req;
+    let CreateMailer { provider, test_proof, fields } = req;
     let provider = provider.ok_or_else(|| bad("invalid_request", "provider is required"))?;
+    let mut mailer = draft(caller.account_id, provider);
+    apply(&state, &mut mailer, fields, true).await?;
+    accept_proof(&state, &mut mailer, test_proof.as_deref())?;
+    state.store.targets.insert_mailer(&mailer).await.or_store_error(SCOPE)?;
+    state.engine.changed();
+    success(MailerOne { mailer: mailer.into() })
+}
+
+/// A new mailer of `provider` with its defaults, not stored.
+fn draft(account_id: AccountId, provider: MailerProvider) -> Mailer {
     let now = now_ms();
-    let mut mailer = Mailer {
+    Mailer {
         id: TargetId::now_v7(),
-        account_id: caller.account_id,
+        account_id,
         name: format!("{} Mailer", provider.title()),
         provider,
         sender_name: String::new(),
@@ -355,11 +383,42 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         verified_at: None,
         created_at: now,
         updated_at: now,
-    };
-    apply(&state, &mut mailer, fields, true).await?;
-    state.store.targets.insert_mailer(&mailer).await.or_store_error(SCOPE)?;
-    state.engine.changed();
-    success(MailerOne { mailer: mailer.into() })
+    }
+}
+
+/// The mailer's credentials in the clear (only to digest them: they are never answered).
+fn plain_credentials(state: &AppState, mailer: &Mailer) -> Result<Map<String, Value>, ApiError> {
+    let Some(sealed) = &mailer.credentials else { return Ok(Map::new()) };
+    let internal = |m: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, SCOPE, "internal", m);
+    let plain = state.secret_box.open(sealed, &mailer_credentials_binding(mailer.id)).map_err(|e| internal(e.to_string()))?;
+    serde_json::from_slice(&plain).map_err(|_| internal("stored credentials are not a JSON object".into()))
+}
+
+fn digest(state: &AppState, mailer: &Mailer) -> Result<String, ApiError> {
+    Ok(mailer::settings_digest(mailer.provider, &mailer.config, &plain_credentials(state, mailer)?))
+}
+
+/// A sealed `TestProof` of the mailer's settings, as text.
+fn issue_proof(state: &AppState, mailer: &Mailer) -> Result<String, ApiError> {
+    let proof = serde_json::to_vec(&TestProof::new(digest(state, mailer)?, now_ms())).expect("a proof serializes");
+    Ok(STANDARD.encode(state.secret_box.seal(&proof, &mailer_test_proof_binding(mailer.account_id))))
+}
+
+/// Marks `mailer` verified when `proof` vouches for its settings as they will be saved. A proof
+/// this server did not seal for this account is refused; an outdated one (settings changed since
+/// the test, or expired) just leaves the mailer unverified, as its answer shows.
+fn accept_proof(state: &AppState, mailer: &mut Mailer, proof: Option<&str>) -> Result<(), ApiError> {
+    let Some(proof) = proof else { return Ok(()) };
+    let refused = || bad("invalid_request", "test_proof is not a proof that mailers-test gave this account");
+    let sealed = STANDARD.decode(proof).map_err(|_| refused())?;
+    let plain = state.secret_box.open(&sealed, &mailer_test_proof_binding(mailer.account_id)).map_err(|_| refused())?;
+    let proof: TestProof = serde_json::from_slice(&plain).map_err(|_| refused())?;
+    let now = now_ms();
+    if proof.vouches_for(&digest(state, mailer)?, now) {
+        mailer.verified = true;
+        mailer.verified_at = Some(now);
+    }
+    Ok(())
 }
 
 /// List the account's mailers.
@@ -386,6 +445,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
         return Err(bad("invalid_request", "the provider of a mailer cannot change; create a new mailer"));
     }
     apply(&state, &mut mailer, req.fields, false).await?;
+    accept_proof(&state, &mut mailer, req.test_proof.as_deref())?;
     mailer.updated_at = now_ms();
     let updated = state.store.targets.update_mailer(&mailer).await.or_store_error(SCOPE)?;
     state.engine.changed();
@@ -406,24 +466,48 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req):
     success(MailerDeleted { id: id.into(), deleted: true })
 }
 
-/// Send Test Email: a real message through the provider. Success marks the mailer verified.
+/// Send Test Email: a real message through the provider, with the settings given. A pass on a
+/// saved mailer's own settings marks it verified; a pass on settings not saved yet answers a
+/// `test_proof` that verifies them when they are saved.
 #[utoipa::path(post, path = "/api/mailers-test", tag = "mailers", request_body = TestMailer,
     responses((status = 200, body = Success<TestResult>)))]
 pub async fn test(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<TestMailer>) -> ApiResult<TestResult> {
-    let mut mailer = owned_mailer(&state, &caller, &req.id).await?;
-    let to = checked_address("to", Some(req.to))?.ok_or_else(|| bad("invalid_address", "to is required"))?;
+    let TestMailer { id, provider, to, fields } = req;
+    let to = checked_address("to", Some(to))?.ok_or_else(|| bad("invalid_address", "to is required"))?;
+    let (mut mailer, unsaved) = match (id, provider) {
+        (Some(id), provider) => {
+            let mut mailer = owned_mailer(&state, &caller, &id).await?;
+            if provider.is_some_and(|p| p != mailer.provider) {
+                return Err(bad("invalid_request", "the provider of a mailer cannot change; create a new mailer"));
+            }
+            // Without edits the saved settings are tested as they are, even ones saved before a
+            // check they would now fail: the test's answer says what is wrong.
+            let changed = fields != MailerFields::default() && apply(&state, &mut mailer, fields, false).await?;
+            (mailer, changed)
+        }
+        (None, Some(provider)) => {
+            let mut mailer = draft(caller.account_id, provider);
+            apply(&state, &mut mailer, fields, true).await?;
+            (mailer, true)
+        }
+        (None, None) => return Err(bad("invalid_request", "give the id of a saved mailer, or a provider and its settings")),
+    };
     let target =
         state.targets.mailer(mailer.clone()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, SCOPE, "internal", e.to_string()))?;
     let mut verification = Verification::from_outcome(&target.send_test(&to).await);
-    if verification.ok {
-        verification.message = "Test email sent successfully".into();
-        let now = now_ms();
-        if state.store.targets.mark_mailer_verified(caller.account_id, mailer.id, mailer.updated_at, now).await.or_store_error(SCOPE)? {
-            mailer.verified = true;
-            mailer.verified_at = Some(now);
-        }
+    if !verification.ok {
+        return success(TestResult { verification, mailer: (!unsaved).then(|| mailer.into()), test_proof: None });
     }
-    success(TestResult { verification, mailer: mailer.into() })
+    verification.message = "Test email sent successfully".into();
+    if unsaved {
+        return success(TestResult { verification, test_proof: Some(issue_proof(&state, &mailer)?), mailer: None });
+    }
+    let now = now_ms();
+    if state.store.targets.mark_mailer_verified(caller.account_id, mailer.id, mailer.updated_at, now).await.or_store_error(SCOPE)? {
+        mailer.verified = true;
+        mailer.verified_at = Some(now);
+    }
+    success(TestResult { verification, mailer: Some(mailer.into()), test_proof: None })
 }
 
 /// Queue one e-mail through a verified mailer.

@@ -163,6 +163,8 @@ fn router_parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(deliveries::get))
         .routes(routes!(deliveries::attempts))
         .routes(routes!(deliveries::retry))
+        .routes(routes!(deliveries::stats))
+        .routes(routes!(deliveries::request))
         .routes(routes!(integrations::create))
         .routes(routes!(integrations::list))
         .routes(routes!(integrations::get))

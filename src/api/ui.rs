@@ -15,6 +15,7 @@ const FILES: &[(&str, &str)] = &[
     ("app.js", include_str!("../../ui/app.js")),
     ("app.css", include_str!("../../ui/app.css")),
     ("lib/api.js", include_str!("../../ui/lib/api.js")),
+    ("lib/charts.js", include_str!("../../ui/lib/charts.js")),
     ("lib/dom.js", include_str!("../../ui/lib/dom.js")),
     ("lib/modal.js", include_str!("../../ui/lib/modal.js")),
     ("lib/parts.js", include_str!("../../ui/lib/parts.js")),
@@ -24,10 +25,18 @@ const FILES: &[(&str, &str)] = &[
     ("screens/deliveries.js", include_str!("../../ui/screens/deliveries.js")),
     ("screens/destinations.js", include_str!("../../ui/screens/destinations.js")),
     ("screens/integrations.js", include_str!("../../ui/screens/integrations.js")),
+    ("screens/mailer-rules.js", include_str!("../../ui/screens/mailer-rules.js")),
     ("screens/mailers.js", include_str!("../../ui/screens/mailers.js")),
+    ("screens/overview.js", include_str!("../../ui/screens/overview.js")),
     ("screens/signin.js", include_str!("../../ui/screens/signin.js")),
     ("screens/webhooks.js", include_str!("../../ui/screens/webhooks.js")),
     ("screens/workspaces.js", include_str!("../../ui/screens/workspaces.js")),
+    // uPlot 1.6.32 (MIT), the charts' library: its dist files as `npm pack uplot@1.6.32` ships
+    // them (tarball sha256 4b8a8191e425658e3ea8c8c1314b0fc679c861ee3a1af2b20c7b16ba50b5133d),
+    // with its licence.
+    ("vendor/uPlot.iife.min.js", include_str!("../../ui/vendor/uPlot.iife.min.js")),
+    ("vendor/uPlot.min.css", include_str!("../../ui/vendor/uPlot.min.css")),
+    ("vendor/uPlot.LICENSE", include_str!("../../ui/vendor/uPlot.LICENSE")),
 ];
 const FAVICON: &str = include_str!("../../ui/favicon.svg");
 const EMBED: &str = include_str!("../../ui/embed.js");
@@ -47,7 +56,11 @@ pub async fn file(Path(path): Path<String>) -> Response {
     let Some((name, body)) = FILES.iter().find(|(name, _)| *name == path) else {
         return ApiError::new(StatusCode::NOT_FOUND, Scope::Api, "not_found", "no such file").into_response();
     };
-    let content_type = if name.ends_with(".css") { "text/css; charset=utf-8" } else { "text/javascript; charset=utf-8" };
+    let content_type = match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        _ => "text/plain; charset=utf-8",
+    };
     asset(content_type, body).into_response()
 }
 
@@ -101,6 +114,8 @@ mod tests {
         for f in &found {
             assert!(FILES.iter().any(|(name, _)| name == f), "ui/{f} is not in ui.rs FILES");
         }
+        // The vendored licence goes with its library.
+        found.push("vendor/uPlot.LICENSE".into());
         assert_eq!(found.len(), FILES.len(), "FILES lists only files that exist");
     }
 }

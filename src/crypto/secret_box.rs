@@ -3,7 +3,7 @@
 //! Each ciphertext is bound to the row it belongs to through associated data, so a secret copied
 //! into another row does not decrypt.
 
-use crate::domain::ids::TargetId;
+use crate::domain::ids::{AccountId, TargetId};
 use std::io::Write;
 use std::path::Path;
 
@@ -93,6 +93,12 @@ pub fn integration_secret_binding(integration_id: TargetId) -> String {
 /// The associated data that binds a mailer's credentials to its mailer.
 pub fn mailer_credentials_binding(mailer_id: TargetId) -> String {
     format!("mailer_credentials:{mailer_id}")
+}
+
+/// The associated data that binds a passed test of unsaved mailer settings to its account, so
+/// one account's proof never verifies another's mailer.
+pub fn mailer_test_proof_binding(account_id: AccountId) -> String {
+    format!("mailer_test_proof:{account_id}")
 }
 
 #[cfg(test)]

@@ -53,8 +53,9 @@ pub enum Need {
     Write,
 }
 
-/// The verbs that only read (`<resource>-<verb>`).
-const READ_VERBS: [&str; 6] = ["list", "get", "stats", "attempts", "records", "deliveries"];
+/// The verbs that only read (`<resource>-<verb>`; `deliveries-request` shows the request a
+/// delivery sends).
+const READ_VERBS: [&str; 7] = ["list", "get", "stats", "attempts", "records", "deliveries", "request"];
 
 /// What the call named `call` (`webhooks-list`, `events.csv`) needs.
 pub fn need_of(call: &str) -> Need {

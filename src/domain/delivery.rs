@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::fanout::TargetRef;
+use super::fanout::{TargetKind, TargetRef};
 use super::ids::{AccountId, DeliveryId, EventId, TargetId};
 use super::retry::RetrySchedule;
 use super::time::Millis;
@@ -68,6 +68,41 @@ impl ErrorKind {
             Self::InvalidData => "invalid_data",
             Self::Rejected => "rejected",
             Self::Internal => "internal",
+        }
+    }
+
+    pub const ALL: [Self; 11] = [
+        Self::Dns,
+        Self::Connect,
+        Self::Tls,
+        Self::Timeout,
+        Self::BlockedAddress,
+        Self::InvalidUrl,
+        Self::Io,
+        Self::TargetGone,
+        Self::InvalidData,
+        Self::Rejected,
+        Self::Internal,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// What the kind means, in plain words.
+    pub fn plain_words(self) -> &'static str {
+        match self {
+            Self::Dns => "The host name could not be resolved (DNS)",
+            Self::Connect => "No connection could be made",
+            Self::Tls => "The TLS (HTTPS) handshake failed",
+            Self::Timeout => "The request timed out",
+            Self::BlockedAddress => "The address is not allowed (loopback, private or metadata network)",
+            Self::InvalidUrl => "The URL is not valid",
+            Self::Io => "The connection failed",
+            Self::TargetGone => "The target no longer exists",
+            Self::InvalidData => "The data was refused",
+            Self::Rejected => "The provider refused it",
+            Self::Internal => "An internal error occurred",
         }
     }
 }
@@ -157,22 +192,7 @@ pub fn explain(outcome: &AttemptOutcome) -> String {
             format!("HTTP {status}: the endpoint redirects, and redirects are not followed; use the final URL.")
         }
         AttemptOutcome::Response { status, .. } => format!("The endpoint answered HTTP {status}."),
-        AttemptOutcome::Error { kind, message } => {
-            let what = match kind {
-                ErrorKind::Dns => "The host name could not be resolved (DNS)",
-                ErrorKind::Connect => "No connection could be made",
-                ErrorKind::Tls => "The TLS (HTTPS) handshake failed",
-                ErrorKind::Timeout => "The request timed out",
-                ErrorKind::BlockedAddress => "The address is not allowed (loopback, private or metadata network)",
-                ErrorKind::InvalidUrl => "The URL is not valid",
-                ErrorKind::Io => "The connection failed",
-                ErrorKind::TargetGone => "The target no longer exists",
-                ErrorKind::InvalidData => "The data was refused",
-                ErrorKind::Rejected => "The provider refused it",
-                ErrorKind::Internal => "An internal error occurred",
-            };
-            format!("{what}: {message}")
-        }
+        AttemptOutcome::Error { kind, message } => format!("{}: {message}", kind.plain_words()),
     }
 }
 
@@ -229,9 +249,39 @@ pub struct Attempt {
     pub manual: bool,
 }
 
+/// Where a page of the delivery log (newest first) ends: the next page starts after it. Created
+/// time first, then the id, so deliveries created in the same millisecond are neither skipped nor
+/// repeated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogPosition {
+    pub created_at: Millis,
+    pub id: DeliveryId,
+}
+
+impl LogPosition {
+    const PREFIX: &'static str = "log:";
+
+    /// An opaque cursor for the API.
+    pub fn encode(self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}{}:{}", Self::PREFIX, self.created_at, self.id))
+    }
+
+    pub fn decode(cursor: &str) -> Option<Self> {
+        use base64::Engine;
+        let text = String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+        let (created_at, id) = text.strip_prefix(Self::PREFIX)?.split_once(':')?;
+        Some(Self { created_at: created_at.parse().ok()?, id: id.parse().ok()? })
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct DeliveryFilter {
     pub target_id: Option<TargetId>,
+    pub target_kind: Option<TargetKind>,
+    pub event_type: Option<String>,
+    /// Only deliveries after this position (older, in the log's newest-first order).
+    pub after: Option<LogPosition>,
     pub status: Option<DeliveryStatus>,
     /// Created at or after.
     pub since: Option<Millis>,
@@ -273,6 +323,23 @@ mod tests {
 
     fn response(status: u16) -> AttemptOutcome {
         AttemptOutcome::Response { status, excerpt: String::new(), retry_after: None }
+    }
+
+    #[test]
+    fn log_positions_round_trip_and_refuse_what_they_did_not_make() {
+        let position = LogPosition { created_at: 1_764_700_000_123, id: DeliveryId::now_v7() };
+        assert_eq!(LogPosition::decode(&position.encode()), Some(position));
+        for bad in ["", "bG9nOg", "not base64!", "c2VxOjEy"] {
+            assert_eq!(LogPosition::decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_kinds_read_back_from_their_names() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ErrorKind::parse("nope"), None);
     }
 
     #[test]

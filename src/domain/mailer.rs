@@ -297,6 +297,38 @@ pub fn validate_rules(provider: MailerProvider, rules: &[MailerRule]) -> Result<
     Ok(())
 }
 
+/// How long a passed test of settings not saved yet vouches for them.
+pub const TEST_PROOF_TTL_MS: Millis = 60 * 60 * 1000;
+
+/// What a passed test of unsaved settings vouches for: those exact provider settings and
+/// credentials, until `expires_at`. The API seals it and takes it back when the settings are
+/// saved, so the test a user runs before saving (seed 001: "after entering your credentials")
+/// verifies the mailer saved with them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestProof {
+    pub digest: String,
+    pub expires_at: Millis,
+}
+
+impl TestProof {
+    pub fn new(digest: String, now: Millis) -> Self {
+        Self { digest, expires_at: now + TEST_PROOF_TTL_MS }
+    }
+
+    pub fn vouches_for(&self, digest: &str, now: Millis) -> bool {
+        self.digest == digest && now < self.expires_at
+    }
+}
+
+/// A digest of what a test e-mail depends on (and what clears `verified` when it changes): the
+/// provider, its settings and its credentials. `Map` keeps keys sorted, so equal settings always
+/// give the same text.
+pub fn settings_digest(provider: MailerProvider, config: &Map<String, Value>, credentials: &Map<String, Value>) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical = serde_json::json!([provider.as_str(), config, credentials]).to_string();
+    Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A ready-to-send e-mail.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Email {
@@ -507,6 +539,22 @@ mod tests {
         assert_eq!(
             content(MailerProvider::Smtp, &inline, &[], &data),
             Content::Inline { subject: "Hi Jane".into(), text: Some("Score 17 {{".into()), html: None }
+        );
+    }
+
+    #[test]
+    fn test_proofs_vouch_for_the_same_settings_until_they_expire() {
+        let key = |k: &str| obj(json!({"api_key": k}));
+        let digest = settings_digest(MailerProvider::Sendgrid, &Map::new(), &key("SG.a"));
+        let proof = TestProof::new(digest.clone(), 1_000);
+        assert!(proof.vouches_for(&digest, 1_000 + TEST_PROOF_TTL_MS - 1));
+        assert!(!proof.vouches_for(&digest, 1_000 + TEST_PROOF_TTL_MS), "expired");
+        assert!(!proof.vouches_for(&settings_digest(MailerProvider::Sendgrid, &Map::new(), &key("SG.b")), 1_000), "other credentials");
+        assert!(!proof.vouches_for(&settings_digest(MailerProvider::Brevo, &Map::new(), &key("SG.a")), 1_000), "other provider");
+        let config = |region: &str| obj(json!({"region": region}));
+        assert_ne!(
+            settings_digest(MailerProvider::Mailgun, &config("us"), &key("k")),
+            settings_digest(MailerProvider::Mailgun, &config("eu"), &key("k"))
         );
     }
 

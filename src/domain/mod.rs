@@ -30,6 +30,7 @@ pub mod signing;
 pub mod task;
 pub mod throttle;
 pub mod time;
+pub mod timeline;
 pub mod url_policy;
 pub mod walk;
 pub mod window;

@@ -38,10 +38,11 @@ use crate::domain::ids::{AccountId, DeliveryId, EventId, TargetId};
 use crate::domain::integration::Integration;
 use crate::domain::mailer::Mailer;
 use crate::domain::ownership::{NodeInfo, OwnedTarget};
-use crate::domain::queue::{Accepted, AttemptResult, ClaimOrder, Cycle};
+use crate::domain::queue::{Accepted, AttemptResult, ClaimOrder, ClaimedDelivery, Cycle};
 use crate::domain::signing::StoredSecret;
 use crate::domain::task::Task;
 use crate::domain::time::Millis;
+use crate::domain::timeline::{CountRow, LatencyRow};
 use crate::domain::walk::{BatchOutcome, Position};
 use crate::domain::window::Window;
 
@@ -265,6 +266,9 @@ pub trait DeliveryQueue: Send + Sync {
 pub trait DeliveryLog: Send + Sync {
     async fn list_deliveries(&self, account: AccountId, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;
     async fn get_delivery(&self, account: AccountId, id: DeliveryId) -> StoreResult<Option<Delivery>>;
+    /// What an attempt of the delivery would be given (its event, parameters, the target's
+    /// settings version), with no lease: for describing its request, never for sending.
+    async fn delivery_work(&self, account: AccountId, id: DeliveryId) -> StoreResult<Option<ClaimedDelivery>>;
     async fn list_attempts(&self, account: AccountId, delivery_id: DeliveryId) -> StoreResult<Vec<Attempt>>;
     async fn retry_delivery(&self, account: AccountId, id: DeliveryId, now: Millis) -> StoreResult<RetryRequest>;
     /// The account's deliveries to `target` created in `window`, counted by status.
@@ -282,6 +286,16 @@ pub trait DeliveryLog: Send + Sync {
     ) -> StoreResult<BatchOutcome<DeliveryId>>;
     /// Pending deliveries, for the queue-depth gauge.
     async fn pending_count(&self) -> StoreResult<u64>;
+    /// The account's deliveries created in `window` (of one target, or all), counted per bucket
+    /// of `bucket_ms` from `window.since`, target and status; and the attempts started in
+    /// `window`, with their durations, per bucket and target.
+    async fn delivery_timeline(
+        &self,
+        account: AccountId,
+        target: Option<TargetId>,
+        window: Window,
+        bucket_ms: Millis,
+    ) -> StoreResult<(Vec<CountRow>, Vec<LatencyRow>)>;
 }
 
 /// Activations: uploads of records to a query destination, stored whole or not at all.

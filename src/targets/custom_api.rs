@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::http::HttpClient;
-use super::{ResolveError, Target, Verification, Verify, data_object, sign_request};
+use super::{ResolveError, SentRequest, Target, Verification, Verify, data_object, sign_request};
 use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
 use crate::domain::integration::{CustomApiConfig, auth_header};
 use crate::domain::mapping::{self, MappingRow};
@@ -47,6 +47,11 @@ impl CustomApiTarget {
     }
 
     async fn send(&self, msg_id: &str, body: Value, test: bool) -> AttemptOutcome {
+        self.http.send(&self.url, self.request(msg_id, body, test)).await
+    }
+
+    /// The request with its authentication and signature.
+    fn request(&self, msg_id: &str, body: Value, test: bool) -> reqwest::RequestBuilder {
         let body = body.to_string().into_bytes();
         let mut request = self.http.request(self.method.clone(), self.url.clone()).header("content-type", "application/json");
         if let Some((name, value)) = &self.auth {
@@ -55,8 +60,13 @@ impl CustomApiTarget {
         if test {
             request = request.header("x-switchyard-test", "true");
         }
-        let request = sign_request(request, &self.keys, msg_id, &body).body(body);
-        self.http.send(&self.url, request).await
+        sign_request(request, &self.keys, msg_id, &body).body(body)
+    }
+
+    /// The body is the mapped record; with no mapping rows, the whole record.
+    fn body(&self, delivery: &ClaimedDelivery) -> Result<Value, AttemptOutcome> {
+        let data = data_object(delivery)?;
+        Ok(Value::Object(if self.mapping.is_empty() { data } else { mapping::apply(&self.mapping, &data) }))
     }
 }
 
@@ -66,14 +76,15 @@ impl Target for CustomApiTarget {
         FailurePolicy::RetryAll
     }
 
-    /// The body is the mapped record; with no mapping rows, the whole record.
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
-        let data = match data_object(delivery) {
-            Ok(data) => data,
-            Err(outcome) => return outcome,
-        };
-        let body = if self.mapping.is_empty() { data } else { mapping::apply(&self.mapping, &data) };
-        self.send(&delivery.event.id.to_string(), Value::Object(body), false).await
+        match self.body(delivery) {
+            Ok(body) => self.send(&delivery.event.id.to_string(), body, false).await,
+            Err(outcome) => outcome,
+        }
+    }
+
+    fn describe(&self, delivery: &ClaimedDelivery) -> Option<Result<SentRequest, AttemptOutcome>> {
+        Some(self.body(delivery).and_then(|body| SentRequest::of(self.request(&delivery.event.id.to_string(), body, false))))
     }
 }
 

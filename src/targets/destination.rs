@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::http::HttpClient;
-use super::{ResolveError, Target, data_object, record_object};
+use super::{ResolveError, SentRequest, Target, data_object, record_object};
 use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
 use crate::domain::destination::Destination;
 use crate::domain::destination::{QueryParam, request_url};
@@ -34,6 +34,12 @@ impl DestinationTarget {
             None => data_object(delivery),
         }
     }
+
+    /// The record's request: base URL, static parameters, then its mapped columns.
+    fn request(&self, delivery: &ClaimedDelivery) -> Result<(Url, reqwest::RequestBuilder), AttemptOutcome> {
+        let url = request_url(&self.base, &self.params, &Self::record(delivery)?);
+        Ok((url.clone(), self.http.request(self.method.clone(), url)))
+    }
 }
 
 #[async_trait]
@@ -43,12 +49,13 @@ impl Target for DestinationTarget {
     }
 
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
-        let record = match Self::record(delivery) {
-            Ok(record) => record,
-            Err(outcome) => return outcome,
-        };
-        let url = request_url(&self.base, &self.params, &record);
-        let request = self.http.request(self.method.clone(), url.clone());
-        self.http.send(&url, request).await
+        match self.request(delivery) {
+            Ok((url, request)) => self.http.send(&url, request).await,
+            Err(outcome) => outcome,
+        }
+    }
+
+    fn describe(&self, delivery: &ClaimedDelivery) -> Option<Result<SentRequest, AttemptOutcome>> {
+        Some(self.request(delivery).and_then(|(_, request)| SentRequest::of(request)))
     }
 }

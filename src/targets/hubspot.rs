@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use super::http::{HttpClient, with_path};
-use super::{Target, Verification, Verify, data_object};
+use super::{SentRequest, Target, Verification, Verify, data_object};
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
 use crate::domain::mapping::{self, MappingRow};
 use crate::domain::queue::ClaimedDelivery;
@@ -28,12 +28,21 @@ impl HubspotTarget {
     }
 
     async fn post(&self, path: &str, body: &Value) -> AttemptOutcome {
-        let url = match with_path(&self.base, path) {
-            Ok(url) => url,
-            Err(outcome) => return outcome,
-        };
-        let request = self.http.request(reqwest::Method::POST, url.clone()).bearer_auth(&self.token).json(body);
-        self.http.send(&url, request).await
+        match self.request(path, body) {
+            Ok((url, request)) => self.http.send(&url, request).await,
+            Err(outcome) => outcome,
+        }
+    }
+
+    fn request(&self, path: &str, body: &Value) -> Result<(Url, reqwest::RequestBuilder), AttemptOutcome> {
+        let url = with_path(&self.base, path)?;
+        Ok((url.clone(), self.http.request(reqwest::Method::POST, url).bearer_auth(&self.token).json(body)))
+    }
+
+    /// The contact upsert of the event's data.
+    fn upsert(&self, delivery: &ClaimedDelivery) -> Result<Value, AttemptOutcome> {
+        let data = data_object(delivery)?;
+        upsert_body(&self.mapping, &data).map_err(|message| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message })
     }
 }
 
@@ -52,9 +61,7 @@ impl Target for HubspotTarget {
     }
 
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
-        let body = match data_object(delivery)
-            .and_then(|data| upsert_body(&self.mapping, &data).map_err(|message| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message }))
-        {
+        let body = match self.upsert(delivery) {
             Ok(body) => body,
             Err(outcome) => return outcome,
         };
@@ -65,6 +72,10 @@ impl Target for HubspotTarget {
             }
             other => other,
         }
+    }
+
+    fn describe(&self, delivery: &ClaimedDelivery) -> Option<Result<SentRequest, AttemptOutcome>> {
+        Some(self.upsert(delivery).and_then(|body| SentRequest::of(self.request(UPSERT_PATH, &body)?.1)))
     }
 }
 

@@ -28,6 +28,52 @@ use crate::domain::queue::ClaimedDelivery;
 pub trait Target: Send + Sync {
     fn failure_policy(&self) -> FailurePolicy;
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome;
+
+    /// The request an attempt of `delivery` sends, built as `deliver` builds it but not sent, for
+    /// the delivery log. `None` where requests are not shown: Salesforce's (preceded by a token
+    /// request) and mailers' (SMTP, or provider calls that carry credentials in their bodies or
+    /// signatures).
+    fn describe(&self, _delivery: &ClaimedDelivery) -> Option<Result<SentRequest, AttemptOutcome>> {
+        None
+    }
+}
+
+/// A request as the delivery log shows it: secrets masked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SentRequest {
+    pub method: String,
+    pub url: String,
+    /// In the order sent; credentials (sensitive headers, `authorization`) read `••••••`.
+    pub headers: Vec<Header>,
+    /// The body as text (empty when there is none).
+    pub body: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+/// What the delivery log shows instead of a credential.
+pub const MASKED: &str = "••••••";
+
+impl SentRequest {
+    /// Describes a built request, masking what would reveal a credential.
+    pub fn of(request: reqwest::RequestBuilder) -> Result<Self, AttemptOutcome> {
+        let request = request.build().map_err(|e| AttemptOutcome::Error { kind: ErrorKind::InvalidUrl, message: e.to_string() })?;
+        let headers = request
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let secret = value.is_sensitive() || name == reqwest::header::AUTHORIZATION;
+                let value = if secret { MASKED.to_owned() } else { String::from_utf8_lossy(value.as_bytes()).into_owned() };
+                Header { name: name.as_str().to_owned(), value }
+            })
+            .collect();
+        let body = request.body().and_then(|b| b.as_bytes()).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        Ok(Self { method: request.method().as_str().to_owned(), url: request.url().to_string(), headers, body })
+    }
 }
 
 /// Integrations can also check their settings without delivering anything real.
@@ -63,4 +109,28 @@ pub fn record_object(what: &str, json: &str) -> Result<serde_json::Map<String, s
     let invalid = |message: String| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message: format!("{what}: {message}") };
     check_depth(json).map_err(|e| invalid(e.to_string()))?;
     serde_json::from_str(json).map_err(|e| invalid(format!("not a JSON object: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn described_requests_mask_credentials_only() {
+        let mut key = HeaderValue::from_static("key-4");
+        key.set_sensitive(true);
+        let request = reqwest::Client::new()
+            .request(reqwest::Method::PATCH, "https://example.com/x?a=1")
+            .header("authorization", "Basic dXNlcjpwYXNz")
+            .header("x-custom-auth", key)
+            .header("content-type", "application/json")
+            .body("{}");
+        let described = SentRequest::of(request).unwrap();
+        let header = |name: &str| described.headers.iter().find(|h| h.name == name).map(|h| h.value.as_str());
+        assert_eq!((described.method.as_str(), described.url.as_str(), described.body.as_str()), ("PATCH", "https://example.com/x?a=1", "{}"));
+        assert_eq!(header("authorization"), Some(MASKED));
+        assert_eq!(header("x-custom-auth"), Some(MASKED));
+        assert_eq!(header("content-type"), Some("application/json"));
+    }
 }

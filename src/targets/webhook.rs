@@ -6,7 +6,7 @@ use url::Url;
 use crate::domain::ids::TargetId;
 
 use super::http::HttpClient;
-use super::{ResolveError, Target, sign_request, signing_keys};
+use super::{ResolveError, SentRequest, Target, sign_request, signing_keys};
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
 use crate::domain::endpoint::WebhookTargetConfig;
@@ -29,6 +29,15 @@ impl WebhookTarget {
         }
         Ok(Self { url, keys, http })
     }
+
+    /// The signed POST of the event envelope.
+    fn request(&self, delivery: &ClaimedDelivery) -> reqwest::RequestBuilder {
+        let event = &delivery.event;
+        let body = webhook_body(&event.event_type, event.created_at, &event.data);
+        // The id stays the same across retries: receivers dedupe on it.
+        let request = self.http.request(reqwest::Method::POST, self.url.clone()).header("content-type", "application/json");
+        sign_request(request, &self.keys, &event.id.to_string(), body.as_bytes()).body(body)
+    }
 }
 
 #[async_trait]
@@ -38,11 +47,10 @@ impl Target for WebhookTarget {
     }
 
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
-        let event = &delivery.event;
-        let body = webhook_body(&event.event_type, event.created_at, &event.data);
-        // The id stays the same across retries: receivers dedupe on it.
-        let request = self.http.request(reqwest::Method::POST, self.url.clone()).header("content-type", "application/json");
-        let request = sign_request(request, &self.keys, &event.id.to_string(), body.as_bytes()).body(body);
-        self.http.send(&self.url, request).await
+        self.http.send(&self.url, self.request(delivery)).await
+    }
+
+    fn describe(&self, delivery: &ClaimedDelivery) -> Option<Result<SentRequest, AttemptOutcome>> {
+        Some(SentRequest::of(self.request(delivery)))
     }
 }

@@ -101,6 +101,185 @@ async fn exhausted_deliveries_fail_and_can_be_retried_by_hand() {
     server.stop().await;
 }
 
+/// The log pages by cursor past any fixed ceiling: every delivery exactly once, newest first,
+/// even when new ones arrive between pages; and it filters by kind of target and event type.
+#[tokio::test]
+async fn the_log_pages_by_cursor_and_filters_by_kind_and_event_type() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::always(204).await;
+    let (endpoint, _) = server.create_endpoint(&receiver.url, &["contact.created", "contact.updated"]).await;
+    let destination =
+        server.ok("destinations-create", json!({"url": receiver.url, "events": ["contact.updated"]})).await["destination"]["id"].clone();
+    for i in 0..5 {
+        server.send_event("contact.created", json!({"n": i})).await;
+    }
+    server.send_event("contact.updated", json!({"n": 5})).await;
+    eventually(WAIT, "all seven deliveries", || async {
+        let page = server.ok("deliveries-list", json!({"status": "delivered"})).await;
+        (page["deliveries"].as_array().unwrap().len() == 7).then_some(())
+    })
+    .await;
+
+    let mut seen = Vec::new();
+    let mut cursor = Value::Null;
+    loop {
+        let page = server.ok("deliveries-list", json!({"limit": 2, "cursor": cursor})).await;
+        seen.extend(page["deliveries"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_owned()));
+        if seen.len() == 2 {
+            // Arrives between pages: newer than every page still to come, so none of them holds it.
+            server.send_event("contact.created", json!({"n": 6})).await;
+        }
+        cursor = page["next_cursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    let mut expected: Vec<String> = server.ok("deliveries-list", json!({"limit": 1000})).await["deliveries"].as_array().unwrap()[1..]
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seen, expected, "seven deliveries, each once, newest first");
+    expected.sort();
+    expected.dedup();
+    assert_eq!(expected.len(), 7);
+
+    let kinds = server.ok("deliveries-list", json!({"target_kind": "destination"})).await;
+    let kinds = kinds["deliveries"].as_array().unwrap();
+    assert_eq!(kinds.len(), 1);
+    assert_eq!((kinds[0]["target_id"].clone(), kinds[0]["event_type"].clone()), (destination, json!("contact.updated")));
+    let updated = server.ok("deliveries-list", json!({"event_type": "contact.updated", "target_id": endpoint})).await;
+    assert_eq!(updated["deliveries"].as_array().unwrap().len(), 1);
+    let created = server.ok("deliveries-list", json!({"event_type": "contact.created", "target_kind": "webhook"})).await;
+    assert_eq!(created["deliveries"].as_array().unwrap().len(), 6);
+    assert_eq!(created["next_cursor"], Value::Null);
+
+    assert_error(&server.call("deliveries-list", json!({"cursor": "c2VxOjEy"})).await, StatusCode::BAD_REQUEST, "deliveries.invalid_cursor");
+    assert_error(&server.call("deliveries-list", json!({"target_kind": "pigeon"})).await, StatusCode::BAD_REQUEST, "deliveries.invalid_request");
+    server.stop().await;
+}
+
+/// The overview's numbers: deliveries per bucket by status with attempts' latency, and the
+/// targets with the least healthy first.
+#[tokio::test]
+async fn stats_count_deliveries_over_time_and_order_targets_by_health() {
+    let server = TestServer::start().await;
+    let (ok, failing) = (Receiver::always(204).await, Receiver::always(500).await);
+    let (healthy, _) = server.create_endpoint(&ok.url, &["contact.created"]).await;
+    let (broken, _) = server.create_endpoint(&failing.url, &["contact.created"]).await;
+    for i in 0..3 {
+        server.send_event("contact.created", json!({"n": i})).await;
+    }
+    server.wait_for_status(&healthy, "delivered", 3).await;
+    server.wait_for_status(&broken, "failed", 3).await;
+
+    let stats = server.ok("deliveries-stats", json!({"since": "1h"})).await;
+    assert_eq!(stats["bucket_seconds"], 60, "an hour in minutes");
+    let buckets = stats["buckets"].as_array().unwrap();
+    assert!((60..=61).contains(&buckets.len()), "every minute of the hour: {}", buckets.len());
+    let sum = |field: &str| buckets.iter().map(|b| b[field].as_u64().unwrap()).sum::<u64>();
+    assert_eq!((sum("succeeded"), sum("failed"), sum("pending"), sum("attempts")), (3, 3, 0, 12), "three attempts per failure");
+    assert_eq!(stats["totals"]["succeeded"], 3);
+    assert!(stats["totals"]["avg_latency_ms"].is_i64());
+    let targets = stats["targets"].as_array().unwrap();
+    let order: Vec<&str> = targets.iter().map(|t| t["target_id"].as_str().unwrap()).collect();
+    assert_eq!(order, [broken.as_str(), healthy.as_str()], "the least healthy first");
+    assert_eq!((targets[0]["failed"].clone(), targets[0]["attempts"].clone()), (json!(3), json!(9)));
+
+    let one = server.ok("deliveries-stats", json!({"since": "1h", "target_id": healthy})).await;
+    assert_eq!(one["targets"].as_array().unwrap().len(), 1);
+    assert_eq!(one["totals"]["succeeded"], 3);
+    assert_error(&server.call("deliveries-stats", json!({"since": "100days"})).await, StatusCode::BAD_REQUEST, "deliveries.invalid_request");
+    assert_error(
+        &server.call("deliveries-stats", json!({"target_id": "01890000-0000-7000-8000-000000000000"})).await,
+        StatusCode::NOT_FOUND,
+        "deliveries.not_found",
+    );
+    server.stop().await;
+}
+
+/// The log shows the request a delivery's attempts send, as the receiver gets it, with
+/// credentials masked: a webhook's signed envelope, a Custom API's mapped body with its
+/// authentication, a destination's URL built from the record.
+#[tokio::test]
+async fn the_request_a_delivery_sends_is_shown_with_credentials_masked() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::always(204).await;
+    let (endpoint, _) = server.create_endpoint(&format!("{}/hook", receiver.url), &["contact.created"]).await;
+    let custom = server
+        .ok(
+            "integrations-create",
+            json!({"kind": "custom_api", "events": ["contact.created"], "secret": "very-secret-api-key-0001",
+                   "config": {"endpoint": format!("{}/api", receiver.url), "method": "PUT", "auth_type": "bearer"},
+                   "mapping": [{"webhook_field": "mail", "source_field": "email"}]}),
+        )
+        .await["integration"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let destination = server
+        .ok(
+            "destinations-create",
+            json!({"url": format!("{}/sync?list=7", receiver.url), "events": ["contact.created"],
+                                           "query_params": [{"column": "email", "query_key": "e"}]}),
+        )
+        .await["destination"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.send_event("contact.created", json!({"email": "jane@example.com"})).await;
+    let request_of = |target: String| {
+        let server = &server;
+        async move {
+            let delivery = server.wait_for_status(&target, "delivered", 1).await[0]["id"].clone();
+            server.ok("deliveries-request", json!({"id": delivery})).await["request"].clone()
+        }
+    };
+    let header = |request: &Value, name: &str| {
+        request["headers"].as_array().unwrap().iter().find(|h| h["name"] == name).map(|h| h["value"].as_str().unwrap().to_owned())
+    };
+
+    let webhook = request_of(endpoint.clone()).await;
+    assert_eq!((webhook["method"].as_str(), webhook["url"].as_str()), (Some("POST"), Some(format!("{}/hook", receiver.url).as_str())));
+    let sent = &receiver.received()[..];
+    let to_hook = sent.iter().find(|r| r.uri.ends_with("/hook")).unwrap();
+    assert_eq!(webhook["body"].as_str().unwrap().as_bytes(), &to_hook.body[..], "the very body the endpoint received");
+    assert_eq!(header(&webhook, "webhook-id").as_deref(), Some(to_hook.header("webhook-id")));
+    assert!(header(&webhook, "webhook-signature").unwrap().starts_with("v1,"));
+
+    let api = request_of(custom).await;
+    assert_eq!(api["method"], "PUT");
+    assert_eq!(api["body"], r#"{"mail":"jane@example.com"}"#);
+    assert_eq!(header(&api, "authorization").as_deref(), Some("••••••"));
+    assert!(!api.to_string().contains("very-secret-api-key-0001"), "the credential is never answered");
+
+    let sync = request_of(destination).await;
+    assert_eq!(sync["url"], format!("{}/sync?list=7&e=jane%40example.com", receiver.url));
+    assert_eq!(sync["body"], "");
+    assert_error(
+        &server.call("deliveries-request", json!({"id": "01890000-0000-7000-8000-000000000000"})).await,
+        StatusCode::NOT_FOUND,
+        "deliveries.not_found",
+    );
+    server.stop().await;
+}
+
+/// Each attempt says what happened in plain words, with or without an HTTP answer.
+#[tokio::test]
+async fn attempts_say_what_happened_in_plain_words() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::always(503).await;
+    let (failing, _) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
+    // Nothing listens on port 9 of loopback: the connection is refused.
+    let (unreachable, _) = server.create_endpoint("http://127.0.0.1:9/hook", &["contact.created"]).await;
+    server.send_event("contact.created", json!({"first_name": "Jane"})).await;
+    for (endpoint, summary) in [(&failing, "HTTP 503: the receiver failed"), (&unreachable, "No connection could be made")] {
+        let delivery = server.wait_for_status(endpoint, "failed", 1).await[0]["id"].as_str().unwrap().to_owned();
+        let log = attempts(&server, &delivery).await;
+        assert_eq!(log[0]["summary"], summary);
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn retry_after_is_honoured() {
     let server = TestServer::start().await;

@@ -149,7 +149,7 @@ async fn every_call_refuses_the_credentials_outside_its_scope() {
         let call = path.strip_prefix("/api/").unwrap();
         let admin_call = call.starts_with("accounts-");
         let verb = call.rsplit('-').next().unwrap();
-        let reads = call.ends_with(".csv") || ["list", "get", "stats", "attempts", "records", "deliveries"].contains(&verb);
+        let reads = call.ends_with(".csv") || ["list", "get", "stats", "attempts", "records", "deliveries", "request"].contains(&verb);
         let sends_events = call == "events-send" || call == "events-send-batch";
         let token_call = call.starts_with("tokens-");
         let refused: Vec<(&str, &str)> = [

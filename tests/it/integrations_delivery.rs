@@ -138,7 +138,14 @@ async fn hubspot_contacts_are_created_then_updated_by_email() {
     let id = created["integration"]["id"].as_str().unwrap().to_owned();
 
     server.send_event("participant.completed", json!({"email": "Jane@Example.com", "firstName": "Jane", "lastName": "Smith", "score": 17})).await;
-    settled(&server, &id, "delivered").await;
+    let (first, _) = settled(&server, &id, "delivered").await;
+    // The log shows the upsert as sent, with the token masked.
+    let request = server.ok("deliveries-request", json!({"id": first["id"]})).await["request"].clone();
+    assert!(request["url"].as_str().unwrap().ends_with("/crm/v3/objects/contacts/batch/upsert"));
+    let body: Value = serde_json::from_str(request["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["inputs"][0]["id"], "jane@example.com");
+    assert!(request["headers"].as_array().unwrap().iter().any(|h| h["name"] == "authorization" && h["value"] == "••••••"));
+    assert!(!request.to_string().contains(HUBSPOT_TOKEN), "the token is never answered");
     server.send_event("participant.completed", json!({"email": "jane@example.com", "score": 42})).await;
     server.wait_for_status(&id, "delivered", 2).await;
 

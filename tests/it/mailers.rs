@@ -256,6 +256,76 @@ async fn changed_credentials_need_a_new_test() {
     common::assert_not_stored_in_clear(dir.path(), b"xkeysib-test");
 }
 
+/// Seed 001: "after entering your credentials, click Send Test Email", then save. The test runs
+/// with the settings typed in, stores nothing, and its proof verifies exactly those settings
+/// when they are saved.
+#[tokio::test]
+async fn settings_tested_before_saving_are_saved_verified() {
+    let fake = FakeMail::start().await;
+    let server = server_with(&fake, &[]).await;
+    let unsaved = || {
+        let mut body = provider_body("brevo");
+        body["to"] = json!("admin@example.com");
+        body
+    };
+    let mut refused = unsaved();
+    refused["credentials"] = json!({"api_key": "xkeysib-wrong"});
+    let failed = server.ok("mailers-test", refused).await;
+    assert_eq!((failed["ok"].clone(), failed["test_proof"].clone()), (json!(false), Value::Null));
+    assert!(!failed.to_string().contains("xkeysib-wrong"), "the secret is never answered");
+    let passed = server.ok("mailers-test", unsaved()).await;
+    assert_eq!((passed["ok"].clone(), passed["message"].clone()), (json!(true), json!("Test email sent successfully")));
+    assert_eq!(passed["mailer"], Value::Null, "nothing was saved");
+    assert!(!passed.to_string().contains("xkeysib-test"));
+    assert!(server.ok("mailers-list", json!({})).await["mailers"].as_array().unwrap().is_empty());
+    assert_eq!(fake.sent().len(), 1);
+    let proof = passed["test_proof"].as_str().unwrap().to_owned();
+
+    let mut other_key = provider_body("brevo");
+    other_key["credentials"] = json!({"api_key": "xkeysib-other"});
+    other_key["test_proof"] = json!(proof);
+    assert_eq!(server.ok("mailers-create", other_key).await["mailer"]["verified"], false, "not the credentials tested");
+    let mut same = provider_body("brevo");
+    same["test_proof"] = json!(proof);
+    same["name"] = json!("Newsletter");
+    let saved = server.ok("mailers-create", same).await["mailer"].clone();
+    assert_eq!((saved["verified"].clone(), saved["usable"].clone()), (json!(true), json!(true)));
+
+    let mut forged = provider_body("brevo");
+    forged["test_proof"] = json!("bm90IGEgcHJvb2Y=");
+    assert_error(&server.call("mailers-create", forged).await, StatusCode::BAD_REQUEST, "mailers.invalid_request");
+    let stranger = server.new_token("stranger").await;
+    let mut borrowed = provider_body("brevo");
+    borrowed["test_proof"] = json!(proof);
+    assert_error(&server.call_as(&stranger, "mailers-create", borrowed).await, StatusCode::BAD_REQUEST, "mailers.invalid_request");
+    assert_error(
+        &server.call("mailers-test", json!({"to": "admin@example.com", "sender_email": "a@example.com"})).await,
+        StatusCode::BAD_REQUEST,
+        "mailers.invalid_request",
+    );
+    server.stop().await;
+}
+
+/// Editing a saved mailer: the test runs with the edits (new credentials) without saving them,
+/// and its proof verifies them once saved.
+#[tokio::test]
+async fn edits_are_tested_before_they_are_saved() {
+    let fake = FakeMail::start().await;
+    let server = server_with(&fake, &[]).await;
+    let mut wrong = provider_body("sendgrid");
+    wrong["credentials"] = json!({"api_key": "SG.wrong"});
+    let id = create(&server, wrong).await;
+    let edited = json!({"id": id, "to": "admin@example.com", "credentials": {"api_key": "SG.test"}});
+    let passed = server.ok("mailers-test", edited).await;
+    assert_eq!(passed["ok"], true);
+    let stored = server.ok("mailers-get", json!({"id": id})).await["mailer"].clone();
+    assert_eq!(stored["verified"], false, "the edits were not saved");
+    assert_eq!(server.ok("mailers-test", json!({"id": id, "to": "admin@example.com"})).await["ok"], false, "the stored key is still wrong");
+    let saved = server.ok("mailers-update", json!({"id": id, "credentials": {"api_key": "SG.test"}, "test_proof": passed["test_proof"]})).await;
+    assert_eq!(saved["mailer"]["verified"], true);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn smtp_with_starttls_and_auth_delivers_with_bcc() {
     let smtp = SmtpServer::start("starttls", Some(("mailer@example.com", "s3cret")));

@@ -9,7 +9,7 @@ use switchyard::domain::access::TokenScope;
 use switchyard::domain::account::{Account, AccountCreated, Token, Workspace};
 use switchyard::domain::activation::Activation;
 use switchyard::domain::delivery::DeliveryStatus;
-use switchyard::domain::delivery::{Attempt, DeliveryCounts, DeliveryFilter, FailedSet, RetryRequest};
+use switchyard::domain::delivery::{Attempt, DeliveryCounts, DeliveryFilter, FailedSet, LogPosition, RetryRequest};
 use switchyard::domain::destination::Destination;
 use switchyard::domain::destination::{DestinationMethod, QueryParam};
 use switchyard::domain::endpoint::Endpoint;
@@ -29,6 +29,7 @@ use switchyard::domain::queue::{AttemptResult, ClaimOrder, ClaimedDelivery};
 use switchyard::domain::signing::StoredSecret;
 use switchyard::domain::task::Task;
 use switchyard::domain::time::{Millis, now_ms};
+use switchyard::domain::timeline::{CountRow, Latency, LatencyRow};
 use switchyard::domain::window::Window;
 use switchyard::store::*;
 use uuid::Uuid;
@@ -784,6 +785,68 @@ async fn stats_count_and_recovery_requeues_only_failures_in_its_window() {
         assert_eq!(requeued, HashSet::from([failed_ids[1], failed_ids[2]]), "{name}: exactly those, as manual retries");
         let oldest = store.get_delivery(acct, failed_ids[0]).await.unwrap().unwrap();
         assert_eq!(oldest.status, DeliveryStatus::Failed, "{name}: outside the window");
+    }
+}
+
+/// The overview's timeline: deliveries counted per bucket, target and status, attempts' latency
+/// per bucket and target; and the log's cursor and filters, alike on both backends.
+#[tokio::test]
+async fn timelines_bucket_deliveries_and_latency_and_the_log_pages_by_cursor() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let (fast, slow) = (endpoint(store.as_ref(), acct, &["contact.created"]).await, endpoint(store.as_ref(), acct, &["contact.created"]).await);
+        let now = now_ms();
+        let minute = 60_000;
+        let aged = |ago: i64| Event { created_at: now - ago, ..event(acct, "contact.created", None) };
+        store.accept_events(&[aged(90 * minute), aged(89 * minute), aged(88 * minute)]).await.unwrap();
+        let claimed = claim_due(store.as_ref(), now, 100).await;
+        let results: Vec<AttemptResult> = claimed
+            .iter()
+            .map(|c| {
+                let (status, code, ms) = if c.target.id == slow { (DeliveryStatus::Failed, 500, 30) } else { (DeliveryStatus::Delivered, 200, 10) };
+                let mut r = result_of(c, status, code, now - minute, now);
+                r.attempt.duration_ms = ms;
+                r
+            })
+            .collect();
+        store.record_attempts(&results).await.unwrap();
+        store.accept_events(&[aged(10 * minute)]).await.unwrap();
+
+        let window = Window { since: now - 120 * minute, until: now + 1 };
+        let (mut counts, mut latencies) = store.delivery_timeline(acct, None, window, 30 * minute).await.unwrap();
+        counts.sort_by_key(|r| (r.bucket, r.target.id, r.status.as_str()));
+        let row = |bucket, target, status, count| CountRow { bucket, target: TargetRef { kind: TargetKind::Webhook, id: target }, status, count };
+        let mut expected = vec![
+            row(1, fast, DeliveryStatus::Delivered, 3),
+            row(1, slow, DeliveryStatus::Failed, 3),
+            row(3, fast, DeliveryStatus::Pending, 1),
+            row(3, slow, DeliveryStatus::Pending, 1),
+        ];
+        expected.sort_by_key(|r| (r.bucket, r.target.id, r.status.as_str()));
+        assert_eq!(counts, expected, "{name}");
+        latencies.sort_by_key(|r| r.target != fast);
+        let latency = |target, attempts, total_ms, max_ms| LatencyRow { bucket: 3, target, latency: Latency { attempts, total_ms, max_ms } };
+        assert_eq!(latencies, [latency(fast, 3, 30, 10), latency(slow, 3, 90, 30)], "{name}: attempts a minute ago");
+        let (only_slow, slow_latency) = store.delivery_timeline(acct, Some(slow), window, 30 * minute).await.unwrap();
+        assert!(only_slow.iter().all(|r| r.target.id == slow) && only_slow.len() == 2, "{name}");
+        assert_eq!(slow_latency.len(), 1, "{name}");
+        let (none, _) = store.delivery_timeline(AccountId::now_v7(), None, window, 30 * minute).await.unwrap();
+        assert!(none.is_empty(), "{name}: scoped by account");
+
+        let page = |after, limit| DeliveryFilter { after, limit, ..Default::default() };
+        let all = store.list_deliveries(acct, &page(None, 100)).await.unwrap();
+        let first = store.list_deliveries(acct, &page(None, 3)).await.unwrap();
+        let last = first.last().map(|d| LogPosition { created_at: d.created_at, id: d.id });
+        let rest = store.list_deliveries(acct, &page(last, 100)).await.unwrap();
+        let paged: Vec<DeliveryId> = first.iter().chain(&rest).map(|d| d.id).collect();
+        assert_eq!(paged, all.iter().map(|d| d.id).collect::<Vec<_>>(), "{name}: pages join up exactly");
+        assert_eq!(all.len(), 8, "{name}");
+        let log = store.as_ref();
+        let only = |f: DeliveryFilter| async move { log.list_deliveries(acct, &DeliveryFilter { limit: 100, ..f }).await.unwrap().len() };
+        assert_eq!(only(DeliveryFilter { event_type: Some("contact.created".into()), ..Default::default() }).await, 8, "{name}");
+        assert_eq!(only(DeliveryFilter { event_type: Some("contact.updated".into()), ..Default::default() }).await, 0, "{name}");
+        assert_eq!(only(DeliveryFilter { target_kind: Some(TargetKind::Webhook), ..Default::default() }).await, 8, "{name}");
+        assert_eq!(only(DeliveryFilter { target_kind: Some(TargetKind::Mailer), ..Default::default() }).await, 0, "{name}");
     }
 }
 

@@ -231,6 +231,9 @@ test("the Running History shows the newest 50 runs, and older ones on demand", a
 
 test("edit a destination's method, then delete it, told what goes with it", async () => {
   await page.getByRole("link", { name: "Query Destinations", exact: true }).click();
+  // Following the link of the screen shown draws it again: wait, or Edit may open a form the
+  // redrawing replaces.
+  await ui.settled();
   const row = page.locator("[data-destination]", { hasText: "CRM webhook" });
   await row.getByRole("button", { name: "Edit" }).click();
   assert.equal(await page.getByLabel("Base URL").inputValue(), `${receiverUrl}/hook?foo=bar`);

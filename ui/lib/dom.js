@@ -58,10 +58,12 @@ export function select(options, value, attrs = {}) {
 /** Shows API errors next to the field they concern (by code, or by a field named in the message). */
 export function showFormError(form, error, fieldsByCode = {}) {
   clearErrors(form);
-  // "mapping row 2: …" concerns one row of a mapping editor: mark that row and its field.
-  const row = /mapping row (\d+)/.exec(error.message);
-  const editor = form.querySelector("[data-field=mapping]");
-  if (row && editor?.markRow?.(Number(row[1]), error.message)) return;
+  // "mapping row 2: …" and "rules[1]: …" concern one row of an editor: mark that row.
+  const mappingRow = /mapping row (\d+)/.exec(error.message);
+  const rule = /^rules\[(\d+)\]/.exec(error.message);
+  const [editor, n] = mappingRow ? [form.querySelector("[data-field=mapping]"), Number(mappingRow[1])]
+    : rule ? [form.querySelector("[data-field=rules]"), Number(rule[1]) + 1] : [null, 0];
+  if (editor?.markRow?.(n, error.message)) return;
   const named = Object.entries(fieldsByCode).find(([code]) => code === error.code);
   let target = named ? form.querySelector(`[data-field="${named[1]}"]`) : null;
   if (!target) {
@@ -84,7 +86,7 @@ export function showFormError(form, error, fieldsByCode = {}) {
 export function clearErrors(form) {
   form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
   form.querySelectorAll(".field-error").forEach((el) => (el.textContent = ""));
-  form.querySelectorAll(".mapping-row.invalid").forEach((el) => el.classList.remove("invalid"));
+  form.querySelectorAll(".mapping-row.invalid, .rule.invalid").forEach((el) => el.classList.remove("invalid"));
   const banner = form.querySelector(".form-error");
   if (banner) banner.hidden = true;
 }
@@ -99,6 +101,12 @@ export const time = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 export const shortTime = (iso) => (iso
   ? new Date(iso).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })
   : "—");
+
+/** A number with its label, in a tile whose edge is coloured by `kind`. */
+export function statTile(label, value, kind) {
+  return h("div", { class: `stat ${kind || ""}`, "data-stat": kind || label },
+    h("span", { class: "stat-value" }, value.toLocaleString()), h("span", { class: "stat-label" }, label));
+}
 
 export function pageHead(title, ...actions) {
   return h("div", { class: "page-head" }, h("h1", {}, title), h("div", { class: "actions" }, actions));

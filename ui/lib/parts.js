@@ -1,4 +1,5 @@
-// Form parts the screens share: field-mapping rows, workspace toggles, event checkboxes.
+// Parts the screens share: field-mapping rows, workspace toggles, event checkboxes, the link
+// from a target to its deliveries.
 
 import { h, nextId, select, textInput, TRASH_ICON } from "./dom.js";
 import { confirmThen } from "./modal.js";
@@ -118,4 +119,9 @@ export function eventChecks(selected, legend = "Events") {
     group("Operational events — about deliveries themselves", true));
   fs.append(h("span", { class: "field-error", id: `${fs.id}-error`, role: "alert" }));
   return { el: fs, value: () => boxes.filter((b) => b.checked).map((b) => b.value) };
+}
+
+/** The link from a target (endpoint, integration, mailer, destination) to its deliveries. */
+export function deliveriesLink(targetId, name) {
+  return h("a", { class: "button", href: `#/deliveries/target/${targetId}`, "aria-label": `Deliveries of ${name}` }, "Deliveries");
 }

@@ -3,7 +3,7 @@
 // (pageable, filtered by outcome) and Cancel while it runs.
 
 import { api } from "../lib/api.js";
-import { field, h, pageHead, select, shortTime, time } from "../lib/dom.js";
+import { field, h, pageHead, select, shortTime, statTile, time } from "../lib/dom.js";
 import { confirmThen } from "../lib/modal.js";
 import { render } from "../lib/router.js";
 
@@ -58,20 +58,18 @@ export function historyTable(body) {
 }
 
 function summary(a) {
-  const stat = (label, value, kind) => h("div", { class: `stat ${kind || ""}`, "data-stat": kind || label },
-    h("span", { class: "stat-value" }, value.toLocaleString()), h("span", { class: "stat-label" }, label));
   return h("div", { class: "card", "data-role": "summary" },
     h("div", { class: "list-row" }, statusBadge(a),
       h("span", { class: "meta" }, `Started ${time(a.started_at || a.created_at)}`),
       h("span", { class: "meta" }, a.finished_at && a.status !== "running" ? `Ended ${time(a.finished_at)}` : "Running")),
     progressBar(a),
     h("div", { class: "stats" },
-      stat("Records", a.total, "total"),
-      stat("Pending", a.pending, "pending"),
-      stat("Succeeded (2xx)", a.succeeded, "succeeded"),
-      stat("Client errors (4xx)", a.client_errors, "client"),
-      stat("Server errors or no answer (5xx)", a.server_errors, "server"),
-      stat("Cancelled", a.cancelled, "cancelled")));
+      statTile("Records", a.total, "total"),
+      statTile("Pending", a.pending, "pending"),
+      statTile("Succeeded (2xx)", a.succeeded, "succeeded"),
+      statTile("Client errors (4xx)", a.client_errors, "client"),
+      statTile("Server errors or no answer (5xx)", a.server_errors, "server"),
+      statTile("Cancelled", a.cancelled, "cancelled")));
 }
 
 const compact = (record) => {

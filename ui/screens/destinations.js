@@ -5,7 +5,7 @@
 import { api, upload } from "../lib/api.js";
 import { app, clearErrors, field, formError, h, nextId, pageHead, select, showFormError, textInput, TRASH_ICON } from "../lib/dom.js";
 import { closeModal, confirmThen, openModal } from "../lib/modal.js";
-import { cell, confirmWorkspaces, eventChecks, workspaceToggles } from "../lib/parts.js";
+import { cell, confirmWorkspaces, deliveriesLink, eventChecks, workspaceToggles } from "../lib/parts.js";
 import { go, render } from "../lib/router.js";
 import { eventTypes, inCurrentWorkspace } from "../lib/session.js";
 import { activationRow, historyTable } from "./activations.js";
@@ -88,6 +88,7 @@ export async function destinationsView() {
       h("span", { class: `badge ${destination.is_active ? "ok" : ""}` }, destination.is_active ? "Active" : "Paused"),
       h("div", { class: "actions" },
         h("button", { type: "button", class: "primary", onclick: () => startActivation(destination) }, "Activate"),
+        deliveriesLink(destination.id, destination.name),
         h("button", { type: "button", onclick: () => showDestinationForm(destination) }, "Edit"),
         h("button", { type: "button", class: "danger", onclick: () => confirmThen(
           `Delete "${destination.name}"? Its ${runs.length}${activations.length === MAX_RUNS ? "+" : ""} activation${runs.length === 1 ? "" : "s"} and delivery log go too.`,

@@ -3,7 +3,7 @@
 import { api } from "../lib/api.js";
 import { app, clearErrors, field, formError, h, pageHead, select, showFormError, textInput } from "../lib/dom.js";
 import { closeModal, confirmThen, openModal } from "../lib/modal.js";
-import { confirmWorkspaces, eventChecks, mappingEditor, workspaceToggles } from "../lib/parts.js";
+import { confirmWorkspaces, deliveriesLink, eventChecks, mappingEditor, workspaceToggles } from "../lib/parts.js";
 import { go, render } from "../lib/router.js";
 import { cache, eventTypes, inCurrentWorkspace, integrationKinds, sourceFields } from "../lib/session.js";
 
@@ -40,6 +40,7 @@ export async function integrationsView() {
         h("div", { class: "meta" }, `${kind.title} · ${integration.events.join(", ")} · ${integration.mapping.length} mapped field(s)`)),
       h("span", { class: `badge ${integration.is_active ? "ok" : ""}` }, integration.is_active ? "Active" : "Paused"),
       h("div", { class: "actions" },
+        deliveriesLink(integration.id, integration.name),
         h("button", { type: "button", onclick: () => showIntegrationForm(integration.kind, integration) }, "Edit"),
         h("button", { type: "button", class: "danger", onclick: () => confirmThen(`Delete "${integration.name}"? Its delivery log goes too.`, async () => {
           await api("integrations-delete", { id: integration.id });

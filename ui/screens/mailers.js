@@ -1,11 +1,13 @@
-// Mailer Integrations (seed 001): eight providers, template parameters, Send Test Email.
+// Mailer Integrations (seed 001): eight providers, template parameters, rules, and Send Test
+// Email with the settings as typed (before saving, as seed 001 asks).
 
 import { api } from "../lib/api.js";
 import { app, clearErrors, field, formError, h, pageHead, select, showFormError, textInput } from "../lib/dom.js";
 import { confirmThen } from "../lib/modal.js";
-import { confirmWorkspaces, mappingEditor, workspaceToggles } from "../lib/parts.js";
+import { confirmWorkspaces, deliveriesLink, mappingEditor, workspaceToggles } from "../lib/parts.js";
 import { render } from "../lib/router.js";
 import { cache, eventTypes, inCurrentWorkspace, mailProviders, sourceFields } from "../lib/session.js";
+import { rulesEditor } from "./mailer-rules.js";
 
 const LABELS = {
   mailgun_region: "API Region",
@@ -17,6 +19,7 @@ const MAILER_FIELD_ERRORS = {
   "mailers.sender_email_required": "sender_email",
   "mailers.invalid_template_params": "mapping",
   "mailers.workspace_not_found": "workspaces",
+  "mailers.invalid_rules": "rules",
 };
 
 export async function mailersView() {
@@ -30,11 +33,15 @@ export async function mailersView() {
     const provider = cache.providers.find((p) => p.provider === mailer.provider);
     page.append(h("div", { class: "card list-row", "data-mailer": mailer.id },
       h("div", { class: "grow" }, h("strong", {}, mailer.name),
-        h("div", { class: "meta" }, `${provider.title} · ${mailer.sender_email || mailer.reply_to || ""}`)),
+        h("div", { class: "meta" }, `${provider.title} · ${mailer.sender_email || mailer.reply_to || ""}`),
+        h("div", { class: "meta", "data-role": "rules" }, mailer.rules.length
+          ? `Sends on ${mailer.rules.map((r) => r.event_type).join(", ")}`
+          : "No rules: sends only through the API")),
       mailer.usable
         ? h("span", { class: "badge ok" }, "Verified")
         : h("span", { class: "badge bad", title: "Send Test Email must pass before it can be used" }, "Unverified — cannot send"),
       h("div", { class: "actions" },
+        deliveriesLink(mailer.id, mailer.name),
         h("button", { type: "button", onclick: () => showMailerForm(mailer) }, "Edit"),
         h("button", { type: "button", class: "danger", onclick: () => confirmThen(`Delete "${mailer.name}"?`, async () => {
           await api("mailers-delete", { id: mailer.id });
@@ -53,6 +60,8 @@ function showMailerForm(existing) {
     formError(), field("Provider", providerSelect, { name: "provider" }), body);
   let collect = () => ({});
   let validate = () => true;
+  // A passed test of the settings as typed: saving them with it saves them verified.
+  let testProof = null;
   const draw = () => {
     const provider = cache.providers.find((p) => p.provider === providerSelect.value);
     const m = existing || {};
@@ -77,6 +86,7 @@ function showMailerForm(existing) {
       ? mappingEditor({ legend: "Template Parameter Fields", outputLabel: "Parameter name",
         rows: (m.template_params || []).map((p) => ({ output: p.parameter_name, source: p.source_field })) })
       : null;
+    const rules = rulesEditor(provider.provider, m.rules || []);
     const workspaces = workspaceToggles(existing);
     // replaceChildren would write a null as the text "null": parts a provider lacks are left out.
     body.replaceChildren(...[
@@ -91,14 +101,16 @@ function showMailerForm(existing) {
           ...provider.config_fields.map((k) => field(LABELS[`${provider.provider}_${k}`] || LABELS[k], config[k], { name: k })),
           ...provider.credential_fields.map((k) => field(LABELS[k], secrets[k], { name: k })))
         : h("p", { class: "meta" }, "No authentication required."),
+      testSection(form, existing, () => ({ ...collect(), ...(existing ? { id: existing.id } : { provider: providerSelect.value }) }),
+        (proof) => (testProof = proof)),
       params ? params.el : null,
+      rules.el,
       workspaces.el,
       h("div", { class: "form-actions" },
         h("button", { type: "submit", class: "primary" }, "Save Changes"),
         h("button", { type: "button", onclick: () => render() }, "Cancel")),
-      existing ? testSection(existing) : h("p", { class: "meta" }, "Save, then Send Test Email: the mailer can be used only once a test passes."),
     ].filter(Boolean));
-    validate = () => !params || params.validate();
+    validate = () => (!params || params.validate()) && rules.validate();
     collect = () => {
       const out = {
         name: name.value, sender_name: senderName.value, reply_to: replyTo.value, bcc: bcc.value, ...workspaces.value(),
@@ -109,16 +121,20 @@ function showMailerForm(existing) {
       const typed = provider.credential_fields.filter((k) => secrets[k].value);
       if (!existing || typed.length) out.credentials = Object.fromEntries(typed.map((k) => [k, secrets[k].value]));
       if (params) out.template_params = params.rows().map((r) => ({ parameter_name: r.output, source_field: r.source }));
+      out.rules = rules.value();
       return out;
     };
   };
-  providerSelect.addEventListener("change", draw);
+  providerSelect.addEventListener("change", () => {
+    testProof = null;
+    draw();
+  });
   draw();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
     if (!validate()) return;
-    const body = collect();
+    const body = { ...collect(), ...(testProof ? { test_proof: testProof } : {}) };
     confirmWorkspaces(body, async () => {
       try {
         const saved = existing
@@ -135,29 +151,39 @@ function showMailerForm(existing) {
   providerSelect.focus();
 }
 
-function testSection(mailer) {
+/** "Test Your Connection": Send Test Email with the settings as typed, saved or not. A pass on
+ * the saved settings verifies the mailer at once; a pass on unsaved ones gives a proof (`onProof`)
+ * that saving them with it verifies them. */
+function testSection(form, existing, settings, onProof) {
   const to = h("input", { type: "email", placeholder: "you@example.com" });
   const result = h("div", { role: "status", "aria-live": "polite" });
   const send = h("button", { type: "button" }, "Send Test Email");
+  const statusBadge = (usable, tested = false) => h("span", { class: `badge ${usable || tested ? "ok" : "bad"}`, "data-role": "saved", tabindex: "-1" },
+    usable ? "Verified: ready to send"
+      : tested ? "Test passed: Save Changes to keep these settings verified"
+        : "Unverified — cannot send until a test e-mail succeeds");
+  let status = statusBadge(Boolean(existing?.usable));
   send.addEventListener("click", async () => {
+    clearErrors(form);
     send.disabled = true;
     result.className = "notice";
     result.textContent = "Sending…";
     try {
-      const answer = await api("mailers-test", { id: mailer.id, to: to.value });
+      const answer = await api("mailers-test", { ...settings(), to: to.value });
       result.className = `notice ${answer.ok ? "ok" : "bad"}`;
       result.textContent = answer.message;
-      status.replaceWith(status = statusBadge(answer.mailer));
+      onProof(answer.test_proof || null);
+      status.replaceWith(status = statusBadge(Boolean(answer.mailer?.usable), Boolean(answer.test_proof)));
     } catch (error) {
-      result.className = "notice bad";
-      result.textContent = error.message;
+      result.className = "";
+      result.textContent = "";
+      const aboutRecipient = error.code === "mailers.invalid_address" && /^to /.test(error.message);
+      showFormError(form, error, aboutRecipient ? { [error.code]: "to" } : MAILER_FIELD_ERRORS);
     } finally {
       send.disabled = false;
     }
   });
-  const statusBadge = (m) => h("span", { class: `badge ${m.usable ? "ok" : "bad"}`, "data-role": "saved", tabindex: "-1" },
-    m.usable ? "Verified: ready to send" : "Unverified — cannot send until a test e-mail succeeds");
-  let status = statusBadge(mailer);
-  return h("fieldset", {}, h("legend", {}, "Test Your Connection"), status, field("Send a test e-mail to", to, { name: "to" }),
-    h("div", { class: "form-actions" }, send), result);
+  return h("fieldset", {}, h("legend", {}, "Test Your Connection"),
+    h("p", { class: "hint" }, "Sends a real e-mail with the settings above, saved or not. The mailer can send only once a test passes."),
+    status, field("Send a test e-mail to", to, { name: "to" }), h("div", { class: "form-actions" }, send), result);
 }

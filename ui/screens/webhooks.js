@@ -3,7 +3,7 @@
 import { api } from "../lib/api.js";
 import { clearErrors, field, formError, h, pageHead, showFormError, textInput, time } from "../lib/dom.js";
 import { closeModal, confirmThen, openModal } from "../lib/modal.js";
-import { eventChecks } from "../lib/parts.js";
+import { deliveriesLink, eventChecks } from "../lib/parts.js";
 import { render } from "../lib/router.js";
 import { eventTypes } from "../lib/session.js";
 
@@ -35,6 +35,7 @@ export async function webhooksView() {
           h("div", { class: "meta" }, `Last 24 h: ${last.succeeded} delivered, ${last.failed} failed, ${last.pending} pending`)),
         h("label", { class: "switch" }, endpoint.is_active ? "Enabled" : "Disabled", toggle),
         h("div", { class: "actions" },
+          deliveriesLink(endpoint.id, endpoint.url),
           h("button", { type: "button", onclick: () => showEndpointForm(endpoint, stats[i]) }, "Edit"),
           h("button", { type: "button", onclick: async () => {
             const rotated = await api("webhooks-rotate-secret", { id: endpoint.id });

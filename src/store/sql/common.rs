@@ -15,6 +15,7 @@ pub(super) use crate::domain::access::TokenScope;
 pub(super) use crate::domain::account::{Account, AccountCreated, Caller, Token, TokenUse, Workspace};
 pub(super) use crate::domain::activation::{Activation, ActivationCounts, ActivationRecord, CANCELLED, RecordFilter};
 pub(super) use crate::domain::delivery::{Attempt, Delivery, DeliveryCounts, DeliveryFilter, DeliveryStatus, FailedSet, RetryRequest};
+pub(super) use crate::domain::timeline::{CountRow, Latency, LatencyRow};
 pub(super) use crate::domain::destination::ACTIVATION_EVENT_TYPE;
 pub(super) use crate::domain::destination::Destination;
 pub(super) use crate::domain::endpoint::{Endpoint, WebhookTargetConfig};

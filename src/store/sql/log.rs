@@ -54,6 +54,16 @@ impl DeliveryLog for Backend {
         if let Some(target) = filter.target_id {
             q.push(" AND target_id = ").push_bind(target.to_string());
         }
+        if let Some(kind) = filter.target_kind {
+            q.push(" AND target_kind = ").push_bind(kind.as_str());
+        }
+        if let Some(event_type) = &filter.event_type {
+            q.push(" AND event_type = ").push_bind(event_type.clone());
+        }
+        if let Some(after) = filter.after {
+            q.push(" AND (created_at < ").push_bind(after.created_at);
+            q.push(" OR (created_at = ").push_bind(after.created_at).push(" AND id < ").push_bind(after.id.to_string()).push("))");
+        }
         if let Some(status) = filter.status {
             q.push(" AND status = ").push_bind(status.as_str());
         }
@@ -75,6 +85,32 @@ impl DeliveryLog for Backend {
             .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(delivery_from_row).transpose()
+    }
+
+    async fn delivery_work(&self, account: AccountId, id: DeliveryId) -> StoreResult<Option<ClaimedDelivery>> {
+        let row = sqlx::query(
+            "SELECT d.id, d.event_id, d.target_id, d.target_kind, d.attempt_count, d.manual_retry, d.params, d.next_attempt_at, \
+ e.account_id, e.event_type, e.workspace_id, e.data, e.idempotency_key, e.created_at AS event_created_at, t.updated_at AS target_version \
+ FROM deliveries d JOIN events e ON e.id = d.event_id JOIN targets t ON t.id = d.target_id WHERE d.account_id = $1 AND d.id = $2",
+        )
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let kind: String = row.try_get("target_kind")?;
+        Ok(Some(ClaimedDelivery {
+            delivery_id: uuid_col(&row, "id")?,
+            // Not leased: nothing is sent with it.
+            lease_token: Uuid::nil(),
+            target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(&row, "target_id")? },
+            target_version: row.try_get("target_version")?,
+            attempt_count: row.try_get::<i64, _>("attempt_count")? as u32,
+            manual_retry: row.try_get("manual_retry")?,
+            due_at: row.try_get("next_attempt_at")?,
+            params: row.try_get("params")?,
+            event: Arc::new(event_from_columns(&row, "event_id", "event_created_at")?),
+        }))
     }
 
     async fn list_attempts(&self, account: AccountId, delivery_id: DeliveryId) -> StoreResult<Vec<Attempt>> {
@@ -133,6 +169,41 @@ impl DeliveryLog for Backend {
         Ok(DeliveryCounts { pending: n("pending")?, delivered: n("delivered")?, failed: n("failed")? })
     }
 
+    async fn delivery_timeline(
+        &self,
+        account: AccountId,
+        target: Option<TargetId>,
+        window: Window,
+        bucket_ms: Millis,
+    ) -> StoreResult<(Vec<CountRow>, Vec<LatencyRow>)> {
+        // Integer division numbers the buckets alike on both backends (BIGINT operands).
+        let mut q = sqlx::QueryBuilder::<Db>::new("SELECT (created_at - ");
+        q.push_bind(window.since).push(") / ").push_bind(bucket_ms);
+        q.push(" AS bucket, target_id, target_kind, status, COUNT(*) AS n FROM deliveries WHERE account_id = ").push_bind(account.to_string());
+        q.push(" AND created_at >= ").push_bind(window.since).push(" AND created_at < ").push_bind(window.until);
+        if let Some(target) = target {
+            q.push(" AND target_id = ").push_bind(target.to_string());
+        }
+        q.push(" GROUP BY bucket, target_id, target_kind, status");
+        let counts = q.build().fetch_all(&self.reader).await?.iter().map(count_row).collect::<StoreResult<Vec<_>>>()?;
+
+        let mut q = sqlx::QueryBuilder::<Db>::new("SELECT (a.started_at - ");
+        q.push_bind(window.since).push(") / ").push_bind(bucket_ms);
+        // SUM of BIGINT is NUMERIC on PostgreSQL: cast back so both backends answer an integer.
+        q.push(
+            " AS bucket, d.target_id, COUNT(*) AS n, CAST(SUM(a.duration_ms) AS BIGINT) AS total_ms, MAX(a.duration_ms) AS max_ms \
+ FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.account_id = ",
+        )
+        .push_bind(account.to_string());
+        q.push(" AND a.started_at >= ").push_bind(window.since).push(" AND a.started_at < ").push_bind(window.until);
+        if let Some(target) = target {
+            q.push(" AND d.target_id = ").push_bind(target.to_string());
+        }
+        q.push(" GROUP BY bucket, d.target_id");
+        let latencies = q.build().fetch_all(&self.reader).await?.iter().map(latency_row).collect::<StoreResult<Vec<_>>>()?;
+        Ok((counts, latencies))
+    }
+
     async fn count_failed(&self, set: &FailedSet) -> StoreResult<u64> {
         let mut q = sqlx::QueryBuilder::<Db>::new("SELECT COUNT(*) FROM deliveries WHERE 1 = 1");
         push_failed_set(&mut q, set);
@@ -175,4 +246,27 @@ impl DeliveryLog for Backend {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetch_one(&self.reader).await?;
         Ok(n as u64)
     }
+}
+
+fn count_row(row: &DbRow) -> StoreResult<CountRow> {
+    let status: String = row.try_get("status")?;
+    let kind: String = row.try_get("target_kind")?;
+    Ok(CountRow {
+        bucket: row.try_get("bucket")?,
+        target: TargetRef { kind: target_kind(&kind)?, id: uuid_col(row, "target_id")? },
+        status: DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Internal(format!("bad status {status}")))?,
+        count: row.try_get::<i64, _>("n")? as u64,
+    })
+}
+
+fn latency_row(row: &DbRow) -> StoreResult<LatencyRow> {
+    Ok(LatencyRow {
+        bucket: row.try_get("bucket")?,
+        target: uuid_col(row, "target_id")?,
+        latency: Latency {
+            attempts: row.try_get::<i64, _>("n")? as u64,
+            total_ms: row.try_get("total_ms")?,
+            max_ms: row.try_get("max_ms")?,
+        },
+    })
 }
