@@ -4,6 +4,7 @@
 
 import { render, route } from "./lib/router.js";
 import { chooseWorkspace, signOut } from "./lib/session.js";
+import { accessView } from "./screens/access.js";
 import { activationView } from "./screens/activations.js";
 import { deliveriesView } from "./screens/deliveries.js";
 import { destinationsView } from "./screens/destinations.js";
@@ -21,6 +22,7 @@ route("#/activations", activationView, { nav: "#/destinations" });
 route("#/deliveries", deliveriesView);
 route("#/workspaces", workspacesView);
 route("#/overview", overviewView);
+route("#/access", accessView);
 
 document.getElementById("sign-out").addEventListener("click", signOut);
 document.getElementById("workspace-switcher").addEventListener("change", (event) => {

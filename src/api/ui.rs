@@ -21,6 +21,7 @@ const FILES: &[(&str, &str)] = &[
     ("lib/parts.js", include_str!("../../ui/lib/parts.js")),
     ("lib/router.js", include_str!("../../ui/lib/router.js")),
     ("lib/session.js", include_str!("../../ui/lib/session.js")),
+    ("screens/access.js", include_str!("../../ui/screens/access.js")),
     ("screens/activations.js", include_str!("../../ui/screens/activations.js")),
     ("screens/deliveries.js", include_str!("../../ui/screens/deliveries.js")),
     ("screens/destinations.js", include_str!("../../ui/screens/destinations.js")),
