@@ -102,6 +102,9 @@ pub struct AttemptView {
     error_message: Option<String>,
     /// The first 4 KiB of the response body; empty once retention deleted it.
     response_excerpt: String,
+    /// The answer's headers as `[name, value]` pairs, lowercased: at most 24, values cut to 256
+    /// characters, cookies and credentials masked; empty without an answer or once retention ran.
+    response_headers: Vec<(String, String)>,
     /// True for attempts requested with deliveries-retry or a recovery.
     manual: bool,
     /// True once retention deleted the response excerpt (with the event's payload).
@@ -120,6 +123,7 @@ impl AttemptView {
             error_kind: a.error_kind,
             error_message: a.error_message,
             response_excerpt: a.response_excerpt,
+            response_headers: a.response_headers,
             manual: a.manual,
             payload_expired,
         }

@@ -28,6 +28,7 @@ const TABLES: &[&str] = &[
     "deliveries",
     "attempts",
     "tasks",
+    "audit_log",
 ];
 
 const PAGE: i64 = 1000;

@@ -110,11 +110,40 @@ impl ErrorKind {
 /// Longest response excerpt kept per attempt.
 pub const MAX_EXCERPT_BYTES: usize = 4096;
 
+/// Most response headers kept per attempt, and the longest value kept of each.
+pub const MAX_HEADERS: usize = 24;
+pub const MAX_HEADER_VALUE: usize = 256;
+/// Headers whose values are credentials: kept by name only.
+const SECRET_HEADERS: [&str; 4] = ["set-cookie", "authorization", "proxy-authorization", "cookie"];
+
+/// The response headers an attempt keeps, for the delivery log: the first `MAX_HEADERS`, each
+/// value cut to `MAX_HEADER_VALUE` characters, credentials masked.
+pub fn kept_headers<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<(String, String)> {
+    headers
+        .into_iter()
+        .take(MAX_HEADERS)
+        .map(|(name, value)| {
+            let name = name.to_ascii_lowercase();
+            let value = if SECRET_HEADERS.contains(&name.as_str()) { "[masked]".to_owned() } else { value.chars().take(MAX_HEADER_VALUE).collect() };
+            (name, value)
+        })
+        .collect()
+}
+
 /// What one attempt produced.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttemptOutcome {
-    Response { status: u16, excerpt: String, retry_after: Option<Duration> },
-    Error { kind: ErrorKind, message: String },
+    /// `headers`: as `kept_headers` keeps them.
+    Response {
+        status: u16,
+        excerpt: String,
+        headers: Vec<(String, String)>,
+        retry_after: Option<Duration>,
+    },
+    Error {
+        kind: ErrorKind,
+        message: String,
+    },
 }
 
 impl AttemptOutcome {
@@ -246,6 +275,8 @@ pub struct Attempt {
     pub error_kind: Option<String>,
     pub error_message: Option<String>,
     pub response_excerpt: String,
+    /// The answer's headers (`kept_headers`); empty without an answer, or once retention ran.
+    pub response_headers: Vec<(String, String)>,
     pub manual: bool,
 }
 
@@ -318,11 +349,27 @@ pub struct FailedSet {
 }
 
 #[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    #[test]
+    fn kept_headers_are_bounded_lowercased_and_mask_credentials() {
+        let long = "x".repeat(1000);
+        let many: Vec<(String, String)> = (0..40).map(|i| (format!("X-N{i}"), "v".to_owned())).collect();
+        let kept = kept_headers([("Content-Type", "application/json"), ("Set-Cookie", "session=abc"), ("X-Long", long.as_str())]);
+        assert_eq!(kept[0], ("content-type".into(), "application/json".into()));
+        assert_eq!(kept[1], ("set-cookie".into(), "[masked]".into()));
+        assert_eq!(kept[2].1.chars().count(), MAX_HEADER_VALUE);
+        assert_eq!(kept_headers(many.iter().map(|(n, v)| (n.as_str(), v.as_str()))).len(), MAX_HEADERS);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     fn response(status: u16) -> AttemptOutcome {
-        AttemptOutcome::Response { status, excerpt: String::new(), retry_after: None }
+        AttemptOutcome::Response { status, excerpt: String::new(), headers: Vec::new(), retry_after: None }
     }
 
     #[test]
@@ -366,7 +413,7 @@ mod tests {
     #[test]
     fn retry_after_is_honoured() {
         let s = RetrySchedule::parse("0s,1s,2s").unwrap();
-        let busy = AttemptOutcome::Response { status: 503, excerpt: String::new(), retry_after: Some(Duration::from_secs(30)) };
+        let busy = AttemptOutcome::Response { status: 503, excerpt: String::new(), headers: Vec::new(), retry_after: Some(Duration::from_secs(30)) };
         assert_eq!(judge(&busy, FailurePolicy::RetryAll, 1, &s, 0, 0.5), Verdict::RetryAt(30_000));
         let now = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000);
         assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));

@@ -51,9 +51,9 @@ pub(super) async fn attempt(factory: &TargetFactory, schedule: &RetrySchedule, d
     let verdict = judge(&outcome, policy, attempt_number, schedule, started_at + duration_ms, rand::random());
     record_metrics(&outcome, verdict, clock.elapsed());
     log_attempt(&delivery, attempt_number, &outcome, verdict);
-    let (http_status_code, error_kind, error_message, response_excerpt) = match outcome {
-        AttemptOutcome::Response { status, excerpt, .. } => (Some(status), None, None, excerpt),
-        AttemptOutcome::Error { kind, message } => (None, Some(kind.as_str().to_owned()), Some(message), String::new()),
+    let (http_status_code, error_kind, error_message, response_excerpt, response_headers) = match outcome {
+        AttemptOutcome::Response { status, excerpt, headers, .. } => (Some(status), None, None, excerpt, headers),
+        AttemptOutcome::Error { kind, message } => (None, Some(kind.as_str().to_owned()), Some(message), String::new(), Vec::new()),
     };
     let last_error = match (&error_kind, &error_message, http_status_code) {
         (Some(kind), Some(message), _) => Some(format!("{kind}: {message}")),
@@ -82,6 +82,7 @@ pub(super) async fn attempt(factory: &TargetFactory, schedule: &RetrySchedule, d
             error_kind,
             error_message,
             response_excerpt,
+            response_headers,
             manual: delivery.manual_retry,
         },
     };

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::Url;
 
-use crate::domain::delivery::{AttemptOutcome, ErrorKind, MAX_EXCERPT_BYTES, excerpt, parse_retry_after};
+use crate::domain::delivery::{AttemptOutcome, ErrorKind, MAX_EXCERPT_BYTES, excerpt, kept_headers, parse_retry_after};
 use crate::domain::url_policy::{UrlError, UrlPolicy};
 
 #[derive(Clone, Debug)]
@@ -119,6 +119,7 @@ async fn read_response(mut response: reqwest::Response) -> AttemptOutcome {
     let status = response.status().as_u16();
     let retry_after =
         response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let headers = kept_headers(response.headers().iter().map(|(name, value)| (name.as_str(), value.to_str().unwrap_or("(not text)"))));
     let mut body = Vec::new();
     while body.len() < MAX_EXCERPT_BYTES {
         match response.chunk().await {
@@ -127,7 +128,7 @@ async fn read_response(mut response: reqwest::Response) -> AttemptOutcome {
             Ok(None) | Err(_) => break,
         }
     }
-    AttemptOutcome::Response { status, excerpt: excerpt(&body), retry_after }
+    AttemptOutcome::Response { status, excerpt: excerpt(&body), headers, retry_after }
 }
 
 fn classify_error(error: &reqwest::Error) -> AttemptOutcome {

@@ -524,3 +524,21 @@ async fn deleting_a_target_while_its_attempt_is_in_flight_leaves_the_engine_work
     server.wait_for_status(&after_id, "delivered", 1).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn each_attempt_keeps_the_answers_headers_with_cookies_masked() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start(|_, _, _| (503, vec![("x-request-id", "req-42".to_owned()), ("set-cookie", "session=s3cr3t".to_owned())])).await;
+    let (endpoint, _) = server.create_endpoint(&receiver.url, &["contact.created"]).await;
+    server.send_event("contact.created", json!({"n": 1})).await;
+    let delivery = eventually(WAIT, "an attempt on record", || async {
+        server.deliveries(&endpoint).await.into_iter().find(|d| d["attempt_count"].as_u64() >= Some(1))
+    })
+    .await;
+    let first = &attempts(&server, delivery["id"].as_str().unwrap()).await[0];
+    let headers = first["response_headers"].as_array().unwrap();
+    assert!(headers.contains(&json!(["x-request-id", "req-42"])), "{headers:?}");
+    assert!(headers.contains(&json!(["set-cookie", "[masked]"])), "{headers:?}");
+    assert!(!first.to_string().contains("s3cr3t"));
+    server.stop().await;
+}

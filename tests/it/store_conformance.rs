@@ -125,6 +125,7 @@ fn result_of(claimed: &ClaimedDelivery, status: DeliveryStatus, code: u16, at: i
             error_kind: None,
             error_message: None,
             response_excerpt: String::new(),
+            response_headers: vec![("x-request-id".into(), format!("r-{code}"))],
             manual: false,
         },
     }
@@ -320,7 +321,9 @@ async fn a_result_whose_target_was_deleted_meanwhile_does_not_hold_up_the_others
         store.record_attempts(&results).await.unwrap();
         let kept_delivery = claimed.iter().find(|c| c.target.id == kept).unwrap().delivery_id;
         assert_eq!(store.get_delivery(acct, kept_delivery).await.unwrap().unwrap().status, DeliveryStatus::Delivered, "{name}");
-        assert_eq!(store.list_attempts(acct, kept_delivery).await.unwrap().len(), 1, "{name}");
+        let attempts = store.list_attempts(acct, kept_delivery).await.unwrap();
+        assert_eq!(attempts.len(), 1, "{name}");
+        assert_eq!(attempts[0].response_headers, vec![("x-request-id".to_owned(), "r-204".to_owned())], "{name}: the answer's headers kept");
     }
 }
 
@@ -695,6 +698,7 @@ async fn retention_deletes_settled_payloads_and_keeps_recent_and_pending_ones() 
         assert_eq!((delivery.status, delivery.payload_expired_at), (DeliveryStatus::Delivered, Some(now)), "{name}: the row stays");
         let attempts = store.list_attempts(acct, delivery.id).await.unwrap();
         assert_eq!((attempts.len(), attempts[0].response_excerpt.as_str(), attempts[0].http_status_code), (1, "", Some(200)), "{name}");
+        assert!(attempts[0].response_headers.is_empty(), "{name}: the answer's headers go with its excerpt");
         assert_eq!(store.retry_delivery(acct, delivery.id, now).await.unwrap(), RetryRequest::PayloadExpired, "{name}");
         // The pending delivery still goes out with its payload.
         let claimed = claim_due(store.as_ref(), now_ms(), 10).await;

@@ -14,6 +14,7 @@ before(async () => {
   [receiver, receiverUrl] = await listen(async (req, res) => {
     await readBody(req);
     res.statusCode = req.url.startsWith("/fail") && failing ? 503 : 204;
+    res.setHeader("x-request-id", "req-ui");
     res.end(res.statusCode === 503 ? "upstream is down" : "");
   });
   ui = await start("deliveries");
@@ -79,6 +80,9 @@ test("the log pages past 50 deliveries and filters by kind, event and status", a
   assert.ok((await request.locator("dt").allTextContents()).includes("webhook-signature"));
   assert.deepEqual(await dialog.locator(".attempt .summary").allTextContents(), Array(3).fill("HTTP 503: the receiver failed"));
   assert.equal(await dialog.locator(".attempt pre.excerpt").first().textContent(), "upstream is down");
+  const headers = dialog.locator("[data-attempt='1'] [data-role=response-headers]");
+  await headers.locator("summary").click();
+  assert.equal(await headers.locator("dt", { hasText: "x-request-id" }).locator("+ dd").textContent(), "req-ui", "the answer's headers");
   await shot("delivery-detail");
   await page.keyboard.press("Escape");
 });

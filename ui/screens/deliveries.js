@@ -176,6 +176,9 @@ function attemptItem(a) {
       h("span", { class: "meta" }, `${time(a.started_at)} · ${a.duration_ms} ms`)),
     h("p", { class: "summary" }, a.summary),
     a.error_message ? h("p", { class: "meta" }, a.error_message) : null,
+    a.response_headers?.length ? h("details", { class: "response-headers", "data-role": "response-headers" },
+      h("summary", {}, `Response headers (${a.response_headers.length})`),
+      h("dl", { class: "headers" }, a.response_headers.flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]))) : null,
     a.response_excerpt ? h("pre", { class: "excerpt", tabindex: "0", "aria-label": `Response of attempt ${a.attempt_number}` }, a.response_excerpt)
       : h("p", { class: "meta" }, a.payload_expired ? "Response deleted by retention." : "No response body."));
 }

@@ -14,6 +14,9 @@ fn attempt_from_row(row: &DbRow) -> StoreResult<Attempt> {
         error_kind: row.try_get("error_kind")?,
         error_message: row.try_get("error_message")?,
         response_excerpt: row.try_get("response_excerpt")?,
+        response_headers: row.try_get::<Option<String>, _>("response_headers")?.map_or(Ok(Vec::new()), |text| {
+            serde_json::from_str(&text).map_err(|e| StoreError::Internal(format!("bad JSON in response_headers: {e}")))
+        })?,
         manual: row.try_get("manual")?,
     })
 }

@@ -79,7 +79,7 @@ impl Upkeep for Backend {
             push_list(&mut deliveries, &settled);
             deliveries.build().execute(&mut *tx).await?;
             let mut attempts = sqlx::QueryBuilder::<Db>::new(
-                "UPDATE attempts SET response_excerpt = '' WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id IN ",
+                "UPDATE attempts SET response_excerpt = '', response_headers = NULL WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id IN ",
             );
             push_list(&mut attempts, &settled);
             attempts.push(")");

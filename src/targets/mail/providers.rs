@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn refusals_hidden_in_successful_answers_are_found() {
-        let ok = |status, body: Value| AttemptOutcome::Response { status, excerpt: body.to_string(), retry_after: None };
+        let ok = |status, body: Value| AttemptOutcome::Response { status, excerpt: body.to_string(), headers: Vec::new(), retry_after: None };
         let mailjet = interpret(MailerProvider::Mailjet, ok(200, json!({"Messages": [{"Status": "error"}]})));
         assert!(matches!(mailjet, AttemptOutcome::Error { kind: ErrorKind::Rejected, .. }));
         let key = interpret(MailerProvider::Mandrill, ok(500, json!({"status": "error", "name": "Invalid_Key", "message": "Invalid API key"})));

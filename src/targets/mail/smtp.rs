@@ -117,6 +117,7 @@ pub async fn send(settings: &SmtpSettings, server: &SmtpServer, email: &Email) -
         Ok(response) => AttemptOutcome::Response {
             status: u16::from(response.code()),
             excerpt: response.message().collect::<Vec<_>>().join(" "),
+            headers: Vec::new(),
             retry_after: None,
         },
         Err(outcome) => outcome,
