@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::checked_name;
+use super::checks::{checked_name, whole};
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, Operator, parse_id};
 use super::{ApiResult, AppState, success};
@@ -62,6 +62,7 @@ pub struct ListAccounts {
     #[schema(format = Uuid)]
     cursor: Option<String>,
     /// 1 to 500; default 100.
+    #[serde(default, deserialize_with = "whole")]
     #[schema(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }

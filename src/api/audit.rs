@@ -16,7 +16,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::parse_time;
+use super::checks::{parse_time, whole};
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, Principal, parse_id};
 use super::{ApiResult, AppState, success};
@@ -148,6 +148,7 @@ pub struct ListAudit {
     #[schema(format = Uuid)]
     cursor: Option<String>,
     /// 1 to 500; default 100.
+    #[serde(default, deserialize_with = "whole")]
     #[schema(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::checks::whole;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, Principal, forbidden, parse_id};
 use super::{ApiResult, AppState, success};
@@ -61,6 +62,7 @@ pub struct CreateToken {
     /// Default `full`.
     scope: Option<TokenScope>,
     /// Seconds until it stops working (60 to ten years); absent: never.
+    #[serde(default, deserialize_with = "whole")]
     #[schema(minimum = 60, maximum = 315360000)]
     expires_in: Option<u64>,
 }
