@@ -3,6 +3,7 @@
 // (src/api/ui.rs); each screen is a module of screens/, the shared parts are in lib/.
 
 import { render, route } from "./lib/router.js";
+import { inPortal, openPortal } from "./lib/portal.js";
 import { chooseWorkspace, signOut } from "./lib/session.js";
 import { accessView } from "./screens/access.js";
 import { activationView } from "./screens/activations.js";
@@ -30,6 +31,7 @@ document.getElementById("workspace-switcher").addEventListener("change", (event)
   render();
 });
 window.addEventListener("hashchange", render);
+if (inPortal()) await openPortal();
 // Following the link of the page already shown (e.g. from an open form) goes back to its list.
 document.querySelector("nav").addEventListener("click", (event) => {
   if (event.target.closest("a")?.getAttribute("href") === location.hash) render();

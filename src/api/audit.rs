@@ -20,6 +20,7 @@ use super::checks::{parse_time, whole};
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, Principal, parse_id};
 use super::{ApiResult, AppState, success};
+use crate::domain::access::TokenScope;
 use crate::domain::account::Caller;
 use crate::domain::audit::{Actor, AuditEntry, AuditFilter, audited, masked, subject_of};
 use crate::domain::ids::AccountId;
@@ -88,6 +89,7 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
 /// The entry for a successful call; `None` when it names no account (it cannot be filed).
 fn entry(principal: Principal, call: &str, fields: Value, result: &Value) -> Option<AuditEntry> {
     let (account_id, actor) = match principal {
+        Principal::Account(Caller { account_id, token_id, scope: TokenScope::Portal }) => (account_id, Actor::Portal { id: token_id }),
         Principal::Account(Caller { account_id, token_id, .. }) => (account_id, Actor::Token { id: token_id, name: "(revoked token)".into() }),
         Principal::Operator => {
             let named = fields
@@ -101,7 +103,7 @@ fn entry(principal: Principal, call: &str, fields: Value, result: &Value) -> Opt
 
 #[derive(Serialize, ToSchema)]
 pub struct ActorView {
-    /// `token` or `operator`.
+    /// `token`, `operator` or `portal`.
     kind: &'static str,
     /// The token's id.
     id: Option<Uuid>,
@@ -128,6 +130,7 @@ impl From<AuditEntry> for AuditEntryView {
         let actor = match e.actor {
             Actor::Token { id, name } => ActorView { kind: "token", id: Some(id), name },
             Actor::Operator => ActorView { kind: "operator", id: None, name: "operator".into() },
+            Actor::Portal { id } => ActorView { kind: "portal", id: Some(id), name: "portal session".into() },
         };
         Self { id: e.id, at: rfc3339(e.at), actor, action: e.action, subject_id: e.subject_id, fields: e.fields }
     }

@@ -26,6 +26,7 @@ pub enum Scope {
     Accounts,
     Tokens,
     Audit,
+    PortalSessions,
     Tasks,
 }
 
@@ -47,13 +48,14 @@ impl Scope {
             Self::Accounts => "accounts",
             Self::Tokens => "tokens",
             Self::Audit => "audit",
+            Self::PortalSessions => "portal_sessions",
             Self::Tasks => "tasks",
         }
     }
 
     /// The scope of `/api/<resource>-<verb>`.
     pub fn from_path(path: &str) -> Option<Self> {
-        const CALLS: [(&str, Scope); 17] = [
+        const CALLS: [(&str, Scope); 18] = [
             ("webhooks-", Scope::Webhooks),
             ("events-", Scope::Events),
             ("events.", Scope::Events), // the CSV export, `events.csv`
@@ -70,6 +72,7 @@ impl Scope {
             ("accounts-", Scope::Accounts),
             ("tokens-", Scope::Tokens),
             ("audit-", Scope::Audit),
+            ("portal-sessions-", Scope::PortalSessions),
             ("tasks-", Scope::Tasks),
         ];
         let call = path.strip_prefix("/api/")?;

@@ -9,7 +9,7 @@ use super::AppState;
 use super::audit::AuditNote;
 use super::error::{ApiError, OrStoreError, Scope};
 use crate::crypto::api_token;
-use crate::domain::access::need_of;
+use crate::domain::access::TokenScope;
 use crate::domain::account::Caller;
 use crate::domain::time::{Millis, now_ms};
 
@@ -62,7 +62,8 @@ where
 
 /// The operator or the account's token behind the request's bearer token.
 async fn identify(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    let digest = api_token::digest(bearer(parts)?);
+    let token = bearer(parts)?;
+    let digest = api_token::digest(token);
     if state.operator.as_deref() == Some(digest.as_str()) {
         return Ok(Principal::Operator);
     }
@@ -72,6 +73,14 @@ async fn identify(parts: &Parts, state: &AppState) -> Result<Principal, ApiError
     // A database outage answers in the call's own scope (`events.unavailable`, …).
     let scope = Scope::from_path(parts.uri.path()).unwrap_or(Scope::Auth);
     let now = now_ms();
+    if api_token::is_portal_session(token) {
+        let session = state.store.portal.portal_session_by_token(&digest, now).await.or_store_error(scope)?;
+        let session = session
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, Scope::Auth, "invalid_token", "the portal session is not valid or expired"))?;
+        let caller = Caller { account_id: session.account_id, token_id: session.id, scope: TokenScope::Portal };
+        state.caches.callers.put(digest, caller);
+        return Ok(Principal::Account(caller));
+    }
     let found = state.store.accounts.token_by_digest(&digest, now).await.or_store_error(scope)?;
     let found = found.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, Scope::Auth, "invalid_token", "the API token is not valid"))?;
     if found.last_used_at.is_none_or(|at| at + MARK_USED_EVERY <= now) {
@@ -99,7 +108,7 @@ where
             Principal::Account(caller) => caller,
         };
         let call = parts.uri.path().strip_prefix("/api/").unwrap_or_default();
-        if !caller.scope.allows(need_of(call)) {
+        if !caller.scope.allows(call) {
             return Err(forbidden(&format!("this token's scope ({}) does not allow {call}", caller.scope.as_str())));
         }
         Ok(caller)

@@ -18,6 +18,7 @@ mod integrations;
 mod mailers;
 mod openapi;
 mod ops;
+mod portal;
 mod target_ops;
 mod tasks;
 mod tokens;
@@ -42,7 +43,9 @@ pub use error::{ApiError, Scope};
 
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::url_policy::UrlPolicy;
-use crate::store::{AccountStore, ActivationStore, AuditLog, DeliveryLog, EventCommitter, EventStore, Store, TargetSettings, TargetStore, Upkeep};
+use crate::store::{
+    AccountStore, ActivationStore, AuditLog, DeliveryLog, EventCommitter, EventStore, PortalSessions, Store, TargetSettings, TargetStore, Upkeep,
+};
 use crate::targets::TargetFactory;
 
 /// The store's roles the API works with: each resource's module uses the ones it needs, never the
@@ -57,6 +60,7 @@ pub struct StoreRoles {
     pub activations: Arc<dyn ActivationStore>,
     pub upkeep: Arc<dyn Upkeep>,
     pub audit: Arc<dyn AuditLog>,
+    pub portal: Arc<dyn PortalSessions>,
 }
 
 impl StoreRoles {
@@ -70,6 +74,7 @@ impl StoreRoles {
             activations: store.clone(),
             upkeep: store.clone(),
             audit: store.clone(),
+            portal: store.clone(),
         }
     }
 }
@@ -124,6 +129,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/openapi.json", axum::routing::get(move || std::future::ready(([(header::CONTENT_TYPE, "application/json")], openapi.clone()))))
         .merge(ops_routes())
         .route("/", axum::routing::get(ui::index))
+        .route("/portal", axum::routing::get(portal::page))
         .route("/ui/{*path}", axum::routing::get(ui::file))
         .route("/favicon.ico", axum::routing::get(ui::favicon))
         .route("/embed.js", axum::routing::get(ui::embed))
@@ -209,6 +215,8 @@ fn router_parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tokens::list))
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::list))
+        .routes(routes!(portal::create))
+        .routes(routes!(portal::exchange))
         .split_for_parts()
 }
 

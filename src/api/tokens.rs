@@ -127,12 +127,12 @@ where
 
 /// The account whose tokens the call is about: the operator names it (and it must exist, not
 /// being deleted); a token may name only its own.
-async fn account_of(state: &AppState, manager: Manager, named: Option<&str>) -> Result<AccountId, ApiError> {
-    let named: Option<AccountId> = named.map(|id| parse_id(SCOPE, "account_id", id)).transpose()?;
+pub(super) async fn account_of(state: &AppState, scope: Scope, manager: Manager, named: Option<&str>) -> Result<AccountId, ApiError> {
+    let named: Option<AccountId> = named.map(|id| parse_id(scope, "account_id", id)).transpose()?;
     match manager {
         Manager::Operator => {
-            let id = named.ok_or_else(|| ApiError::invalid_request(SCOPE, "account_id is required with the operator credential"))?;
-            let account = state.store.accounts.get_account(id).await.or_store_error(SCOPE)?;
+            let id = named.ok_or_else(|| ApiError::invalid_request(scope, "account_id is required with the operator credential"))?;
+            let account = state.store.accounts.get_account(id).await.or_store_error(scope)?;
             account.filter(|a| a.deleting_since.is_none()).map(|a| a.id).ok_or_else(|| ApiError::not_found(Scope::Accounts, "account"))
         }
         Manager::Account(own) if named.is_some_and(|id| id != own) => Err(ApiError::not_found(Scope::Accounts, "account")),
@@ -144,7 +144,7 @@ async fn account_of(state: &AppState, manager: Manager, named: Option<&str>) -> 
 #[utoipa::path(post, path = "/api/tokens-create", tag = "tokens", request_body = CreateToken,
     responses((status = 200, body = super::Success<TokenCreated>)))]
 pub async fn create(State(state): State<AppState>, manager: Manager, ApiJson(req): ApiJson<CreateToken>) -> ApiResult<TokenCreated> {
-    let account = account_of(&state, manager, req.account_id.as_deref()).await?;
+    let account = account_of(&state, SCOPE, manager, req.account_id.as_deref()).await?;
     check_token_name(&req.name).map_err(|m| ApiError::invalid_request(SCOPE, m))?;
     let now = now_ms();
     let expires_at = token_expiry(now, req.expires_in).map_err(|m| ApiError::invalid_request(SCOPE, m))?;
@@ -157,7 +157,7 @@ pub async fn create(State(state): State<AppState>, manager: Manager, ApiJson(req
 #[utoipa::path(post, path = "/api/tokens-list", tag = "tokens", request_body = ListTokens,
     responses((status = 200, body = super::Success<TokenList>)))]
 pub async fn list(State(state): State<AppState>, manager: Manager, ApiJson(req): ApiJson<ListTokens>) -> ApiResult<TokenList> {
-    let account = account_of(&state, manager, req.account_id.as_deref()).await?;
+    let account = account_of(&state, SCOPE, manager, req.account_id.as_deref()).await?;
     let tokens = state.store.accounts.list_tokens(account).await.or_store_error(SCOPE)?;
     success(TokenList { tokens: tokens.into_iter().map(Into::into).collect() })
 }
@@ -166,7 +166,7 @@ pub async fn list(State(state): State<AppState>, manager: Manager, ApiJson(req):
 #[utoipa::path(post, path = "/api/tokens-revoke", tag = "tokens", request_body = RevokeToken,
     responses((status = 200, body = super::Success<TokenRevoked>)))]
 pub async fn revoke(State(state): State<AppState>, manager: Manager, ApiJson(req): ApiJson<RevokeToken>) -> ApiResult<TokenRevoked> {
-    let account = account_of(&state, manager, req.account_id.as_deref()).await?;
+    let account = account_of(&state, SCOPE, manager, req.account_id.as_deref()).await?;
     let id: Uuid = parse_id(SCOPE, "id", &req.id)?;
     if !state.store.accounts.revoke_token(account, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "token"));

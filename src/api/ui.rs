@@ -19,6 +19,7 @@ const FILES: &[(&str, &str)] = &[
     ("lib/dom.js", include_str!("../../ui/lib/dom.js")),
     ("lib/modal.js", include_str!("../../ui/lib/modal.js")),
     ("lib/parts.js", include_str!("../../ui/lib/parts.js")),
+    ("lib/portal.js", include_str!("../../ui/lib/portal.js")),
     ("lib/router.js", include_str!("../../ui/lib/router.js")),
     ("lib/session.js", include_str!("../../ui/lib/session.js")),
     ("screens/access.js", include_str!("../../ui/screens/access.js")),
@@ -48,8 +49,11 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body)
 }
 
+/// The UI's page, which no other site may frame (the portal, `/portal`, names who may).
 pub async fn index() -> impl IntoResponse {
-    asset("text/html; charset=utf-8", INDEX)
+    let mut page = asset("text/html; charset=utf-8", INDEX).into_response();
+    page.headers_mut().insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static("frame-ancestors 'none'"));
+    page
 }
 
 /// A file of the UI: `/ui/app.js`, `/ui/screens/….js`, `/ui/app.css`.

@@ -29,6 +29,7 @@ const TABLES: &[&str] = &[
     "attempts",
     "tasks",
     "audit_log",
+    "portal_sessions",
 ];
 
 const PAGE: i64 = 1000;

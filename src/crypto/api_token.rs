@@ -11,6 +11,9 @@ use crate::domain::ids::AccountId;
 use crate::domain::time::Millis;
 
 const PREFIX: &str = "sy_";
+/// Portal sessions' tokens, and the one-time codes of portal links.
+const PORTAL_PREFIX: &str = "syp_";
+const CODE_PREFIX: &str = "sypc_";
 /// Characters of a token kept to show in lists (`sy_` and 5 more): enough to tell tokens apart.
 const SHOWN: usize = 8;
 
@@ -24,6 +27,20 @@ pub fn issue(account: AccountId, name: &str, scope: TokenScope, now: Millis, exp
     let token = generate();
     let record = Token::new(account, name, scope, &format!("{}…", &token[..SHOWN]), &digest(&token), now, expires_at);
     (token, record)
+}
+
+/// A portal session's token (`syp_…`).
+pub fn generate_portal_session() -> String {
+    format!("{PORTAL_PREFIX}{}", URL_SAFE_NO_PAD.encode(super::random_bytes::<32>()))
+}
+
+/// A portal link's one-time code (`sypc_…`).
+pub fn generate_portal_code() -> String {
+    format!("{CODE_PREFIX}{}", URL_SAFE_NO_PAD.encode(super::random_bytes::<32>()))
+}
+
+pub fn is_portal_session(token: &str) -> bool {
+    token.starts_with(PORTAL_PREFIX)
 }
 
 /// The digest stored and looked up in place of the token.

@@ -20,7 +20,15 @@ pub enum TokenScope {
     ReadOnly,
     /// `events-send` and `events-send-batch` only: for the platform's backend.
     EventsSend,
+    /// A portal session (`domain::portal`), not a token: the account's configuration and log,
+    /// but not its tokens, its own settings or sending events.
+    #[serde(skip)]
+    Portal,
 }
+
+/// Calls a portal session may not make, by prefix: its account's tokens and settings, and
+/// minting more portal sessions.
+const NOT_IN_PORTAL: [&str; 4] = ["tokens-", "portal-sessions-", "account-", "accounts-"];
 
 impl TokenScope {
     pub fn as_str(self) -> &'static str {
@@ -28,6 +36,7 @@ impl TokenScope {
             Self::Full => "full",
             Self::ReadOnly => "read_only",
             Self::EventsSend => "events_send",
+            Self::Portal => "portal",
         }
     }
 
@@ -35,11 +44,14 @@ impl TokenScope {
         [Self::Full, Self::ReadOnly, Self::EventsSend].into_iter().find(|s| s.as_str() == text)
     }
 
-    pub fn allows(self, need: Need) -> bool {
+    /// Whether a caller of this scope may make the call named `call`.
+    pub fn allows(self, call: &str) -> bool {
+        let need = need_of(call);
         match self {
             Self::Full => true,
             Self::ReadOnly => need == Need::Read,
             Self::EventsSend => need == Need::SendEvents,
+            Self::Portal => need != Need::SendEvents && !NOT_IN_PORTAL.iter().any(|prefix| call.starts_with(prefix)),
         }
     }
 }
@@ -133,18 +145,16 @@ mod tests {
 
     #[test]
     fn each_scope_allows_only_its_calls() {
-        assert!([Need::Read, Need::SendEvents, Need::Write].iter().all(|n| TokenScope::Full.allows(*n)));
-        assert!(
-            TokenScope::ReadOnly.allows(Need::Read) && !TokenScope::ReadOnly.allows(Need::Write) && !TokenScope::ReadOnly.allows(Need::SendEvents)
-        );
-        assert!(
-            TokenScope::EventsSend.allows(Need::SendEvents)
-                && !TokenScope::EventsSend.allows(Need::Read)
-                && !TokenScope::EventsSend.allows(Need::Write)
-        );
+        let calls = ["webhooks-list", "events-send", "webhooks-create", "tokens-list", "account-update", "portal-sessions-create"];
+        let allowed = |scope: TokenScope| calls.iter().map(|c| scope.allows(c)).collect::<Vec<_>>();
+        assert_eq!(allowed(TokenScope::Full), [true; 6]);
+        assert_eq!(allowed(TokenScope::ReadOnly), [true, false, false, true, false, false]);
+        assert_eq!(allowed(TokenScope::EventsSend), [false, true, false, false, false, false]);
+        assert_eq!(allowed(TokenScope::Portal), [true, false, true, false, false, false]);
         for scope in [TokenScope::Full, TokenScope::ReadOnly, TokenScope::EventsSend] {
             assert_eq!(TokenScope::parse(scope.as_str()), Some(scope));
         }
+        assert_eq!(TokenScope::parse("portal"), None, "no token has the portal's scope");
         assert_eq!(TokenScope::parse("admin"), None);
     }
 

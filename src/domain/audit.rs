@@ -41,8 +41,15 @@ pub fn masked(fields: &Value) -> Value {
 /// Who made a change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
-    Token { id: Uuid, name: String },
+    Token {
+        id: Uuid,
+        name: String,
+    },
     Operator,
+    /// A portal session (by its id) of the platform's customer.
+    Portal {
+        id: Uuid,
+    },
 }
 
 impl Actor {
@@ -50,6 +57,7 @@ impl Actor {
         match self {
             Self::Token { .. } => "token",
             Self::Operator => "operator",
+            Self::Portal { .. } => "portal",
         }
     }
 }

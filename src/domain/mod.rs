@@ -23,6 +23,7 @@ pub(crate) mod mapping;
 pub(crate) mod names;
 pub(crate) mod operational;
 pub mod ownership;
+pub mod portal;
 pub mod queue;
 pub mod retention;
 pub(crate) mod retry;

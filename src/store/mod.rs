@@ -38,6 +38,7 @@ use crate::domain::ids::{AccountId, DeliveryId, EventId, TargetId};
 use crate::domain::integration::Integration;
 use crate::domain::mailer::Mailer;
 use crate::domain::ownership::{NodeInfo, OwnedTarget};
+use crate::domain::portal::PortalSession;
 use crate::domain::queue::{Accepted, AttemptResult, ClaimOrder, ClaimedDelivery, Cycle};
 use crate::domain::signing::StoredSecret;
 use crate::domain::task::Task;
@@ -358,6 +359,19 @@ pub trait Upkeep: Send + Sync {
     async fn purge_deleted_accounts(&self, limit: u32) -> StoreResult<u64>;
 }
 
+/// Portal sessions: created, their one-time codes exchanged, and found by their tokens.
+#[async_trait]
+pub trait PortalSessions: Send + Sync {
+    async fn insert_portal_session(&self, session: &PortalSession) -> StoreResult<()>;
+    /// The session whose code is `code_digest`, not yet exchanged nor expired at `now`.
+    async fn portal_session_by_code(&self, code_digest: &str, now: Millis) -> StoreResult<Option<PortalSession>>;
+    /// Spends the code: the session gets the token whose digest is `session_digest`. `None` when
+    /// the code is unknown, expired or already spent (only one exchange ever succeeds).
+    async fn exchange_portal_code(&self, code_digest: &str, session_digest: &str, now: Millis) -> StoreResult<Option<PortalSession>>;
+    /// The session with this token, unless it expired by `now` (or its account is being deleted).
+    async fn portal_session_by_token(&self, session_digest: &str, now: Millis) -> StoreResult<Option<PortalSession>>;
+}
+
 /// The audit trail: changes of configuration, recorded by the HTTP layer and listed by it.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
@@ -371,11 +385,31 @@ pub trait AuditLog: Send + Sync {
 /// The whole store: every role. Only the wiring (`server`, the CLI) holds one; each consumer takes
 /// the role(s) it needs, so that, say, the engine cannot delete a mailer.
 pub trait Store:
-    AccountStore + TargetStore + TargetSettings + EventStore + DeliveryQueue + DeliveryLog + ActivationStore + Upkeep + AuditLog + 'static
+    AccountStore
+    + TargetStore
+    + TargetSettings
+    + EventStore
+    + DeliveryQueue
+    + DeliveryLog
+    + ActivationStore
+    + Upkeep
+    + AuditLog
+    + PortalSessions
+    + 'static
 {
 }
 
 impl<T> Store for T where
-    T: AccountStore + TargetStore + TargetSettings + EventStore + DeliveryQueue + DeliveryLog + ActivationStore + Upkeep + AuditLog + 'static
+    T: AccountStore
+        + TargetStore
+        + TargetSettings
+        + EventStore
+        + DeliveryQueue
+        + DeliveryLog
+        + ActivationStore
+        + Upkeep
+        + AuditLog
+        + PortalSessions
+        + 'static
 {
 }

@@ -143,20 +143,25 @@ async fn every_call_refuses_the_credentials_outside_its_scope() {
     let account = admin(&server, "accounts-create", json!({"name": "Scoped"})).await["account"]["id"].as_str().unwrap().to_owned();
     let (reader, _) = token_for(&server, &account, "read_only").await;
     let (sender, _) = token_for(&server, &account, "events_send").await;
+    let portal = portal_session(&server, &account, json!({})).await;
     let http = reqwest::Client::new();
     let mut checked = 0;
     for (path, methods) in document["paths"].as_object().unwrap() {
         let call = path.strip_prefix("/api/").unwrap();
+        if call == "portal-sessions-exchange" {
+            continue; // public: the one-time code is the credential
+        }
         let admin_call = call.starts_with("accounts-");
         let verb = call.rsplit('-').next().unwrap();
         let reads = call.ends_with(".csv") || ["list", "get", "stats", "attempts", "records", "deliveries", "request"].contains(&verb);
         let sends_events = call == "events-send" || call == "events-send-batch";
         let token_call = call.starts_with("tokens-");
         let refused: Vec<(&str, &str)> = [
-            (OPERATOR, !admin_call && !token_call),
+            (OPERATOR, !admin_call && !token_call && call != "portal-sessions-create"),
             (server.token.as_str(), admin_call),
             (reader.as_str(), admin_call || token_call || !reads),
             (sender.as_str(), !sends_events),
+            (portal.as_str(), admin_call || token_call || sends_events || call.starts_with("portal-sessions-") || call.starts_with("account-")),
         ]
         .into_iter()
         .filter(|(_, refused)| *refused)
@@ -312,5 +317,74 @@ async fn every_change_of_configuration_is_in_the_audit_trail_with_its_secrets_ma
     assert!(rest["result"]["next_cursor"].is_null());
     // Another account sees nothing of it.
     assert!(server.call("audit-list", json!({})).await.1["result"]["entries"].as_array().unwrap().is_empty());
+    server.stop().await;
+}
+
+/// A portal link made by the operator for `account` with `extra` settings, opened: its session token.
+async fn portal_session(server: &TestServer, account: &str, extra: Value) -> String {
+    let mut body = json!({"account_id": account});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let link = admin(server, "portal-sessions-create", body).await;
+    let code = link["path"].as_str().unwrap().strip_prefix("/portal?code=").unwrap().to_owned();
+    let (status, opened) = server.call_as("", "portal-sessions-exchange", json!({"code": code})).await;
+    assert_eq!(status, StatusCode::OK, "{opened}");
+    opened["result"]["session_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_portal_link_opens_once_into_a_session_confined_to_its_account() {
+    let server = server_on(None).await;
+    let account = admin(&server, "accounts-create", json!({"name": "Portal customer"})).await["account"]["id"].as_str().unwrap().to_owned();
+    for bad in [
+        json!({"allowed_origins": ["https://app.example.com/path"]}),
+        json!({"theme": {"brand_color": "red"}}),
+        json!({"expires_in": 5}),
+        json!({"workspace_id": account}),
+    ] {
+        let mut body = json!({"account_id": account});
+        body.as_object_mut().unwrap().extend(bad.as_object().unwrap().clone());
+        assert_error(&server.call_as(OPERATOR, "portal-sessions-create", body).await, StatusCode::BAD_REQUEST, "portal_sessions.invalid_request");
+    }
+    let theme = json!({"brand_color": "#0a7d5a", "product_name": "Acme Hooks", "mode": "dark"});
+    let link =
+        admin(&server, "portal-sessions-create", json!({"account_id": account, "allowed_origins": ["https://app.example.com"], "theme": theme}))
+            .await;
+    let url = link["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&server.base) && url.contains("/portal?code=sypc_"), "{url}");
+    let page = reqwest::get(&url).await.unwrap();
+    assert_eq!(page.headers()["content-security-policy"], "frame-ancestors https://app.example.com", "only the allowed origin may frame it");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let own_ui = reqwest::get(format!("{}/", server.base)).await.unwrap();
+    assert_eq!(own_ui.headers()["content-security-policy"], "frame-ancestors 'none'", "the UI itself cannot be framed");
+
+    let code = url.split("code=").nth(1).unwrap().to_owned();
+    let (status, opened) = server.call_as("", "portal-sessions-exchange", json!({"code": code})).await;
+    assert_eq!(status, StatusCode::OK, "{opened}");
+    assert_eq!(opened["result"]["theme"], theme);
+    let session = opened["result"]["session_token"].as_str().unwrap().to_owned();
+    assert_error(&server.call_as("", "portal-sessions-exchange", json!({"code": code})).await, StatusCode::NOT_FOUND, "portal_sessions.code_invalid");
+    let spent = reqwest::get(&url).await.unwrap();
+    assert_eq!(spent.headers()["content-security-policy"], "frame-ancestors 'none'", "a spent link frames nowhere");
+
+    // The session configures its account's targets, and nothing beyond.
+    let receiver = Receiver::always(204).await;
+    let (status, made) = server.call_as(&session, "webhooks-create", json!({"url": receiver.url, "events": ["contact.created"]})).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    let listed = server.call_as(&session, "webhooks-list", json!({})).await.1;
+    assert_eq!(listed["result"]["endpoints"].as_array().unwrap().len(), 1);
+    for (call, body) in [
+        ("tokens-list", json!({})),
+        ("tokens-create", json!({"name": "mine"})),
+        ("portal-sessions-create", json!({})),
+        ("account-update", json!({"retention_days": 1})),
+        ("events-send", json!({"type": "contact.created", "data": {}})),
+    ] {
+        assert_error(&server.call_as(&session, call, body).await, StatusCode::FORBIDDEN, "auth.forbidden");
+    }
+    server.create_endpoint(&receiver.url, &["contact.created"]).await;
+    let others = server.call("webhooks-list", json!({})).await.1["result"]["endpoints"].as_array().unwrap().len();
+    assert_eq!(others, 1, "the other account sees only its own endpoint");
+    let trail = server.call_as(&session, "audit-list", json!({"action": "webhooks-create"})).await.1;
+    assert_eq!(trail["result"]["entries"][0]["actor"]["kind"], "portal", "{trail}");
     server.stop().await;
 }

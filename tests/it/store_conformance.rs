@@ -25,6 +25,7 @@ use switchyard::domain::integration::{HubspotConfig, IntegrationConfig};
 use switchyard::domain::mailer::{Mailer, MailerProvider, MailerRule, Template, TemplateParam};
 use switchyard::domain::ownership::NodeInfo;
 use switchyard::domain::ownership::Ordering;
+use switchyard::domain::portal::{PortalSession, Theme};
 use switchyard::domain::queue::{AttemptResult, ClaimOrder, ClaimedDelivery};
 use switchyard::domain::signing::StoredSecret;
 use switchyard::domain::task::Task;
@@ -184,6 +185,38 @@ async fn accounts_by_external_id_and_scoped_expiring_revocable_tokens() {
         assert!(!store.revoke_token(beta.id, record.id).await.unwrap(), "{name}: not another account's");
         assert!(store.revoke_token(acme.id, record.id).await.unwrap(), "{name}");
         assert!(store.token_by_digest(&record.digest, now).await.unwrap().is_none(), "{name}: revoked");
+    }
+}
+
+#[tokio::test]
+async fn a_portal_code_is_spent_once_and_its_session_ends_on_time() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let now = now_ms();
+        let session = PortalSession {
+            id: Uuid::now_v7(),
+            account_id: acct,
+            code_digest: format!("code-{}", Uuid::new_v4()),
+            code_expires_at: now + 600_000,
+            session_digest: None,
+            expires_at: now + 3_600_000,
+            allowed_origins: vec!["https://app.example.com".into()],
+            theme: Theme { product_name: Some("Acme".into()), ..Theme::default() },
+            created_at: now,
+        };
+        store.insert_portal_session(&session).await.unwrap();
+        assert_eq!(store.portal_session_by_code(&session.code_digest, now).await.unwrap().as_ref(), Some(&session), "{name}");
+        assert!(store.portal_session_by_code(&session.code_digest, now + 600_000).await.unwrap().is_none(), "{name}: the code expired");
+        assert!(store.exchange_portal_code(&session.code_digest, "s1", now + 600_000).await.unwrap().is_none(), "{name}: not after its time");
+        let opened = store.exchange_portal_code(&session.code_digest, "s1", now).await.unwrap().unwrap();
+        assert_eq!(opened.session_digest.as_deref(), Some("s1"), "{name}");
+        assert!(store.exchange_portal_code(&session.code_digest, "s2", now).await.unwrap().is_none(), "{name}: spent");
+        assert!(store.portal_session_by_code(&session.code_digest, now).await.unwrap().is_none(), "{name}: a spent code frames nowhere");
+        assert_eq!(store.portal_session_by_token("s1", now + 3_599_999).await.unwrap().map(|s| s.id), Some(session.id), "{name}");
+        assert!(store.portal_session_by_token("s1", now + 3_600_000).await.unwrap().is_none(), "{name}: the session ended");
+        assert!(store.portal_session_by_token("s2", now).await.unwrap().is_none(), "{name}");
+        store.start_account_deletion(acct, now).await.unwrap();
+        assert!(store.portal_session_by_token("s1", now).await.unwrap().is_none(), "{name}: not for an account being deleted");
     }
 }
 

@@ -5,6 +5,7 @@ import { app, h } from "./dom.js";
 import { closeModal } from "./modal.js";
 import { refreshWorkspaces } from "./session.js";
 import { signInView } from "../screens/signin.js";
+import { inPortal, portalEnded } from "./portal.js";
 
 const ROUTES = {};
 let drawing = 0;
@@ -28,6 +29,10 @@ export async function render() {
   if (!signedIn) {
     drawing++;
     app.removeAttribute("aria-busy");
+    if (inPortal()) {
+      app.replaceChildren(portalEnded());
+      return;
+    }
     app.replaceChildren(signInView());
     app.querySelector("input").focus();
     return;

@@ -9,6 +9,7 @@ fn audit_from_row(row: &DbRow) -> StoreResult<AuditEntry> {
     let kind: String = row.try_get("actor_kind")?;
     let actor = match kind.as_str() {
         "operator" => Actor::Operator,
+        "portal" => Actor::Portal { id: uuid_col(row, "actor_id")? },
         _ => Actor::Token { id: uuid_col(row, "actor_id")?, name: row.try_get("actor_name")? },
     };
     let subject: Option<String> = row.try_get("subject_id")?;
@@ -29,6 +30,7 @@ impl AuditLog for Backend {
         let (actor_id, actor_name) = match &e.actor {
             Actor::Token { id, name } => (Some(id.to_string()), name.as_str()),
             Actor::Operator => (None, "operator"),
+            Actor::Portal { id } => (Some(id.to_string()), "portal session"),
         };
         // A token's name is read from the token, as it is at the time of the change.
         sqlx::query(&format!(

