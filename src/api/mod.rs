@@ -134,7 +134,8 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/favicon.ico", axum::routing::get(ui::favicon))
         .route("/embed.js", axum::routing::get(ui::embed))
         .route("/demo/embed", axum::routing::get(ui::demo_host))
-        .route("/demo/experience", axum::routing::get(ui::demo_experience));
+        .route("/demo/experience", axum::routing::get(ui::demo_experience))
+        .route("/demo/portal", axum::routing::get(ui::demo_portal));
     with_error_fallbacks(routes)
         .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(RequestBodyTimeoutLayer::new(state.body_read_timeout))

@@ -44,6 +44,7 @@ const FAVICON: &str = include_str!("../../ui/favicon.svg");
 const EMBED: &str = include_str!("../../ui/embed.js");
 const DEMO_HOST: &str = include_str!("../../ui/demo-embed.html");
 const DEMO_EXPERIENCE: &str = include_str!("../../ui/demo-experience.html");
+const DEMO_PORTAL: &str = include_str!("../../ui/demo-portal.html");
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body)
@@ -92,6 +93,11 @@ pub async fn demo_host() -> impl IntoResponse {
 
 pub async fn demo_experience() -> impl IntoResponse {
     asset("text/html; charset=utf-8", DEMO_EXPERIENCE)
+}
+
+/// `/demo/portal`: a host platform's page framing the portal.
+pub async fn demo_portal() -> impl IntoResponse {
+    asset("text/html; charset=utf-8", DEMO_PORTAL)
 }
 
 #[cfg(test)]

@@ -84,3 +84,13 @@ test("a spent link says so, and a cross-site form post changes nothing", async (
   assert.equal((await answer).status(), 401, "without the session's bearer token the call is refused");
   assert.equal((await api("webhooks-list")).endpoints.length, before, "nothing was created");
 });
+
+test("the demo page at /demo/portal frames the portal for a token's account", async () => {
+  await page.goto(`${ui.base}/demo/portal`);
+  await page.getByLabel("API token (full access)").fill(ui.token);
+  await page.getByRole("button", { name: "Open the portal" }).click();
+  const portal = page.frameLocator("iframe[title='Webhook settings']");
+  await portal.getByRole("link", { name: "Webhooks" }).waitFor();
+  assert.equal(await portal.locator(".brand").textContent(), "Acme CRM");
+  await shot("portal-demo");
+});
