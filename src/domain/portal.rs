@@ -69,7 +69,9 @@ pub fn check_origin(origin: &str) -> Result<String, String> {
     let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
     let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none() && url.username().is_empty() && url.password().is_none();
-    if !scheme_ok || !bare || url.host_str().is_none() || origin.ends_with('/') {
+    // A plain name or address: nothing that means more in a CSP source list (`*`, `;`, spaces).
+    let plain_host = url.host_str().is_some_and(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || ".-[]:".contains(c)));
+    if !scheme_ok || !bare || !plain_host || origin.ends_with('/') {
         return Err(refused());
     }
     Ok(url.origin().ascii_serialization())
