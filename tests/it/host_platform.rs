@@ -388,3 +388,22 @@ async fn a_portal_link_opens_once_into_a_session_confined_to_its_account() {
     assert_eq!(trail["result"]["entries"][0]["actor"]["kind"], "portal", "{trail}");
     server.stop().await;
 }
+
+/// Two nodes on one PostgreSQL database: a token revoked through one stops working on the other
+/// too (each node remembers a checked token for at most a second).
+#[tokio::test]
+async fn a_token_revoked_on_one_node_stops_on_the_other() {
+    let Some(schema) = common::postgres_schema().await else { return };
+    let one = server_on(Some((&schema.url, common::TEST_KEY))).await;
+    let other = server_on(Some((&schema.url, common::TEST_KEY))).await;
+    let account = admin(&one, "accounts-create", json!({"name": "Two nodes"})).await["account"]["id"].as_str().unwrap().to_owned();
+    let (token, id) = token_for(&one, &account, "read_only").await;
+    assert_eq!(other.call_as(&token, "webhooks-list", json!({})).await.0, StatusCode::OK, "the other node knows it (and now remembers it)");
+    admin(&one, "tokens-revoke", json!({"account_id": account, "id": id})).await;
+    eventually(Duration::from_secs(20), "the other node refuses the revoked token", || async {
+        (other.call_as(&token, "webhooks-list", json!({})).await.0 == StatusCode::UNAUTHORIZED).then_some(())
+    })
+    .await;
+    one.stop().await;
+    other.stop().await;
+}

@@ -4,7 +4,7 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { listen, readBody, start, until } from "./harness.mjs";
+import { accessible, listen, readBody, start, until } from "./harness.mjs";
 
 let ui, page, api, shot;
 // The platform's page (an allowed origin) and another site (not allowed), each on its own port.
@@ -48,7 +48,17 @@ test("the platform's page frames the portal, themed, and its customer works in i
   await portal.getByRole("heading", { name: "Webhooks" }).waitFor();
   const accent = await portal.locator("nav a[aria-current=page]").evaluate((a) => getComputedStyle(a).color);
   assert.equal(accent, "rgb(10, 125, 90)", "the platform's brand colour");
+  await accessible(page.frames()[1], "the portal in its frame");
   await shot("portal-embedded");
+
+  const dark = await link({ theme: { ...theme, mode: "dark" } });
+  pages.set("/dark", framing(dark.url));
+  await page.goto(`${hostOrigin}/dark`);
+  const darkPortal = page.frameLocator("iframe[title='Webhook settings']");
+  await darkPortal.getByRole("heading", { name: "Webhooks" }).waitFor();
+  assert.equal(await darkPortal.locator("body").evaluate((b) => getComputedStyle(b).backgroundColor), "rgb(21, 25, 34)", "the dark theme");
+  await accessible(page.frames()[1], "the dark portal in its frame");
+  await shot("portal-dark");
 });
 
 test("a page on another origin cannot frame it", async () => {
