@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_name, whole};
+use super::checks::{checked_name, next_cursor, page_limit, whole};
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, Operator, parse_id};
 use super::{ApiResult, AppState, success};
@@ -134,13 +134,10 @@ pub async fn create(State(state): State<AppState>, _: Operator, ApiJson(req): Ap
 #[utoipa::path(post, path = "/api/accounts-list", tag = "accounts", request_body = ListAccounts,
     responses((status = 200, body = super::Success<AccountPage>)))]
 pub async fn list(State(state): State<AppState>, _: Operator, ApiJson(req): ApiJson<ListAccounts>) -> ApiResult<AccountPage> {
-    let limit = req.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid_request(SCOPE, "limit must be from 1 to 500"));
-    }
+    let limit = page_limit(SCOPE, req.limit, 500)?;
     let after: Option<AccountId> = req.cursor.as_deref().map(|c| parse_id(SCOPE, "cursor", c)).transpose()?;
     let page = state.store.accounts.list_accounts_page(after, limit).await.or_store_error(SCOPE)?;
-    let next_cursor = (page.len() == limit as usize).then(|| page.last().map(|a| a.id.into())).flatten();
+    let next_cursor = next_cursor(&page, limit, |a| a.id.into());
     success(AccountPage { accounts: page.into_iter().map(Into::into).collect(), next_cursor })
 }
 

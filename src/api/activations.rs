@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::whole;
+use super::checks::{next_cursor, page_limit, whole};
 use super::deliveries::parse_status;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, ApiQuery, parse_id};
@@ -316,12 +316,9 @@ pub async fn records(State(state): State<AppState>, caller: Caller, ApiJson(req)
             RecordOutcome::Cancelled => RecordFilter::Cancelled,
         }),
     };
-    let limit = match req.limit.unwrap_or(100) {
-        n @ 1..=1000 => n,
-        _ => return Err(ApiError::invalid_request(SCOPE, "limit is 1 to 1000")),
-    };
+    let limit = page_limit(SCOPE, req.limit, 1000)?;
     let page = state.store.activations.activation_records(caller.account_id, activation.id, req.cursor, filter, limit).await.or_store_error(SCOPE)?;
-    let next_cursor = (page.len() == limit as usize).then(|| page.last().map(|r| r.index)).flatten();
+    let next_cursor = next_cursor(&page, limit, |r| r.index);
     success(RecordPage { records: page.into_iter().map(Into::into).collect(), next_cursor })
 }
 

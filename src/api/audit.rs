@@ -16,8 +16,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{parse_time, whole};
-use super::error::{ApiError, OrStoreError, Scope};
+use super::checks::{next_cursor, page_limit, parse_time, whole};
+use super::error::{OrStoreError, Scope};
 use super::extract::{ApiJson, Principal, parse_id};
 use super::{ApiResult, AppState, success};
 use crate::domain::access::TokenScope;
@@ -168,10 +168,7 @@ pub struct AuditPage {
 #[utoipa::path(post, path = "/api/audit-list", tag = "audit", request_body = ListAudit,
     responses((status = 200, body = super::Success<AuditPage>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListAudit>) -> ApiResult<AuditPage> {
-    let limit = req.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid_request(SCOPE, "limit must be from 1 to 500"));
-    }
+    let limit = page_limit(SCOPE, req.limit, 500)?;
     let now = now_ms();
     let filter = AuditFilter {
         action: req.action,
@@ -182,6 +179,6 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): A
         limit,
     };
     let entries = state.store.audit.list_audit(caller.account_id, &filter).await.or_store_error(SCOPE)?;
-    let next_cursor = (entries.len() == limit as usize).then(|| entries.last().map(|e| e.id)).flatten();
+    let next_cursor = next_cursor(&entries, limit, |e| e.id);
     success(AuditPage { entries: entries.into_iter().map(Into::into).collect(), next_cursor })
 }

@@ -104,6 +104,19 @@ pub fn sent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> 
     Value::deserialize(d).map(Some)
 }
 
+/// A page's size: `limit` if given (1 to `max`), else 100.
+pub fn page_limit(scope: Scope, limit: Option<u32>, max: u32) -> Result<u32, ApiError> {
+    match limit.unwrap_or(100) {
+        n if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::invalid_request(scope, format!("limit must be from 1 to {max}"))),
+    }
+}
+
+/// The cursor of the page after `page` (the key of its last item), if `page` is full.
+pub fn next_cursor<T, C>(page: &[T], limit: u32, key: impl Fn(&T) -> C) -> Option<C> {
+    page.last().filter(|_| page.len() == limit as usize).map(key)
+}
+
 /// For `#[serde(default, deserialize_with = "present")]`: tells a field sent as null
 /// (`Some(None)`) from a missing one (`None`).
 pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
