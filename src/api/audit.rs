@@ -63,8 +63,8 @@ impl AuditNote {
 /// The layer: runs the call and, if it changed configuration and succeeded, records it.
 pub async fn record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let call = request.uri().path().strip_prefix("/api/").unwrap_or_default().to_owned();
-    // An account being deleted is gone with its trail.
-    if !audited(&call) || call == "accounts-delete" {
+    // Not an API call, or not a change; an account being deleted is gone with its trail.
+    if call.is_empty() || !audited(&call) || call == "accounts-delete" {
         return next.run(request).await;
     }
     let note = AuditNote::default();
