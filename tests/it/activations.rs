@@ -281,3 +281,30 @@ async fn records_are_listed_by_outcome_as_the_counts_split_them() {
     );
     server.stop().await;
 }
+
+/// An upload its sender stops half-way (a closed dialog, a lost connection) is not taken for a
+/// shorter file: nothing is kept, nothing is sent.
+#[tokio::test]
+async fn an_upload_cut_short_keeps_nothing() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start().await;
+    let receiver = Receiver::always(204).await;
+    let id = destination(&server, &receiver.url, json!([{"query_key": "email", "column": "email"}])).await;
+    let body = "email,notes\njane@example.com,complete\nbob@example.com,cut here";
+    let address = server.base.strip_prefix("http://").unwrap().to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/activations-create?destination_id={id} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        server.token,
+        body.len() + 1000
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(body.as_bytes()).await.unwrap();
+    socket.shutdown().await.unwrap();
+    drop(socket);
+    // The server notices the end of the connection; then there is still nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(server.ok("activations-list", json!({})).await["activations"], json!([]), "nothing kept");
+    assert_eq!(receiver.count(), 0, "nothing sent");
+    server.stop().await;
+}

@@ -90,17 +90,21 @@ test("create a destination; the preview shows the URL a sample record produces a
 });
 
 test("closing the dialog during an upload stops it: no activation is started", async () => {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send("Network.enable");
-  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 16 * 1024 });
+  // The upload is held on its way (a throttled one can still reach a server on loopback whole
+  // before the dialog closes): the dialog is closed while it is out.
+  let held;
+  const started = new Promise((resolve) => page.route("**/api/activations-create*", (route) => { held = route; resolve(); }));
   await page.locator("[data-destination]", { hasText: "CRM webhook" }).getByRole("button", { name: "Activate" }).click();
   const csv = `contacts.email,notes\njane@example.com,${"x".repeat(100_000)}\n`;
   await page.getByLabel("Records file").setInputFiles({ name: "big.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
   await page.getByRole("button", { name: "Start activation" }).click();
-  await page.waitForFunction(() => document.querySelector(".upload-progress progress")?.value > 0);
+  await started;
+  await page.locator("[data-role=upload-status]", { hasText: "Uploading" }).waitFor();
   await page.keyboard.press("Escape");
   await page.getByRole("dialog").waitFor({ state: "detached" });
-  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  // Let the held request go on now: the browser has given it up, so nothing of it arrives.
+  await held.continue().catch(() => {});
+  await page.unroute("**/api/activations-create*");
   await new Promise((r) => setTimeout(r, 500));
   assert.deepEqual((await api("activations-list")).activations, [], "nothing was kept");
   assert.match(page.url(), /#\/destinations$/, "still on the list");
