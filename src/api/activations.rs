@@ -3,11 +3,11 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -215,24 +215,6 @@ fn ingest_error(e: IngestError) -> ApiError {
     }
 }
 
-/// The upload's chunks, then an error if fewer bytes came than the request announced: an upload
-/// the sender stopped (a closed dialog, a lost connection) is never read as a shorter file.
-fn whole_upload(
-    chunks: impl futures_util::Stream<Item = io::Result<bytes::Bytes>> + Send + 'static,
-    announced: Option<u64>,
-) -> impl futures_util::Stream<Item = io::Result<bytes::Bytes>> + Send + 'static {
-    let received = Arc::new(AtomicU64::new(0));
-    let counter = received.clone();
-    let counted = chunks.map_ok(move |chunk| {
-        counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        chunk
-    });
-    counted.chain(futures_util::stream::once(futures_util::future::lazy(move |_| match announced {
-        Some(length) if received.load(Ordering::Relaxed) != length => Err(io::Error::other("the upload was cut short")),
-        _ => Ok(bytes::Bytes::new()),
-    })))
-}
-
 /// Start an activation. The body is the records: a JSON array (`application/json`), NDJSON
 /// (`application/x-ndjson`) or CSV with a header row (`text/csv`), streamed, with
 /// `?destination_id=…`; or, for small lists, `{"destination_id", "records": [...]}`. The answer
@@ -251,7 +233,6 @@ pub async fn create(
     let format = RecordFormat::from_content_type(content_type).ok_or_else(|| {
         ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, SCOPE, "invalid_request", "send application/json, application/x-ndjson or text/csv")
     })?;
-    let announced: Option<u64> = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let body = http_body_util::Limited::new(request.into_body(), state.max_upload_bytes);
     // The readers see only an I/O error; this flag tells an upload over the limit (413) apart.
     let over_limit = Arc::new(AtomicBool::new(false));
@@ -260,7 +241,6 @@ pub async fn create(
         flag.fetch_or(e.is::<http_body_util::LengthLimitError>(), Ordering::Relaxed);
         io::Error::other(e)
     });
-    let stream = whole_upload(stream, announced);
     let too_large = |e: ApiError| if over_limit.load(Ordering::Relaxed) { ApiError::payload_too_large(SCOPE, state.max_upload_bytes) } else { e };
     let (destination_id, reader): (String, Box<dyn io::Read + Send>) = match query.destination_id {
         Some(id) => (id, Box::new(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream)))),

@@ -44,5 +44,3 @@ export function portalEnded() {
   return h("section", { class: "panel signin" }, h("h1", {}, "This link has expired"),
     h("p", {}, "Portal links open once and their sessions end after a while. Open the settings again from the application that sent you here."));
 }
-
-
