@@ -46,6 +46,7 @@ pub(super) struct Dispatcher {
     /// When a lane waiting on time should be looked at again (`scheduled`: the earliest per lane).
     timers: BinaryHeap<Reverse<(Millis, TargetId)>>,
     scheduled: HashMap<TargetId, Millis>,
+    /// Attempts started and not yet on record.
     in_flight: usize,
     /// Lanes whose `takes_new_work` was last published as true.
     published: HashSet<TargetId>,
@@ -158,7 +159,6 @@ impl Dispatcher {
     }
 
     fn finished(&mut self, mut finished: Finished) {
-        self.in_flight -= 1;
         let result = &mut finished.result;
         let target = result.target.id;
         let answered_at = result.attempt.started_at + result.attempt.duration_ms + 1;
@@ -190,6 +190,9 @@ impl Dispatcher {
 
     fn recorded(&mut self, recorded: Recorded) {
         let now = now_ms();
+        // An attempt counts against `max_in_flight` until its result is on record: what a node
+        // killed at any moment sends again is bounded by it.
+        self.in_flight = self.in_flight.saturating_sub(recorded.targets.iter().map(|(_, count)| count).sum());
         for ((target, token), count) in recorded.targets {
             if let Some(lane) = self.lanes.get_mut(&target).filter(|lane| lane.token == token) {
                 lane.recorded(count);
@@ -409,11 +412,11 @@ impl Dispatcher {
         let deadline = Instant::now() + self.settings.drain_timeout;
         while self.in_flight > 0 && Instant::now() < deadline {
             tokio::select! {
-                Some(message) = self.inbox.recv() => {
-                    if let Message::Finished(finished) = message {
-                        self.finished(*finished);
-                    }
-                }
+                Some(message) = self.inbox.recv() => match message {
+                    Message::Finished(finished) => self.finished(*finished),
+                    Message::Recorded(recorded) => self.recorded(recorded),
+                    _ => {}
+                },
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
         }
