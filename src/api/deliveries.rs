@@ -276,10 +276,10 @@ pub async fn attempts(State(state): State<AppState>, caller: Caller, ApiJson(req
 #[derive(Serialize, ToSchema)]
 pub struct RequestView {
     /// The request an attempt sends: built from the event (or record) and the target's current
-    /// settings as the next attempt would build it, credentials masked. Null for Salesforce
-    /// and mailers, whose requests are a token request and the call, or SMTP and provider calls
-    /// carrying credentials in their bodies or signatures.
-    request: Option<SentRequest>,
+    /// settings as the next attempt would build it, credentials masked. Salesforce's is the
+    /// upsert that follows its token request; an SMTP mailer's is the transaction (`SMTP`,
+    /// `smtp://host:port`, the envelope as `MAIL FROM`/`RCPT TO` headers, the message as body).
+    request: SentRequest,
 }
 
 /// The request a delivery's attempts send (method, URL, headers with credentials masked, body),
@@ -306,7 +306,7 @@ pub async fn request(State(state): State<AppState>, caller: Caller, ApiJson(req)
         .ok_or_else(|| ApiError::not_found(SCOPE, "delivery"))?;
     let unavailable = |message: String| ApiError::new(StatusCode::CONFLICT, SCOPE, "request_unavailable", message);
     let target = state.targets.resolve(work.target, work.target_version, now_ms()).await.map_err(|e| unavailable(e.to_string()))?;
-    let request = target.describe(&work).transpose().map_err(|outcome| unavailable(explain(&outcome)))?;
+    let request = target.describe(&work).map_err(|outcome| unavailable(explain(&outcome)))?;
     success(RequestView { request })
 }
 

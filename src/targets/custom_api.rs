@@ -83,8 +83,8 @@ impl Target for CustomApiTarget {
         }
     }
 
-    fn describe(&self, delivery: &ClaimedDelivery) -> Option<Result<SentRequest, AttemptOutcome>> {
-        Some(self.body(delivery).and_then(|body| SentRequest::of(self.request(&delivery.event.id.to_string(), body, false))))
+    fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
+        self.body(delivery).and_then(|body| SentRequest::of(self.request(&delivery.event.id.to_string(), body, false)))
     }
 }
 

@@ -55,7 +55,7 @@ impl Target for DestinationTarget {
         }
     }
 
-    fn describe(&self, delivery: &ClaimedDelivery) -> Option<Result<SentRequest, AttemptOutcome>> {
-        Some(self.request(delivery).and_then(|(_, request)| SentRequest::of(request)))
+    fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
+        self.request(delivery).and_then(|(_, request)| SentRequest::of(request))
     }
 }

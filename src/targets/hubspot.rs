@@ -74,8 +74,8 @@ impl Target for HubspotTarget {
         }
     }
 
-    fn describe(&self, delivery: &ClaimedDelivery) -> Option<Result<SentRequest, AttemptOutcome>> {
-        Some(self.upsert(delivery).and_then(|body| SentRequest::of(self.request(UPSERT_PATH, &body)?.1)))
+    fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
+        self.upsert(delivery).and_then(|body| SentRequest::of(self.request(UPSERT_PATH, &body)?.1))
     }
 }
 

@@ -30,12 +30,8 @@ pub trait Target: Send + Sync {
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome;
 
     /// The request an attempt of `delivery` sends, built as `deliver` builds it but not sent, for
-    /// the delivery log. `None` where requests are not shown: Salesforce's (preceded by a token
-    /// request) and mailers' (SMTP, or provider calls that carry credentials in their bodies or
-    /// signatures).
-    fn describe(&self, _delivery: &ClaimedDelivery) -> Option<Result<SentRequest, AttemptOutcome>> {
-        None
-    }
+    /// the delivery log, with every credential masked.
+    fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome>;
 }
 
 /// A request as the delivery log shows it: secrets masked.

@@ -12,7 +12,7 @@ use url::Url;
 use crate::domain::ids::TargetId;
 
 use super::http::{HttpClient, with_path};
-use super::{ResolveError, Target, Verification, Verify, data_object};
+use super::{MASKED, ResolveError, SentRequest, Target, Verification, Verify, data_object};
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
 use crate::domain::integration::SalesforceConfig;
 use crate::domain::mapping::{self, MappingRow};
@@ -110,10 +110,21 @@ impl SalesforceTarget {
     }
 
     async fn upsert(&self, token: &Token, external_id: &str, body: &Map<String, Value>) -> AttemptOutcome {
-        let mut url = match with_path(&token.instance_url, "/") {
-            Ok(url) => url,
-            Err(outcome) => return outcome,
-        };
+        match self.upsert_request(&token.instance_url, &token.access_token, external_id, body) {
+            Ok((url, request)) => self.http.send(&url, request).await,
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// The PATCH that upserts `body` under `external_id` on the instance `instance_url`.
+    fn upsert_request(
+        &self,
+        instance_url: &Url,
+        access_token: &str,
+        external_id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<(Url, reqwest::RequestBuilder), AttemptOutcome> {
+        let mut url = with_path(instance_url, "/")?;
         // `with_path` succeeded, so the URL has a path to extend: segments are escaped one by one.
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.pop_if_empty().extend([
@@ -126,8 +137,22 @@ impl SalesforceTarget {
                 external_id,
             ]);
         }
-        let request = self.http.request(reqwest::Method::PATCH, url.clone()).bearer_auth(&token.access_token).json(body);
-        self.http.send(&url, request).await
+        Ok((url.clone(), self.http.request(reqwest::Method::PATCH, url).bearer_auth(access_token).json(body)))
+    }
+
+    /// The external ID and body of the record an event upserts.
+    fn prepare(&self, delivery: &ClaimedDelivery) -> Result<(String, Map<String, Value>), AttemptOutcome> {
+        let data = data_object(delivery)?;
+        upsert_body(&self.config, &self.mapping, &data).map_err(|message| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message })
+    }
+
+    /// Where upserts go: the instance of the cached token, else the configured domain (which
+    /// a token request answers with, for My Domain orgs).
+    fn known_instance(&self) -> Url {
+        let slot = self.tokens.slot(self.id);
+        let cached =
+            slot.try_lock().ok().and_then(|token| token.as_ref().filter(|t| t.credentials == self.credentials).map(|t| t.instance_url.clone()));
+        cached.unwrap_or_else(|| self.login.clone())
     }
 }
 
@@ -138,10 +163,7 @@ impl Target for SalesforceTarget {
     }
 
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
-        let prepared = data_object(delivery).and_then(|data| {
-            upsert_body(&self.config, &self.mapping, &data).map_err(|message| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message })
-        });
-        let (external_id, body) = match prepared {
+        let (external_id, body) = match self.prepare(delivery) {
             Ok(prepared) => prepared,
             Err(outcome) => return outcome,
         };
@@ -164,6 +186,13 @@ impl Target for SalesforceTarget {
             },
             other => other,
         }
+    }
+
+    /// The upsert an attempt sends after its token request (which carries the consumer secret
+    /// and is not shown); the bearer token is masked.
+    fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
+        self.prepare(delivery)
+            .and_then(|(external_id, body)| SentRequest::of(self.upsert_request(&self.known_instance(), MASKED, &external_id, &body)?.1))
     }
 }
 

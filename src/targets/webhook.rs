@@ -50,7 +50,7 @@ impl Target for WebhookTarget {
         self.http.send(&self.url, self.request(delivery)).await
     }
 
-    fn describe(&self, delivery: &ClaimedDelivery) -> Option<Result<SentRequest, AttemptOutcome>> {
-        Some(SentRequest::of(self.request(delivery)))
+    fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
+        SentRequest::of(self.request(delivery))
     }
 }

@@ -229,8 +229,21 @@ async fn salesforce_upserts_by_external_id_and_renews_an_expired_token_once() {
     let id = salesforce_integration(&server, &fake, "Contact", SF_SECRET).await;
 
     server.send_event("participant.completed", json!({"email": "jane@example.com", "firstName": "Jane", "lastName": "Doe"})).await;
-    let (_, attempts) = settled(&server, &id, "delivered").await;
+    let (first, attempts) = settled(&server, &id, "delivered").await;
     assert_eq!(attempts[0]["http_status_code"], 201, "created");
+    // The log shows the upsert (after the token request) on the token's instance, token masked.
+    let request = server.ok("deliveries-request", json!({"id": first["id"]})).await["request"].clone();
+    assert_eq!(request["method"], "PATCH");
+    assert!(
+        request["url"].as_str().unwrap().starts_with(&format!("{}/services/data/v62.0/sobjects/Contact/{SF_FIELD}/jane", fake.base)),
+        "{request}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(request["body"].as_str().unwrap()).unwrap(),
+        json!({"LastName": "Doe", "FirstName": "Jane", "Email": "jane@example.com"})
+    );
+    assert!(request["headers"].as_array().unwrap().iter().any(|h| h["name"] == "authorization" && h["value"] == "••••••"));
+    assert!(!request.to_string().contains(SF_SECRET), "the secret is never answered");
     {
         let state = fake.state.lock().unwrap();
         assert_eq!(state.upserts[0].0, format!("Contact/{SF_FIELD}/jane@example.com"));

@@ -146,9 +146,18 @@ async fn each_http_provider_passes_the_test_and_sends_mapped_template_parameters
 
         let sent_before = fake.sent().len();
         server.send_event(&event_type, json!({"email": "jane@example.com", "firstName": "Jane", "prizeTitle": "Mug", "score": 3})).await;
-        server.wait_for_status(&id, "delivered", 1).await;
+        let delivered = server.wait_for_status(&id, "delivered", 1).await;
         let sent = fake.sent();
         assert_eq!(sent.len(), sent_before + 1);
+        // The log shows the provider call with every credential masked, wherever it travels
+        // (a header, Mandrill's body, the SES signature).
+        let request = server.ok("deliveries-request", json!({"id": delivered[0]["id"]})).await["request"].clone();
+        assert_eq!(request["method"], "POST", "{provider}");
+        assert!(request["body"].as_str().unwrap().contains("jane"), "{provider}: the recipient is in {request}");
+        for credential in provider_body(provider)["credentials"].as_object().unwrap().values() {
+            let credential = credential.as_str().unwrap();
+            assert!(!request.to_string().contains(credential), "{provider}: {credential} answered in {request}");
+        }
         assert_eq!(sent.last().unwrap().provider, provider, "sent through the provider's own API");
         let mail = &sent.last().unwrap().body;
         let expected_params = json!({"FIRSTNAME": "Jane", "PRIZE": "Mug"});
@@ -349,9 +358,18 @@ async fn smtp_with_starttls_and_auth_delivers_with_bcc() {
     server
         .ok("mailers-send", json!({"mailer_id": id, "template": template, "data": {"email": "jane@example.com", "firstName": "Jane", "score": 42}}))
         .await;
-    server.wait_for_status(&id, "delivered", 1).await;
+    let delivered = server.wait_for_status(&id, "delivered", 1).await;
     let received = smtp.received();
     let mail = &received[1];
+    let request = server.ok("deliveries-request", json!({"id": delivered[0]["id"]})).await["request"].clone();
+    assert_eq!((request["method"].as_str(), request["url"].clone()), (Some("SMTP"), json!(format!("smtp://localhost:{}", smtp.port))));
+    let envelope: Vec<Value> = request["headers"].as_array().unwrap().iter().map(|h| json!([h["name"], h["value"]])).collect();
+    assert_eq!(
+        envelope,
+        [json!(["MAIL FROM", "noreply@example.com"]), json!(["RCPT TO", "jane@example.com"]), json!(["RCPT TO", "archive@example.com"])]
+    );
+    assert!(request["body"].as_str().unwrap().contains("Subject: Well done Jane"), "{request}");
+    assert!(!request.to_string().contains("s3cret"), "the password is never answered");
     assert_eq!(mail["mail_from"], "noreply@example.com");
     assert_eq!(mail["rcpt_tos"], json!(["jane@example.com", "archive@example.com"]), "the BCC is a recipient");
     let data = mail["data"].as_str().unwrap();

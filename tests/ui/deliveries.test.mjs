@@ -27,10 +27,13 @@ after(async () => {
 });
 
 const rows = () => page.locator("[data-delivery]");
+// Filtering goes to the filtered log's address, which is then drawn.
 const filter = async (label, value) => {
+  const before = await page.evaluate(() => location.hash);
   await page.getByLabel(label, { exact: true }).selectOption(value);
   await page.getByRole("button", { name: "Filter" }).click();
-  await page.locator("[data-role=log]:not([aria-busy])").waitFor();
+  await page.waitForFunction((old) => location.hash !== old, before);
+  await ui.settled();
 };
 
 test("an empty log says so", async () => {
@@ -68,6 +71,11 @@ test("the log pages past 50 deliveries and filters by kind, event and status", a
   await filter("Kind of target", "");
   await filter("Event", "contact.updated");
   await filter("Status", "failed");
+  assert.equal(await rows().count(), 1);
+  assert.match(await page.evaluate(() => location.hash), /^#\/deliveries\?event=contact.updated&status=failed$/, "the filters are in the address");
+  await page.reload();
+  await ui.settled();
+  assert.equal(await page.getByLabel("Status", { exact: true }).inputValue(), "failed", "a reloaded log keeps its filters");
   assert.equal(await rows().count(), 1);
   await shot("deliveries-filtered");
 

@@ -37,7 +37,8 @@ export async function render() {
     app.querySelector("input").focus();
     return;
   }
-  const [, name, ...args] = location.hash.split("/");
+  // `?…` after the path holds a screen's filters (read by the screen itself).
+  const [, name, ...args] = location.hash.split("?")[0].split("/");
   const screen = ROUTES[`#/${name}`];
   if (!screen) {
     location.hash = Object.keys(ROUTES)[0];

@@ -23,11 +23,13 @@ export async function deliveriesView(scope, scopeId) {
   const targets = await knownTargets();
   const chosen = scope === "target" ? targets.get(scopeId) : null;
   const target = select([["", "All targets"], ...[...targets].map(([id, t]) => [id, t.label])], chosen ? scopeId : "");
-  const kind = select([["", "Any kind"], ...KINDS.map(([value, plural]) => [value, plural])], "");
-  const eventType = select([["", "Any event"], ...cache.eventTypes.map((t) => [t.name, t.name]), ["mailer.send", "mailer.send (direct e-mails)"]], "");
-  const status = select([["", "Any status"], ["pending", "Pending"], ["delivered", "Delivered"], ["failed", "Failed"]], "");
-  const since = h("input", { type: "datetime-local" });
-  const until = h("input", { type: "datetime-local" });
+  // The filters live in the address (`?kind=…&status=…`), so a filtered log can be linked to.
+  const query = new URLSearchParams(location.hash.split("?")[1] || "");
+  const kind = select([["", "Any kind"], ...KINDS.map(([value, plural]) => [value, plural])], query.get("kind") || "");
+  const eventType = select([["", "Any event"], ...cache.eventTypes.map((t) => [t.name, t.name]), ["mailer.send", "mailer.send (direct e-mails)"]], query.get("event") || "");
+  const status = select([["", "Any status"], ["pending", "Pending"], ["delivered", "Delivered"], ["failed", "Failed"]], query.get("status") || "");
+  const since = h("input", { type: "datetime-local", value: query.get("from") || "" });
+  const until = h("input", { type: "datetime-local", value: query.get("until") || "" });
   const results = h("div", { "aria-live": "polite", "data-role": "log" });
   const filter = () => ({ target_id: target.value || undefined, target_kind: kind.value || undefined, event_type: eventType.value || undefined,
     status: status.value || undefined, since: iso(since), until: iso(until), limit: PAGE });
@@ -40,9 +42,15 @@ export async function deliveriesView(scope, scopeId) {
       results.removeAttribute("aria-busy");
     }
   };
-  // Choosing another target is another address, so the page can be linked to and gone back to.
-  target.addEventListener("change", () => go(target.value ? `#/deliveries/target/${target.value}` : "#/deliveries"));
-  const form = h("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); refresh(); } },
+  // Filtering goes to the filtered log's address (drawn again from it); so does choosing a target.
+  const address = () => {
+    const base = target.value ? `#/deliveries/target/${target.value}` : "#/deliveries";
+    const filters = Object.entries({ kind: kind.value, event: eventType.value, status: status.value, from: since.value, until: until.value });
+    const search = new URLSearchParams(filters.filter(([, value]) => value)).toString();
+    return search ? `${base}?${search}` : base;
+  };
+  target.addEventListener("change", () => go(address()));
+  const form = h("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); go(address()); } },
     field("Target", target), field("Kind of target", kind), field("Event", eventType), field("Status", status),
     field("From", since), field("Until", until), h("div", { class: "field" }, h("button", { type: "submit" }, "Filter")));
   await refresh();
@@ -155,16 +163,19 @@ async function requestOf(delivery) {
   }
 }
 
+/** What the request view adds for a kind whose request is not the whole story. */
+const REQUEST_NOTES = {
+  salesforce: "An OAuth token request (not shown: it carries the consumer secret) precedes this upsert; the instance URL is the last token's.",
+  mailer: "For SMTP mailers this is the SMTP transaction: the envelope's sender and recipients, then the message.",
+};
+
 function requestView(request, where) {
-  if (!request) {
-    return h("p", { class: "meta", "data-role": "request" }, `${where ? `${where.sentTo}. ` : ""}Requests to Salesforce and to mail providers are not shown here: a token request precedes Salesforce's, and some providers carry credentials in the body or a signature.`);
-  }
   if (request.error) return h("p", { class: "meta", "data-role": "request" }, request.error);
   return h("div", { class: "request", "data-role": "request" },
     h("p", { class: "url-line" }, h("span", { class: "method" }, request.method), " ", request.url),
     h("dl", { class: "headers" }, request.headers.flatMap((x) => [h("dt", {}, x.name), h("dd", {}, x.value)])),
     request.body ? h("pre", { class: "excerpt", tabindex: "0", "aria-label": "Request body" }, request.body) : h("p", { class: "meta" }, "No body."),
-    h("p", { class: "meta" }, "Built from the stored event and the target's current settings; webhook-timestamp and the signature change at each attempt. Credentials read ••••••."));
+    h("p", { class: "meta" }, [REQUEST_NOTES[where?.kind], "Built from the stored event and the target's current settings; timestamps and signatures change at each attempt. Credentials read ••••••."].filter(Boolean).join(" ")));
 }
 
 function attemptItem(a) {

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::http::HttpClient;
-use super::{Target, data_object};
+use super::{MASKED, SentRequest, Target, data_object};
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
 use crate::domain::mailer::Mailer;
 use crate::domain::mailer::{self, Content, DirectSend, Email, MailerProvider, SmtpSecurity};
@@ -51,6 +51,14 @@ fn refused(message: impl Into<String>) -> AttemptOutcome {
 
 fn invalid(message: impl Into<String>) -> AttemptOutcome {
     AttemptOutcome::Error { kind: ErrorKind::InvalidData, message: message.into() }
+}
+
+/// A credential as a description shows it: set ones masked, empty ones left empty.
+fn masked(value: &Value) -> Value {
+    match value {
+        Value::String(s) if s.is_empty() => value.clone(),
+        _ => Value::String(MASKED.to_owned()),
+    }
 }
 
 impl MailerTarget {
@@ -138,16 +146,19 @@ impl MailerTarget {
     }
 
     async fn send_http(&self, email: Email) -> AttemptOutcome {
-        let prepared = providers::send_request(self.mailer.provider, &self.mailer.config, &self.credentials, &email)
-            .ok_or_else(|| invalid("SMTP mailers do not send over HTTP"))
-            .and_then(|request| Ok((self.base_url()?, request)));
-        let (base, request) = match prepared {
-            Ok(prepared) => prepared,
-            Err(outcome) => return outcome,
-        };
-        let Ok(url) = Url::parse(&format!("{}{}", base.as_str().trim_end_matches('/'), request.path)) else {
-            return invalid(format!("bad provider URL {base}"));
-        };
+        match self.http_request(&email, &self.credentials) {
+            Ok((url, request)) => self.http.send(&url, request).await,
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// The provider call that sends `email`, signed (SES) with `credentials`.
+    fn http_request(&self, email: &Email, credentials: &Credentials) -> Result<(Url, reqwest::RequestBuilder), AttemptOutcome> {
+        let request = providers::send_request(self.mailer.provider, &self.mailer.config, credentials, email)
+            .ok_or_else(|| invalid("SMTP mailers do not send over HTTP"))?;
+        let base = self.base_url()?;
+        let url = Url::parse(&format!("{}{}", base.as_str().trim_end_matches('/'), request.path))
+            .map_err(|_| invalid(format!("bad provider URL {base}")))?;
         let (content_type, body) = match &request.body {
             Body::Json(value) => ("application/json", value.to_string().into_bytes()),
             Body::Form(pairs) => {
@@ -157,19 +168,40 @@ impl MailerTarget {
         let mut headers: Vec<(String, String)> = request.headers.iter().map(|(n, v)| (n.to_string(), v.clone())).collect();
         headers.push(("content-type".into(), content_type.into()));
         if self.mailer.provider == MailerProvider::AmazonSes {
-            match self.ses_signature(&url, &headers, &body) {
-                Ok(signature) => headers.extend(signature),
-                Err(e) => return invalid(format!("could not sign the SES request: {e}")),
-            }
+            let signature = self.ses_signature(&url, &headers, &body, credentials);
+            headers.extend(signature.map_err(|e| invalid(format!("could not sign the SES request: {e}")))?);
         }
         let mut builder = self.http.request(request.method, url.clone());
         for (name, value) in headers {
             builder = builder.header(name, value);
         }
-        self.http.send(&url, builder.body(body)).await
+        Ok((url, builder.body(body)))
     }
 
-    fn ses_signature(&self, url: &Url, headers: &[(String, String)], body: &[u8]) -> Result<Vec<(String, String)>, String> {
+    /// The message a delivery sends, as the log shows it. It is built with every credential
+    /// replaced by [`MASKED`], so no secret can reach the description, wherever a provider
+    /// carries it (a header, Mandrill's body, the SES signature).
+    fn describe_email(&self, email: &Email) -> Result<SentRequest, AttemptOutcome> {
+        match self.mailer.provider {
+            MailerProvider::Smtp => smtp::describe(&self.smtp_server(), email),
+            MailerProvider::Internal => match &self.settings.relay {
+                Some(relay) => smtp::describe(relay, email),
+                None => Err(refused("this server has no relay configured (start it with --relay-smtp-url)")),
+            },
+            _ => {
+                let masked = self.credentials.iter().map(|(name, value)| (name.clone(), masked(value))).collect();
+                SentRequest::of(self.http_request(email, &masked)?.1)
+            }
+        }
+    }
+
+    fn ses_signature(
+        &self,
+        url: &Url,
+        headers: &[(String, String)],
+        body: &[u8],
+        credentials: &Credentials,
+    ) -> Result<Vec<(String, String)>, String> {
         let host = url.host_str().unwrap_or_default();
         let host = match url.port() {
             Some(port) => format!("{host}:{port}"),
@@ -177,7 +209,7 @@ impl MailerTarget {
         };
         let mut signed: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         signed.push(("host", &host));
-        let cred = |name: &str| self.credentials.get(name).and_then(Value::as_str).filter(|v| !v.is_empty());
+        let cred = |name: &str| credentials.get(name).and_then(Value::as_str).filter(|v| !v.is_empty());
         let region = self.mailer.config.get("region").map(as_text).unwrap_or_default();
         let keys = ses::AwsKeys {
             region: &region,
@@ -199,10 +231,13 @@ impl Target for MailerTarget {
         if !self.mailer.verified {
             return refused("mailers.not_verified: this mailer has not passed Send Test Email since its settings last changed");
         }
-        let email = match data_object(delivery).and_then(|data| self.compose(delivery, &data)) {
-            Ok(email) => email,
-            Err(outcome) => return outcome,
-        };
-        self.send(email).await
+        match data_object(delivery).and_then(|data| self.compose(delivery, &data)) {
+            Ok(email) => self.send(email).await,
+            Err(outcome) => outcome,
+        }
+    }
+
+    fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
+        data_object(delivery).and_then(|data| self.compose(delivery, &data)).and_then(|email| self.describe_email(&email))
     }
 }

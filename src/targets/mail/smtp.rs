@@ -13,6 +13,7 @@ use crate::domain::delivery::{AttemptOutcome, ErrorKind};
 use crate::domain::mailer::{Content, Email, SmtpSecurity};
 use crate::domain::url_policy::{UrlError, UrlPolicy};
 use crate::targets::http::resolve_allowed;
+use crate::targets::{Header, SentRequest};
 use url::Host;
 
 #[derive(Clone, Debug)]
@@ -124,6 +125,26 @@ pub async fn send(settings: &SmtpSettings, server: &SmtpServer, email: &Email) -
     }
 }
 
+/// The SMTP transaction that sends `email`, as the delivery log shows it: the envelope's sender
+/// and recipients (the BCC is one of them) as headers, the message as its body. The password
+/// is never part of it.
+pub fn describe(server: &SmtpServer, email: &Email) -> Result<SentRequest, AttemptOutcome> {
+    let message = message(email)?;
+    let envelope = message.envelope();
+    let scheme = if server.security == SmtpSecurity::Tls { "smtps" } else { "smtp" };
+    let sender = envelope.from().map(ToString::to_string).unwrap_or_default();
+    let headers = std::iter::once(("MAIL FROM", sender))
+        .chain(envelope.to().iter().map(|to| ("RCPT TO", to.to_string())))
+        .map(|(name, value)| Header { name: name.to_owned(), value })
+        .collect();
+    Ok(SentRequest {
+        method: "SMTP".into(),
+        url: format!("{scheme}://{}:{}", server.host, server.port),
+        headers,
+        body: String::from_utf8_lossy(&message.formatted()).into_owned(),
+    })
+}
+
 /// Whether no connection could be opened (so nothing was sent and the next address may be tried).
 fn connection_refused(e: &lettre::transport::smtp::Error) -> bool {
     use std::io::ErrorKind::{AddrNotAvailable, ConnectionRefused, HostUnreachable, NetworkUnreachable};
@@ -198,5 +219,21 @@ mod tests {
         assert!(!addrs.is_empty() && addrs.iter().all(IpAddr::is_loopback), "{addrs:?}");
         let strict = SmtpSettings { policy: UrlPolicy::default(), ..relaxed };
         assert!(allowed_addrs(&strict, &server).await.is_err());
+    }
+
+    #[test]
+    fn a_described_transaction_names_every_recipient_and_no_password() {
+        let server = SmtpServer {
+            host: "smtp.example.com".into(),
+            port: 465,
+            security: SmtpSecurity::Tls,
+            login: Some("u".into()),
+            password: Some("pw-42".into()),
+        };
+        let described = describe(&server, &Email { bcc: Some("archive@example.com".into()), ..email() }).unwrap();
+        assert_eq!((described.method.as_str(), described.url.as_str()), ("SMTP", "smtps://smtp.example.com:465"));
+        let headers: Vec<(&str, &str)> = described.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).collect();
+        assert_eq!(headers, [("MAIL FROM", "noreply@example.com"), ("RCPT TO", "jane@example.com"), ("RCPT TO", "archive@example.com")]);
+        assert!(described.body.contains("Subject: s") && !described.body.contains("pw-42"), "{}", described.body);
     }
 }
