@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::checks::{next_cursor, page_limit, whole};
+use super::confine::visible_targets;
 use super::deliveries::parse_status;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, ApiQuery, parse_id};
@@ -296,7 +297,8 @@ pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): Ap
     responses((status = 200, body = Success<ActivationList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListActivations>) -> ApiResult<ActivationList> {
     let limit = super::deliveries::parse_limit(SCOPE, req.limit)?;
-    let all = state.store.activations.list_activations(caller.account_id, limit).await.or_store_error(SCOPE)?;
+    let within = visible_targets(&state, SCOPE, &caller).await?;
+    let all = state.store.activations.list_activations(caller.account_id, within.as_deref(), limit).await.or_store_error(SCOPE)?;
     success(ActivationList { activations: all.into_iter().map(Into::into).collect() })
 }
 

@@ -89,7 +89,7 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
 /// The entry for a successful call; `None` when it names no account (it cannot be filed).
 fn entry(principal: Principal, call: &str, fields: Value, result: &Value) -> Option<AuditEntry> {
     let (account_id, actor) = match principal {
-        Principal::Account(Caller { account_id, token_id, scope: TokenScope::Portal }) => (account_id, Actor::Portal { id: token_id }),
+        Principal::Account(Caller { account_id, token_id, scope: TokenScope::Portal, .. }) => (account_id, Actor::Portal { id: token_id }),
         Principal::Account(Caller { account_id, token_id, .. }) => (account_id, Actor::Token { id: token_id, name: "(revoked token)".into() }),
         Principal::Operator => {
             let named = fields

@@ -13,7 +13,9 @@ use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::parse_id;
 use crate::crypto::random_bytes;
 use crate::crypto::secret_box::signing_secret_binding;
+use crate::domain::account::Caller;
 use crate::domain::endpoint::check_events;
+use crate::domain::fanout::WorkspaceScope;
 use crate::domain::json::whole_number;
 use crate::domain::signing::SigningSecret;
 use crate::domain::signing::StoredSecret;
@@ -67,8 +69,9 @@ pub async fn checked_events(state: &AppState, scope: Scope, account: AccountId, 
 }
 
 /// Parses workspace ids and checks each is the account's: `<scope>.workspace_not_found`.
-pub async fn checked_workspaces(state: &AppState, scope: Scope, account: AccountId, ids: &[String]) -> Result<Vec<Uuid>, ApiError> {
-    let known: HashSet<Uuid> = state.store.accounts.list_workspaces(account).await.or_store_error(scope)?.into_iter().map(|w| w.id).collect();
+pub async fn checked_workspaces(state: &AppState, scope: Scope, caller: &Caller, ids: &[String]) -> Result<Vec<Uuid>, ApiError> {
+    let all = state.store.accounts.list_workspaces(caller.account_id).await.or_store_error(scope)?;
+    let known: HashSet<Uuid> = all.into_iter().map(|w| w.id).filter(|id| caller.workspace.is_none_or(|own| own == *id)).collect();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let id = parse_id(scope, "workspaces[]", id)?;
@@ -80,6 +83,44 @@ pub async fn checked_workspaces(state: &AppState, scope: Scope, account: Account
         }
     }
     Ok(out)
+}
+
+/// The workspaces a request chooses for a target (`workspaces`, `all_workspaces`), if it chooses
+/// any: `all_workspaces: true` is every workspace, otherwise those listed (checked to exist). A
+/// caller confined to one workspace can choose that one only; the others do not exist for it.
+pub async fn chosen_scope(
+    state: &AppState,
+    scope: Scope,
+    caller: &Caller,
+    workspaces: Option<Vec<String>>,
+    all: Option<bool>,
+) -> Result<Option<WorkspaceScope>, ApiError> {
+    let chosen = match (all, workspaces) {
+        (Some(true), _) => WorkspaceScope::All,
+        (None, None) => return Ok(None),
+        (_, workspaces) => WorkspaceScope::Only(checked_workspaces(state, scope, caller, &workspaces.unwrap_or_default()).await?),
+    };
+    match caller.workspace {
+        Some(own) if !chosen.confined_to(own) => Err(ApiError::invalid_request(
+            scope,
+            format!("this portal session is confined to workspace {own}: a target it saves is available there and nowhere else"),
+        )),
+        _ => Ok(Some(chosen)),
+    }
+}
+
+/// Where a new target is available when its request does not say: every workspace, or for a
+/// caller confined to one workspace, that one.
+pub fn default_scope(caller: &Caller) -> WorkspaceScope {
+    caller.workspace.map_or(WorkspaceScope::All, |own| WorkspaceScope::Only(vec![own]))
+}
+
+/// A target's scope as the API shows it: `(workspaces, all_workspaces)`.
+pub fn scope_view(scope: WorkspaceScope) -> (Vec<Uuid>, bool) {
+    match scope {
+        WorkspaceScope::All => (Vec::new(), true),
+        WorkspaceScope::Only(ids) => (ids, false),
+    }
 }
 
 /// A fresh signing secret: the text to show once, and its sealed form to store.

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::checks::{parse_time as parse_window_time, whole};
+use super::confine::visible_targets;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, parse_id};
 use super::{ApiResult, AppState, Success, success};
@@ -232,6 +233,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): A
     let invalid_cursor = || ApiError::new(StatusCode::BAD_REQUEST, SCOPE, "invalid_cursor", "cursor is not one this API returned");
     let filter = DeliveryFilter {
         target_id: req.target_id.as_deref().map(|id| parse_id(SCOPE, "target_id", id)).transpose()?,
+        within: visible_targets(&state, SCOPE, &caller).await?,
         target_kind: req
             .target_kind
             .as_deref()
@@ -416,15 +418,16 @@ pub async fn stats(State(state): State<AppState>, caller: Caller, ApiJson(req): 
     let until = req.until.map(|v| parse_window_time(SCOPE, "until", &v, now)).transpose()?;
     let window = stats_window(since, until, now).map_err(|e| ApiError::invalid_request(SCOPE, e.to_string()))?;
     let bucket_ms = timeline::bucket_size(window).map_err(|e| ApiError::invalid_request(SCOPE, e.to_string()))?;
-    let target = match req.target_id {
+    let targets = match req.target_id {
         Some(id) => {
             let id = parse_id(SCOPE, "target_id", &id)?;
             let found = state.store.targets.find_target(caller.account_id, id).await.or_store_error(SCOPE)?;
-            Some(found.ok_or_else(|| ApiError::not_found(SCOPE, "target"))?.id)
+            Some(vec![found.ok_or_else(|| ApiError::not_found(SCOPE, "target"))?.id])
         }
-        None => None,
+        None => visible_targets(&state, SCOPE, &caller).await?,
     };
-    let (counts, latencies) = state.store.log.delivery_timeline(caller.account_id, target, window, bucket_ms).await.or_store_error(SCOPE)?;
+    let (counts, latencies) =
+        state.store.log.delivery_timeline(caller.account_id, targets.as_deref(), window, bucket_ms).await.or_store_error(SCOPE)?;
     let timeline = timeline::assemble(window, bucket_ms, &counts, &latencies);
     let (counts, latency) = timeline.totals();
     success(DeliveryTimeline {

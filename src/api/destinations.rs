@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_events, checked_name, checked_rate_limit, checked_url, checked_workspaces, sent};
+use super::checks::{checked_events, checked_name, checked_rate_limit, checked_url, chosen_scope, default_scope, scope_view, sent};
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
@@ -17,7 +17,6 @@ use crate::domain::account::Caller;
 use crate::domain::destination::Destination;
 use crate::domain::destination::{DestinationMethod, QueryParam, validate_params};
 use crate::domain::fanout::TargetKind;
-use crate::domain::fanout::WorkspaceScope;
 use crate::domain::time::{now_ms, rfc3339};
 
 const SCOPE: Scope = Scope::Destinations;
@@ -44,10 +43,7 @@ pub struct DestinationView {
 
 impl From<Destination> for DestinationView {
     fn from(d: Destination) -> Self {
-        let (workspaces, all_workspaces) = match d.workspaces {
-            WorkspaceScope::All => (Vec::new(), true),
-            WorkspaceScope::Only(ids) => (ids, false),
-        };
+        let (workspaces, all_workspaces) = scope_view(d.workspaces);
         Self {
             id: d.id.into(),
             name: d.name,
@@ -129,7 +125,7 @@ pub struct DestinationDeleted {
     deleted: bool,
 }
 
-async fn apply(state: &AppState, d: &mut Destination, url: Option<String>, f: DestinationFields) -> Result<(), ApiError> {
+async fn apply(state: &AppState, caller: &Caller, d: &mut Destination, url: Option<String>, f: DestinationFields) -> Result<(), ApiError> {
     if let Some(name) = f.name {
         d.name = checked_name(SCOPE, "name", &name)?;
     }
@@ -146,10 +142,8 @@ async fn apply(state: &AppState, d: &mut Destination, url: Option<String>, f: De
     if let Some(events) = f.events {
         d.events = if events.is_empty() { events } else { checked_events(state, SCOPE, d.account_id, &events).await? };
     }
-    match (f.all_workspaces, f.workspaces) {
-        (Some(true), _) => d.workspaces = WorkspaceScope::All,
-        (None, None) => {}
-        (_, ws) => d.workspaces = WorkspaceScope::Only(checked_workspaces(state, SCOPE, d.account_id, &ws.unwrap_or_default()).await?),
+    if let Some(workspaces) = chosen_scope(state, SCOPE, caller, f.workspaces, f.all_workspaces).await? {
+        d.workspaces = workspaces;
     }
     if let Some(active) = f.is_active {
         d.is_active = active;
@@ -181,13 +175,13 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         method: DestinationMethod::Post,
         query_params: Vec::new(),
         events: Vec::new(),
-        workspaces: WorkspaceScope::All,
+        workspaces: default_scope(&caller),
         is_active: true,
         rate_limit: None,
         created_at: now,
         updated_at: now,
     };
-    apply(&state, &mut destination, req.url, req.fields).await?;
+    apply(&state, &caller, &mut destination, req.url, req.fields).await?;
     state.store.targets.insert_destination(&destination).await.or_store_error(SCOPE)?;
     state.engine.changed();
     success(DestinationOne { destination: destination.into() })
@@ -198,7 +192,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     responses((status = 200, body = Success<DestinationList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<DestinationList> {
     let all = state.store.targets.list_destinations(caller.account_id).await.or_store_error(SCOPE)?;
-    success(DestinationList { destinations: all.into_iter().map(Into::into).collect() })
+    success(DestinationList { destinations: all.into_iter().filter(|d| caller.sees(&d.workspaces)).map(Into::into).collect() })
 }
 
 /// Get one destination.
@@ -213,7 +207,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): Ap
     responses((status = 200, body = Success<DestinationOne>)))]
 pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<UpdateDestination>) -> ApiResult<DestinationOne> {
     let mut destination = owned(&state, &caller, &req.id).await?;
-    apply(&state, &mut destination, req.url, req.fields).await?;
+    apply(&state, &caller, &mut destination, req.url, req.fields).await?;
     destination.updated_at = now_ms();
     if !state.store.targets.update_destination(&destination).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "destination"));

@@ -262,13 +262,21 @@ fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, SCOPE, "invalid_cursor", "cursor is not one this API returned"))
 }
 
-fn event_filter(since: Option<&str>, until: Option<&str>, types: Vec<String>, workspace: Option<&str>) -> Result<EventFilter, ApiError> {
+/// The filter of a pull: a caller confined to a workspace gets that workspace's events only
+/// (naming another was refused by `confine`).
+fn event_filter(
+    caller: &Caller,
+    since: Option<&str>,
+    until: Option<&str>,
+    types: Vec<String>,
+    workspace: Option<&str>,
+) -> Result<EventFilter, ApiError> {
     let now = now_ms();
     Ok(EventFilter {
         since: since.map(|v| parse_time(SCOPE, "since", v, now)).transpose()?,
         until: until.map(|v| parse_time(SCOPE, "until", v, now)).transpose()?,
         types,
-        workspace_id: workspace.map(|w| parse_id(SCOPE, "workspace_id", w)).transpose()?,
+        workspace_id: workspace.map(|w| parse_id(SCOPE, "workspace_id", w)).transpose()?.or(caller.workspace),
         after_seq: 0,
         limit: DEFAULT_PAGE,
     })
@@ -279,7 +287,7 @@ fn event_filter(since: Option<&str>, until: Option<&str>, types: Vec<String>, wo
 #[utoipa::path(post, path = "/api/events-list", tag = "events", request_body = ListEvents,
     responses((status = 200, body = Success<EventPage>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListEvents>) -> ApiResult<EventPage> {
-    let mut filter = event_filter(req.since.as_deref(), req.until.as_deref(), req.types.unwrap_or_default(), req.workspace_id.as_deref())?;
+    let mut filter = event_filter(&caller, req.since.as_deref(), req.until.as_deref(), req.types.unwrap_or_default(), req.workspace_id.as_deref())?;
     filter.after_seq = req.cursor.as_deref().map(decode_cursor).transpose()?.unwrap_or(0);
     filter.limit = match req.limit.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => n,
@@ -315,7 +323,7 @@ pub async fn csv(
     ApiQuery(query): ApiQuery<CsvQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     let types = query.types.map(|t| t.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
-    let mut filter = event_filter(query.since.as_deref(), query.until.as_deref(), types, query.workspace_id.as_deref())?;
+    let mut filter = event_filter(&caller, query.since.as_deref(), query.until.as_deref(), types, query.workspace_id.as_deref())?;
     filter.limit = 500;
     let header =
         csv_line(["id", "type", "workspace_id", "timestamp"].into_iter().map(str::to_owned).chain(SOURCE_FIELDS.iter().map(|(_, k)| k.to_string())));

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::audit::AuditNote;
+use super::confine::{self, Confined};
 use super::error::{ApiError, OrStoreError, Scope};
 use crate::crypto::api_token;
 use crate::domain::access::TokenScope;
@@ -77,7 +78,7 @@ async fn identify(parts: &Parts, state: &AppState) -> Result<Principal, ApiError
         let session = state.store.portal.portal_session_by_token(&digest, now).await.or_store_error(scope)?;
         let session = session
             .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, Scope::Auth, "invalid_token", "the portal session is not valid or expired"))?;
-        let caller = Caller { account_id: session.account_id, token_id: session.id, scope: TokenScope::Portal };
+        let caller = Caller { account_id: session.account_id, token_id: session.id, scope: TokenScope::Portal, workspace: session.workspace_id };
         state.caches.callers.put(digest, caller);
         return Ok(Principal::Account(caller));
     }
@@ -108,8 +109,16 @@ where
             Principal::Account(caller) => caller,
         };
         let call = parts.uri.path().strip_prefix("/api/").unwrap_or_default();
-        if !caller.scope.allows(call) {
-            return Err(forbidden(&format!("this token's scope ({}) does not allow {call}", caller.scope.as_str())));
+        if !caller.allows(call) {
+            let whose = if caller.workspace.is_some() {
+                "a portal session confined to one workspace".to_owned()
+            } else {
+                format!("this token's scope ({})", caller.scope.as_str())
+            };
+            return Err(forbidden(&format!("{whose} does not allow {call}")));
+        }
+        if caller.workspace.is_some() {
+            parts.extensions.insert(Confined(caller));
         }
         Ok(caller)
     }
@@ -156,6 +165,8 @@ where
             )
         };
         let note = req.extensions().get::<AuditNote>().cloned();
+        let confined = req.extensions().get::<Confined>().copied();
+        let call = req.uri().path().strip_prefix("/api/").unwrap_or_default().to_owned();
         let reading = axum::body::to_bytes(req.into_body(), state.max_body_bytes);
         let bytes = tokio::time::timeout(state.body_read_timeout, reading).await.map_err(|_| too_slow())?.map_err(|e| {
             if caused_by::<http_body_util::LengthLimitError>(&e) {
@@ -175,7 +186,12 @@ where
             Some(b'{') => &bytes,
             _ => return Err(ApiError::invalid_request(scope, "malformed request body: it must be a JSON object")),
         };
-        serde_json::from_slice(text).map(ApiJson).map_err(|e| ApiError::invalid_request(scope, format!("malformed request body: {e}")))
+        let malformed = |e: serde_json::Error| ApiError::invalid_request(scope, format!("malformed request body: {e}"));
+        if let Some(Confined(caller)) = confined {
+            let params: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(text).map_err(malformed)?;
+            confine::check_params(&state, &caller, &call, &params).await?;
+        }
+        serde_json::from_slice(text).map(ApiJson).map_err(malformed)
     }
 }
 
@@ -208,13 +224,23 @@ impl<S: Send + Sync> FromRequestParts<S> for NoBody {
 /// axum's plain-text rejection.
 pub struct ApiQuery<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T>
+where
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::try_from_uri(&parts.uri)
-            .map(|axum::extract::Query(query)| ApiQuery(query))
-            .map_err(|e| ApiError::invalid_request(call_scope(parts.uri.path()), format!("malformed query string: {}", e.body_text())))
+    /// Takes the caller's extractor first (`caller: Caller, ApiQuery(…): …`), so that a caller
+    /// confined to a workspace has its parameters checked.
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let malformed = |e: String| ApiError::invalid_request(call_scope(parts.uri.path()), format!("malformed query string: {e}"));
+        if let Some(Confined(caller)) = parts.extensions.get::<Confined>().copied() {
+            let axum::extract::Query(params) =
+                axum::extract::Query::<serde_json::Map<String, serde_json::Value>>::try_from_uri(&parts.uri).map_err(|e| malformed(e.body_text()))?;
+            let call = parts.uri.path().strip_prefix("/api/").unwrap_or_default();
+            confine::check_params(&AppState::from_ref(state), &caller, call, &params).await?;
+        }
+        axum::extract::Query::try_from_uri(&parts.uri).map(|axum::extract::Query(query)| ApiQuery(query)).map_err(|e| malformed(e.body_text()))
     }
 }
 

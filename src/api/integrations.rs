@@ -1,7 +1,7 @@
 //! Integrations (seeds 000/001): Custom API, HubSpot and Salesforce, with field mapping,
 //! workspaces and Verify Connection.
 
-use crate::domain::ids::{AccountId, TargetId};
+use crate::domain::ids::TargetId;
 use crate::domain::ownership::Ordering;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_events, checked_name, checked_rate_limit, checked_url, checked_workspaces, new_signing_secret, sent};
+use super::checks::{
+    checked_events, checked_name, checked_rate_limit, checked_url, chosen_scope, default_scope, new_signing_secret, scope_view, sent,
+};
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
@@ -18,7 +20,6 @@ use super::{ApiResult, AppState, Success, success};
 use crate::crypto::secret_box::integration_secret_binding;
 use crate::domain::account::Caller;
 use crate::domain::fanout::TargetKind;
-use crate::domain::fanout::WorkspaceScope;
 use crate::domain::fields::SOURCE_FIELDS;
 use crate::domain::integration::Integration;
 use crate::domain::integration::{self, ConfigError, DEFAULT_EVENT, IntegrationConfig, IntegrationKind, secret_hint};
@@ -62,10 +63,7 @@ pub struct IntegrationView {
 
 impl From<Integration> for IntegrationView {
     fn from(i: Integration) -> Self {
-        let (workspaces, all_workspaces) = match i.workspaces {
-            WorkspaceScope::All => (Vec::new(), true),
-            WorkspaceScope::Only(ids) => (ids, false),
-        };
+        let (workspaces, all_workspaces) = scope_view(i.workspaces);
         Self {
             id: i.id.into(),
             account_id: i.account_id.into(),
@@ -248,13 +246,6 @@ fn checked_mapping(rows: Vec<MappingRow>) -> Result<Vec<MappingRow>, ApiError> {
     Ok(rows.into_iter().map(|r| MappingRow { webhook_field: r.webhook_field.trim().to_owned(), ..r }).collect())
 }
 
-async fn checked_scope(state: &AppState, account: AccountId, workspaces: Option<Vec<String>>, all: Option<bool>) -> Result<WorkspaceScope, ApiError> {
-    match (all, workspaces) {
-        (Some(true), _) | (None, None) => Ok(WorkspaceScope::All),
-        (_, workspaces) => Ok(WorkspaceScope::Only(checked_workspaces(state, SCOPE, account, &workspaces.unwrap_or_default()).await?)),
-    }
-}
-
 /// Seals a credential for this integration; `""` means none.
 fn sealed_secret(state: &AppState, id: TargetId, secret: &str) -> (Option<Vec<u8>>, Option<String>) {
     if secret.is_empty() {
@@ -277,7 +268,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
     let events = req.events.unwrap_or_else(|| vec![DEFAULT_EVENT.to_owned()]);
     let events = checked_events(&state, SCOPE, caller.account_id, &events).await?;
     let mapping = checked_mapping(req.mapping.unwrap_or_default())?;
-    let workspaces = checked_scope(&state, caller.account_id, req.workspaces, req.all_workspaces).await?;
+    let workspaces = chosen_scope(&state, SCOPE, &caller, req.workspaces, req.all_workspaces).await?.unwrap_or_else(|| default_scope(&caller));
     let rate_limit = checked_rate_limit(SCOPE, req.rate_limit.as_ref())?.flatten();
     let config = checked_config(&state, kind, req.config).await?;
     let secret = req.secret.unwrap_or_default();
@@ -315,7 +306,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
     responses((status = 200, body = Success<IntegrationList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<IntegrationList> {
     let all = state.store.targets.list_integrations(caller.account_id).await.or_store_error(SCOPE)?;
-    success(IntegrationList { integrations: all.into_iter().map(Into::into).collect() })
+    success(IntegrationList { integrations: all.into_iter().filter(|i| caller.sees(&i.workspaces)).map(Into::into).collect() })
 }
 
 /// Get one integration.
@@ -341,8 +332,8 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(updat
     if let Some(rows) = req.mapping {
         integration.mapping = checked_mapping(rows)?;
     }
-    if req.workspaces.is_some() || req.all_workspaces.is_some() {
-        integration.workspaces = checked_scope(&state, caller.account_id, req.workspaces, req.all_workspaces).await?;
+    if let Some(workspaces) = chosen_scope(&state, SCOPE, &caller, req.workspaces, req.all_workspaces).await? {
+        integration.workspaces = workspaces;
     }
     if let Some(active) = req.is_active {
         integration.is_active = active;

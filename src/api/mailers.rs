@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_events, checked_host, checked_name, checked_rate_limit, checked_workspaces, sent};
+use super::checks::{
+    checked_events, checked_host, checked_name, checked_rate_limit, checked_workspaces, chosen_scope, default_scope, scope_view, sent,
+};
 use super::deliveries::DeliveryOne;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams, parse_id};
@@ -19,8 +21,7 @@ use super::{ApiResult, AppState, Success, success};
 use crate::crypto::secret_box::{mailer_credentials_binding, mailer_test_proof_binding};
 use crate::domain::account::Caller;
 use crate::domain::event::{Event, check_data};
-use crate::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
-use crate::domain::ids::AccountId;
+use crate::domain::fanout::{TargetKind, TargetRef};
 use crate::domain::integration::secret_hint;
 use crate::domain::mailer::Mailer;
 use crate::domain::mailer::{self, DirectSend, MailerProvider, MailerRule, Template, TemplateParam, TestProof};
@@ -69,10 +70,7 @@ pub struct MailerView {
 
 impl From<Mailer> for MailerView {
     fn from(m: Mailer) -> Self {
-        let (workspaces, all_workspaces) = match m.workspaces {
-            WorkspaceScope::All => (Vec::new(), true),
-            WorkspaceScope::Only(ids) => (ids, false),
-        };
+        let (workspaces, all_workspaces) = scope_view(m.workspaces);
         Self {
             id: m.id.into(),
             account_id: m.account_id.into(),
@@ -259,7 +257,7 @@ fn seal_credentials(state: &AppState, id: TargetId, credentials: &Map<String, Va
 
 /// Applies `fields` to `mailer` and checks the result as a whole. Returns whether the provider
 /// settings or credentials changed (which clears `verified`).
-async fn apply(state: &AppState, mailer: &mut Mailer, fields: MailerFields, creating: bool) -> Result<bool, ApiError> {
+async fn apply(state: &AppState, caller: &Caller, mailer: &mut Mailer, fields: MailerFields, creating: bool) -> Result<bool, ApiError> {
     let provider = mailer.provider;
     if let Some(name) = fields.name {
         let name = checked_name(SCOPE, "name", &name)?;
@@ -320,12 +318,8 @@ async fn apply(state: &AppState, mailer: &mut Mailer, fields: MailerFields, crea
         }
         mailer.rules = rules;
     }
-    match (fields.all_workspaces, fields.workspaces) {
-        (Some(true), _) => mailer.workspaces = WorkspaceScope::All,
-        (None, None) => {}
-        (_, workspaces) => {
-            mailer.workspaces = WorkspaceScope::Only(checked_workspaces(state, SCOPE, mailer.account_id, &workspaces.unwrap_or_default()).await?)
-        }
+    if let Some(workspaces) = chosen_scope(state, SCOPE, caller, fields.workspaces, fields.all_workspaces).await? {
+        mailer.workspaces = workspaces;
     }
     if let Some(active) = fields.is_active {
         mailer.is_active = active;
@@ -351,8 +345,8 @@ async fn owned_mailer(state: &AppState, caller: &Caller, id: &str) -> Result<Mai
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateMailer>) -> ApiResult<MailerOne> {
     let CreateMailer { provider, test_proof, fields } = req;
     let provider = provider.ok_or_else(|| bad("invalid_request", "provider is required"))?;
-    let mut mailer = draft(caller.account_id, provider);
-    apply(&state, &mut mailer, fields, true).await?;
+    let mut mailer = draft(&caller, provider);
+    apply(&state, &caller, &mut mailer, fields, true).await?;
     accept_proof(&state, &mut mailer, test_proof.as_deref())?;
     state.store.targets.insert_mailer(&mailer).await.or_store_error(SCOPE)?;
     state.engine.changed();
@@ -360,11 +354,11 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
 }
 
 /// A new mailer of `provider` with its defaults, not stored.
-fn draft(account_id: AccountId, provider: MailerProvider) -> Mailer {
+fn draft(caller: &Caller, provider: MailerProvider) -> Mailer {
     let now = now_ms();
     Mailer {
         id: TargetId::now_v7(),
-        account_id,
+        account_id: caller.account_id,
         name: format!("{} Mailer", provider.title()),
         provider,
         sender_name: String::new(),
@@ -376,7 +370,7 @@ fn draft(account_id: AccountId, provider: MailerProvider) -> Mailer {
         credential_hints: Map::new(),
         template_params: Vec::new(),
         rules: Vec::new(),
-        workspaces: WorkspaceScope::All,
+        workspaces: default_scope(caller),
         is_active: true,
         rate_limit: None,
         verified: false,
@@ -426,7 +420,7 @@ fn accept_proof(state: &AppState, mailer: &mut Mailer, proof: Option<&str>) -> R
     responses((status = 200, body = Success<MailerList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<MailerList> {
     let mailers = state.store.targets.list_mailers(caller.account_id).await.or_store_error(SCOPE)?;
-    success(MailerList { mailers: mailers.into_iter().map(Into::into).collect() })
+    success(MailerList { mailers: mailers.into_iter().filter(|m| caller.sees(&m.workspaces)).map(Into::into).collect() })
 }
 
 /// Get one mailer.
@@ -444,7 +438,7 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     if req.provider.is_some_and(|p| p != mailer.provider) {
         return Err(bad("invalid_request", "the provider of a mailer cannot change; create a new mailer"));
     }
-    apply(&state, &mut mailer, req.fields, false).await?;
+    apply(&state, &caller, &mut mailer, req.fields, false).await?;
     accept_proof(&state, &mut mailer, req.test_proof.as_deref())?;
     mailer.updated_at = now_ms();
     let updated = state.store.targets.update_mailer(&mailer).await.or_store_error(SCOPE)?;
@@ -482,12 +476,12 @@ pub async fn test(State(state): State<AppState>, caller: Caller, ApiJson(req): A
             }
             // Without edits the saved settings are tested as they are, even ones saved before a
             // check they would now fail: the test's answer says what is wrong.
-            let changed = fields != MailerFields::default() && apply(&state, &mut mailer, fields, false).await?;
+            let changed = fields != MailerFields::default() && apply(&state, &caller, &mut mailer, fields, false).await?;
             (mailer, changed)
         }
         (None, Some(provider)) => {
-            let mut mailer = draft(caller.account_id, provider);
-            apply(&state, &mut mailer, fields, true).await?;
+            let mut mailer = draft(&caller, provider);
+            apply(&state, &caller, &mut mailer, fields, true).await?;
             (mailer, true)
         }
         (None, None) => return Err(bad("invalid_request", "give the id of a saved mailer, or a provider and its settings")),
@@ -532,7 +526,7 @@ pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): A
         return Err(bad("invalid_address", "give `to`, or a record with a valid `email`"));
     }
     let workspace_id = match req.workspace_id {
-        Some(w) => checked_workspaces(&state, SCOPE, caller.account_id, &[w]).await?.pop(),
+        Some(w) => checked_workspaces(&state, SCOPE, &caller, &[w]).await?.pop(),
         None => None,
     };
     let event = Event {

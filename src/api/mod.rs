@@ -8,6 +8,7 @@ mod activations;
 mod audit;
 mod cache;
 mod checks;
+pub(crate) mod confine;
 mod deliveries;
 mod destinations;
 mod error;

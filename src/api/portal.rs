@@ -6,7 +6,7 @@
 //! (`TokenScope::Portal`).
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,10 +14,11 @@ use uuid::Uuid;
 
 use super::checks::whole;
 use super::error::{ApiError, OrStoreError, Scope};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, parse_id};
 use super::tokens::{Manager, account_of};
 use super::{ApiResult, AppState, success, ui};
 use crate::crypto::api_token;
+use crate::domain::ids::AccountId;
 use crate::domain::portal::{
     CODE_LIFE_MS, DEFAULT_SESSION_SECONDS, MAX_ORIGINS, MAX_SESSION_SECONDS, MIN_SESSION_SECONDS, PortalSession, Theme, check_origin, frame_ancestors,
 };
@@ -41,6 +42,11 @@ pub struct CreatePortalSession {
     allowed_origins: Vec<String>,
     #[serde(default)]
     theme: Theme,
+    /// Confine the session to this workspace of the account: it then sees and creates only
+    /// targets available in that workspace alone, with their deliveries, and that workspace's
+    /// events; it cannot change workspaces or event types, or read the audit log.
+    #[schema(format = Uuid)]
+    workspace_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -66,6 +72,8 @@ pub struct PortalSessionView {
     session_token: String,
     expires_at: String,
     theme: Theme,
+    /// The workspace the session is confined to, if any.
+    workspace_id: Option<Uuid>,
 }
 
 /// Create a one-time link that opens the portal for one account.
@@ -88,6 +96,10 @@ pub async fn create(
     }
     let allowed_origins = req.allowed_origins.iter().map(|o| check_origin(o)).collect::<Result<Vec<_>, _>>().map_err(invalid)?;
     req.theme.check().map_err(invalid)?;
+    let workspace_id = match req.workspace_id.as_deref() {
+        Some(id) => Some(workspace_of(&state, account_id, id).await?),
+        None => None,
+    };
     let now = now_ms();
     let code = api_token::generate_portal_code();
     let session = PortalSession {
@@ -99,11 +111,21 @@ pub async fn create(
         expires_at: now + (seconds * 1000) as Millis,
         allowed_origins,
         theme: req.theme,
+        workspace_id,
         created_at: now,
     };
     state.store.portal.insert_portal_session(&session).await.or_store_error(SCOPE)?;
     let path = format!("/portal?code={code}");
     success(PortalLink { id: session.id, url: format!("{}{path}", origin_of(&headers)), path, code_expires_at: rfc3339(session.code_expires_at) })
+}
+
+/// The workspace `id` of the account, or `portal_sessions.workspace_not_found`.
+async fn workspace_of(state: &AppState, account_id: AccountId, id: &str) -> Result<Uuid, ApiError> {
+    let id = parse_id(SCOPE, "workspace_id", id)?;
+    match state.store.accounts.get_workspace(account_id, id).await.or_store_error(SCOPE)? {
+        Some(workspace) => Ok(workspace.id),
+        None => Err(ApiError::new(StatusCode::BAD_REQUEST, SCOPE, "workspace_not_found", format!("workspace {id} does not exist in this account"))),
+    }
 }
 
 /// Where the server was reached, as the caller named it (behind a TLS proxy that says so, https).
@@ -121,14 +143,14 @@ pub async fn exchange(State(state): State<AppState>, ApiJson(req): ApiJson<Excha
     let spent =
         state.store.portal.exchange_portal_code(&api_token::digest(&req.code), &api_token::digest(&token), now_ms()).await.or_store_error(SCOPE)?;
     let session = spent.ok_or_else(|| {
-        ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            SCOPE,
-            "code_invalid",
-            "this portal link is unknown, expired or was already opened; ask for a new one",
-        )
+        ApiError::new(StatusCode::NOT_FOUND, SCOPE, "code_invalid", "this portal link is unknown, expired or was already opened; ask for a new one")
     })?;
-    success(PortalSessionView { session_token: token, expires_at: rfc3339(session.expires_at), theme: session.theme })
+    success(PortalSessionView {
+        session_token: token,
+        expires_at: rfc3339(session.expires_at),
+        theme: session.theme,
+        workspace_id: session.workspace_id,
+    })
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_events, checked_rate_limit, checked_url, new_signing_secret, sent, whole};
+use super::checks::{checked_events, checked_rate_limit, checked_url, chosen_scope, default_scope, new_signing_secret, scope_view, sent, whole};
 use super::deliveries::{DeliveryList, parse_limit, parse_status};
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams, parse_id};
@@ -36,6 +36,10 @@ pub struct WebhookEndpoint {
     /// First characters of the signing secret.
     secret_prefix: String,
     events: Vec<String>,
+    /// Workspaces whose events it gets (empty when `all_workspaces`).
+    workspaces: Vec<Uuid>,
+    /// It gets the events of every workspace, and those sent without one.
+    all_workspaces: bool,
     is_active: bool,
     /// Most deliveries in any one-second window, across all workers and nodes; null: no limit.
     rate_limit: Option<u32>,
@@ -49,6 +53,7 @@ pub struct WebhookEndpoint {
 
 impl From<Endpoint> for WebhookEndpoint {
     fn from(e: Endpoint) -> Self {
+        let (workspaces, all_workspaces) = scope_view(e.workspaces);
         Self {
             id: e.id.into(),
             account_id: e.account_id.into(),
@@ -57,6 +62,8 @@ impl From<Endpoint> for WebhookEndpoint {
             description: e.description,
             secret_prefix: e.secret_prefix,
             events: e.events,
+            workspaces,
+            all_workspaces,
             is_active: e.is_active,
             rate_limit: e.rate_limit,
             ordering: e.ordering,
@@ -76,6 +83,12 @@ pub struct CreateWebhook {
     /// Events to subscribe to (see event-types-list).
     #[schema(value_type = Vec<String>, required = true, min_items = 1)]
     events: Option<Vec<String>>,
+    /// Workspaces whose events it gets; omitted (with `all_workspaces`): every workspace's, and
+    /// events sent without one. A portal session confined to a workspace can choose only it.
+    #[schema(value_type = Option<Vec<Uuid>>)]
+    workspaces: Option<Vec<String>>,
+    /// Defaults to true when no `workspaces` are given.
+    all_workspaces: Option<bool>,
     /// Most deliveries per second (in any one-second window, across all workers and nodes),
     /// 1 to 100000; null or omitted: no limit.
     #[serde(default, deserialize_with = "sent")]
@@ -119,6 +132,12 @@ pub struct UpdateWebhook {
     url: Option<String>,
     description: Option<String>,
     events: Option<Vec<String>>,
+    /// Workspaces whose events it gets; omitted (with `all_workspaces`): every workspace's, and
+    /// events sent without one. A portal session confined to a workspace can choose only it.
+    #[schema(value_type = Option<Vec<Uuid>>)]
+    workspaces: Option<Vec<String>>,
+    /// Defaults to true when no `workspaces` are given.
+    all_workspaces: Option<bool>,
     is_active: Option<bool>,
     /// Most deliveries per second, 1 to 100000; null removes the limit, omitted keeps it.
     #[serde(default, deserialize_with = "sent")]
@@ -179,6 +198,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     check_description(&description).map_err(|m| ApiError::invalid_request(SCOPE, m))?;
     let events = req.events.ok_or_else(|| ApiError::invalid_request(SCOPE, "events is required"))?;
     let events = checked_events(&state, SCOPE, caller.account_id, &events).await?;
+    let workspaces = chosen_scope(&state, SCOPE, &caller, req.workspaces, req.all_workspaces).await?.unwrap_or_else(|| default_scope(&caller));
     let rate_limit = checked_rate_limit(SCOPE, req.rate_limit.as_ref())?.flatten();
     let now = now_ms();
     let (secret, stored) = new_signing_secret(&state, now);
@@ -190,6 +210,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         description,
         secret_prefix: secret.prefix(),
         events,
+        workspaces,
         is_active: true,
         rate_limit,
         ordering: req.ordering.unwrap_or_default(),
@@ -206,7 +227,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     responses((status = 200, body = Success<WebhookList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<WebhookList> {
     let endpoints = state.store.targets.list_endpoints(caller.account_id).await.or_store_error(SCOPE)?;
-    success(WebhookList { endpoints: endpoints.into_iter().map(Into::into).collect() })
+    success(WebhookList { endpoints: endpoints.into_iter().filter(|e| caller.sees(&e.workspaces)).map(Into::into).collect() })
 }
 
 /// Get one webhook endpoint.
@@ -231,6 +252,9 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     }
     if let Some(events) = req.events {
         endpoint.events = checked_events(&state, SCOPE, caller.account_id, &events).await?;
+    }
+    if let Some(workspaces) = chosen_scope(&state, SCOPE, &caller, req.workspaces, req.all_workspaces).await? {
+        endpoint.workspaces = workspaces;
     }
     if let Some(active) = req.is_active {
         endpoint.is_active = active;

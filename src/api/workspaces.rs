@@ -93,7 +93,8 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     responses((status = 200, body = Success<WorkspaceList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<WorkspaceList> {
     let workspaces = state.store.accounts.list_workspaces(caller.account_id).await.or_store_error(SCOPE)?;
-    success(WorkspaceList { workspaces: workspaces.into_iter().map(Into::into).collect() })
+    let seen = workspaces.into_iter().filter(|w| caller.workspace.is_none_or(|own| own == w.id));
+    success(WorkspaceList { workspaces: seen.map(Into::into).collect() })
 }
 
 /// Rename a workspace.

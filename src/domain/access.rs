@@ -30,6 +30,16 @@ pub enum TokenScope {
 /// minting more portal sessions.
 const NOT_IN_PORTAL: [&str; 4] = ["tokens-", "portal-sessions-", "account-", "accounts-"];
 
+/// Calls a session confined to one workspace may not make either: changes to what the whole
+/// account shares (its workspaces, its event types) and the account's audit trail, which tells of
+/// every workspace.
+const NOT_IN_ONE_WORKSPACE: [&str; 5] = ["workspaces-create", "workspaces-update", "workspaces-delete", "event-types-create", "audit-"];
+
+/// Whether a caller confined to one workspace may make the call named `call` (if its scope does).
+pub fn allowed_in_one_workspace(call: &str) -> bool {
+    !NOT_IN_ONE_WORKSPACE.iter().any(|prefix| call.starts_with(prefix))
+}
+
 impl TokenScope {
     pub fn as_str(self) -> &'static str {
         match self {

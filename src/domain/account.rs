@@ -1,6 +1,7 @@
 //! Accounts (tenants), their workspaces, and who is calling.
 
-use super::access::TokenScope;
+use super::access::{self, TokenScope};
+use super::fanout::WorkspaceScope;
 use super::ids::AccountId;
 use super::time::Millis;
 use uuid::Uuid;
@@ -58,6 +59,22 @@ pub struct Caller {
     pub account_id: AccountId,
     pub token_id: Uuid,
     pub scope: TokenScope,
+    /// A portal session confined to one workspace: it sees the targets available in that
+    /// workspace alone (`WorkspaceScope::confined_to`), their deliveries and its events.
+    pub workspace: Option<Uuid>,
+}
+
+impl Caller {
+    /// Whether this caller may see a target available in `scope`.
+    pub fn sees(&self, scope: &WorkspaceScope) -> bool {
+        self.workspace.is_none_or(|workspace| scope.confined_to(workspace))
+    }
+
+    /// Whether this caller may make the call named `call`: its scope allows it, and a caller
+    /// confined to a workspace makes no account-wide change.
+    pub fn allows(&self, call: &str) -> bool {
+        self.scope.allows(call) && (self.workspace.is_none() || access::allowed_in_one_workspace(call))
+    }
 }
 
 /// An API token as stored: never the token itself, only its digest and what identifies it to people.

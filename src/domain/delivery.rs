@@ -309,6 +309,8 @@ impl LogPosition {
 #[derive(Clone, Debug, Default)]
 pub struct DeliveryFilter {
     pub target_id: Option<TargetId>,
+    /// Only deliveries to these targets (a caller confined to a workspace sees no others).
+    pub within: Option<Vec<TargetId>>,
     pub target_kind: Option<TargetKind>,
     pub event_type: Option<String>,
     /// Only deliveries after this position (older, in the log's newest-first order).

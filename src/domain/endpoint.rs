@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use uuid::Uuid;
 
+use super::fanout::WorkspaceScope;
 use super::ids::{AccountId, TargetId};
 use super::ownership::Ordering;
 use super::signing::StoredSecret;
@@ -51,6 +52,8 @@ pub struct Endpoint {
     pub description: String,
     pub secret_prefix: String,
     pub events: Vec<String>,
+    /// Where its events come from: every workspace (and none), or only those listed.
+    pub workspaces: WorkspaceScope,
     pub is_active: bool,
     /// Most attempts in any one-second window (`domain::throttle`); `None`: no limit.
     pub rate_limit: Option<u32>,

@@ -42,11 +42,19 @@ pub struct TargetRef {
     pub id: TargetId,
 }
 
-/// Where a target is available. Webhook endpoints are account-wide; integrations are chosen per workspace.
+/// Where a target is available: every workspace (and events sent with none), or those listed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WorkspaceScope {
     All,
     Only(Vec<Uuid>),
+}
+
+impl WorkspaceScope {
+    /// Whether a target of this scope gets events of `workspace` and of no other workspace: what
+    /// a session confined to that workspace may see without seeing others' events.
+    pub fn confined_to(&self, workspace: Uuid) -> bool {
+        matches!(self, Self::Only(list) if list.as_slice() == [workspace])
+    }
 }
 
 /// An active target and what it listens to.
@@ -80,6 +88,15 @@ mod tests {
             events: events.iter().map(|e| e.to_string()).collect(),
             workspaces,
         }
+    }
+
+    #[test]
+    fn a_target_is_confined_to_a_workspace_only_when_it_is_its_only_one() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        assert!(WorkspaceScope::Only(vec![a]).confined_to(a));
+        assert!(!WorkspaceScope::Only(vec![a, b]).confined_to(a), "it also gets b's events");
+        assert!(!WorkspaceScope::All.confined_to(a));
+        assert!(!WorkspaceScope::Only(vec![]).confined_to(a));
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub struct PortalSession {
     pub expires_at: Millis,
     pub allowed_origins: Vec<String>,
     pub theme: Theme,
+    /// The one workspace the session is confined to, if any.
+    pub workspace_id: Option<Uuid>,
     pub created_at: Millis,
 }
 

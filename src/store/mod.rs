@@ -32,7 +32,7 @@ use crate::domain::destination::Destination;
 use crate::domain::endpoint::{Endpoint, WebhookTargetConfig};
 use crate::domain::event::{AcceptedEvent, Event, EventFilter};
 use crate::domain::event_types::EventType;
-use crate::domain::fanout::TargetRef;
+use crate::domain::fanout::{TargetRef, WorkspaceScope};
 use crate::domain::health::HealthView;
 use crate::domain::ids::{AccountId, DeliveryId, EventId, TargetId};
 use crate::domain::integration::Integration;
@@ -143,6 +143,8 @@ pub trait AccountStore: Send + Sync {
 pub trait TargetStore: Send + Sync {
     /// One of the account's targets, whatever its kind.
     async fn find_target(&self, account: AccountId, id: TargetId) -> StoreResult<Option<TargetRef>>;
+    /// Every target of the account with the workspaces it is available in.
+    async fn target_scopes(&self, account: AccountId) -> StoreResult<Vec<(TargetId, WorkspaceScope)>>;
     /// Whether a target of the account is on, its failure streak, and why it was switched off.
     async fn target_health(&self, account: AccountId, id: TargetId) -> StoreResult<Option<HealthView>>;
     async fn insert_endpoint(&self, endpoint: &Endpoint, secret: &StoredSecret) -> StoreResult<()>;
@@ -293,7 +295,7 @@ pub trait DeliveryLog: Send + Sync {
     async fn delivery_timeline(
         &self,
         account: AccountId,
-        target: Option<TargetId>,
+        targets: Option<&[TargetId]>,
         window: Window,
         bucket_ms: Millis,
     ) -> StoreResult<(Vec<CountRow>, Vec<LatencyRow>)>;
@@ -310,7 +312,8 @@ pub trait ActivationStore: Send + Sync {
     async fn release_activation(&self, id: Uuid, total: u64, now: Millis) -> StoreResult<()>;
     /// Removes an activation that was refused, with everything it stored.
     async fn discard_activation(&self, id: Uuid) -> StoreResult<()>;
-    async fn list_activations(&self, account: AccountId, limit: u32) -> StoreResult<Vec<(Activation, ActivationCounts)>>;
+    async fn list_activations(&self, account: AccountId, within: Option<&[TargetId]>, limit: u32)
+    -> StoreResult<Vec<(Activation, ActivationCounts)>>;
     /// An activation of the account, or by id alone when `account` is `None`.
     async fn get_activation(&self, account: Option<AccountId>, id: Uuid) -> StoreResult<Option<(Activation, ActivationCounts)>>;
     async fn activation_records(

@@ -335,12 +335,7 @@ async fn portal_session(server: &TestServer, account: &str, extra: Value) -> Str
 async fn a_portal_link_opens_once_into_a_session_confined_to_its_account() {
     let server = server_on(None).await;
     let account = admin(&server, "accounts-create", json!({"name": "Portal customer"})).await["account"]["id"].as_str().unwrap().to_owned();
-    for bad in [
-        json!({"allowed_origins": ["https://app.example.com/path"]}),
-        json!({"theme": {"brand_color": "red"}}),
-        json!({"expires_in": 5}),
-        json!({"workspace_id": account}),
-    ] {
+    for bad in [json!({"allowed_origins": ["https://app.example.com/path"]}), json!({"theme": {"brand_color": "red"}}), json!({"expires_in": 5})] {
         let mut body = json!({"account_id": account});
         body.as_object_mut().unwrap().extend(bad.as_object().unwrap().clone());
         assert_error(&server.call_as(OPERATOR, "portal-sessions-create", body).await, StatusCode::BAD_REQUEST, "portal_sessions.invalid_request");
@@ -386,6 +381,128 @@ async fn a_portal_link_opens_once_into_a_session_confined_to_its_account() {
     assert_eq!(others, 1, "the other account sees only its own endpoint");
     let trail = server.call_as(&session, "audit-list", json!({"action": "webhooks-create"})).await.1;
     assert_eq!(trail["result"]["entries"][0]["actor"]["kind"], "portal", "{trail}");
+    server.stop().await;
+}
+
+/// A portal session confined to a workspace sees and makes only what is in it: targets available
+/// in that workspace alone, their deliveries, the workspace's events. Every call of the API
+/// document, given the id of something outside it, answers as if it did not exist.
+#[tokio::test]
+async fn a_portal_session_confined_to_a_workspace_reaches_nothing_outside_it() {
+    let server = server_on(None).await;
+    let account = admin(&server, "accounts-create", json!({"name": "Two teams"})).await["account"]["id"].as_str().unwrap().to_owned();
+    let (full, _) = token_for(&server, &account, "full").await;
+    let ok = |call: &'static str, body: Value| {
+        let (server, full) = (&server, full.clone());
+        async move {
+            let (status, answer) = server.call_as(&full, call, body).await;
+            assert_eq!(status, StatusCode::OK, "{call}: {answer}");
+            answer["result"].clone()
+        }
+    };
+    let id = |v: &Value, path: &str| v.pointer(path).and_then(Value::as_str).unwrap().to_owned();
+    let (a, b) = (
+        id(&ok("workspaces-create", json!({"name": "Team A"})).await, "/workspace/id"),
+        id(&ok("workspaces-create", json!({"name": "Team B"})).await, "/workspace/id"),
+    );
+    let receiver = Receiver::always(204).await;
+    let endpoint_in = |workspaces: Value| {
+        let hook = json!({"url": format!("{}/hook", receiver.url), "events": ["contact.created"], "workspaces": workspaces});
+        let ok = &ok;
+        async move { id(&ok("webhooks-create", hook).await, "/endpoint/id") }
+    };
+    let in_a = endpoint_in(json!([a])).await;
+    let in_b = endpoint_in(json!([b])).await;
+    let in_both = endpoint_in(json!([a, b])).await;
+    let everywhere = id(&ok("webhooks-create", json!({"url": receiver.url, "events": ["contact.created"]})).await, "/endpoint/id");
+    let integration_b = id(
+        &ok("integrations-create", json!({"kind": "custom_api", "config": {"endpoint": receiver.url}, "workspaces": [b], "all_workspaces": false}))
+            .await,
+        "/integration/id",
+    );
+    let destination_b =
+        id(&ok("destinations-create", json!({"url": receiver.url, "workspaces": [b], "all_workspaces": false})).await, "/destination/id");
+    ok("events-send", json!({"type": "contact.created", "workspace_id": a, "data": {"team": "a"}})).await;
+    ok("events-send", json!({"type": "contact.created", "workspace_id": b, "data": {"team": "b"}})).await;
+    let deliveries = ok("deliveries-list", json!({})).await["deliveries"].as_array().unwrap().clone();
+    let delivery_to = |target: &str| deliveries.iter().find(|d| d["target_id"] == target).map(|d| d["id"].as_str().unwrap().to_owned()).unwrap();
+    let (delivery_a, delivery_b) = (delivery_to(&in_a), delivery_to(&in_b));
+
+    for (workspace, code) in [(json!(account), "portal_sessions.workspace_not_found"), (json!("not-an-id"), "portal_sessions.invalid_id")] {
+        let (status, answer) = server.call_as(OPERATOR, "portal-sessions-create", json!({"account_id": account, "workspace_id": workspace})).await;
+        assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{answer}");
+    }
+    let session = portal_session(&server, &account, json!({"workspace_id": a})).await;
+    let portal = |call: &'static str, body: Value| {
+        let (server, session) = (&server, session.clone());
+        async move { server.call_as(&session, call, body).await }
+    };
+    let result = |answer: (StatusCode, Value)| {
+        assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
+        answer.1["result"].clone()
+    };
+    let ids = |list: &Value| list.as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+
+    // What it sees: its workspace, the targets in it alone, their deliveries and its events.
+    assert_eq!(ids(&result(portal("workspaces-list", json!({})).await)["workspaces"]), [a.as_str()]);
+    assert_eq!(ids(&result(portal("webhooks-list", json!({})).await)["endpoints"]), [in_a.as_str()], "not B's, nor shared ones");
+    assert_eq!(result(portal("integrations-list", json!({})).await)["integrations"], json!([]));
+    assert_eq!(result(portal("destinations-list", json!({})).await)["destinations"], json!([]));
+    assert_eq!(ids(&result(portal("deliveries-list", json!({})).await)["deliveries"]), [delivery_a.as_str()]);
+    let events = result(portal("events-list", json!({})).await)["events"].clone();
+    assert_eq!(events.as_array().unwrap().iter().map(|e| e["data"]["team"].clone()).collect::<Vec<_>>(), [json!("a")]);
+    let overview = result(portal("deliveries-stats", json!({})).await);
+    assert_eq!(overview["targets"].as_array().unwrap().iter().map(|t| t["target_id"].clone()).collect::<Vec<_>>(), [json!(in_a)]);
+    result(portal("deliveries-attempts", json!({"delivery_id": delivery_a})).await);
+
+    // What it makes lands in its workspace, and gets that workspace's events only.
+    let made = result(portal("webhooks-create", json!({"url": format!("{}/portal", receiver.url), "events": ["contact.created"]})).await);
+    assert_eq!((made["endpoint"]["workspaces"].clone(), made["endpoint"]["all_workspaces"].clone()), (json!([a]), json!(false)));
+    for (choice, code) in [
+        (json!({"all_workspaces": true}), "webhooks.invalid_request"),
+        (json!({"workspaces": [b]}), "webhooks.workspace_not_found"),
+        (json!({"workspaces": [a, b]}), "webhooks.workspace_not_found"),
+    ] {
+        let mut body = json!({"url": receiver.url, "events": ["contact.created"]});
+        body.as_object_mut().unwrap().extend(choice.as_object().unwrap().clone());
+        let (status, answer) = portal("webhooks-create", body).await;
+        assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{answer}");
+    }
+    for call in ["workspaces-create", "workspaces-update", "workspaces-delete", "event-types-create", "audit-list"] {
+        assert_error(&portal(call, json!({"name": "x", "id": a})).await, StatusCode::FORBIDDEN, "auth.forbidden");
+    }
+
+    // Every call, given something outside the workspace by id, in its body or its query string.
+    let document: Value = reqwest::get(format!("{}/api/openapi.json", server.base)).await.unwrap().json().await.unwrap();
+    let target_fields = ["id", "target_id", "endpoint_id", "mailer_id", "destination_id"].as_slice();
+    let outside = [
+        (in_b, target_fields),
+        (in_both, target_fields),
+        (everywhere, target_fields),
+        (integration_b, target_fields),
+        (destination_b, target_fields),
+        (delivery_b, ["id", "delivery_id"].as_slice()),
+        (b, ["id", "workspace_id"].as_slice()),
+    ];
+    let http = reqwest::Client::new();
+    let mut checked = 0;
+    for (path, methods) in document["paths"].as_object().unwrap() {
+        for method in methods.as_object().unwrap().keys() {
+            for (value, fields) in &outside {
+                for &field in fields.iter() {
+                    let url = format!("{}{path}?{field}={value}", server.base);
+                    let request = http.request(method.to_uppercase().parse().unwrap(), url).bearer_auth(&session);
+                    let request = if method == "post" { request.json(&json!({field: value})) } else { request };
+                    let response = request.send().await.unwrap();
+                    let status = response.status().as_u16();
+                    let body = response.text().await.unwrap();
+                    assert!(matches!(status, 400..=404), "{method} {path} with {field}={value} answered {status}: {body}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 1500, "{checked} calls tried");
     server.stop().await;
 }
 

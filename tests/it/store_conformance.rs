@@ -95,6 +95,7 @@ async fn limited_endpoint(store: &dyn Store, account: AccountId, events: &[&str]
         description: String::new(),
         secret_prefix: "whsec_abc".into(),
         events: events.iter().map(|e| e.to_string()).collect(),
+        workspaces: WorkspaceScope::All,
         is_active: true,
         rate_limit,
         ordering: Ordering::Unordered,
@@ -202,6 +203,7 @@ async fn a_portal_code_is_spent_once_and_its_session_ends_on_time() {
             expires_at: now + 3_600_000,
             allowed_origins: vec!["https://app.example.com".into()],
             theme: Theme { product_name: Some("Acme".into()), ..Theme::default() },
+            workspace_id: Some(Uuid::now_v7()),
             created_at: now,
         };
         store.insert_portal_session(&session).await.unwrap();
@@ -577,7 +579,9 @@ async fn integrations_destinations_and_activations() {
         assert!(store.cancel_activation(acct, activation.id, now_ms()).await.unwrap());
         let (_, counts) = store.get_activation(None, activation.id).await.unwrap().unwrap();
         assert_eq!((counts.pending, counts.cancelled), (0, 1200), "{name}");
-        assert_eq!(store.list_activations(acct, 10).await.unwrap().len(), 1);
+        assert_eq!(store.list_activations(acct, None, 10).await.unwrap().len(), 1);
+        assert_eq!(store.list_activations(acct, Some(&[activation.destination_id]), 10).await.unwrap().len(), 1, "{name}");
+        assert_eq!(store.list_activations(acct, Some(&[]), 10).await.unwrap().len(), 0, "{name}: within no destination");
 
         let refused = Activation { id: Uuid::now_v7(), event_id: EventId::now_v7(), ..activation.clone() };
         let refused_run = Event { id: refused.event_id, ..run.clone() };
@@ -864,7 +868,7 @@ async fn timelines_bucket_deliveries_and_latency_and_the_log_pages_by_cursor() {
         latencies.sort_by_key(|r| r.target != fast);
         let latency = |target, attempts, total_ms, max_ms| LatencyRow { bucket: 3, target, latency: Latency { attempts, total_ms, max_ms } };
         assert_eq!(latencies, [latency(fast, 3, 30, 10), latency(slow, 3, 90, 30)], "{name}: attempts a minute ago");
-        let (only_slow, slow_latency) = store.delivery_timeline(acct, Some(slow), window, 30 * minute).await.unwrap();
+        let (only_slow, slow_latency) = store.delivery_timeline(acct, Some(&[slow]), window, 30 * minute).await.unwrap();
         assert!(only_slow.iter().all(|r| r.target.id == slow) && only_slow.len() == 2, "{name}");
         assert_eq!(slow_latency.len(), 1, "{name}");
         let (none, _) = store.delivery_timeline(AccountId::now_v7(), None, window, 30 * minute).await.unwrap();
@@ -884,6 +888,9 @@ async fn timelines_bucket_deliveries_and_latency_and_the_log_pages_by_cursor() {
         assert_eq!(only(DeliveryFilter { event_type: Some("contact.updated".into()), ..Default::default() }).await, 0, "{name}");
         assert_eq!(only(DeliveryFilter { target_kind: Some(TargetKind::Webhook), ..Default::default() }).await, 8, "{name}");
         assert_eq!(only(DeliveryFilter { target_kind: Some(TargetKind::Mailer), ..Default::default() }).await, 0, "{name}");
+        assert_eq!(only(DeliveryFilter { within: Some(vec![fast]), ..Default::default() }).await, 4, "{name}: within one target");
+        assert_eq!(only(DeliveryFilter { within: Some(vec![fast, slow]), ..Default::default() }).await, 8, "{name}");
+        assert_eq!(only(DeliveryFilter { within: Some(Vec::new()), ..Default::default() }).await, 0, "{name}: within none");
     }
 }
 
@@ -898,6 +905,12 @@ async fn accounts_tasks_and_secret_hygiene() {
 
         let ep = endpoint(store.as_ref(), acct, &["contact.created"]).await;
         assert_eq!(store.find_target(acct, ep).await.unwrap(), Some(TargetRef { kind: TargetKind::Webhook, id: ep }), "{name}");
+        let mut confined = store.get_endpoint(acct, ep).await.unwrap().unwrap();
+        confined.workspaces = WorkspaceScope::Only(vec![Uuid::now_v7()]);
+        assert!(store.update_endpoint(&confined).await.unwrap());
+        assert_eq!(store.get_endpoint(acct, ep).await.unwrap().unwrap().workspaces, confined.workspaces, "{name}: an endpoint keeps its workspaces");
+        assert_eq!(store.target_scopes(acct).await.unwrap(), [(ep, confined.workspaces.clone())], "{name}");
+        assert!(store.target_scopes(AccountId::now_v7()).await.unwrap().is_empty(), "{name}: scoped by account");
         assert_eq!(store.find_target(AccountId::now_v7(), ep).await.unwrap(), None, "{name}");
 
         let now = now_ms();

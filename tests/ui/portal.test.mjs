@@ -95,6 +95,34 @@ test("a spent link says so, and a cross-site form post changes nothing", async (
   assert.equal((await api("webhooks-list")).endpoints.length, before, "nothing was created");
 });
 
+test("a portal confined to a workspace shows and saves only what is in it", async () => {
+  const { workspace: teamA } = await api("workspaces-create", { name: "Team A" });
+  const { workspace: teamB } = await api("workspaces-create", { name: "Team B" });
+  await api("webhooks-create", { url: "https://b.example.com/hook", events: ["contact.created"], workspaces: [teamB.id], all_workspaces: false });
+  const { url } = await link({ workspace_id: teamA.id });
+  await page.goto(url);
+  await page.getByRole("heading", { name: "No webhook endpoints yet" }).waitFor();
+  assert.equal(await page.locator(".workspace-switcher").isVisible(), false, "no other workspace to switch to");
+  assert.equal(await page.getByRole("link", { name: "Workspaces" }).isVisible(), false, "none to manage");
+  await page.getByRole("button", { name: "Add Endpoint" }).first().click();
+  const dialog = page.getByRole("dialog", { name: "Add Endpoint" });
+  await dialog.getByLabel("Endpoint URL").fill("https://a.example.com/hook");
+  await dialog.getByRole("checkbox", { name: "contact.created" }).check();
+  assert.equal(await dialog.locator("[data-field=workspaces] .meta").textContent(), "Team A only.");
+  await accessible(page, "the confined portal's endpoint form");
+  await shot("portal-confined-form");
+  await dialog.getByRole("button", { name: "Create endpoint" }).click();
+  await page.getByRole("dialog", { name: "Signing secret" }).getByRole("button", { name: "Done" }).click();
+  await ui.settled();
+  const saved = (await api("webhooks-list")).endpoints.find((e) => e.url === "https://a.example.com/hook");
+  assert.deepEqual([saved.workspaces, saved.all_workspaces], [[teamA.id], false], "saved in the session's workspace");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.getByText("https://a.example.com/hook").first().waitFor();
+  assert.equal(await page.getByText("https://b.example.com/hook").count(), 0, "Team B's endpoint is not shown");
+  await shot("portal-confined-phone");
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
 test("the demo page at /demo/portal frames the portal for a token's account", async () => {
   await page.goto(`${ui.base}/demo/portal`);
   await page.getByLabel("API token (full access)").fill(ui.token);

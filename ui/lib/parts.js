@@ -3,6 +3,7 @@
 
 import { h, nextId, select, textInput, TRASH_ICON } from "./dom.js";
 import { confirmThen } from "./modal.js";
+import { confinedWorkspace } from "./portal.js";
 import { cache, currentWorkspace } from "./session.js";
 
 /** Mapping rows "Webhook field → Source field": a text input (output key) and a dropdown of the
@@ -73,8 +74,17 @@ export function cell(caption, input, extra = "") {
   return h("div", { class: `cell ${extra}` }, h("span", { class: "cell-label", "aria-hidden": "true" }, caption), input);
 }
 
-/** "Available in Workspaces": one switch per workspace, and Select All. */
+/** "Available in Workspaces": one switch per workspace, and Select All; in a portal confined to
+ * one workspace, that workspace, said in words. */
 export function workspaceToggles(item) {
+  const confined = confinedWorkspace();
+  if (confined) {
+    const name = cache.workspaces.find((w) => w.id === confined)?.name || "this workspace";
+    return {
+      el: h("fieldset", { "data-field": "workspaces" }, h("legend", {}, "Available in Workspaces"), h("p", { class: "meta" }, `${name} only.`)),
+      value: () => ({ all_workspaces: false, workspaces: [confined] }),
+    };
+  }
   const all = item ? item.all_workspaces : !currentWorkspace();
   const chosen = new Set(item ? item.workspaces : currentWorkspace() ? [currentWorkspace()] : []);
   const boxes = cache.workspaces.map((w) => h("input", { type: "checkbox", role: "switch", value: w.id, checked: all || chosen.has(w.id) }));

@@ -6,8 +6,12 @@ import { api, TOKEN_KEY } from "./api.js";
 import { h } from "./dom.js";
 
 const THEME_KEY = "switchyard.portal-theme";
+const CONFINED_KEY = "switchyard.portal-workspace";
 
 export const inPortal = () => location.pathname === "/portal";
+
+/** The one workspace a portal session is confined to ("" when it is not). */
+export const confinedWorkspace = () => (inPortal() && sessionStorage.getItem(CONFINED_KEY)) || "";
 
 /** Spends the link's code (if the address holds one) and takes it out of the address, so a
  * reload or a copied address does not show it. False when there is no session to show. */
@@ -19,11 +23,14 @@ export async function openPortal() {
       const session = await api("portal-sessions-exchange", { code }, { signingIn: true });
       sessionStorage.setItem(TOKEN_KEY, session.session_token);
       sessionStorage.setItem(THEME_KEY, JSON.stringify(session.theme || {}));
+      sessionStorage.setItem(CONFINED_KEY, session.workspace_id || "");
     } catch {
       sessionStorage.removeItem(TOKEN_KEY);
     }
   }
   document.body.classList.add("portal");
+  // Confined to one workspace: there is no other to switch to, and none to manage.
+  document.body.classList.toggle("confined", Boolean(confinedWorkspace()));
   applyTheme(JSON.parse(sessionStorage.getItem(THEME_KEY) || "{}"));
   return Boolean(sessionStorage.getItem(TOKEN_KEY));
 }

@@ -2,6 +2,7 @@
 
 import { api, TOKEN_KEY } from "./api.js";
 import { h } from "./dom.js";
+import { confinedWorkspace } from "./portal.js";
 import { render } from "./router.js";
 
 const WORKSPACE_KEY = "switchyard.workspace";
@@ -18,7 +19,7 @@ export const mailProviders = () => load("providers", "mailer-providers-list", "p
 export const eventTypes = () => load("eventTypes", "event-types-list", "event_types");
 
 export function currentWorkspace() {
-  return sessionStorage.getItem(WORKSPACE_KEY) || "";
+  return confinedWorkspace() || sessionStorage.getItem(WORKSPACE_KEY) || "";
 }
 
 /** Whether an object available in `workspaces`/`all_workspaces` shows in the current workspace. */

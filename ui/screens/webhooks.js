@@ -3,7 +3,7 @@
 import { api } from "../lib/api.js";
 import { clearErrors, field, formError, h, pageHead, showFormError, textInput, time } from "../lib/dom.js";
 import { closeModal, confirmThen, openModal } from "../lib/modal.js";
-import { deliveriesLink, eventChecks } from "../lib/parts.js";
+import { confirmWorkspaces, deliveriesLink, eventChecks, workspaceToggles } from "../lib/parts.js";
 import { render } from "../lib/router.js";
 import { eventTypes } from "../lib/session.js";
 
@@ -67,9 +67,11 @@ function healthNotice(endpoint, health) {
   return null;
 }
 
-/** Adds an endpoint, or edits one (URL, description, events, rate limit) with its health shown. */
+/** Adds an endpoint, or edits one (URL, description, events, workspaces, rate limit) with its
+ * health shown. */
 function showEndpointForm(existing, stats) {
   const e = existing || { url: "", description: "", events: [], rate_limit: null };
+  const workspaces = workspaceToggles(existing);
   const url = h("input", { type: "url", value: e.url, placeholder: "https://your-app.com/webhooks" });
   const description = textInput(e.description);
   const events = eventChecks(e.events, "Events to send");
@@ -81,26 +83,31 @@ function showEndpointForm(existing, stats) {
     field("Description", description, { name: "description" }),
     field("Rate limit (requests per second)", rateLimit, { name: "rate_limit", hint: "Optional; empty for no limit." }),
     events.el,
+    workspaces.el,
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary" }, existing ? "Save Changes" : "Create endpoint"),
       h("button", { type: "button", onclick: closeModal }, "Cancel")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
-    const body = { url: url.value.trim(), description: description.value, events: events.value(), rate_limit: rateLimit.value ? Number(rateLimit.value) : null };
-    try {
-      if (existing) {
-        await api("webhooks-update", { id: existing.id, ...body });
-        closeModal();
-        render();
-      } else {
-        const created = await api("webhooks-create", body);
-        showSecret("Signing secret", created.signing_secret, "Store it now: it is shown only this once.");
+    const body = { url: url.value.trim(), description: description.value, events: events.value(),
+      rate_limit: rateLimit.value ? Number(rateLimit.value) : null, ...workspaces.value() };
+    confirmWorkspaces(body, async () => {
+      try {
+        if (existing) {
+          await api("webhooks-update", { id: existing.id, ...body });
+          closeModal();
+          render();
+        } else {
+          const created = await api("webhooks-create", body);
+          showSecret("Signing secret", created.signing_secret, "Store it now: it is shown only this once.");
+        }
+      } catch (error) {
+        const fields = { "webhooks.url_required": "url", "webhooks.invalid_url": "url", "webhooks.invalid_request": "events",
+          "webhooks.workspace_not_found": "workspaces" };
+        if (/rate_limit/.test(error.message)) fields[error.code] = "rate_limit";
+        showFormError(form, error, fields);
       }
-    } catch (error) {
-      const fields = { "webhooks.url_required": "url", "webhooks.invalid_url": "url", "webhooks.invalid_request": "events" };
-      if (/rate_limit/.test(error.message)) fields[error.code] = "rate_limit";
-      showFormError(form, error, fields);
-    }
+    });
   });
   openModal(existing ? "Edit Endpoint" : "Add Endpoint", form);
   url.focus();

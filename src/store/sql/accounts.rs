@@ -129,7 +129,7 @@ impl AccountStore for Backend {
             .fetch_optional(&self.reader)
             .await?;
         let Some(token) = row.as_ref().map(token_from_row).transpose()? else { return Ok(None) };
-        let caller = Caller { account_id: token.account_id, token_id: token.id, scope: token.scope };
+        let caller = Caller { account_id: token.account_id, token_id: token.id, scope: token.scope, workspace: None };
         Ok(Some(TokenUse { caller, last_used_at: token.last_used_at }))
     }
 

@@ -113,12 +113,12 @@ impl ActivationStore for Backend {
         Ok(())
     }
 
-    async fn list_activations(&self, account: AccountId, limit: u32) -> StoreResult<Vec<(Activation, ActivationCounts)>> {
-        let rows = sqlx::query("SELECT * FROM activations WHERE account_id = $1 AND started_at IS NOT NULL ORDER BY created_at DESC LIMIT $2")
-            .bind(account.to_string())
-            .bind(i64::from(limit))
-            .fetch_all(&self.reader)
-            .await?;
+    async fn list_activations(&self, account: AccountId, within: Option<&[TargetId]>, limit: u32) -> StoreResult<Vec<(Activation, ActivationCounts)>> {
+        let mut q = sqlx::QueryBuilder::<Db>::new("SELECT * FROM activations WHERE account_id = ");
+        q.push_bind(account.to_string()).push(" AND started_at IS NOT NULL");
+        push_within(&mut q, "destination_id", within);
+        q.push(" ORDER BY created_at DESC LIMIT ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(&self.reader).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let activation = activation_from_row(row)?;

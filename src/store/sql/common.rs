@@ -404,3 +404,21 @@ pub(super) async fn accept_in(tx: &mut Tx, events: &[Event], plan: &dyn LeasePla
         .collect();
     Ok(out)
 }
+
+/// ` AND <column> IN (…)` when `within` names the only targets wanted (none: nothing matches).
+pub(super) fn push_within(q: &mut sqlx::QueryBuilder<'_, Db>, column: &str, within: Option<&[TargetId]>) {
+    match within {
+        None => {}
+        Some([]) => {
+            q.push(" AND 1 = 0");
+        }
+        Some(targets) => {
+            q.push(format!(" AND {column} IN ("));
+            let mut list = q.separated(", ");
+            for target in targets {
+                list.push_bind(target.to_string());
+            }
+            q.push(")");
+        }
+    }
+}

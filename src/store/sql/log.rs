@@ -57,6 +57,7 @@ impl DeliveryLog for Backend {
         if let Some(target) = filter.target_id {
             q.push(" AND target_id = ").push_bind(target.to_string());
         }
+        push_within(&mut q, "target_id", filter.within.as_deref());
         if let Some(kind) = filter.target_kind {
             q.push(" AND target_kind = ").push_bind(kind.as_str());
         }
@@ -175,7 +176,7 @@ impl DeliveryLog for Backend {
     async fn delivery_timeline(
         &self,
         account: AccountId,
-        target: Option<TargetId>,
+        targets: Option<&[TargetId]>,
         window: Window,
         bucket_ms: Millis,
     ) -> StoreResult<(Vec<CountRow>, Vec<LatencyRow>)> {
@@ -184,9 +185,7 @@ impl DeliveryLog for Backend {
         q.push_bind(window.since).push(") / ").push_bind(bucket_ms);
         q.push(" AS bucket, target_id, target_kind, status, COUNT(*) AS n FROM deliveries WHERE account_id = ").push_bind(account.to_string());
         q.push(" AND created_at >= ").push_bind(window.since).push(" AND created_at < ").push_bind(window.until);
-        if let Some(target) = target {
-            q.push(" AND target_id = ").push_bind(target.to_string());
-        }
+        push_within(&mut q, "target_id", targets);
         q.push(" GROUP BY bucket, target_id, target_kind, status");
         let counts = q.build().fetch_all(&self.reader).await?.iter().map(count_row).collect::<StoreResult<Vec<_>>>()?;
 
@@ -199,9 +198,7 @@ impl DeliveryLog for Backend {
         )
         .push_bind(account.to_string());
         q.push(" AND a.started_at >= ").push_bind(window.since).push(" AND a.started_at < ").push_bind(window.until);
-        if let Some(target) = target {
-            q.push(" AND d.target_id = ").push_bind(target.to_string());
-        }
+        push_within(&mut q, "d.target_id", targets);
         q.push(" GROUP BY bucket, d.target_id");
         let latencies = q.build().fetch_all(&self.reader).await?.iter().map(latency_row).collect::<StoreResult<Vec<_>>>()?;
         Ok((counts, latencies))

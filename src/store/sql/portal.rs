@@ -3,7 +3,7 @@
 use super::common::*;
 use crate::domain::portal::{PortalSession, Theme};
 
-const PORTAL_COLUMNS: &str = "p.id, p.account_id, p.code_digest, p.code_expires_at, p.session_digest, p.expires_at, p.allowed_origins, p.theme, p.created_at";
+const PORTAL_COLUMNS: &str = "p.id, p.account_id, p.code_digest, p.code_expires_at, p.session_digest, p.expires_at, p.allowed_origins, p.theme, p.workspace_id, p.created_at";
 
 fn portal_from_row(row: &DbRow) -> StoreResult<PortalSession> {
     Ok(PortalSession {
@@ -15,6 +15,7 @@ fn portal_from_row(row: &DbRow) -> StoreResult<PortalSession> {
         expires_at: row.try_get("expires_at")?,
         allowed_origins: json_col(row, "allowed_origins")?,
         theme: json_col::<Theme>(row, "theme")?,
+        workspace_id: opt_uuid_col(row, "workspace_id")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -31,8 +32,8 @@ async fn live_session(backend: &Backend, condition: &str, value: &str, now: Mill
 impl PortalSessions for Backend {
     async fn insert_portal_session(&self, s: &PortalSession) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO portal_sessions (id, account_id, code_digest, code_expires_at, session_digest, expires_at, allowed_origins, theme, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO portal_sessions (id, account_id, code_digest, code_expires_at, session_digest, expires_at, allowed_origins, theme, workspace_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(s.id.to_string())
         .bind(s.account_id.to_string())
@@ -42,6 +43,7 @@ impl PortalSessions for Backend {
         .bind(s.expires_at)
         .bind(serde_json::to_string(&s.allowed_origins).expect("strings serialize"))
         .bind(serde_json::to_string(&s.theme).expect("a theme serializes"))
+        .bind(s.workspace_id.map(|w| w.to_string()))
         .bind(s.created_at)
         .execute(&self.writer)
         .await?;

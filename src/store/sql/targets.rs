@@ -31,7 +31,7 @@ impl Backend {
 }
 
 const ENDPOINT_COLUMNS: &str = "t.id, t.account_id, w.created_by, w.url, w.description, w.secret_prefix, \
-     t.events, t.is_active, t.rate_limit, t.ordering, t.created_at, t.updated_at \
+     t.events, t.workspaces, t.is_active, t.rate_limit, t.ordering, t.created_at, t.updated_at \
      FROM targets t JOIN webhook_endpoints w ON w.target_id = t.id";
 
 fn endpoint_target_row(ep: &Endpoint) -> TargetRow<'_> {
@@ -40,7 +40,7 @@ fn endpoint_target_row(ep: &Endpoint) -> TargetRow<'_> {
         account_id: ep.account_id,
         kind: TargetKind::Webhook,
         events: &ep.events,
-        workspaces: &WorkspaceScope::All,
+        workspaces: &ep.workspaces,
         is_active: ep.is_active,
         rate_limit: ep.rate_limit,
         ordering: ep.ordering,
@@ -58,6 +58,7 @@ fn endpoint_from_row(row: &DbRow) -> StoreResult<Endpoint> {
         description: row.try_get("description")?,
         secret_prefix: row.try_get("secret_prefix")?,
         events: json_col(row, "events")?,
+        workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
         is_active: row.try_get("is_active")?,
         rate_limit: rate_limit_col(row)?,
         ordering: ordering_col(row)?,
@@ -341,6 +342,11 @@ impl TargetStore for Backend {
             .fetch_optional(&self.reader)
             .await?;
         row.map(|r| Ok(TargetRef { kind: target_kind(&r.try_get::<String, _>("kind")?)?, id: uuid_col(&r, "id")? })).transpose()
+    }
+
+    async fn target_scopes(&self, account: AccountId) -> StoreResult<Vec<(TargetId, WorkspaceScope)>> {
+        let rows = sqlx::query("SELECT id, workspaces FROM targets WHERE account_id = $1").bind(account.to_string()).fetch_all(&self.reader).await?;
+        rows.iter().map(|r| Ok((uuid_col(r, "id")?, workspaces_from_json(r.try_get("workspaces")?)?))).collect()
     }
 
     async fn target_health(&self, account: AccountId, id: TargetId) -> StoreResult<Option<HealthView>> {
