@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{PemObject, SectionKind};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -213,6 +213,10 @@ fn resolve_headers(input: Vec<HeaderInput>, kept: &AuthSecrets, secrets: &mut Au
             (None, false) => return Err(AuthError::Invalid(format!("headers[{i}].value is required"))),
         };
         check_secret(&format!("headers[{i}].value"), &value).map_err(AuthError::Invalid)?;
+        // What HTTP carries in a header value as text (RFC 9110 §5.5).
+        if !value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
+            return Err(AuthError::Invalid(format!("headers[{i}].value may hold only printable ASCII characters")));
+        }
         headers.push(if header.sensitive {
             let value_hint = Some(secret_hint(&value));
             secrets.headers.insert(key, value);
@@ -272,28 +276,66 @@ fn bounded_pem<'a>(field: &str, pem: &'a str) -> Result<&'a [u8], AuthError> {
     Ok(pem.as_bytes())
 }
 
-/// The certificates of a PEM text; at least one.
-fn certificates(field: &str, pem: &str) -> Result<Vec<CertificateDer<'static>>, AuthError> {
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(bounded_pem(field, pem)?)
+/// The sections of a PEM text (kinds rustls knows; others are skipped, as the client skips them).
+fn sections(field: &str, pem: &str) -> Result<Vec<(SectionKind, Vec<u8>)>, AuthError> {
+    <(SectionKind, Vec<u8>)>::pem_slice_iter(bounded_pem(field, pem)?)
         .collect::<Result<_, _>>()
-        .map_err(|e| AuthError::InvalidCertificate(format!("{field} is not valid PEM: {e}")))?;
+        .map_err(|e| AuthError::InvalidCertificate(format!("{field} is not valid PEM: {e}")))
+}
+
+/// The certificates of a PEM text: at least one, and nothing else (a private key there would be
+/// stored and answered in the clear).
+fn certificates(field: &str, pem: &str) -> Result<Vec<CertificateDer<'static>>, AuthError> {
+    let mut certs = Vec::new();
+    for (kind, der) in sections(field, pem)? {
+        match kind {
+            SectionKind::Certificate => certs.push(CertificateDer::from(der)),
+            SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey => {
+                return Err(AuthError::InvalidCertificate(format!(
+                    "{field} holds a private key: give only certificates there (a client key goes in client_certificate.private_key_pem, stored encrypted)"
+                )));
+            }
+            other => return Err(AuthError::InvalidCertificate(format!("{field} holds a {other:?} section; give only certificates"))),
+        }
+    }
     if certs.is_empty() {
         return Err(AuthError::InvalidCertificate(format!("{field} holds no certificate (-----BEGIN CERTIFICATE-----)")));
     }
     Ok(certs)
 }
 
+/// The one unencrypted private key of a PEM text.
+fn private_key(pem: &str) -> Result<PrivateKeyDer<'static>, AuthError> {
+    const FIELD: &str = "client_certificate.private_key_pem";
+    let keys: Vec<PrivateKeyDer<'static>> = sections(FIELD, pem)?
+        .into_iter()
+        .map(|(kind, der)| match kind {
+            SectionKind::PrivateKey => Ok(PrivateKeyDer::Pkcs8(der.into())),
+            SectionKind::RsaPrivateKey => Ok(PrivateKeyDer::Pkcs1(der.into())),
+            SectionKind::EcPrivateKey => Ok(PrivateKeyDer::Sec1(der.into())),
+            other => Err(AuthError::InvalidCertificate(format!("{FIELD} holds a {other:?} section; give only the key"))),
+        })
+        .collect::<Result<_, _>>()?;
+    match <[_; 1]>::try_from(keys) {
+        Ok([key]) => Ok(key),
+        Err(_) => Err(AuthError::InvalidCertificate(format!("{FIELD} must hold one unencrypted private key (PKCS#8, PKCS#1 or SEC1 PEM)"))),
+    }
+}
+
 /// A client certificate and its key: both readable, the key of a supported type and the one the
 /// certificate is for.
 pub fn check_client_certificate(certificate_pem: &str, private_key_pem: &str) -> Result<(), AuthError> {
     let certs = certificates("client_certificate.certificate_pem", certificate_pem)?;
-    let key = PrivateKeyDer::from_pem_slice(bounded_pem("client_certificate.private_key_pem", private_key_pem)?).map_err(|_| {
-        AuthError::InvalidCertificate("client_certificate.private_key_pem holds no unencrypted private key (PKCS#8, PKCS#1 or SEC1 PEM)".into())
-    })?;
-    let provider = rustls::crypto::ring::default_provider();
-    rustls::sign::CertifiedKey::from_der(certs, key, &provider)
-        .map_err(|e| AuthError::InvalidCertificate(format!("client_certificate: the key does not fit the certificate: {e}")))?;
-    Ok(())
+    let key = private_key(private_key_pem)?;
+    let key = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| AuthError::InvalidCertificate(format!("client_certificate.private_key_pem is not a usable key: {e}")))?;
+    match rustls::sign::CertifiedKey::new(certs, key).keys_match() {
+        // Key types whose public half rustls cannot derive are taken on trust, as rustls does.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(()),
+        Err(e) => Err(AuthError::InvalidCertificate(format!("client_certificate: the key does not fit the certificate: {e}"))),
+    }
 }
 
 /// A CA bundle: every certificate in it usable as a trust anchor.
@@ -358,6 +400,7 @@ mod tests {
             json!([{"name": "webhook-signature", "value": "v"}]),
             json!([{"name": "X-A", "value": "v"}, {"name": "x-a", "value": "w"}]),
             json!([{"name": "X-A", "value": "v\r\nX-Injected: 1"}]),
+            json!([{"name": "X-A", "value": "café"}]),
             json!([{"name": "X-A"}]),
         ] {
             assert!(matches!(resolve(input(json!({"headers": headers})), None), Err(AuthError::Invalid(_))), "{headers}");
@@ -389,6 +432,9 @@ mod tests {
         assert!(matches!(resolve(input(keyless), None), Err(AuthError::SecretRequired(_))));
         let bad_key = json!({"client_certificate": {"certificate_pem": garbage, "private_key_pem": "nope"}});
         assert!(matches!(resolve(input(bad_key), None), Err(AuthError::InvalidCertificate(_))));
+        let bundled = format!("{garbage}-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n");
+        let in_the_clear = json!({"client_certificate": {"certificate_pem": bundled, "private_key_pem": "k"}});
+        assert!(matches!(resolve(input(in_the_clear), None), Err(AuthError::InvalidCertificate(m)) if m.contains("holds a private key")));
     }
 
     #[test]
