@@ -10,7 +10,7 @@ use super::oauth::{TokenCache, TokenClient};
 use super::{MASKED, ResolveError, SentRequest};
 use crate::domain::delivery::AttemptOutcome;
 use crate::domain::ids::TargetId;
-use crate::domain::receiver_auth::{AuthSecrets, ReceiverAuth, token_form};
+use crate::domain::receiver_auth::{AuthSecrets, OAuth2Settings, ReceiverAuth, token_form};
 
 #[derive(Clone)]
 pub struct Receiver {
@@ -27,30 +27,9 @@ impl Receiver {
 
     /// The receiver of `target` with its authentication (settings and opened secrets).
     pub fn new(target: TargetId, auth: &ReceiverAuth, secrets: &AuthSecrets, http: &HttpClient, tokens: &TokenCache) -> Result<Self, ResolveError> {
-        let bad = |what: String| ResolveError::Config(format!("receiver authentication: {what}"));
-        let http = if auth.needs_own_tls() { http.for_target(&tls(auth, secrets)).map_err(|e| bad(e.to_string()))? } else { http.clone() };
-        let headers = auth
-            .headers
-            .iter()
-            .map(|h| {
-                let value = if h.sensitive { secrets.headers.get(&h.name.to_ascii_lowercase()) } else { h.value.as_ref() };
-                let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|e| bad(e.to_string()))?;
-                let mut value = HeaderValue::from_str(value.map(String::as_str).unwrap_or_default()).map_err(|e| bad(e.to_string()))?;
-                value.set_sensitive(h.sensitive);
-                Ok((name, value))
-            })
-            .collect::<Result<_, ResolveError>>()?;
-        let oauth = auth
-            .oauth2
-            .as_ref()
-            .map(|o| {
-                let url = Url::parse(&o.token_url).map_err(|e| bad(format!("token_url: {e}")))?;
-                let secret = secrets.client_secret.as_deref().unwrap_or_default();
-                let form = token_form(&o.client_id, secret, o.scope.as_deref(), o.audience.as_deref());
-                Ok::<_, ResolveError>(TokenClient::new(target, url, form, http.clone(), tokens.clone()))
-            })
-            .transpose()?;
-        Ok(Self { http, headers, oauth })
+        let http = if auth.needs_own_tls() { http.for_target(&tls(auth, secrets)).map_err(|e| config(e.to_string()))? } else { http.clone() };
+        let oauth = auth.oauth2.as_ref().map(|o| token_client(target, o, secrets, &http, tokens)).transpose()?;
+        Ok(Self { headers: static_headers(auth, secrets)?, http, oauth })
     }
 
     /// A request with the static headers.
@@ -75,6 +54,38 @@ impl Receiver {
     pub fn describe(&self, request: reqwest::RequestBuilder) -> Result<SentRequest, AttemptOutcome> {
         SentRequest::of(if self.oauth.is_some() { request.bearer_auth(MASKED) } else { request })
     }
+}
+
+fn config(what: String) -> ResolveError {
+    ResolveError::Config(format!("receiver authentication: {what}"))
+}
+
+/// The static headers, sensitive values marked so (the delivery log masks them).
+fn static_headers(auth: &ReceiverAuth, secrets: &AuthSecrets) -> Result<Vec<(HeaderName, HeaderValue)>, ResolveError> {
+    auth.headers
+        .iter()
+        .map(|h| {
+            let value = if h.sensitive { secrets.headers.get(&h.name.to_ascii_lowercase()) } else { h.value.as_ref() };
+            let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|e| config(e.to_string()))?;
+            let mut value = HeaderValue::from_str(value.map(String::as_str).unwrap_or_default()).map_err(|e| config(e.to_string()))?;
+            value.set_sensitive(h.sensitive);
+            Ok((name, value))
+        })
+        .collect()
+}
+
+/// The target's token client, asking over the target's own client (a token endpoint may want its
+/// client certificate too).
+fn token_client(
+    target: TargetId,
+    o: &OAuth2Settings,
+    secrets: &AuthSecrets,
+    http: &HttpClient,
+    tokens: &TokenCache,
+) -> Result<TokenClient, ResolveError> {
+    let url = Url::parse(&o.token_url).map_err(|e| config(format!("token_url: {e}")))?;
+    let form = token_form(&o.client_id, secrets.client_secret.as_deref().unwrap_or_default(), o.scope.as_deref(), o.audience.as_deref());
+    Ok(TokenClient::new(target, url, form, http.clone(), tokens.clone()))
 }
 
 /// The client certificate (certificate then key, one PEM) and CAs of a receiver's authentication.
