@@ -1,6 +1,6 @@
 //! Checks and helpers shared by the resources that save destinations.
 
-use crate::domain::ids::AccountId;
+use crate::domain::ids::{AccountId, TargetId};
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
@@ -17,6 +17,7 @@ use crate::domain::account::Caller;
 use crate::domain::endpoint::check_events;
 use crate::domain::fanout::WorkspaceScope;
 use crate::domain::json::whole_number;
+use crate::domain::receiver_auth::{self, AuthError, AuthSecrets, ReceiverAuth, ReceiverAuthInput, StoredReceiverAuth};
 use crate::domain::signing::SigningSecret;
 use crate::domain::signing::StoredSecret;
 use crate::domain::throttle::parse_rate_limit;
@@ -177,4 +178,45 @@ pub fn whole<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<Option<
 /// `<scope>.invalid_request` otherwise.
 pub fn checked_rate_limit(scope: Scope, sent: Option<&Value>) -> Result<Option<Option<u32>>, ApiError> {
     sent.map(parse_rate_limit).transpose().map_err(|m| ApiError::invalid_request(scope, m))
+}
+
+/// A refused receiver authentication: `<scope>.invalid_auth`, `.secret_required` or
+/// `.invalid_certificate`.
+pub fn auth_error(scope: Scope, e: AuthError) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, scope, e.reason(), e.to_string())
+}
+
+/// A receiver authentication as sent, checked (its token URL against the URL policy too), with
+/// the secrets it omits kept from `stored`; `None` when it asks for nothing.
+pub async fn resolved_receiver_auth(
+    state: &AppState,
+    scope: Scope,
+    input: ReceiverAuthInput,
+    stored: Option<&(ReceiverAuth, AuthSecrets)>,
+) -> Result<Option<(ReceiverAuth, AuthSecrets)>, ApiError> {
+    let (mut auth, secrets) = receiver_auth::resolve(input, stored.map(|(a, s)| (a, s))).map_err(|e| auth_error(scope, e))?;
+    if let Some(oauth) = &mut auth.oauth2 {
+        oauth.token_url = checked_url(state, scope, Some(&oauth.token_url))
+            .await
+            .map_err(|e| ApiError { message: format!("receiver_auth.oauth2.token_url: {}", e.message), ..e })?;
+    }
+    Ok((!auth.is_empty()).then_some((auth, secrets)))
+}
+
+/// A receiver authentication to store for target `id`: `sent` checked, secrets it omits kept from
+/// `stored`, and sealed to the target; `None` when it asks for nothing (or was sent as null).
+pub async fn sealed_receiver_auth(
+    state: &AppState,
+    scope: Scope,
+    id: TargetId,
+    sent: Option<ReceiverAuthInput>,
+    stored: Option<&StoredReceiverAuth>,
+) -> Result<Option<StoredReceiverAuth>, ApiError> {
+    let Some(input) = sent else { return Ok(None) };
+    let opened = stored.map(|s| state.secret_box.open_receiver_auth(id, s)).transpose().map_err(|e| {
+        tracing::error!(%id, error = %e, "stored receiver authentication does not open");
+        ApiError::internal(scope)
+    })?;
+    let resolved = resolved_receiver_auth(state, scope, input, opened.as_ref()).await?;
+    Ok(resolved.map(|(settings, secrets)| StoredReceiverAuth { sealed_secrets: state.secret_box.seal_auth_secrets(id, &secrets), settings }))
 }

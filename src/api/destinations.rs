@@ -2,12 +2,15 @@
 //! parameters mapped from each record's columns.
 
 use crate::domain::ids::TargetId;
+use crate::domain::receiver_auth::{ReceiverAuth, ReceiverAuthInput};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_events, checked_name, checked_rate_limit, checked_url, chosen_scope, default_scope, scope_view, sent};
+use super::checks::{
+    checked_events, checked_name, checked_rate_limit, checked_url, chosen_scope, default_scope, present, scope_view, sealed_receiver_auth, sent,
+};
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams, parse_id};
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
@@ -37,6 +40,8 @@ pub struct DestinationView {
     is_active: bool,
     /// Most deliveries in any one-second window, across all workers and nodes; null: no limit.
     rate_limit: Option<u32>,
+    /// How requests authenticate to the receiver; secrets are never returned (hints instead).
+    receiver_auth: Option<ReceiverAuth>,
     created_at: String,
     updated_at: String,
 }
@@ -55,6 +60,7 @@ impl From<Destination> for DestinationView {
             all_workspaces,
             is_active: d.is_active,
             rate_limit: d.rate_limit,
+            receiver_auth: d.receiver_auth.map(|a| a.settings),
             created_at: rfc3339(d.created_at),
             updated_at: rfc3339(d.updated_at),
         }
@@ -79,6 +85,12 @@ pub struct DestinationFields {
     #[serde(default, deserialize_with = "sent")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     rate_limit: Option<serde_json::Value>,
+    /// How requests authenticate to the receiver: static headers, OAuth 2.0 client credentials,
+    /// a client certificate, a CA of its own. On update it replaces the stored one (secrets
+    /// omitted are kept); null removes it, omitted keeps it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<ReceiverAuthInput>)]
+    receiver_auth: Option<Option<ReceiverAuthInput>>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -151,6 +163,9 @@ async fn apply(state: &AppState, caller: &Caller, d: &mut Destination, url: Opti
     if let Some(rate_limit) = checked_rate_limit(SCOPE, f.rate_limit.as_ref())? {
         d.rate_limit = rate_limit;
     }
+    if let Some(sent) = f.receiver_auth {
+        d.receiver_auth = sealed_receiver_auth(state, SCOPE, d.id, sent, d.receiver_auth.as_ref()).await?;
+    }
     if d.name.is_empty() {
         d.name = "Webhook destination".into();
     }
@@ -178,6 +193,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         workspaces: default_scope(&caller),
         is_active: true,
         rate_limit: None,
+        receiver_auth: None,
         created_at: now,
         updated_at: now,
     };

@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::checks::{
-    checked_events, checked_name, checked_rate_limit, checked_url, chosen_scope, default_scope, new_signing_secret, scope_view, sent,
+    auth_error, checked_events, checked_name, checked_rate_limit, checked_url, chosen_scope, default_scope, new_signing_secret, present,
+    resolved_receiver_auth, scope_view, sealed_receiver_auth, sent,
 };
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams, parse_id};
@@ -22,8 +23,9 @@ use crate::domain::account::Caller;
 use crate::domain::fanout::TargetKind;
 use crate::domain::fields::SOURCE_FIELDS;
 use crate::domain::integration::Integration;
-use crate::domain::integration::{self, ConfigError, DEFAULT_EVENT, IntegrationConfig, IntegrationKind, secret_hint};
+use crate::domain::integration::{self, ConfigError, DEFAULT_EVENT, IntegrationConfig, IntegrationKind, auth_header, secret_hint};
 use crate::domain::mapping::{self, MappingRow};
+use crate::domain::receiver_auth::{ReceiverAuth, ReceiverAuthInput};
 use crate::domain::time::{now_ms, rfc3339};
 use crate::targets::{IntegrationSpec, Verification};
 
@@ -57,6 +59,9 @@ pub struct IntegrationView {
     secret_hint: Option<String>,
     /// Custom API requests are signed like webhooks; the secret is shown once, at creation.
     signing_secret_prefix: Option<String>,
+    /// Custom API: how requests authenticate to the receiver besides `auth_type`; secrets are
+    /// never returned (hints instead).
+    receiver_auth: Option<ReceiverAuth>,
     created_at: String,
     updated_at: String,
 }
@@ -79,6 +84,7 @@ impl From<Integration> for IntegrationView {
             config: i.config.to_json(),
             secret_hint: i.secret_hint,
             signing_secret_prefix: i.signing_secret_prefix,
+            receiver_auth: i.receiver_auth.map(|a| a.settings),
             created_at: rfc3339(i.created_at),
             updated_at: rfc3339(i.updated_at),
         }
@@ -118,6 +124,12 @@ pub struct IntegrationFields {
     /// Write-only: the API key (Basic auth: `username:password`), the HubSpot access token, or
     /// the Salesforce consumer secret. On update: omit to keep the stored one, `""` removes it.
     secret: Option<String>,
+    /// Custom API only: how requests authenticate to the receiver besides `auth_type` (static
+    /// headers, OAuth 2.0 client credentials, a client certificate, a CA of its own). On update
+    /// it replaces the stored one (secrets omitted are kept); null removes it, omitted keeps it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<ReceiverAuthInput>)]
+    receiver_auth: Option<Option<ReceiverAuthInput>>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -149,6 +161,8 @@ pub struct VerifyIntegration {
     config: Option<serde_json::Value>,
     secret: Option<String>,
     mapping: Option<Vec<MappingRow>>,
+    /// Custom API: overrides the stored receiver authentication (secrets omitted are kept).
+    receiver_auth: Option<ReceiverAuthInput>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -254,6 +268,15 @@ fn sealed_secret(state: &AppState, id: TargetId, secret: &str) -> (Option<Vec<u8
     (Some(state.secret_box.seal(secret.as_bytes(), &integration_secret_binding(id))), Some(secret_hint(secret)))
 }
 
+/// Receiver authentication is for Custom APIs, and repeats no header their `auth_type` sets.
+fn check_receiver_auth(config: &IntegrationConfig, auth: Option<&ReceiverAuth>) -> Result<(), ApiError> {
+    let Some(auth) = auth else { return Ok(()) };
+    match config {
+        IntegrationConfig::CustomApi(c) => auth.check_against(auth_header(c, "").map(|(name, _)| name).as_deref()).map_err(|e| auth_error(SCOPE, e)),
+        _ => Err(bad("invalid_config", "receiver_auth is for Custom API integrations only")),
+    }
+}
+
 async fn owned_integration(state: &AppState, caller: &Caller, id: &str) -> Result<Integration, ApiError> {
     let id = parse_id(SCOPE, "id", id)?;
     state.store.targets.get_integration(caller.account_id, id).await.or_store_error(SCOPE)?.ok_or_else(|| ApiError::not_found(SCOPE, "integration"))
@@ -275,8 +298,10 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
     integration::validate(&config, !secret.is_empty(), Some(&secret).filter(|s| !s.is_empty()).map(String::as_str), &mapping)
         .map_err(config_error)?;
 
-    let now = now_ms();
     let id = TargetId::now_v7();
+    let receiver_auth = sealed_receiver_auth(&state, SCOPE, id, req.receiver_auth.flatten(), None).await?;
+    check_receiver_auth(&config, receiver_auth.as_ref().map(|a| &a.settings))?;
+    let now = now_ms();
     let signing = (kind == IntegrationKind::CustomApi).then(|| new_signing_secret(&state, now));
     let (sealed, hint) = sealed_secret(&state, id, &secret);
     let integration = Integration {
@@ -293,6 +318,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
         secret: sealed,
         secret_hint: hint,
         signing_secret_prefix: signing.as_ref().map(|(s, _)| s.prefix()),
+        receiver_auth,
         created_at: now,
         updated_at: now,
     };
@@ -352,6 +378,10 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(updat
     }
     let new_secret = req.secret.as_deref().filter(|s| !s.is_empty());
     integration::validate(&integration.config, integration.secret.is_some(), new_secret, &integration.mapping).map_err(config_error)?;
+    if let Some(sent) = req.receiver_auth {
+        integration.receiver_auth = sealed_receiver_auth(&state, SCOPE, integration.id, sent, integration.receiver_auth.as_ref()).await?;
+    }
+    check_receiver_auth(&integration.config, integration.receiver_auth.as_ref().map(|a| &a.settings))?;
     integration.updated_at = now_ms();
     if !state.store.targets.update_integration(&integration).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "integration"));
@@ -397,6 +427,7 @@ pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(req):
             mapping: Vec::new(),
             secret: None,
             signing_keys: Vec::new(),
+            receiver_auth: None,
         },
         (None, None) => return Err(ApiError::invalid_request(SCOPE, "give the id of a saved integration, or a kind and its config")),
     };
@@ -406,6 +437,10 @@ pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(req):
     if let Some(rows) = req.mapping {
         spec.mapping = checked_mapping(rows)?;
     }
+    if let Some(input) = req.receiver_auth {
+        spec.receiver_auth = resolved_receiver_auth(&state, SCOPE, input, spec.receiver_auth.as_ref()).await?;
+    }
+    check_receiver_auth(&spec.config, spec.receiver_auth.as_ref().map(|(a, _)| a))?;
     let target = state.targets.integration(spec).map_err(|e| bad("invalid_config", e.to_string()))?;
     success(target.verify().await)
 }

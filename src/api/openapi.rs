@@ -182,8 +182,10 @@ mod tests {
         for (name, schema) in request_schemas(&doc) {
             let Some(properties) = schema.get("properties").and_then(Value::as_object) else { continue };
             for (field, property) in properties {
-                // `external_id` is the host platform's own key for its customer, not ours.
-                if (field == "id" || field.ends_with("_id") || field == "workspaces") && field != "external_id" {
+                // `external_id` is the host platform's own key for its customer, and an OAuth
+                // `client_id` the authorization server's: neither is ours.
+                let theirs = field == "external_id" || (name == "OAuth2Input" && field == "client_id");
+                if (field == "id" || field.ends_with("_id") || field == "workspaces") && !theirs {
                     let property = property.get("items").unwrap_or(property);
                     assert_eq!(property["format"], "uuid", "{name}.{field}: {property}");
                     ids += 1;

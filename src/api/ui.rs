@@ -20,6 +20,7 @@ const FILES: &[(&str, &str)] = &[
     ("lib/modal.js", include_str!("../../ui/lib/modal.js")),
     ("lib/parts.js", include_str!("../../ui/lib/parts.js")),
     ("lib/portal.js", include_str!("../../ui/lib/portal.js")),
+    ("lib/receiver-auth.js", include_str!("../../ui/lib/receiver-auth.js")),
     ("lib/router.js", include_str!("../../ui/lib/router.js")),
     ("lib/session.js", include_str!("../../ui/lib/session.js")),
     ("screens/access.js", include_str!("../../ui/screens/access.js")),

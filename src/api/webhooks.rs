@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::{checked_events, checked_rate_limit, checked_url, chosen_scope, default_scope, new_signing_secret, scope_view, sent, whole};
+use super::checks::{
+    checked_events, checked_rate_limit, checked_url, chosen_scope, default_scope, new_signing_secret, present, scope_view, sealed_receiver_auth,
+    sent, whole,
+};
 use super::deliveries::{DeliveryList, parse_limit, parse_status};
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams, parse_id};
@@ -19,6 +22,7 @@ use crate::domain::delivery::DeliveryFilter;
 use crate::domain::endpoint::Endpoint;
 use crate::domain::endpoint::check_description;
 use crate::domain::fanout::TargetKind;
+use crate::domain::receiver_auth::{ReceiverAuth, ReceiverAuthInput};
 use crate::domain::time::{Millis, now_ms, rfc3339};
 
 const SCOPE: Scope = Scope::Webhooks;
@@ -47,6 +51,8 @@ pub struct WebhookEndpoint {
     /// after the one before succeeded or failed for good; `unordered` (the default): side by
     /// side, up to the concurrency cap.
     ordering: Ordering,
+    /// How requests authenticate to the receiver; secrets are never returned (hints instead).
+    receiver_auth: Option<ReceiverAuth>,
     created_at: String,
     updated_at: String,
 }
@@ -67,6 +73,7 @@ impl From<Endpoint> for WebhookEndpoint {
             is_active: e.is_active,
             rate_limit: e.rate_limit,
             ordering: e.ordering,
+            receiver_auth: e.receiver_auth.map(|a| a.settings),
             created_at: rfc3339(e.created_at),
             updated_at: rfc3339(e.updated_at),
         }
@@ -98,6 +105,11 @@ pub struct CreateWebhook {
     /// after the one before succeeded or failed for good; `unordered` (the default): side by
     /// side, up to the concurrency cap.
     ordering: Option<Ordering>,
+    /// How requests authenticate to the receiver: static headers, OAuth 2.0 client credentials,
+    /// a client certificate, a CA of its own.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<ReceiverAuthInput>)]
+    receiver_auth: Option<Option<ReceiverAuthInput>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -145,6 +157,11 @@ pub struct UpdateWebhook {
     rate_limit: Option<serde_json::Value>,
     /// Applies to what is sent next.
     ordering: Option<Ordering>,
+    /// Replaces the receiver authentication (secrets omitted are kept); null removes it,
+    /// omitted keeps it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<ReceiverAuthInput>)]
+    receiver_auth: Option<Option<ReceiverAuthInput>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -200,10 +217,12 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     let events = checked_events(&state, SCOPE, caller.account_id, &events).await?;
     let workspaces = chosen_scope(&state, SCOPE, &caller, req.workspaces, req.all_workspaces).await?.unwrap_or_else(|| default_scope(&caller));
     let rate_limit = checked_rate_limit(SCOPE, req.rate_limit.as_ref())?.flatten();
+    let id = TargetId::now_v7();
+    let receiver_auth = sealed_receiver_auth(&state, SCOPE, id, req.receiver_auth.flatten(), None).await?;
     let now = now_ms();
     let (secret, stored) = new_signing_secret(&state, now);
     let endpoint = Endpoint {
-        id: TargetId::now_v7(),
+        id,
         account_id: caller.account_id,
         created_by: caller.token_id,
         url,
@@ -214,6 +233,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         is_active: true,
         rate_limit,
         ordering: req.ordering.unwrap_or_default(),
+        receiver_auth,
         created_at: now,
         updated_at: now,
     };
@@ -264,6 +284,9 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     }
     if let Some(ordering) = req.ordering {
         endpoint.ordering = ordering;
+    }
+    if let Some(sent) = req.receiver_auth {
+        endpoint.receiver_auth = sealed_receiver_auth(&state, SCOPE, endpoint.id, sent, endpoint.receiver_auth.as_ref()).await?;
     }
     endpoint.updated_at = now_ms();
     if !state.store.targets.update_endpoint(&endpoint).await.or_store_error(SCOPE)? {

@@ -4,6 +4,7 @@
 //! into another row does not decrypt.
 
 use crate::domain::ids::{AccountId, TargetId};
+use crate::domain::receiver_auth::{AuthSecrets, ReceiverAuth, StoredReceiverAuth};
 use std::io::Write;
 use std::path::Path;
 
@@ -77,6 +78,18 @@ impl SecretBox {
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         self.cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: row_binding.as_bytes() }).map_err(|_| SecretBoxError::Undecryptable)
     }
+
+    /// Seals a target's receiver-authentication secrets (as JSON) to its row.
+    pub fn seal_auth_secrets(&self, target: TargetId, secrets: &AuthSecrets) -> Vec<u8> {
+        self.seal(&serde_json::to_vec(secrets).expect("secrets serialize"), &receiver_auth_binding(target))
+    }
+
+    /// A stored receiver authentication with its secrets opened.
+    pub fn open_receiver_auth(&self, target: TargetId, stored: &StoredReceiverAuth) -> Result<(ReceiverAuth, AuthSecrets), SecretBoxError> {
+        let plain = self.open(&stored.sealed_secrets, &receiver_auth_binding(target))?;
+        let secrets = serde_json::from_slice(&plain).map_err(|_| SecretBoxError::Undecryptable)?;
+        Ok((stored.settings.clone(), secrets))
+    }
 }
 
 /// The associated data that binds a stored signing secret to its row (every sealed secret is
@@ -88,6 +101,11 @@ pub fn signing_secret_binding(secret_id: Uuid) -> String {
 /// The associated data that binds an integration's credential to its integration.
 pub fn integration_secret_binding(integration_id: TargetId) -> String {
     format!("integration_secret:{integration_id}")
+}
+
+/// The associated data that binds a target's receiver-authentication secrets to its target.
+fn receiver_auth_binding(target_id: TargetId) -> String {
+    format!("receiver_auth:{target_id}")
 }
 
 /// The associated data that binds a mailer's credentials to its mailer.

@@ -27,11 +27,14 @@ fn is_secret(name: &str) -> bool {
 }
 
 /// The request's fields as recorded: every value of a field whose name says it is a secret (at
-/// any depth) is masked, whatever its type.
+/// any depth) is masked, whatever its type, and so is the `value` of an object marked
+/// `"sensitive": true` (a receiver's secret header).
 pub fn masked(fields: &Value) -> Value {
     match fields {
         Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), if is_secret(k) { Value::from(MASKED) } else { masked(v) })).collect::<Map<_, _>>())
+            let sensitive = map.get("sensitive") == Some(&Value::Bool(true));
+            let secret = |k: &str| is_secret(k) || (sensitive && k == "value");
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), if secret(k) { Value::from(MASKED) } else { masked(v) })).collect::<Map<_, _>>())
         }
         Value::Array(items) => Value::Array(items.iter().map(masked).collect()),
         other => other.clone(),
@@ -147,6 +150,20 @@ mod tests {
         assert_eq!(kept["config"]["nested"][0]["password"], MASKED);
         assert_eq!(kept["credentials"], MASKED, "a whole secret object goes");
         assert!(!kept.to_string().contains("pat-123"));
+    }
+
+    #[test]
+    fn sensitive_header_values_are_masked_and_others_kept() {
+        let request = json!({"receiver_auth": {"headers": [
+            {"name": "X-Api-Key", "value": "k-1", "sensitive": true},
+            {"name": "X-Tenant", "value": "acme", "sensitive": false},
+        ], "client_certificate": {"certificate_pem": "CERT", "private_key_pem": "KEY"}}});
+        let kept = masked(&request);
+        let headers = &kept["receiver_auth"]["headers"];
+        assert_eq!((headers[0]["name"].as_str(), headers[0]["value"].as_str()), (Some("X-Api-Key"), Some(MASKED)));
+        assert_eq!(headers[1]["value"], "acme");
+        assert_eq!(kept["receiver_auth"]["client_certificate"]["private_key_pem"], MASKED);
+        assert_eq!(kept["receiver_auth"]["client_certificate"]["certificate_pem"], "CERT");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::fanout::WorkspaceScope;
 use super::ids::{AccountId, TargetId};
 use super::mapping::as_text;
+use super::receiver_auth::StoredReceiverAuth;
 use super::time::Millis;
 
 /// The event type of the event an activation run hangs its deliveries on.
@@ -90,6 +91,7 @@ pub struct Destination {
     pub is_active: bool,
     /// Most attempts in any one-second window (`domain::throttle`); `None`: no limit.
     pub rate_limit: Option<u32>,
+    pub receiver_auth: Option<StoredReceiverAuth>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::fanout::WorkspaceScope;
 use super::ids::{AccountId, TargetId};
 use super::ownership::Ordering;
+use super::receiver_auth::StoredReceiverAuth;
 use super::signing::StoredSecret;
 use super::time::Millis;
 
@@ -58,6 +59,7 @@ pub struct Endpoint {
     /// Most attempts in any one-second window (`domain::throttle`); `None`: no limit.
     pub rate_limit: Option<u32>,
     pub ordering: Ordering,
+    pub receiver_auth: Option<StoredReceiverAuth>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -68,6 +70,7 @@ pub struct WebhookTargetConfig {
     pub url: String,
     /// Secrets still valid now, newest first.
     pub secrets: Vec<StoredSecret>,
+    pub receiver_auth: Option<StoredReceiverAuth>,
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use super::fields::is_source_field;
 use super::ids::{AccountId, TargetId};
 use super::mapping::MappingRow;
 use super::ownership::Ordering;
+use super::receiver_auth::StoredReceiverAuth;
 use super::time::Millis;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -300,7 +301,7 @@ pub fn check_secret(field: &str, secret: &str) -> Result<(), String> {
 
 /// Headers that frame or sign the request: a credential sent under one of these names would
 /// corrupt the request or forge its signature.
-fn is_reserved_header(name: &str) -> bool {
+pub fn is_reserved_header(name: &str) -> bool {
     const RESERVED: [&str; 13] = [
         "host",
         "content-length",
@@ -321,7 +322,7 @@ fn is_reserved_header(name: &str) -> bool {
 }
 
 /// RFC 7230 token characters.
-fn is_header_name(name: &str) -> bool {
+pub fn is_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
@@ -366,6 +367,8 @@ pub struct Integration {
     pub secret: Option<Vec<u8>>,
     pub secret_hint: Option<String>,
     pub signing_secret_prefix: Option<String>,
+    /// Custom API only.
+    pub receiver_auth: Option<StoredReceiverAuth>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

@@ -25,6 +25,7 @@ pub(crate) mod operational;
 pub mod ownership;
 pub mod portal;
 pub mod queue;
+pub mod receiver_auth;
 pub mod retention;
 pub(crate) mod retry;
 pub mod signing;

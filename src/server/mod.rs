@@ -161,7 +161,7 @@ impl Core {
             secret_box: secret_box.clone(),
             http,
             providers: ProviderSettings { hubspot_base_url: args.hubspot_base_url.clone(), mail: mail_settings(args, url_policy, extra_ca)? },
-            salesforce_tokens: Default::default(),
+            tokens: Default::default(),
             adapters: Default::default(),
         };
         let (shutdown, shutdown_rx) = watch::channel(false);

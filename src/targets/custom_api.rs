@@ -6,7 +6,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::http::HttpClient;
+use super::receiver::Receiver;
 use super::{ResolveError, SentRequest, Target, Verification, Verify, data_object, sign_request};
 use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
 use crate::domain::integration::{CustomApiConfig, auth_header};
@@ -21,7 +21,7 @@ pub struct CustomApiTarget {
     auth: Option<(HeaderName, HeaderValue)>,
     mapping: Vec<MappingRow>,
     keys: Vec<SigningKey>,
-    http: HttpClient,
+    receiver: Receiver,
 }
 
 impl CustomApiTarget {
@@ -30,7 +30,7 @@ impl CustomApiTarget {
         secret: &str,
         mapping: Vec<MappingRow>,
         keys: Vec<SigningKey>,
-        http: HttpClient,
+        receiver: Receiver,
     ) -> Result<Self, ResolveError> {
         let bad = |what: &str| ResolveError::Config(format!("custom API {what} is not valid"));
         let url = Url::parse(&config.endpoint).map_err(|_| bad("endpoint"))?;
@@ -43,17 +43,17 @@ impl CustomApiTarget {
                 Ok::<_, ResolveError>((name, value))
             })
             .transpose()?;
-        Ok(Self { url, method, auth, mapping, keys, http })
+        Ok(Self { url, method, auth, mapping, keys, receiver })
     }
 
     async fn send(&self, msg_id: &str, body: Value, test: bool) -> AttemptOutcome {
-        self.http.send(&self.url, self.request(msg_id, body, test)).await
+        self.receiver.send(|| Ok((self.url.clone(), self.request(msg_id, body.clone(), test)))).await
     }
 
     /// The request with its authentication and signature.
     fn request(&self, msg_id: &str, body: Value, test: bool) -> reqwest::RequestBuilder {
         let body = body.to_string().into_bytes();
-        let mut request = self.http.request(self.method.clone(), self.url.clone()).header("content-type", "application/json");
+        let mut request = self.receiver.request(self.method.clone(), self.url.clone()).header("content-type", "application/json");
         if let Some((name, value)) = &self.auth {
             request = request.header(name.clone(), value.clone());
         }
@@ -84,7 +84,7 @@ impl Target for CustomApiTarget {
     }
 
     fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
-        self.body(delivery).and_then(|body| SentRequest::of(self.request(&delivery.event.id.to_string(), body, false)))
+        self.body(delivery).and_then(|body| self.receiver.describe(self.request(&delivery.event.id.to_string(), body, false)))
     }
 }
 

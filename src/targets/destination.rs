@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::http::HttpClient;
+use super::receiver::Receiver;
 use super::{ResolveError, SentRequest, Target, data_object, record_object};
 use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
 use crate::domain::destination::Destination;
@@ -16,15 +16,15 @@ pub struct DestinationTarget {
     base: Url,
     method: reqwest::Method,
     params: Vec<QueryParam>,
-    http: HttpClient,
+    receiver: Receiver,
 }
 
 impl DestinationTarget {
-    pub fn new(destination: Destination, http: HttpClient) -> Result<Self, ResolveError> {
+    pub fn new(destination: Destination, receiver: Receiver) -> Result<Self, ResolveError> {
         let base = Url::parse(&destination.url).map_err(|e| ResolveError::Config(format!("destination URL: {e}")))?;
         let method = reqwest::Method::from_bytes(destination.method.as_str().as_bytes())
             .map_err(|e| ResolveError::Config(format!("destination method: {e}")))?;
-        Ok(Self { base, method, params: destination.query_params, http })
+        Ok(Self { base, method, params: destination.query_params, receiver })
     }
 
     /// The record: an activation's row (delivery parameters), or the event's data.
@@ -38,7 +38,7 @@ impl DestinationTarget {
     /// The record's request: base URL, static parameters, then its mapped columns.
     fn request(&self, delivery: &ClaimedDelivery) -> Result<(Url, reqwest::RequestBuilder), AttemptOutcome> {
         let url = request_url(&self.base, &self.params, &Self::record(delivery)?);
-        Ok((url.clone(), self.http.request(self.method.clone(), url)))
+        Ok((url.clone(), self.receiver.request(self.method.clone(), url)))
     }
 }
 
@@ -49,13 +49,10 @@ impl Target for DestinationTarget {
     }
 
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
-        match self.request(delivery) {
-            Ok((url, request)) => self.http.send(&url, request).await,
-            Err(outcome) => outcome,
-        }
+        self.receiver.send(|| self.request(delivery)).await
     }
 
     fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
-        self.request(delivery).and_then(|(_, request)| SentRequest::of(request))
+        self.request(delivery).and_then(|(_, request)| self.receiver.describe(request))
     }
 }

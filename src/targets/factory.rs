@@ -8,14 +8,16 @@ use url::Url;
 
 use crate::domain::ids::TargetId;
 
+use super::receiver::Receiver;
 use super::secrets::signing_keys;
-use super::{Target, Verify, custom_api, destination, http, hubspot, mail, salesforce, webhook};
+use super::{Target, Verify, custom_api, destination, http, hubspot, mail, oauth, salesforce, webhook};
 use crate::crypto::secret_box::{SecretBox, integration_secret_binding, mailer_credentials_binding};
 use crate::domain::fanout::{TargetKind, TargetRef};
 use crate::domain::integration::Integration;
 use crate::domain::integration::IntegrationConfig;
 use crate::domain::mailer::Mailer;
 use crate::domain::mapping::MappingRow;
+use crate::domain::receiver_auth::{AuthSecrets, ReceiverAuth, StoredReceiverAuth};
 use crate::domain::signing::SigningKey;
 use crate::domain::signing::StoredSecret;
 use crate::domain::time::Millis;
@@ -35,7 +37,8 @@ pub struct TargetFactory {
     pub secret_box: SecretBox,
     pub http: http::HttpClient,
     pub providers: ProviderSettings,
-    pub salesforce_tokens: salesforce::TokenCache,
+    /// OAuth 2.0 tokens of every target that needs one (receiver authentication, Salesforce).
+    pub tokens: oauth::TokenCache,
     pub adapters: AdapterCache,
 }
 
@@ -87,6 +90,8 @@ pub struct IntegrationSpec {
     pub mapping: Vec<MappingRow>,
     pub secret: Option<String>,
     pub signing_keys: Vec<SigningKey>,
+    /// Its receiver authentication with the secrets opened (Custom API).
+    pub receiver_auth: Option<(ReceiverAuth, AuthSecrets)>,
 }
 
 impl TargetFactory {
@@ -116,7 +121,8 @@ impl TargetFactory {
             TargetKind::Webhook => {
                 let config = self.store.webhook_target(target.id, now).await?.ok_or(ResolveError::Gone)?;
                 let valid_until = secrets_valid_until(&config.secrets);
-                (Arc::new(webhook::WebhookTarget::new(target.id, config, &self.secret_box, self.http.clone())?), valid_until)
+                let receiver = self.receiver(target.id, self.open_auth(target.id, config.receiver_auth.as_ref())?.as_ref())?;
+                (Arc::new(webhook::WebhookTarget::new(target.id, config, &self.secret_box, receiver)?), valid_until)
             }
             TargetKind::Integration(_) => {
                 let (integration, secrets) = self.store.integration_target(target.id, now).await?.ok_or(ResolveError::Gone)?;
@@ -129,7 +135,8 @@ impl TargetFactory {
             }
             TargetKind::Destination => {
                 let destination = self.store.destination_target(target.id).await?.ok_or(ResolveError::Gone)?;
-                (Arc::new(destination::DestinationTarget::new(destination, self.http.clone())?), Millis::MAX)
+                let receiver = self.receiver(target.id, self.open_auth(target.id, destination.receiver_auth.as_ref())?.as_ref())?;
+                (Arc::new(destination::DestinationTarget::new(destination, receiver)?), Millis::MAX)
             }
         })
     }
@@ -159,6 +166,7 @@ impl TargetFactory {
             .transpose()?;
         Ok(IntegrationSpec {
             id: integration.id,
+            receiver_auth: self.open_auth(integration.id, integration.receiver_auth.as_ref())?,
             config: integration.config,
             mapping: integration.mapping,
             secret,
@@ -166,18 +174,32 @@ impl TargetFactory {
         })
     }
 
+    /// A stored receiver authentication with its secrets opened.
+    pub fn open_auth(&self, id: TargetId, stored: Option<&StoredReceiverAuth>) -> Result<Option<(ReceiverAuth, AuthSecrets)>, ResolveError> {
+        stored.map(|stored| self.secret_box.open_receiver_auth(id, stored).map_err(|e| ResolveError::Config(e.to_string()))).transpose()
+    }
+
+    /// The way to a target's receiver, with its authentication if it has one.
+    fn receiver(&self, id: TargetId, auth: Option<&(ReceiverAuth, AuthSecrets)>) -> Result<Receiver, ResolveError> {
+        match auth {
+            Some((settings, secrets)) => Receiver::new(id, settings, secrets, &self.http, &self.tokens),
+            None => Ok(Receiver::open(self.http.clone())),
+        }
+    }
+
     /// Builds an integration adapter, also for settings not saved yet (Verify Connection).
     pub fn integration(&self, spec: IntegrationSpec) -> Result<Box<dyn Verify>, ResolveError> {
         let secret = spec.secret.unwrap_or_default();
         Ok(match spec.config {
             IntegrationConfig::CustomApi(config) => {
-                Box::new(custom_api::CustomApiTarget::new(config, &secret, spec.mapping, spec.signing_keys, self.http.clone())?)
+                let receiver = self.receiver(spec.id, spec.receiver_auth.as_ref())?;
+                Box::new(custom_api::CustomApiTarget::new(config, &secret, spec.mapping, spec.signing_keys, receiver)?)
             }
             IntegrationConfig::Hubspot(_) => {
                 Box::new(hubspot::HubspotTarget::new(self.providers.hubspot_base_url.clone(), secret, spec.mapping, self.http.clone()))
             }
             IntegrationConfig::Salesforce(config) => {
-                Box::new(salesforce::SalesforceTarget::new(spec.id, config, secret, spec.mapping, self.http.clone(), self.salesforce_tokens.clone())?)
+                Box::new(salesforce::SalesforceTarget::new(spec.id, config, secret, spec.mapping, self.http.clone(), self.tokens.clone())?)
             }
         })
     }

@@ -23,7 +23,15 @@ pub struct HttpSettings {
 #[derive(Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
-    policy: UrlPolicy,
+    settings: std::sync::Arc<HttpSettings>,
+}
+
+/// What one target adds to the TLS of its requests (receiver authentication): a client
+/// certificate with its key (PEM) and CA certificates trusted for it alone (PEM).
+#[derive(Clone, Default)]
+pub struct TargetTls {
+    pub identity_pem: Option<Vec<u8>>,
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// Why a host name gave no address to connect to.
@@ -72,11 +80,24 @@ impl Resolve for GuardedResolver {
 
 impl HttpClient {
     pub fn new(settings: &HttpSettings) -> anyhow::Result<Self> {
+        Self::build(settings, &TargetTls::default())
+    }
+
+    /// A client of one target's own, with its TLS additions and every protection of this one
+    /// (the guarded resolver, no proxies, no redirects, the timeouts, the answer's cap).
+    pub fn for_target(&self, tls: &TargetTls) -> anyhow::Result<Self> {
+        Self::build(&self.settings, tls)
+    }
+
+    fn build(settings: &HttpSettings, tls: &TargetTls) -> anyhow::Result<Self> {
         let mut builder = reqwest::Client::builder();
-        if let Some(pem) = &settings.extra_ca_pem {
+        for pem in settings.extra_ca_pem.iter().chain(&tls.ca_pem) {
             for cert in reqwest::Certificate::from_pem_bundle(pem)? {
                 builder = builder.add_root_certificate(cert);
             }
+        }
+        if let Some(pem) = &tls.identity_pem {
+            builder = builder.identity(reqwest::Identity::from_pem(pem)?);
         }
         let client = builder
             .user_agent(concat!("Switchyard/", env!("CARGO_PKG_VERSION")))
@@ -88,7 +109,7 @@ impl HttpClient {
             .pool_max_idle_per_host(settings.max_idle_per_host)
             .tcp_nodelay(true)
             .build()?;
-        Ok(Self { client, policy: settings.policy })
+        Ok(Self { client, settings: std::sync::Arc::new(settings.clone()) })
     }
 
     pub fn request(&self, method: reqwest::Method, url: Url) -> reqwest::RequestBuilder {
@@ -98,7 +119,7 @@ impl HttpClient {
     /// Re-checks the URL (the policy may be stricter than when it was saved), sends, and
     /// reads at most an excerpt of the answer.
     pub async fn send(&self, url: &Url, request: reqwest::RequestBuilder) -> AttemptOutcome {
-        match self.policy.check_url(url.as_str()) {
+        match self.settings.policy.check_url(url.as_str()) {
             Err(e @ UrlError::BlockedAddress(_)) => AttemptOutcome::Error { kind: ErrorKind::BlockedAddress, message: e.to_string() },
             Err(e) => AttemptOutcome::Error { kind: ErrorKind::InvalidUrl, message: e.to_string() },
             Ok(_) => match request.send().await {

@@ -9,6 +9,8 @@ mod factory;
 pub mod http;
 pub(crate) mod hubspot;
 pub(crate) mod mail;
+pub mod oauth;
+mod receiver;
 pub(crate) mod salesforce;
 mod secrets;
 pub(crate) mod webhook;

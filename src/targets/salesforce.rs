@@ -1,56 +1,31 @@
-//! Salesforce: OAuth 2.0 client-credentials token (cached per integration, renewed once on
-//! 401), then upsert of a Lead or Contact by its external ID field.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+//! Salesforce: OAuth 2.0 client-credentials token (`oauth::TokenClient`: cached per integration,
+//! renewed once on 401), then upsert of a Lead or Contact by its external ID field.
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::domain::ids::TargetId;
 
 use super::http::{HttpClient, with_path};
+use super::oauth::{Token, TokenCache, TokenClient};
 use super::{MASKED, ResolveError, SentRequest, Target, Verification, Verify, data_object};
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
 use crate::domain::integration::SalesforceConfig;
 use crate::domain::mapping::{self, MappingRow};
 use crate::domain::queue::ClaimedDelivery;
+use crate::domain::receiver_auth::token_form;
 
 pub const API_VERSION: &str = "v62.0";
 
-#[derive(Clone)]
-struct Token {
-    access_token: String,
-    instance_url: Url,
-    /// Which credentials it was issued for: a changed secret must not reuse it.
-    credentials: [u8; 32],
-}
-
-/// Tokens by integration. Salesforce states no lifetime, so a token is used until a 401 says
-/// it expired; one refresh at a time per integration.
-#[derive(Clone, Default)]
-pub struct TokenCache(Arc<Mutex<HashMap<TargetId, TokenSlot>>>);
-
-/// One integration's token; its lock is held while the token is refreshed.
-type TokenSlot = Arc<tokio::sync::Mutex<Option<Token>>>;
-
-impl TokenCache {
-    fn slot(&self, integration: TargetId) -> TokenSlot {
-        self.0.lock().expect("lock is never poisoned").entry(integration).or_default().clone()
-    }
-}
-
+/// Salesforce states no token lifetime: a token is used until a 401 says it expired.
 pub struct SalesforceTarget {
-    id: TargetId,
+    /// The login domain: where upserts go until a token names the org's instance.
     login: Url,
     config: SalesforceConfig,
-    consumer_secret: String,
-    credentials: [u8; 32],
     mapping: Vec<MappingRow>,
     http: HttpClient,
-    tokens: TokenCache,
+    tokens: TokenClient,
 }
 
 /// The upsert body: the mapped record without the external ID field (it is in the path).
@@ -72,60 +47,22 @@ impl SalesforceTarget {
         tokens: TokenCache,
     ) -> Result<Self, ResolveError> {
         let login = config.login_url().map_err(ResolveError::Config)?;
-        let credentials = Sha256::digest(format!("{login}\n{}\n{consumer_secret}", config.consumer_key)).into();
-        Ok(Self { id, login, config, consumer_secret, credentials, mapping, http, tokens })
+        let token_url = with_path(&login, "/services/oauth2/token").map_err(|_| ResolveError::Config(format!("{login} takes no token path")))?;
+        let form = token_form(&config.consumer_key, &consumer_secret, None, None);
+        let tokens = TokenClient::new(id, token_url, form, http.clone(), tokens);
+        Ok(Self { login, config, mapping, http, tokens })
     }
 
-    /// The cached token, or a new one when there is none or `stale` is the one cached.
-    async fn token(&self, stale: Option<&str>) -> Result<Token, AttemptOutcome> {
-        let slot = self.tokens.slot(self.id);
-        let mut cached = slot.lock().await;
-        if let Some(token) = cached.as_ref()
-            && token.credentials == self.credentials
-            && Some(token.access_token.as_str()) != stale
-        {
-            return Ok(token.clone());
-        }
-        let token = self.fetch_token().await?;
-        *cached = Some(token.clone());
-        Ok(token)
+    /// The org's address, given with every token.
+    fn instance_url(token: &Token) -> Result<Url, AttemptOutcome> {
+        let url = token.answer.get("instance_url").and_then(Value::as_str).and_then(|u| Url::parse(u).ok());
+        url.ok_or_else(|| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message: "the token response lacks instance_url".into() })
     }
 
-    async fn fetch_token(&self) -> Result<Token, AttemptOutcome> {
-        let url = with_path(&self.login, "/services/oauth2/token")?;
-        let form = [("grant_type", "client_credentials"), ("client_id", &self.config.consumer_key), ("client_secret", &self.consumer_secret)];
-        let request = self.http.request(reqwest::Method::POST, url.clone()).form(&form);
-        match self.http.send(&url, request).await {
-            AttemptOutcome::Response { status: 200, excerpt, .. } => {
-                let body: Value = serde_json::from_str(&excerpt).unwrap_or_default();
-                let parsed = body["access_token"].as_str().zip(body["instance_url"].as_str().and_then(|u| Url::parse(u).ok()));
-                let (access_token, instance_url) = parsed.ok_or_else(|| AttemptOutcome::Error {
-                    kind: ErrorKind::InvalidData,
-                    message: format!("the token response lacks access_token or instance_url: {excerpt}"),
-                })?;
-                Ok(Token { access_token: access_token.to_owned(), instance_url, credentials: self.credentials })
-            }
-            other => Err(other),
-        }
-    }
-
-    async fn upsert(&self, token: &Token, external_id: &str, body: &Map<String, Value>) -> AttemptOutcome {
-        match self.upsert_request(&token.instance_url, &token.access_token, external_id, body) {
-            Ok((url, request)) => self.http.send(&url, request).await,
-            Err(outcome) => outcome,
-        }
-    }
-
-    /// The PATCH that upserts `body` under `external_id` on the instance `instance_url`.
-    fn upsert_request(
-        &self,
-        instance_url: &Url,
-        access_token: &str,
-        external_id: &str,
-        body: &Map<String, Value>,
-    ) -> Result<(Url, reqwest::RequestBuilder), AttemptOutcome> {
-        let mut url = with_path(instance_url, "/")?;
-        // `with_path` succeeded, so the URL has a path to extend: segments are escaped one by one.
+    /// The upsert's URL on the org's instance: the path's segments escaped one by one.
+    fn upsert_url(&self, instance: &Url, external_id: &str) -> Result<Url, AttemptOutcome> {
+        let mut url = with_path(instance, "/")?;
+        // `with_path` succeeded, so the URL has a path to extend.
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.pop_if_empty().extend([
                 "services",
@@ -137,22 +74,13 @@ impl SalesforceTarget {
                 external_id,
             ]);
         }
-        Ok((url.clone(), self.http.request(reqwest::Method::PATCH, url).bearer_auth(access_token).json(body)))
+        Ok(url)
     }
 
     /// The external ID and body of the record an event upserts.
     fn prepare(&self, delivery: &ClaimedDelivery) -> Result<(String, Map<String, Value>), AttemptOutcome> {
         let data = data_object(delivery)?;
         upsert_body(&self.config, &self.mapping, &data).map_err(|message| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message })
-    }
-
-    /// Where upserts go: the instance of the cached token, else the configured domain (which
-    /// a token request answers with, for My Domain orgs).
-    fn known_instance(&self) -> Url {
-        let slot = self.tokens.slot(self.id);
-        let cached =
-            slot.try_lock().ok().and_then(|token| token.as_ref().filter(|t| t.credentials == self.credentials).map(|t| t.instance_url.clone()));
-        cached.unwrap_or_else(|| self.login.clone())
     }
 }
 
@@ -167,18 +95,14 @@ impl Target for SalesforceTarget {
             Ok(prepared) => prepared,
             Err(outcome) => return outcome,
         };
-        let token = match self.token(None).await {
-            Ok(token) => token,
-            Err(outcome) => return outcome,
-        };
-        let outcome = match self.upsert(&token, &external_id, &body).await {
-            // INVALID_SESSION_ID: the cached token expired. Renew once and try once more.
-            AttemptOutcome::Response { status: 401, .. } => match self.token(Some(&token.access_token)).await {
-                Ok(fresh) => self.upsert(&fresh, &external_id, &body).await,
-                Err(outcome) => outcome,
-            },
-            other => other,
-        };
+        // A 401 (INVALID_SESSION_ID) means the cached token expired: the token client renews it once.
+        let outcome = self
+            .tokens
+            .send(&self.http, |token| {
+                let url = self.upsert_url(&Self::instance_url(token)?, &external_id)?;
+                Ok((url.clone(), self.http.request(reqwest::Method::PATCH, url).json(&body)))
+            })
+            .await;
         match outcome {
             AttemptOutcome::Response { status: 300, excerpt, .. } => AttemptOutcome::Error {
                 kind: ErrorKind::InvalidData,
@@ -189,10 +113,12 @@ impl Target for SalesforceTarget {
     }
 
     /// The upsert an attempt sends after its token request (which carries the consumer secret
-    /// and is not shown); the bearer token is masked.
+    /// and is not shown), on the cached token's instance (else the login domain, which My Domain
+    /// orgs are answered with); the bearer token is masked.
     fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
-        self.prepare(delivery)
-            .and_then(|(external_id, body)| SentRequest::of(self.upsert_request(&self.known_instance(), MASKED, &external_id, &body)?.1))
+        let (external_id, body) = self.prepare(delivery)?;
+        let instance = self.tokens.cached().and_then(|token| Self::instance_url(&token).ok()).unwrap_or_else(|| self.login.clone());
+        SentRequest::of(self.http.request(reqwest::Method::PATCH, self.upsert_url(&instance, &external_id)?).bearer_auth(MASKED).json(&body))
     }
 }
 
@@ -201,7 +127,7 @@ impl Verify for SalesforceTarget {
     /// A fresh token proves the domain, consumer key and secret; reading the org's limits
     /// proves the token works for API calls.
     async fn verify(&self) -> Verification {
-        let token = match self.fetch_token().await {
+        let token = match self.tokens.fetch().await {
             Ok(token) => token,
             Err(AttemptOutcome::Response { status, excerpt, .. }) => {
                 let body: Value = serde_json::from_str(&excerpt).unwrap_or_default();
@@ -217,9 +143,11 @@ impl Verify for SalesforceTarget {
             }
             Err(outcome) => return Verification::from_outcome(&outcome),
         };
-        *self.tokens.slot(self.id).lock().await = Some(token.clone());
-        let url = match with_path(&token.instance_url, &format!("/services/data/{API_VERSION}/limits")) {
-            Ok(url) => url,
+        self.tokens.remember(token.clone()).await;
+        let limits = format!("/services/data/{API_VERSION}/limits");
+        let located = Self::instance_url(&token).and_then(|instance| Ok((with_path(&instance, &limits)?, instance)));
+        let (url, instance) = match located {
+            Ok(located) => located,
             Err(outcome) => return Verification::from_outcome(&outcome),
         };
         let request = self.http.request(reqwest::Method::GET, url.clone()).bearer_auth(&token.access_token);
@@ -231,7 +159,7 @@ impl Verify for SalesforceTarget {
                 http_status: Some(403),
             },
             AttemptOutcome::Response { status: 200, .. } => {
-                Verification { ok: true, message: format!("Connected to Salesforce at {}.", token.instance_url), http_status: Some(200) }
+                Verification { ok: true, message: format!("Connected to Salesforce at {instance}."), http_status: Some(200) }
             }
             other => Verification::from_outcome(&other),
         }

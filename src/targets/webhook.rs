@@ -5,7 +5,7 @@ use url::Url;
 
 use crate::domain::ids::TargetId;
 
-use super::http::HttpClient;
+use super::receiver::Receiver;
 use super::{ResolveError, SentRequest, Target, sign_request, signing_keys};
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
@@ -17,17 +17,17 @@ use crate::domain::signing::SigningKey;
 pub struct WebhookTarget {
     url: Url,
     keys: Vec<SigningKey>,
-    http: HttpClient,
+    receiver: Receiver,
 }
 
 impl WebhookTarget {
-    pub fn new(id: TargetId, config: WebhookTargetConfig, secret_box: &SecretBox, http: HttpClient) -> Result<Self, ResolveError> {
+    pub fn new(id: TargetId, config: WebhookTargetConfig, secret_box: &SecretBox, receiver: Receiver) -> Result<Self, ResolveError> {
         let url = Url::parse(&config.url).map_err(|e| ResolveError::Config(format!("endpoint {id} has a bad URL: {e}")))?;
         let keys = signing_keys(&config.secrets, secret_box)?;
         if keys.is_empty() {
             return Err(ResolveError::Config(format!("endpoint {id} has no valid signing secret")));
         }
-        Ok(Self { url, keys, http })
+        Ok(Self { url, keys, receiver })
     }
 
     /// The signed POST of the event envelope.
@@ -35,7 +35,7 @@ impl WebhookTarget {
         let event = &delivery.event;
         let body = webhook_body(&event.event_type, event.created_at, &event.data);
         // The id stays the same across retries: receivers dedupe on it.
-        let request = self.http.request(reqwest::Method::POST, self.url.clone()).header("content-type", "application/json");
+        let request = self.receiver.request(reqwest::Method::POST, self.url.clone()).header("content-type", "application/json");
         sign_request(request, &self.keys, &event.id.to_string(), body.as_bytes()).body(body)
     }
 }
@@ -47,10 +47,10 @@ impl Target for WebhookTarget {
     }
 
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
-        self.http.send(&self.url, self.request(delivery)).await
+        self.receiver.send(|| Ok((self.url.clone(), self.request(delivery)))).await
     }
 
     fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
-        SentRequest::of(self.request(delivery))
+        self.receiver.describe(self.request(delivery))
     }
 }

@@ -24,6 +24,7 @@ mod postgres_faults;
 mod postgres_nodes;
 mod postgres_restart;
 mod pull_api;
+mod receiver_auth;
 mod store_conformance;
 mod throttling;
 mod webhooks_api;

@@ -27,6 +27,7 @@ use switchyard::domain::ownership::NodeInfo;
 use switchyard::domain::ownership::Ordering;
 use switchyard::domain::portal::{PortalSession, Theme};
 use switchyard::domain::queue::{AttemptResult, ClaimOrder, ClaimedDelivery};
+use switchyard::domain::receiver_auth::{ReceiverAuth, StaticHeader, StoredReceiverAuth};
 use switchyard::domain::signing::StoredSecret;
 use switchyard::domain::task::Task;
 use switchyard::domain::time::{Millis, now_ms};
@@ -99,6 +100,7 @@ async fn limited_endpoint(store: &dyn Store, account: AccountId, events: &[&str]
         is_active: true,
         rate_limit,
         ordering: Ordering::Unordered,
+        receiver_auth: None,
         created_at: now,
         updated_at: now,
     };
@@ -494,6 +496,35 @@ async fn concurrent_claims_never_share_a_delivery() {
     }
 }
 
+/// Receiver authentication as a target stores it: settings and sealed secrets (opaque here).
+fn receiver_auth(tenant: &str) -> StoredReceiverAuth {
+    let settings = ReceiverAuth {
+        headers: vec![StaticHeader { name: "X-Tenant".into(), value: Some(tenant.into()), sensitive: false, value_hint: None }],
+        ca_certificate_pem: Some("-----BEGIN CERTIFICATE-----".into()),
+        ..Default::default()
+    };
+    StoredReceiverAuth { settings, sealed_secrets: tenant.as_bytes().to_vec() }
+}
+
+#[tokio::test]
+async fn receiver_auth_is_stored_with_its_target() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let id = endpoint(store.as_ref(), acct, &["contact.created"]).await;
+        let mut ep = store.get_endpoint(acct, id).await.unwrap().unwrap();
+        assert_eq!(ep.receiver_auth, None, "{name}");
+        ep.receiver_auth = Some(receiver_auth("acme"));
+        ep.updated_at += 1;
+        assert!(store.update_endpoint(&ep).await.unwrap(), "{name}");
+        assert_eq!(store.get_endpoint(acct, id).await.unwrap().unwrap().receiver_auth, ep.receiver_auth, "{name}");
+        let settings = store.webhook_target(id, now_ms()).await.unwrap().unwrap();
+        assert_eq!(settings.receiver_auth, ep.receiver_auth, "{name}: the adapter gets it");
+        ep.receiver_auth = None;
+        assert!(store.update_endpoint(&ep).await.unwrap(), "{name}");
+        assert_eq!(store.webhook_target(id, now_ms()).await.unwrap().unwrap().receiver_auth, None, "{name}: removed");
+    }
+}
+
 #[tokio::test]
 async fn integrations_destinations_and_activations() {
     for (name, store, _dir) in stores().await {
@@ -514,12 +545,20 @@ async fn integrations_destinations_and_activations() {
             secret: Some(vec![7, 7]),
             secret_hint: Some("pat-…".into()),
             signing_secret_prefix: None,
+            receiver_auth: None,
             created_at: now,
             updated_at: now,
         };
         store.insert_integration(&integration, None).await.unwrap();
         assert_eq!(store.get_integration(acct, integration.id).await.unwrap(), Some(integration.clone()), "{name}");
-        let renamed = Integration { name: "CRM".into(), is_active: false, rate_limit: Some(3), updated_at: now + 1, ..integration.clone() };
+        let renamed = Integration {
+            name: "CRM".into(),
+            is_active: false,
+            rate_limit: Some(3),
+            receiver_auth: Some(receiver_auth("integration")),
+            updated_at: now + 1,
+            ..integration.clone()
+        };
         assert!(store.update_integration(&renamed).await.unwrap(), "{name}");
         assert!(!store.update_integration(&Integration { account_id: other, ..renamed.clone() }).await.unwrap(), "{name}: not another account's");
         assert_eq!(store.list_integrations(acct).await.unwrap(), vec![renamed.clone()], "{name}");
@@ -539,13 +578,19 @@ async fn integrations_destinations_and_activations() {
             workspaces: WorkspaceScope::All,
             is_active: true,
             rate_limit: None,
+            receiver_auth: Some(receiver_auth("destination")),
             created_at: now,
             updated_at: now,
         };
         store.insert_destination(&destination).await.unwrap();
         assert_eq!(store.destination_target(destination.id).await.unwrap(), Some(destination.clone()), "{name}");
-        let moved =
-            Destination { url: "https://example.com/other".into(), method: DestinationMethod::Patch, updated_at: now + 1, ..destination.clone() };
+        let moved = Destination {
+            url: "https://example.com/other".into(),
+            method: DestinationMethod::Patch,
+            receiver_auth: None,
+            updated_at: now + 1,
+            ..destination.clone()
+        };
         assert!(store.update_destination(&moved).await.unwrap(), "{name}");
         assert!(!store.update_destination(&Destination { account_id: other, ..moved.clone() }).await.unwrap(), "{name}");
         assert_eq!(store.list_destinations(acct).await.unwrap(), vec![moved.clone()], "{name}");
@@ -760,6 +805,7 @@ async fn retention_deletes_activation_records_once_settled() {
             workspaces: WorkspaceScope::All,
             is_active: true,
             rate_limit: None,
+            receiver_auth: None,
             created_at: now,
             updated_at: now,
         };

@@ -64,6 +64,8 @@ export function showFormError(form, error, fieldsByCode = {}) {
   const [editor, n] = mappingRow ? [form.querySelector("[data-field=mapping]"), Number(mappingRow[1])]
     : rule ? [form.querySelector("[data-field=rules]"), Number(rule[1]) + 1] : [null, 0];
   if (editor?.markRow?.(n, error.message)) return;
+  // "receiver_auth: headers[0]: …", "receiver_auth.oauth2.token_url: …": the Authentication section's field.
+  if (/^receiver_auth[:.]/.test(error.message) && form.querySelector("[data-field=receiver_auth]")?.markError?.(error.message)) return;
   const named = Object.entries(fieldsByCode).find(([code]) => code === error.code);
   let target = named ? form.querySelector(`[data-field="${named[1]}"]`) : null;
   if (!target) {

@@ -6,6 +6,7 @@ import { api, upload } from "../lib/api.js";
 import { app, clearErrors, field, formError, h, nextId, pageHead, select, showFormError, textInput, TRASH_ICON } from "../lib/dom.js";
 import { closeModal, confirmThen, openModal } from "../lib/modal.js";
 import { cell, confirmWorkspaces, deliveriesLink, eventChecks, workspaceToggles } from "../lib/parts.js";
+import { receiverAuthEditor } from "../lib/receiver-auth.js";
 import { go, render } from "../lib/router.js";
 import { eventTypes, inCurrentWorkspace } from "../lib/session.js";
 import { activationRow, historyTable } from "./activations.js";
@@ -222,6 +223,7 @@ function showDestinationForm(existing) {
     refreshPreview();
   });
   const events = eventChecks(d.events, "Triggered by");
+  const auth = receiverAuthEditor(d.receiver_auth);
   const workspaces = workspaceToggles(existing);
   const active = h("input", { type: "checkbox", role: "switch", checked: existing ? existing.is_active : true });
 
@@ -237,7 +239,7 @@ function showDestinationForm(existing) {
     h("fieldset", { class: "preview-box" }, h("legend", {}, "Preview"),
       field("Sample record (JSON)", sample, { name: "sample", hint: "Not saved: only for the preview below." }),
       h("div", { class: "field" }, h("span", { class: "label", id: "preview-label" }, "Request for this record"), preview)),
-    events.el, workspaces.el,
+    auth.el, events.el, workspaces.el,
     h("label", { class: "switch" }, "Active", active),
     h("div", { class: "form-actions" },
       h("button", { type: "submit", class: "primary" }, "Save Changes"),
@@ -254,6 +256,7 @@ function showDestinationForm(existing) {
       events: events.value(),
       is_active: active.checked,
       rate_limit: rateLimit.value ? Number(rateLimit.value) : null,
+      receiver_auth: auth.value(),
       ...workspaces.value(),
     };
     confirmWorkspaces(body, async () => {

@@ -4,6 +4,7 @@ import { api } from "../lib/api.js";
 import { app, clearErrors, field, formError, h, pageHead, select, showFormError, textInput } from "../lib/dom.js";
 import { closeModal, confirmThen, openModal } from "../lib/modal.js";
 import { confirmWorkspaces, deliveriesLink, eventChecks, mappingEditor, workspaceToggles } from "../lib/parts.js";
+import { receiverAuthEditor } from "../lib/receiver-auth.js";
 import { go, render } from "../lib/router.js";
 import { cache, eventTypes, inCurrentWorkspace, integrationKinds, sourceFields } from "../lib/session.js";
 
@@ -70,6 +71,8 @@ function showIntegrationForm(kind, existing) {
   const secret = h("input", { type: "password", autocomplete: "off", placeholder: existing?.secret_hint ? `Stored (${existing.secret_hint}) — leave empty to keep` : "" });
   const parts = [field("Integration Name", name, { name: "name" })];
   const inputs = {};
+  // Custom API only: how its requests authenticate besides the API key.
+  let receiverAuth = null;
   if (kind === "custom_api") {
     inputs.endpoint = h("input", { type: "url", value: config.endpoint || "", placeholder: "https://api.example.com/webhook" });
     inputs.method = select([["POST", "POST"], ["PUT", "PUT"], ["PATCH", "PATCH"]], config.method || "POST");
@@ -87,10 +90,12 @@ function showIntegrationForm(kind, existing) {
     };
     inputs.auth_type.addEventListener("change", toggleAuth);
     toggleAuth();
+    receiverAuth = receiverAuthEditor(existing?.receiver_auth);
     parts.push(field("API Endpoint", inputs.endpoint, { name: "endpoint", hint: "Must be an HTTPS endpoint." }),
       h("div", { class: "grid2" }, field("HTTP Method", inputs.method, { name: "method" }), field("API Key Type", inputs.auth_type, { name: "auth_type" })),
       headerField,
-      keyField);
+      keyField,
+      receiverAuth.el);
   } else if (kind === "hubspot") {
     parts.push(field("API Key / Access Token", secret, { name: "secret", hint: "A HubSpot Private App access token (Settings → Integrations → Private Apps)." }));
   } else {
@@ -116,6 +121,7 @@ function showIntegrationForm(kind, existing) {
 
   const usesSecret = () => kind !== "custom_api" || inputs.auth_type.value !== "none";
   const secretValue = () => (secret.value && usesSecret() ? { secret: secret.value } : {});
+  const authValue = () => (receiverAuth ? { receiver_auth: receiverAuth.value() } : {});
   const verifyResult = h("div", { role: "status", "aria-live": "polite", "data-role": "verify-result" });
   const verify = h("button", { type: "button" }, "Verify Connection");
   verify.addEventListener("click", async () => {
@@ -123,7 +129,7 @@ function showIntegrationForm(kind, existing) {
     verifyResult.className = "notice";
     verifyResult.textContent = "Checking…";
     try {
-      const body = { config: configValue(), ...secretValue() };
+      const body = { config: configValue(), ...secretValue(), ...authValue() };
       const result = await api("integrations-verify", existing ? { id: existing.id, ...body } : { kind, ...body });
       verifyResult.className = `notice ${result.ok ? "ok" : "bad"}`;
       verifyResult.textContent = result.message;
@@ -181,6 +187,7 @@ function showIntegrationForm(kind, existing) {
       is_active: active.checked,
       ...workspaces.value(),
       ...secretValue(),
+      ...authValue(),
     };
     confirmWorkspaces(body, async () => {
       try {

@@ -4,6 +4,7 @@ import { api } from "../lib/api.js";
 import { clearErrors, field, formError, h, pageHead, showFormError, textInput, time } from "../lib/dom.js";
 import { closeModal, confirmThen, openModal } from "../lib/modal.js";
 import { confirmWorkspaces, deliveriesLink, eventChecks, workspaceToggles } from "../lib/parts.js";
+import { receiverAuthEditor } from "../lib/receiver-auth.js";
 import { render } from "../lib/router.js";
 import { eventTypes } from "../lib/session.js";
 
@@ -67,14 +68,15 @@ function healthNotice(endpoint, health) {
   return null;
 }
 
-/** Adds an endpoint, or edits one (URL, description, events, workspaces, rate limit) with its
- * health shown. */
+/** Adds an endpoint, or edits one (URL, description, events, workspaces, rate limit,
+ * authentication) with its health shown. */
 function showEndpointForm(existing, stats) {
   const e = existing || { url: "", description: "", events: [], rate_limit: null };
   const workspaces = workspaceToggles(existing);
   const url = h("input", { type: "url", value: e.url, placeholder: "https://your-app.com/webhooks" });
   const description = textInput(e.description);
   const events = eventChecks(e.events, "Events to send");
+  const auth = receiverAuthEditor(e.receiver_auth);
   const rateLimit = h("input", { type: "number", min: "1", max: "100000", value: e.rate_limit ?? "", placeholder: "No limit" });
   const form = h("form", { class: "panel", novalidate: true }, formError(),
     existing && stats ? h("div", { class: "health-box" }, healthNotice(existing, stats.health)
@@ -84,13 +86,20 @@ function showEndpointForm(existing, stats) {
     field("Rate limit (requests per second)", rateLimit, { name: "rate_limit", hint: "Optional; empty for no limit." }),
     events.el,
     workspaces.el,
+    auth.el,
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary" }, existing ? "Save Changes" : "Create endpoint"),
       h("button", { type: "button", onclick: closeModal }, "Cancel")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
-    const body = { url: url.value.trim(), description: description.value, events: events.value(),
-      rate_limit: rateLimit.value ? Number(rateLimit.value) : null, ...workspaces.value() };
+    const body = {
+      url: url.value.trim(),
+      description: description.value,
+      events: events.value(),
+      rate_limit: rateLimit.value ? Number(rateLimit.value) : null,
+      receiver_auth: auth.value(),
+      ...workspaces.value(),
+    };
     confirmWorkspaces(body, async () => {
       try {
         if (existing) {

@@ -35,6 +35,7 @@ pub(super) use crate::domain::mailer::MailerProvider;
 pub(super) use crate::domain::operational::OPERATIONAL_EVENT_TYPES;
 pub(super) use crate::domain::ownership::{self, LastOwner, Ordering};
 pub(super) use crate::domain::ownership::{NodeInfo, OwnedTarget};
+pub(super) use crate::domain::receiver_auth::StoredReceiverAuth;
 pub(super) use crate::domain::queue::{Accepted, AttemptResult, ClaimOrder, Claimed, ClaimedDelivery, Cycle};
 pub(super) use crate::domain::retention::EXPIRED_DATA;
 pub(super) use crate::domain::signing::MAX_OLD_SECRETS;

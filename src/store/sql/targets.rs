@@ -31,7 +31,7 @@ impl Backend {
 }
 
 const ENDPOINT_COLUMNS: &str = "t.id, t.account_id, w.created_by, w.url, w.description, w.secret_prefix, \
-     t.events, t.workspaces, t.is_active, t.rate_limit, t.ordering, t.created_at, t.updated_at \
+     t.events, t.workspaces, t.is_active, t.rate_limit, t.ordering, t.receiver_auth, t.receiver_auth_ciphertext, t.created_at, t.updated_at \
      FROM targets t JOIN webhook_endpoints w ON w.target_id = t.id";
 
 fn endpoint_target_row(ep: &Endpoint) -> TargetRow<'_> {
@@ -44,6 +44,7 @@ fn endpoint_target_row(ep: &Endpoint) -> TargetRow<'_> {
         is_active: ep.is_active,
         rate_limit: ep.rate_limit,
         ordering: ep.ordering,
+        receiver_auth: ep.receiver_auth.as_ref(),
         created_at: ep.created_at,
         updated_at: ep.updated_at,
     }
@@ -62,9 +63,27 @@ fn endpoint_from_row(row: &DbRow) -> StoreResult<Endpoint> {
         is_active: row.try_get("is_active")?,
         rate_limit: rate_limit_col(row)?,
         ordering: ordering_col(row)?,
+        receiver_auth: receiver_auth_col(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+/// A target's receiver authentication: its settings (JSON) and sealed secrets, both or neither.
+fn receiver_auth_col(row: &DbRow) -> StoreResult<Option<StoredReceiverAuth>> {
+    let settings: Option<String> = row.try_get("receiver_auth")?;
+    let sealed_secrets: Option<Vec<u8>> = row.try_get("receiver_auth_ciphertext")?;
+    settings
+        .zip(sealed_secrets)
+        .map(|(settings, sealed_secrets)| {
+            let settings = serde_json::from_str(&settings).map_err(|e| StoreError::Internal(format!("bad JSON in receiver_auth: {e}")))?;
+            Ok(StoredReceiverAuth { settings, sealed_secrets })
+        })
+        .transpose()
+}
+
+fn receiver_auth_json(auth: Option<&StoredReceiverAuth>) -> Option<String> {
+    auth.map(|a| serde_json::to_string(&a.settings).expect("settings serialize"))
 }
 
 /// The `targets` columns every kind shares.
@@ -77,14 +96,15 @@ struct TargetRow<'a> {
     is_active: bool,
     rate_limit: Option<u32>,
     ordering: Ordering,
+    receiver_auth: Option<&'a StoredReceiverAuth>,
     created_at: Millis,
     updated_at: Millis,
 }
 
 async fn insert_target(tx: &mut Tx, t: &TargetRow<'_>) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO targets (id, account_id, kind, events, workspaces, is_active, created_at, updated_at, rate_limit, ordering) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO targets (id, account_id, kind, events, workspaces, is_active, created_at, updated_at, rate_limit, ordering, \
+         receiver_auth, receiver_auth_ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(t.id.to_string())
     .bind(t.account_id.to_string())
@@ -96,6 +116,8 @@ async fn insert_target(tx: &mut Tx, t: &TargetRow<'_>) -> StoreResult<()> {
     .bind(t.updated_at)
     .bind(t.rate_limit.map(i64::from))
     .bind(t.ordering.as_str())
+    .bind(receiver_auth_json(t.receiver_auth))
+    .bind(t.receiver_auth.map(|a| &a.sealed_secrets))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -106,6 +128,7 @@ async fn update_target(tx: &mut Tx, t: &TargetRow<'_>) -> StoreResult<bool> {
     let done = sqlx::query(
         // Switching a target on clears its failure streak and why it was switched off.
         "UPDATE targets SET events = $1, workspaces = $2, is_active = $3, updated_at = $4, rate_limit = $8, ordering = $9, \
+         receiver_auth = $10, receiver_auth_ciphertext = $11, \
          failure_streak = CASE WHEN $3 AND NOT targets.is_active THEN 0 ELSE targets.failure_streak END, \
          failing_since = CASE WHEN $3 AND NOT targets.is_active THEN NULL ELSE targets.failing_since END, \
          disabled_reason = CASE WHEN $3 THEN NULL ELSE targets.disabled_reason END \
@@ -120,6 +143,8 @@ async fn update_target(tx: &mut Tx, t: &TargetRow<'_>) -> StoreResult<bool> {
     .bind(t.kind.as_str())
     .bind(t.rate_limit.map(i64::from))
     .bind(t.ordering.as_str())
+    .bind(receiver_auth_json(t.receiver_auth))
+    .bind(t.receiver_auth.map(|a| &a.sealed_secrets))
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -158,6 +183,7 @@ async fn valid_signing_secrets(pool: &sqlx::Pool<Db>, target: TargetId, now: Mil
 }
 
 const INTEGRATION_COLUMNS: &str = "t.id, t.account_id, t.kind, t.events, t.workspaces, t.is_active, t.rate_limit, t.ordering, t.created_at, t.updated_at, \
+     t.receiver_auth, t.receiver_auth_ciphertext, \
      i.name, i.config, i.mapping, i.secret_ciphertext, i.secret_hint, i.signing_secret_prefix \
      FROM targets t JOIN integrations i ON i.target_id = t.id";
 
@@ -179,6 +205,7 @@ fn integration_from_row(row: &DbRow) -> StoreResult<Integration> {
         secret: row.try_get("secret_ciphertext")?,
         secret_hint: row.try_get("secret_hint")?,
         signing_secret_prefix: row.try_get("signing_secret_prefix")?,
+        receiver_auth: receiver_auth_col(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -194,6 +221,7 @@ fn integration_target_row(i: &Integration) -> TargetRow<'_> {
         is_active: i.is_active,
         rate_limit: i.rate_limit,
         ordering: i.ordering,
+        receiver_auth: i.receiver_auth.as_ref(),
         created_at: i.created_at,
         updated_at: i.updated_at,
     }
@@ -245,6 +273,7 @@ fn mailer_target_row<'a>(m: &'a Mailer, events: &'a [String]) -> TargetRow<'a> {
         is_active: m.is_active,
         rate_limit: m.rate_limit,
         ordering: Ordering::Unordered,
+        receiver_auth: None,
         created_at: m.created_at,
         updated_at: m.updated_at,
     }
@@ -281,6 +310,7 @@ async fn write_mailer_settings(tx: &mut Tx, m: &Mailer, insert: bool) -> StoreRe
 }
 
 const DESTINATION_COLUMNS: &str = "t.id, t.account_id, t.events, t.workspaces, t.is_active, t.rate_limit, t.created_at, t.updated_at, \
+     t.receiver_auth, t.receiver_auth_ciphertext, \
      d.name, d.url, d.method, d.query_params FROM targets t JOIN destinations d ON d.target_id = t.id";
 
 fn destination_from_row(row: &DbRow) -> StoreResult<Destination> {
@@ -296,6 +326,7 @@ fn destination_from_row(row: &DbRow) -> StoreResult<Destination> {
         workspaces: workspaces_from_json(row.try_get("workspaces")?)?,
         is_active: row.try_get("is_active")?,
         rate_limit: rate_limit_col(row)?,
+        receiver_auth: receiver_auth_col(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -311,6 +342,7 @@ fn destination_target_row(d: &Destination) -> TargetRow<'_> {
         is_active: d.is_active,
         rate_limit: d.rate_limit,
         ordering: Ordering::Unordered,
+        receiver_auth: d.receiver_auth.as_ref(),
         created_at: d.created_at,
         updated_at: d.updated_at,
     }
@@ -592,13 +624,18 @@ impl TargetStore for Backend {
 #[async_trait]
 impl TargetSettings for Backend {
     async fn webhook_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<WebhookTargetConfig>> {
-        let Some(row) =
-            sqlx::query("SELECT url FROM webhook_endpoints WHERE target_id = $1").bind(id.to_string()).fetch_optional(&self.reader).await?
+        let Some(row) = sqlx::query(
+            "SELECT w.url, t.receiver_auth, t.receiver_auth_ciphertext FROM webhook_endpoints w JOIN targets t ON t.id = w.target_id \
+             WHERE w.target_id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?
         else {
             return Ok(None);
         };
         let secrets = valid_signing_secrets(&self.reader, id, now).await?;
-        Ok(Some(WebhookTargetConfig { url: row.try_get("url")?, secrets }))
+        Ok(Some(WebhookTargetConfig { url: row.try_get("url")?, secrets, receiver_auth: receiver_auth_col(&row)? }))
     }
 
     async fn integration_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>> {

@@ -234,3 +234,62 @@ impl FakeSalesforce {
         self.state.lock().unwrap().valid_tokens.clear();
     }
 }
+
+// ---------------------------------------------------------------- OAuth 2.0 token endpoint
+
+/// An OAuth 2.0 authorization server's token endpoint (client credentials, RFC 6749 §4.4): it
+/// checks the client, records each request's form and hands out tokens receivers ask it about.
+#[derive(Default)]
+pub struct TokenState {
+    pub client_id: String,
+    pub client_secret: String,
+    /// The `expires_in` of tokens issued next.
+    pub expires_in: u64,
+    pub forms: Vec<HashMap<String, String>>,
+    valid: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct FakeTokenEndpoint {
+    pub url: String,
+    pub state: Arc<Mutex<TokenState>>,
+}
+
+async fn issue_token(State(state): State<Arc<Mutex<TokenState>>>, body: String) -> Response {
+    let mut state = state.lock().unwrap();
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    state.forms.push(form.clone());
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "unsupported_grant_type"}))).into_response();
+    }
+    if form.get("client_id") != Some(&state.client_id) || form.get("client_secret") != Some(&state.client_secret) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client"}))).into_response();
+    }
+    let token = format!("at-{}", uuid::Uuid::new_v4().simple());
+    state.valid.push(token.clone());
+    Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": state.expires_in})).into_response()
+}
+
+impl FakeTokenEndpoint {
+    pub async fn start(client_id: &str, client_secret: &str, expires_in: u64) -> Self {
+        let state =
+            Arc::new(Mutex::new(TokenState { client_id: client_id.into(), client_secret: client_secret.into(), expires_in, ..Default::default() }));
+        let base = serve(axum::Router::new().route("/oauth/token", post(issue_token)).with_state(state.clone())).await;
+        Self { url: format!("{base}/oauth/token"), state }
+    }
+
+    /// How many tokens were asked for.
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().forms.len()
+    }
+
+    /// Whether a request's `Authorization` carries a token this endpoint issued and did not revoke.
+    pub fn authorizes(&self, headers: &HeaderMap) -> bool {
+        bearer(headers).is_some_and(|token| self.state.lock().unwrap().valid.contains(&token))
+    }
+
+    /// Every token issued so far stops working, as when the receiver rotates its keys.
+    pub fn revoke_all(&self) {
+        self.state.lock().unwrap().valid.clear();
+    }
+}

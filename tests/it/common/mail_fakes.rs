@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+use super::pki::TestCa;
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
@@ -315,60 +317,22 @@ pub struct SmtpServer {
     out: PathBuf,
     child: Child,
     _dir: tempfile::TempDir,
+    _ca: TestCa,
 }
 
 impl SmtpServer {
     /// `mode`: starttls, tls or plain. With a user, AUTH is required.
     pub fn start(mode: &str, user: Option<(&str, &str)>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
         // A test CA (trusted by the server under test) and a certificate for localhost it signs.
-        let (cert, key) = (dir.path().join("ca.pem"), dir.path().join("leaf-key.pem"));
-        let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl").args(args).output().expect("openssl makes the test certificates");
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=Switchyard test CA",
-            "-keyout",
-            &path("ca-key.pem"),
-            "-out",
-            &path("ca.pem"),
-        ]);
-        run(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", &path("leaf-key.pem"), "-out", &path("leaf.csr")]);
-        std::fs::write(dir.path().join("leaf.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &path("leaf.csr"),
-            "-CA",
-            &path("ca.pem"),
-            "-CAkey",
-            &path("ca-key.pem"),
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            &path("leaf.ext"),
-            "-out",
-            &path("leaf.pem"),
-        ]);
-        let leaf = dir.path().join("leaf.pem");
+        let ca = TestCa::new("Switchyard test CA");
+        let leaf = ca.server("localhost");
+        let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let out = dir.path().join("received.jsonl");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
         let mut command = Command::new("python3");
         command.arg(script).args(["--port", &port.to_string(), "--mode", mode, "--out"]).arg(&out);
-        command.arg("--cert").arg(&leaf).arg("--key").arg(&key);
+        command.arg("--cert").arg(&leaf.cert).arg("--key").arg(&leaf.key);
         if let Some((login, password)) = user {
             command.args(["--user", login, "--password", password]);
         }
@@ -376,7 +340,7 @@ impl SmtpServer {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "READY", "the SMTP server needs aiosmtpd: python3 -m pip install aiosmtpd");
-        Self { port, cert, out, child, _dir: dir }
+        Self { port, cert: ca.cert.clone(), out, child, _dir: dir, _ca: ca }
     }
 
     /// Messages received so far.

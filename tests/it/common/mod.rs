@@ -4,6 +4,7 @@
 pub mod fakes;
 pub mod fleet;
 pub mod mail_fakes;
+pub mod pki;
 pub mod turns;
 
 use std::sync::{Arc, Mutex};
@@ -282,6 +283,29 @@ impl Received {
     }
 }
 
+/// The receiver's app: records every request and answers as `respond` says.
+fn recording(
+    respond: impl Fn(usize, &HeaderMap, &Bytes) -> (u16, Vec<(&'static str, String)>) + Send + Sync + 'static,
+) -> (axum::Router, Arc<Mutex<Vec<Received>>>) {
+    let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let respond: Arc<Responder> = Arc::new(respond);
+    let log = received.clone();
+    let app = axum::Router::new().fallback(move |method: axum::http::Method, uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+        let (log, respond) = (log.clone(), respond.clone());
+        async move {
+            let mut seen = log.lock().unwrap();
+            let (status, extra) = respond(seen.len(), &headers, &body);
+            seen.push(Received { method: method.to_string(), uri: uri.to_string(), headers, body });
+            let mut response = axum::response::Response::builder().status(status);
+            for (name, value) in extra {
+                response = response.header(name, value);
+            }
+            response.body(axum::body::Body::from("receiver says hi")).unwrap()
+        }
+    });
+    (app, received)
+}
+
 type Responder = dyn Fn(usize, &HeaderMap, &Bytes) -> (u16, Vec<(&'static str, String)>) + Send + Sync;
 
 /// A webhook receiver on 127.0.0.1 that records every request and answers as told.
@@ -293,26 +317,35 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(respond: impl Fn(usize, &HeaderMap, &Bytes) -> (u16, Vec<(&'static str, String)>) + Send + Sync + 'static) -> Self {
-        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let respond: Arc<Responder> = Arc::new(respond);
-        let log = received.clone();
-        let app = axum::Router::new().fallback(move |method: axum::http::Method, uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
-            let (log, respond) = (log.clone(), respond.clone());
-            async move {
-                let mut seen = log.lock().unwrap();
-                let (status, extra) = respond(seen.len(), &headers, &body);
-                seen.push(Received { method: method.to_string(), uri: uri.to_string(), headers, body });
-                let mut response = axum::response::Response::builder().status(status);
-                for (name, value) in extra {
-                    response = response.header(name, value);
-                }
-                response.body(axum::body::Body::from("receiver says hi")).unwrap()
-            }
-        });
+        let (app, received) = recording(respond);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { url: format!("http://{addr}/hook"), received }
+    }
+
+    /// The same receiver over HTTPS (`https://127.0.0.1:<port>/hook`) with this TLS configuration:
+    /// connections whose handshake fails are dropped, as a real server's are.
+    pub async fn start_tls(
+        tls: Arc<rustls::ServerConfig>,
+        respond: impl Fn(usize, &HeaderMap, &Bytes) -> (u16, Vec<(&'static str, String)>) + Send + Sync + 'static,
+    ) -> Self {
+        let (app, received) = recording(respond);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(tcp).await else { return };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                });
+            }
+        });
+        Self { url: format!("https://{addr}/hook"), received }
     }
 
     /// Answers every request with `status`.
