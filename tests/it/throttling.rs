@@ -5,7 +5,7 @@
 use crate::common;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
 use common::{Receiver, TestServer, assert_error, eventually};
@@ -83,12 +83,14 @@ async fn every_kind_of_target_takes_a_rate_limit() {
     server.stop().await;
 }
 
-/// A receiver that notes when each request arrived.
-async fn clocked_receiver() -> (Receiver, Arc<Mutex<Vec<Instant>>>) {
-    let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
+/// A receiver that notes when each request arrived, on the wall clock: the one rate windows are
+/// kept on (nodes share it through the database). A machine's wall clock may be slewed against
+/// its monotonic clock (by 0.5% on one CI machine), so arrivals are measured on the same clock.
+async fn clocked_receiver() -> (Receiver, Arc<Mutex<Vec<SystemTime>>>) {
+    let arrivals: Arc<Mutex<Vec<SystemTime>>> = Arc::default();
     let log = arrivals.clone();
     let receiver = Receiver::start(move |_, _, _| {
-        log.lock().unwrap().push(Instant::now());
+        log.lock().unwrap().push(SystemTime::now());
         (204, vec![])
     })
     .await;
@@ -97,14 +99,19 @@ async fn clocked_receiver() -> (Receiver, Arc<Mutex<Vec<Instant>>>) {
 
 /// The most arrivals in any window of `window`: a busiest window can always be moved to start at
 /// an arrival, so it is enough to look at those.
-fn busiest(arrivals: &[Instant], window: Duration) -> usize {
+fn busiest(arrivals: &[SystemTime], window: Duration) -> usize {
     (0..arrivals.len()).map(|i| arrivals[i..].iter().take_while(|a| **a < arrivals[i] + window).count()).max().unwrap_or(0)
 }
 
 /// The shortest time taken by `n + 1` consecutive arrivals: at least a second when no one-second
 /// window holds more than `n`.
-fn shortest_span(arrivals: &[Instant], n: usize) -> Option<Duration> {
-    arrivals.windows(n + 1).map(|w| w[n] - w[0]).min()
+fn shortest_span(arrivals: &[SystemTime], n: usize) -> Option<Duration> {
+    arrivals.windows(n + 1).map(|w| since(w[0], w[n])).min()
+}
+
+/// The time from `start` to `end` on the wall clock (none if it stepped back).
+fn since(start: SystemTime, end: SystemTime) -> Duration {
+    end.duration_since(start).unwrap_or_default()
 }
 
 const LIMIT: usize = 20;
@@ -131,7 +138,7 @@ async fn limited_and_unlimited_targets_in_one_run(bases: &[String], token: &str)
     assert_eq!(created["endpoint"]["rate_limit"], LIMIT);
     call(&bases[0], "webhooks-create", json!({"url": free.url, "events": ["contact.updated"]})).await;
 
-    let started = Instant::now();
+    let started = SystemTime::now();
     let share = |total: usize, node: usize| (node * total / bases.len())..((node + 1) * total / bases.len());
     for (node, base) in bases.iter().enumerate() {
         let events: Vec<Value> = share(LIMITED_EVENTS, node)
@@ -154,7 +161,7 @@ async fn limited_and_unlimited_targets_in_one_run(bases: &[String], token: &str)
     }
     let limited_arrivals = limited_arrivals.lock().unwrap().clone();
     let free_arrivals = free_arrivals.lock().unwrap().clone();
-    let (limited_took, free_took) = (*limited_arrivals.last().unwrap() - started, *free_arrivals.last().unwrap() - started);
+    let (limited_took, free_took) = (since(started, *limited_arrivals.last().unwrap()), since(started, *free_arrivals.last().unwrap()));
     let busiest_second = busiest(&limited_arrivals, Duration::from_secs(1));
     println!(
         "{} node(s): limited target {} arrivals in {limited_took:?}, at most {busiest_second} in any second, {} consecutive \
@@ -164,7 +171,7 @@ async fn limited_and_unlimited_targets_in_one_run(bases: &[String], token: &str)
         LIMIT + 1,
         shortest_span(&limited_arrivals, LIMIT),
         free_arrivals.len(),
-        limited_arrivals.iter().map(|a| (*a - started).as_millis()).collect::<Vec<_>>(),
+        limited_arrivals.iter().map(|a| since(started, *a).as_millis()).collect::<Vec<_>>(),
     );
     assert_eq!((limited_arrivals.len(), free_arrivals.len()), (LIMITED_EVENTS, FREE_EVENTS), "each event once");
 
