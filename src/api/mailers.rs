@@ -63,12 +63,17 @@ pub struct MailerView {
     verified_at: Option<String>,
     /// Verified and active: sends go out. Otherwise they fail with `mailers.not_verified`.
     usable: bool,
+    /// The mailer of this account that sends when this one's provider fails (no connection,
+    /// timeout, TLS, HTTP 5xx or 429, refused credentials), if it is usable itself; its own
+    /// fallback is not followed. Null: none.
+    fallback_mailer_id: Option<Uuid>,
     created_at: String,
     updated_at: String,
 }
 
 impl From<Mailer> for MailerView {
     fn from(m: Mailer) -> Self {
+        let usable = m.usable();
         let (workspaces, all_workspaces) = match m.workspaces {
             WorkspaceScope::All => (Vec::new(), true),
             WorkspaceScope::Only(ids) => (ids, false),
@@ -90,7 +95,8 @@ impl From<Mailer> for MailerView {
             all_workspaces,
             is_active: m.is_active,
             rate_limit: m.rate_limit,
-            usable: m.verified && m.is_active,
+            usable,
+            fallback_mailer_id: m.fallback_mailer_id.map(Into::into),
             verified: m.verified,
             verified_at: m.verified_at.map(rfc3339),
             created_at: rfc3339(m.created_at),
@@ -128,6 +134,11 @@ pub struct MailerFields {
     #[serde(default, deserialize_with = "sent")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     rate_limit: Option<Value>,
+    /// Another mailer of the account that sends when this one's provider fails; null: none. On
+    /// update, omit to keep it. Not a provider setting: changing it keeps `verified`.
+    #[serde(default, deserialize_with = "sent")]
+    #[schema(value_type = Option<Uuid>)]
+    fallback_mailer_id: Option<Value>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -333,11 +344,30 @@ async fn apply(state: &AppState, mailer: &mut Mailer, fields: MailerFields, crea
     if let Some(rate_limit) = checked_rate_limit(SCOPE, fields.rate_limit.as_ref())? {
         mailer.rate_limit = rate_limit;
     }
+    if let Some(fallback) = fields.fallback_mailer_id {
+        mailer.fallback_mailer_id = fallback_id(&fallback)?;
+    }
+    // Checked on every save: the rules it must be able to send may have changed.
+    if let Some(fallback) = mailer.fallback_mailer_id {
+        let found = state.store.targets.get_mailer(mailer.account_id, fallback).await.or_store_error(SCOPE)?;
+        mailer::check_fallback(mailer, fallback, found.as_ref()).map_err(|m| bad("invalid_fallback", m))?;
+    }
     if settings_changed {
         mailer.verified = false;
         mailer.verified_at = None;
     }
     Ok(settings_changed)
+}
+
+/// The fallback named by `value`: a mailer id, or null for none.
+fn fallback_id(value: &Value) -> Result<Option<TargetId>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) => {
+            text.parse::<Uuid>().map(|id| Some(id.into())).map_err(|_| bad("invalid_fallback", "fallback_mailer_id is not a mailer id"))
+        }
+        _ => Err(bad("invalid_fallback", "fallback_mailer_id is a mailer id or null")),
+    }
 }
 
 async fn owned_mailer(state: &AppState, caller: &Caller, id: &str) -> Result<Mailer, ApiError> {
@@ -381,6 +411,7 @@ fn draft(account_id: AccountId, provider: MailerProvider) -> Mailer {
         rate_limit: None,
         verified: false,
         verified_at: None,
+        fallback_mailer_id: None,
         created_at: now,
         updated_at: now,
     }
@@ -455,11 +486,17 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     success(MailerOne { mailer: mailer.into() })
 }
 
-/// Delete a mailer with its deliveries.
+/// Delete a mailer with its deliveries. A mailer that is another's fallback is kept
+/// (`mailers.in_use`) until that one names another fallback or none.
 #[utoipa::path(post, path = "/api/mailers-delete", tag = "mailers", request_body = MailerId,
     responses((status = 200, body = Success<MailerDeleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<MailerId>) -> ApiResult<MailerDeleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
+    let mailers = state.store.targets.list_mailers(caller.account_id).await.or_store_error(SCOPE)?;
+    if let Some(user) = mailers.iter().find(|m| m.fallback_mailer_id == Some(id) && m.id != id) {
+        let message = format!("this mailer is the fallback of \"{}\": give that mailer another fallback or none first", user.name);
+        return Err(ApiError::new(StatusCode::CONFLICT, SCOPE, "in_use", message));
+    }
     if !state.store.targets.delete_mailer(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "mailer"));
     }

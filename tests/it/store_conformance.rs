@@ -128,6 +128,8 @@ fn result_of(claimed: &ClaimedDelivery, status: DeliveryStatus, code: u16, at: i
             response_excerpt: String::new(),
             response_headers: vec![("x-request-id".into(), format!("r-{code}"))],
             manual: false,
+            // The store keeps any id it is given (the engine gives a mailer's fallback).
+            sent_by: (code == 204).then_some(claimed.target.id),
         },
     }
 }
@@ -357,6 +359,7 @@ async fn a_result_whose_target_was_deleted_meanwhile_does_not_hold_up_the_others
         let attempts = store.list_attempts(acct, kept_delivery).await.unwrap();
         assert_eq!(attempts.len(), 1, "{name}");
         assert_eq!(attempts[0].response_headers, vec![("x-request-id".to_owned(), "r-204".to_owned())], "{name}: the answer's headers kept");
+        assert_eq!(attempts[0].sent_by, Some(kept), "{name}: who sent it kept");
     }
 }
 
@@ -618,6 +621,7 @@ async fn mailers_are_stored_listed_verified_updated_and_deleted() {
             rate_limit: Some(5),
             verified: false,
             verified_at: None,
+            fallback_mailer_id: Some(TargetId::now_v7()),
             created_at: now,
             updated_at: now,
         };
@@ -630,7 +634,8 @@ async fn mailers_are_stored_listed_verified_updated_and_deleted() {
         assert!(store.mark_mailer_verified(acct, mailer.id, now, now + 1).await.unwrap(), "{name}");
         let verified = store.get_mailer(acct, mailer.id).await.unwrap().unwrap();
         assert_eq!((verified.verified, verified.verified_at), (true, Some(now + 1)), "{name}");
-        let changed = Mailer { name: "Renamed".into(), rate_limit: None, rules: Vec::new(), updated_at: now + 2, ..verified };
+        let changed =
+            Mailer { name: "Renamed".into(), rate_limit: None, rules: Vec::new(), fallback_mailer_id: None, updated_at: now + 2, ..verified };
         assert!(store.update_mailer(&changed).await.unwrap(), "{name}");
         assert!(!store.update_mailer(&Mailer { account_id: other, ..changed.clone() }).await.unwrap(), "{name}: not another account's");
         assert_eq!(store.mailer_target(mailer.id).await.unwrap(), Some(changed.clone()), "{name}");

@@ -200,7 +200,7 @@ fn integration_target_row(i: &Integration) -> TargetRow<'_> {
 
 const MAILER_COLUMNS: &str = "t.id, t.account_id, t.workspaces, t.is_active, t.rate_limit, t.created_at, t.updated_at, \
      m.name, m.provider, m.sender_name, m.sender_email, m.reply_to, m.bcc, m.config, m.credentials_ciphertext, \
-     m.credential_hints, m.template_params, m.rules, m.verified, m.verified_at \
+     m.credential_hints, m.template_params, m.rules, m.verified, m.verified_at, m.fallback_mailer_id \
      FROM targets t JOIN mailers m ON m.target_id = t.id";
 
 fn mailer_from_row(row: &DbRow) -> StoreResult<Mailer> {
@@ -224,6 +224,7 @@ fn mailer_from_row(row: &DbRow) -> StoreResult<Mailer> {
         rate_limit: rate_limit_col(row)?,
         verified: row.try_get("verified")?,
         verified_at: row.try_get("verified_at")?,
+        fallback_mailer_id: opt_uuid_col(row, "fallback_mailer_id")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -252,12 +253,12 @@ fn mailer_target_row<'a>(m: &'a Mailer, events: &'a [String]) -> TargetRow<'a> {
 async fn write_mailer_settings(tx: &mut Tx, m: &Mailer, insert: bool) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO mailers (name, provider, sender_name, sender_email, reply_to, bcc, config, credentials_ciphertext, \
-         credential_hints, template_params, rules, verified, verified_at, target_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+         credential_hints, template_params, rules, verified, verified_at, fallback_mailer_id, target_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     } else {
         "UPDATE mailers SET name = $1, provider = $2, sender_name = $3, sender_email = $4, reply_to = $5, bcc = $6, \
          config = $7, credentials_ciphertext = $8, credential_hints = $9, template_params = $10, rules = $11, \
-         verified = $12, verified_at = $13 WHERE target_id = $14"
+         verified = $12, verified_at = $13, fallback_mailer_id = $14 WHERE target_id = $15"
     };
     sqlx::query(sql)
         .bind(&m.name)
@@ -273,6 +274,7 @@ async fn write_mailer_settings(tx: &mut Tx, m: &Mailer, insert: bool) -> StoreRe
         .bind(serde_json::to_string(&m.rules).expect("rules serialize"))
         .bind(m.verified)
         .bind(m.verified_at)
+        .bind(m.fallback_mailer_id.map(|id| id.to_string()))
         .bind(m.id.to_string())
         .execute(&mut **tx)
         .await?;

@@ -13,10 +13,10 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::http::HttpClient;
-use super::{Target, data_object};
-use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
+use super::{Sent, Target, data_object};
+use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy, explain};
 use crate::domain::mailer::Mailer;
-use crate::domain::mailer::{self, Content, DirectSend, Email, MailerProvider, SmtpSecurity};
+use crate::domain::mailer::{self, Content, DirectSend, Email, MailerProvider, MailerRule, SmtpSecurity};
 use crate::domain::mapping::as_text;
 use crate::domain::queue::ClaimedDelivery;
 use providers::{Body, Credentials};
@@ -43,6 +43,8 @@ pub struct MailerTarget {
     credentials: Credentials,
     http: HttpClient,
     settings: MailSettings,
+    /// Sends when this mailer's provider fails (`mailer::fails_over`); has no fallback itself.
+    fallback: Option<Box<MailerTarget>>,
 }
 
 fn refused(message: impl Into<String>) -> AttemptOutcome {
@@ -55,7 +57,11 @@ fn invalid(message: impl Into<String>) -> AttemptOutcome {
 
 impl MailerTarget {
     pub fn new(mailer: Mailer, credentials: Credentials, http: HttpClient, settings: MailSettings) -> Self {
-        Self { mailer, credentials, http, settings }
+        Self { mailer, credentials, http, settings, fallback: None }
+    }
+
+    pub fn with_fallback(self, fallback: MailerTarget) -> Self {
+        Self { fallback: Some(Box::new(fallback)), ..self }
     }
 
     /// Sends the "Send Test Email" message to `to`.
@@ -73,15 +79,15 @@ impl MailerTarget {
     }
 
     /// The recipient and template of a delivery: its own parameters (direct send) or the rule
-    /// for its event type.
-    fn compose(&self, delivery: &ClaimedDelivery, data: &Map<String, Value>) -> Result<Email, AttemptOutcome> {
+    /// for its event type among `rules` (the delivery's mailer's, also when its fallback sends).
+    fn compose(&self, delivery: &ClaimedDelivery, data: &Map<String, Value>, rules: &[MailerRule]) -> Result<Email, AttemptOutcome> {
         let (to, template) = match &delivery.params {
             Some(params) => {
                 let direct: DirectSend = serde_json::from_str(params).map_err(|e| invalid(format!("bad send parameters: {e}")))?;
                 (direct.to.or_else(|| data.get("email").map(as_text)), direct.template)
             }
             None => {
-                let rule = self.mailer.rules.iter().find(|r| r.event_type == delivery.event.event_type);
+                let rule = rules.iter().find(|r| r.event_type == delivery.event.event_type);
                 let rule = rule.ok_or_else(|| invalid(format!("no rule for event type {}", delivery.event.event_type)))?;
                 (data.get(&rule.recipient_field).map(as_text), rule.template.clone())
             }
@@ -196,13 +202,47 @@ impl Target for MailerTarget {
     }
 
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
+        self.deliver_via(delivery).await.outcome
+    }
+
+    /// Sends through this mailer and, when its provider fails and a verified, active fallback is
+    /// set, through the fallback: the same message (this mailer's rule, its template), from the
+    /// fallback's sender with its template parameters. When both fail, the primary's outcome decides what happens next
+    /// (a retry tries both again) and says how the fallback failed.
+    async fn deliver_via(&self, delivery: &ClaimedDelivery) -> Sent {
         if !self.mailer.verified {
-            return refused("mailers.not_verified: this mailer has not passed Send Test Email since its settings last changed");
+            let outcome = refused("mailers.not_verified: this mailer has not passed Send Test Email since its settings last changed");
+            return Sent { outcome, by: None };
         }
-        let email = match data_object(delivery).and_then(|data| self.compose(delivery, &data)) {
-            Ok(email) => email,
-            Err(outcome) => return outcome,
+        let outcome = self.send_delivery(delivery, &self.mailer.rules).await;
+        let fallback = self.fallback.as_deref().filter(|f| f.mailer.usable());
+        let Some(fallback) = fallback.filter(|_| mailer::fails_over(&outcome)) else {
+            return Sent { outcome, by: None };
         };
-        self.send(email).await
+        let second = fallback.send_delivery(delivery, &self.mailer.rules).await;
+        if matches!(second, AttemptOutcome::Response { status: 200..=299, .. }) {
+            return Sent { outcome: second, by: Some(fallback.mailer.id) };
+        }
+        let note = format!("the fallback mailer \"{}\" failed too: {}", fallback.mailer.name, explain(&second));
+        Sent { outcome: with_note(outcome, &note), by: None }
+    }
+}
+
+impl MailerTarget {
+    async fn send_delivery(&self, delivery: &ClaimedDelivery, rules: &[MailerRule]) -> AttemptOutcome {
+        match data_object(delivery).and_then(|data| self.compose(delivery, &data, rules)) {
+            Ok(email) => self.send(email).await,
+            Err(outcome) => outcome,
+        }
+    }
+}
+
+/// Adds `note` to what an outcome says: its message, or after the answer's excerpt.
+fn with_note(outcome: AttemptOutcome, note: &str) -> AttemptOutcome {
+    match outcome {
+        AttemptOutcome::Error { kind, message } => AttemptOutcome::Error { kind, message: format!("{message}; {note}") },
+        AttemptOutcome::Response { status, excerpt, headers, retry_after } => {
+            AttemptOutcome::Response { status, excerpt: format!("{excerpt}\n[{note}]"), headers, retry_after }
+        }
     }
 }
