@@ -412,6 +412,8 @@ fn draft(account_id: AccountId, provider: MailerProvider) -> Mailer {
         verified: false,
         verified_at: None,
         fallback_mailer_id: None,
+        webhook_key: None,
+        webhook_key_hint: None,
         created_at: now,
         updated_at: now,
     }

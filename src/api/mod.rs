@@ -19,6 +19,7 @@ mod mailers;
 mod openapi;
 mod ops;
 mod portal;
+mod suppressions;
 mod target_ops;
 mod tasks;
 mod tokens;
@@ -44,7 +45,8 @@ pub use error::{ApiError, Scope};
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::url_policy::UrlPolicy;
 use crate::store::{
-    AccountStore, ActivationStore, AuditLog, DeliveryLog, EventCommitter, EventStore, PortalSessions, Store, TargetSettings, TargetStore, Upkeep,
+    AccountStore, ActivationStore, AuditLog, DeliveryLog, EventCommitter, EventStore, PortalSessions, Store, SuppressionStore, TargetSettings,
+    TargetStore, Upkeep,
 };
 use crate::targets::TargetFactory;
 
@@ -61,6 +63,7 @@ pub struct StoreRoles {
     pub upkeep: Arc<dyn Upkeep>,
     pub audit: Arc<dyn AuditLog>,
     pub portal: Arc<dyn PortalSessions>,
+    pub suppressions: Arc<dyn SuppressionStore>,
 }
 
 impl StoreRoles {
@@ -75,6 +78,7 @@ impl StoreRoles {
             upkeep: store.clone(),
             audit: store.clone(),
             portal: store.clone(),
+            suppressions: store.clone(),
         }
     }
 }
@@ -218,6 +222,9 @@ fn router_parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::list))
         .routes(routes!(portal::create))
         .routes(routes!(portal::exchange))
+        .routes(routes!(suppressions::list))
+        .routes(routes!(suppressions::create))
+        .routes(routes!(suppressions::delete))
         .split_for_parts()
 }
 

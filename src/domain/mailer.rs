@@ -440,6 +440,9 @@ pub struct Mailer {
     pub verified_at: Option<Millis>,
     /// Another mailer of the account that sends when this one's provider fails (`fails_over`).
     pub fallback_mailer_id: Option<TargetId>,
+    /// The sealed key that authenticates the provider's event webhook (`webhook_key_kind`).
+    pub webhook_key: Option<Vec<u8>>,
+    pub webhook_key_hint: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -636,6 +639,8 @@ mod tests {
             verified: true,
             verified_at: None,
             fallback_mailer_id: fallback,
+            webhook_key: None,
+            webhook_key_hint: None,
             created_at: 0,
             updated_at: 0,
         };

@@ -28,6 +28,7 @@ pub mod queue;
 pub mod retention;
 pub(crate) mod retry;
 pub mod signing;
+pub mod suppression;
 pub mod task;
 pub mod throttle;
 pub mod time;

@@ -143,7 +143,7 @@ impl TargetFactory {
                 serde_json::from_slice(&plain).map_err(|_| ResolveError::Config("stored credentials are not a JSON object".into()))?
             }
         };
-        Ok(mail::MailerTarget::new(mailer, credentials, self.http.clone(), self.providers.mail.clone()))
+        Ok(mail::MailerTarget::new(mailer, credentials, self.http.clone(), self.providers.mail.clone(), self.store.clone()))
     }
 
     /// The adapter of a mailer with its fallback's, if it names one of its account: one hop, the

@@ -25,5 +25,6 @@ mod postgres_nodes;
 mod postgres_restart;
 mod pull_api;
 mod store_conformance;
+mod suppressions;
 mod throttling;
 mod webhooks_api;

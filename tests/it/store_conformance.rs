@@ -28,6 +28,7 @@ use switchyard::domain::ownership::Ordering;
 use switchyard::domain::portal::{PortalSession, Theme};
 use switchyard::domain::queue::{AttemptResult, ClaimOrder, ClaimedDelivery};
 use switchyard::domain::signing::StoredSecret;
+use switchyard::domain::suppression::{Suppression, SuppressionFilter, SuppressionReason};
 use switchyard::domain::task::Task;
 use switchyard::domain::time::{Millis, now_ms};
 use switchyard::domain::timeline::{CountRow, Latency, LatencyRow};
@@ -622,6 +623,8 @@ async fn mailers_are_stored_listed_verified_updated_and_deleted() {
             verified: false,
             verified_at: None,
             fallback_mailer_id: Some(TargetId::now_v7()),
+            webhook_key: Some(vec![4, 5, 6]),
+            webhook_key_hint: Some("…xyz".into()),
             created_at: now,
             updated_at: now,
         };
@@ -987,5 +990,41 @@ async fn failure_streaks_switching_off_and_on() {
             Some(HealthView { is_active: true, failure_streak: 0, failing_since: None, disabled_reason: None }),
             "{name}"
         );
+    }
+}
+
+#[tokio::test]
+async fn suppressions_are_kept_per_account_updated_listed_and_deleted() {
+    for (name, store, _dir) in stores().await {
+        let (acct, other) = (account(store.as_ref()).await, account(store.as_ref()).await);
+        let entry = |address: &str, reason, at| Suppression {
+            account_id: acct,
+            address: address.into(),
+            reason,
+            provider: Some(MailerProvider::Sendgrid),
+            mailer_id: Some(TargetId::now_v7()),
+            detail: Some("550 5.1.1 unknown".into()),
+            first_seen: at,
+            last_event: at,
+        };
+        let bounce = entry("jane@example.com", SuppressionReason::HardBounce, 1_000);
+        store.suppress(&[bounce.clone(), entry("a%b@example.com", SuppressionReason::Manual, 1_000)]).await.unwrap();
+        assert_eq!(store.suppression(acct, "jane@example.com").await.unwrap(), Some(bounce.clone()), "{name}");
+        assert_eq!(store.suppression(other, "jane@example.com").await.unwrap(), None, "{name}: per account");
+        let complaint = entry("jane@example.com", SuppressionReason::Complaint, 2_000);
+        store.suppress(std::slice::from_ref(&complaint)).await.unwrap();
+        let updated = store.suppression(acct, "jane@example.com").await.unwrap().unwrap();
+        assert_eq!(updated, Suppression { first_seen: 1_000, ..complaint }, "{name}: the last event, the first sighting kept");
+        let list = |address_contains: Option<&str>, after: Option<&str>| {
+            let filter = SuppressionFilter { address_contains: address_contains.map(Into::into), after: after.map(Into::into), limit: 10 };
+            let store = store.clone();
+            async move { store.list_suppressions(acct, &filter).await.unwrap().into_iter().map(|s| s.address).collect::<Vec<_>>() }
+        };
+        assert_eq!(list(None, None).await, ["a%b@example.com", "jane@example.com"], "{name}");
+        assert_eq!(list(None, Some("a%b@example.com")).await, ["jane@example.com"], "{name}");
+        assert_eq!(list(Some("%"), None).await, ["a%b@example.com"], "{name}: a literal %");
+        assert!(!store.delete_suppression(other, "jane@example.com").await.unwrap(), "{name}");
+        assert!(store.delete_suppression(acct, "jane@example.com").await.unwrap(), "{name}");
+        assert_eq!(store.suppression(acct, "jane@example.com").await.unwrap(), None, "{name}");
     }
 }

@@ -6,6 +6,7 @@ pub mod providers;
 pub mod ses;
 pub mod smtp;
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -19,6 +20,8 @@ use crate::domain::mailer::Mailer;
 use crate::domain::mailer::{self, Content, DirectSend, Email, MailerProvider, MailerRule, SmtpSecurity};
 use crate::domain::mapping::as_text;
 use crate::domain::queue::ClaimedDelivery;
+use crate::domain::suppression::normalized_address;
+use crate::store::TargetSettings;
 use providers::{Body, Credentials};
 
 /// Where each provider lives; tests point these at local fakes.
@@ -40,6 +43,8 @@ pub struct MailSettings {
 
 pub struct MailerTarget {
     mailer: Mailer,
+    /// Where the account's suppressed addresses are looked up before each send.
+    suppressions: Arc<dyn TargetSettings>,
     credentials: Credentials,
     http: HttpClient,
     settings: MailSettings,
@@ -56,8 +61,8 @@ fn invalid(message: impl Into<String>) -> AttemptOutcome {
 }
 
 impl MailerTarget {
-    pub fn new(mailer: Mailer, credentials: Credentials, http: HttpClient, settings: MailSettings) -> Self {
-        Self { mailer, credentials, http, settings, fallback: None }
+    pub fn new(mailer: Mailer, credentials: Credentials, http: HttpClient, settings: MailSettings, suppressions: Arc<dyn TargetSettings>) -> Self {
+        Self { mailer, suppressions, credentials, http, settings, fallback: None }
     }
 
     pub fn with_fallback(self, fallback: MailerTarget) -> Self {
@@ -230,9 +235,14 @@ impl Target for MailerTarget {
 
 impl MailerTarget {
     async fn send_delivery(&self, delivery: &ClaimedDelivery, rules: &[MailerRule]) -> AttemptOutcome {
-        match data_object(delivery).and_then(|data| self.compose(delivery, &data, rules)) {
-            Ok(email) => self.send(email).await,
-            Err(outcome) => outcome,
+        let email = match data_object(delivery).and_then(|data| self.compose(delivery, &data, rules)) {
+            Ok(email) => email,
+            Err(outcome) => return outcome,
+        };
+        match self.suppressions.suppression(self.mailer.account_id, &normalized_address(&email.to)).await {
+            Ok(None) => self.send(email).await,
+            Ok(Some(suppressed)) => AttemptOutcome::Error { kind: ErrorKind::Recipient, message: suppressed.refusal() },
+            Err(e) => AttemptOutcome::Error { kind: ErrorKind::Internal, message: format!("the suppression list could not be read: {e}") },
         }
     }
 }
