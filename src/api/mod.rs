@@ -14,6 +14,7 @@ mod error;
 mod event_types;
 mod events;
 mod extract;
+mod inbound;
 mod integrations;
 mod mailers;
 mod openapi;
@@ -134,6 +135,7 @@ pub fn router(state: AppState) -> axum::Router {
         .merge(ops_routes())
         .route("/", axum::routing::get(ui::index))
         .route("/portal", axum::routing::get(portal::page))
+        .route("/inbound/mail/{id}/{token}", axum::routing::post(inbound::receive).head(inbound::probe))
         .route("/ui/{*path}", axum::routing::get(ui::file))
         .route("/favicon.ico", axum::routing::get(ui::favicon))
         .route("/embed.js", axum::routing::get(ui::embed))

@@ -92,6 +92,22 @@ impl MailerProvider {
         }
     }
 
+    /// Whether the provider reports bounces and complaints to an event webhook (SES through SNS).
+    pub fn has_event_webhook(self) -> bool {
+        !matches!(self, Self::Smtp | Self::Internal)
+    }
+
+    /// The key the provider signs its event webhook with, as its settings name it; `None` where
+    /// the webhook URL's own token is the authentication (Mailjet, Brevo) or SNS's certificate (SES).
+    pub fn webhook_key_name(self) -> Option<&'static str> {
+        match self {
+            Self::Mailgun => Some("HTTP webhook signing key"),
+            Self::Mandrill => Some("webhook key"),
+            Self::Sendgrid => Some("signed event webhook verification key"),
+            _ => None,
+        }
+    }
+
     fn optional_field(self, name: &str) -> bool {
         matches!((self, name), (Self::AmazonSes, "session_token") | (Self::Smtp, "security") | (Self::Smtp, "login") | (Self::Smtp, "password"))
     }

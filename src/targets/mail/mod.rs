@@ -35,6 +35,9 @@ pub struct MailSettings {
     pub sendgrid_base_url: Url,
     /// SES endpoint; `None` means `https://email.<region>.amazonaws.com`.
     pub ses_endpoint: Option<Url>,
+    /// Where SNS certificates and subscription confirmations of SES event webhooks may be
+    /// fetched; `None` means Amazon's own hosts only (`domain::suppression::sns_url_allowed`).
+    pub sns_base_url: Option<Url>,
     /// The built-in relay: the server's SMTP relay and the address it sends from.
     pub relay: Option<smtp::SmtpServer>,
     pub relay_from: String,
