@@ -22,7 +22,6 @@ use crate::crypto::webhook_signatures;
 use crate::domain::account::Caller;
 use crate::domain::event::{Event, check_data};
 use crate::domain::fanout::{TargetKind, TargetRef, WorkspaceScope};
-use crate::domain::ids::AccountId;
 use crate::domain::integration::check_secret;
 use crate::domain::integration::secret_hint;
 use crate::domain::mailer::Mailer;
@@ -433,42 +432,12 @@ async fn owned_mailer(state: &AppState, caller: &Caller, id: &str) -> Result<Mai
 pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateMailer>) -> ApiResult<MailerOne> {
     let CreateMailer { provider, test_proof, fields } = req;
     let provider = provider.ok_or_else(|| bad("invalid_request", "provider is required"))?;
-    let mut mailer = draft(caller.account_id, provider);
+    let mut mailer = Mailer::draft(caller.account_id, provider, now_ms());
     apply(&state, &mut mailer, fields, true).await?;
     accept_proof(&state, &mut mailer, test_proof.as_deref())?;
     state.store.targets.insert_mailer(&mailer).await.or_store_error(SCOPE)?;
     state.engine.changed();
     success(MailerOne { mailer: MailerView::new(mailer, &state.secret_box) })
-}
-
-/// A new mailer of `provider` with its defaults, not stored.
-fn draft(account_id: AccountId, provider: MailerProvider) -> Mailer {
-    let now = now_ms();
-    Mailer {
-        id: TargetId::now_v7(),
-        account_id,
-        name: format!("{} Mailer", provider.title()),
-        provider,
-        sender_name: String::new(),
-        sender_email: None,
-        reply_to: None,
-        bcc: None,
-        config: Map::new(),
-        credentials: None,
-        credential_hints: Map::new(),
-        template_params: Vec::new(),
-        rules: Vec::new(),
-        workspaces: WorkspaceScope::All,
-        is_active: true,
-        rate_limit: None,
-        verified: false,
-        verified_at: None,
-        fallback_mailer_id: None,
-        webhook_key: None,
-        webhook_key_hint: None,
-        created_at: now,
-        updated_at: now,
-    }
 }
 
 /// The mailer's credentials in the clear (only to digest them: they are never answered).
@@ -548,7 +517,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req):
     let id = parse_id(SCOPE, "id", &req.id)?;
     let mailers = state.store.targets.list_mailers(caller.account_id).await.or_store_error(SCOPE)?;
     if let Some(user) = mailers.iter().find(|m| m.fallback_mailer_id == Some(id) && m.id != id) {
-        let message = format!("this mailer is the fallback of \"{}\": give that mailer another fallback or none first", user.name);
+        let message = format!("This mailer is the fallback of \"{}\": give that mailer another fallback or none first", user.name);
         return Err(ApiError::new(StatusCode::CONFLICT, SCOPE, "in_use", message));
     }
     if !state.store.targets.delete_mailer(caller.account_id, id).await.or_store_error(SCOPE)? {
@@ -577,7 +546,7 @@ pub async fn test(State(state): State<AppState>, caller: Caller, ApiJson(req): A
             (mailer, changed)
         }
         (None, Some(provider)) => {
-            let mut mailer = draft(caller.account_id, provider);
+            let mut mailer = Mailer::draft(caller.account_id, provider, now_ms());
             apply(&state, &mut mailer, fields, true).await?;
             (mailer, true)
         }

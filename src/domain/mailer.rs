@@ -464,6 +464,35 @@ pub struct Mailer {
 }
 
 impl Mailer {
+    /// A new mailer of `provider` with its defaults, not stored.
+    pub fn draft(account_id: AccountId, provider: MailerProvider, now: Millis) -> Self {
+        Self {
+            id: TargetId::now_v7(),
+            account_id,
+            name: format!("{} Mailer", provider.title()),
+            provider,
+            sender_name: String::new(),
+            sender_email: None,
+            reply_to: None,
+            bcc: None,
+            config: Map::new(),
+            credentials: None,
+            credential_hints: Map::new(),
+            template_params: Vec::new(),
+            rules: Vec::new(),
+            workspaces: WorkspaceScope::All,
+            is_active: true,
+            rate_limit: None,
+            verified: false,
+            verified_at: None,
+            fallback_mailer_id: None,
+            webhook_key: None,
+            webhook_key_hint: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// Sends go out: it passed Send Test Email for its current settings and is switched on.
     pub fn usable(&self) -> bool {
         self.verified && self.is_active
@@ -637,28 +666,9 @@ mod tests {
         let (a, b) = (TargetId::now_v7(), TargetId::now_v7());
         let mailer = |id, fallback| Mailer {
             id,
-            account_id: AccountId::now_v7(),
-            name: "B".into(),
-            provider: MailerProvider::Sendgrid,
-            sender_name: String::new(),
-            sender_email: None,
-            reply_to: None,
-            bcc: None,
-            config: Map::new(),
-            credentials: None,
-            credential_hints: Map::new(),
-            template_params: Vec::new(),
-            rules: Vec::new(),
-            workspaces: WorkspaceScope::All,
-            is_active: true,
-            rate_limit: None,
-            verified: true,
-            verified_at: None,
             fallback_mailer_id: fallback,
-            webhook_key: None,
-            webhook_key_hint: None,
-            created_at: 0,
-            updated_at: 0,
+            name: "B".into(),
+            ..Mailer::draft(AccountId::now_v7(), MailerProvider::Sendgrid, 0)
         };
         let primary = mailer(a, None);
         assert!(check_fallback(&primary, b, Some(&mailer(b, None))).is_ok());
