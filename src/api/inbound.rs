@@ -199,7 +199,8 @@ async fn sns(state: &AppState, body: &[u8]) -> Result<Sns, ApiError> {
             sns_fetch(state, text("SubscribeURL")).await.map_err(|m| ApiError::new(StatusCode::BAD_GATEWAY, SCOPE, "confirmation_failed", m))?;
             Ok(Sns::Confirmed)
         }
-        _ => Ok(Sns::Notification(Value::Null)),
+        // UnsubscribeConfirmation: acknowledged, nothing to record.
+        _ => Ok(Sns::Notification(Value::Object(Default::default()))),
     }
 }
 
