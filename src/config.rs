@@ -280,6 +280,11 @@ pub struct ServeArgs {
     /// Amazon SES endpoint. Default: `https://email.<region>.amazonaws.com` from the mailer's region.
     #[arg(long, env = "SWITCHYARD_SES_ENDPOINT")]
     pub ses_endpoint: Option<url::Url>,
+    /// Where Amazon SNS signing certificates and subscription confirmations may be fetched from,
+    /// for SES event webhooks. Default: only `https://sns.<region>.amazonaws.com/…` (tests serve
+    /// their certificate locally).
+    #[arg(long, env = "SWITCHYARD_SNS_BASE_URL")]
+    pub sns_base_url: Option<url::Url>,
     /// The built-in relay's SMTP server: `smtp://[user:pass@]host:port` (STARTTLS) or
     /// `smtps://…` (TLS); add `?security=none` for a local plaintext relay.
     #[arg(long, env = "SWITCHYARD_RELAY_SMTP_URL", hide_env_values = true)]

@@ -12,11 +12,13 @@ import { destinationsView } from "./screens/destinations.js";
 import { integrationsView } from "./screens/integrations.js";
 import { mailersView } from "./screens/mailers.js";
 import { overviewView } from "./screens/overview.js";
+import { suppressionsView } from "./screens/suppressions.js";
 import { webhooksView } from "./screens/webhooks.js";
 import { workspacesView } from "./screens/workspaces.js";
 
 route("#/integrations", integrationsView);
 route("#/mailers", mailersView);
+route("#/suppressions", suppressionsView, { nav: "#/mailers" });
 route("#/webhooks", webhooksView);
 route("#/destinations", destinationsView);
 route("#/activations", activationView, { nav: "#/destinations" });

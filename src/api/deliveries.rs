@@ -108,6 +108,9 @@ pub struct AttemptView {
     response_headers: Vec<(String, String)>,
     /// True for attempts requested with deliveries-retry or a recovery.
     manual: bool,
+    /// The mailer that sent it when it was not the delivery's own: its fallback, after the
+    /// delivery's mailer failed. Null otherwise.
+    sent_by: Option<Uuid>,
     /// True once retention deleted the response excerpt (with the event's payload).
     payload_expired: bool,
 }
@@ -126,6 +129,7 @@ impl AttemptView {
             response_excerpt: a.response_excerpt,
             response_headers: a.response_headers,
             manual: a.manual,
+            sent_by: a.sent_by.map(Into::into),
             payload_expired,
         }
     }

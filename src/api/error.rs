@@ -28,6 +28,9 @@ pub enum Scope {
     Audit,
     PortalSessions,
     Tasks,
+    Suppressions,
+    /// Providers' event webhooks (`/inbound/mail/…`).
+    Inbound,
 }
 
 impl Scope {
@@ -50,12 +53,14 @@ impl Scope {
             Self::Audit => "audit",
             Self::PortalSessions => "portal_sessions",
             Self::Tasks => "tasks",
+            Self::Suppressions => "suppressions",
+            Self::Inbound => "inbound",
         }
     }
 
     /// The scope of `/api/<resource>-<verb>`.
     pub fn from_path(path: &str) -> Option<Self> {
-        const CALLS: [(&str, Scope); 18] = [
+        const CALLS: [(&str, Scope); 19] = [
             ("webhooks-", Scope::Webhooks),
             ("events-", Scope::Events),
             ("events.", Scope::Events), // the CSV export, `events.csv`
@@ -74,6 +79,7 @@ impl Scope {
             ("audit-", Scope::Audit),
             ("portal-sessions-", Scope::PortalSessions),
             ("tasks-", Scope::Tasks),
+            ("suppressions-", Scope::Suppressions),
         ];
         let call = path.strip_prefix("/api/")?;
         CALLS.into_iter().find(|(prefix, _)| call.starts_with(prefix)).map(|(_, scope)| scope)

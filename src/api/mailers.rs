@@ -15,13 +15,16 @@ use super::checks::{
 use super::deliveries::DeliveryOne;
 use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, NoParams, parse_id};
+use super::inbound::inbound_path;
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
 use super::tasks::TaskOne;
 use super::{ApiResult, AppState, Success, success};
-use crate::crypto::secret_box::{mailer_credentials_binding, mailer_test_proof_binding};
+use crate::crypto::secret_box::{SecretBox, mailer_credentials_binding, mailer_test_proof_binding, mailer_webhook_key_binding};
+use crate::crypto::webhook_signatures;
 use crate::domain::account::Caller;
 use crate::domain::event::{Event, check_data};
 use crate::domain::fanout::{TargetKind, TargetRef};
+use crate::domain::integration::check_secret;
 use crate::domain::integration::secret_hint;
 use crate::domain::mailer::Mailer;
 use crate::domain::mailer::{self, DirectSend, MailerProvider, MailerRule, Template, TemplateParam, TestProof};
@@ -64,12 +67,25 @@ pub struct MailerView {
     verified_at: Option<String>,
     /// Verified and active: sends go out. Otherwise they fail with `mailers.not_verified`.
     usable: bool,
+    /// The mailer of this account that sends when this one's provider fails (no connection,
+    /// timeout, TLS, HTTP 5xx or 429, refused credentials), if it is usable itself; its own
+    /// fallback is not followed. Null: none.
+    fallback_mailer_id: Option<Uuid>,
+    /// The first characters of the stored `webhook_key`, if one is stored.
+    webhook_key_hint: Option<String>,
+    /// Where the provider posts its bounce and complaint events: append it to this server's
+    /// public address and paste the URL into the provider's webhook settings (SES: an SNS HTTPS
+    /// subscription). Null for SMTP and the built-in relay. Keep it secret: its token
+    /// authenticates Mailjet's and Brevo's events.
+    inbound_path: Option<String>,
     created_at: String,
     updated_at: String,
 }
 
-impl From<Mailer> for MailerView {
-    fn from(m: Mailer) -> Self {
+impl MailerView {
+    fn new(m: Mailer, secret_box: &SecretBox) -> Self {
+        let usable = m.usable();
+        let inbound_path = inbound_path(secret_box, &m);
         let (workspaces, all_workspaces) = scope_view(m.workspaces);
         Self {
             id: m.id.into(),
@@ -88,7 +104,10 @@ impl From<Mailer> for MailerView {
             all_workspaces,
             is_active: m.is_active,
             rate_limit: m.rate_limit,
-            usable: m.verified && m.is_active,
+            usable,
+            fallback_mailer_id: m.fallback_mailer_id.map(Into::into),
+            webhook_key_hint: m.webhook_key_hint,
+            inbound_path,
             verified: m.verified,
             verified_at: m.verified_at.map(rfc3339),
             created_at: rfc3339(m.created_at),
@@ -126,6 +145,18 @@ pub struct MailerFields {
     #[serde(default, deserialize_with = "sent")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     rate_limit: Option<Value>,
+    /// Another mailer of the account that sends when this one's provider fails; null: none. On
+    /// update, omit to keep it. Not a provider setting: changing it keeps `verified`.
+    #[serde(default, deserialize_with = "sent")]
+    #[schema(value_type = Option<Uuid>)]
+    fallback_mailer_id: Option<Value>,
+    /// Write-only. The key the provider signs its event webhook with: Mailgun's HTTP webhook
+    /// signing key, Mandrill's webhook key, SendGrid's signed event webhook verification key
+    /// (base64). Null or "" removes it; omit to keep it. Not a provider setting: changing it keeps
+    /// `verified`.
+    #[serde(default, deserialize_with = "sent")]
+    #[schema(value_type = Option<String>, max_length = 4096)]
+    webhook_key: Option<Value>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -226,6 +257,10 @@ pub struct ProviderView {
     supports_template_params: bool,
     config_fields: &'static [&'static str],
     credential_fields: &'static [&'static str],
+    /// What the provider's `webhook_key` is, where it signs its event webhook with one.
+    webhook_key: Option<&'static str>,
+    /// Whether it reports bounces and complaints to an inbound webhook.
+    has_event_webhook: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -327,11 +362,58 @@ async fn apply(state: &AppState, caller: &Caller, mailer: &mut Mailer, fields: M
     if let Some(rate_limit) = checked_rate_limit(SCOPE, fields.rate_limit.as_ref())? {
         mailer.rate_limit = rate_limit;
     }
+    if let Some(fallback) = fields.fallback_mailer_id {
+        mailer.fallback_mailer_id = fallback_id(&fallback)?;
+    }
+    if let Some(key) = fields.webhook_key {
+        (mailer.webhook_key, mailer.webhook_key_hint) = sealed_webhook_key(state, mailer, &key)?;
+    }
+    // Checked on every save: the rules it must be able to send may have changed.
+    if let Some(fallback) = mailer.fallback_mailer_id {
+        let found = state.store.targets.get_mailer(mailer.account_id, fallback).await.or_store_error(SCOPE)?;
+        mailer::check_fallback(mailer, fallback, found.as_ref()).map_err(|m| bad("invalid_fallback", m))?;
+    }
     if settings_changed {
         mailer.verified = false;
         mailer.verified_at = None;
     }
     Ok(settings_changed)
+}
+
+/// The webhook key given (a string; null or "" for none), checked for the mailer's provider and
+/// sealed, with its hint.
+fn sealed_webhook_key(state: &AppState, mailer: &Mailer, value: &Value) -> Result<(Option<Vec<u8>>, Option<String>), ApiError> {
+    let key = match value {
+        Value::Null => return Ok((None, None)),
+        Value::String(key) if key.trim().is_empty() => return Ok((None, None)),
+        Value::String(key) => key.trim(),
+        _ => return Err(bad("invalid_config", "webhook_key is a string")),
+    };
+    let Some(name) = mailer.provider.webhook_key_name() else {
+        return Err(bad(
+            "invalid_config",
+            format!("{} signs no event webhook with a key: its inbound URL's token authenticates it", mailer.provider.title()),
+        ));
+    };
+    check_secret("webhook_key", key).map_err(|m| bad("invalid_config", m))?;
+    if mailer.provider == MailerProvider::Sendgrid && !webhook_signatures::is_sendgrid_key(key) {
+        return Err(bad(
+            "invalid_config",
+            format!("webhook_key is SendGrid's {name}: a base64 P-256 public key (\"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE…\")"),
+        ));
+    }
+    Ok((Some(state.secret_box.seal(key.as_bytes(), &mailer_webhook_key_binding(mailer.id))), Some(secret_hint(key))))
+}
+
+/// The fallback named by `value`: a mailer id, or null for none.
+fn fallback_id(value: &Value) -> Result<Option<TargetId>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) => {
+            text.parse::<Uuid>().map(|id| Some(id.into())).map_err(|_| bad("invalid_fallback", "fallback_mailer_id is not a mailer id"))
+        }
+        _ => Err(bad("invalid_fallback", "fallback_mailer_id is a mailer id or null")),
+    }
 }
 
 async fn owned_mailer(state: &AppState, caller: &Caller, id: &str) -> Result<Mailer, ApiError> {
@@ -350,34 +432,13 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
     accept_proof(&state, &mut mailer, test_proof.as_deref())?;
     state.store.targets.insert_mailer(&mailer).await.or_store_error(SCOPE)?;
     state.engine.changed();
-    success(MailerOne { mailer: mailer.into() })
+    success(MailerOne { mailer: MailerView::new(mailer, &state.secret_box) })
 }
 
-/// A new mailer of `provider` with its defaults, not stored.
+/// A new mailer of `provider` with its defaults, not stored, available where the caller's new
+/// targets are.
 fn draft(caller: &Caller, provider: MailerProvider) -> Mailer {
-    let now = now_ms();
-    Mailer {
-        id: TargetId::now_v7(),
-        account_id: caller.account_id,
-        name: format!("{} Mailer", provider.title()),
-        provider,
-        sender_name: String::new(),
-        sender_email: None,
-        reply_to: None,
-        bcc: None,
-        config: Map::new(),
-        credentials: None,
-        credential_hints: Map::new(),
-        template_params: Vec::new(),
-        rules: Vec::new(),
-        workspaces: default_scope(caller),
-        is_active: true,
-        rate_limit: None,
-        verified: false,
-        verified_at: None,
-        created_at: now,
-        updated_at: now,
-    }
+    Mailer { workspaces: default_scope(caller), ..Mailer::draft(caller.account_id, provider, now_ms()) }
 }
 
 /// The mailer's credentials in the clear (only to digest them: they are never answered).
@@ -420,14 +481,16 @@ fn accept_proof(state: &AppState, mailer: &mut Mailer, proof: Option<&str>) -> R
     responses((status = 200, body = Success<MailerList>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(_): ApiJson<NoParams>) -> ApiResult<MailerList> {
     let mailers = state.store.targets.list_mailers(caller.account_id).await.or_store_error(SCOPE)?;
-    success(MailerList { mailers: mailers.into_iter().filter(|m| caller.sees(&m.workspaces)).map(Into::into).collect() })
+    success(MailerList {
+        mailers: mailers.into_iter().filter(|m| caller.sees(&m.workspaces)).map(|m| MailerView::new(m, &state.secret_box)).collect(),
+    })
 }
 
 /// Get one mailer.
 #[utoipa::path(post, path = "/api/mailers-get", tag = "mailers", request_body = MailerId,
     responses((status = 200, body = Success<MailerOne>)))]
 pub async fn get(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<MailerId>) -> ApiResult<MailerOne> {
-    success(MailerOne { mailer: owned_mailer(&state, &caller, &req.id).await?.into() })
+    success(MailerOne { mailer: MailerView::new(owned_mailer(&state, &caller, &req.id).await?, &state.secret_box) })
 }
 
 /// Change a mailer. New provider settings or credentials clear `verified`; omitted credentials stay.
@@ -446,14 +509,20 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     if !updated {
         return Err(ApiError::not_found(SCOPE, "mailer"));
     }
-    success(MailerOne { mailer: mailer.into() })
+    success(MailerOne { mailer: MailerView::new(mailer, &state.secret_box) })
 }
 
-/// Delete a mailer with its deliveries.
+/// Delete a mailer with its deliveries. A mailer that is another's fallback is kept
+/// (`mailers.in_use`) until that one names another fallback or none.
 #[utoipa::path(post, path = "/api/mailers-delete", tag = "mailers", request_body = MailerId,
     responses((status = 200, body = Success<MailerDeleted>)))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<MailerId>) -> ApiResult<MailerDeleted> {
     let id = parse_id(SCOPE, "id", &req.id)?;
+    let mailers = state.store.targets.list_mailers(caller.account_id).await.or_store_error(SCOPE)?;
+    if let Some(user) = mailers.iter().find(|m| m.fallback_mailer_id == Some(id) && m.id != id) {
+        let message = format!("This mailer is the fallback of \"{}\": give that mailer another fallback or none first", user.name);
+        return Err(ApiError::new(StatusCode::CONFLICT, SCOPE, "in_use", message));
+    }
     if !state.store.targets.delete_mailer(caller.account_id, id).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "mailer"));
     }
@@ -490,7 +559,7 @@ pub async fn test(State(state): State<AppState>, caller: Caller, ApiJson(req): A
         state.targets.mailer(mailer.clone()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, SCOPE, "internal", e.to_string()))?;
     let mut verification = Verification::from_outcome(&target.send_test(&to).await);
     if !verification.ok {
-        return success(TestResult { verification, mailer: (!unsaved).then(|| mailer.into()), test_proof: None });
+        return success(TestResult { verification, mailer: (!unsaved).then(|| MailerView::new(mailer, &state.secret_box)), test_proof: None });
     }
     verification.message = "Test email sent successfully".into();
     if unsaved {
@@ -501,7 +570,7 @@ pub async fn test(State(state): State<AppState>, caller: Caller, ApiJson(req): A
         mailer.verified = true;
         mailer.verified_at = Some(now);
     }
-    success(TestResult { verification, mailer: Some(mailer.into()), test_proof: None })
+    success(TestResult { verification, mailer: Some(MailerView::new(mailer, &state.secret_box)), test_proof: None })
 }
 
 /// Queue one e-mail through a verified mailer.
@@ -559,6 +628,8 @@ pub async fn providers_list(_caller: Caller, ApiJson(_): ApiJson<NoParams>) -> A
             supports_template_params: p.supports_template_params(),
             config_fields: p.config_fields(),
             credential_fields: p.credential_fields(),
+            webhook_key: p.webhook_key_name(),
+            has_event_webhook: p.has_event_webhook(),
         })
         .collect();
     success(ProviderList { providers })

@@ -15,11 +15,13 @@ mod error;
 mod event_types;
 mod events;
 mod extract;
+mod inbound;
 mod integrations;
 mod mailers;
 mod openapi;
 mod ops;
 mod portal;
+mod suppressions;
 mod target_ops;
 mod tasks;
 mod tokens;
@@ -45,7 +47,8 @@ pub use error::{ApiError, Scope};
 use crate::crypto::secret_box::SecretBox;
 use crate::domain::url_policy::UrlPolicy;
 use crate::store::{
-    AccountStore, ActivationStore, AuditLog, DeliveryLog, EventCommitter, EventStore, PortalSessions, Store, TargetSettings, TargetStore, Upkeep,
+    AccountStore, ActivationStore, AuditLog, DeliveryLog, EventCommitter, EventStore, PortalSessions, Store, SuppressionStore, TargetSettings,
+    TargetStore, Upkeep,
 };
 use crate::targets::TargetFactory;
 
@@ -62,6 +65,7 @@ pub struct StoreRoles {
     pub upkeep: Arc<dyn Upkeep>,
     pub audit: Arc<dyn AuditLog>,
     pub portal: Arc<dyn PortalSessions>,
+    pub suppressions: Arc<dyn SuppressionStore>,
 }
 
 impl StoreRoles {
@@ -76,6 +80,7 @@ impl StoreRoles {
             upkeep: store.clone(),
             audit: store.clone(),
             portal: store.clone(),
+            suppressions: store.clone(),
         }
     }
 }
@@ -131,6 +136,7 @@ pub fn router(state: AppState) -> axum::Router {
         .merge(ops_routes())
         .route("/", axum::routing::get(ui::index))
         .route("/portal", axum::routing::get(portal::page))
+        .route("/inbound/mail/{id}/{token}", axum::routing::post(inbound::receive).head(inbound::probe))
         .route("/ui/{*path}", axum::routing::get(ui::file))
         .route("/favicon.ico", axum::routing::get(ui::favicon))
         .route("/embed.js", axum::routing::get(ui::embed))
@@ -219,6 +225,9 @@ fn router_parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::list))
         .routes(routes!(portal::create))
         .routes(routes!(portal::exchange))
+        .routes(routes!(suppressions::list))
+        .routes(routes!(suppressions::create))
+        .routes(routes!(suppressions::delete))
         .split_for_parts()
 }
 

@@ -129,7 +129,7 @@ async fn workspace_of(state: &AppState, account_id: AccountId, id: &str) -> Resu
 }
 
 /// Where the server was reached, as the caller named it (behind a TLS proxy that says so, https).
-fn origin_of(headers: &HeaderMap) -> String {
+pub(super) fn origin_of(headers: &HeaderMap) -> String {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let https = headers.get("x-forwarded-proto").is_some_and(|p| p.as_bytes() == b"https");
     format!("{}://{host}", if https { "https" } else { "http" })

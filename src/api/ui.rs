@@ -32,6 +32,7 @@ const FILES: &[(&str, &str)] = &[
     ("screens/mailers.js", include_str!("../../ui/screens/mailers.js")),
     ("screens/overview.js", include_str!("../../ui/screens/overview.js")),
     ("screens/signin.js", include_str!("../../ui/screens/signin.js")),
+    ("screens/suppressions.js", include_str!("../../ui/screens/suppressions.js")),
     ("screens/webhooks.js", include_str!("../../ui/screens/webhooks.js")),
     ("screens/workspaces.js", include_str!("../../ui/screens/workspaces.js")),
     // uPlot 1.6.32 (MIT), the charts' library: its dist files as `npm pack uplot@1.6.32` ships

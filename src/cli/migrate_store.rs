@@ -30,6 +30,7 @@ const TABLES: &[&str] = &[
     "tasks",
     "audit_log",
     "portal_sessions",
+    "suppressions",
 ];
 
 const PAGE: i64 = 1000;

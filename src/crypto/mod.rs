@@ -2,6 +2,7 @@
 
 pub mod api_token;
 pub(crate) mod secret_box;
+pub mod webhook_signatures;
 
 /// Fills a fixed-size array from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use uuid::Uuid;
@@ -19,6 +19,8 @@ const NONCE_LEN: usize = 24;
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    /// Keys `derived_token`: derived from the server key, never the key itself.
+    token_key: [u8; 32],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +35,22 @@ pub enum SecretBoxError {
 
 impl SecretBox {
     pub fn from_key(key: [u8; 32]) -> Self {
-        Self { cipher: XChaCha20Poly1305::new(&key.into()) }
+        Self { cipher: XChaCha20Poly1305::new(&key.into()), token_key: hmac_sha256(&key, b"switchyard derived tokens") }
+    }
+
+    /// An unguessable token for `context`, the same on every node sharing the server key, so it
+    /// need not be stored (a mailer's inbound webhook URL). Base64url, 43 characters.
+    pub fn derived_token(&self, context: &str) -> String {
+        URL_SAFE_NO_PAD.encode(hmac_sha256(&self.token_key, context.as_bytes()))
+    }
+
+    /// Whether `given` is `derived_token(context)`, compared in constant time.
+    pub fn is_derived_token(&self, context: &str, given: &str) -> bool {
+        use hmac::{Hmac, Mac};
+        let Ok(given) = URL_SAFE_NO_PAD.decode(given) else { return false };
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.token_key).expect("HMAC takes keys of any length");
+        mac.update(context.as_bytes());
+        mac.verify_slice(&given).is_ok()
     }
 
     pub fn from_base64(text: &str) -> Result<Self, SecretBoxError> {
@@ -92,6 +109,13 @@ impl SecretBox {
     }
 }
 
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
 /// The associated data that binds a stored signing secret to its row (every sealed secret is
 /// bound to its row, so a ciphertext moved to another row does not open).
 pub fn signing_secret_binding(secret_id: Uuid) -> String {
@@ -113,6 +137,11 @@ pub fn mailer_credentials_binding(mailer_id: TargetId) -> String {
     format!("mailer_credentials:{mailer_id}")
 }
 
+/// The associated data that binds a mailer's event webhook key to its mailer.
+pub fn mailer_webhook_key_binding(mailer_id: TargetId) -> String {
+    format!("mailer_webhook_key:{mailer_id}")
+}
+
 /// The associated data that binds a passed test of unsaved mailer settings to its account, so
 /// one account's proof never verifies another's mailer.
 pub fn mailer_test_proof_binding(account_id: AccountId) -> String {
@@ -126,6 +155,9 @@ mod tests {
     #[test]
     fn seals_and_opens_bound_to_its_row() {
         let sb = SecretBox::from_key([9; 32]);
+        let token = sb.derived_token("mailer_inbound:1");
+        assert!(sb.is_derived_token("mailer_inbound:1", &token) && !sb.is_derived_token("mailer_inbound:2", &token));
+        assert!(!SecretBox::from_key([8; 32]).is_derived_token("mailer_inbound:1", &token), "another server key");
         let sealed = sb.seal(b"whsec_secret", "row-1");
         assert!(!sealed.windows(6).any(|w| w == b"whsec_"), "plaintext must not appear");
         assert_eq!(sb.open(&sealed, "row-1").unwrap(), b"whsec_secret");

@@ -31,9 +31,10 @@ pub enum TokenScope {
 const NOT_IN_PORTAL: [&str; 4] = ["tokens-", "portal-sessions-", "account-", "accounts-"];
 
 /// Calls a session confined to one workspace may not make either: changes to what the whole
-/// account shares (its workspaces, its event types) and the account's audit trail, which tells of
-/// every workspace.
-const NOT_IN_ONE_WORKSPACE: [&str; 5] = ["workspaces-create", "workspaces-update", "workspaces-delete", "event-types-create", "audit-"];
+/// account shares (its workspaces, its event types), and what tells of every workspace (the
+/// audit trail, the suppression list of the account's recipients).
+const NOT_IN_ONE_WORKSPACE: [&str; 6] =
+    ["workspaces-create", "workspaces-update", "workspaces-delete", "event-types-create", "audit-", "suppressions-"];
 
 /// Whether a caller confined to one workspace may make the call named `call` (if its scope does).
 pub fn allowed_in_one_workspace(call: &str) -> bool {

@@ -23,7 +23,7 @@ pub const MASKED: &str = "[masked]";
 /// Whether a field's name says it holds a secret.
 fn is_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["secret", "password", "token", "credential", "api_key", "apikey", "private_key", "access_key"].iter().any(|s| name.contains(s))
+    ["secret", "password", "token", "credential", "api_key", "apikey", "private_key", "access_key", "webhook_key"].iter().any(|s| name.contains(s))
 }
 
 /// The request's fields as recorded: every value of a field whose name says it is a secret (at
@@ -141,10 +141,12 @@ mod tests {
             "secret": "pat-123",
             "config": {"client_secret": "s", "auth_type": "bearer", "nested": [{"password": 5}]},
             "credentials": {"api_key": "k", "region": "eu"},
+            "webhook_key": "mailgun-signing-key",
         });
         let kept = masked(&request);
         assert_eq!(kept["url"], "https://example.com");
         assert_eq!(kept["secret"], MASKED);
+        assert_eq!(kept["webhook_key"], MASKED);
         assert_eq!(kept["config"]["client_secret"], MASKED);
         assert_eq!(kept["config"]["auth_type"], "bearer");
         assert_eq!(kept["config"]["nested"][0]["password"], MASKED);

@@ -49,8 +49,11 @@ pub enum ErrorKind {
     TargetGone,
     /// The event lacks what the target needs (e.g. no e-mail for a HubSpot contact): retrying cannot help.
     InvalidData,
-    /// The provider refused the message for good (e.g. SMTP 5xx, a rejected recipient, a bad key).
+    /// The provider refused the message for good (e.g. SMTP 5xx, a bad key).
     Rejected,
+    /// The recipient cannot be sent to: refused by the provider (SMTP 550, Mandrill "rejected"),
+    /// or on the account's suppression list. Neither a retry nor another provider can help.
+    Recipient,
     Internal,
 }
 
@@ -67,11 +70,12 @@ impl ErrorKind {
             Self::TargetGone => "target_gone",
             Self::InvalidData => "invalid_data",
             Self::Rejected => "rejected",
+            Self::Recipient => "recipient",
             Self::Internal => "internal",
         }
     }
 
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Dns,
         Self::Connect,
         Self::Tls,
@@ -82,6 +86,7 @@ impl ErrorKind {
         Self::TargetGone,
         Self::InvalidData,
         Self::Rejected,
+        Self::Recipient,
         Self::Internal,
     ];
 
@@ -102,6 +107,7 @@ impl ErrorKind {
             Self::TargetGone => "The target no longer exists",
             Self::InvalidData => "The data was refused",
             Self::Rejected => "The provider refused it",
+            Self::Recipient => "The recipient address cannot be sent to",
             Self::Internal => "An internal error occurred",
         }
     }
@@ -200,7 +206,9 @@ pub fn judge(
         {
             return Verdict::Failed;
         }
-        AttemptOutcome::Error { kind: ErrorKind::TargetGone | ErrorKind::InvalidData | ErrorKind::Rejected, .. } => return Verdict::Failed,
+        AttemptOutcome::Error { kind: ErrorKind::TargetGone | ErrorKind::InvalidData | ErrorKind::Rejected | ErrorKind::Recipient, .. } => {
+            return Verdict::Failed;
+        }
         AttemptOutcome::Response { retry_after, .. } => *retry_after,
         AttemptOutcome::Error { .. } => None,
     };
@@ -278,6 +286,8 @@ pub struct Attempt {
     /// The answer's headers (`kept_headers`); empty without an answer, or once retention ran.
     pub response_headers: Vec<(String, String)>,
     pub manual: bool,
+    /// The target that sent it when not the delivery's own: the mailer's fallback.
+    pub sent_by: Option<TargetId>,
 }
 
 /// Where a page of the delivery log (newest first) ends: the next page starts after it. Created

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::delivery::{AttemptOutcome, ErrorKind};
 use super::fanout::WorkspaceScope;
 use super::fields::is_source_field;
 use super::ids::{AccountId, TargetId};
@@ -88,6 +89,22 @@ impl MailerProvider {
             Self::Mailjet => &["api_key", "secret_key"],
             Self::Smtp => &["password"],
             Self::Internal => &[],
+        }
+    }
+
+    /// Whether the provider reports bounces and complaints to an event webhook (SES through SNS).
+    pub fn has_event_webhook(self) -> bool {
+        !matches!(self, Self::Smtp | Self::Internal)
+    }
+
+    /// The key the provider signs its event webhook with, as its settings name it; `None` where
+    /// the webhook URL's own token is the authentication (Mailjet, Brevo) or SNS's certificate (SES).
+    pub fn webhook_key_name(self) -> Option<&'static str> {
+        match self {
+            Self::Mailgun => Some("HTTP webhook signing key"),
+            Self::Mandrill => Some("webhook key"),
+            Self::Sendgrid => Some("signed event webhook verification key"),
+            _ => None,
         }
     }
 
@@ -437,8 +454,76 @@ pub struct Mailer {
     /// Set only by a successful test e-mail; cleared when provider settings or credentials change.
     pub verified: bool,
     pub verified_at: Option<Millis>,
+    /// Another mailer of the account that sends when this one's provider fails (`fails_over`).
+    pub fallback_mailer_id: Option<TargetId>,
+    /// The sealed key that authenticates the provider's event webhook (`webhook_key_kind`).
+    pub webhook_key: Option<Vec<u8>>,
+    pub webhook_key_hint: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+impl Mailer {
+    /// A new mailer of `provider` with its defaults, not stored.
+    pub fn draft(account_id: AccountId, provider: MailerProvider, now: Millis) -> Self {
+        Self {
+            id: TargetId::now_v7(),
+            account_id,
+            name: format!("{} Mailer", provider.title()),
+            provider,
+            sender_name: String::new(),
+            sender_email: None,
+            reply_to: None,
+            bcc: None,
+            config: Map::new(),
+            credentials: None,
+            credential_hints: Map::new(),
+            template_params: Vec::new(),
+            rules: Vec::new(),
+            workspaces: WorkspaceScope::All,
+            is_active: true,
+            rate_limit: None,
+            verified: false,
+            verified_at: None,
+            fallback_mailer_id: None,
+            webhook_key: None,
+            webhook_key_hint: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Sends go out: it passed Send Test Email for its current settings and is switched on.
+    pub fn usable(&self) -> bool {
+        self.verified && self.is_active
+    }
+}
+
+/// Whether a failed send may go out through the fallback mailer instead: the provider or the way
+/// to it failed (no connection, timeout, TLS, 5xx, 429, refused credentials), not the message or
+/// its recipient, which another provider would refuse too.
+pub fn fails_over(outcome: &AttemptOutcome) -> bool {
+    match outcome {
+        AttemptOutcome::Response { status, .. } => matches!(status, 401 | 403 | 408 | 429 | 500..),
+        AttemptOutcome::Error { kind, .. } => !matches!(kind, ErrorKind::InvalidData | ErrorKind::Recipient | ErrorKind::TargetGone),
+    }
+}
+
+/// Checks `fallback` (the mailer looked up by the id given, `None` when the account has none with
+/// it) as the fallback of `mailer`: another mailer, not one falling back to it already (one hop
+/// only, so a cycle would only hide which mailer is the backup), whose provider takes the
+/// templates of `mailer`'s rules, which it sends when it stands in.
+pub fn check_fallback(mailer: &Mailer, fallback_id: TargetId, fallback: Option<&Mailer>) -> Result<(), String> {
+    let f = match fallback {
+        _ if fallback_id == mailer.id => return Err("a mailer cannot be its own fallback".into()),
+        None => return Err(format!("fallback_mailer_id: this account has no mailer {fallback_id}")),
+        Some(f) => f,
+    };
+    if f.fallback_mailer_id == Some(mailer.id) {
+        return Err(format!("fallback_mailer_id: \"{}\" already falls back to this mailer; a fallback is one hop, not a cycle", f.name));
+    }
+    validate_rules(f.provider, &mailer.rules)
+        .map_err(|m| format!("fallback_mailer_id: \"{}\" sends this mailer's templates when it stands in, and {m}", f.name))
 }
 
 #[cfg(test)]
@@ -556,6 +641,44 @@ mod tests {
             settings_digest(MailerProvider::Mailgun, &config("us"), &key("k")),
             settings_digest(MailerProvider::Mailgun, &config("eu"), &key("k"))
         );
+    }
+
+    #[test]
+    fn only_provider_failures_fail_over() {
+        let answer = |status| AttemptOutcome::Response { status, excerpt: String::new(), headers: Vec::new(), retry_after: None };
+        let error = |kind| AttemptOutcome::Error { kind, message: String::new() };
+        for status in [401, 403, 408, 429, 500, 502, 503] {
+            assert!(fails_over(&answer(status)), "{status}");
+        }
+        for status in [200, 202, 400, 404, 413, 422] {
+            assert!(!fails_over(&answer(status)), "{status}");
+        }
+        for kind in [ErrorKind::Connect, ErrorKind::Dns, ErrorKind::Timeout, ErrorKind::Tls, ErrorKind::Io, ErrorKind::Rejected] {
+            assert!(fails_over(&error(kind)), "{kind:?}");
+        }
+        for kind in [ErrorKind::InvalidData, ErrorKind::Recipient, ErrorKind::TargetGone] {
+            assert!(!fails_over(&error(kind)), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_fallback_is_another_mailer_one_hop_away() {
+        let (a, b) = (TargetId::now_v7(), TargetId::now_v7());
+        let mailer = |id, fallback| Mailer {
+            id,
+            fallback_mailer_id: fallback,
+            name: "B".into(),
+            ..Mailer::draft(AccountId::now_v7(), MailerProvider::Sendgrid, 0)
+        };
+        let primary = mailer(a, None);
+        assert!(check_fallback(&primary, b, Some(&mailer(b, None))).is_ok());
+        assert!(check_fallback(&primary, a, Some(&primary)).unwrap_err().contains("own fallback"));
+        assert!(check_fallback(&primary, b, None).unwrap_err().contains("no mailer"));
+        assert!(check_fallback(&primary, b, Some(&mailer(b, Some(a)))).unwrap_err().contains("cycle"));
+        let rule = MailerRule { event_type: "a.b".into(), template: Template::Stored("d-1".into()), recipient_field: "email".into() };
+        let with_stored = Mailer { rules: vec![rule], ..mailer(a, None) };
+        let smtp = Mailer { provider: MailerProvider::Smtp, ..mailer(b, None) };
+        assert!(check_fallback(&with_stored, b, Some(&smtp)).unwrap_err().contains("no stored templates"));
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod receiver_auth;
 pub mod retention;
 pub(crate) mod retry;
 pub mod signing;
+pub mod suppression;
 pub mod task;
 pub mod throttle;
 pub mod time;

@@ -15,7 +15,7 @@ use crate::domain::operational::{self, DeliveryReport, LastError};
 use crate::domain::queue::{AttemptResult, ClaimedDelivery};
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::{Millis, now_ms};
-use crate::targets::{ResolveError, Target, TargetFactory};
+use crate::targets::{ResolveError, Sent, Target, TargetFactory};
 
 /// What an attempt sends back: its result, the operational event it calls for (if any), and the
 /// delivery itself (an ordered target's head stays in its lane when it is retried).
@@ -27,11 +27,15 @@ pub(crate) struct Finished {
 
 /// A panicking adapter fails its attempt, which is retried and recorded like any other, instead of
 /// losing it (and the target's concurrency slot) with its task.
-async fn deliver_catching_panics(target: &dyn Target, delivery: &ClaimedDelivery) -> AttemptOutcome {
-    AssertUnwindSafe(target.deliver(delivery)).catch_unwind().await.unwrap_or_else(|_| AttemptOutcome::Error {
-        kind: ErrorKind::Internal,
-        message: "the attempt failed unexpectedly (details in the server log)".into(),
+async fn deliver_catching_panics(target: &dyn Target, delivery: &ClaimedDelivery) -> Sent {
+    AssertUnwindSafe(target.deliver_via(delivery)).catch_unwind().await.unwrap_or_else(|_| {
+        own(AttemptOutcome::Error { kind: ErrorKind::Internal, message: "the attempt failed unexpectedly (details in the server log)".into() })
     })
+}
+
+/// An outcome of the delivery's own target.
+fn own(outcome: AttemptOutcome) -> Sent {
+    Sent { outcome, by: None }
 }
 
 /// One attempt: build the target's adapter, send, judge; and the operational event the verdict
@@ -39,12 +43,12 @@ async fn deliver_catching_panics(target: &dyn Target, delivery: &ClaimedDelivery
 pub(super) async fn attempt(factory: &TargetFactory, schedule: &RetrySchedule, delivery: ClaimedDelivery) -> Finished {
     let started_at = now_ms();
     let clock = Instant::now();
-    let (outcome, policy) = match factory.resolve(delivery.target, delivery.target_version, started_at).await {
+    let (Sent { outcome, by: sent_by }, policy) = match factory.resolve(delivery.target, delivery.target_version, started_at).await {
         Ok(target) => (deliver_catching_panics(target.as_ref(), &delivery).await, target.failure_policy()),
         Err(ResolveError::Gone) => {
-            (AttemptOutcome::Error { kind: ErrorKind::TargetGone, message: "the target was deleted".into() }, FailurePolicy::RetryAll)
+            (own(AttemptOutcome::Error { kind: ErrorKind::TargetGone, message: "the target was deleted".into() }), FailurePolicy::RetryAll)
         }
-        Err(e) => (AttemptOutcome::Error { kind: ErrorKind::Internal, message: e.to_string() }, FailurePolicy::RetryAll),
+        Err(e) => (own(AttemptOutcome::Error { kind: ErrorKind::Internal, message: e.to_string() }), FailurePolicy::RetryAll),
     };
     let duration_ms = clock.elapsed().as_millis() as i64;
     let attempt_number = delivery.attempt_count + 1;
@@ -84,6 +88,7 @@ pub(super) async fn attempt(factory: &TargetFactory, schedule: &RetrySchedule, d
             response_excerpt,
             response_headers,
             manual: delivery.manual_retry,
+            sent_by,
         },
     };
     let report = operational::delivery_event_type(&delivery.event.event_type, attempt_number, verdict).map(|event_type| {

@@ -86,6 +86,7 @@ fn mail_settings(args: &ServeArgs, policy: UrlPolicy, extra_ca_pem: Option<Vec<u
         mandrill_base_url: args.mandrill_base_url.clone(),
         sendgrid_base_url: args.sendgrid_base_url.clone(),
         ses_endpoint: args.ses_endpoint.clone(),
+        sns_base_url: args.sns_base_url.clone(),
         relay: args.relay_smtp_url.as_ref().map(relay_server).transpose().map_err(anyhow::Error::msg)?,
         relay_from: args.relay_from.clone(),
         smtp: SmtpSettings { policy, timeout: args.request_timeout, extra_ca_pem },

@@ -41,6 +41,7 @@ use crate::domain::ownership::{NodeInfo, OwnedTarget};
 use crate::domain::portal::PortalSession;
 use crate::domain::queue::{Accepted, AttemptResult, ClaimOrder, ClaimedDelivery, Cycle};
 use crate::domain::signing::StoredSecret;
+use crate::domain::suppression::{Suppression, SuppressionFilter};
 use crate::domain::task::Task;
 use crate::domain::time::Millis;
 use crate::domain::timeline::{CountRow, LatencyRow};
@@ -196,6 +197,21 @@ pub trait TargetSettings: Send + Sync {
     async fn mailer_target(&self, id: TargetId) -> StoreResult<Option<Mailer>>;
     /// A destination by id alone (workers, and the CLI working on the database).
     async fn destination_target(&self, id: TargetId) -> StoreResult<Option<Destination>>;
+    /// The account's suppression of `address` (lowercased), if any: a mailer sends nothing to it.
+    async fn suppression(&self, account: AccountId, address: &str) -> StoreResult<Option<Suppression>>;
+}
+
+/// Suppressed addresses per account: recorded from providers' event webhooks or by hand, listed
+/// and removed through the API.
+#[async_trait]
+pub trait SuppressionStore: Send + Sync {
+    /// Records each entry: a new address is added; a known one takes the entry's reason, provider,
+    /// mailer, detail and `last_event`, keeping its `first_seen`.
+    async fn suppress(&self, entries: &[Suppression]) -> StoreResult<()>;
+    /// The account's suppressions in address order, after `filter.after`.
+    async fn list_suppressions(&self, account: AccountId, filter: &SuppressionFilter) -> StoreResult<Vec<Suppression>>;
+    /// False when the account has no such suppression.
+    async fn delete_suppression(&self, account: AccountId, address: &str) -> StoreResult<bool>;
 }
 
 /// Events in: accepting events with their fan-out, direct sends, and the pull API.
@@ -398,6 +414,7 @@ pub trait Store:
     + Upkeep
     + AuditLog
     + PortalSessions
+    + SuppressionStore
     + 'static
 {
 }
@@ -413,6 +430,7 @@ impl<T> Store for T where
         + Upkeep
         + AuditLog
         + PortalSessions
+        + SuppressionStore
         + 'static
 {
 }

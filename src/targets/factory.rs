@@ -131,7 +131,7 @@ impl TargetFactory {
             }
             TargetKind::Mailer => {
                 let mailer = self.store.mailer_target(target.id).await?.ok_or(ResolveError::Gone)?;
-                (Arc::new(self.mailer(mailer)?), Millis::MAX)
+                (Arc::new(self.mailer_with_fallback(mailer).await?), Millis::MAX)
             }
             TargetKind::Destination => {
                 let destination = self.store.destination_target(target.id).await?.ok_or(ResolveError::Gone)?;
@@ -150,7 +150,21 @@ impl TargetFactory {
                 serde_json::from_slice(&plain).map_err(|_| ResolveError::Config("stored credentials are not a JSON object".into()))?
             }
         };
-        Ok(mail::MailerTarget::new(mailer, credentials, self.http.clone(), self.providers.mail.clone()))
+        Ok(mail::MailerTarget::new(mailer, credentials, self.http.clone(), self.providers.mail.clone(), self.store.clone()))
+    }
+
+    /// The adapter of a mailer with its fallback's, if it names one of its account: one hop, the
+    /// fallback's own fallback is not followed.
+    async fn mailer_with_fallback(&self, mailer: Mailer) -> Result<mail::MailerTarget, ResolveError> {
+        let fallback = match mailer.fallback_mailer_id {
+            Some(id) => self.store.mailer_target(id).await?.filter(|f| f.account_id == mailer.account_id),
+            None => None,
+        };
+        let target = self.mailer(mailer)?;
+        Ok(match fallback {
+            Some(fallback) => target.with_fallback(self.mailer(fallback)?),
+            None => target,
+        })
     }
 
     /// A stored integration with its credential decrypted.

@@ -24,6 +24,7 @@ use utoipa::ToSchema;
 
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy, explain};
 use crate::domain::event::check_depth;
+use crate::domain::ids::TargetId;
 use crate::domain::queue::ClaimedDelivery;
 
 #[async_trait]
@@ -31,9 +32,23 @@ pub trait Target: Send + Sync {
     fn failure_policy(&self) -> FailurePolicy;
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome;
 
+    /// `deliver`, also saying which target sent it: only a mailer with a fallback ever sends
+    /// through another.
+    async fn deliver_via(&self, delivery: &ClaimedDelivery) -> Sent {
+        Sent { outcome: self.deliver(delivery).await, by: None }
+    }
+
     /// The request an attempt of `delivery` sends, built as `deliver` builds it but not sent, for
     /// the delivery log, with every credential masked.
     fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome>;
+}
+
+/// What an attempt produced and, when a target other than the delivery's own sent it (a mailer's
+/// fallback), which one.
+#[derive(Debug)]
+pub struct Sent {
+    pub outcome: AttemptOutcome,
+    pub by: Option<TargetId>,
 }
 
 /// A request as the delivery log shows it: secrets masked.

@@ -189,8 +189,19 @@ async fn every_call_refuses_the_credentials_outside_its_scope() {
 
 /// Rows that still name the account, per table (only tables with any), straight from the database.
 async fn rows_left(database_url: &str, account: &str) -> BTreeMap<String, i64> {
-    const BY_ACCOUNT: [&str; 10] =
-        ["accounts", "api_tokens", "workspaces", "event_types", "targets", "events", "deliveries", "activations", "tasks", "audit_log"];
+    const BY_ACCOUNT: [&str; 11] = [
+        "accounts",
+        "api_tokens",
+        "workspaces",
+        "event_types",
+        "targets",
+        "events",
+        "deliveries",
+        "activations",
+        "tasks",
+        "audit_log",
+        "suppressions",
+    ];
     const BY_TARGET: [&str; 6] = ["webhook_endpoints", "signing_secrets", "integrations", "mailers", "destinations", "target_owners"];
     let mut queries: Vec<(String, String)> = BY_ACCOUNT
         .iter()
@@ -228,6 +239,7 @@ async fn deleting_an_account_leaves_no_row_of_it(mut server: TestServer, databas
     let (endpoint, _) = doomed.create_endpoint(&receiver.url, &["contact.created"]).await;
     doomed.ok("webhooks-rotate-secret", json!({"id": endpoint})).await;
     doomed.ok("workspaces-create", json!({"name": "EU"})).await;
+    doomed.ok("suppressions-create", json!({"address": "bounced@example.com"})).await;
     let events: Vec<Value> = (0..30).map(|n| json!({"type": "contact.created", "data": {"n": n}})).collect();
     doomed.ok("events-send-batch", json!({"events": events})).await;
     doomed.wait_for_status(&endpoint, "delivered", 30).await;
@@ -468,7 +480,7 @@ async fn a_portal_session_confined_to_a_workspace_reaches_nothing_outside_it() {
         let (status, answer) = portal("webhooks-create", body).await;
         assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{answer}");
     }
-    for call in ["workspaces-create", "workspaces-update", "workspaces-delete", "event-types-create", "audit-list"] {
+    for call in ["workspaces-create", "workspaces-update", "workspaces-delete", "event-types-create", "audit-list", "suppressions-list"] {
         assert_error(&portal(call, json!({"name": "x", "id": a})).await, StatusCode::FORBIDDEN, "auth.forbidden");
     }
 

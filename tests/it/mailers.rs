@@ -429,3 +429,82 @@ async fn the_built_in_relay_sends_from_the_server_address() {
     assert!(data.contains("Reply-To: support@brand.example") && data.contains("Subject: Thanks Jane"), "{data}");
     server.stop().await;
 }
+
+/// A verified mailer of `provider` sending `event_type` with template `template`.
+async fn verified(server: &TestServer, provider: &str, event_type: &str, template: Value) -> String {
+    let mut body = provider_body(provider);
+    body["rules"] = json!([{"event_type": event_type, "template": template}]);
+    let id = create(server, body).await;
+    assert_eq!(server.ok("mailers-test", json!({"id": id, "to": "admin@example.com"})).await["ok"], true);
+    id
+}
+
+async fn attempts_of(server: &TestServer, delivery: &Value) -> Vec<Value> {
+    server.ok("deliveries-attempts", json!({"delivery_id": delivery["id"]})).await["attempts"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_provider_outage_fails_over_to_the_fallback_mailer_and_the_log_says_which_sent() {
+    let fake = FakeMail::start().await;
+    let server = server_with(&fake, &[]).await;
+    for name in ["prize.won", "prize.other"] {
+        server.ok("event-types-create", json!({"name": name})).await;
+    }
+    let backup = verified(&server, "brevo", "prize.other", json!("12")).await;
+    // An inline template: any provider can send it when it stands in.
+    let primary = verified(&server, "sendgrid", "prize.won", json!({"subject": "You won, {{firstName}}", "text": "Well done"})).await;
+    let linked = server.ok("mailers-update", json!({"id": primary, "fallback_mailer_id": backup})).await["mailer"].clone();
+    assert_eq!((linked["fallback_mailer_id"].clone(), linked["verified"].clone()), (json!(backup), json!(true)), "not a provider setting");
+
+    fake.set_down("sendgrid", true);
+    server.send_event("prize.won", json!({"email": "jane@example.com", "firstName": "Jane"})).await;
+    let delivered = server.wait_for_status(&primary, "delivered", 1).await;
+    let attempts = attempts_of(&server, &delivered[0]).await;
+    assert_eq!((attempts.len(), attempts[0]["sent_by"].clone()), (1, json!(backup)), "{attempts:?}");
+    let sent = fake.sent();
+    assert_eq!(sent.last().unwrap().provider, "brevo", "the fallback sent it");
+    let mail = &sent.last().unwrap().body;
+    assert_eq!((mail["subject"].clone(), mail["to"].clone()), (json!("You won, Jane"), json!([{"email": "jane@example.com"}])), "the primary's rule");
+
+    // A record without a recipient is the message's fault: no other provider is tried.
+    let before = fake.sent().len();
+    server.send_event("prize.won", json!({"firstName": "Jane"})).await;
+    let failed = server.wait_for_status(&primary, "failed", 1).await;
+    assert_eq!(attempts_of(&server, &failed[0]).await[0]["sent_by"], Value::Null);
+    assert_eq!(fake.sent().len(), before);
+
+    // Both down: the primary's outcome decides (retried, then failed) and names the fallback's failure.
+    fake.set_down("brevo", true);
+    server.send_event("prize.won", json!({"email": "joe@example.com"})).await;
+    let failed = server.wait_for_status(&primary, "failed", 2).await;
+    let attempts = attempts_of(&server, failed.iter().find(|d| d["attempt_count"] != 1).unwrap()).await;
+    assert_eq!(attempts[0]["http_status_code"], 503);
+    assert!(attempts[0]["response_excerpt"].as_str().unwrap().contains("the fallback mailer \"Brevo Mailer\" failed too"), "{attempts:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn fallbacks_are_checked_and_a_mailer_in_use_as_one_is_kept() {
+    let fake = FakeMail::start().await;
+    let server = server_with(&fake, &[]).await;
+    let a = create(&server, provider_body("sendgrid")).await;
+    let b = create(&server, provider_body("brevo")).await;
+    let invalid = |answer: &(StatusCode, Value)| assert_error(answer, StatusCode::BAD_REQUEST, "mailers.invalid_fallback");
+    let stored = json!([{"event_type": "participant.completed", "template": "d-welcome"}]);
+    invalid(&server.call("mailers-update", json!({"id": a, "fallback_mailer_id": b, "rules": stored})).await);
+    invalid(&server.call("mailers-update", json!({"id": a, "fallback_mailer_id": a})).await);
+    invalid(&server.call("mailers-update", json!({"id": a, "fallback_mailer_id": "00000000-0000-4000-8000-000000000000"})).await);
+    invalid(&server.call("mailers-update", json!({"id": a, "fallback_mailer_id": 7})).await);
+    server.ok("mailers-update", json!({"id": a, "fallback_mailer_id": b})).await;
+    invalid(&server.call("mailers-update", json!({"id": b, "fallback_mailer_id": a})).await);
+    let other = server.new_token("other-account").await;
+    let mut foreign = provider_body("brevo");
+    foreign["fallback_mailer_id"] = json!(b);
+    invalid(&server.call_as(&other, "mailers-create", foreign).await);
+
+    assert_error(&server.call("mailers-delete", json!({"id": b})).await, StatusCode::CONFLICT, "mailers.in_use");
+    let cleared = server.ok("mailers-update", json!({"id": a, "fallback_mailer_id": null})).await;
+    assert_eq!(cleared["mailer"]["fallback_mailer_id"], Value::Null);
+    server.ok("mailers-delete", json!({"id": b})).await;
+    server.stop().await;
+}

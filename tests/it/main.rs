@@ -26,5 +26,6 @@ mod postgres_restart;
 mod pull_api;
 mod receiver_auth;
 mod store_conformance;
+mod suppressions;
 mod throttling;
 mod webhooks_api;

@@ -29,6 +29,7 @@ use switchyard::domain::portal::{PortalSession, Theme};
 use switchyard::domain::queue::{AttemptResult, ClaimOrder, ClaimedDelivery};
 use switchyard::domain::receiver_auth::{ReceiverAuth, StaticHeader, StoredReceiverAuth};
 use switchyard::domain::signing::StoredSecret;
+use switchyard::domain::suppression::{Suppression, SuppressionFilter, SuppressionReason};
 use switchyard::domain::task::Task;
 use switchyard::domain::time::{Millis, now_ms};
 use switchyard::domain::timeline::{CountRow, Latency, LatencyRow};
@@ -131,6 +132,8 @@ fn result_of(claimed: &ClaimedDelivery, status: DeliveryStatus, code: u16, at: i
             response_excerpt: String::new(),
             response_headers: vec![("x-request-id".into(), format!("r-{code}"))],
             manual: false,
+            // The store keeps any id it is given (the engine gives a mailer's fallback).
+            sent_by: (code == 204).then_some(claimed.target.id),
         },
     }
 }
@@ -361,6 +364,7 @@ async fn a_result_whose_target_was_deleted_meanwhile_does_not_hold_up_the_others
         let attempts = store.list_attempts(acct, kept_delivery).await.unwrap();
         assert_eq!(attempts.len(), 1, "{name}");
         assert_eq!(attempts[0].response_headers, vec![("x-request-id".to_owned(), "r-204".to_owned())], "{name}: the answer's headers kept");
+        assert_eq!(attempts[0].sent_by, Some(kept), "{name}: who sent it kept");
     }
 }
 
@@ -667,6 +671,9 @@ async fn mailers_are_stored_listed_verified_updated_and_deleted() {
             rate_limit: Some(5),
             verified: false,
             verified_at: None,
+            fallback_mailer_id: Some(TargetId::now_v7()),
+            webhook_key: Some(vec![4, 5, 6]),
+            webhook_key_hint: Some("…xyz".into()),
             created_at: now,
             updated_at: now,
         };
@@ -679,7 +686,8 @@ async fn mailers_are_stored_listed_verified_updated_and_deleted() {
         assert!(store.mark_mailer_verified(acct, mailer.id, now, now + 1).await.unwrap(), "{name}");
         let verified = store.get_mailer(acct, mailer.id).await.unwrap().unwrap();
         assert_eq!((verified.verified, verified.verified_at), (true, Some(now + 1)), "{name}");
-        let changed = Mailer { name: "Renamed".into(), rate_limit: None, rules: Vec::new(), updated_at: now + 2, ..verified };
+        let changed =
+            Mailer { name: "Renamed".into(), rate_limit: None, rules: Vec::new(), fallback_mailer_id: None, updated_at: now + 2, ..verified };
         assert!(store.update_mailer(&changed).await.unwrap(), "{name}");
         assert!(!store.update_mailer(&Mailer { account_id: other, ..changed.clone() }).await.unwrap(), "{name}: not another account's");
         assert_eq!(store.mailer_target(mailer.id).await.unwrap(), Some(changed.clone()), "{name}");
@@ -1041,5 +1049,41 @@ async fn failure_streaks_switching_off_and_on() {
             Some(HealthView { is_active: true, failure_streak: 0, failing_since: None, disabled_reason: None }),
             "{name}"
         );
+    }
+}
+
+#[tokio::test]
+async fn suppressions_are_kept_per_account_updated_listed_and_deleted() {
+    for (name, store, _dir) in stores().await {
+        let (acct, other) = (account(store.as_ref()).await, account(store.as_ref()).await);
+        let entry = |address: &str, reason, at| Suppression {
+            account_id: acct,
+            address: address.into(),
+            reason,
+            provider: Some(MailerProvider::Sendgrid),
+            mailer_id: Some(TargetId::now_v7()),
+            detail: Some("550 5.1.1 unknown".into()),
+            first_seen: at,
+            last_event: at,
+        };
+        let bounce = entry("jane@example.com", SuppressionReason::HardBounce, 1_000);
+        store.suppress(&[bounce.clone(), entry("a%b@example.com", SuppressionReason::Manual, 1_000)]).await.unwrap();
+        assert_eq!(store.suppression(acct, "jane@example.com").await.unwrap(), Some(bounce.clone()), "{name}");
+        assert_eq!(store.suppression(other, "jane@example.com").await.unwrap(), None, "{name}: per account");
+        let complaint = entry("jane@example.com", SuppressionReason::Complaint, 2_000);
+        store.suppress(std::slice::from_ref(&complaint)).await.unwrap();
+        let updated = store.suppression(acct, "jane@example.com").await.unwrap().unwrap();
+        assert_eq!(updated, Suppression { first_seen: 1_000, ..complaint }, "{name}: the last event, the first sighting kept");
+        let list = |address_contains: Option<&str>, after: Option<&str>| {
+            let filter = SuppressionFilter { address_contains: address_contains.map(Into::into), after: after.map(Into::into), limit: 10 };
+            let store = store.clone();
+            async move { store.list_suppressions(acct, &filter).await.unwrap().into_iter().map(|s| s.address).collect::<Vec<_>>() }
+        };
+        assert_eq!(list(None, None).await, ["a%b@example.com", "jane@example.com"], "{name}");
+        assert_eq!(list(None, Some("a%b@example.com")).await, ["jane@example.com"], "{name}");
+        assert_eq!(list(Some("%"), None).await, ["a%b@example.com"], "{name}: a literal %");
+        assert!(!store.delete_suppression(other, "jane@example.com").await.unwrap(), "{name}");
+        assert!(store.delete_suppression(acct, "jane@example.com").await.unwrap(), "{name}");
+        assert_eq!(store.suppression(acct, "jane@example.com").await.unwrap(), None, "{name}");
     }
 }

@@ -186,6 +186,7 @@ function attemptItem(a) {
       h("span", { class: `badge ${ok ? "ok" : "bad"}`, "data-role": "code" }, a.http_status_code ?? a.error_kind),
       h("span", { class: "meta" }, `${time(a.started_at)} · ${a.duration_ms} ms`)),
     h("p", { class: "summary" }, a.summary),
+    a.sent_by ? h("p", { class: "meta", "data-role": "sent-by" }, `Sent by the fallback mailer ${a.sent_by}: this mailer's provider failed.`) : null,
     a.error_message ? h("p", { class: "meta" }, a.error_message) : null,
     a.response_headers?.length ? h("details", { class: "response-headers", "data-role": "response-headers" },
       h("summary", {}, `Response headers (${a.response_headers.length})`),

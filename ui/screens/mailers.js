@@ -3,7 +3,7 @@
 
 import { api } from "../lib/api.js";
 import { app, clearErrors, field, formError, h, pageHead, select, showFormError, textInput } from "../lib/dom.js";
-import { confirmThen } from "../lib/modal.js";
+import { closeModal, confirmThen, openModal } from "../lib/modal.js";
 import { confirmWorkspaces, deliveriesLink, mappingEditor, workspaceToggles } from "../lib/parts.js";
 import { render } from "../lib/router.js";
 import { cache, eventTypes, inCurrentWorkspace, mailProviders, sourceFields } from "../lib/session.js";
@@ -20,13 +20,17 @@ const MAILER_FIELD_ERRORS = {
   "mailers.invalid_template_params": "mapping",
   "mailers.workspace_not_found": "workspaces",
   "mailers.invalid_rules": "rules",
+  "mailers.invalid_fallback": "fallback_mailer_id",
 };
 
 export async function mailersView() {
   await Promise.all([mailProviders(), sourceFields(), eventTypes()]);
-  const all = (await api("mailers-list")).mailers.filter(inCurrentWorkspace);
-  const add = () => h("button", { type: "button", class: "primary", onclick: () => showMailerForm() }, "Add Mailer Integration");
-  const page = h("section", {}, pageHead("Mailer Integrations", add()));
+  // Any mailer of the account may be a fallback, whatever the workspace shown.
+  const account = (await api("mailers-list")).mailers;
+  const all = account.filter(inCurrentWorkspace);
+  const showForm = (mailer) => showMailerForm(mailer, account);
+  const add = () => h("button", { type: "button", class: "primary", onclick: () => showForm() }, "Add Mailer Integration");
+  const page = h("section", {}, pageHead("Mailer Integrations", h("a", { class: "button", href: "#/suppressions" }, "Suppressions"), add()));
   if (!all.length) page.append(h("div", { class: "card placeholder" }, h("h2", {}, "No mailer integrations yet"),
     h("p", {}, "Send transactional e-mail through your own provider."), add()));
   for (const mailer of all) {
@@ -36,22 +40,36 @@ export async function mailersView() {
         h("div", { class: "meta" }, `${provider.title} · ${mailer.sender_email || mailer.reply_to || ""}`),
         h("div", { class: "meta", "data-role": "rules" }, mailer.rules.length
           ? `Sends on ${mailer.rules.map((r) => r.event_type).join(", ")}`
-          : "No rules: sends only through the API")),
+          : "No rules: sends only through the API"),
+        mailer.fallback_mailer_id ? h("div", { class: "meta", "data-role": "fallback" },
+          `Falls back to ${account.find((m) => m.id === mailer.fallback_mailer_id)?.name || "a deleted mailer"}`) : null),
       mailer.usable
         ? h("span", { class: "badge ok" }, "Verified")
         : h("span", { class: "badge bad", title: "Send Test Email must pass before it can be used" }, "Unverified — cannot send"),
       h("div", { class: "actions" },
         deliveriesLink(mailer.id, mailer.name),
-        h("button", { type: "button", onclick: () => showMailerForm(mailer) }, "Edit"),
+        h("button", { type: "button", onclick: () => showForm(mailer) }, "Edit"),
         h("button", { type: "button", class: "danger", onclick: () => confirmThen(`Delete "${mailer.name}"?`, async () => {
-          await api("mailers-delete", { id: mailer.id });
+          try {
+            await api("mailers-delete", { id: mailer.id });
+          } catch (error) {
+            alertDialog(error.message);
+            return;
+          }
           render();
         }) }, "Delete"))));
   }
   return page;
 }
 
-function showMailerForm(existing) {
+/** Tells why something could not be done, in a dialog. */
+function alertDialog(message) {
+  const ok = h("button", { type: "button", class: "primary", onclick: closeModal }, "OK");
+  openModal("Cannot delete", h("div", {}, h("p", { role: "alert" }, message), h("div", { class: "form-actions end" }, ok)));
+  ok.focus();
+}
+
+function showMailerForm(existing, account) {
   const providerSelect = select(cache.providers.map((p) => [p.provider, p.title]), existing?.provider || "amazon_ses",
     { disabled: existing ? true : null });
   const body = h("div");
@@ -88,6 +106,9 @@ function showMailerForm(existing) {
       : null;
     const rules = rulesEditor(provider.provider, m.rules || []);
     const workspaces = workspaceToggles(existing);
+    const fallback = select([["", "None"], ...account.filter((o) => o.id !== m.id).map((o) => [o.id, o.name])], m.fallback_mailer_id || "");
+    const webhookKey = h("input", { type: "password", autocomplete: "off",
+      placeholder: m.webhook_key_hint ? `Stored (${m.webhook_key_hint}) — leave empty to keep` : "" });
     // replaceChildren would write a null as the text "null": parts a provider lacks are left out.
     body.replaceChildren(...[
       h("fieldset", {}, h("legend", {}, "General Settings"),
@@ -105,6 +126,10 @@ function showMailerForm(existing) {
         (proof) => (testProof = proof)),
       params ? params.el : null,
       rules.el,
+      h("fieldset", {}, h("legend", {}, "Failover"),
+        field("Fallback mailer", fallback, { name: "fallback_mailer_id",
+          hint: "Sends this mailer's e-mails when its provider fails (no connection, timeout, 5xx, 429, refused credentials), if it passed its own test. Not for bad recipients." })),
+      provider.has_event_webhook ? eventWebhook(provider, m, webhookKey) : null,
       workspaces.el,
       h("div", { class: "form-actions" },
         h("button", { type: "submit", class: "primary" }, "Save Changes"),
@@ -122,6 +147,8 @@ function showMailerForm(existing) {
       if (!existing || typed.length) out.credentials = Object.fromEntries(typed.map((k) => [k, secrets[k].value]));
       if (params) out.template_params = params.rows().map((r) => ({ parameter_name: r.output, source_field: r.source }));
       out.rules = rules.value();
+      out.fallback_mailer_id = fallback.value || null;
+      if (provider.webhook_key && webhookKey.value) out.webhook_key = webhookKey.value.trim();
       return out;
     };
   };
@@ -140,7 +167,7 @@ function showMailerForm(existing) {
         const saved = existing
           ? await api("mailers-update", { id: existing.id, ...body })
           : await api("mailers-create", { provider: providerSelect.value, ...body });
-        showMailerForm(saved.mailer);
+        showMailerForm(saved.mailer, account);
         form.ownerDocument.querySelector("[data-role=saved]")?.focus();
       } catch (error) {
         showFormError(form, error, MAILER_FIELD_ERRORS);
@@ -149,6 +176,15 @@ function showMailerForm(existing) {
   });
   app.replaceChildren(form);
   providerSelect.focus();
+}
+
+/** Where the provider posts bounces and complaints, and the key it signs them with. */
+function eventWebhook(provider, mailer, keyInput) {
+  const url = mailer.inbound_path ? h("input", { type: "text", readonly: true, value: `${location.origin}${mailer.inbound_path}` }) : null;
+  return h("fieldset", { "data-role": "event-webhook" }, h("legend", {}, "Bounces and complaints"),
+    h("p", { class: "hint" }, `Paste this URL into ${provider.title}'s event webhook settings${provider.provider === "amazon_ses" ? " (an HTTPS subscription of the SNS topic SES reports to)" : ""}: hard bounces and spam complaints then go on the suppression list. Keep it secret.`),
+    url ? field("Event webhook URL", url, { name: "inbound_url" }) : h("p", { class: "meta" }, "Save the mailer to get its URL."),
+    provider.webhook_key ? field(`Webhook key (${provider.title}'s ${provider.webhook_key})`, keyInput, { name: "webhook_key" }) : null);
 }
 
 /** "Test Your Connection": Send Test Email with the settings as typed, saved or not. A pass on

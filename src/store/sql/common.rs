@@ -40,6 +40,7 @@ pub(super) use crate::domain::queue::{Accepted, AttemptResult, ClaimOrder, Claim
 pub(super) use crate::domain::retention::EXPIRED_DATA;
 pub(super) use crate::domain::signing::MAX_OLD_SECRETS;
 pub(super) use crate::domain::signing::StoredSecret;
+pub(super) use crate::domain::suppression::Suppression;
 pub(super) use crate::domain::task::Task;
 pub(super) use crate::domain::task::{TaskKind, TaskStatus};
 pub(super) use crate::domain::time::Millis;

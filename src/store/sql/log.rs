@@ -18,6 +18,7 @@ fn attempt_from_row(row: &DbRow) -> StoreResult<Attempt> {
             serde_json::from_str(&text).map_err(|e| StoreError::Internal(format!("bad JSON in response_headers: {e}")))
         })?,
         manual: row.try_get("manual")?,
+        sent_by: opt_uuid_col(row, "sent_by")?,
     })
 }
 

@@ -1,7 +1,7 @@
 //! The SQL of the store, written once for SQLite and PostgreSQL.
 //!
 //! One file per role beside this one (`accounts.rs`, `targets.rs`, `events.rs`, `queue.rs`,
-//! `log.rs`, `activations.rs`, `upkeep.rs`, `audit.rs`, `portal.rs`), and `common.rs` for what several roles share (row
+//! `log.rs`, `activations.rs`, `upkeep.rs`, `audit.rs`, `portal.rs`, `suppressions.rs`), and `common.rs` for what several roles share (row
 //! decoding, accepting events with their fan-out, the dialect points). They are plain Rust, which
 //! rustfmt and clippy see: each backend module (`sqlite.rs`, `postgres.rs`) compiles every one of
 //! them as its own child module (`#[path]`), against the names it defines for them — `Backend`
@@ -60,6 +60,9 @@ macro_rules! role_modules {
         #[path = "sql/queue.rs"]
         #[allow(clippy::duplicate_mod)]
         mod queue;
+        #[path = "sql/suppressions.rs"]
+        #[allow(clippy::duplicate_mod)]
+        mod suppressions;
         #[path = "sql/targets.rs"]
         #[allow(clippy::duplicate_mod)]
         mod targets;

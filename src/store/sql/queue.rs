@@ -203,8 +203,9 @@ async fn record_attempts_in(tx: &mut Tx, results: &[AttemptResult]) -> StoreResu
     // nothing left to be recorded against, and must not fail the others'.
     let mut q = sqlx::QueryBuilder::<Db>::new(
         "INSERT INTO attempts (id, delivery_id, attempt_number, started_at, duration_ms, http_status_code, \
-         error_kind, error_message, response_excerpt, manual, response_headers) \
-         SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, v.column10, v.column11 FROM (",
+         error_kind, error_message, response_excerpt, manual, response_headers, sent_by) \
+         SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, v.column10, v.column11, \
+         v.column12 FROM (",
     );
     q.push_values(results, |mut row, r| {
         let a = &r.attempt;
@@ -218,7 +219,8 @@ async fn record_attempts_in(tx: &mut Tx, results: &[AttemptResult]) -> StoreResu
             .push_bind(a.error_message.clone())
             .push_bind(a.response_excerpt.clone())
             .push_bind(a.manual)
-            .push_bind((!a.response_headers.is_empty()).then(|| serde_json::to_string(&a.response_headers).expect("strings serialize")));
+            .push_bind((!a.response_headers.is_empty()).then(|| serde_json::to_string(&a.response_headers).expect("strings serialize")))
+            .push_bind(a.sent_by.map(|id| id.to_string()));
     });
     q.push(") AS v WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.column2)");
     q.build().execute(&mut **tx).await?;

@@ -229,7 +229,8 @@ fn integration_target_row(i: &Integration) -> TargetRow<'_> {
 
 const MAILER_COLUMNS: &str = "t.id, t.account_id, t.workspaces, t.is_active, t.rate_limit, t.created_at, t.updated_at, \
      m.name, m.provider, m.sender_name, m.sender_email, m.reply_to, m.bcc, m.config, m.credentials_ciphertext, \
-     m.credential_hints, m.template_params, m.rules, m.verified, m.verified_at \
+     m.credential_hints, m.template_params, m.rules, m.verified, m.verified_at, m.fallback_mailer_id, \
+     m.webhook_key_ciphertext, m.webhook_key_hint \
      FROM targets t JOIN mailers m ON m.target_id = t.id";
 
 fn mailer_from_row(row: &DbRow) -> StoreResult<Mailer> {
@@ -253,6 +254,9 @@ fn mailer_from_row(row: &DbRow) -> StoreResult<Mailer> {
         rate_limit: rate_limit_col(row)?,
         verified: row.try_get("verified")?,
         verified_at: row.try_get("verified_at")?,
+        fallback_mailer_id: opt_uuid_col(row, "fallback_mailer_id")?,
+        webhook_key: row.try_get("webhook_key_ciphertext")?,
+        webhook_key_hint: row.try_get("webhook_key_hint")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -282,12 +286,13 @@ fn mailer_target_row<'a>(m: &'a Mailer, events: &'a [String]) -> TargetRow<'a> {
 async fn write_mailer_settings(tx: &mut Tx, m: &Mailer, insert: bool) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO mailers (name, provider, sender_name, sender_email, reply_to, bcc, config, credentials_ciphertext, \
-         credential_hints, template_params, rules, verified, verified_at, target_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+         credential_hints, template_params, rules, verified, verified_at, fallback_mailer_id, webhook_key_ciphertext, \
+         webhook_key_hint, target_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     } else {
         "UPDATE mailers SET name = $1, provider = $2, sender_name = $3, sender_email = $4, reply_to = $5, bcc = $6, \
          config = $7, credentials_ciphertext = $8, credential_hints = $9, template_params = $10, rules = $11, \
-         verified = $12, verified_at = $13 WHERE target_id = $14"
+         verified = $12, verified_at = $13, fallback_mailer_id = $14, webhook_key_ciphertext = $15, webhook_key_hint = $16 \
+         WHERE target_id = $17"
     };
     sqlx::query(sql)
         .bind(&m.name)
@@ -303,6 +308,9 @@ async fn write_mailer_settings(tx: &mut Tx, m: &Mailer, insert: bool) -> StoreRe
         .bind(serde_json::to_string(&m.rules).expect("rules serialize"))
         .bind(m.verified)
         .bind(m.verified_at)
+        .bind(m.fallback_mailer_id.map(|id| id.to_string()))
+        .bind(&m.webhook_key)
+        .bind(&m.webhook_key_hint)
         .bind(m.id.to_string())
         .execute(&mut **tx)
         .await?;
@@ -651,6 +659,15 @@ impl TargetSettings for Backend {
 
     async fn destination_target(&self, id: TargetId) -> StoreResult<Option<Destination>> {
         self.get_target(DESTINATION_COLUMNS, None, id, destination_from_row).await
+    }
+
+    async fn suppression(&self, account: AccountId, address: &str) -> StoreResult<Option<Suppression>> {
+        let row = sqlx::query("SELECT * FROM suppressions WHERE account_id = $1 AND address = $2")
+            .bind(account.to_string())
+            .bind(address)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(super::suppressions::suppression_from_row).transpose()
     }
 }
 

@@ -186,10 +186,11 @@ impl Upkeep for Backend {
 }
 
 /// The big tables of an account being deleted, a bounded batch at a time: deliveries (found
-/// through the account's targets, which index them; their attempts go with them), events, and
-/// its audit trail.
-const PURGE_BATCHES: [&str; 3] = [
+/// through the account's targets, which index them; their attempts go with them), events, its
+/// audit trail and its suppressions.
+const PURGE_BATCHES: [&str; 4] = [
     "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM targets t JOIN deliveries d ON d.target_id = t.id WHERE t.account_id = $1 LIMIT $2)",
     "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE account_id = $1 LIMIT $2)",
     "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE account_id = $1 LIMIT $2)",
+    "DELETE FROM suppressions WHERE account_id = $1 AND address IN (SELECT address FROM suppressions WHERE account_id = $1 LIMIT $2)",
 ];

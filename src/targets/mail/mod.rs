@@ -6,6 +6,7 @@ pub mod providers;
 pub mod ses;
 pub mod smtp;
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -13,12 +14,14 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::http::HttpClient;
-use super::{MASKED, SentRequest, Target, data_object};
-use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
+use super::{MASKED, Sent, SentRequest, Target, data_object};
+use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy, explain};
 use crate::domain::mailer::Mailer;
-use crate::domain::mailer::{self, Content, DirectSend, Email, MailerProvider, SmtpSecurity};
+use crate::domain::mailer::{self, Content, DirectSend, Email, MailerProvider, MailerRule, SmtpSecurity};
 use crate::domain::mapping::as_text;
 use crate::domain::queue::ClaimedDelivery;
+use crate::domain::suppression::normalized_address;
+use crate::store::TargetSettings;
 use providers::{Body, Credentials};
 
 /// Where each provider lives; tests point these at local fakes.
@@ -32,6 +35,9 @@ pub struct MailSettings {
     pub sendgrid_base_url: Url,
     /// SES endpoint; `None` means `https://email.<region>.amazonaws.com`.
     pub ses_endpoint: Option<Url>,
+    /// Where SNS certificates and subscription confirmations of SES event webhooks may be
+    /// fetched; `None` means Amazon's own hosts only (`domain::suppression::sns_url_allowed`).
+    pub sns_base_url: Option<Url>,
     /// The built-in relay: the server's SMTP relay and the address it sends from.
     pub relay: Option<smtp::SmtpServer>,
     pub relay_from: String,
@@ -40,9 +46,13 @@ pub struct MailSettings {
 
 pub struct MailerTarget {
     mailer: Mailer,
+    /// Where the account's suppressed addresses are looked up before each send.
+    suppressions: Arc<dyn TargetSettings>,
     credentials: Credentials,
     http: HttpClient,
     settings: MailSettings,
+    /// Sends when this mailer's provider fails (`mailer::fails_over`); has no fallback itself.
+    fallback: Option<Box<MailerTarget>>,
 }
 
 fn refused(message: impl Into<String>) -> AttemptOutcome {
@@ -62,8 +72,12 @@ fn masked(value: &Value) -> Value {
 }
 
 impl MailerTarget {
-    pub fn new(mailer: Mailer, credentials: Credentials, http: HttpClient, settings: MailSettings) -> Self {
-        Self { mailer, credentials, http, settings }
+    pub fn new(mailer: Mailer, credentials: Credentials, http: HttpClient, settings: MailSettings, suppressions: Arc<dyn TargetSettings>) -> Self {
+        Self { mailer, suppressions, credentials, http, settings, fallback: None }
+    }
+
+    pub fn with_fallback(self, fallback: MailerTarget) -> Self {
+        Self { fallback: Some(Box::new(fallback)), ..self }
     }
 
     /// Sends the "Send Test Email" message to `to`.
@@ -81,15 +95,15 @@ impl MailerTarget {
     }
 
     /// The recipient and template of a delivery: its own parameters (direct send) or the rule
-    /// for its event type.
-    fn compose(&self, delivery: &ClaimedDelivery, data: &Map<String, Value>) -> Result<Email, AttemptOutcome> {
+    /// for its event type among `rules` (the delivery's mailer's, also when its fallback sends).
+    fn compose(&self, delivery: &ClaimedDelivery, data: &Map<String, Value>, rules: &[MailerRule]) -> Result<Email, AttemptOutcome> {
         let (to, template) = match &delivery.params {
             Some(params) => {
                 let direct: DirectSend = serde_json::from_str(params).map_err(|e| invalid(format!("bad send parameters: {e}")))?;
                 (direct.to.or_else(|| data.get("email").map(as_text)), direct.template)
             }
             None => {
-                let rule = self.mailer.rules.iter().find(|r| r.event_type == delivery.event.event_type);
+                let rule = rules.iter().find(|r| r.event_type == delivery.event.event_type);
                 let rule = rule.ok_or_else(|| invalid(format!("no rule for event type {}", delivery.event.event_type)))?;
                 (data.get(&rule.recipient_field).map(as_text), rule.template.clone())
             }
@@ -228,16 +242,56 @@ impl Target for MailerTarget {
     }
 
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
-        if !self.mailer.verified {
-            return refused("mailers.not_verified: this mailer has not passed Send Test Email since its settings last changed");
-        }
-        match data_object(delivery).and_then(|data| self.compose(delivery, &data)) {
-            Ok(email) => self.send(email).await,
-            Err(outcome) => outcome,
-        }
+        self.deliver_via(delivery).await.outcome
     }
 
+    /// Sends through this mailer and, when its provider fails and a verified, active fallback is
+    /// set, through the fallback: the same message (this mailer's rule, its template), from the
+    /// fallback's sender with its template parameters. When both fail, the primary's outcome decides what happens next
+    /// (a retry tries both again) and says how the fallback failed.
+    async fn deliver_via(&self, delivery: &ClaimedDelivery) -> Sent {
+        if !self.mailer.verified {
+            let outcome = refused("mailers.not_verified: this mailer has not passed Send Test Email since its settings last changed");
+            return Sent { outcome, by: None };
+        }
+        let outcome = self.send_delivery(delivery, &self.mailer.rules).await;
+        let fallback = self.fallback.as_deref().filter(|f| f.mailer.usable());
+        let Some(fallback) = fallback.filter(|_| mailer::fails_over(&outcome)) else {
+            return Sent { outcome, by: None };
+        };
+        let second = fallback.send_delivery(delivery, &self.mailer.rules).await;
+        if matches!(second, AttemptOutcome::Response { status: 200..=299, .. }) {
+            return Sent { outcome: second, by: Some(fallback.mailer.id) };
+        }
+        let note = format!("the fallback mailer \"{}\" failed too: {}", fallback.mailer.name, explain(&second));
+        Sent { outcome: with_note(outcome, &note), by: None }
+    }
+    /// The message this mailer sends for `delivery` (not its fallback's).
     fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
-        data_object(delivery).and_then(|data| self.compose(delivery, &data)).and_then(|email| self.describe_email(&email))
+        data_object(delivery).and_then(|data| self.compose(delivery, &data, &self.mailer.rules)).and_then(|email| self.describe_email(&email))
+    }
+}
+
+impl MailerTarget {
+    async fn send_delivery(&self, delivery: &ClaimedDelivery, rules: &[MailerRule]) -> AttemptOutcome {
+        let email = match data_object(delivery).and_then(|data| self.compose(delivery, &data, rules)) {
+            Ok(email) => email,
+            Err(outcome) => return outcome,
+        };
+        match self.suppressions.suppression(self.mailer.account_id, &normalized_address(&email.to)).await {
+            Ok(None) => self.send(email).await,
+            Ok(Some(suppressed)) => AttemptOutcome::Error { kind: ErrorKind::Recipient, message: suppressed.refusal() },
+            Err(e) => AttemptOutcome::Error { kind: ErrorKind::Internal, message: format!("the suppression list could not be read: {e}") },
+        }
+    }
+}
+
+/// Adds `note` to what an outcome says: its message, or after the answer's excerpt.
+fn with_note(outcome: AttemptOutcome, note: &str) -> AttemptOutcome {
+    match outcome {
+        AttemptOutcome::Error { kind, message } => AttemptOutcome::Error { kind, message: format!("{message}; {note}") },
+        AttemptOutcome::Response { status, excerpt, headers, retry_after } => {
+            AttemptOutcome::Response { status, excerpt: format!("{excerpt}\n[{note}]"), headers, retry_after }
+        }
     }
 }

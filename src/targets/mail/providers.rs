@@ -255,7 +255,10 @@ pub fn interpret(provider: MailerProvider, outcome: AttemptOutcome) -> AttemptOu
         MailerProvider::Mandrill if (200..300).contains(status) => {
             let rejected = body.as_array().and_then(|r| r.iter().find(|r| matches!(r["status"].as_str(), Some("rejected" | "invalid"))).cloned());
             match rejected {
-                Some(r) => refused(format!("Mandrill rejected {} ({})", r["email"], r["reject_reason"])),
+                Some(r) => AttemptOutcome::Error {
+                    kind: ErrorKind::Recipient,
+                    message: format!("Mandrill rejected {} ({})", r["email"], r["reject_reason"]),
+                },
                 None => outcome,
             }
         }
@@ -348,7 +351,7 @@ mod tests {
         assert!(matches!(general, AttemptOutcome::Response { status: 500, .. }), "retried");
         let rejected =
             interpret(MailerProvider::Mandrill, ok(200, json!([{"email": "a@b.c", "status": "rejected", "reject_reason": "hard-bounce"}])));
-        assert!(matches!(rejected, AttemptOutcome::Error { kind: ErrorKind::Rejected, .. }));
+        assert!(matches!(rejected, AttemptOutcome::Error { kind: ErrorKind::Recipient, .. }));
         assert!(matches!(interpret(MailerProvider::Brevo, ok(201, json!({}))), AttemptOutcome::Response { status: 201, .. }));
     }
 }

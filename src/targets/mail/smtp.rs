@@ -163,7 +163,11 @@ fn classify(e: &lettre::transport::smtp::Error) -> AttemptOutcome {
         Some(code) => format!("SMTP {code}: {e}"),
         None => e.to_string(),
     };
-    let kind = if e.is_permanent() {
+    // 550, 551 and 553: the mailbox is refused, which no other server would accept either.
+    let mailbox_refused = e.status().is_some_and(|code| matches!(code.to_string().as_str(), "550" | "551" | "553"));
+    let kind = if e.is_permanent() && mailbox_refused {
+        ErrorKind::Recipient
+    } else if e.is_permanent() {
         ErrorKind::Rejected
     } else if e.is_timeout() {
         ErrorKind::Timeout

@@ -37,6 +37,8 @@ pub struct MailState {
     pub ses_secret: String,
     pub sent: Vec<SentMail>,
     pub rejected_requests: usize,
+    /// Providers having an outage: they answer 503, as their status pages put it, to everything.
+    pub down: Vec<&'static str>,
 }
 
 #[derive(Clone)]
@@ -259,7 +261,36 @@ async fn ses(state: Shared, method: Method, uri: Uri, headers: HeaderMap, body: 
     Json(json!({"MessageId": "0100018c-1234-5678"})).into_response()
 }
 
+/// The provider a request is for, by its path.
+fn provider_of(path: &str) -> &'static str {
+    match path {
+        "/v3/smtp/email" => "brevo",
+        "/v3.1/send" => "mailjet",
+        "/v3/mail/send" => "sendgrid",
+        "/v2/email/outbound-emails" => "amazon_ses",
+        p if p.starts_with("/api/1.0/") => "mandrill",
+        _ => "mailgun",
+    }
+}
+
+/// Answers 503 for a provider having an outage (`MailState::down`).
+async fn outages(state: Shared, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if state.lock().unwrap().down.contains(&provider_of(request.uri().path())) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "upstream connect error or disconnect/reset before headers").into_response();
+    }
+    next.run(request).await
+}
+
 impl FakeMail {
+    /// Puts `provider` into an outage (`down`) or back.
+    pub fn set_down(&self, provider: &'static str, down: bool) {
+        let mut state = self.state.lock().unwrap();
+        state.down.retain(|p| *p != provider);
+        if down {
+            state.down.push(provider);
+        }
+    }
+
     pub async fn start() -> Self {
         let state = Arc::new(Mutex::new(MailState {
             keys: HashMap::from([
@@ -280,6 +311,7 @@ impl FakeMail {
             .route("/api/1.0/messages/{call}", post(mandrill))
             .route("/v3/mail/send", post(sendgrid))
             .route("/v2/email/outbound-emails", post(ses))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), outages))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

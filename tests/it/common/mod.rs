@@ -5,6 +5,7 @@ pub mod fakes;
 pub mod fleet;
 pub mod mail_fakes;
 pub mod pki;
+pub mod provider_events;
 pub mod turns;
 
 use std::sync::{Arc, Mutex};
