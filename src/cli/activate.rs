@@ -155,7 +155,7 @@ async fn on_database(args: &ActivateArgs, format: RecordFormat, size: u64) -> an
     let destination = core.store.destination_target(destination_id).await?.context("no such destination in this database")?;
     let reading = bytes_bar(size, "storing");
     let reader = Counted { inner: std::fs::File::open(Path::new(&args.file))?, bar: reading.clone() };
-    let activation = ingest(core.store.clone(), &destination, format, reader).await;
+    let activation = ingest(core.store.clone(), &destination, format, reader, None).await;
     reading.finish_and_clear();
     let activation = activation?;
     core.signal().work(destination.id);
