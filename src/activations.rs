@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use crate::domain::activation::{Activation, Change, RunRecord, SyncCounts, SyncMark, SyncRun, fingerprint};
 use crate::domain::destination::{ACTIVATION_DELETE_EVENT_TYPE, ACTIVATION_EVENT_TYPE, Destination, request_url};
-use crate::domain::mapping::as_text;
 use crate::domain::event::{Event, MAX_DATA_DEPTH, check_depth};
+use crate::domain::mapping::as_text;
 use crate::domain::time::now_ms;
 use crate::store::{ActivationStore, StoreError};
 
@@ -247,7 +247,8 @@ impl Planner {
             }
             store.refresh_sync_state(destination, now_ms()).await?;
         }
-        let plan = sync.map(|s| SyncPlan { mirror: s.mirror, seen: HashMap::new(), counts: SyncCounts::default(), deletes_from: None, deletes_done: false });
+        let plan =
+            sync.map(|s| SyncPlan { mirror: s.mirror, seen: HashMap::new(), counts: SyncCounts::default(), deletes_from: None, deletes_done: false });
         let batches = spawn_reader(format, reader, sync.map(|s| s.key.clone()));
         Ok(Self { store, destination, batches, read: 0, sync: plan })
     }
@@ -341,7 +342,8 @@ pub async fn ingest(
         idempotency_key: None,
         created_at: now,
     };
-    let deletes = sync.filter(|s| s.mirror).map(|_| Event { id: EventId::now_v7(), event_type: ACTIVATION_DELETE_EVENT_TYPE.into(), ..event.clone() });
+    let deletes =
+        sync.filter(|s| s.mirror).map(|_| Event { id: EventId::now_v7(), event_type: ACTIVATION_DELETE_EVENT_TYPE.into(), ..event.clone() });
     let mut activation = Activation {
         id: Uuid::now_v7(),
         account_id: destination.account_id,

@@ -21,8 +21,8 @@ use super::{ApiResult, AppState, Success, success};
 use crate::activations::{IngestError, Preview, RecordFormat, SyncOptions, ingest, preview};
 use crate::domain::account::Caller;
 use crate::domain::activation::{Activation, ActivationCounts, ActivationRecord, CANCELLED, RecordFilter, SyncCounts, SyncRun};
-use crate::domain::destination::Destination;
 use crate::domain::delivery::DeliveryStatus;
+use crate::domain::destination::Destination;
 use crate::domain::time::{now_ms, rfc3339};
 
 const SCOPE: Scope = Scope::Activations;

@@ -816,7 +816,12 @@ async fn sync_run(store: &dyn Store, destination: &Destination, records: &[(&str
         created_at: now_ms(),
         started_at: None,
         cancelled_at: None,
-        sync: Some(SyncRun { key: "id".into(), mirror: true, delete_event_id: Some(deletes.id), counts: SyncCounts { new: 1, ..Default::default() } }),
+        sync: Some(SyncRun {
+            key: "id".into(),
+            mirror: true,
+            delete_event_id: Some(deletes.id),
+            counts: SyncCounts { new: 1, ..Default::default() },
+        }),
     };
     store.create_activation(&activation, &[&run, &deletes]).await.unwrap();
     let records: Vec<RunRecord> = records
