@@ -314,10 +314,13 @@ async fn an_upload_cut_short_keeps_nothing() {
     server.stop().await;
 }
 
+/// What a sync receiver saw: each request's method and query.
+type SeenRequests = Arc<Mutex<Vec<(String, HashMap<String, String>)>>>;
+
 /// A destination's receiver that records each request's method and query, refusing (422) the
 /// records whose `reject` column is `yes`.
-async fn sync_receiver() -> (String, Arc<Mutex<Vec<(String, HashMap<String, String>)>>>) {
-    let seen: Arc<Mutex<Vec<(String, HashMap<String, String>)>>> = Arc::default();
+async fn sync_receiver() -> (String, SeenRequests) {
+    let seen: SeenRequests = Arc::default();
     let log = seen.clone();
     let app = axum::Router::new().fallback(move |method: axum::http::Method, uri: axum::http::Uri| {
         let log = log.clone();

@@ -529,18 +529,12 @@ async fn integrations_destinations_and_activations() {
         assert!(store.delete_integration(acct, integration.id).await.unwrap());
 
         let destination = Destination {
-            id: TargetId::now_v7(),
-            account_id: acct,
-            name: "d".into(),
             url: "https://example.com/hook?foo=bar".into(),
             method: DestinationMethod::Delete,
             query_params: vec![QueryParam { query_key: "n".into(), column: "n".into() }],
-            events: Vec::new(),
-            workspaces: WorkspaceScope::All,
-            is_active: true,
-            rate_limit: None,
             created_at: now,
             updated_at: now,
+            ..destination_of(acct)
         };
         store.insert_destination(&destination).await.unwrap();
         assert_eq!(store.destination_target(destination.id).await.unwrap(), Some(destination.clone()), "{name}");
@@ -781,10 +775,10 @@ fn plain_records(records: impl IntoIterator<Item = String>) -> Vec<RunRecord> {
     records.into_iter().enumerate().map(|(i, record)| RunRecord { index: i as u64, record, sync: None }).collect()
 }
 
-/// A stored query destination of `account`.
-async fn destination(store: &dyn Store, account: AccountId) -> Destination {
+/// A query destination of `account`, not stored.
+fn destination_of(account: AccountId) -> Destination {
     let now = now_ms();
-    let destination = Destination {
+    Destination {
         id: TargetId::now_v7(),
         account_id: account,
         name: "d".into(),
@@ -797,7 +791,12 @@ async fn destination(store: &dyn Store, account: AccountId) -> Destination {
         rate_limit: None,
         created_at: now,
         updated_at: now,
-    };
+    }
+}
+
+/// A stored query destination of `account`.
+async fn destination(store: &dyn Store, account: AccountId) -> Destination {
+    let destination = destination_of(account);
     store.insert_destination(&destination).await.unwrap();
     destination
 }
