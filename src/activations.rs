@@ -1,8 +1,12 @@
 //! Activations (seed 004): reading an upload of records (JSON array, NDJSON or CSV) as a stream
 //! and storing one held-back delivery per record; the whole upload is released to the queue at
-//! the end, or refused whole when a record is bad. Used by the API and by `switchyard activate`.
+//! the end, or refused whole when a record is bad. A sync run (a key column) sends only the
+//! records new or changed since the last successful send of their key, or rejected then, and with
+//! `mirror` a DELETE for each key that left; a preview reads the upload the same way and sends
+//! nothing. Used by the API and by `switchyard activate`.
 
-use crate::domain::ids::EventId;
+use crate::domain::ids::{EventId, TargetId};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
@@ -11,9 +15,10 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::domain::activation::Activation;
-use crate::domain::destination::Destination;
+use crate::domain::activation::{Activation, Change, RunRecord, SyncCounts, SyncMark, SyncRun, fingerprint};
+use crate::domain::destination::{ACTIVATION_DELETE_EVENT_TYPE, ACTIVATION_EVENT_TYPE, Destination, request_url};
 use crate::domain::event::{Event, MAX_DATA_DEPTH, check_depth};
+use crate::domain::mapping::as_text;
 use crate::domain::time::now_ms;
 use crate::store::{ActivationStore, StoreError};
 
@@ -66,16 +71,26 @@ pub enum IngestError {
     BadUpload(String),
     #[error("the upload holds no records")]
     Empty,
+    #[error("activation {0} of this destination is still sending: a new sync run starts once it is finished or cancelled")]
+    SyncInProgress(Uuid),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-type Batch = Result<Vec<String>, IngestError>;
+/// A record read, as JSON, with the value of its sync key column when the run has one.
+struct Row {
+    record: String,
+    key: Option<String>,
+}
+
+type Batch = Result<Vec<Row>, IngestError>;
 
 /// Collects records into batches for the storing side.
 struct Sink {
-    batch: Vec<String>,
+    batch: Vec<Row>,
     count: u64,
+    /// The sync key column, which every record must have.
+    key_column: Option<String>,
     out: mpsc::Sender<Batch>,
 }
 
@@ -85,14 +100,26 @@ impl Sink {
         if !record.is_object() {
             return Err(IngestError::BadRecord { index: self.count, message: "a record is a JSON object".into() });
         }
+        let key = self.key_of(&record)?;
         let record = record.to_string();
         check_depth(&record)
             .map_err(|_| IngestError::BadRecord { index: self.count, message: format!("a record nests at most {MAX_DATA_DEPTH} levels deep") })?;
-        self.batch.push(record);
+        self.batch.push(Row { record, key });
         if self.batch.len() == BATCH {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// The record's value in the sync key column, as text (as it would be in a query string).
+    fn key_of(&self, record: &Value) -> Result<Option<String>, IngestError> {
+        let Some(column) = &self.key_column else {
+            return Ok(None);
+        };
+        match record.get(column).filter(|v| !v.is_null()).map(as_text) {
+            Some(key) if !key.is_empty() => Ok(Some(key)),
+            _ => Err(IngestError::BadRecord { index: self.count, message: format!("no value in the sync key column {column:?}") }),
+        }
     }
 
     fn flush(&mut self) -> Result<(), IngestError> {
@@ -160,10 +187,10 @@ fn read_csv(reader: impl Read, sink: &mut Sink) -> Result<(), IngestError> {
 }
 
 /// Reads `reader` on a blocking thread and sends batches of records.
-fn spawn_reader(format: RecordFormat, reader: impl Read + Send + 'static) -> mpsc::Receiver<Batch> {
+fn spawn_reader(format: RecordFormat, reader: impl Read + Send + 'static, key_column: Option<String>) -> mpsc::Receiver<Batch> {
     let (tx, rx) = mpsc::channel(2);
     tokio::task::spawn_blocking(move || {
-        let mut sink = Sink { batch: Vec::with_capacity(BATCH), count: 0, out: tx.clone() };
+        let mut sink = Sink { batch: Vec::with_capacity(BATCH), count: 0, key_column, out: tx.clone() };
         let read = match format {
             RecordFormat::Json => read_json(reader, &mut sink),
             RecordFormat::Ndjson => read_ndjson(reader, &mut sink),
@@ -176,24 +203,147 @@ fn spawn_reader(format: RecordFormat, reader: impl Read + Send + 'static) -> mps
     rx
 }
 
-/// Stores an activation of `destination` with every record of the upload, then releases it to
-/// the queue. A bad record refuses the whole upload: nothing is sent and nothing is kept.
+/// What makes a run a sync: the column naming each record, and whether keys that left the
+/// upload get a DELETE.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    pub key: String,
+    pub mirror: bool,
+}
+
+/// A sync run's progress through the upload: the keys seen (with their record's number, to name
+/// a duplicate), the counts, and where the mirror's DELETEs are.
+struct SyncPlan {
+    mirror: bool,
+    seen: HashMap<String, u64>,
+    counts: SyncCounts,
+    deletes_from: Option<String>,
+    deletes_done: bool,
+}
+
+/// Turns an upload into the records its run sends, batch by batch: every record, or for a sync
+/// run those whose key is new, changed or was rejected, then a mirror's DELETEs.
+struct Planner {
+    store: Arc<dyn ActivationStore>,
+    destination: TargetId,
+    batches: mpsc::Receiver<Batch>,
+    read: u64,
+    sync: Option<SyncPlan>,
+}
+
+impl Planner {
+    /// Starts reading the upload; a sync run first brings the destination's sync state up to
+    /// date, refused while an earlier sync run is still sending.
+    async fn start(
+        store: Arc<dyn ActivationStore>,
+        destination: TargetId,
+        format: RecordFormat,
+        reader: impl Read + Send + 'static,
+        sync: Option<&SyncOptions>,
+    ) -> Result<Self, IngestError> {
+        if sync.is_some() {
+            if let Some(running) = store.sync_run_in_progress(destination).await? {
+                return Err(IngestError::SyncInProgress(running));
+            }
+            store.refresh_sync_state(destination, now_ms()).await?;
+        }
+        let plan =
+            sync.map(|s| SyncPlan { mirror: s.mirror, seen: HashMap::new(), counts: SyncCounts::default(), deletes_from: None, deletes_done: false });
+        let batches = spawn_reader(format, reader, sync.map(|s| s.key.clone()));
+        Ok(Self { store, destination, batches, read: 0, sync: plan })
+    }
+
+    /// The next records to send; `None` at the end.
+    async fn next(&mut self) -> Result<Option<Vec<RunRecord>>, IngestError> {
+        match self.batches.recv().await {
+            Some(batch) => self.sort(batch?).await.map(Some),
+            None if self.read == 0 => Err(IngestError::Empty),
+            None => self.deletes().await,
+        }
+    }
+
+    async fn sort(&mut self, batch: Vec<Row>) -> Result<Vec<RunRecord>, IngestError> {
+        let first = self.read;
+        self.read += batch.len() as u64;
+        let Some(plan) = &mut self.sync else {
+            return Ok(batch.into_iter().enumerate().map(|(i, row)| RunRecord { index: first + i as u64, record: row.record, sync: None }).collect());
+        };
+        let keys: Vec<String> = batch.iter().filter_map(|row| row.key.clone()).collect();
+        let states = self.store.sync_state_of(self.destination, &keys).await?;
+        let mut send = Vec::new();
+        for (i, row) in batch.into_iter().enumerate() {
+            let index = first + i as u64;
+            let key = row.key.expect("a sync run's reader gives every record its key");
+            if let Some(earlier) = plan.seen.insert(key.clone(), index + 1) {
+                return Err(IngestError::BadRecord { index: index + 1, message: format!("its sync key {key:?} is record {earlier}'s too") });
+            }
+            let print = fingerprint(&row.record);
+            let change = Change::of(states.get(&key), &print);
+            plan.counts.count(change);
+            if change.sends() {
+                send.push(RunRecord { index, record: row.record, sync: Some(SyncMark { key, fingerprint: Some(print) }) });
+            }
+        }
+        Ok(send)
+    }
+
+    /// A mirror's DELETEs, a page of the sync state at a time: the keys the upload did not have.
+    async fn deletes(&mut self) -> Result<Option<Vec<RunRecord>>, IngestError> {
+        let Some(plan) = self.sync.as_mut().filter(|p| p.mirror) else {
+            return Ok(None);
+        };
+        while !plan.deletes_done {
+            let page = self.store.synced_keys(self.destination, plan.deletes_from.as_deref(), BATCH as u32).await?;
+            plan.deletes_done = page.len() < BATCH;
+            plan.deletes_from = page.last().map(|(key, _)| key.clone()).or(plan.deletes_from.take());
+            let gone: Vec<RunRecord> = page
+                .into_iter()
+                .filter(|(key, _)| !plan.seen.contains_key(key))
+                .enumerate()
+                .map(|(i, (key, record))| RunRecord {
+                    index: self.read + plan.counts.deleted + i as u64,
+                    // A record retention deleted leaves the key, enough to name what goes.
+                    record: record.unwrap_or_else(|| serde_json::json!({ "key": key }).to_string()),
+                    sync: Some(SyncMark { key, fingerprint: None }),
+                })
+                .collect();
+            plan.counts.deleted += gone.len() as u64;
+            if !gone.is_empty() {
+                return Ok(Some(gone));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A sync run's counts so far.
+    fn counts(&self) -> Option<SyncCounts> {
+        self.sync.as_ref().map(|plan| plan.counts)
+    }
+}
+
+/// Stores an activation of `destination` with every record of the upload it sends (for a sync
+/// run, what changed), then releases it to the queue. A bad record refuses the whole upload:
+/// nothing is sent and nothing is kept.
 pub async fn ingest(
     store: Arc<dyn ActivationStore>,
     destination: &Destination,
     format: RecordFormat,
     reader: impl Read + Send + 'static,
+    sync: Option<&SyncOptions>,
 ) -> Result<Activation, IngestError> {
+    let mut planner = Planner::start(store.clone(), destination.id, format, reader, sync).await?;
     let now = now_ms();
     let event = Event {
         id: EventId::now_v7(),
         account_id: destination.account_id,
-        event_type: crate::domain::destination::ACTIVATION_EVENT_TYPE.into(),
+        event_type: ACTIVATION_EVENT_TYPE.into(),
         workspace_id: None,
         data: "{}".into(),
         idempotency_key: None,
         created_at: now,
     };
+    let deletes =
+        sync.filter(|s| s.mirror).map(|_| Event { id: EventId::now_v7(), event_type: ACTIVATION_DELETE_EVENT_TYPE.into(), ..event.clone() });
     let mut activation = Activation {
         id: Uuid::now_v7(),
         account_id: destination.account_id,
@@ -203,31 +353,77 @@ pub async fn ingest(
         created_at: now,
         started_at: None,
         cancelled_at: None,
+        sync: sync.map(|o| SyncRun {
+            key: o.key.clone(),
+            mirror: o.mirror,
+            delete_event_id: deletes.as_ref().map(|e| e.id),
+            counts: SyncCounts::default(),
+        }),
     };
-    store.create_activation(&activation, &event).await?;
-    let mut batches = spawn_reader(format, reader);
+    let events: Vec<&Event> = std::iter::once(&event).chain(&deletes).collect();
+    store.create_activation(&activation, &events).await?;
     let stored = async {
-        while let Some(batch) = batches.recv().await {
-            let batch = batch?;
-            store.add_activation_records(&activation, activation.total, &batch).await?;
-            activation.total += batch.len() as u64;
+        while let Some(records) = planner.next().await? {
+            store.add_activation_records(&activation, &records).await?;
+            activation.total += records.len() as u64;
         }
-        if activation.total == 0 { Err(IngestError::Empty) } else { Ok(()) }
+        Ok::<_, IngestError>(())
     }
     .await;
     match stored {
         Ok(()) => {
+            if let Some(run) = &mut activation.sync {
+                run.counts = planner.counts().unwrap_or_default();
+            }
             let started = now_ms();
-            store.release_activation(activation.id, activation.total, started).await?;
             activation.started_at = Some(started);
+            store.release_activation(&activation, started).await?;
             Ok(activation)
         }
         Err(e) => {
-            drop(batches);
+            drop(planner);
             store.discard_activation(activation.id).await?;
             Err(e)
         }
     }
+}
+
+/// What an activation would do, sending nothing: how many records it would send, a sync run's
+/// counts, and its first requests (method and URL).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Preview {
+    /// Records in the upload.
+    pub records: u64,
+    /// Requests it would send (DELETEs included).
+    pub sends: u64,
+    pub sync: Option<SyncCounts>,
+    pub requests: Vec<(&'static str, String)>,
+}
+
+/// Reads the upload as `ingest` would and builds the first `first` requests; stores nothing of
+/// the run and sends nothing.
+pub async fn preview(
+    store: Arc<dyn ActivationStore>,
+    destination: &Destination,
+    format: RecordFormat,
+    reader: impl Read + Send + 'static,
+    sync: Option<&SyncOptions>,
+    first: usize,
+) -> Result<Preview, IngestError> {
+    let base = url::Url::parse(&destination.url).map_err(|e| IngestError::BadUpload(format!("the destination's URL: {e}")))?;
+    let mut planner = Planner::start(store, destination.id, format, reader, sync).await?;
+    let mut preview = Preview::default();
+    while let Some(records) = planner.next().await? {
+        preview.sends += records.len() as u64;
+        for r in records.iter().take(first.saturating_sub(preview.requests.len())) {
+            let record: serde_json::Map<String, Value> = serde_json::from_str(&r.record).unwrap_or_default();
+            let method = if r.is_delete() { "DELETE" } else { destination.method.as_str() };
+            preview.requests.push((method, request_url(&base, &destination.query_params, &record).to_string()));
+        }
+    }
+    preview.records = planner.read;
+    preview.sync = planner.counts();
+    Ok(preview)
 }
 
 #[cfg(test)]
@@ -235,10 +431,10 @@ mod tests {
     use super::*;
 
     async fn read_all(format: RecordFormat, input: &'static str) -> Result<Vec<String>, IngestError> {
-        let mut rx = spawn_reader(format, input.as_bytes());
+        let mut rx = spawn_reader(format, input.as_bytes(), None);
         let mut all = Vec::new();
         while let Some(batch) = rx.recv().await {
-            all.extend(batch?);
+            all.extend(batch?.into_iter().map(|row| row.record));
         }
         Ok(all)
     }

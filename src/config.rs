@@ -81,6 +81,13 @@ pub struct ActivateArgs {
     /// API token, with `--server`.
     #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Run as a sync keyed by this column: send only the records new or changed since the last
+    /// successful send of their key, or rejected (4xx) then.
+    #[arg(long, value_name = "COLUMN")]
+    pub sync_key: Option<String>,
+    /// With `--sync-key`: also send a DELETE for each key sent before that the file lacks.
+    #[arg(long, requires = "sync_key")]
+    pub mirror: bool,
     /// Working on the database: the same settings as `serve`.
     #[command(flatten)]
     pub settings: ServeArgs,

@@ -211,6 +211,8 @@ fn router_parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(activations::list))
         .routes(routes!(activations::records))
         .routes(routes!(activations::cancel))
+        .routes(routes!(activations::preview_run))
+        .routes(routes!(activations::retry_rejected))
         .routes(routes!(tasks::get))
         .routes(routes!(account::get))
         .routes(routes!(account::update))

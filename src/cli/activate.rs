@@ -13,8 +13,9 @@ use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
-use crate::activations::{RecordFormat, ingest};
+use crate::activations::{RecordFormat, SyncOptions, ingest};
 use crate::config::ActivateArgs;
+use crate::domain::activation::SyncCounts;
 use crate::server::Core;
 
 /// The counts printed at the end, read from `activations-get` or the store.
@@ -26,6 +27,7 @@ struct Summary {
     client_errors: u64,
     server_errors: u64,
     cancelled: u64,
+    sync: Option<SyncCounts>,
 }
 
 impl Summary {
@@ -38,6 +40,12 @@ impl Summary {
             "activation {}: {} records — {} succeeded (2xx), {} client errors (4xx), {} server errors or no answer, {} cancelled",
             self.id, self.total, self.succeeded, self.client_errors, self.server_errors, self.cancelled
         );
+        if let Some(c) = self.sync {
+            println!(
+                "sync: {} new, {} changed, {} unchanged (not sent), {} rejected before and sent again, {} deleted",
+                c.new, c.changed, c.unchanged, c.retried, c.deleted
+            );
+        }
     }
 }
 
@@ -85,8 +93,14 @@ async fn call(client: &reqwest::Client, server: &url::Url, token: &str, call: &s
     Ok(answer["result"].clone())
 }
 
+fn sync_options(args: &ActivateArgs) -> Option<SyncOptions> {
+    args.sync_key.clone().map(|key| SyncOptions { key, mirror: args.mirror })
+}
+
 fn summary_of(activation: &Value) -> Summary {
     let n = |k: &str| activation[k].as_u64().unwrap_or_default();
+    let sync = &activation["sync"];
+    let s = |k: &str| sync[k].as_u64().unwrap_or_default();
     Summary {
         id: activation["id"].as_str().unwrap_or_default().to_owned(),
         total: n("total"),
@@ -95,6 +109,13 @@ fn summary_of(activation: &Value) -> Summary {
         client_errors: n("client_errors"),
         server_errors: n("server_errors"),
         cancelled: n("cancelled"),
+        sync: sync.is_object().then(|| SyncCounts {
+            new: s("new"),
+            changed: s("changed"),
+            unchanged: s("unchanged"),
+            retried: s("retried"),
+            deleted: s("deleted"),
+        }),
     }
 }
 
@@ -111,6 +132,9 @@ async fn through_server(args: &ActivateArgs, server: &url::Url, format: RecordFo
     });
     let mut url = server.join("api/activations-create")?;
     url.query_pairs_mut().append_pair("destination_id", &args.destination);
+    if let Some(sync) = sync_options(args) {
+        url.query_pairs_mut().append_pair("sync_key", &sync.key).append_pair("mirror", &sync.mirror.to_string());
+    }
     let response =
         client.post(url).bearer_auth(token).header("content-type", format.content_type()).body(reqwest::Body::wrap_stream(stream)).send().await?;
     upload.finish_and_clear();
@@ -155,7 +179,7 @@ async fn on_database(args: &ActivateArgs, format: RecordFormat, size: u64) -> an
     let destination = core.store.destination_target(destination_id).await?.context("no such destination in this database")?;
     let reading = bytes_bar(size, "storing");
     let reader = Counted { inner: std::fs::File::open(Path::new(&args.file))?, bar: reading.clone() };
-    let activation = ingest(core.store.clone(), &destination, format, reader).await;
+    let activation = ingest(core.store.clone(), &destination, format, reader, sync_options(args).as_ref()).await;
     reading.finish_and_clear();
     let activation = activation?;
     core.signal().work(destination.id);
@@ -172,6 +196,7 @@ async fn on_database(args: &ActivateArgs, format: RecordFormat, size: u64) -> an
                 client_errors: c.client_errors,
                 server_errors: c.server_errors,
                 cancelled: c.cancelled,
+                sync: a.sync.map(|run| run.counts),
             };
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

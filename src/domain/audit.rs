@@ -9,8 +9,8 @@ use super::ids::AccountId;
 use super::time::Millis;
 
 /// Writes that change nothing of the configuration: sending (events, e-mail, activation
-/// records) and trying settings out. Every other write is recorded.
-const NOT_CONFIGURATION: [&str; 4] = ["mailers-send", "mailers-test", "integrations-verify", "activations-create"];
+/// records) and trying settings or uploads out. Every other write is recorded.
+const NOT_CONFIGURATION: [&str; 5] = ["mailers-send", "mailers-test", "integrations-verify", "activations-create", "activations-preview"];
 
 /// Whether the call named `call` is recorded in the audit trail.
 pub fn audited(call: &str) -> bool {

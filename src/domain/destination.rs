@@ -15,6 +15,10 @@ use super::time::Millis;
 /// The event type of the event an activation run hangs its deliveries on.
 pub const ACTIVATION_EVENT_TYPE: &str = "activation.run";
 
+/// The event type of the event a sync run hangs its mirror DELETEs on: the destination adapter
+/// sends these records with the method DELETE.
+pub const ACTIVATION_DELETE_EVENT_TYPE: &str = "activation.delete";
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DestinationMethod {

@@ -20,12 +20,14 @@ pub use group_commit::{EventCommitter, Intake, NoIntake};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::domain::access::TokenScope;
 use crate::domain::account::{Account, AccountCreated, Token, TokenUse, Workspace};
-use crate::domain::activation::{Activation, ActivationCounts, ActivationRecord, RecordFilter};
+use crate::domain::activation::{Activation, ActivationCounts, ActivationRecord, KeyState, RecordFilter, RunRecord};
 use crate::domain::audit::{AuditEntry, AuditFilter};
 use crate::domain::delivery::{Attempt, Delivery, DeliveryCounts, DeliveryFilter, FailedSet, RetryRequest};
 use crate::domain::destination::Destination;
@@ -320,12 +322,13 @@ pub trait DeliveryLog: Send + Sync {
 /// Activations: uploads of records to a query destination, stored whole or not at all.
 #[async_trait]
 pub trait ActivationStore: Send + Sync {
-    /// Stores the activation (with no records yet) and its event.
-    async fn create_activation(&self, activation: &Activation, event: &Event) -> StoreResult<()>;
-    /// Adds records (JSON objects) numbered from `first_index`, held back from the queue.
-    async fn add_activation_records(&self, activation: &Activation, first_index: u64, records: &[String]) -> StoreResult<()>;
-    /// Releases every record to the queue and records the total.
-    async fn release_activation(&self, id: Uuid, total: u64, now: Millis) -> StoreResult<()>;
+    /// Stores the activation (with no records yet) and its events (the run's, and a mirror's
+    /// DELETEs').
+    async fn create_activation(&self, activation: &Activation, events: &[&Event]) -> StoreResult<()>;
+    /// Adds records (JSON objects) held back from the queue; a sync run's with their keys.
+    async fn add_activation_records(&self, activation: &Activation, records: &[RunRecord]) -> StoreResult<()>;
+    /// Releases every record to the queue and records the total and a sync run's counts.
+    async fn release_activation(&self, activation: &Activation, now: Millis) -> StoreResult<()>;
     /// Removes an activation that was refused, with everything it stored.
     async fn discard_activation(&self, id: Uuid) -> StoreResult<()>;
     async fn list_activations(&self, account: AccountId, within: Option<&[TargetId]>, limit: u32)
@@ -342,6 +345,17 @@ pub trait ActivationStore: Send + Sync {
     ) -> StoreResult<Vec<ActivationRecord>>;
     /// Settles every record not yet attempted as cancelled. False when not found.
     async fn cancel_activation(&self, account: AccountId, id: Uuid, now: Millis) -> StoreResult<bool>;
+    /// Queues again the records of an activation that failed with a 4xx; how many.
+    async fn retry_rejected(&self, account: AccountId, id: Uuid, now: Millis) -> StoreResult<u64>;
+    /// A sync run of the destination whose records are not all settled yet.
+    async fn sync_run_in_progress(&self, destination: TargetId) -> StoreResult<Option<Uuid>>;
+    /// Brings the destination's sync state up to date with the settled records of its sync runs:
+    /// delivered, a key's record is sent; a 4xx, rejected; a delivered DELETE, gone.
+    async fn refresh_sync_state(&self, destination: TargetId, now: Millis) -> StoreResult<()>;
+    /// The state of those of `keys` the destination's sync runs settled.
+    async fn sync_state_of(&self, destination: TargetId, keys: &[String]) -> StoreResult<HashMap<String, KeyState>>;
+    /// The destination's keys in the sync state, in order after `after`, with their last record.
+    async fn synced_keys(&self, destination: TargetId, after: Option<&str>, limit: u32) -> StoreResult<Vec<(String, Option<String>)>>;
 }
 
 /// Upkeep: the readiness ping, payload retention, giving space back, expired secrets, and

@@ -8,7 +8,7 @@ use url::Url;
 use super::receiver::Receiver;
 use super::{ResolveError, SentRequest, Target, data_object, record_object};
 use crate::domain::delivery::{AttemptOutcome, FailurePolicy};
-use crate::domain::destination::Destination;
+use crate::domain::destination::{ACTIVATION_DELETE_EVENT_TYPE, Destination};
 use crate::domain::destination::{QueryParam, request_url};
 use crate::domain::queue::ClaimedDelivery;
 
@@ -35,10 +35,12 @@ impl DestinationTarget {
         }
     }
 
-    /// The record's request: base URL, static parameters, then its mapped columns.
+    /// The record's request: base URL, static parameters, then its mapped columns; a sync run's
+    /// mirror sends DELETE for a key that left, whatever the destination's method.
     fn request(&self, delivery: &ClaimedDelivery) -> Result<(Url, reqwest::RequestBuilder), AttemptOutcome> {
         let url = request_url(&self.base, &self.params, &Self::record(delivery)?);
-        Ok((url.clone(), self.receiver.request(self.method.clone(), url)))
+        let method = if delivery.event.event_type == ACTIVATION_DELETE_EVENT_TYPE { reqwest::Method::DELETE } else { self.method.clone() };
+        Ok((url.clone(), self.receiver.request(method, url)))
     }
 }
 

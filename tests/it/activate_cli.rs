@@ -58,22 +58,34 @@ async fn directly_on_the_database() {
     let file = dir.path().join("records.ndjson");
     std::fs::write(&file, (0..50).map(|n| format!("{{\"n\": {n}}}\n")).collect::<String>()).unwrap();
     let database = format!("sqlite:{}", dir.path().join("switchyard.db").display());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .args(["activate", "--destination", &dest, "--database-url", &database, "--allow-http", "--allow-private-networks"])
-            .args(["--retry-schedule", "0ms,50ms", "--request-timeout", "2s", "--lease", "5s"])
-            .arg(&file)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    // Twice as a sync: the second run finds every record unchanged and sends none.
+    let activate = move || {
+        let (dest, database, file) = (dest.clone(), database.clone(), file.clone());
+        async move {
+            let out = tokio::task::spawn_blocking(move || {
+                Command::new(BIN)
+                    .args(["activate", "--destination", &dest, "--database-url", &database, "--allow-http", "--allow-private-networks"])
+                    .args(["--retry-schedule", "0ms,50ms", "--request-timeout", "2s", "--lease", "5s", "--sync-key", "n"])
+                    .arg(&file)
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+            stdout
+        }
+    };
+    let stdout = activate().await;
     assert!(stdout.contains("50 records — 50 succeeded (2xx), 0 client errors (4xx)"), "{stdout}");
+    assert!(stdout.contains("sync: 50 new, 0 changed, 0 unchanged"), "{stdout}");
     assert_eq!(receiver.count(), 50);
     let mut seen: Vec<String> = receiver.received().iter().map(|r| r.uri.clone()).collect();
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 50, "one request per record");
+    let stdout = activate().await;
+    assert!(stdout.contains("0 records — 0 succeeded") && stdout.contains("sync: 0 new, 0 changed, 50 unchanged"), "{stdout}");
+    assert_eq!(receiver.count(), 50, "nothing sent again");
 }

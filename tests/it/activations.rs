@@ -23,8 +23,13 @@ async fn destination(server: &TestServer, url: &str, params: Value) -> String {
 }
 
 async fn upload(server: &TestServer, destination: &str, content_type: &str, body: String) -> (StatusCode, Value) {
+    post_upload(server, &format!("activations-create?destination_id={destination}"), content_type, body).await
+}
+
+/// Posts an upload to `call_and_query` (`activations-create?…` or `activations-preview?…`).
+async fn post_upload(server: &TestServer, call_and_query: &str, content_type: &str, body: String) -> (StatusCode, Value) {
     let response = reqwest::Client::new()
-        .post(format!("{}/api/activations-create?destination_id={destination}", server.base))
+        .post(format!("{}/api/{call_and_query}", server.base))
         .bearer_auth(&server.token)
         .header("content-type", content_type)
         .body(body)
@@ -306,5 +311,121 @@ async fn an_upload_cut_short_keeps_nothing() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(server.ok("activations-list", json!({})).await["activations"], json!([]), "nothing kept");
     assert_eq!(receiver.count(), 0, "nothing sent");
+    server.stop().await;
+}
+
+/// What a sync receiver saw: each request's method and query.
+type SeenRequests = Arc<Mutex<Vec<(String, HashMap<String, String>)>>>;
+
+/// A destination's receiver that records each request's method and query, refusing (422) the
+/// records whose `reject` column is `yes`.
+async fn sync_receiver() -> (String, SeenRequests) {
+    let seen: SeenRequests = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |method: axum::http::Method, uri: axum::http::Uri| {
+        let log = log.clone();
+        async move {
+            let q = query(&uri.to_string());
+            let refused = q.get("reject").is_some_and(|r| r == "yes");
+            log.lock().unwrap().push((method.to_string(), q));
+            if refused { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/people"), seen)
+}
+
+/// Takes what the receiver saw so far as `METHOD id`, sorted.
+fn drain(seen: &Mutex<Vec<(String, HashMap<String, String>)>>) -> Vec<String> {
+    let mut lines: Vec<String> = seen.lock().unwrap().drain(..).map(|(method, q)| format!("{method} {}", q["id"])).collect();
+    lines.sort();
+    lines
+}
+
+/// Starts a sync run (mirroring) of `dest` with CSV `rows` and waits for its end.
+async fn sync_csv(server: &TestServer, dest: &str, rows: &str) -> Value {
+    let (status, answer) =
+        post_upload(server, &format!("activations-create?destination_id={dest}&sync_key=id&mirror=true"), "text/csv", rows.into()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    finished(server, answer["result"]["activation"]["id"].as_str().unwrap()).await
+}
+
+#[tokio::test]
+async fn a_sync_run_sends_only_what_changed_retries_rejections_and_deletes_what_left() {
+    let server = TestServer::start_with(&["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms"]).await;
+    let (url, seen) = sync_receiver().await;
+    let params = json!([{"query_key": "id", "column": "id"}, {"query_key": "name", "column": "name"}, {"query_key": "reject", "column": "reject"}]);
+    let dest = destination(&server, &url, params).await;
+
+    let first = sync_csv(&server, &dest, "id,name,reject\na,Ann,\nb,Bob,yes\nc,Cy,\n").await;
+    assert_eq!(first["sync"], json!({"key": "id", "mirror": true, "new": 3, "changed": 0, "unchanged": 0, "retried": 0, "deleted": 0}));
+    assert_eq!((first["succeeded"].clone(), first["client_errors"].clone()), (json!(2), json!(1)));
+    assert_eq!(drain(&seen), ["PUT a", "PUT b", "PUT c"]);
+    // On demand, the rejected record goes again (and is refused again).
+    let retried = server.ok("activations-retry-rejected", json!({"id": first["id"]})).await;
+    assert_eq!(retried["requeued"], 1);
+    finished(&server, first["id"].as_str().unwrap()).await;
+    eventually(WAIT, "b sent again", || async { (seen.lock().unwrap().len() == 1).then_some(()) }).await;
+    assert_eq!(drain(&seen), ["PUT b"]);
+
+    // a changes, b is fixed (sent again: it was rejected), c left, d is new. A dry run first.
+    let second_rows = "id,name,reject\na,Ann Lee,\nb,Bob,\nd,Di,\n";
+    let (status, answer) = post_upload(
+        &server,
+        &format!("activations-preview?destination_id={dest}&sync_key=id&mirror=true&requests=5"),
+        "text/csv",
+        second_rows.into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let preview = &answer["result"]["preview"];
+    assert_eq!((preview["records"].clone(), preview["sends"].clone()), (json!(3), json!(4)));
+    assert_eq!(preview["sync"], json!({"new": 1, "changed": 1, "unchanged": 0, "retried": 1, "deleted": 1}));
+    let requests: Vec<String> =
+        preview["requests"].as_array().unwrap().iter().map(|r| format!("{} {}", r["method"].as_str().unwrap(), r["url"].as_str().unwrap())).collect();
+    assert_eq!(requests[0], format!("PUT {url}?id=a&name=Ann+Lee&reject="));
+    assert_eq!(requests[3], format!("DELETE {url}?id=c&name=Cy&reject="), "built from the last record sent for c");
+    assert!(drain(&seen).is_empty(), "a dry run sends nothing");
+    assert_eq!(server.ok("activations-list", json!({})).await["activations"].as_array().unwrap().len(), 1, "and keeps nothing");
+
+    let second = sync_csv(&server, &dest, second_rows).await;
+    assert_eq!(second["sync"], json!({"key": "id", "mirror": true, "new": 1, "changed": 1, "unchanged": 0, "retried": 1, "deleted": 1}));
+    assert_eq!((second["total"].clone(), second["succeeded"].clone()), (json!(4), json!(4)));
+    assert_eq!(drain(&seen), ["DELETE c", "PUT a", "PUT b", "PUT d"]);
+
+    let third = sync_csv(&server, &dest, second_rows).await;
+    assert_eq!(third["sync"]["unchanged"], 3);
+    assert_eq!((third["total"].clone(), third["status"].clone()), (json!(0), json!("finished")), "nothing changed, nothing sent");
+    assert!(drain(&seen).is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sync_uploads_are_refused_without_keys_with_duplicates_or_while_one_is_sending() {
+    let server = TestServer::start_with(&["--allow-http", "--allow-private-networks", "--retry-schedule", "0ms,1h"]).await;
+    let receiver = Receiver::always(503).await;
+    let dest = destination(&server, &receiver.url, json!([{"query_key": "id", "column": "id"}])).await;
+    let sync = format!("activations-create?destination_id={dest}&sync_key=id");
+    let refused = post_upload(&server, &sync, "application/x-ndjson", "{\"id\":1}\n{\"name\":\"no key\"}\n".into()).await;
+    assert_error(&refused, StatusCode::BAD_REQUEST, "activations.invalid_records");
+    assert!(refused.1["error"]["message"].as_str().unwrap().contains("record 2: no value in the sync key column \"id\""), "{}", refused.1);
+    let refused = post_upload(&server, &sync, "text/csv", "id\nx\ny\nx\n".into()).await;
+    assert!(refused.1["error"]["message"].as_str().unwrap().contains("record 3: its sync key \"x\" is record 1's too"), "{}", refused.1);
+    let mirror_alone = post_upload(&server, &format!("activations-create?destination_id={dest}&mirror=true"), "text/csv", "id\nx\n".into()).await;
+    assert_error(&mirror_alone, StatusCode::BAD_REQUEST, "activations.invalid_request");
+    assert_eq!(server.ok("activations-list", json!({})).await["activations"], json!([]), "nothing was kept");
+
+    let (status, answer) = post_upload(&server, &sync, "text/csv", "id\nx\n".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = answer["result"]["activation"]["id"].as_str().unwrap().to_owned();
+    eventually(WAIT, "the first attempt", || async { (receiver.count() == 1).then_some(()) }).await;
+    let busy = post_upload(&server, &sync, "text/csv", "id\nx\n".into()).await;
+    assert_error(&busy, StatusCode::CONFLICT, "activations.sync_in_progress");
+    assert!(busy.1["error"]["message"].as_str().unwrap().contains(&id));
+    server.ok("activations-cancel", json!({"id": id})).await;
+    let again = post_upload(&server, &sync, "text/csv", "id\nx\n".into()).await;
+    assert_eq!(again.1["result"]["activation"]["sync"]["new"], 1, "a cancelled record was never sent: new again");
     server.stop().await;
 }

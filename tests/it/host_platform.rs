@@ -189,7 +189,7 @@ async fn every_call_refuses_the_credentials_outside_its_scope() {
 
 /// Rows that still name the account, per table (only tables with any), straight from the database.
 async fn rows_left(database_url: &str, account: &str) -> BTreeMap<String, i64> {
-    const BY_ACCOUNT: [&str; 11] = [
+    const BY_ACCOUNT: [&str; 12] = [
         "accounts",
         "api_tokens",
         "workspaces",
@@ -201,6 +201,7 @@ async fn rows_left(database_url: &str, account: &str) -> BTreeMap<String, i64> {
         "tasks",
         "audit_log",
         "suppressions",
+        "sync_state",
     ];
     const BY_TARGET: [&str; 6] = ["webhook_endpoints", "signing_secrets", "integrations", "mailers", "destinations", "target_owners"];
     let mut queries: Vec<(String, String)> = BY_ACCOUNT
@@ -212,6 +213,10 @@ async fn rows_left(database_url: &str, account: &str) -> BTreeMap<String, i64> {
     queries.extend(
         BY_TARGET.iter().map(|t| (t.to_string(), format!("SELECT COUNT(*) FROM {t} WHERE $1 <> '' AND target_id NOT IN (SELECT id FROM targets)"))),
     );
+    queries.push((
+        "sync_records".into(),
+        "SELECT COUNT(*) FROM sync_records WHERE $1 <> '' AND activation_id NOT IN (SELECT id FROM activations)".into(),
+    ));
     queries.push(("attempts".into(), "SELECT COUNT(*) FROM attempts WHERE $1 <> '' AND delivery_id NOT IN (SELECT id FROM deliveries)".into()));
     let mut left = BTreeMap::new();
     for (table, sql) in queries {
@@ -243,7 +248,17 @@ async fn deleting_an_account_leaves_no_row_of_it(mut server: TestServer, databas
     let events: Vec<Value> = (0..30).map(|n| json!({"type": "contact.created", "data": {"n": n}})).collect();
     doomed.ok("events-send-batch", json!({"events": events})).await;
     doomed.wait_for_status(&endpoint, "delivered", 30).await;
-    assert!(!rows_left(database_url, &account).await.is_empty(), "the account has data to delete");
+    // Two sync runs: the second folds what the first sent into the sync state.
+    let destination = doomed.ok("destinations-create", json!({"url": receiver.url, "query_params": [{"query_key": "id", "column": "id"}]})).await;
+    let records = json!({"destination_id": destination["destination"]["id"], "records": [{"id": "a"}, {"id": "b"}]});
+    for _ in 0..2 {
+        let run = doomed.ok("activations-create?sync_key=id", records.clone()).await["activation"]["id"].clone();
+        eventually(Duration::from_secs(30), "the sync run finished", || async {
+            (doomed.ok("activations-get", json!({"id": run})).await["activation"]["status"] == "finished").then_some(())
+        })
+        .await;
+    }
+    assert!(rows_left(database_url, &account).await.contains_key("sync_state"), "the account has data to delete, a sync state too");
 
     let answer = admin(doomed, "accounts-delete", json!({"id": account})).await;
     assert_eq!(answer["account"]["status"], "deleting");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use switchyard::domain::access::TokenScope;
 use switchyard::domain::account::{Account, AccountCreated, Token, Workspace};
-use switchyard::domain::activation::Activation;
+use switchyard::domain::activation::{Activation, KeyState, RunRecord, SyncCounts, SyncMark, SyncRun, fingerprint};
 use switchyard::domain::delivery::DeliveryStatus;
 use switchyard::domain::delivery::{Attempt, DeliveryCounts, DeliveryFilter, FailedSet, LogPosition, RetryRequest};
 use switchyard::domain::destination::Destination;
@@ -572,19 +572,13 @@ async fn integrations_destinations_and_activations() {
         assert!(store.delete_integration(acct, integration.id).await.unwrap());
 
         let destination = Destination {
-            id: TargetId::now_v7(),
-            account_id: acct,
-            name: "d".into(),
             url: "https://example.com/hook?foo=bar".into(),
             method: DestinationMethod::Delete,
             query_params: vec![QueryParam { query_key: "n".into(), column: "n".into() }],
-            events: Vec::new(),
-            workspaces: WorkspaceScope::All,
-            is_active: true,
-            rate_limit: None,
             receiver_auth: Some(receiver_auth("destination")),
             created_at: now,
             updated_at: now,
+            ..destination_of(acct)
         };
         store.insert_destination(&destination).await.unwrap();
         assert_eq!(store.destination_target(destination.id).await.unwrap(), Some(destination.clone()), "{name}");
@@ -612,14 +606,15 @@ async fn integrations_destinations_and_activations() {
             created_at: now,
             started_at: None,
             cancelled_at: None,
+            sync: None,
         };
-        store.create_activation(&activation, &run).await.unwrap();
-        let records: Vec<String> = (0..1200).map(|n| format!(r#"{{"n":{n}}}"#)).collect();
-        store.add_activation_records(&activation, 0, &records[..700]).await.unwrap();
-        store.add_activation_records(&activation, 700, &records[700..]).await.unwrap();
+        store.create_activation(&activation, &[&run]).await.unwrap();
+        let records = plain_records((0..1200).map(|n| format!(r#"{{"n":{n}}}"#)));
+        store.add_activation_records(&activation, &records[..700]).await.unwrap();
+        store.add_activation_records(&activation, &records[700..]).await.unwrap();
         assert!(claim_due(store.as_ref(), now_ms() + 1, 10).await.is_empty(), "{name}: held until released");
         assert!(store.get_activation(Some(acct), activation.id).await.unwrap().is_none(), "{name}: not listed before release");
-        store.release_activation(activation.id, 1200, now_ms()).await.unwrap();
+        store.release_activation(&Activation { total: 1200, ..activation.clone() }, now_ms()).await.unwrap();
         let (a, counts) = store.get_activation(Some(acct), activation.id).await.unwrap().unwrap();
         assert_eq!((a.total, counts.pending), (1200, 1200), "{name}");
         let page = store.activation_records(acct, activation.id, Some(999), None, 500).await.unwrap();
@@ -634,8 +629,8 @@ async fn integrations_destinations_and_activations() {
 
         let refused = Activation { id: Uuid::now_v7(), event_id: EventId::now_v7(), ..activation.clone() };
         let refused_run = Event { id: refused.event_id, ..run.clone() };
-        store.create_activation(&refused, &refused_run).await.unwrap();
-        store.add_activation_records(&refused, 0, &records[..10]).await.unwrap();
+        store.create_activation(&refused, &[&refused_run]).await.unwrap();
+        store.add_activation_records(&refused, &records[..10]).await.unwrap();
         store.discard_activation(refused.id).await.unwrap();
         assert!(store.get_activation(None, refused.id).await.unwrap().is_none(), "{name}: discarded");
         assert!(store.delete_destination(acct, destination.id).await.unwrap());
@@ -802,22 +797,7 @@ async fn retention_deletes_activation_records_once_settled() {
     for (name, store, _dir) in stores().await {
         let acct = account(store.as_ref()).await;
         let now = now_ms();
-        let destination = Destination {
-            id: TargetId::now_v7(),
-            account_id: acct,
-            name: "d".into(),
-            url: "https://example.com/hook".into(),
-            method: DestinationMethod::Post,
-            query_params: Vec::new(),
-            events: Vec::new(),
-            workspaces: WorkspaceScope::All,
-            is_active: true,
-            rate_limit: None,
-            receiver_auth: None,
-            created_at: now,
-            updated_at: now,
-        };
-        store.insert_destination(&destination).await.unwrap();
+        let destination = destination(store.as_ref(), acct).await;
         let run = Event { data: "{}".into(), ..event(acct, "activation.run", None) };
         let activation = Activation {
             id: Uuid::now_v7(),
@@ -828,17 +808,152 @@ async fn retention_deletes_activation_records_once_settled() {
             created_at: now,
             started_at: None,
             cancelled_at: None,
+            sync: None,
         };
-        store.create_activation(&activation, &run).await.unwrap();
-        store.add_activation_records(&activation, 0, &[r#"{"n":1}"#.into(), r#"{"n":2}"#.into()]).await.unwrap();
+        store.create_activation(&activation, &[&run]).await.unwrap();
+        store.add_activation_records(&activation, &plain_records([r#"{"n":1}"#.into(), r#"{"n":2}"#.into()])).await.unwrap();
         let later = now_ms() + 1000;
         assert_eq!(store.expire_payloads(acct, later, None, 500, later).await.unwrap().changed, 0, "{name}: still uploading");
-        store.release_activation(activation.id, 2, now_ms()).await.unwrap();
+        store.release_activation(&Activation { total: 2, ..activation.clone() }, now_ms()).await.unwrap();
         assert_eq!(store.expire_payloads(acct, later, None, 500, later).await.unwrap().changed, 0, "{name}: records pending");
         assert!(store.cancel_activation(acct, activation.id, now_ms()).await.unwrap());
         assert_eq!(store.expire_payloads(acct, later, None, 500, later).await.unwrap().changed, 1, "{name}: settled");
         let records = store.activation_records(acct, activation.id, None, None, 10).await.unwrap();
         assert_eq!(records.iter().map(|r| r.record.clone()).collect::<Vec<_>>(), [None, None], "{name}");
+    }
+}
+
+/// Records of a run that is not a sync, numbered from 0.
+fn plain_records(records: impl IntoIterator<Item = String>) -> Vec<RunRecord> {
+    records.into_iter().enumerate().map(|(i, record)| RunRecord { index: i as u64, record, sync: None }).collect()
+}
+
+/// A query destination of `account`, not stored.
+fn destination_of(account: AccountId) -> Destination {
+    let now = now_ms();
+    Destination {
+        id: TargetId::now_v7(),
+        account_id: account,
+        name: "d".into(),
+        url: "https://example.com/hook".into(),
+        method: DestinationMethod::Post,
+        query_params: Vec::new(),
+        events: Vec::new(),
+        workspaces: WorkspaceScope::All,
+        is_active: true,
+        rate_limit: None,
+        receiver_auth: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// A stored query destination of `account`.
+async fn destination(store: &dyn Store, account: AccountId) -> Destination {
+    let destination = destination_of(account);
+    store.insert_destination(&destination).await.unwrap();
+    destination
+}
+
+/// Stores and releases a sync run (mirroring) of `destination` sending `records` as `(key,
+/// record)`, a `None` record being a DELETE.
+async fn sync_run(store: &dyn Store, destination: &Destination, records: &[(&str, Option<&str>)]) -> Activation {
+    let run = Event { data: "{}".into(), ..event(destination.account_id, "activation.run", None) };
+    let deletes = Event { id: EventId::now_v7(), event_type: "activation.delete".into(), ..run.clone() };
+    let activation = Activation {
+        id: Uuid::now_v7(),
+        account_id: destination.account_id,
+        destination_id: destination.id,
+        event_id: run.id,
+        total: records.len() as u64,
+        created_at: now_ms(),
+        started_at: None,
+        cancelled_at: None,
+        sync: Some(SyncRun {
+            key: "id".into(),
+            mirror: true,
+            delete_event_id: Some(deletes.id),
+            counts: SyncCounts { new: 1, ..Default::default() },
+        }),
+    };
+    store.create_activation(&activation, &[&run, &deletes]).await.unwrap();
+    let records: Vec<RunRecord> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (key, record))| RunRecord {
+            index: i as u64,
+            record: record.map_or_else(|| format!(r#"{{"id":"{key}"}}"#), str::to_owned),
+            sync: Some(SyncMark { key: key.to_string(), fingerprint: record.map(fingerprint) }),
+        })
+        .collect();
+    store.add_activation_records(&activation, &records).await.unwrap();
+    store.release_activation(&activation, now_ms()).await.unwrap();
+    activation
+}
+
+/// Claims every due delivery and answers each with the code its record asks for (`"code"`).
+async fn answer_by_record(store: &dyn Store) -> Vec<ClaimedDelivery> {
+    let now = now_ms();
+    let claimed = claim_due(store, now, 1000).await;
+    let results: Vec<AttemptResult> = claimed
+        .iter()
+        .map(|c| {
+            let record: serde_json::Value = serde_json::from_str(c.params.as_deref().unwrap()).unwrap();
+            let code = record["code"].as_u64().unwrap_or(200) as u16;
+            let (status, error) = if code < 300 { (DeliveryStatus::Delivered, None) } else { (DeliveryStatus::Failed, Some(format!("HTTP {code}"))) };
+            AttemptResult { last_error: error, ..result_of(c, status, code, now, now) }
+        })
+        .collect();
+    store.record_attempts(&results).await.unwrap();
+    claimed
+}
+
+#[tokio::test]
+async fn sync_runs_fold_into_the_state_deletes_and_rejected_records_go_again() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let dest = destination(store.as_ref(), acct).await;
+        let (a, b, c) = (r#"{"id":"a"}"#, r#"{"code":422,"id":"b"}"#, r#"{"id":"c"}"#);
+        let first = sync_run(store.as_ref(), &dest, &[("a", Some(a)), ("b", Some(b)), ("c", Some(c))]).await;
+        assert_eq!(store.sync_run_in_progress(dest.id).await.unwrap(), Some(first.id), "{name}: its records are pending");
+        let (got, _) = store.get_activation(Some(acct), first.id).await.unwrap().unwrap();
+        assert_eq!(got.sync, first.sync, "{name}: the run's key, mirror and counts are kept");
+        store.refresh_sync_state(dest.id, now_ms()).await.unwrap();
+        assert!(store.sync_state_of(dest.id, &["a".into()]).await.unwrap().is_empty(), "{name}: nothing settled, nothing folded");
+
+        answer_by_record(store.as_ref()).await;
+        assert_eq!(store.sync_run_in_progress(dest.id).await.unwrap(), None, "{name}");
+        store.refresh_sync_state(dest.id, now_ms()).await.unwrap();
+        let state = store.sync_state_of(dest.id, &["a".into(), "b".into(), "c".into(), "z".into()]).await.unwrap();
+        assert_eq!(state.len(), 3, "{name}");
+        assert_eq!(state["a"], KeyState { fingerprint: fingerprint(a), rejected: false }, "{name}");
+        assert!(state["b"].rejected, "{name}: a 4xx is rejected");
+
+        // Retried on demand, b is rejected again; the run is folded again, with the same result.
+        assert_eq!(store.retry_rejected(acct, first.id, now_ms()).await.unwrap(), 1, "{name}");
+        assert_eq!(answer_by_record(store.as_ref()).await.len(), 1, "{name}: only the rejected record went again");
+
+        // c leaves (a DELETE, delivered); a changes but the destination rejects it.
+        let changed_a = r#"{"code":400,"id":"a","v":2}"#;
+        let second = sync_run(store.as_ref(), &dest, &[("a", Some(changed_a)), ("c", None)]).await;
+        answer_by_record(store.as_ref()).await;
+        store.refresh_sync_state(dest.id, now_ms()).await.unwrap();
+        let state = store.sync_state_of(dest.id, &["a".into(), "b".into(), "c".into()]).await.unwrap();
+        assert_eq!(state.keys().cloned().collect::<HashSet<_>>(), HashSet::from(["a".to_owned(), "b".to_owned()]), "{name}: c is gone");
+        assert_eq!(state["a"], KeyState { fingerprint: fingerprint(changed_a), rejected: true }, "{name}");
+        let keys = store.synced_keys(dest.id, None, 1).await.unwrap();
+        assert_eq!(keys, [("a".to_owned(), Some(changed_a.to_owned()))], "{name}: in key order, with the last record");
+        assert_eq!(store.synced_keys(dest.id, Some("a"), 10).await.unwrap().len(), 1, "{name}: after a, b");
+
+        // The first run folded again (its b retried once more) never undoes the second's a.
+        assert_eq!(store.retry_rejected(acct, first.id, now_ms()).await.unwrap(), 1, "{name}");
+        answer_by_record(store.as_ref()).await;
+        store.refresh_sync_state(dest.id, now_ms()).await.unwrap();
+        assert_eq!(store.sync_state_of(dest.id, &["a".into()]).await.unwrap()["a"].fingerprint, fingerprint(changed_a), "{name}");
+        let (_, counts) = store.get_activation(None, second.id).await.unwrap().unwrap();
+        assert_eq!((counts.succeeded, counts.client_errors), (1, 1), "{name}");
+        assert!(store.delete_destination(acct, dest.id).await.unwrap());
+        assert!(store.synced_keys(dest.id, None, 10).await.unwrap().is_empty(), "{name}: the state goes with its destination");
     }
 }
 

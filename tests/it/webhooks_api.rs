@@ -269,6 +269,8 @@ async fn openapi_documents_every_call() {
         "activations-list",
         "activations-records",
         "activations-cancel",
+        "activations-preview",
+        "activations-retry-rejected",
         "webhooks-stats",
         "webhooks-recover",
         "integrations-stats",
@@ -303,7 +305,7 @@ async fn openapi_documents_every_call() {
     assert!(paths["/api/events.csv"]["get"].is_object(), "the CSV export is documented as a GET");
     let csv = reqwest::Client::new().get(format!("{}/api/events.csv", server.base)).bearer_auth(&server.token).send().await.unwrap();
     assert_eq!(csv.status(), 200);
-    assert_eq!(paths.len(), 74, "no undocumented extras, no stale entries");
+    assert_eq!(paths.len(), 76, "no undocumented extras, no stale entries");
     assert!(doc["components"]["schemas"]["WebhookEndpoint"].is_object());
     server.stop().await;
 }

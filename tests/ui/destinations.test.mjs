@@ -255,3 +255,49 @@ test("edit a destination's method, then delete it, told what goes with it", asyn
   await row.waitFor({ state: "detached" });
   assert.equal((await api("destinations-list")).destinations.length, 1);
 });
+
+test("a sync run: Dry run shows what would be sent, the run shows its counts, rejected records go again", async () => {
+  await api("destinations-create", { name: "Sync partner", url: `${receiverUrl}/sync`, method: "PUT",
+    query_params: [{ query_key: "email", column: "email" }, { query_key: "name", column: "name" }] });
+  await page.getByRole("link", { name: "Query Destinations", exact: true }).click();
+  await ui.settled();
+  await page.locator("[data-destination]", { hasText: "Sync partner" }).getByRole("button", { name: "Activate" }).click();
+  const dialog = page.getByRole("dialog", { name: "Activate · Sync partner" });
+  const csv = "email,name\njane@example.com,Jane\nmissing@example.com,Mo\n";
+  await dialog.getByLabel("Records file").setInputFiles({ name: "segment.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  assert.ok(await dialog.getByRole("switch", { name: /Mirror/ }).isDisabled(), "mirroring needs a sync key");
+  await dialog.getByLabel("Sync key (optional)").fill("email");
+  await dialog.getByRole("switch", { name: /Mirror/ }).check();
+  const before = received.length;
+  await dialog.getByRole("button", { name: "Dry run" }).click();
+  const dry = dialog.locator("[data-role=dry-run]");
+  await dry.getByText("Dry run: 2 requests would be sent").waitFor();
+  assert.equal(await dry.locator("[data-role=dry-run-counts]").textContent(), "2 new · 0 changed · 0 unchanged · 0 retried · 0 deleted");
+  assert.deepEqual(await dry.locator("li").allTextContents(),
+    [`PUT ${receiverUrl}/sync?email=jane%40example.com&name=Jane`, `PUT ${receiverUrl}/sync?email=missing%40example.com&name=Mo`]);
+  assert.equal(received.length, before, "a dry run sends nothing");
+  await shot("activation-dry-run");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot("activation-dry-run-phone");
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  await dialog.getByRole("button", { name: "Start activation" }).click();
+  await page.waitForURL(/#\/activations\//);
+  await until("the run to finish", async () => (await page.locator("[data-role=summary] [data-role=status]").textContent()) === "finished");
+  assert.equal(await page.locator("[data-role=sync]").textContent(), "Sync on “email”, mirrored: 2 new · 0 changed · 0 unchanged · 0 retried · 0 deleted");
+  assert.equal(await stat("client").textContent(), "1");
+  const rejectedSends = () => received.filter((r) => r.url.includes("/sync?email=missing")).length;
+  const sentBefore = rejectedSends();
+  await page.getByRole("button", { name: "Retry rejected records" }).click();
+  await until("the rejected record sent again", async () => rejectedSends() > sentBefore);
+  await until("the run to finish again", async () => (await page.locator("[data-role=summary] [data-role=status]").textContent()) === "finished");
+  await shot("activation-sync");
+
+  await page.getByRole("link", { name: "← Query Destinations" }).click();
+  const row = page.locator("[data-activation]").first();
+  await row.getByText("2 new · 0 changed · 0 unchanged · 0 retried · 0 deleted").waitFor();
+  await shot("destinations-history-sync");
+  await page.setViewportSize({ width: 390, height: 844 });
+  assert.ok((await overflow(page)) <= 0);
+  await page.setViewportSize({ width: 1280, height: 900 });
+});

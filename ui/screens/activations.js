@@ -1,6 +1,7 @@
 // Activations (seed 004): the Running History of every run and one run's page, with live counts
 // of 2xx / 4xx / 5xx-or-no-answer / cancelled, a bar of its progress, the per-record results
-// (pageable, filtered by outcome) and Cancel while it runs.
+// (pageable, filtered by outcome) and Cancel while it runs; a sync run's counts (new, changed,
+// unchanged, retried, deleted) and Retry rejected records.
 
 import { api } from "../lib/api.js";
 import { field, h, pageHead, select, shortTime, statTile, time } from "../lib/dom.js";
@@ -18,6 +19,10 @@ const OUTCOME_BADGE = {
 };
 
 const plural = (n, one, many = `${one}s`) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
+
+/** What a sync run made (or a dry run would make) of its upload, in one line. */
+export const syncSummary = (c) => `${c.new.toLocaleString()} new · ${c.changed.toLocaleString()} changed · `
+  + `${c.unchanged.toLocaleString()} unchanged · ${c.retried.toLocaleString()} retried · ${c.deleted.toLocaleString()} deleted`;
 
 /** A bar of the run's progress: 2xx, 4xx, 5xx or no answer, cancelled; the rest is pending. */
 export function progressBar(a) {
@@ -43,6 +48,7 @@ export function activationRow(a, destinationName) {
     cellOf("4xx", a.client_errors.toLocaleString(), "num"),
     cellOf("5xx / no answer", a.server_errors.toLocaleString(), "num"),
     cellOf("Cancelled", a.cancelled.toLocaleString(), "num"),
+    cellOf("Sync", a.sync ? syncSummary(a.sync) : "—"),
     cellOf("Ended", a.status === "running" ? "—" : shortTime(a.finished_at)));
 }
 
@@ -51,7 +57,7 @@ const cellOf = (label, content, cls = null) => h("td", { "data-label": label, cl
 
 /** The Running History's table around `body` (a tbody of activationRow rows). */
 export function historyTable(body) {
-  const heads = ["Started", "Destination", "Status", "Progress", "Records", "2xx", "4xx", "5xx / no answer", "Cancelled", "Ended"];
+  const heads = ["Started", "Destination", "Status", "Progress", "Records", "2xx", "4xx", "5xx / no answer", "Cancelled", "Sync", "Ended"];
   return h("div", { class: "table-wrap" }, h("table", { class: "history-table stack-table" },
     h("thead", {}, h("tr", {}, heads.map((t, i) => h("th", { scope: "col", class: i >= 4 && i <= 8 ? "num" : null }, t)))),
     body));
@@ -63,6 +69,8 @@ function summary(a) {
       h("span", { class: "meta" }, `Started ${time(a.started_at || a.created_at)}`),
       h("span", { class: "meta" }, a.finished_at && a.status !== "running" ? `Ended ${time(a.finished_at)}` : "Running")),
     progressBar(a),
+    a.sync ? h("p", { class: "meta", "data-role": "sync" },
+      `Sync on “${a.sync.key}”${a.sync.mirror ? ", mirrored" : ""}: ${syncSummary(a.sync)}`) : null,
     h("div", { class: "stats" },
       statTile("Records", a.total, "total"),
       statTile("Pending", a.pending, "pending"),
@@ -89,7 +97,15 @@ export async function activationView(id) {
       await api("activations-cancel", { id });
       render();
     }, { title: "Cancel activation", confirm: "Cancel activation", dismiss: "Keep running" }) }, "Cancel activation");
-  head.querySelector(".actions").append(cancel);
+  const retry = h("button", { type: "button", onclick: async () => {
+    await api("activations-retry-rejected", { id });
+    render();
+  } }, "Retry rejected records");
+  const showActions = () => {
+    cancel.hidden = activation.status !== "running";
+    retry.hidden = activation.status === "running" || activation.client_errors === 0;
+  };
+  head.querySelector(".actions").append(retry, cancel);
   let card = summary(activation);
 
   // Per-record results, a page at a time; `cursors` holds the cursor of each page shown so far.
@@ -130,7 +146,7 @@ export async function activationView(id) {
       h("div", { class: "page-head" }, h("h2", { id: "records-title" }, "Records"), h("div", { class: "records-filter" }, field("Outcome", outcome))),
       table,
       h("div", { class: "pager" }, previous, where, next)));
-  cancel.hidden = activation.status !== "running";
+  showActions();
 
   // Live counts while it runs: read again every second until it ends or the page is left.
   let shown = false;
@@ -148,7 +164,7 @@ export async function activationView(id) {
       const fresh = summary(activation);
       card.replaceWith(fresh);
       card = fresh;
-      cancel.hidden = activation.status !== "running";
+      showActions();
       await loadPage();
     }
     if (activation.status === "running") setTimeout(poll, 1000);

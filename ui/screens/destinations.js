@@ -9,7 +9,7 @@ import { cell, confirmWorkspaces, deliveriesLink, eventChecks, workspaceToggles 
 import { receiverAuthEditor } from "../lib/receiver-auth.js";
 import { go, render } from "../lib/router.js";
 import { eventTypes, inCurrentWorkspace } from "../lib/session.js";
-import { activationRow, historyTable } from "./activations.js";
+import { activationRow, historyTable, syncSummary } from "./activations.js";
 
 // Seed 004's methods, each with what it is for.
 const METHODS = [["POST", "POST (recommended)"], ["PUT", "PUT"], ["PATCH", "PATCH"], ["DELETE", "DELETE"]];
@@ -287,35 +287,68 @@ function formatOf(file) {
   return "";
 }
 
-/** Upload a file of records to start an activation: upload progress, then its live counts. */
+/** Upload a file of records to start an activation: upload progress, then its live counts. A
+ * sync key makes it a sync (Mirror: DELETEs for keys that left); Dry run shows what it would send. */
 function startActivation(destination) {
   const file = h("input", { type: "file", accept: ".csv,.ndjson,.jsonl,.json,text/csv,application/json" });
   const format = select([["", "Choose the file's format…"], ...FORMATS], "");
+  const syncKey = textInput("", { placeholder: "contacts.id" });
+  const mirror = h("input", { type: "checkbox", role: "switch", disabled: true });
   const progress = h("progress", { max: "100", value: "0", "aria-label": "Upload progress" });
   const status = h("p", { class: "meta", role: "status", "aria-live": "polite", "data-role": "upload-status" });
   const progressBox = h("div", { class: "upload-progress", hidden: true }, progress, status);
+  const dryRun = h("div", { class: "dry-run", "data-role": "dry-run", "aria-live": "polite", hidden: true });
+  const dry = h("button", { type: "button" }, "Dry run");
   const start = h("button", { type: "submit", class: "primary" }, "Start activation");
   file.addEventListener("change", () => {
     const chosen = file.files[0];
     if (chosen && formatOf(chosen)) format.value = formatOf(chosen);
   });
+  syncKey.addEventListener("input", () => {
+    mirror.disabled = !syncKey.value.trim();
+    if (mirror.disabled) mirror.checked = false;
+  });
   const form = h("form", { novalidate: true }, formError(),
     h("p", {}, "Sends one ", h("strong", {}, destination.method), " request per record to ", h("code", {}, destination.url), "."),
     field("Records file", file, { name: "file", hint: "CSV with a header row, NDJSON or a JSON array; the columns are the record's keys." }),
     field("Format", format, { name: "format" }),
-    progressBox,
-    h("div", { class: "form-actions end" }, h("button", { type: "button", onclick: closeModal }, "Cancel"), start));
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
+    field("Sync key (optional)", syncKey, { name: "sync_key", hint: "The column naming each record: only records new or changed since the last run, or rejected then, are sent." }),
+    h("label", { class: "switch" }, "Mirror: send DELETE for keys sent before that the file no longer has", mirror),
+    progressBox, dryRun,
+    h("div", { class: "form-actions end" }, h("button", { type: "button", onclick: closeModal }, "Cancel"), dry, start));
+  // The upload's query: the destination and, for a sync, its key and mirror.
+  const options = () => ({ destination_id: destination.id, ...(syncKey.value.trim() ? { sync_key: syncKey.value.trim(), mirror: mirror.checked } : {}) });
+  const chosenFile = () => {
     clearErrors(form);
     const chosen = file.files[0];
-    if (!chosen) return showFormError(form, { code: "ui.file", message: "Choose a file of records." }, { "ui.file": "file" });
-    if (!format.value) return showFormError(form, { code: "ui.format", message: "Choose the file's format." }, { "ui.format": "format" });
+    if (!chosen) showFormError(form, { code: "ui.file", message: "Choose a file of records." }, { "ui.file": "file" });
+    else if (!format.value) showFormError(form, { code: "ui.format", message: "Choose the file's format." }, { "ui.format": "format" });
+    return chosen && format.value ? chosen : null;
+  };
+  const sync = { "activations.invalid_request": "sync_key" };
+  dry.addEventListener("click", async () => {
+    const chosen = chosenFile();
+    if (!chosen) return;
+    dry.disabled = true;
+    try {
+      const { preview } = await upload("activations-preview", { ...options(), requests: 5 }, chosen, format.value, null, stop.signal);
+      dryRun.replaceChildren(...dryRunView(preview));
+      dryRun.hidden = false;
+    } catch (error) {
+      if (error.code !== "ui.aborted") showFormError(form, error, sync);
+    } finally {
+      dry.disabled = false;
+    }
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const chosen = chosenFile();
+    if (!chosen) return;
     start.disabled = true;
     progressBox.hidden = false;
     status.textContent = "Uploading… 0%";
     try {
-      const { activation } = await upload("activations-create", { destination_id: destination.id }, chosen, format.value, (sent, total) => {
+      const { activation } = await upload("activations-create", options(), chosen, format.value, (sent, total) => {
         const percent = total ? Math.floor((sent / total) * 100) : 0;
         progress.value = percent;
         status.textContent = percent < 100 ? `Uploading… ${percent}% of ${size(total)}` : "Uploaded: storing the records…";
@@ -325,12 +358,23 @@ function startActivation(destination) {
       if (error.code === "ui.aborted") return;
       start.disabled = false;
       progressBox.hidden = true;
-      showFormError(form, error, {});
+      showFormError(form, error, sync);
     }
   });
   // Closing the dialog (Cancel, ✕, Escape) during the upload stops it: nothing is sent.
   const stop = new AbortController();
   openModal(`Activate · ${destination.name}`, form, { onClose: () => stop.abort() });
+}
+
+/** A dry run's answer: what would be sent, a sync's counts, the first requests. */
+function dryRunView(preview) {
+  return [
+    h("p", {}, h("strong", {}, `Dry run: ${preview.sends.toLocaleString()} requests would be sent`),
+      ` for ${preview.records.toLocaleString()} records; nothing was sent.`),
+    preview.sync ? h("p", { class: "meta", "data-role": "dry-run-counts" }, syncSummary(preview.sync)) : null,
+    preview.requests.length ? h("ol", { class: "dry-run-requests" },
+      preview.requests.map((r) => h("li", {}, h("code", {}, `${r.method} ${r.url}`)))) : null,
+  ];
 }
 
 function size(bytes) {

@@ -13,10 +13,10 @@ pub(super) use uuid::Uuid;
 
 pub(super) use crate::domain::access::TokenScope;
 pub(super) use crate::domain::account::{Account, AccountCreated, Caller, Token, TokenUse, Workspace};
-pub(super) use crate::domain::activation::{Activation, ActivationCounts, ActivationRecord, CANCELLED, RecordFilter};
+pub(super) use crate::domain::activation::{Activation, ActivationCounts, ActivationRecord, CANCELLED, KeyState, RecordFilter, RunRecord, SyncCounts, SyncRun};
 pub(super) use crate::domain::delivery::{Attempt, Delivery, DeliveryCounts, DeliveryFilter, DeliveryStatus, FailedSet, RetryRequest};
 pub(super) use crate::domain::timeline::{CountRow, Latency, LatencyRow};
-pub(super) use crate::domain::destination::ACTIVATION_EVENT_TYPE;
+pub(super) use crate::domain::destination::{ACTIVATION_DELETE_EVENT_TYPE, ACTIVATION_EVENT_TYPE};
 pub(super) use crate::domain::destination::Destination;
 pub(super) use crate::domain::endpoint::{Endpoint, WebhookTargetConfig};
 pub(super) use crate::domain::event::Event;
@@ -424,3 +424,27 @@ pub(super) fn push_within(q: &mut sqlx::QueryBuilder<'_, Db>, column: &str, with
         }
     }
 }
+
+/// `(…, …)` of bound values, for `IN`.
+pub(super) fn push_list(q: &mut sqlx::QueryBuilder<'_, Db>, values: &[String]) {
+    q.push("(");
+    let mut list = q.separated(", ");
+    for value in values {
+        list.push_bind(value.clone());
+    }
+    q.push(")");
+}
+
+/// `UPDATE deliveries SET …` queueing deliveries for an attempt now, marked manual: the one
+/// statement behind deliveries-retry, recoveries and activations-retry-rejected. It leaves alone a delivery whose attempt is
+/// in flight (a live lease) or whose payload expired; callers add `AND …` to pick the rows.
+pub(super) fn requeue(now: Millis) -> sqlx::QueryBuilder<'static, Db> {
+    let mut q = sqlx::QueryBuilder::new("UPDATE deliveries SET status = 'pending', next_attempt_at = ");
+    q.push_bind(now)
+        .push(", lease_token = NULL, manual_retry = TRUE, completed_at = NULL, updated_at = ")
+        .push_bind(now)
+        // A delivery its owner holds is about to be attempted (or is being attempted) anyway.
+        .push(" WHERE payload_expired_at IS NULL AND NOT (status = 'pending' AND lease_token IS NOT NULL)");
+    q
+}
+

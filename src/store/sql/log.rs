@@ -22,19 +22,6 @@ fn attempt_from_row(row: &DbRow) -> StoreResult<Attempt> {
     })
 }
 
-/// `UPDATE deliveries SET …` queueing deliveries for an attempt now, marked manual: the one
-/// statement behind deliveries-retry and recoveries. It leaves alone a delivery whose attempt is
-/// in flight (a live lease) or whose payload expired; callers add `AND …` to pick the rows.
-fn requeue(now: Millis) -> sqlx::QueryBuilder<'static, Db> {
-    let mut q = sqlx::QueryBuilder::new("UPDATE deliveries SET status = 'pending', next_attempt_at = ");
-    q.push_bind(now)
-        .push(", lease_token = NULL, manual_retry = TRUE, completed_at = NULL, updated_at = ")
-        .push_bind(now)
-        // A delivery its owner holds is about to be attempted (or is being attempted) anyway.
-        .push(" WHERE payload_expired_at IS NULL AND NOT (status = 'pending' AND lease_token IS NOT NULL)");
-    q
-}
-
 /// ` AND …` picking the deliveries of a recovery's set.
 fn push_failed_set(q: &mut sqlx::QueryBuilder<'_, Db>, set: &FailedSet) {
     q.push(" AND target_id = ")

@@ -24,16 +24,6 @@ fn task_from_row(row: &DbRow) -> StoreResult<Task> {
     })
 }
 
-/// `(…, …)` of bound values, for `IN`.
-fn push_list(q: &mut sqlx::QueryBuilder<'_, Db>, values: &[String]) {
-    q.push("(");
-    let mut list = q.separated(", ");
-    for value in values {
-        list.push_bind(value.clone());
-    }
-    q.push(")");
-}
-
 #[async_trait]
 impl Upkeep for Backend {
     async fn ping(&self) -> StoreResult<()> {
@@ -56,7 +46,7 @@ impl Upkeep for Backend {
         let mut pick = sqlx::QueryBuilder::<Db>::new(
             "SELECT e.created_at, e.id, CASE WHEN \
  EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending') OR \
- EXISTS (SELECT 1 FROM activations a WHERE a.event_id = e.id AND a.started_at IS NULL) \
+ EXISTS (SELECT 1 FROM activations a WHERE (a.event_id = e.id OR a.delete_event_id = e.id) AND a.started_at IS NULL) \
  THEN 1 ELSE 0 END AS busy FROM events e WHERE e.payload_expired_at IS NULL AND e.account_id = ",
         );
         pick.push_bind(account.to_string()).push(" AND e.created_at < ").push_bind(cutoff);
@@ -187,9 +177,13 @@ impl Upkeep for Backend {
 
 /// The big tables of an account being deleted, a bounded batch at a time: deliveries (found
 /// through the account's targets, which index them; their attempts go with them), events, its
-/// audit trail and its suppressions.
-const PURGE_BATCHES: [&str; 4] = [
+/// audit trail and its suppressions; before events (which take their activations along), what
+/// sync runs stored.
+const PURGE_BATCHES: [&str; 6] = [
     "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM targets t JOIN deliveries d ON d.target_id = t.id WHERE t.account_id = $1 LIMIT $2)",
+    "DELETE FROM sync_records WHERE (activation_id, record_index) IN \
+     (SELECT s.activation_id, s.record_index FROM activations a JOIN sync_records s ON s.activation_id = a.id WHERE a.account_id = $1 LIMIT $2)",
+    "DELETE FROM sync_state WHERE (destination_id, sync_key) IN (SELECT destination_id, sync_key FROM sync_state WHERE account_id = $1 LIMIT $2)",
     "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE account_id = $1 LIMIT $2)",
     "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE account_id = $1 LIMIT $2)",
     "DELETE FROM suppressions WHERE account_id = $1 AND address IN (SELECT address FROM suppressions WHERE account_id = $1 LIMIT $2)",
