@@ -40,6 +40,8 @@ pub struct HubspotState {
     pub upsert_bodies: Vec<Value>,
     /// Statuses the next upsert requests answer instead of upserting (e.g. 503), in order.
     pub fail_next: Vec<u16>,
+    /// Upsert requests are taken in (and counted) but never answered, as by a portal that hangs.
+    pub hold: bool,
 }
 
 #[derive(Clone)]
@@ -96,10 +98,22 @@ fn hubspot_failed_input(input: &Value) -> Option<Value> {
     })
 }
 
+/// Takes in a request the portal holds (counted, never answered); false when it is not holding.
+fn held(state: &Mutex<HubspotState>, body: &Value) -> bool {
+    let mut state = state.lock().unwrap();
+    if state.hold {
+        state.upsert_bodies.push(body.clone());
+    }
+    state.hold
+}
+
 /// Batch upsert as HubSpot answers it: 1 to 100 inputs; one invalid input fails the whole batch
 /// with 400 VALIDATION_ERROR (nothing is written); inputs that fail on their own are named in a
 /// 207's `errors[]` while the others are upserted.
 async fn hubspot_upsert(State(state): State<Arc<Mutex<HubspotState>>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    if held(&state, &body) {
+        return std::future::pending().await;
+    }
     let mut state = state.lock().unwrap();
     if bearer(&headers).as_deref() != Some(state.token.as_str()) {
         return hubspot_unauthorized();
