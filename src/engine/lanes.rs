@@ -8,6 +8,10 @@
 //! last one succeeded or finally failed (if the node dies before those results are on record, they
 //! are sent again, in the same order), but a retried head waits until its retry is on record, so
 //! that one delivery's results are never recorded out of order.
+//!
+//! An unordered lane of a kind that batches (HubSpot) starts requests of up to its batch limit of
+//! ready deliveries, each request counting once against the cap and the rate limit; a batch the
+//! receiver refused comes back in halves, which go first.
 
 use std::collections::VecDeque;
 
