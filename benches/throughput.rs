@@ -41,6 +41,7 @@ struct Sizes {
     postgres_events: usize,
     mixed_events: usize,
     ordered_events: usize,
+    hubspot_contacts: usize,
 }
 
 fn main() {
@@ -61,6 +62,7 @@ fn main() {
             postgres_events: 2_000,
             mixed_events: 10_000,
             ordered_events: 5_000,
+            hubspot_contacts: 1_000,
         }
     } else {
         Sizes {
@@ -74,6 +76,7 @@ fn main() {
             postgres_events: 10_000,
             mixed_events: 50_000,
             ordered_events: 20_000,
+            hubspot_contacts: 10_000,
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -81,7 +84,7 @@ fn main() {
 }
 
 /// Runs every scenario, or those named on the command line (`idle`, `ingest`, `mixed`, `latency`,
-/// `ordered`, `backlog`, `slow`, `postgres`); the raw ceiling and the end-to-end rate always run, as the
+/// `ordered`, `hubspot`, `backlog`, `slow`, `postgres`); the raw ceiling and the end-to-end rate always run, as the
 /// other figures are compared with them.
 async fn run(sizes: Sizes) {
     let named: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
@@ -109,6 +112,9 @@ async fn run(sizes: Sizes) {
 
     if wants("ordered") {
         ordered(&receiver, sizes.ordered_events).await;
+    }
+    if wants("hubspot") {
+        hubspot(&receiver, sizes.hubspot_contacts).await;
     }
     if wants("backlog") {
         backlog(&receiver, sizes.backlog, e2e).await;
@@ -267,6 +273,21 @@ async fn ordered(receiver: &Receiver, total: usize) {
         rates.push(report(&format!("end-to-end deliveries, one {ordering} endpoint (cap 8)"), total, started.elapsed(), ""));
     }
     ratio("ordered / unordered with the same cap", rates[1] / rates[0], "≥ 0.3");
+}
+
+/// Contacts to one HubSpot integration (the receiver plays HubSpot's batch upsert) limited to 10
+/// requests a second, as HubSpot limits an app to 100 per 10 s: contacts waiting for the limit go
+/// up to 100 a request.
+async fn hubspot(receiver: &Receiver, total: usize) {
+    let server = Server::start_sqlite(&["--hubspot-base-url", &receiver.base]).await;
+    let mapping = json!([{"webhook_field": "email", "source_field": "email"}]);
+    let integration = json!({"kind": "hubspot", "secret": "pat-na1-bench", "events": ["contact.updated"], "rate_limit": 10, "mapping": mapping});
+    server.call("integrations-create", integration).await;
+    let started = Instant::now();
+    send_batches(&[server.api()], "contact.updated", total).await;
+    receiver.wait_for(HUBSPOT_CONTACTS, total).await;
+    report("HubSpot contacts upserted (10 requests/s)", total, started.elapsed(), "");
+    line("  upsert requests", receiver.counter(HUBSPOT_REQUESTS).load(Ordering::Relaxed) as f64, "", "");
 }
 
 /// A backlog queued while no worker runs (an API-only node), then drained by a worker node that
@@ -483,7 +504,10 @@ impl Receiver {
     async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let receiver = Self { base: format!("http://{}", listener.local_addr().unwrap()), hits: Arc::default(), arrivals: Arc::default() };
-        let app = axum::Router::new().route("/{path}", axum::routing::post(receive)).with_state(receiver.clone());
+        let app = axum::Router::new()
+            .route("/{path}", axum::routing::post(receive))
+            .route("/crm/v3/objects/contacts/batch/upsert", axum::routing::post(hubspot_upsert))
+            .with_state(receiver.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         receiver
     }
@@ -520,6 +544,16 @@ async fn receive(State(receiver): State<Receiver>, Path(path): Path<String>, bod
     }
     receiver.counter(&path).fetch_add(1, Ordering::Relaxed);
     StatusCode::NO_CONTENT
+}
+
+/// Counters of the receiver's HubSpot batch upsert.
+const HUBSPOT_REQUESTS: &str = "hubspot requests";
+const HUBSPOT_CONTACTS: &str = "hubspot contacts";
+
+async fn hubspot_upsert(State(receiver): State<Receiver>, axum::Json(body): axum::Json<Value>) -> axum::Json<Value> {
+    receiver.counter(HUBSPOT_REQUESTS).fetch_add(1, Ordering::Relaxed);
+    receiver.counter(HUBSPOT_CONTACTS).fetch_add(body["inputs"].as_array().map_or(0, Vec::len), Ordering::Relaxed);
+    axum::Json(json!({"status": "COMPLETE", "results": []}))
 }
 
 /// A 1 KiB participant record.

@@ -7,6 +7,9 @@ use super::ids::TargetId;
 
 use super::integration::IntegrationKind;
 
+/// Inputs HubSpot takes in one batch upsert.
+pub const HUBSPOT_BATCH_LIMIT: usize = 100;
+
 /// The kinds of outbound target. Every kind shares the queue, retries and the delivery log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TargetKind {
@@ -23,6 +26,15 @@ impl TargetKind {
             Self::Integration(kind) => kind.as_str(),
             Self::Mailer => "mailer",
             Self::Destination => "destination",
+        }
+    }
+
+    /// How many deliveries one request may carry: HubSpot upserts up to 100 contacts in one
+    /// batch request (and limits requests, not contacts); every other kind sends one at a time.
+    pub fn batch_limit(self) -> usize {
+        match self {
+            Self::Integration(IntegrationKind::Hubspot) => HUBSPOT_BATCH_LIMIT,
+            _ => 1,
         }
     }
 

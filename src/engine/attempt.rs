@@ -1,4 +1,5 @@
-//! One attempt: build the target's adapter, send, judge the outcome, and say what to record.
+//! One request (one delivery, or a batch of one target's): build the target's adapter, send, judge
+//! each delivery's outcome, and say what to record.
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
@@ -11,49 +12,96 @@ use crate::domain::ids::{AccountId, EventId};
 use crate::domain::delivery::Attempt;
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy, Verdict, judge};
 use crate::domain::event::Event;
+use crate::domain::fanout::TargetRef;
 use crate::domain::operational::{self, DeliveryReport, LastError};
 use crate::domain::queue::{AttemptResult, ClaimedDelivery};
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::{Millis, now_ms};
-use crate::targets::{ResolveError, Sent, Target, TargetFactory};
+use crate::targets::{BatchSent, ResolveError, Sent, Target, TargetFactory};
 
-/// What an attempt sends back: its result, the operational event it calls for (if any), and the
-/// delivery itself (an ordered target's head stays in its lane when it is retried).
+/// What a request sends back: the results of its deliveries (one request may carry several, of
+/// one target and lease), or the deliveries to send again in halves when the receiver refused the
+/// batch for the sake of some of them (nothing of theirs is recorded: they are still held).
 pub(crate) struct Finished {
+    pub target: TargetRef,
+    pub lease_token: Uuid,
+    /// When the answer came: the request counts against the rate limit a window more.
+    pub answered_at: Millis,
+    pub results: Vec<Concluded>,
+    pub refused: Vec<ClaimedDelivery>,
+}
+
+/// One delivery's attempt: its result, the operational event it calls for (if any), and the
+/// delivery itself (an ordered target's head stays in its lane when it is retried).
+pub(crate) struct Concluded {
     pub result: AttemptResult,
     pub report: Option<Event>,
     pub delivery: ClaimedDelivery,
 }
 
-/// A panicking adapter fails its attempt, which is retried and recorded like any other, instead of
-/// losing it (and the target's concurrency slot) with its task.
-async fn deliver_catching_panics(target: &dyn Target, delivery: &ClaimedDelivery) -> Sent {
-    AssertUnwindSafe(target.deliver_via(delivery)).catch_unwind().await.unwrap_or_else(|_| {
-        own(AttemptOutcome::Error { kind: ErrorKind::Internal, message: "the attempt failed unexpectedly (details in the server log)".into() })
-    })
+/// Sends `deliveries` (one, or a batch), held to `deliver_batch`'s contract: a panicking adapter,
+/// an answer missing for a delivery or a split of one fail the attempts (retried like any other)
+/// rather than losing deliveries and their lane's slot with the task.
+async fn send(target: &dyn Target, deliveries: &[ClaimedDelivery]) -> BatchSent {
+    let request = async {
+        match deliveries {
+            [one] => BatchSent::Each(vec![target.deliver_via(one).await]),
+            many => target.deliver_batch(many).await,
+        }
+    };
+    match AssertUnwindSafe(request).catch_unwind().await {
+        Ok(BatchSent::Each(sent)) if sent.len() == deliveries.len() => BatchSent::Each(sent),
+        Ok(BatchSent::Split) if deliveries.len() > 1 => BatchSent::Split,
+        _ => {
+            tracing::error!(target = %deliveries[0].target.id, "an adapter panicked or answered a batch wrongly");
+            failing(deliveries, ErrorKind::Internal, "the attempt failed unexpectedly (details in the server log)")
+        }
+    }
 }
 
-/// An outcome of the delivery's own target.
-fn own(outcome: AttemptOutcome) -> Sent {
-    Sent { outcome, by: None }
+/// The same failure for every delivery, of their own target.
+fn failing(deliveries: &[ClaimedDelivery], kind: ErrorKind, message: &str) -> BatchSent {
+    BatchSent::Each(deliveries.iter().map(|_| Sent { outcome: AttemptOutcome::Error { kind, message: message.to_owned() }, by: None }).collect())
 }
 
-/// One attempt: build the target's adapter, send, judge; and the operational event the verdict
-/// calls for, if any.
-pub(super) async fn attempt(factory: &TargetFactory, schedule: &RetrySchedule, delivery: ClaimedDelivery) -> Finished {
+/// One request: build the target's adapter, send, and judge each delivery's outcome. Every
+/// delivery is of one target and lease (the dispatcher takes them from one lane).
+pub(super) async fn attempt(factory: &TargetFactory, schedule: &RetrySchedule, deliveries: Vec<ClaimedDelivery>) -> Finished {
+    let first = deliveries.first().expect("a lane starts a request only with a delivery ready");
+    let (target, lease_token, version) = (first.target, first.lease_token, first.target_version);
     let started_at = now_ms();
     let clock = Instant::now();
-    let (Sent { outcome, by: sent_by }, policy) = match factory.resolve(delivery.target, delivery.target_version, started_at).await {
-        Ok(target) => (deliver_catching_panics(target.as_ref(), &delivery).await, target.failure_policy()),
-        Err(ResolveError::Gone) => {
-            (own(AttemptOutcome::Error { kind: ErrorKind::TargetGone, message: "the target was deleted".into() }), FailurePolicy::RetryAll)
-        }
-        Err(e) => (own(AttemptOutcome::Error { kind: ErrorKind::Internal, message: e.to_string() }), FailurePolicy::RetryAll),
+    let (sent, policy) = match factory.resolve(target, version, started_at).await {
+        Ok(adapter) => (send(adapter.as_ref(), &deliveries).await, adapter.failure_policy()),
+        Err(ResolveError::Gone) => (failing(&deliveries, ErrorKind::TargetGone, "the target was deleted"), FailurePolicy::RetryAll),
+        Err(e) => (failing(&deliveries, ErrorKind::Internal, &e.to_string()), FailurePolicy::RetryAll),
     };
-    let duration_ms = clock.elapsed().as_millis() as i64;
+    let elapsed = clock.elapsed();
+    let duration_ms = elapsed.as_millis() as i64;
+    let (results, refused) = match sent {
+        BatchSent::Each(sent) => {
+            let judged = deliveries.into_iter().zip(sent).map(|(delivery, sent)| conclude(delivery, sent, policy, schedule, started_at, elapsed));
+            (judged.collect(), Vec::new())
+        }
+        BatchSent::Split => (Vec::new(), deliveries),
+    };
+    Finished { target, lease_token, answered_at: started_at + duration_ms + 1, results, refused }
+}
+
+/// Judges one delivery's outcome: what to record, and the operational event it calls for.
+fn conclude(
+    delivery: ClaimedDelivery,
+    sent: Sent,
+    policy: FailurePolicy,
+    schedule: &RetrySchedule,
+    started_at: Millis,
+    elapsed: Duration,
+) -> Concluded {
+    let Sent { outcome, by: sent_by } = sent;
+    let duration_ms = elapsed.as_millis() as i64;
     let attempt_number = delivery.attempt_count + 1;
     let verdict = judge(&outcome, policy, attempt_number, schedule, started_at + duration_ms, rand::random());
-    record_metrics(&outcome, verdict, clock.elapsed());
+    record_metrics(&outcome, verdict, elapsed);
     log_attempt(&delivery, attempt_number, &outcome, verdict);
     let (http_status_code, error_kind, error_message, response_excerpt, response_headers) = match outcome {
         AttemptOutcome::Response { status, excerpt, headers, .. } => (Some(status), None, None, excerpt, headers),
@@ -103,7 +151,7 @@ pub(super) async fn attempt(factory: &TargetFactory, schedule: &RetrySchedule, d
         });
         operational_event(delivery.event.account_id, event_type, data, started_at + duration_ms)
     });
-    Finished { result, report, delivery }
+    Concluded { result, report, delivery }
 }
 
 /// An attempt's failure as operational events carry it.

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::domain::ids::TargetId;
 
-use super::attempt::{Finished, attempt};
+use super::attempt::{Concluded, Finished, attempt};
 use super::lanes::{Blocked, Lane};
 use super::membership::{Change, MembershipHandle};
 use super::recorder::{Recorded, RecorderHandle};
@@ -112,7 +112,7 @@ impl Dispatcher {
             Message::HandOff(deliveries) => self.hand_off(deliveries),
             Message::Work(targets) => self.work(targets),
             Message::Changed => self.membership.poke(),
-            Message::Finished(finished) => self.finished(*finished),
+            Message::Finished(finished) => self.finished(finished),
             Message::Recorded(recorded) => self.recorded(recorded),
             Message::Ownership(change) => self.ownership(change),
         }
@@ -158,34 +158,45 @@ impl Dispatcher {
         }
     }
 
-    fn finished(&mut self, mut finished: Finished) {
-        let result = &mut finished.result;
-        let target = result.target.id;
-        let answered_at = result.attempt.started_at + result.attempt.duration_ms + 1;
-        if let Some(lane) = self.lanes.get_mut(&target).filter(|lane| lane.token == result.lease_token) {
-            let retry = result.status == DeliveryStatus::Pending;
-            result.keep_lease = lane.ordering == Ordering::Fifo;
-            result.target_failing = lane.failing;
-            if retry && !result.keep_lease {
-                lane.retry_in_database(result.next_attempt_at);
-                if lane.claiming {
-                    note_due(&mut self.due_during_claim, target, result.next_attempt_at);
+    fn finished(&mut self, finished: Finished) {
+        let Finished { target, lease_token, answered_at, mut results, refused } = finished;
+        // Refused deliveries go back to their lane (or, lane lost, stay with the rows its next
+        // owner claims): they are no longer in flight, and nothing of theirs is to be recorded.
+        self.in_flight -= refused.len();
+        if let Some(lane) = self.lanes.get_mut(&target.id).filter(|lane| lane.token == lease_token) {
+            let mut head = None;
+            for Concluded { result, delivery, .. } in &mut results {
+                let retry = result.status == DeliveryStatus::Pending;
+                result.keep_lease = lane.ordering == Ordering::Fifo;
+                result.target_failing = lane.failing;
+                if retry && !result.keep_lease {
+                    lane.retry_in_database(result.next_attempt_at);
+                    if lane.claiming {
+                        note_due(&mut self.due_during_claim, target.id, result.next_attempt_at);
+                    }
+                }
+                if retry && result.keep_lease {
+                    head = Some(ClaimedDelivery {
+                        attempt_count: result.attempt.attempt_number,
+                        manual_retry: false,
+                        due_at: result.next_attempt_at,
+                        ..delivery.clone()
+                    });
                 }
             }
-            let head = (retry && result.keep_lease).then_some(ClaimedDelivery {
-                attempt_count: result.attempt.attempt_number,
-                manual_retry: false,
-                due_at: result.next_attempt_at,
-                ..finished.delivery
-            });
-            lane.finish(answered_at, head);
-            if answered_gone(result.attempt.http_status_code) {
+            lane.finish(answered_at, results.len(), head);
+            if !refused.is_empty() {
+                lane.refused(refused);
+            }
+            if results.iter().any(|c| answered_gone(c.result.attempt.http_status_code)) {
                 // The recorder switches it off; until then, nothing more goes out.
                 lane.is_active = false;
             }
-            self.touched.insert(target);
+            self.touched.insert(target.id);
         }
-        self.recorder.record(finished.result, finished.report);
+        for Concluded { result, report, .. } in results {
+            self.recorder.record(result, report);
+        }
     }
 
     fn recorded(&mut self, recorded: Recorded) {
@@ -385,21 +396,22 @@ impl Dispatcher {
             self.touched.insert(target);
             let Some(lane) = self.lanes.get_mut(&target) else { continue };
             if lane.next_start(now, cap).is_ok() {
-                let delivery = lane.start();
-                self.in_flight += 1;
+                // `max_in_flight` counts deliveries, so a batch takes no more than the room left.
+                let deliveries = lane.start(self.settings.max_in_flight - self.in_flight);
+                self.in_flight += deliveries.len();
                 started = true;
-                self.spawn_attempt(delivery);
+                self.spawn_attempt(deliveries);
             }
         }
         started
     }
 
-    fn spawn_attempt(&self, delivery: ClaimedDelivery) {
+    fn spawn_attempt(&self, deliveries: Vec<ClaimedDelivery>) {
         let (factory, settings, messages) = (self.factory.clone(), self.settings.clone(), self.messages.clone());
         tokio::spawn(async move {
-            let finished = attempt(&factory, &settings.schedule, delivery).await;
-            // The result wakes the dispatcher, which frees the lane's slot and records it.
-            let _ = messages.send(Message::Finished(Box::new(finished)));
+            let finished = attempt(&factory, &settings.schedule, deliveries).await;
+            // The results wake the dispatcher, which frees the lane's slot and records them.
+            let _ = messages.send(Message::Finished(finished));
         });
     }
 
@@ -413,7 +425,7 @@ impl Dispatcher {
         while self.in_flight > 0 && Instant::now() < deadline {
             tokio::select! {
                 Some(message) = self.inbox.recv() => match message {
-                    Message::Finished(finished) => self.finished(*finished),
+                    Message::Finished(finished) => self.finished(finished),
                     Message::Recorded(recorded) => self.recorded(recorded),
                     _ => {}
                 },

@@ -8,6 +8,10 @@
 //! last one succeeded or finally failed (if the node dies before those results are on record, they
 //! are sent again, in the same order), but a retried head waits until its retry is on record, so
 //! that one delivery's results are never recorded out of order.
+//!
+//! An unordered lane of a kind that batches (HubSpot) starts requests of up to its batch limit of
+//! ready deliveries, each request counting once against the cap and the rate limit; a batch the
+//! receiver refused comes back in halves, which go first.
 
 use std::collections::VecDeque;
 
@@ -49,6 +53,10 @@ pub(super) struct Lane {
     pub settle_until: Millis,
     /// Held by this node, not yet started, in the order they are to go.
     ready: VecDeque<ClaimedDelivery>,
+    /// The sizes of the groups at the front of `ready` that go as such: halves of batches the
+    /// receiver refused for the sake of some deliveries in them.
+    splits: VecDeque<usize>,
+    /// Requests in flight (a batch is one).
     in_flight: usize,
     /// When each attempt answered in the last rate window stops counting (rate-limited only).
     counting_until: VecDeque<Millis>,
@@ -77,6 +85,7 @@ impl Lane {
             lease_until: 0,
             settle_until: owned.settle_until,
             ready: VecDeque::new(),
+            splits: VecDeque::new(),
             in_flight: 0,
             unrecorded: 0,
             counting_until: VecDeque::new(),
@@ -176,17 +185,32 @@ impl Lane {
         Ok(())
     }
 
-    /// Takes the next delivery to attempt; call only after `next_start` said yes.
-    pub fn start(&mut self) -> ClaimedDelivery {
+    /// Takes the deliveries of the next request, at most `room`: several for an unordered target
+    /// of a kind that batches (a refused batch's half as it is), else one. Call only after
+    /// `next_start` said yes. A batch is one request against the cap and the rate limit.
+    pub fn start(&mut self, room: usize) -> Vec<ClaimedDelivery> {
+        let most = match self.ordering {
+            Ordering::Fifo => 1,
+            Ordering::Unordered => self.target.kind.batch_limit().min(room),
+        };
+        let size = match self.splits.pop_front() {
+            Some(group) if group > most => {
+                self.splits.push_front(group - most);
+                most
+            }
+            Some(group) => group,
+            None => most,
+        };
         self.in_flight += 1;
-        self.ready.pop_front().expect("next_start checked that one is ready")
+        self.ready.drain(..size.min(self.ready.len())).collect()
     }
 
-    /// An attempt ended with its answer at `answered_at`. An ordered target's retried head goes
-    /// back to the front, due at `retry`, and waits for that to be on record.
-    pub fn finish(&mut self, answered_at: Millis, retry: Option<ClaimedDelivery>) {
+    /// A request ended with its answer at `answered_at`, with `results` results to record. An
+    /// ordered target's retried head goes back to the front, due at `retry`, and waits for that
+    /// to be on record.
+    pub fn finish(&mut self, answered_at: Millis, results: usize, retry: Option<ClaimedDelivery>) {
         self.in_flight -= 1;
-        self.unrecorded += 1;
+        self.unrecorded += results;
         if self.rate_limit.is_some() {
             self.counting_until.push_back(answered_at + RATE_WINDOW_MS);
         }
@@ -202,6 +226,18 @@ impl Lane {
         self.unrecorded = self.unrecorded.saturating_sub(count);
         if self.unrecorded == 0 {
             self.awaiting_record = false;
+        }
+    }
+
+    /// The receiver refused a batch for the sake of some deliveries in it: its halves go first,
+    /// each as one request, until every bad delivery goes alone and gets its own outcome.
+    pub fn refused(&mut self, deliveries: Vec<ClaimedDelivery>) {
+        let half = deliveries.len() / 2;
+        for size in [deliveries.len() - half, half].into_iter().filter(|size| *size > 0) {
+            self.splits.push_front(size);
+        }
+        for delivery in deliveries.into_iter().rev() {
+            self.ready.push_front(delivery);
         }
     }
 
@@ -224,10 +260,15 @@ mod tests {
     use crate::domain::event::Event;
     use crate::domain::fanout::TargetKind;
     use crate::domain::ids::{AccountId, DeliveryId, EventId, TargetId};
+    use crate::domain::integration::IntegrationKind;
 
     fn owned(ordering: Ordering, rate_limit: Option<u32>) -> OwnedTarget {
+        owned_of(TargetKind::Webhook, ordering, rate_limit)
+    }
+
+    fn owned_of(kind: TargetKind, ordering: Ordering, rate_limit: Option<u32>) -> OwnedTarget {
         OwnedTarget {
-            target: TargetRef { kind: TargetKind::Webhook, id: TargetId::now_v7() },
+            target: TargetRef { kind, id: TargetId::now_v7() },
             token: Uuid::now_v7(),
             is_active: true,
             rate_limit,
@@ -273,20 +314,20 @@ mod tests {
         let mut lane = lane_with(Ordering::Unordered, None, 5);
         for _ in 0..3 {
             assert_eq!(lane.next_start(10, 3), Ok(()));
-            lane.start();
+            lane.start(1);
         }
         assert_eq!(lane.next_start(10, 3), Err(Blocked::Waiting));
-        lane.finish(20, None);
+        lane.finish(20, 1, None);
         assert_eq!(lane.next_start(20, 3), Ok(()));
     }
 
     #[test]
     fn a_rate_limit_counts_attempts_until_a_window_after_their_answer() {
         let mut lane = lane_with(Ordering::Unordered, Some(2), 5);
-        lane.start();
-        lane.start();
+        lane.start(1);
+        lane.start(1);
         assert_eq!(lane.next_start(10, 8), Err(Blocked::Waiting), "two in flight fill a limit of 2");
-        lane.finish(50, None);
+        lane.finish(50, 1, None);
         assert_eq!(lane.next_start(60, 8), Err(Blocked::Until(1_050)), "an answered attempt counts for a window more");
         assert_eq!(lane.next_start(1_050, 8), Ok(()));
     }
@@ -303,13 +344,13 @@ mod tests {
     #[test]
     fn an_ordered_lane_sends_one_at_a_time_and_a_retried_head_first_once_its_retry_is_recorded() {
         let mut lane = lane_with(Ordering::Fifo, None, 3);
-        lane.start();
+        lane.start(1);
         assert_eq!(lane.next_start(10, 8), Err(Blocked::Waiting), "one in flight");
-        lane.finish(15, None);
+        lane.finish(15, 1, None);
         assert_eq!(lane.next_start(16, 8), Ok(()), "a success lets the next go before it is on record");
-        let second = lane.start();
+        let second = lane.start(1).remove(0);
         // It failed and is retried at 500: it goes back to the head and holds the others.
-        lane.finish(20, Some(ClaimedDelivery { due_at: 500, ..second.clone() }));
+        lane.finish(20, 1, Some(ClaimedDelivery { due_at: 500, ..second.clone() }));
         assert_eq!(lane.next_start(600, 8), Err(Blocked::Waiting), "its retry is not on record yet");
         lane.recorded(1);
         assert_eq!(lane.next_start(600, 8), Err(Blocked::Waiting), "nor is it after the first result alone");
@@ -318,7 +359,7 @@ mod tests {
         assert!(lane.quiet());
         assert_eq!(lane.next_start(30, 8), Err(Blocked::Until(500)));
         assert_eq!(lane.next_start(500, 8), Ok(()));
-        assert_eq!(lane.start().delivery_id, second.delivery_id, "the retry goes first");
+        assert_eq!(lane.start(1)[0].delivery_id, second.delivery_id, "the retry goes first");
     }
 
     #[test]
@@ -343,5 +384,41 @@ mod tests {
         assert_eq!(order.limit as usize, HIGH_WATER);
         lane.claiming = true;
         assert!(lane.claim(10).is_none(), "one claim at a time");
+    }
+
+    fn hubspot_lane(rate_limit: Option<u32>, n: usize) -> Lane {
+        let mut lane = Lane::new(&owned_of(TargetKind::Integration(IntegrationKind::Hubspot), Ordering::Unordered, rate_limit));
+        lane.db_due = None;
+        lane.extend((0..n).map(|_| delivery(0)).collect());
+        lane
+    }
+
+    #[test]
+    fn a_batching_lane_sends_up_to_its_limit_and_the_room_left_in_one_request() {
+        let mut lane = hubspot_lane(Some(1), 150);
+        assert_eq!(lane.start(1_000).len(), 100, "HubSpot's limit");
+        assert_eq!(lane.next_start(10, 8), Err(Blocked::Waiting), "a batch is one request against a limit of 1 a second");
+        lane.finish(20, 100, None);
+        assert_eq!(lane.next_start(1_020, 8), Ok(()));
+        assert_eq!(lane.start(30).len(), 30, "no more than the node has room for");
+        assert_eq!(lane_with(Ordering::Fifo, None, 5).start(1_000).len(), 1, "other kinds send one at a time");
+    }
+
+    #[test]
+    fn a_refused_batch_goes_again_in_halves_first() {
+        let mut lane = hubspot_lane(None, 12);
+        let batch = lane.start(1_000);
+        let ids: Vec<DeliveryId> = batch.iter().map(|d| d.delivery_id).collect();
+        lane.finish(20, 0, None);
+        lane.push(delivery(0));
+        lane.refused(batch);
+        let first = lane.start(1_000);
+        assert_eq!(first.iter().map(|d| d.delivery_id).collect::<Vec<_>>(), ids[..6]);
+        lane.refused(first);
+        assert_eq!(lane.start(2).len(), 2, "a half larger than the room goes in parts");
+        assert_eq!(lane.start(1_000).len(), 1, "the rest of that quarter");
+        assert_eq!(lane.start(1_000).len(), 3, "then the other quarter");
+        assert_eq!(lane.start(1_000).iter().map(|d| d.delivery_id).collect::<Vec<_>>(), ids[6..], "then the other half");
+        assert_eq!(lane.start(1_000).len(), 1, "then what came meanwhile");
     }
 }

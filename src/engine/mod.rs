@@ -54,7 +54,7 @@ pub(crate) enum Message {
     Work(Vec<TargetId>),
     /// A target was created or its settings changed through this node's API.
     Changed,
-    Finished(Box<attempt::Finished>),
+    Finished(attempt::Finished),
     Recorded(recorder::Recorded),
     Ownership(membership::Change),
 }

@@ -1,12 +1,14 @@
 //! HubSpot: create or update the contact matched by e-mail, with mapped properties
 //! (CRM v3 batch upsert, private app token).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use url::Url;
 
 use super::http::{HttpClient, with_path};
-use super::{SentRequest, Target, Verification, Verify, data_object};
+use super::{BatchSent, Sent, SentRequest, Target, Verification, Verify, data_object};
 use crate::domain::delivery::{AttemptOutcome, ErrorKind, FailurePolicy};
 use crate::domain::mapping::{self, MappingRow};
 use crate::domain::queue::ClaimedDelivery;
@@ -39,19 +41,66 @@ impl HubspotTarget {
         Ok((url.clone(), self.http.request(reqwest::Method::POST, url).bearer_auth(&self.token).json(body)))
     }
 
-    /// The contact upsert of the event's data.
-    fn upsert(&self, delivery: &ClaimedDelivery) -> Result<Value, AttemptOutcome> {
+    /// The upsert input of a delivery's event data.
+    fn input(&self, delivery: &ClaimedDelivery) -> Result<Value, AttemptOutcome> {
         let data = data_object(delivery)?;
-        upsert_body(&self.mapping, &data).map_err(|message| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message })
+        upsert_input(&self.mapping, &data).map_err(|message| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message })
+    }
+
+    /// Upserts the deliveries' contacts in one request: each delivery's outcome, in order, or
+    /// `None` when HubSpot refused the batch for the sake of inputs it does not name. A delivery
+    /// whose input cannot be built fails alone, without a request.
+    async fn upsert(&self, deliveries: &[ClaimedDelivery]) -> Option<Vec<AttemptOutcome>> {
+        let built: Vec<Result<Value, AttemptOutcome>> = deliveries.iter().map(|d| self.input(d)).collect();
+        let inputs: Vec<&Value> = built.iter().filter_map(|b| b.as_ref().ok()).collect();
+        let mut answers = if inputs.is_empty() {
+            Vec::new()
+        } else {
+            let ids: Vec<&str> = inputs.iter().map(|input| input["id"].as_str().unwrap_or_default()).collect();
+            per_input(self.post(UPSERT_PATH, &json!({"inputs": inputs})).await, &ids)?
+        }
+        .into_iter();
+        // `per_input` answers once per input sent, so every built input finds its answer.
+        Some(built.into_iter().map(|b| b.err().or_else(|| answers.next()).expect("one answer per input")).collect())
     }
 }
 
-/// The upsert input: HubSpot properties are all strings; the contact is keyed on its e-mail.
-pub fn upsert_body(mapping: &[MappingRow], data: &Map<String, Value>) -> Result<Value, String> {
+/// One upsert input: HubSpot properties are all strings; the contact is keyed on its e-mail.
+pub fn upsert_input(mapping: &[MappingRow], data: &Map<String, Value>) -> Result<Value, String> {
     let email = data.get("email").map(mapping::as_text).map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty());
     let email = email.ok_or("the event has no email, which HubSpot contacts are matched by")?;
     let properties: Map<String, Value> = mapping::apply(mapping, data).into_iter().map(|(k, v)| (k, Value::String(mapping::as_text(&v)))).collect();
-    Ok(json!({"inputs": [{"idProperty": "email", "id": email, "properties": properties}]}))
+    Ok(json!({"idProperty": "email", "id": email, "properties": properties}))
+}
+
+/// What a batch upsert's answer means for each input (`ids`, in order sent). A 400 refuses the
+/// whole batch for one bad input it does not reliably name: `None` (split it), unless the input is
+/// alone, whose own error it is. A 207 names the failed inputs in `errors[].context.ids`: each
+/// fails with its own error, the others were upserted; `None` when an error names none of them.
+/// Any other answer (success, 401, 429, 5xx, no answer) is every input's.
+pub fn per_input(answer: AttemptOutcome, ids: &[&str]) -> Option<Vec<AttemptOutcome>> {
+    let refused =
+        |error: &str| AttemptOutcome::Error { kind: ErrorKind::InvalidData, message: format!("HubSpot refused the contact (HTTP 207): {error}") };
+    match &answer {
+        AttemptOutcome::Response { status: 207, excerpt, .. } if ids.len() == 1 => Some(vec![refused(excerpt)]),
+        AttemptOutcome::Response { status: 207, excerpt, .. } => {
+            let body: Value = serde_json::from_str(excerpt).ok()?;
+            let mut errors: HashMap<&str, String> = HashMap::new();
+            for error in body["errors"].as_array()? {
+                let named: Vec<&str> =
+                    error["context"]["ids"].as_array().into_iter().flatten().filter_map(Value::as_str).filter(|id| ids.contains(id)).collect();
+                if named.is_empty() {
+                    return None;
+                }
+                for id in named {
+                    errors.insert(id, error.to_string());
+                }
+            }
+            Some(ids.iter().map(|id| errors.get(id).map_or_else(|| answer.clone(), |error| refused(error))).collect())
+        }
+        AttemptOutcome::Response { status: 400, .. } if ids.len() > 1 => None,
+        _ => Some(vec![answer; ids.len()]),
+    }
 }
 
 #[async_trait]
@@ -61,21 +110,19 @@ impl Target for HubspotTarget {
     }
 
     async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
-        let body = match self.upsert(delivery) {
-            Ok(body) => body,
-            Err(outcome) => return outcome,
-        };
-        match self.post(UPSERT_PATH, &body).await {
-            // 207 Multi-Status: the one input failed; its errors are in the body.
-            AttemptOutcome::Response { status: 207, excerpt, .. } => {
-                AttemptOutcome::Error { kind: ErrorKind::InvalidData, message: format!("HubSpot refused the contact (HTTP 207): {excerpt}") }
-            }
-            other => other,
+        let alone = self.upsert(std::slice::from_ref(delivery)).await.and_then(|mut outcomes| outcomes.pop());
+        alone.expect("an input alone is never refused for another's sake")
+    }
+
+    async fn deliver_batch(&self, deliveries: &[ClaimedDelivery]) -> BatchSent {
+        match self.upsert(deliveries).await {
+            Some(outcomes) => BatchSent::Each(outcomes.into_iter().map(|outcome| Sent { outcome, by: None }).collect()),
+            None => BatchSent::Split,
         }
     }
 
     fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
-        self.upsert(delivery).and_then(|body| SentRequest::of(self.request(UPSERT_PATH, &body)?.1))
+        self.input(delivery).and_then(|input| SentRequest::of(self.request(UPSERT_PATH, &json!({"inputs": [input]}))?.1))
     }
 }
 
@@ -113,10 +160,36 @@ mod tests {
         });
         let data = json!({"email": "Jane@Example.com", "firstName": "Jane", "score": 17}).as_object().unwrap().clone();
         assert_eq!(
-            upsert_body(&rows, &data).unwrap(),
-            json!({"inputs": [{"idProperty": "email", "id": "jane@example.com",
-                "properties": {"email": "Jane@Example.com", "firstname": "Jane", "score": "17"}}]})
+            upsert_input(&rows, &data).unwrap(),
+            json!({"idProperty": "email", "id": "jane@example.com",
+                "properties": {"email": "Jane@Example.com", "firstname": "Jane", "score": "17"}})
         );
-        assert!(upsert_body(&rows, &Map::new()).unwrap_err().contains("no email"));
+        assert!(upsert_input(&rows, &Map::new()).unwrap_err().contains("no email"));
+    }
+
+    fn answer(status: u16, body: Value) -> AttemptOutcome {
+        AttemptOutcome::Response { status, excerpt: body.to_string(), headers: Vec::new(), retry_after: None }
+    }
+
+    #[test]
+    fn a_refused_batch_is_split_unless_its_input_is_alone() {
+        let refused = answer(400, json!({"status": "error", "category": "VALIDATION_ERROR", "message": "Property values were not valid"}));
+        assert_eq!(per_input(refused.clone(), &["a@x.io", "b@x.io"]), None);
+        assert_eq!(per_input(refused.clone(), &["a@x.io"]), Some(vec![refused]), "alone, the error is its own");
+        let throttled = answer(429, json!({"status": "error", "errorType": "RATE_LIMIT"}));
+        assert_eq!(per_input(throttled.clone(), &["a@x.io", "b@x.io"]), Some(vec![throttled.clone(), throttled]), "not a record's fault");
+    }
+
+    #[test]
+    fn a_multi_status_fails_the_inputs_its_errors_name_and_no_other() {
+        let error = json!({"status": "error", "category": "VALIDATION_ERROR", "message": "Email address b is invalid", "context": {"ids": ["b"]}});
+        let partial = answer(207, json!({"status": "COMPLETE", "results": [{"id": "1"}], "numErrors": 1, "errors": [error]}));
+        let outcomes = per_input(partial.clone(), &["a@x.io", "b"]).unwrap();
+        assert_eq!(outcomes[0], partial, "upserted");
+        assert!(
+            matches!(&outcomes[1], AttemptOutcome::Error { kind: ErrorKind::InvalidData, message } if message.contains("Email address b is invalid"))
+        );
+        let anonymous = answer(207, json!({"status": "COMPLETE", "numErrors": 1, "errors": [{"message": "something failed"}]}));
+        assert_eq!(per_input(anonymous, &["a@x.io", "b"]), None, "which one failed is unknown: split");
     }
 }

@@ -38,6 +38,17 @@ pub trait Target: Send + Sync {
         Sent { outcome: self.deliver(delivery).await, by: None }
     }
 
+    /// Delivers several deliveries of this target in one request: the engine groups up to
+    /// `TargetKind::batch_limit` ready deliveries for the kinds that batch. By default, one at a
+    /// time.
+    async fn deliver_batch(&self, deliveries: &[ClaimedDelivery]) -> BatchSent {
+        let mut sent = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            sent.push(self.deliver_via(delivery).await);
+        }
+        BatchSent::Each(sent)
+    }
+
     /// The request an attempt of `delivery` sends, built as `deliver` builds it but not sent, for
     /// the delivery log, with every credential masked.
     fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome>;
@@ -49,6 +60,17 @@ pub trait Target: Send + Sync {
 pub struct Sent {
     pub outcome: AttemptOutcome,
     pub by: Option<TargetId>,
+}
+
+/// What a request carrying several deliveries made of them.
+#[derive(Debug)]
+pub enum BatchSent {
+    /// Each delivery's own outcome, in the order given.
+    Each(Vec<Sent>),
+    /// The receiver refused the whole request for the sake of some deliveries in it, without
+    /// saying which (HubSpot's 400 for one bad contact): the engine sends its halves apart, until
+    /// each bad one goes alone and gets its own outcome. Never said of a single delivery.
+    Split,
 }
 
 /// A request as the delivery log shows it: secrets masked.

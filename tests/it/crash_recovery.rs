@@ -13,8 +13,10 @@ use common::{Receiver, eventually};
 use serde_json::{Value, json};
 
 /// The binary with short timeouts and quick retries, so a killed node's leases expire fast.
-fn spawn_server(dir: &Path) -> (Child, String) {
-    common::spawn_serve(dir, &["--request-timeout", "1s", "--lease", "2s", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s,1s,1s"])
+fn spawn_server(dir: &Path, extra: &[&str]) -> (Child, String) {
+    let mut flags = vec!["--request-timeout", "1s", "--lease", "2s", "--retry-schedule", "0ms,100ms,200ms,500ms,1s,1s,1s,1s,1s,1s"];
+    flags.extend(extra);
+    common::spawn_serve(dir, &flags)
 }
 
 async fn post(client: &reqwest::Client, base: &str, token: &str, call: &str, body: &Value) -> Result<Value, String> {
@@ -46,7 +48,7 @@ async fn accepted_events_survive_sigkill() {
     })
     .await;
 
-    let (mut first, base) = spawn_server(dir.path());
+    let (mut first, base) = spawn_server(dir.path(), &[]);
     let client = reqwest::Client::new();
     post(&client, &base, &token, "webhooks-create", &json!({"url": receiver.url, "events": ["participant.completed"]})).await.unwrap();
 
@@ -74,7 +76,7 @@ async fn accepted_events_survive_sigkill() {
     let accepted = accepted.lock().unwrap().clone();
     let undelivered_at_kill = accepted.iter().filter(|id| !seen.lock().unwrap().contains_key(*id)).count();
 
-    let (mut second, _) = spawn_server(dir.path());
+    let (mut second, _) = spawn_server(dir.path(), &[]);
     eventually(Duration::from_secs(300), "every accepted event delivered after restart", || async {
         let seen = seen.lock().unwrap();
         accepted.iter().all(|id| seen.contains_key(id)).then_some(())
@@ -93,4 +95,31 @@ async fn accepted_events_survive_sigkill() {
         duplicates
     );
     assert!(accepted.len() >= kill_after);
+}
+
+#[tokio::test]
+async fn a_hubspot_batch_in_flight_when_its_node_is_killed_is_sent_again() {
+    let fake = common::fakes::FakeHubspot::start("pat-na1-crash").await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = common::binary_token(dir.path());
+    let (mut first, base) = spawn_server(dir.path(), &["--hubspot-base-url", &fake.base]);
+    let client = reqwest::Client::new();
+    let mapping = json!([{"webhook_field": "email", "source_field": "email"}]);
+    post(&client, &base, &token, "integrations-create", &json!({"kind": "hubspot", "secret": "pat-na1-crash", "mapping": mapping})).await.unwrap();
+    fake.state.lock().unwrap().hold = true;
+    let events: Vec<Value> = (0..10).map(|n| json!({"type": "participant.completed", "data": {"email": format!("p{n}@example.com")}})).collect();
+    post(&client, &base, &token, "events-send-batch", &json!({"events": events})).await.unwrap();
+    eventually(Duration::from_secs(20), "the batch on its way", || async { (fake.requests() == 1).then_some(()) }).await;
+    first.kill().unwrap(); // SIGKILL, the batch unanswered
+    first.wait().unwrap();
+
+    fake.state.lock().unwrap().hold = false;
+    let (mut second, _) = spawn_server(dir.path(), &["--hubspot-base-url", &fake.base]);
+    eventually(Duration::from_secs(60), "every contact upserted after restart", || async {
+        (fake.state.lock().unwrap().contacts.len() == 10).then_some(())
+    })
+    .await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!(fake.state.lock().unwrap().upsert_bodies[0]["inputs"].as_array().unwrap().len(), 10, "the first went as one batch");
 }

@@ -188,6 +188,107 @@ async fn hubspot_data_errors_fail_at_once_with_the_reason_logged() {
     server.stop().await;
 }
 
+/// A HubSpot integration mapping email, firstName and score; its id.
+async fn hubspot_integration(server: &TestServer) -> String {
+    let created = server.ok("integrations-create", json!({"kind": "hubspot", "secret": HUBSPOT_TOKEN, "mapping": hubspot_mapping()})).await;
+    created["integration"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Sends these participants' records in one call (one commit, so they are ready together).
+async fn send_contacts(server: &TestServer, records: Vec<Value>) {
+    let events: Vec<Value> = records.into_iter().map(|data| json!({"type": "participant.completed", "data": data})).collect();
+    server.ok("events-send-batch", json!({"events": events})).await;
+}
+
+/// Each delivery's attempts, by its contact (the input its logged request upserts).
+async fn attempts_by_email(server: &TestServer, deliveries: &[Value]) -> std::collections::HashMap<String, Vec<Value>> {
+    let mut by_email = std::collections::HashMap::new();
+    for delivery in deliveries {
+        let request = server.ok("deliveries-request", json!({"id": delivery["id"]})).await;
+        let body: Value = serde_json::from_str(request["request"]["body"].as_str().unwrap()).unwrap();
+        let attempts = server.ok("deliveries-attempts", json!({"delivery_id": delivery["id"]})).await["attempts"].as_array().unwrap().clone();
+        by_email.insert(body["inputs"][0]["id"].as_str().unwrap().to_owned(), attempts);
+    }
+    by_email
+}
+
+#[tokio::test]
+async fn hubspot_contacts_ready_together_go_in_one_request() {
+    let (server, fake) = hubspot_server().await;
+    let id = hubspot_integration(&server).await;
+    send_contacts(&server, (0..20).map(|n| json!({"email": format!("p{n}@example.com"), "firstName": "P", "score": n})).collect()).await;
+    server.wait_for_status(&id, "delivered", 20).await;
+    assert_eq!(fake.requests(), 1, "one batch upsert");
+    assert_eq!(fake.state.lock().unwrap().contacts.len(), 20);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_contact_is_isolated_and_fails_alone_while_the_batch_goes_through() {
+    let (server, fake) = hubspot_server().await;
+    let id = hubspot_integration(&server).await;
+    let mut records: Vec<Value> = (0..9).map(|n| json!({"email": format!("p{n}@example.com"), "score": n})).collect();
+    // HubSpot refuses the whole batch (400) for this one's score.
+    records.insert(6, json!({"email": "bad@example.com", "score": "lots"}));
+    send_contacts(&server, records).await;
+    let deliveries = eventually(WAIT, "9 delivered and 1 failed", || async {
+        let deliveries = server.deliveries(&id).await;
+        let settled = |status: &str| deliveries.iter().filter(|d| d["status"] == status).count();
+        (settled("delivered") == 9 && settled("failed") == 1).then_some(deliveries)
+    })
+    .await;
+    // Bisection: the refused 10, then halves until the bad one goes alone (10 → 5+5 → 2+3 → 1+1).
+    assert!(fake.requests() <= 7, "{} requests", fake.requests());
+    let attempts = attempts_by_email(&server, &deliveries).await;
+    for (email, attempts) in &attempts {
+        assert_eq!(attempts.len(), 1, "{email}: one attempt of its own, none for the refused batches");
+        let status = attempts[0]["http_status_code"].as_u64();
+        if email == "bad@example.com" {
+            assert_eq!(status, Some(400));
+            assert!(attempts[0]["response_excerpt"].as_str().unwrap().contains("\\\"lots\\\", which is not a valid number"), "{}", attempts[0]);
+        } else {
+            assert_eq!(status, Some(200), "{email}");
+        }
+    }
+    let contacts = fake.state.lock().unwrap().contacts.clone();
+    assert_eq!(contacts.len(), 9);
+    assert!(!contacts.contains_key("bad@example.com"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_contact_hubspot_names_in_a_multi_status_fails_with_its_own_error() {
+    let (server, fake) = hubspot_server().await;
+    let id = hubspot_integration(&server).await;
+    let records = vec![json!({"email": "a@example.com"}), json!({"email": "not-an-address"}), json!({"email": "b@example.com"})];
+    send_contacts(&server, records).await;
+    server.wait_for_status(&id, "failed", 1).await;
+    let deliveries = server.wait_for_status(&id, "delivered", 2).await;
+    assert_eq!(fake.requests(), 1, "a 207 says which failed: no split");
+    let attempts = attempts_by_email(&server, &deliveries).await;
+    let bad = &attempts["not-an-address"];
+    assert_eq!((bad.len(), bad[0]["error_kind"].as_str()), (1, Some("invalid_data")), "not retried");
+    assert!(bad[0]["error_message"].as_str().unwrap().contains("Email address not-an-address is invalid"), "{}", bad[0]);
+    assert!(["a@example.com", "b@example.com"].iter().all(|e| attempts[*e][0]["http_status_code"] == 207));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_that_fails_as_a_whole_is_retried_per_delivery() {
+    let (server, fake) = hubspot_server().await;
+    let id = hubspot_integration(&server).await;
+    fake.state.lock().unwrap().fail_next = vec![503];
+    send_contacts(&server, (0..4).map(|n| json!({"email": format!("p{n}@example.com")})).collect()).await;
+    let deliveries = server.wait_for_status(&id, "delivered", 4).await;
+    for (email, attempts) in attempts_by_email(&server, &deliveries).await {
+        let statuses: Vec<Value> = attempts.iter().map(|a| a["http_status_code"].clone()).collect();
+        assert_eq!(statuses.len(), 2, "{email}: the 503 and its own retry");
+        assert!(statuses.contains(&json!(503)) && statuses.contains(&json!(200)), "{email}: {statuses:?}");
+    }
+    assert_eq!(fake.state.lock().unwrap().contacts.len(), 4);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn hubspot_verify_checks_the_token_without_side_effects() {
     let (server, fake) = hubspot_server().await;

@@ -27,6 +27,8 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// Contact properties the fake portal knows (HubSpot refuses unknown ones with 400).
 const HUBSPOT_PROPERTIES: &[&str] = &["email", "firstname", "lastname", "phone", "company", "website", "address", "city", "zip", "country", "score"];
+/// The fake portal's number properties: a value that is not a number fails the whole batch.
+const HUBSPOT_NUMBERS: &[&str] = &["score"];
 
 #[derive(Default)]
 pub struct HubspotState {
@@ -34,7 +36,12 @@ pub struct HubspotState {
     pub scopes: Vec<String>,
     /// Contacts by e-mail: their properties.
     pub contacts: HashMap<String, HashMap<String, String>>,
+    /// Every upsert request's body, in order (so also how many requests were made).
     pub upsert_bodies: Vec<Value>,
+    /// Statuses the next upsert requests answer instead of upserting (e.g. 503), in order.
+    pub fail_next: Vec<u16>,
+    /// Upsert requests are taken in (and counted) but never answered, as by a portal that hangs.
+    pub hold: bool,
 }
 
 #[derive(Clone)]
@@ -44,8 +51,11 @@ pub struct FakeHubspot {
 }
 
 fn hubspot_error(status: StatusCode, category: &str, message: &str) -> Response {
-    let mut response =
-        (status, Json(json!({"status": "error", "message": message, "correlationId": uuid::Uuid::new_v4(), "category": category}))).into_response();
+    hubspot_answer(status, json!({"status": "error", "message": message, "correlationId": uuid::Uuid::new_v4(), "category": category}))
+}
+
+fn hubspot_answer(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert("x-hubspot-auth-failure", "401 Unauthorized".parse().unwrap());
     }
@@ -60,40 +70,86 @@ fn hubspot_unauthorized() -> Response {
     )
 }
 
+/// Why HubSpot refuses a whole batch for this input (`n`th): a malformed input, a property the
+/// portal does not have, a number property that is not a number. The message names the input.
+fn hubspot_invalid_input(n: usize, input: &Value) -> Option<String> {
+    let (Some(id), Some(properties)) = (input["id"].as_str(), input["properties"].as_object()) else {
+        return Some(format!("inputs[{n}] needs id and properties"));
+    };
+    if input["idProperty"] != "email" {
+        return Some(format!("inputs[{n}] ({id}): this portal upserts contacts by email"));
+    }
+    properties.iter().find_map(|(name, value)| match value.as_str() {
+        _ if !HUBSPOT_PROPERTIES.contains(&name.as_str()) => Some(format!("Property \"{name}\" does not exist (inputs[{n}], {id})")),
+        None => Some(format!("Property \"{name}\" must be a string (inputs[{n}], {id})")),
+        Some(text) if HUBSPOT_NUMBERS.contains(&name.as_str()) && text.parse::<f64>().is_err() => {
+            Some(format!("Property \"{name}\" has the value \"{text}\", which is not a valid number (inputs[{n}], {id})"))
+        }
+        Some(_) => None,
+    })
+}
+
+/// Why HubSpot fails this input alone (a 207 naming it): an e-mail that is not an address.
+fn hubspot_failed_input(input: &Value) -> Option<Value> {
+    let email = input["properties"]["email"].as_str()?;
+    (!email.contains('@')).then(|| {
+        json!({"status": "error", "category": "VALIDATION_ERROR", "subCategory": "INVALID_EMAIL",
+               "message": format!("Email address {email} is invalid"), "context": {"ids": [input["id"]]}})
+    })
+}
+
+/// Takes in a request the portal holds (counted, never answered); false when it is not holding.
+fn held(state: &Mutex<HubspotState>, body: &Value) -> bool {
+    let mut state = state.lock().unwrap();
+    if state.hold {
+        state.upsert_bodies.push(body.clone());
+    }
+    state.hold
+}
+
+/// Batch upsert as HubSpot answers it: 1 to 100 inputs; one invalid input fails the whole batch
+/// with 400 VALIDATION_ERROR (nothing is written); inputs that fail on their own are named in a
+/// 207's `errors[]` while the others are upserted.
 async fn hubspot_upsert(State(state): State<Arc<Mutex<HubspotState>>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    if held(&state, &body) {
+        return std::future::pending().await;
+    }
     let mut state = state.lock().unwrap();
     if bearer(&headers).as_deref() != Some(state.token.as_str()) {
         return hubspot_unauthorized();
     }
     state.upsert_bodies.push(body.clone());
+    if !state.fail_next.is_empty() {
+        let status = StatusCode::from_u16(state.fail_next.remove(0)).unwrap();
+        return hubspot_error(status, "INTERNAL_ERROR", "internal error");
+    }
     let Some(inputs) = body["inputs"].as_array().filter(|i| !i.is_empty() && i.len() <= 100) else {
         return hubspot_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "inputs must hold 1 to 100 objects");
     };
-    let mut results = Vec::new();
+    if let Some(message) = inputs.iter().enumerate().find_map(|(n, input)| hubspot_invalid_input(n, input)) {
+        return hubspot_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", &message);
+    }
+    let (mut results, mut errors) = (Vec::new(), Vec::new());
     for input in inputs {
-        let (Some(id), Some(properties)) = (input["id"].as_str(), input["properties"].as_object()) else {
-            return hubspot_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "each input needs id and properties");
-        };
-        if input["idProperty"] != "email" {
-            return hubspot_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "this portal upserts contacts by email");
+        if let Some(error) = hubspot_failed_input(input) {
+            errors.push(error);
+            continue;
         }
-        let mut props = HashMap::new();
-        for (name, value) in properties {
-            if !HUBSPOT_PROPERTIES.contains(&name.as_str()) {
-                return hubspot_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", &format!("Property \"{name}\" does not exist"));
-            }
-            let Some(text) = value.as_str() else {
-                return hubspot_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", &format!("Property \"{name}\" must be a string"));
-            };
-            props.insert(name.clone(), text.to_owned());
-        }
+        let id = input["id"].as_str().unwrap();
+        let props: HashMap<String, String> =
+            input["properties"].as_object().unwrap().iter().map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned())).collect();
         let new = !state.contacts.contains_key(id);
         state.contacts.entry(id.to_owned()).or_default().extend(props.clone());
         results.push(json!({"id": format!("{}", 500 + state.contacts.len()), "new": new, "properties": props,
             "createdAt": "2026-11-24T00:00:00Z", "updatedAt": "2026-11-24T00:00:00Z", "archived": false}));
     }
-    Json(json!({"status": "COMPLETE", "results": results, "startedAt": "2026-11-24T00:00:00Z", "completedAt": "2026-11-24T00:00:01Z"}))
-        .into_response()
+    let mut answer = json!({"status": "COMPLETE", "results": results, "startedAt": "2026-11-24T00:00:00Z", "completedAt": "2026-11-24T00:00:01Z"});
+    if errors.is_empty() {
+        return hubspot_answer(StatusCode::OK, answer);
+    }
+    answer["numErrors"] = json!(errors.len());
+    answer["errors"] = json!(errors);
+    hubspot_answer(StatusCode::MULTI_STATUS, answer)
 }
 
 async fn hubspot_token_info(State(state): State<Arc<Mutex<HubspotState>>>, Json(body): Json<Value>) -> Response {
@@ -116,6 +172,11 @@ impl FakeHubspot {
             .route("/oauth/v2/private-apps/get/access-token-info", post(hubspot_token_info))
             .with_state(state.clone());
         Self { base: serve(app).await, state }
+    }
+
+    /// Upsert requests made so far.
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().upsert_bodies.len()
     }
 }
 
