@@ -193,6 +193,7 @@ pub async fn ingest(
         data: "{}".into(),
         idempotency_key: None,
         created_at: now,
+        traceparent: None,
     };
     let mut activation = Activation {
         id: Uuid::now_v7(),

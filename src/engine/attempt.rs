@@ -4,6 +4,8 @@ use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
+use opentelemetry::Context;
+use opentelemetry::trace::FutureExt as _;
 use uuid::Uuid;
 
 use crate::domain::ids::{AccountId, EventId};
@@ -16,6 +18,7 @@ use crate::domain::queue::{AttemptResult, ClaimedDelivery};
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::{Millis, now_ms};
 use crate::targets::{ResolveError, Sent, Target, TargetFactory};
+use crate::traces::{self, Traces};
 
 /// What an attempt sends back: its result, the operational event it calls for (if any), and the
 /// delivery itself (an ordered target's head stays in its lane when it is retried).
@@ -33,6 +36,14 @@ async fn deliver_catching_panics(target: &dyn Target, delivery: &ClaimedDelivery
     })
 }
 
+/// Runs `sending` within the attempt's span, so the requests it makes can carry its context.
+async fn traced<T>(sending: impl Future<Output = T>, span: Option<Context>) -> T {
+    match span {
+        Some(cx) => sending.with_context(cx).await,
+        None => sending.await,
+    }
+}
+
 /// An outcome of the delivery's own target.
 fn own(outcome: AttemptOutcome) -> Sent {
     Sent { outcome, by: None }
@@ -40,17 +51,21 @@ fn own(outcome: AttemptOutcome) -> Sent {
 
 /// One attempt: build the target's adapter, send, judge; and the operational event the verdict
 /// calls for, if any.
-pub(super) async fn attempt(factory: &TargetFactory, schedule: &RetrySchedule, delivery: ClaimedDelivery) -> Finished {
+pub(super) async fn attempt(factory: &TargetFactory, schedule: &RetrySchedule, traces: &Traces, delivery: ClaimedDelivery) -> Finished {
     let started_at = now_ms();
     let clock = Instant::now();
+    let span = traces.attempt(&delivery);
     let (Sent { outcome, by: sent_by }, policy) = match factory.resolve(delivery.target, delivery.target_version, started_at).await {
-        Ok(target) => (deliver_catching_panics(target.as_ref(), &delivery).await, target.failure_policy()),
+        Ok(target) => (traced(deliver_catching_panics(target.as_ref(), &delivery), span.clone()).await, target.failure_policy()),
         Err(ResolveError::Gone) => {
             (own(AttemptOutcome::Error { kind: ErrorKind::TargetGone, message: "the target was deleted".into() }), FailurePolicy::RetryAll)
         }
         Err(e) => (own(AttemptOutcome::Error { kind: ErrorKind::Internal, message: e.to_string() }), FailurePolicy::RetryAll),
     };
     let duration_ms = clock.elapsed().as_millis() as i64;
+    if let Some(span) = span {
+        traces::attempt_done(span, &outcome, duration_ms);
+    }
     let attempt_number = delivery.attempt_count + 1;
     let verdict = judge(&outcome, policy, attempt_number, schedule, started_at + duration_ms, rand::random());
     record_metrics(&outcome, verdict, clock.elapsed());
@@ -117,7 +132,16 @@ pub(super) fn error_report(attempt: &Attempt) -> LastError {
 
 /// An operational event of the account, ready to be accepted like any other.
 pub(super) fn operational_event(account_id: AccountId, event_type: &str, data: String, now: Millis) -> Event {
-    Event { id: EventId::now_v7(), account_id, event_type: event_type.into(), workspace_id: None, data, idempotency_key: None, created_at: now }
+    Event {
+        id: EventId::now_v7(),
+        account_id,
+        event_type: event_type.into(),
+        workspace_id: None,
+        data,
+        idempotency_key: None,
+        created_at: now,
+        traceparent: None,
+    }
 }
 
 fn log_attempt(delivery: &ClaimedDelivery, attempt_number: u32, outcome: &AttemptOutcome, verdict: Verdict) {

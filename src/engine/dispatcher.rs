@@ -397,7 +397,7 @@ impl Dispatcher {
     fn spawn_attempt(&self, delivery: ClaimedDelivery) {
         let (factory, settings, messages) = (self.factory.clone(), self.settings.clone(), self.messages.clone());
         tokio::spawn(async move {
-            let finished = attempt(&factory, &settings.schedule, delivery).await;
+            let finished = attempt(&factory, &settings.schedule, &settings.traces, delivery).await;
             // The result wakes the dispatcher, which frees the lane's slot and records it.
             let _ = messages.send(Message::Finished(Box::new(finished)));
         });
