@@ -141,3 +141,33 @@ async fn without_an_otlp_endpoint_nothing_is_traced_stored_or_propagated() {
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE traceparent IS NOT NULL").fetch_one(&db).await.unwrap();
     assert_eq!(stored, 0, "no trace context is stored");
 }
+
+#[tokio::test]
+async fn custom_apis_and_destinations_propagate_when_set_and_saas_apis_refuse_it() {
+    let collector = Collector::start().await;
+    let (api, destination) = (Receiver::always(200).await, Receiver::always(200).await);
+    let mut flags = TEST_FLAGS.to_vec();
+    flags.extend(["--otlp-endpoint", &collector.url]);
+    let server = TestServer::start_with(&flags).await;
+    let config = json!({"endpoint": api.url, "auth_type": "none"});
+    let created = server
+        .ok("integrations-create", json!({"kind": "custom_api", "config": config, "events": ["contact.created"], "propagate_trace": true}))
+        .await;
+    let api_id = created["integration"]["id"].as_str().unwrap().to_owned();
+    let created = server.ok("destinations-create", json!({"url": destination.url, "events": ["contact.created"]})).await;
+    assert_eq!(created["destination"]["propagate_trace"], false, "off by default");
+    let destination_id = created["destination"]["id"].as_str().unwrap().to_owned();
+    let updated = server.ok("destinations-update", json!({"id": destination_id, "propagate_trace": true})).await;
+    assert_eq!(updated["destination"]["propagate_trace"], true);
+    let (status, answer) = server.call("integrations-create", json!({"kind": "hubspot", "secret": "pat-token", "propagate_trace": true})).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (400, Some("integrations.invalid_config")), "{answer}");
+
+    send(&server, None).await;
+    server.wait_for_status(&api_id, "delivered", 1).await;
+    server.wait_for_status(&destination_id, "delivered", 1).await;
+    let trace_of = |r: &Receiver| r.received()[0].header("traceparent").split('-').nth(1).map(str::to_owned);
+    let (from_api, from_destination) = (trace_of(&api), trace_of(&destination));
+    assert!(from_api.as_ref().is_some_and(|t| t.len() == 32), "a traceparent reached the Custom API");
+    assert_eq!(from_api, from_destination, "both attempts belong to the event's one trace");
+    server.stop().await;
+}
