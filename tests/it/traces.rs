@@ -45,6 +45,13 @@ impl Collector {
     }
 }
 
+/// A test server exporting its traces to `collector`.
+async fn exporting_to(collector: &Collector) -> TestServer {
+    let mut flags = TEST_FLAGS.to_vec();
+    flags.extend(["--otlp-endpoint", &collector.url]);
+    TestServer::start_with(&flags).await
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -80,9 +87,7 @@ async fn endpoint(server: &TestServer, url: &str, propagate_trace: bool) -> Stri
 async fn each_event_is_one_trace_through_its_attempts_and_reaches_receivers_that_propagate_it() {
     let collector = Collector::start().await;
     let (propagating, silent) = (Receiver::always(200).await, Receiver::always(200).await);
-    let mut flags = TEST_FLAGS.to_vec();
-    flags.extend(["--otlp-endpoint", &collector.url]);
-    let server = TestServer::start_with(&flags).await;
+    let server = exporting_to(&collector).await;
     let on = endpoint(&server, &propagating.url, true).await;
     let off = endpoint(&server, &silent.url, false).await;
 
@@ -146,9 +151,7 @@ async fn without_an_otlp_endpoint_nothing_is_traced_stored_or_propagated() {
 async fn custom_apis_and_destinations_propagate_when_set_and_saas_apis_refuse_it() {
     let collector = Collector::start().await;
     let (api, destination) = (Receiver::always(200).await, Receiver::always(200).await);
-    let mut flags = TEST_FLAGS.to_vec();
-    flags.extend(["--otlp-endpoint", &collector.url]);
-    let server = TestServer::start_with(&flags).await;
+    let server = exporting_to(&collector).await;
     let config = json!({"endpoint": api.url, "auth_type": "none"});
     let created = server
         .ok("integrations-create", json!({"kind": "custom_api", "config": config, "events": ["contact.created"], "propagate_trace": true}))
