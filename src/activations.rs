@@ -341,6 +341,7 @@ pub async fn ingest(
         data: "{}".into(),
         idempotency_key: None,
         created_at: now,
+        traceparent: None,
     };
     let deletes =
         sync.filter(|s| s.mirror).map(|_| Event { id: EventId::now_v7(), event_type: ACTIVATION_DELETE_EVENT_TYPE.into(), ..event.clone() });

@@ -304,6 +304,10 @@ pub struct ServeArgs {
     pub extra_ca_file: Option<PathBuf>,
     #[arg(long, env = "SWITCHYARD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Export traces (one per event, through every attempt) to this OTLP/HTTP collector, e.g.
+    /// `http://127.0.0.1:4318` (spans are posted to `<endpoint>/v1/traces`). Off when unset.
+    #[arg(long, env = "SWITCHYARD_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<url::Url>,
 }
 
 /// Reads `--relay-smtp-url` into an SMTP server.

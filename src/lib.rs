@@ -15,3 +15,4 @@ pub(crate) mod recovery;
 pub mod server;
 pub mod store;
 pub mod targets;
+pub(crate) mod traces;

@@ -42,6 +42,8 @@ pub struct DestinationView {
     rate_limit: Option<u32>,
     /// How requests authenticate to the receiver; secrets are never returned (hints instead).
     receiver_auth: Option<ReceiverAuth>,
+    /// Attempts' requests carry a W3C `traceparent` (their span's), when the server exports traces.
+    propagate_trace: bool,
     created_at: String,
     updated_at: String,
 }
@@ -61,6 +63,7 @@ impl From<Destination> for DestinationView {
             is_active: d.is_active,
             rate_limit: d.rate_limit,
             receiver_auth: d.receiver_auth.map(|a| a.settings),
+            propagate_trace: d.propagate_trace,
             created_at: rfc3339(d.created_at),
             updated_at: rfc3339(d.updated_at),
         }
@@ -91,6 +94,9 @@ pub struct DestinationFields {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<ReceiverAuthInput>)]
     receiver_auth: Option<Option<ReceiverAuthInput>>,
+    /// Attempts' requests carry a W3C `traceparent` (their span's), when the server exports
+    /// traces. Default false; on update, omit to keep it.
+    propagate_trace: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -166,6 +172,9 @@ async fn apply(state: &AppState, caller: &Caller, d: &mut Destination, url: Opti
     if let Some(sent) = f.receiver_auth {
         d.receiver_auth = sealed_receiver_auth(state, SCOPE, d.id, sent, d.receiver_auth.as_ref()).await?;
     }
+    if let Some(propagate) = f.propagate_trace {
+        d.propagate_trace = propagate;
+    }
     if d.name.is_empty() {
         d.name = "Webhook destination".into();
     }
@@ -194,6 +203,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         is_active: true,
         rate_limit: None,
         receiver_auth: None,
+        propagate_trace: false,
         created_at: now,
         updated_at: now,
     };

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -24,6 +24,7 @@ use crate::domain::fields::SOURCE_FIELDS;
 use crate::domain::mapping::as_text;
 use crate::domain::retention::is_expired;
 use crate::domain::time::{Millis, now_ms, rfc3339};
+use crate::traces::TRACEPARENT;
 
 const SCOPE: Scope = Scope::Events;
 
@@ -163,6 +164,7 @@ impl AccountCatalog {
             data: req.data.get().to_owned(),
             idempotency_key: req.idempotency_key,
             created_at: now,
+            traceparent: None,
         })
     }
 }
@@ -176,20 +178,42 @@ async fn accept(state: &AppState, events: Vec<Event>) -> Result<Vec<AcceptedEven
 
 /// Send one event. It is stored with one delivery per active endpoint subscribed to its type
 /// before this call answers.
-#[utoipa::path(post, path = "/api/events-send", tag = "events", request_body = SendEvent,
+#[utoipa::path(post, path = "/api/events-send", tag = "events", request_body = SendEvent, params(TraceHeader),
     responses((status = 200, body = Success<EventAccepted>)))]
-pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<SendEvent>) -> ApiResult<EventAccepted> {
+pub async fn send(State(state): State<AppState>, caller: Caller, headers: HeaderMap, ApiJson(req): ApiJson<SendEvent>) -> ApiResult<EventAccepted> {
+    let span = state.traces.accepting("events-send", incoming_traceparent(&headers));
     let view = AccountCatalog::for_requests(&state, caller.account_id, [&req]).await?;
-    let event = view.validate(caller.account_id, req, now_ms())?;
+    let event = Event { traceparent: span.traceparent(), ..view.validate(caller.account_id, req, now_ms())? };
     let accepted = accept(&state, vec![event]).await?;
     let accepted = accepted.into_iter().next().ok_or_else(|| ApiError::internal(SCOPE))?;
+    span.accepted(&accepted.event, accepted.duplicate);
     success(accepted.into())
 }
 
+/// The W3C trace context a call may carry: the events it sends continue that trace (when the
+/// server exports traces).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct TraceHeader {
+    /// W3C Trace Context, e.g. `00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01`.
+    #[expect(dead_code, reason = "documents the header; handlers read it from the request's headers")]
+    traceparent: Option<String>,
+}
+
+/// The caller's `traceparent`, if it sent one that is text.
+pub fn incoming_traceparent(headers: &HeaderMap) -> Option<&str> {
+    headers.get(TRACEPARENT).and_then(|v| v.to_str().ok())
+}
+
 /// Send up to 1,000 events at once, all or nothing.
-#[utoipa::path(post, path = "/api/events-send-batch", tag = "events", request_body = SendBatch,
+#[utoipa::path(post, path = "/api/events-send-batch", tag = "events", request_body = SendBatch, params(TraceHeader),
     responses((status = 200, body = Success<BatchAccepted>)))]
-pub async fn send_batch(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<SendBatch>) -> ApiResult<BatchAccepted> {
+pub async fn send_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<SendBatch>,
+) -> ApiResult<BatchAccepted> {
     if req.events.is_empty() || req.events.len() > MAX_BATCH_EVENTS {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -198,20 +222,26 @@ pub async fn send_batch(State(state): State<AppState>, caller: Caller, ApiJson(r
             format!("a batch holds 1 to {MAX_BATCH_EVENTS} events; this one has {}", req.events.len()),
         ));
     }
+    let spans = state.traces.accepting_each("events-send-batch", incoming_traceparent(&headers), req.events.len());
     let view = AccountCatalog::for_requests(&state, caller.account_id, &req.events).await?;
     let now = now_ms();
     let events = req
         .events
         .into_iter()
+        .zip(&spans)
         .enumerate()
-        .map(|(i, e)| {
-            view.validate(caller.account_id, e, now).map_err(|mut err| {
+        .map(|(i, (e, span))| {
+            let event = view.validate(caller.account_id, e, now).map_err(|mut err| {
                 err.message = format!("events[{i}]: {}", err.message);
                 err
-            })
+            })?;
+            Ok(Event { traceparent: span.traceparent(), ..event })
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, ApiError>>()?;
     let accepted = accept(&state, events).await?;
+    for (span, a) in spans.into_iter().zip(&accepted) {
+        span.accepted(&a.event, a.duplicate);
+    }
     success(BatchAccepted { events: accepted.into_iter().map(Into::into).collect() })
 }
 

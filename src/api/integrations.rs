@@ -62,6 +62,9 @@ pub struct IntegrationView {
     /// Custom API: how requests authenticate to the receiver besides `auth_type`; secrets are
     /// never returned (hints instead).
     receiver_auth: Option<ReceiverAuth>,
+    /// Custom API: attempts' requests carry a W3C `traceparent` (their span's), when the server
+    /// exports traces.
+    propagate_trace: bool,
     created_at: String,
     updated_at: String,
 }
@@ -85,6 +88,7 @@ impl From<Integration> for IntegrationView {
             secret_hint: i.secret_hint,
             signing_secret_prefix: i.signing_secret_prefix,
             receiver_auth: i.receiver_auth.map(|a| a.settings),
+            propagate_trace: i.propagate_trace,
             created_at: rfc3339(i.created_at),
             updated_at: rfc3339(i.updated_at),
         }
@@ -130,6 +134,9 @@ pub struct IntegrationFields {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<ReceiverAuthInput>)]
     receiver_auth: Option<Option<ReceiverAuthInput>>,
+    /// Custom API only: attempts' requests carry a W3C `traceparent` (their span's), when the
+    /// server exports traces. Default false; on update, omit to keep it.
+    propagate_trace: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -268,6 +275,15 @@ fn sealed_secret(state: &AppState, id: TargetId, secret: &str) -> (Option<Vec<u8
     (Some(state.secret_box.seal(secret.as_bytes(), &integration_secret_binding(id))), Some(secret_hint(secret)))
 }
 
+/// Only a Custom API's requests can carry a `traceparent`: the SaaS APIs' are not the account's.
+fn check_propagation(config: &IntegrationConfig, propagate_trace: bool) -> Result<(), ApiError> {
+    match config {
+        IntegrationConfig::CustomApi(_) => Ok(()),
+        _ if propagate_trace => Err(bad("invalid_config", "propagate_trace is for Custom API integrations only")),
+        _ => Ok(()),
+    }
+}
+
 /// Receiver authentication is for Custom APIs, and repeats no header their `auth_type` sets.
 fn check_receiver_auth(config: &IntegrationConfig, auth: Option<&ReceiverAuth>) -> Result<(), ApiError> {
     let Some(auth) = auth else { return Ok(()) };
@@ -301,6 +317,8 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
     let id = TargetId::now_v7();
     let receiver_auth = sealed_receiver_auth(&state, SCOPE, id, req.receiver_auth.flatten(), None).await?;
     check_receiver_auth(&config, receiver_auth.as_ref().map(|a| &a.settings))?;
+    let propagate_trace = req.propagate_trace.unwrap_or_default();
+    check_propagation(&config, propagate_trace)?;
     let now = now_ms();
     let signing = (kind == IntegrationKind::CustomApi).then(|| new_signing_secret(&state, now));
     let (sealed, hint) = sealed_secret(&state, id, &secret);
@@ -319,6 +337,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(creat
         secret_hint: hint,
         signing_secret_prefix: signing.as_ref().map(|(s, _)| s.prefix()),
         receiver_auth,
+        propagate_trace,
         created_at: now,
         updated_at: now,
     };
@@ -382,6 +401,10 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(updat
         integration.receiver_auth = sealed_receiver_auth(&state, SCOPE, integration.id, sent, integration.receiver_auth.as_ref()).await?;
     }
     check_receiver_auth(&integration.config, integration.receiver_auth.as_ref().map(|a| &a.settings))?;
+    if let Some(propagate) = req.propagate_trace {
+        integration.propagate_trace = propagate;
+    }
+    check_propagation(&integration.config, integration.propagate_trace)?;
     integration.updated_at = now_ms();
     if !state.store.targets.update_integration(&integration).await.or_store_error(SCOPE)? {
         return Err(ApiError::not_found(SCOPE, "integration"));
@@ -428,6 +451,7 @@ pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(req):
             secret: None,
             signing_keys: Vec::new(),
             receiver_auth: None,
+            propagate_trace: false,
         },
         (None, None) => return Err(ApiError::invalid_request(SCOPE, "give the id of a saved integration, or a kind and its config")),
     };

@@ -3,7 +3,7 @@
 
 use crate::domain::ids::{EventId, TargetId};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -14,6 +14,7 @@ use super::checks::{
 };
 use super::deliveries::DeliveryOne;
 use super::error::{ApiError, OrStoreError, Scope};
+use super::events::{TraceHeader, incoming_traceparent};
 use super::extract::{ApiJson, NoParams, parse_id};
 use super::inbound::inbound_path;
 use super::target_ops::{self, RecoverRequest, StatsRequest, TargetFamily, TargetStats};
@@ -574,9 +575,10 @@ pub async fn test(State(state): State<AppState>, caller: Caller, ApiJson(req): A
 }
 
 /// Queue one e-mail through a verified mailer.
-#[utoipa::path(post, path = "/api/mailers-send", tag = "mailers", request_body = SendMail,
+#[utoipa::path(post, path = "/api/mailers-send", tag = "mailers", request_body = SendMail, params(TraceHeader),
     responses((status = 200, body = Success<DeliveryOne>)))]
-pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<SendMail>) -> ApiResult<DeliveryOne> {
+pub async fn send(State(state): State<AppState>, caller: Caller, headers: HeaderMap, ApiJson(req): ApiJson<SendMail>) -> ApiResult<DeliveryOne> {
+    let span = state.traces.accepting("mailers-send", incoming_traceparent(&headers));
     let mailer = owned_mailer(&state, &caller, &req.mailer_id).await?;
     if !(mailer.verified && mailer.is_active) {
         return Err(ApiError::new(
@@ -606,11 +608,13 @@ pub async fn send(State(state): State<AppState>, caller: Caller, ApiJson(req): A
         data: raw.get().to_owned(),
         idempotency_key: None,
         created_at: now_ms(),
+        traceparent: span.traceparent(),
     };
     // A struct of strings always serializes.
     let params = serde_json::to_string(&DirectSend { to, template: req.template }).expect("parameters serialize");
     let delivery =
         state.store.events.enqueue_direct(&event, TargetRef { kind: TargetKind::Mailer, id: mailer.id }, &params).await.or_store_error(SCOPE)?;
+    span.accepted(&event, false);
     state.engine.work(mailer.id);
     success(DeliveryOne::from(delivery))
 }

@@ -110,6 +110,8 @@ pub struct AppState {
     /// Tells this node's engine of work and changes (a no-op on API-only nodes).
     pub engine: crate::engine::Signal,
     pub metrics: PrometheusHandle,
+    /// Spans of accepted events (nothing when tracing is off).
+    pub traces: crate::traces::Traces,
 }
 
 /// Every successful call answers `{"ok": true, "result": …}`.

@@ -55,7 +55,7 @@ pub struct ListSuppressions {
     address: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// 1 to 500; default 100.
+    /// 1 to 500; default 100. A whole number written as a float (`100.0`) is one too.
     #[serde(default, deserialize_with = "whole")]
     #[schema(minimum = 1, maximum = 500)]
     limit: Option<u32>,
@@ -113,8 +113,9 @@ fn checked_address(address: &str) -> Result<String, ApiError> {
     responses((status = 200, body = super::Success<SuppressionPage>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ListSuppressions>) -> ApiResult<SuppressionPage> {
     let limit = page_limit(SCOPE, req.limit, 500)?;
+    // The longest an e-mail address may be: a longer search text could match nothing.
     if req.address.as_ref().is_some_and(|a| a.chars().count() > 254) {
-        return Err(ApiError::invalid_request(SCOPE, "address is at most 254 characters"));
+        return Err(ApiError::invalid_request(SCOPE, "address: at most 254 characters"));
     }
     let filter = SuppressionFilter { address_contains: req.address.filter(|a| !a.trim().is_empty()), after: req.cursor, limit };
     let page = state.store.suppressions.list_suppressions(caller.account_id, &filter).await.or_store_error(SCOPE)?;

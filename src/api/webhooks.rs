@@ -53,6 +53,8 @@ pub struct WebhookEndpoint {
     ordering: Ordering,
     /// How requests authenticate to the receiver; secrets are never returned (hints instead).
     receiver_auth: Option<ReceiverAuth>,
+    /// Attempts' requests carry a W3C `traceparent` (their span's), when the server exports traces.
+    propagate_trace: bool,
     created_at: String,
     updated_at: String,
 }
@@ -74,6 +76,7 @@ impl From<Endpoint> for WebhookEndpoint {
             rate_limit: e.rate_limit,
             ordering: e.ordering,
             receiver_auth: e.receiver_auth.map(|a| a.settings),
+            propagate_trace: e.propagate_trace,
             created_at: rfc3339(e.created_at),
             updated_at: rfc3339(e.updated_at),
         }
@@ -110,6 +113,9 @@ pub struct CreateWebhook {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<ReceiverAuthInput>)]
     receiver_auth: Option<Option<ReceiverAuthInput>>,
+    /// Attempts' requests carry a W3C `traceparent` (their span's), when the server exports
+    /// traces. Default false.
+    propagate_trace: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -162,6 +168,7 @@ pub struct UpdateWebhook {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<ReceiverAuthInput>)]
     receiver_auth: Option<Option<ReceiverAuthInput>>,
+    propagate_trace: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -234,6 +241,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(req):
         rate_limit,
         ordering: req.ordering.unwrap_or_default(),
         receiver_auth,
+        propagate_trace: req.propagate_trace.unwrap_or_default(),
         created_at: now,
         updated_at: now,
     };
@@ -287,6 +295,9 @@ pub async fn update(State(state): State<AppState>, caller: Caller, ApiJson(req):
     }
     if let Some(sent) = req.receiver_auth {
         endpoint.receiver_auth = sealed_receiver_auth(&state, SCOPE, endpoint.id, sent, endpoint.receiver_auth.as_ref()).await?;
+    }
+    if let Some(propagate) = req.propagate_trace {
+        endpoint.propagate_trace = propagate;
     }
     endpoint.updated_at = now_ms();
     if !state.store.targets.update_endpoint(&endpoint).await.or_store_error(SCOPE)? {

@@ -96,6 +96,8 @@ pub struct Destination {
     /// Most attempts in any one-second window (`domain::throttle`); `None`: no limit.
     pub rate_limit: Option<u32>,
     pub receiver_auth: Option<StoredReceiverAuth>,
+    /// Attempts' requests carry their span's `traceparent` (when tracing is on).
+    pub propagate_trace: bool,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

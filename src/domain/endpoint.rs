@@ -60,6 +60,8 @@ pub struct Endpoint {
     pub rate_limit: Option<u32>,
     pub ordering: Ordering,
     pub receiver_auth: Option<StoredReceiverAuth>,
+    /// Attempts' requests carry their span's `traceparent` (when tracing is on).
+    pub propagate_trace: bool,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -71,6 +73,7 @@ pub struct WebhookTargetConfig {
     /// Secrets still valid now, newest first.
     pub secrets: Vec<StoredSecret>,
     pub receiver_auth: Option<StoredReceiverAuth>,
+    pub propagate_trace: bool,
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ pub struct Event {
     pub data: String,
     pub idempotency_key: Option<String>,
     pub created_at: Millis,
+    /// The W3C `traceparent` of the span that accepted it (`None`: tracing was off, or the event
+    /// is not traced): its attempts' spans are its children.
+    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]

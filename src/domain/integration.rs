@@ -369,6 +369,8 @@ pub struct Integration {
     pub signing_secret_prefix: Option<String>,
     /// Custom API only.
     pub receiver_auth: Option<StoredReceiverAuth>,
+    /// Custom API only: attempts' requests carry their span's `traceparent` (when tracing is on).
+    pub propagate_trace: bool,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

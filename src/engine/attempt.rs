@@ -5,6 +5,8 @@ use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
+use opentelemetry::Context;
+use opentelemetry::trace::FutureExt as _;
 use uuid::Uuid;
 
 use crate::domain::ids::{AccountId, EventId};
@@ -18,6 +20,7 @@ use crate::domain::queue::{AttemptResult, ClaimedDelivery};
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::{Millis, now_ms};
 use crate::targets::{BatchSent, ResolveError, Sent, Target, TargetFactory};
+use crate::traces::{self, Traces};
 
 /// What a request sends back: the results of its deliveries (one request may carry several, of
 /// one target and lease), or the deliveries to send again in halves when the receiver refused the
@@ -59,6 +62,14 @@ async fn send(target: &dyn Target, deliveries: &[ClaimedDelivery]) -> BatchSent 
     }
 }
 
+/// Runs `sending` within the attempt's span, so the requests it makes can carry its context.
+async fn traced<T>(sending: impl Future<Output = T>, span: Option<Context>) -> T {
+    match span {
+        Some(cx) => sending.with_context(cx).await,
+        None => sending.await,
+    }
+}
+
 /// The same failure for every delivery, of their own target.
 fn failing(deliveries: &[ClaimedDelivery], kind: ErrorKind, message: &str) -> BatchSent {
     BatchSent::Each(deliveries.iter().map(|_| Sent { outcome: AttemptOutcome::Error { kind, message: message.to_owned() }, by: None }).collect())
@@ -66,18 +77,32 @@ fn failing(deliveries: &[ClaimedDelivery], kind: ErrorKind, message: &str) -> Ba
 
 /// One request: build the target's adapter, send, and judge each delivery's outcome. Every
 /// delivery is of one target and lease (the dispatcher takes them from one lane).
-pub(super) async fn attempt(factory: &TargetFactory, schedule: &RetrySchedule, deliveries: Vec<ClaimedDelivery>) -> Finished {
+pub(super) async fn attempt(factory: &TargetFactory, schedule: &RetrySchedule, traces: &Traces, deliveries: Vec<ClaimedDelivery>) -> Finished {
     let first = deliveries.first().expect("a lane starts a request only with a delivery ready");
     let (target, lease_token, version) = (first.target, first.lease_token, first.target_version);
     let started_at = now_ms();
     let clock = Instant::now();
+    // Each delivery's attempt is a span of its event's trace; a request of one runs within it, so
+    // it can carry its context (batches go to HubSpot, which takes none).
+    let spans: Vec<Option<Context>> = deliveries.iter().map(|delivery| traces.attempt(delivery)).collect();
+    let context = match spans.as_slice() {
+        [one] => one.clone(),
+        _ => None,
+    };
     let (sent, policy) = match factory.resolve(target, version, started_at).await {
-        Ok(adapter) => (send(adapter.as_ref(), &deliveries).await, adapter.failure_policy()),
+        Ok(adapter) => (traced(send(adapter.as_ref(), &deliveries), context).await, adapter.failure_policy()),
         Err(ResolveError::Gone) => (failing(&deliveries, ErrorKind::TargetGone, "the target was deleted"), FailurePolicy::RetryAll),
         Err(e) => (failing(&deliveries, ErrorKind::Internal, &e.to_string()), FailurePolicy::RetryAll),
     };
     let elapsed = clock.elapsed();
     let duration_ms = elapsed.as_millis() as i64;
+    if let BatchSent::Each(sent) = &sent {
+        for (span, sent) in spans.into_iter().zip(sent) {
+            if let Some(span) = span {
+                traces::attempt_done(span, &sent.outcome, duration_ms);
+            }
+        }
+    }
     let (results, refused) = match sent {
         BatchSent::Each(sent) => {
             let judged = deliveries.into_iter().zip(sent).map(|(delivery, sent)| conclude(delivery, sent, policy, schedule, started_at, elapsed));
@@ -165,7 +190,16 @@ pub(super) fn error_report(attempt: &Attempt) -> LastError {
 
 /// An operational event of the account, ready to be accepted like any other.
 pub(super) fn operational_event(account_id: AccountId, event_type: &str, data: String, now: Millis) -> Event {
-    Event { id: EventId::now_v7(), account_id, event_type: event_type.into(), workspace_id: None, data, idempotency_key: None, created_at: now }
+    Event {
+        id: EventId::now_v7(),
+        account_id,
+        event_type: event_type.into(),
+        workspace_id: None,
+        data,
+        idempotency_key: None,
+        traceparent: None,
+        created_at: now,
+    }
 }
 
 fn log_attempt(delivery: &ClaimedDelivery, attempt_number: u32, outcome: &AttemptOutcome, verdict: Verdict) {

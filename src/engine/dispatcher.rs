@@ -409,7 +409,7 @@ impl Dispatcher {
     fn spawn_attempt(&self, deliveries: Vec<ClaimedDelivery>) {
         let (factory, settings, messages) = (self.factory.clone(), self.settings.clone(), self.messages.clone());
         tokio::spawn(async move {
-            let finished = attempt(&factory, &settings.schedule, deliveries).await;
+            let finished = attempt(&factory, &settings.schedule, &settings.traces, deliveries).await;
             // The results wake the dispatcher, which frees the lane's slot and records them.
             let _ = messages.send(Message::Finished(finished));
         });

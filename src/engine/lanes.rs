@@ -288,6 +288,7 @@ mod tests {
             data: "{}".into(),
             idempotency_key: None,
             created_at: 0,
+            traceparent: None,
         };
         ClaimedDelivery {
             delivery_id: DeliveryId::now_v7(),

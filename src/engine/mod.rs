@@ -44,6 +44,8 @@ pub struct EngineSettings {
     pub disable_after: Duration,
     /// How long shutdown waits for attempts in flight.
     pub drain_timeout: Duration,
+    /// Spans of attempts (nothing when tracing is off).
+    pub traces: crate::traces::Traces,
 }
 
 /// What the dispatcher hears about.

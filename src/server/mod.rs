@@ -24,6 +24,7 @@ use crate::targets::http::{HttpClient, HttpSettings};
 use crate::targets::mail::MailSettings;
 use crate::targets::mail::smtp::SmtpSettings;
 use crate::targets::{ProviderSettings, TargetFactory};
+use crate::traces::Traces;
 use connections::ConnectionLimits;
 
 /// A server running in this process.
@@ -125,6 +126,8 @@ pub struct Core {
     pub url_policy: UrlPolicy,
     /// `None` on API-only nodes (`--no-workers`).
     pub engine: Option<EngineHandle>,
+    /// Exports spans when `--otlp-endpoint` is set; otherwise holds nothing.
+    pub traces: Traces,
     shutdown: watch::Sender<bool>,
 }
 
@@ -165,6 +168,7 @@ impl Core {
             tokens: Default::default(),
             adapters: Default::default(),
         };
+        let traces = args.otlp_endpoint.as_ref().map(Traces::start).transpose().context("--otlp-endpoint")?.unwrap_or_default();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let engine = (!args.no_workers).then(|| {
             EngineHandle::start(
@@ -180,6 +184,7 @@ impl Core {
                     poll_interval: args.poll_interval,
                     disable_after: args.disable_after,
                     drain_timeout: args.request_timeout + std::time::Duration::from_secs(1),
+                    traces: traces.clone(),
                 },
                 shutdown_rx,
             )
@@ -191,7 +196,7 @@ impl Core {
             Some(engine) => engine.committer(),
             None => EventCommitter::start(store.clone(), Arc::new(NoIntake)),
         };
-        Ok(Self { store, events, secret_box, targets, url_policy, engine, shutdown })
+        Ok(Self { store, events, secret_box, targets, url_policy, engine, traces, shutdown })
     }
 
     /// Tells this node's engine of new work and changed targets (a no-op on API-only nodes: the
@@ -200,12 +205,13 @@ impl Core {
         self.engine.as_ref().map(EngineHandle::signal).unwrap_or_default()
     }
 
-    /// Lets attempts in flight finish and records them.
+    /// Lets attempts in flight finish and records them, then exports the last spans.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         if let Some(engine) = self.engine {
             engine.stopped().await;
         }
+        self.traces.shutdown().await;
     }
 }
 
@@ -227,6 +233,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<RunningServer> {
         retention: args.retention,
         engine: core.signal(),
         metrics: prometheus(),
+        traces: core.traces.clone(),
     };
     // Outbound connections (as many as attempts in flight) and the database's share the limit.
     connections::ensure_open_files(args.max_connections, args.max_in_flight + 64);

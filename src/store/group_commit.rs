@@ -123,6 +123,7 @@ mod tests {
             data: format!(r#"{{"n":{n}}}"#),
             idempotency_key: None,
             created_at: now_ms(),
+            traceparent: None,
         }
     }
 

@@ -92,6 +92,8 @@ pub struct IntegrationSpec {
     pub signing_keys: Vec<SigningKey>,
     /// Its receiver authentication with the secrets opened (Custom API).
     pub receiver_auth: Option<(ReceiverAuth, AuthSecrets)>,
+    /// Custom API: its requests carry the attempt's `traceparent`.
+    pub propagate_trace: bool,
 }
 
 impl TargetFactory {
@@ -121,7 +123,8 @@ impl TargetFactory {
             TargetKind::Webhook => {
                 let config = self.store.webhook_target(target.id, now).await?.ok_or(ResolveError::Gone)?;
                 let valid_until = secrets_valid_until(&config.secrets);
-                let receiver = self.receiver(target.id, self.open_auth(target.id, config.receiver_auth.as_ref())?.as_ref())?;
+                let receiver =
+                    self.receiver(target.id, self.open_auth(target.id, config.receiver_auth.as_ref())?.as_ref(), config.propagate_trace)?;
                 (Arc::new(webhook::WebhookTarget::new(target.id, config, &self.secret_box, receiver)?), valid_until)
             }
             TargetKind::Integration(_) => {
@@ -135,7 +138,8 @@ impl TargetFactory {
             }
             TargetKind::Destination => {
                 let destination = self.store.destination_target(target.id).await?.ok_or(ResolveError::Gone)?;
-                let receiver = self.receiver(target.id, self.open_auth(target.id, destination.receiver_auth.as_ref())?.as_ref())?;
+                let receiver =
+                    self.receiver(target.id, self.open_auth(target.id, destination.receiver_auth.as_ref())?.as_ref(), destination.propagate_trace)?;
                 (Arc::new(destination::DestinationTarget::new(destination, receiver)?), Millis::MAX)
             }
         })
@@ -181,6 +185,7 @@ impl TargetFactory {
         Ok(IntegrationSpec {
             id: integration.id,
             receiver_auth: self.open_auth(integration.id, integration.receiver_auth.as_ref())?,
+            propagate_trace: integration.propagate_trace,
             config: integration.config,
             mapping: integration.mapping,
             secret,
@@ -194,11 +199,12 @@ impl TargetFactory {
     }
 
     /// The way to a target's receiver, with its authentication if it has one.
-    fn receiver(&self, id: TargetId, auth: Option<&(ReceiverAuth, AuthSecrets)>) -> Result<Receiver, ResolveError> {
-        match auth {
-            Some((settings, secrets)) => Receiver::new(id, settings, secrets, &self.http, &self.tokens),
-            None => Ok(Receiver::open(self.http.clone())),
-        }
+    fn receiver(&self, id: TargetId, auth: Option<&(ReceiverAuth, AuthSecrets)>, propagate_trace: bool) -> Result<Receiver, ResolveError> {
+        let receiver = match auth {
+            Some((settings, secrets)) => Receiver::new(id, settings, secrets, &self.http, &self.tokens)?,
+            None => Receiver::open(self.http.clone()),
+        };
+        Ok(receiver.propagating_trace(propagate_trace))
     }
 
     /// Builds an integration adapter, also for settings not saved yet (Verify Connection).
@@ -206,7 +212,7 @@ impl TargetFactory {
         let secret = spec.secret.unwrap_or_default();
         Ok(match spec.config {
             IntegrationConfig::CustomApi(config) => {
-                let receiver = self.receiver(spec.id, spec.receiver_auth.as_ref())?;
+                let receiver = self.receiver(spec.id, spec.receiver_auth.as_ref(), spec.propagate_trace)?;
                 Box::new(custom_api::CustomApiTarget::new(config, &secret, spec.mapping, spec.signing_keys, receiver)?)
             }
             IntegrationConfig::Hubspot(_) => {

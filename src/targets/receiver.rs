@@ -11,30 +11,43 @@ use super::{MASKED, ResolveError, SentRequest};
 use crate::domain::delivery::AttemptOutcome;
 use crate::domain::ids::TargetId;
 use crate::domain::receiver_auth::{AuthSecrets, OAuth2Settings, ReceiverAuth, token_form};
+use crate::traces;
 
 #[derive(Clone)]
 pub struct Receiver {
     http: HttpClient,
     headers: Vec<(HeaderName, HeaderValue)>,
     oauth: Option<TokenClient>,
+    /// Requests made within an attempt carry its span's `traceparent`.
+    propagate_trace: bool,
 }
 
 impl Receiver {
     /// A receiver that asks for no authentication.
     pub fn open(http: HttpClient) -> Self {
-        Self { http, headers: Vec::new(), oauth: None }
+        Self { http, headers: Vec::new(), oauth: None, propagate_trace: false }
     }
 
     /// The receiver of `target` with its authentication (settings and opened secrets).
     pub fn new(target: TargetId, auth: &ReceiverAuth, secrets: &AuthSecrets, http: &HttpClient, tokens: &TokenCache) -> Result<Self, ResolveError> {
         let http = if auth.needs_own_tls() { http.for_target(&tls(auth, secrets)).map_err(|e| config(e.to_string()))? } else { http.clone() };
         let oauth = auth.oauth2.as_ref().map(|o| token_client(target, o, secrets, &http, tokens)).transpose()?;
-        Ok(Self { headers: static_headers(auth, secrets)?, http, oauth })
+        Ok(Self { headers: static_headers(auth, secrets)?, http, oauth, propagate_trace: false })
     }
 
-    /// A request with the static headers.
+    /// The same receiver, its requests carrying the attempt's trace context when `on`.
+    pub fn propagating_trace(self, on: bool) -> Self {
+        Self { propagate_trace: on, ..self }
+    }
+
+    /// A request with the static headers, and the attempt's `traceparent` when the target
+    /// propagates it and the attempt is traced.
     pub fn request(&self, method: reqwest::Method, url: Url) -> reqwest::RequestBuilder {
-        self.headers.iter().fold(self.http.request(method, url), |request, (name, value)| request.header(name.clone(), value.clone()))
+        let request = self.headers.iter().fold(self.http.request(method, url), |request, (name, value)| request.header(name.clone(), value.clone()));
+        match self.propagate_trace.then(traces::current_traceparent).flatten() {
+            Some(traceparent) => request.header(traces::TRACEPARENT, traceparent),
+            None => request,
+        }
     }
 
     /// Sends what `build` makes (`request` plus its body), with a token when the receiver asks

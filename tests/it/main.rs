@@ -28,4 +28,5 @@ mod receiver_auth;
 mod store_conformance;
 mod suppressions;
 mod throttling;
+mod traces;
 mod webhooks_api;

@@ -80,6 +80,7 @@ fn event(account: AccountId, event_type: &str, key: Option<&str>) -> Event {
         data: r#"{"email":"a@example.com"}"#.into(),
         idempotency_key: key.map(Into::into),
         created_at: now_ms(),
+        traceparent: None,
     }
 }
 
@@ -102,6 +103,7 @@ async fn limited_endpoint(store: &dyn Store, account: AccountId, events: &[&str]
         rate_limit,
         ordering: Ordering::Unordered,
         receiver_auth: None,
+        propagate_trace: false,
         created_at: now,
         updated_at: now,
     };
@@ -314,11 +316,13 @@ async fn claims_leases_results_and_retries() {
         let acct = account(store.as_ref()).await;
         let ep = endpoint(store.as_ref(), acct, &["contact.created"]).await;
         let other = endpoint(store.as_ref(), acct, &["contact.created"]).await;
-        store.accept_events(&[event(acct, "contact.created", None)]).await.unwrap();
+        let traceparent = Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned());
+        store.accept_events(&[Event { traceparent: traceparent.clone(), ..event(acct, "contact.created", None) }]).await.unwrap();
         let now = now_ms() + 1;
 
         let claimed = claim(store.as_ref(), ep, Uuid::new_v4(), now, 10, Ordering::Unordered).await;
         assert_eq!(claimed.len(), 1, "{name}: only the owner's target");
+        assert_eq!(claimed[0].event.traceparent, traceparent, "{name}: the event's trace context comes with the claim");
         assert_eq!(claimed[0].target, TargetRef { kind: TargetKind::Webhook, id: ep });
         assert!(claim(store.as_ref(), ep, Uuid::new_v4(), now, 10, Ordering::Unordered).await.is_empty(), "{name}: held");
         let hints: std::collections::HashMap<TargetId, Option<Millis>> = store.due_hints(&[ep, other]).await.unwrap().into_iter().collect();
@@ -518,11 +522,12 @@ async fn receiver_auth_is_stored_with_its_target() {
         let mut ep = store.get_endpoint(acct, id).await.unwrap().unwrap();
         assert_eq!(ep.receiver_auth, None, "{name}");
         ep.receiver_auth = Some(receiver_auth("acme"));
+        ep.propagate_trace = true;
         ep.updated_at += 1;
         assert!(store.update_endpoint(&ep).await.unwrap(), "{name}");
-        assert_eq!(store.get_endpoint(acct, id).await.unwrap().unwrap().receiver_auth, ep.receiver_auth, "{name}");
+        assert_eq!(store.get_endpoint(acct, id).await.unwrap().unwrap(), ep, "{name}");
         let settings = store.webhook_target(id, now_ms()).await.unwrap().unwrap();
-        assert_eq!(settings.receiver_auth, ep.receiver_auth, "{name}: the adapter gets it");
+        assert_eq!((settings.receiver_auth, settings.propagate_trace), (ep.receiver_auth.clone(), true), "{name}: the adapter gets them");
         ep.receiver_auth = None;
         assert!(store.update_endpoint(&ep).await.unwrap(), "{name}");
         assert_eq!(store.webhook_target(id, now_ms()).await.unwrap().unwrap().receiver_auth, None, "{name}: removed");
@@ -550,6 +555,7 @@ async fn integrations_destinations_and_activations() {
             secret_hint: Some("pat-…".into()),
             signing_secret_prefix: None,
             receiver_auth: None,
+            propagate_trace: false,
             created_at: now,
             updated_at: now,
         };
@@ -560,6 +566,7 @@ async fn integrations_destinations_and_activations() {
             is_active: false,
             rate_limit: Some(3),
             receiver_auth: Some(receiver_auth("integration")),
+            propagate_trace: true,
             updated_at: now + 1,
             ..integration.clone()
         };
@@ -576,6 +583,7 @@ async fn integrations_destinations_and_activations() {
             method: DestinationMethod::Delete,
             query_params: vec![QueryParam { query_key: "n".into(), column: "n".into() }],
             receiver_auth: Some(receiver_auth("destination")),
+            propagate_trace: true,
             created_at: now,
             updated_at: now,
             ..destination_of(acct)
@@ -843,6 +851,7 @@ fn destination_of(account: AccountId) -> Destination {
         is_active: true,
         rate_limit: None,
         receiver_auth: None,
+        propagate_trace: false,
         created_at: now,
         updated_at: now,
     }

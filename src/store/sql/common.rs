@@ -79,7 +79,7 @@ pub(super) fn target_kind(text: &str) -> StoreResult<TargetKind> {
     TargetKind::parse(text).ok_or_else(|| StoreError::Internal(format!("unknown target kind {text}")))
 }
 
-pub(super) const EVENT_COLUMNS: &str = "id, account_id, event_type, workspace_id, data, idempotency_key, created_at";
+pub(super) const EVENT_COLUMNS: &str = "id, account_id, event_type, workspace_id, data, idempotency_key, created_at, traceparent";
 
 pub(super) fn event_from_row(row: &DbRow) -> StoreResult<Event> {
     event_from_columns(row, "id", "created_at")
@@ -96,6 +96,7 @@ pub(super) fn event_from_columns(row: &DbRow, id: &str, created_at: &str) -> Sto
         data: row.try_get("data")?,
         idempotency_key: row.try_get("idempotency_key")?,
         created_at: row.try_get(created_at)?,
+        traceparent: row.try_get("traceparent")?,
     })
 }
 
@@ -222,6 +223,7 @@ pub(super) async fn insert_events(tx: &mut Tx, events: &[&Event]) -> StoreResult
                 .push_bind(event.data.clone())
                 .push_bind(event.idempotency_key.clone())
                 .push_bind(event.created_at)
+                .push_bind(event.traceparent.clone())
                 .push_bind(last + 1 + (chunk_no * INSERT_CHUNK + i) as i64);
         });
         q.build().execute(&mut **tx).await?;

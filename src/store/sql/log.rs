@@ -82,7 +82,7 @@ impl DeliveryLog for Backend {
     async fn delivery_work(&self, account: AccountId, id: DeliveryId) -> StoreResult<Option<ClaimedDelivery>> {
         let row = sqlx::query(
             "SELECT d.id, d.event_id, d.target_id, d.target_kind, d.attempt_count, d.manual_retry, d.params, d.next_attempt_at, \
- e.account_id, e.event_type, e.workspace_id, e.data, e.idempotency_key, e.created_at AS event_created_at, t.updated_at AS target_version \
+ e.account_id, e.event_type, e.workspace_id, e.data, e.idempotency_key, e.created_at AS event_created_at, e.traceparent, t.updated_at AS target_version \
  FROM deliveries d JOIN events e ON e.id = d.event_id JOIN targets t ON t.id = d.target_id WHERE d.account_id = $1 AND d.id = $2",
         )
         .bind(account.to_string())

@@ -297,6 +297,7 @@ async fn claim_in(tx: &mut Tx, order: &ClaimOrder) -> StoreResult<Claimed> {
          (SELECT e.data FROM events e WHERE e.id = deliveries.event_id) AS data, \
          (SELECT e.idempotency_key FROM events e WHERE e.id = deliveries.event_id) AS idempotency_key, \
          (SELECT e.created_at FROM events e WHERE e.id = deliveries.event_id) AS event_created_at, \
+         (SELECT e.traceparent FROM events e WHERE e.id = deliveries.event_id) AS traceparent, \
          (SELECT t.updated_at FROM targets t WHERE t.id = deliveries.target_id) AS target_version",
     );
     let rows = q.build().fetch_all(&mut **tx).await?;

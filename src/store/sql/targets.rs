@@ -31,7 +31,7 @@ impl Backend {
 }
 
 const ENDPOINT_COLUMNS: &str = "t.id, t.account_id, w.created_by, w.url, w.description, w.secret_prefix, \
-     t.events, t.workspaces, t.is_active, t.rate_limit, t.ordering, t.receiver_auth, t.receiver_auth_ciphertext, t.created_at, t.updated_at \
+     t.events, t.workspaces, t.is_active, t.rate_limit, t.ordering, t.receiver_auth, t.receiver_auth_ciphertext, t.propagate_trace, t.created_at, t.updated_at \
      FROM targets t JOIN webhook_endpoints w ON w.target_id = t.id";
 
 fn endpoint_target_row(ep: &Endpoint) -> TargetRow<'_> {
@@ -45,6 +45,7 @@ fn endpoint_target_row(ep: &Endpoint) -> TargetRow<'_> {
         rate_limit: ep.rate_limit,
         ordering: ep.ordering,
         receiver_auth: ep.receiver_auth.as_ref(),
+        propagate_trace: ep.propagate_trace,
         created_at: ep.created_at,
         updated_at: ep.updated_at,
     }
@@ -64,6 +65,7 @@ fn endpoint_from_row(row: &DbRow) -> StoreResult<Endpoint> {
         rate_limit: rate_limit_col(row)?,
         ordering: ordering_col(row)?,
         receiver_auth: receiver_auth_col(row)?,
+        propagate_trace: row.try_get("propagate_trace")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -97,6 +99,7 @@ struct TargetRow<'a> {
     rate_limit: Option<u32>,
     ordering: Ordering,
     receiver_auth: Option<&'a StoredReceiverAuth>,
+    propagate_trace: bool,
     created_at: Millis,
     updated_at: Millis,
 }
@@ -104,7 +107,7 @@ struct TargetRow<'a> {
 async fn insert_target(tx: &mut Tx, t: &TargetRow<'_>) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO targets (id, account_id, kind, events, workspaces, is_active, created_at, updated_at, rate_limit, ordering, \
-         receiver_auth, receiver_auth_ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         receiver_auth, receiver_auth_ciphertext, propagate_trace) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(t.id.to_string())
     .bind(t.account_id.to_string())
@@ -118,6 +121,7 @@ async fn insert_target(tx: &mut Tx, t: &TargetRow<'_>) -> StoreResult<()> {
     .bind(t.ordering.as_str())
     .bind(receiver_auth_json(t.receiver_auth))
     .bind(t.receiver_auth.map(|a| &a.sealed_secrets))
+    .bind(t.propagate_trace)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -128,7 +132,7 @@ async fn update_target(tx: &mut Tx, t: &TargetRow<'_>) -> StoreResult<bool> {
     let done = sqlx::query(
         // Switching a target on clears its failure streak and why it was switched off.
         "UPDATE targets SET events = $1, workspaces = $2, is_active = $3, updated_at = $4, rate_limit = $8, ordering = $9, \
-         receiver_auth = $10, receiver_auth_ciphertext = $11, \
+         receiver_auth = $10, receiver_auth_ciphertext = $11, propagate_trace = $12, \
          failure_streak = CASE WHEN $3 AND NOT targets.is_active THEN 0 ELSE targets.failure_streak END, \
          failing_since = CASE WHEN $3 AND NOT targets.is_active THEN NULL ELSE targets.failing_since END, \
          disabled_reason = CASE WHEN $3 THEN NULL ELSE targets.disabled_reason END \
@@ -145,6 +149,7 @@ async fn update_target(tx: &mut Tx, t: &TargetRow<'_>) -> StoreResult<bool> {
     .bind(t.ordering.as_str())
     .bind(receiver_auth_json(t.receiver_auth))
     .bind(t.receiver_auth.map(|a| &a.sealed_secrets))
+    .bind(t.propagate_trace)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -183,7 +188,7 @@ async fn valid_signing_secrets(pool: &sqlx::Pool<Db>, target: TargetId, now: Mil
 }
 
 const INTEGRATION_COLUMNS: &str = "t.id, t.account_id, t.kind, t.events, t.workspaces, t.is_active, t.rate_limit, t.ordering, t.created_at, t.updated_at, \
-     t.receiver_auth, t.receiver_auth_ciphertext, \
+     t.receiver_auth, t.receiver_auth_ciphertext, t.propagate_trace, \
      i.name, i.config, i.mapping, i.secret_ciphertext, i.secret_hint, i.signing_secret_prefix \
      FROM targets t JOIN integrations i ON i.target_id = t.id";
 
@@ -206,6 +211,7 @@ fn integration_from_row(row: &DbRow) -> StoreResult<Integration> {
         secret_hint: row.try_get("secret_hint")?,
         signing_secret_prefix: row.try_get("signing_secret_prefix")?,
         receiver_auth: receiver_auth_col(row)?,
+        propagate_trace: row.try_get("propagate_trace")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -222,6 +228,7 @@ fn integration_target_row(i: &Integration) -> TargetRow<'_> {
         rate_limit: i.rate_limit,
         ordering: i.ordering,
         receiver_auth: i.receiver_auth.as_ref(),
+        propagate_trace: i.propagate_trace,
         created_at: i.created_at,
         updated_at: i.updated_at,
     }
@@ -278,6 +285,7 @@ fn mailer_target_row<'a>(m: &'a Mailer, events: &'a [String]) -> TargetRow<'a> {
         rate_limit: m.rate_limit,
         ordering: Ordering::Unordered,
         receiver_auth: None,
+        propagate_trace: false,
         created_at: m.created_at,
         updated_at: m.updated_at,
     }
@@ -318,7 +326,7 @@ async fn write_mailer_settings(tx: &mut Tx, m: &Mailer, insert: bool) -> StoreRe
 }
 
 const DESTINATION_COLUMNS: &str = "t.id, t.account_id, t.events, t.workspaces, t.is_active, t.rate_limit, t.created_at, t.updated_at, \
-     t.receiver_auth, t.receiver_auth_ciphertext, \
+     t.receiver_auth, t.receiver_auth_ciphertext, t.propagate_trace, \
      d.name, d.url, d.method, d.query_params FROM targets t JOIN destinations d ON d.target_id = t.id";
 
 fn destination_from_row(row: &DbRow) -> StoreResult<Destination> {
@@ -335,6 +343,7 @@ fn destination_from_row(row: &DbRow) -> StoreResult<Destination> {
         is_active: row.try_get("is_active")?,
         rate_limit: rate_limit_col(row)?,
         receiver_auth: receiver_auth_col(row)?,
+        propagate_trace: row.try_get("propagate_trace")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -351,6 +360,7 @@ fn destination_target_row(d: &Destination) -> TargetRow<'_> {
         rate_limit: d.rate_limit,
         ordering: Ordering::Unordered,
         receiver_auth: d.receiver_auth.as_ref(),
+        propagate_trace: d.propagate_trace,
         created_at: d.created_at,
         updated_at: d.updated_at,
     }
@@ -633,7 +643,7 @@ impl TargetStore for Backend {
 impl TargetSettings for Backend {
     async fn webhook_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<WebhookTargetConfig>> {
         let Some(row) = sqlx::query(
-            "SELECT w.url, t.receiver_auth, t.receiver_auth_ciphertext FROM webhook_endpoints w JOIN targets t ON t.id = w.target_id \
+            "SELECT w.url, t.receiver_auth, t.receiver_auth_ciphertext, t.propagate_trace FROM webhook_endpoints w JOIN targets t ON t.id = w.target_id \
              WHERE w.target_id = $1",
         )
         .bind(id.to_string())
@@ -643,7 +653,7 @@ impl TargetSettings for Backend {
             return Ok(None);
         };
         let secrets = valid_signing_secrets(&self.reader, id, now).await?;
-        Ok(Some(WebhookTargetConfig { url: row.try_get("url")?, secrets, receiver_auth: receiver_auth_col(&row)? }))
+        Ok(Some(WebhookTargetConfig { url: row.try_get("url")?, secrets, receiver_auth: receiver_auth_col(&row)?, propagate_trace: row.try_get("propagate_trace")? }))
     }
 
     async fn integration_target(&self, id: TargetId, now: Millis) -> StoreResult<Option<(Integration, Vec<StoredSecret>)>> {
