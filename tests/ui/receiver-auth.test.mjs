@@ -83,8 +83,11 @@ test("an endpoint's headers: a secret one is stored, shown only by its hint, and
   await shots("receiver-auth-endpoint-edit", () => edit.getByLabel("Token URL").scrollIntoViewIfNeeded());
   await edit.getByLabel("OAuth 2.0 client credentials").uncheck();
   await edit.getByLabel("Header value").nth(0).fill("globex");
+  assert.equal(await edit.getByLabel("Send trace context").isChecked(), false);
+  await edit.getByLabel("Send trace context").check();
   await edit.getByRole("button", { name: "Save Changes" }).click();
   await edit.waitFor({ state: "detached" });
+  assert.equal((await api("webhooks-get", { id: created.id })).endpoint.propagate_trace, true);
 
   await api("events-send", { type: "contact.created", data: { n: 1 } });
   await until("the delivery", () => received.length === 1);
@@ -105,11 +108,13 @@ test("a destination's OAuth 2.0 client secret is required, and the error sits ne
   assert.equal(await page.getByLabel("Client secret").getAttribute("aria-invalid"), "true");
   await shots("receiver-auth-destination-error");
   await page.getByLabel("Client secret").fill("s3cret");
+  await page.getByLabel("Send trace context").check();
   await page.getByRole("button", { name: "Save Changes" }).click();
   await page.locator("[data-destination]").waitFor();
   const [destination] = (await api("destinations-list")).destinations;
   assert.equal(destination.receiver_auth.oauth2.client_id, "switchyard");
   assert.equal(destination.receiver_auth.oauth2.client_secret_hint, "…");
+  assert.equal(destination.propagate_trace, true);
 });
 
 test("a Custom API's header that Switchyard sets itself is refused on its row", async () => {

@@ -34,6 +34,7 @@ test("the mailer form names a fallback mailer and shows the event webhook URL", 
   await page.getByLabel(/Webhook key/).fill("");
   await shot("mailer-failover-form");
   await page.getByRole("button", { name: "Save Changes" }).click();
+  await page.getByRole("status").getByText("Changes saved.").waitFor();
   await page.getByText("Unverified — cannot send until a test e-mail succeeds").waitFor();
   const saved = (await api("mailers-get", { id: primary.id })).mailer;
   assert.equal(saved.fallback_mailer_id, backup.id);

@@ -131,6 +131,16 @@ export function eventChecks(selected, legend = "Events") {
   return { el: fs, value: () => boxes.filter((b) => b.checked).map((b) => b.value) };
 }
 
+/** "Send trace context": whether a target's requests carry their attempt's W3C `traceparent`. */
+export function traceToggle(on) {
+  const box = h("input", { type: "checkbox", checked: on });
+  const hint = h("span", { class: "hint", id: nextId("hint") },
+    "Each request carries the W3C traceparent header of its attempt, so the receiver's traces continue this server's. Needs traces exported (--otlp-endpoint).");
+  box.setAttribute("aria-describedby", hint.id);
+  const el = h("div", { class: "field", "data-field": "propagate_trace" }, h("label", { class: "check" }, box, "Send trace context"), hint);
+  return { el, value: () => box.checked };
+}
+
 /** The link from a target (endpoint, integration, mailer, destination) to its deliveries. */
 export function deliveriesLink(targetId, name) {
   return h("a", { class: "button", href: `#/deliveries/target/${targetId}`, "aria-label": `Deliveries of ${name}` }, "Deliveries");

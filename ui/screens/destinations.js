@@ -5,7 +5,7 @@
 import { api, upload } from "../lib/api.js";
 import { app, clearErrors, field, formError, h, nextId, pageHead, select, showFormError, textInput, TRASH_ICON } from "../lib/dom.js";
 import { closeModal, confirmThen, openModal } from "../lib/modal.js";
-import { cell, confirmWorkspaces, deliveriesLink, eventChecks, workspaceToggles } from "../lib/parts.js";
+import { cell, confirmWorkspaces, deliveriesLink, eventChecks, traceToggle, workspaceToggles } from "../lib/parts.js";
 import { receiverAuthEditor } from "../lib/receiver-auth.js";
 import { go, render } from "../lib/router.js";
 import { eventTypes, inCurrentWorkspace } from "../lib/session.js";
@@ -224,6 +224,7 @@ function showDestinationForm(existing) {
   });
   const events = eventChecks(d.events, "Triggered by");
   const auth = receiverAuthEditor(d.receiver_auth);
+  const trace = traceToggle(Boolean(d.propagate_trace));
   const workspaces = workspaceToggles(existing);
   const active = h("input", { type: "checkbox", role: "switch", checked: existing ? existing.is_active : true });
 
@@ -239,7 +240,7 @@ function showDestinationForm(existing) {
     h("fieldset", { class: "preview-box" }, h("legend", {}, "Preview"),
       field("Sample record (JSON)", sample, { name: "sample", hint: "Not saved: only for the preview below." }),
       h("div", { class: "field" }, h("span", { class: "label", id: "preview-label" }, "Request for this record"), preview)),
-    auth.el, events.el, workspaces.el,
+    auth.el, trace.el, events.el, workspaces.el,
     h("label", { class: "switch" }, "Active", active),
     h("div", { class: "form-actions" },
       h("button", { type: "submit", class: "primary" }, "Save Changes"),
@@ -257,6 +258,7 @@ function showDestinationForm(existing) {
       is_active: active.checked,
       rate_limit: rateLimit.value ? Number(rateLimit.value) : null,
       receiver_auth: auth.value(),
+      propagate_trace: trace.value(),
       ...workspaces.value(),
     };
     confirmWorkspaces(body, async () => {

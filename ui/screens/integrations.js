@@ -3,7 +3,7 @@
 import { api } from "../lib/api.js";
 import { app, clearErrors, field, formError, h, pageHead, select, showFormError, textInput } from "../lib/dom.js";
 import { closeModal, confirmThen, openModal } from "../lib/modal.js";
-import { confirmWorkspaces, deliveriesLink, eventChecks, mappingEditor, workspaceToggles } from "../lib/parts.js";
+import { confirmWorkspaces, deliveriesLink, eventChecks, mappingEditor, traceToggle, workspaceToggles } from "../lib/parts.js";
 import { receiverAuthEditor } from "../lib/receiver-auth.js";
 import { go, render } from "../lib/router.js";
 import { cache, eventTypes, inCurrentWorkspace, integrationKinds, sourceFields } from "../lib/session.js";
@@ -73,6 +73,7 @@ function showIntegrationForm(kind, existing) {
   const inputs = {};
   // Custom API only: how its requests authenticate besides the API key.
   let receiverAuth = null;
+  let trace = null;
   if (kind === "custom_api") {
     inputs.endpoint = h("input", { type: "url", value: config.endpoint || "", placeholder: "https://api.example.com/webhook" });
     inputs.method = select([["POST", "POST"], ["PUT", "PUT"], ["PATCH", "PATCH"]], config.method || "POST");
@@ -91,11 +92,13 @@ function showIntegrationForm(kind, existing) {
     inputs.auth_type.addEventListener("change", toggleAuth);
     toggleAuth();
     receiverAuth = receiverAuthEditor(existing?.receiver_auth);
+    trace = traceToggle(Boolean(existing?.propagate_trace));
     parts.push(field("API Endpoint", inputs.endpoint, { name: "endpoint", hint: "Must be an HTTPS endpoint." }),
       h("div", { class: "grid2" }, field("HTTP Method", inputs.method, { name: "method" }), field("API Key Type", inputs.auth_type, { name: "auth_type" })),
       headerField,
       keyField,
-      receiverAuth.el);
+      receiverAuth.el,
+      trace.el);
   } else if (kind === "hubspot") {
     parts.push(field("API Key / Access Token", secret, { name: "secret", hint: "A HubSpot Private App access token (Settings → Integrations → Private Apps)." }));
   } else {
@@ -188,6 +191,7 @@ function showIntegrationForm(kind, existing) {
       ...workspaces.value(),
       ...secretValue(),
       ...authValue(),
+      ...(trace ? { propagate_trace: trace.value() } : {}),
     };
     confirmWorkspaces(body, async () => {
       try {

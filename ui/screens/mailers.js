@@ -69,12 +69,14 @@ function alertDialog(message) {
   ok.focus();
 }
 
-function showMailerForm(existing, account) {
+/** The mailer form; `justSaved` says so at its top after a save kept the user on it. */
+function showMailerForm(existing, account, justSaved = false) {
   const providerSelect = select(cache.providers.map((p) => [p.provider, p.title]), existing?.provider || "amazon_ses",
     { disabled: existing ? true : null });
   const body = h("div");
   const form = h("form", { class: "panel", novalidate: true, "aria-labelledby": "form-title" },
     h("h1", { id: "form-title" }, existing ? `Edit Mailer Integration · ${existing.name}` : "Add Mailer Integration"),
+    justSaved ? h("p", { class: "notice ok", role: "status" }, "Changes saved.") : null,
     formError(), field("Provider", providerSelect, { name: "provider" }), body);
   let collect = () => ({});
   let validate = () => true;
@@ -167,7 +169,7 @@ function showMailerForm(existing, account) {
         const saved = existing
           ? await api("mailers-update", { id: existing.id, ...body })
           : await api("mailers-create", { provider: providerSelect.value, ...body });
-        showMailerForm(saved.mailer, account);
+        showMailerForm(saved.mailer, account, true);
         form.ownerDocument.querySelector("[data-role=saved]")?.focus();
       } catch (error) {
         showFormError(form, error, MAILER_FIELD_ERRORS);

@@ -3,7 +3,7 @@
 import { api } from "../lib/api.js";
 import { clearErrors, field, formError, h, pageHead, showFormError, textInput, time } from "../lib/dom.js";
 import { closeModal, confirmThen, openModal } from "../lib/modal.js";
-import { confirmWorkspaces, deliveriesLink, eventChecks, workspaceToggles } from "../lib/parts.js";
+import { confirmWorkspaces, deliveriesLink, eventChecks, traceToggle, workspaceToggles } from "../lib/parts.js";
 import { receiverAuthEditor } from "../lib/receiver-auth.js";
 import { render } from "../lib/router.js";
 import { eventTypes } from "../lib/session.js";
@@ -77,6 +77,7 @@ function showEndpointForm(existing, stats) {
   const description = textInput(e.description);
   const events = eventChecks(e.events, "Events to send");
   const auth = receiverAuthEditor(e.receiver_auth);
+  const trace = traceToggle(Boolean(e.propagate_trace));
   const rateLimit = h("input", { type: "number", min: "1", max: "100000", value: e.rate_limit ?? "", placeholder: "No limit" });
   const form = h("form", { class: "panel", novalidate: true }, formError(),
     existing && stats ? h("div", { class: "health-box" }, healthNotice(existing, stats.health)
@@ -87,6 +88,7 @@ function showEndpointForm(existing, stats) {
     events.el,
     workspaces.el,
     auth.el,
+    trace.el,
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary" }, existing ? "Save Changes" : "Create endpoint"),
       h("button", { type: "button", onclick: closeModal }, "Cancel")));
   form.addEventListener("submit", async (event) => {
@@ -98,6 +100,7 @@ function showEndpointForm(existing, stats) {
       events: events.value(),
       rate_limit: rateLimit.value ? Number(rateLimit.value) : null,
       receiver_auth: auth.value(),
+      propagate_trace: trace.value(),
       ...workspaces.value(),
     };
     confirmWorkspaces(body, async () => {
