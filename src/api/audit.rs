@@ -4,6 +4,12 @@
 //!
 //! The layer learns who called and what they sent from the extractors themselves (`AuditNote`),
 //! so a request is read and authenticated once, with the same errors as any other.
+//!
+//! Architecture invariant: no change is made without its entry. The body's extractor, the last
+//! step before a handler runs, files the entry unconfirmed (`AuditNote::open`); the layer
+//! confirms it once the call succeeded, or removes it. A crash in between leaves an unconfirmed
+//! entry: a change that may or may not have been made, never one made unseen. Only
+//! `accounts-create`, which names no account before it answers, is filed after.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +23,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::checks::{next_cursor, page_limit, parse_time, whole};
-use super::error::{OrStoreError, Scope};
+use super::error::{ApiError, OrStoreError, Scope};
 use super::extract::{ApiJson, Principal, parse_id};
 use super::{ApiResult, AppState, success};
 use crate::domain::access::TokenScope;
@@ -25,6 +31,7 @@ use crate::domain::account::Caller;
 use crate::domain::audit::{Actor, AuditEntry, AuditFilter, audited, masked, subject_of};
 use crate::domain::ids::AccountId;
 use crate::domain::time::{now_ms, rfc3339};
+use crate::store::AuditLog;
 
 const SCOPE: Scope = Scope::Audit;
 /// Request bodies up to this size are recorded; a larger one (an upload) is noted by its size.
@@ -38,6 +45,8 @@ pub struct AuditNote(Arc<Mutex<Seen>>);
 struct Seen {
     principal: Option<Principal>,
     body: Option<Value>,
+    /// The entry filed before the change, to confirm or remove.
+    opened: Option<AuditEntry>,
 }
 
 impl AuditNote {
@@ -54,13 +63,28 @@ impl AuditNote {
         self.0.lock().expect("never poisoned").body = Some(body);
     }
 
-    fn take(&self) -> (Option<Principal>, Value) {
-        let mut seen = self.0.lock().expect("never poisoned");
-        (seen.principal.take(), seen.body.take().unwrap_or(Value::Null))
+    /// Files the entry of the change `call` is about to make, unconfirmed. Refused (in the call's
+    /// `scope`) if it cannot be filed: then the change is not made either.
+    pub async fn open(&self, audit: &dyn AuditLog, call: &str, scope: Scope) -> Result<(), ApiError> {
+        let entry = {
+            let seen = self.0.lock().expect("never poisoned");
+            let Some(principal) = seen.principal else { return Ok(()) };
+            entry(principal, call, seen.body.clone().unwrap_or(Value::Null), &Value::Null, false)
+        };
+        let Some(entry) = entry else { return Ok(()) };
+        if audit.insert_audit(&entry).await.or_store_error(scope)? {
+            self.0.lock().expect("never poisoned").opened = Some(entry);
+        }
+        Ok(())
+    }
+
+    fn take(&self) -> Seen {
+        std::mem::take(&mut *self.0.lock().expect("never poisoned"))
     }
 }
 
-/// The layer: runs the call and, if it changed configuration and succeeded, records it.
+/// The layer: runs the call and, if it changed configuration, confirms its entry (or files it,
+/// when it could not be filed before) if it succeeded, and removes it if not.
 pub async fn record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let call = request.uri().path().strip_prefix("/api/").unwrap_or_default().to_owned();
     // Not an API call, or not a change; an account being deleted is gone with its trail.
@@ -70,24 +94,40 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
     let note = AuditNote::default();
     request.extensions_mut().insert(note.clone());
     let response = next.run(request).await;
-    let (principal, fields) = note.take();
-    let Some(principal) = principal.filter(|_| response.status().is_success()) else { return response };
+    let Seen { principal, body: fields, opened } = note.take();
+    let audit = &state.store.audit;
+    if !response.status().is_success() {
+        if let Some(entry) = opened
+            && let Err(e) = audit.discard_audit(entry.id).await
+        {
+            tracing::error!(error = %e, %call, "could not remove the audit entry of a refused change");
+        }
+        return response;
+    }
     let (parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         tracing::error!(%call, "could not read an answer to record it in the audit trail");
         return Response::from_parts(parts, Body::empty());
     };
-    let answer: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    if let Some(entry) = entry(principal, &call, fields, &answer["result"])
-        && let Err(e) = state.store.audit.insert_audit(&entry).await
-    {
+    let result = &serde_json::from_slice::<Value>(&bytes).unwrap_or_default()["result"];
+    let fields = fields.unwrap_or(Value::Null);
+    let recorded = match (opened, principal) {
+        (Some(entry), _) => audit.confirm_audit(entry.id, subject_of(&fields, result)).await,
+        (None, Some(principal)) => match entry(principal, &call, fields, result, true) {
+            Some(entry) => audit.insert_audit(&entry).await.map(drop),
+            None => Ok(()),
+        },
+        (None, None) => Ok(()),
+    };
+    if let Err(e) = recorded {
         tracing::error!(error = %e, %call, "could not record a change in the audit trail");
     }
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// The entry for a successful call; `None` when it names no account (it cannot be filed).
-fn entry(principal: Principal, call: &str, fields: Value, result: &Value) -> Option<AuditEntry> {
+/// The entry for a call (`result`: its answer's, `Null` before it answers); `None` when it names
+/// no account (it cannot be filed).
+fn entry(principal: Principal, call: &str, fields: Value, result: &Value, confirmed: bool) -> Option<AuditEntry> {
     let (account_id, actor) = match principal {
         Principal::Account(Caller { account_id, token_id, scope: TokenScope::Portal, .. }) => (account_id, Actor::Portal { id: token_id }),
         Principal::Account(Caller { account_id, token_id, .. }) => (account_id, Actor::Token { id: token_id, name: "(revoked token)".into() }),
@@ -98,7 +138,8 @@ fn entry(principal: Principal, call: &str, fields: Value, result: &Value) -> Opt
             (named.and_then(Value::as_str).and_then(|id| Uuid::try_parse(id).ok()).map(AccountId::from)?, Actor::Operator)
         }
     };
-    Some(AuditEntry { id: Uuid::now_v7(), account_id, at: now_ms(), actor, action: call.to_owned(), subject_id: subject_of(&fields, result), fields })
+    let subject_id = subject_of(&fields, result);
+    Some(AuditEntry { id: Uuid::now_v7(), account_id, at: now_ms(), actor, action: call.to_owned(), subject_id, fields, confirmed })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -123,6 +164,9 @@ pub struct AuditEntryView {
     /// The fields sent, secrets masked.
     #[schema(value_type = Object)]
     fields: Value,
+    /// False when the server stopped (or is still busy) making the change: it may or may not
+    /// have been made. Entries are filed before their change, so none is ever missing.
+    confirmed: bool,
 }
 
 impl From<AuditEntry> for AuditEntryView {
@@ -132,7 +176,7 @@ impl From<AuditEntry> for AuditEntryView {
             Actor::Operator => ActorView { kind: "operator", id: None, name: "operator".into() },
             Actor::Portal { id } => ActorView { kind: "portal", id: Some(id), name: "portal session".into() },
         };
-        Self { id: e.id, at: rfc3339(e.at), actor, action: e.action, subject_id: e.subject_id, fields: e.fields }
+        Self { id: e.id, at: rfc3339(e.at), actor, action: e.action, subject_id: e.subject_id, fields: e.fields, confirmed: e.confirmed }
     }
 }
 

@@ -147,7 +147,7 @@ where
 /// `{}`, so list calls work with or without `-d '{}'`.
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T>
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for ApiJson<T>
 where
     AppState: FromRef<S>,
 {
@@ -177,7 +177,7 @@ where
                 ApiError::invalid_request(scope, format!("could not read the request body: {e}"))
             }
         })?;
-        if let Some(note) = note {
+        if let Some(note) = &note {
             note.body(&bytes);
         }
         // Only an object: serde would also read a struct from an array of its fields.
@@ -191,7 +191,12 @@ where
             let params: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(text).map_err(malformed)?;
             confine::check_params(&state, &caller, &call, &params).await?;
         }
-        serde_json::from_slice(text).map(ApiJson).map_err(malformed)
+        let parsed = serde_json::from_slice(text).map_err(malformed)?;
+        // The last step before the handler: a change's audit entry is filed before it is made.
+        if let Some(note) = note {
+            note.open(state.store.audit.as_ref(), &call, scope).await?;
+        }
+        Ok(ApiJson(parsed))
     }
 }
 

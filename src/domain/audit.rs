@@ -78,6 +78,11 @@ pub struct AuditEntry {
     pub subject_id: Option<Uuid>,
     /// The request's fields, secrets masked.
     pub fields: Value,
+    /// False while the change is being made: the entry is filed before it, so that no change is
+    /// ever made without one, and confirmed once the call succeeded (a failed call removes it).
+    /// One left unconfirmed is a change the server was making when it stopped: it may or may
+    /// not have been made.
+    pub confirmed: bool,
 }
 
 /// Filters of `audit-list`.

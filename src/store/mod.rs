@@ -408,9 +408,14 @@ pub trait PortalSessions: Send + Sync {
 /// The audit trail: changes of configuration, recorded by the HTTP layer and listed by it.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
-    /// Records the entry; a token's name is read from the token as it is now (the entry's is
-    /// kept only if the token is gone).
-    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// Records the entry, if its account exists (false if not); a token's name is read from
+    /// the token as it is now (the entry's is kept only if the token is gone).
+    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<bool>;
+    /// Confirms an entry filed unconfirmed before its change: the change was made, and changed
+    /// `subject_id` (what a create call made, known only now) if given.
+    async fn confirm_audit(&self, id: Uuid, subject_id: Option<Uuid>) -> StoreResult<()>;
+    /// Removes an unconfirmed entry whose change was refused.
+    async fn discard_audit(&self, id: Uuid) -> StoreResult<()>;
     /// The account's entries, newest first.
     async fn list_audit(&self, account: AccountId, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
 }

@@ -335,6 +335,10 @@ async fn every_change_of_configuration_is_in_the_audit_trail_with_its_secrets_ma
     assert!(!answer.to_string().contains("tok-very-secret-123"), "no secret in the trail");
     assert_eq!(by("accounts-create")["actor"]["kind"], "operator");
     assert_eq!(by("tokens-create")["actor"]["kind"], "operator");
+    assert!(entries.iter().all(|e| e["confirmed"] == true), "each confirmed once its call answered");
+    // The operator naming an account that does not exist: nothing to file, and not found.
+    let unknown = json!({"account_id": uuid::Uuid::now_v7(), "name": "x"});
+    assert_eq!(server.call_as(OPERATOR, "tokens-create", unknown).await.0, StatusCode::NOT_FOUND);
 
     let only = server.call_as(&reader, "audit-list", json!({"action": "webhooks-update"})).await.1;
     assert_eq!(only["result"]["entries"].as_array().unwrap().len(), 1);
@@ -345,6 +349,62 @@ async fn every_change_of_configuration_is_in_the_audit_trail_with_its_secrets_ma
     // Another account sees nothing of it.
     assert!(server.call("audit-list", json!({})).await.1["result"]["entries"].as_array().unwrap().is_empty());
     server.stop().await;
+}
+
+/// The trail is written ahead of the change: a node killed (SIGKILL) after making a change but
+/// before answering leaves its entry, unconfirmed, never a change without one. PostgreSQL row
+/// locks taken by the test hold the node at each step, so nothing depends on timing.
+#[tokio::test]
+async fn a_node_killed_mid_change_leaves_the_changes_audit_entry_unconfirmed() {
+    let Some(schema) = common::postgres_schema().await else { return };
+    let flags = ["--secret-key", common::TEST_KEY];
+    let mut node = common::Node::spawn(&schema.url, &flags);
+    let token = common::postgres_token(&schema.url).await;
+    let client = reqwest::Client::new();
+    let created =
+        common::api_call(&client, &node.base, &token, "webhooks-create", &json!({"url": "http://127.0.0.1:9/hook", "events": ["contact.created"]}))
+            .await
+            .unwrap();
+    let endpoint = created.1["result"]["endpoint"]["id"].as_str().unwrap().to_owned();
+    let db = sqlx::PgPool::connect(&schema.url).await.unwrap();
+
+    // The endpoint's rows held: the update files its entry, then waits for them.
+    let mut endpoint_held = db.begin().await.unwrap();
+    let hold = "SELECT t.id FROM targets t JOIN webhook_endpoints w ON w.target_id = t.id WHERE t.id = $1 FOR UPDATE";
+    sqlx::query(hold).bind(&endpoint).execute(&mut *endpoint_held).await.unwrap();
+    let (base, update) = (node.base.clone(), json!({"id": endpoint, "description": "CRM sync"}));
+    let answered = tokio::spawn(async move { common::api_call(&reqwest::Client::new(), &base, &token, "webhooks-update", &update).await });
+    let unconfirmed = "SELECT id FROM audit_log WHERE action = 'webhooks-update' AND NOT confirmed";
+    let entry: String = eventually(Duration::from_secs(30), "the entry filed before the change", || async {
+        sqlx::query_scalar(unconfirmed).fetch_optional(&db).await.unwrap()
+    })
+    .await;
+    // The entry held: the change is made, then its confirmation waits; the node dies there.
+    let mut entry_held = db.begin().await.unwrap();
+    sqlx::query("SELECT id FROM audit_log WHERE id = $1 FOR UPDATE").bind(&entry).execute(&mut *entry_held).await.unwrap();
+    endpoint_held.commit().await.unwrap();
+    let confirming = "SELECT pid FROM pg_stat_activity WHERE query LIKE 'UPDATE audit_log SET confirmed%' AND wait_event_type = 'Lock'";
+    let confirmation: i32 = eventually(Duration::from_secs(30), "the confirmation waiting", || async {
+        sqlx::query_scalar(confirming).fetch_optional(&db).await.unwrap()
+    })
+    .await;
+    let description: String =
+        sqlx::query_scalar("SELECT description FROM webhook_endpoints WHERE target_id = $1").bind(&endpoint).fetch_one(&db).await.unwrap();
+    assert_eq!(description, "CRM sync", "the change is made");
+    node.kill();
+    // Its confirmation, already sent, dies with it (PostgreSQL would finish it once let go).
+    sqlx::query("SELECT pg_terminate_backend($1)").bind(confirmation).execute(&db).await.unwrap();
+    entry_held.rollback().await.unwrap();
+    assert!(answered.await.unwrap().is_err(), "the call never answered");
+
+    let node = common::Node::spawn(&schema.url, &flags);
+    let token = common::postgres_token(&schema.url).await;
+    let (_, trail) = common::api_call(&client, &node.base, &token, "audit-list", &json!({"action": "webhooks-update"})).await.unwrap();
+    let entries = trail["result"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{trail}");
+    assert_eq!((entries[0]["id"].as_str(), entries[0]["confirmed"].as_bool()), (Some(entry.as_str()), Some(false)));
+    assert_eq!((entries[0]["subject_id"].as_str(), entries[0]["fields"]["description"].as_str()), (Some(endpoint.as_str()), Some("CRM sync")));
+    db.close().await;
 }
 
 /// A portal link made by the operator for `account` with `extra` settings, opened: its session token.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use switchyard::domain::access::TokenScope;
 use switchyard::domain::account::{Account, AccountCreated, Token, Workspace};
 use switchyard::domain::activation::{Activation, KeyState, RunRecord, SyncCounts, SyncMark, SyncRun, fingerprint};
+use switchyard::domain::audit::{Actor, AuditEntry, AuditFilter};
 use switchyard::domain::delivery::DeliveryStatus;
 use switchyard::domain::delivery::{Attempt, DeliveryCounts, DeliveryFilter, FailedSet, LogPosition, RetryRequest};
 use switchyard::domain::destination::Destination;
@@ -161,6 +162,38 @@ async fn accounts_tokens_workspaces_and_catalog() {
         assert!(store.get_workspace(AccountId::now_v7(), ws.id).await.unwrap().is_none(), "{name}: scoped by account");
         assert!(store.delete_workspace(id, ws.id).await.unwrap());
         assert!(store.list_workspaces(id).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn audit_entries_are_filed_unconfirmed_then_confirmed_or_discarded() {
+    for (name, store, _dir) in stores().await {
+        let account = account(store.as_ref()).await;
+        let entry = |action: &str, confirmed| AuditEntry {
+            id: Uuid::now_v7(),
+            account_id: account,
+            at: now_ms(),
+            actor: Actor::Operator,
+            action: action.into(),
+            subject_id: None,
+            fields: serde_json::json!({"name": "x"}),
+            confirmed,
+        };
+        let (made, refused, after) = (entry("webhooks-create", false), entry("webhooks-update", false), entry("accounts-create", true));
+        for e in [&made, &refused, &after] {
+            assert!(store.insert_audit(e).await.unwrap(), "{name}");
+        }
+        assert!(
+            !store.insert_audit(&AuditEntry { account_id: AccountId::now_v7(), ..entry("tokens-create", false) }).await.unwrap(),
+            "{name}: no such account"
+        );
+        let subject = Uuid::now_v7();
+        store.confirm_audit(made.id, Some(subject)).await.unwrap();
+        store.discard_audit(refused.id).await.unwrap();
+        store.discard_audit(after.id).await.unwrap();
+        let all = store.list_audit(account, &AuditFilter { limit: 10, ..Default::default() }).await.unwrap();
+        let seen: Vec<_> = all.iter().map(|e| (e.action.as_str(), e.confirmed, e.subject_id)).collect();
+        assert_eq!(seen, [("accounts-create", true, None), ("webhooks-create", true, Some(subject))], "{name}: a confirmed entry is never discarded");
     }
 }
 

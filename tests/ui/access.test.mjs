@@ -82,6 +82,23 @@ test("access: the audit log names the change and who made it; revoking asks firs
   await page.setViewportSize({ width: 1280, height: 900 });
 });
 
+test("access: an entry the server could not confirm (it stopped mid-change) says so", async () => {
+  // The server side (an entry left unconfirmed by a node killed mid-change) is proven in
+  // tests/it/host_platform.rs; here the answer is shaped so, to see how the screen tells it.
+  await page.route("**/api/audit-list", async (route) => {
+    const answer = await (await route.fetch()).json();
+    answer.result.entries[0].confirmed = false;
+    await route.fulfill({ json: answer });
+  });
+  await page.reload();
+  const [newest, older] = [page.locator("[data-audit]").first(), page.locator("[data-audit]").nth(1)];
+  await newest.locator("[data-role=unconfirmed]", { hasText: "Unconfirmed" }).waitFor();
+  assert.match(await newest.locator("[data-role=unconfirmed]").getAttribute("title"), /may or may not have been made/);
+  assert.equal(await older.locator("[data-role=unconfirmed]").count(), 0, "confirmed entries carry no badge");
+  await shot("access-unconfirmed");
+  await page.unroute("**/api/audit-list");
+});
+
 test("access: a read-only token sees the log and is told it cannot manage tokens", async () => {
   const [, made] = await callWith(ui.token, "tokens-create", { name: "Auditor", scope: "read_only" });
   await page.evaluate(() => sessionStorage.clear());

@@ -128,11 +128,14 @@ function changeTitle(action) {
 }
 
 function auditRow(e) {
-  const who = e.actor.kind === "operator" ? "The platform (operator)" : `Token "${e.actor.name}"`;
+  const who = e.actor.kind === "operator" ? "The platform (operator)" : e.actor.kind === "portal" ? "Portal session" : `Token "${e.actor.name}"`;
+  // Filed before its change; unconfirmed when the server stopped while making it.
+  const unconfirmed = e.confirmed ? null : h("span", { class: "badge warn", "data-role": "unconfirmed",
+    title: "The server stopped while making this change (or is still making it): it may or may not have been made." }, "Unconfirmed");
   const fields = Object.keys(e.fields || {}).length ? JSON.stringify(e.fields, null, 2) : "";
   return h("tr", { "data-audit": e.id },
     h("td", { "data-label": "When" }, shortTime(e.at)),
     h("td", { "data-label": "Who" }, who),
-    h("td", { "data-label": "Change" }, changeTitle(e.action), e.subject_id ? h("div", { class: "meta mono" }, e.subject_id) : null),
+    h("td", { "data-label": "Change" }, changeTitle(e.action), " ", unconfirmed, e.subject_id ? h("div", { class: "meta mono" }, e.subject_id) : null),
     h("td", { "data-label": "Details" }, fields ? h("details", {}, h("summary", {}, "Fields sent"), h("pre", { class: "fields" }, fields)) : "—"));
 }

@@ -3,7 +3,7 @@
 use super::common::*;
 use crate::domain::audit::{Actor, AuditEntry, AuditFilter};
 
-const AUDIT_COLUMNS: &str = "id, account_id, at, actor_kind, actor_id, actor_name, action, subject_id, fields";
+const AUDIT_COLUMNS: &str = "id, account_id, at, actor_kind, actor_id, actor_name, action, subject_id, fields, confirmed";
 
 fn audit_from_row(row: &DbRow) -> StoreResult<AuditEntry> {
     let kind: String = row.try_get("actor_kind")?;
@@ -21,21 +21,24 @@ fn audit_from_row(row: &DbRow) -> StoreResult<AuditEntry> {
         action: row.try_get("action")?,
         subject_id: subject.and_then(|s| Uuid::try_parse(&s).ok()),
         fields: json_col(row, "fields")?,
+        confirmed: row.try_get("confirmed")?,
     })
 }
 
 #[async_trait]
 impl AuditLog for Backend {
-    async fn insert_audit(&self, e: &AuditEntry) -> StoreResult<()> {
+    async fn insert_audit(&self, e: &AuditEntry) -> StoreResult<bool> {
         let (actor_id, actor_name) = match &e.actor {
             Actor::Token { id, name } => (Some(id.to_string()), name.as_str()),
             Actor::Operator => (None, "operator"),
             Actor::Portal { id } => (Some(id.to_string()), "portal session"),
         };
-        // A token's name is read from the token, as it is at the time of the change.
-        sqlx::query(&format!(
+        // A token's name is read from the token, as it is at the time of the change. An account
+        // the operator named that does not exist files nothing (the call answers not_found).
+        let filed = sqlx::query(&format!(
             "INSERT INTO audit_log ({AUDIT_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, COALESCE((SELECT name FROM api_tokens WHERE id = $5), $6), $7, $8, $9)"
+             SELECT $1, $2, $3, $4, $5, COALESCE((SELECT name FROM api_tokens WHERE id = $5), $6), $7, $8, $9, $10 \
+             WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $2)"
         ))
             .bind(e.id.to_string())
             .bind(e.account_id.to_string())
@@ -46,8 +49,23 @@ impl AuditLog for Backend {
             .bind(&e.action)
             .bind(e.subject_id.map(|s| s.to_string()))
             .bind(e.fields.to_string())
+            .bind(e.confirmed)
             .execute(&self.writer)
             .await?;
+        Ok(filed.rows_affected() == 1)
+    }
+
+    async fn confirm_audit(&self, id: Uuid, subject_id: Option<Uuid>) -> StoreResult<()> {
+        sqlx::query("UPDATE audit_log SET confirmed = TRUE, subject_id = COALESCE($2, subject_id) WHERE id = $1")
+            .bind(id.to_string())
+            .bind(subject_id.map(|s| s.to_string()))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn discard_audit(&self, id: Uuid) -> StoreResult<()> {
+        sqlx::query("DELETE FROM audit_log WHERE id = $1 AND NOT confirmed").bind(id.to_string()).execute(&self.writer).await?;
         Ok(())
     }
 
