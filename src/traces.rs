@@ -143,6 +143,18 @@ pub fn current_traceparent() -> Option<String> {
     traceparent_of(&Context::current())
 }
 
+/// The `traceparent` an attempt of the event whose own is `event_traceparent` carries, as the
+/// delivery log shows it: the event's trace, with `<attempt span>` where each attempt puts its
+/// own span's id. `None` if it is not a W3C traceparent.
+pub fn shown_traceparent(event_traceparent: &str) -> Option<String> {
+    match event_traceparent.split('-').collect::<Vec<_>>()[..] {
+        [version, trace_id, _, flags] if trace_id.len() == 32 && trace_id.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(format!("{version}-{trace_id}-<attempt span>-{flags}"))
+        }
+        _ => None,
+    }
+}
+
 fn extract(traceparent: &str) -> Context {
     TraceContextPropagator::new().extract(&HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]))
 }
@@ -166,6 +178,14 @@ mod tests {
     #[test]
     fn an_invalid_traceparent_continues_no_trace() {
         assert_eq!(traceparent_of(&extract("00-nonsense")), None);
+    }
+
+    #[test]
+    fn the_log_shows_the_events_trace_and_no_span_of_its_own() {
+        let event = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        assert_eq!(shown_traceparent(event).as_deref(), Some("00-0af7651916cd43dd8448eb211c80319c-<attempt span>-01"));
+        assert_eq!(shown_traceparent("00-nonsense"), None);
+        assert!(reqwest::header::HeaderValue::from_str(&shown_traceparent(event).unwrap()).is_ok(), "a header value");
     }
 
     #[test]

@@ -84,7 +84,8 @@ impl Target for CustomApiTarget {
     }
 
     fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
-        self.body(delivery).and_then(|body| self.receiver.describe(self.request(&delivery.event.id.to_string(), body, false)))
+        self.body(delivery)
+            .and_then(|body| self.receiver.describe(self.request(&delivery.event.id.to_string(), body, false), delivery.event.traceparent.as_deref()))
     }
 }
 

@@ -55,6 +55,6 @@ impl Target for DestinationTarget {
     }
 
     fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
-        self.request(delivery).and_then(|(_, request)| self.receiver.describe(request))
+        self.request(delivery).and_then(|(_, request)| self.receiver.describe(request, delivery.event.traceparent.as_deref()))
     }
 }

@@ -63,9 +63,14 @@ impl Receiver {
     }
 
     /// The request as the delivery log shows it: the token it would carry masked like every
-    /// credential.
-    pub fn describe(&self, request: reqwest::RequestBuilder) -> Result<SentRequest, AttemptOutcome> {
-        SentRequest::of(if self.oauth.is_some() { request.bearer_auth(MASKED) } else { request })
+    /// credential, and the `traceparent` of a traced event's attempts (`traces::shown_traceparent`)
+    /// when the target propagates it.
+    pub fn describe(&self, request: reqwest::RequestBuilder, event_traceparent: Option<&str>) -> Result<SentRequest, AttemptOutcome> {
+        let request = if self.oauth.is_some() { request.bearer_auth(MASKED) } else { request };
+        SentRequest::of(match event_traceparent.filter(|_| self.propagate_trace).and_then(traces::shown_traceparent) {
+            Some(shown) => request.header(traces::TRACEPARENT, shown),
+            None => request,
+        })
     }
 }
 

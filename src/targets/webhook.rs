@@ -51,6 +51,6 @@ impl Target for WebhookTarget {
     }
 
     fn describe(&self, delivery: &ClaimedDelivery) -> Result<SentRequest, AttemptOutcome> {
-        self.receiver.describe(self.request(delivery))
+        self.receiver.describe(self.request(delivery), delivery.event.traceparent.as_deref())
     }
 }

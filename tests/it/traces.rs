@@ -93,8 +93,16 @@ async fn each_event_is_one_trace_through_its_attempts_and_reaches_receivers_that
 
     let continued = send(&server, Some(&format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))).await;
     let fresh = send(&server, None).await;
-    server.wait_for_status(&on, "delivered", 2).await;
+    let delivered = server.wait_for_status(&on, "delivered", 2).await;
     server.wait_for_status(&off, "delivered", 2).await;
+    // The log's request view shows the header too: the event's trace, each attempt its own span.
+    let shown = server.ok("deliveries-request", json!({"id": delivered[0]["id"]})).await["request"]["headers"].clone();
+    let traceparent = shown.as_array().unwrap().iter().find(|h| h["name"] == "traceparent").map(|h| h["value"].as_str().unwrap().to_owned());
+    let traceparent = traceparent.expect("the request view shows the traceparent");
+    assert!(traceparent.starts_with("00-") && traceparent.ends_with("-<attempt span>-01"), "{traceparent}");
+    let unpropagated = server.wait_for_status(&off, "delivered", 2).await[0]["id"].clone();
+    let shown = server.ok("deliveries-request", json!({"id": unpropagated})).await["request"]["headers"].clone();
+    assert!(!shown.to_string().contains("traceparent"), "nor in the view of a target that does not send it");
     server.stop().await; // a graceful shutdown exports what is left
 
     let events = collector.spans("events-send");
@@ -124,6 +132,8 @@ async fn each_event_is_one_trace_through_its_attempts_and_reaches_receivers_that
         assert!(children.iter().all(|a| attribute(a, "http.response.status_code") == Some(AnyValue::IntValue(200))));
     }
 
+    let trace_of_shown = traceparent.split('-').nth(1).unwrap().to_owned();
+    assert!(events.iter().any(|e| hex(&e.trace_id) == trace_of_shown), "the view names the event's trace");
     let sent: Vec<String> = propagating.received().iter().map(|r| r.header("traceparent").to_owned()).collect();
     for event in [&continued, &fresh] {
         let attempt = attempts.iter().find(|a| a.trace_id == event.trace_id && text(a, "switchyard.target.id") == on).unwrap();
