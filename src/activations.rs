@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::domain::activation::{Activation, Change, RunRecord, SyncCounts, SyncMark, SyncRun, fingerprint};
+use crate::domain::activation::{Activation, Change, RunRecord, STALLED_UPLOAD, SyncCounts, SyncMark, SyncRun, fingerprint};
 use crate::domain::destination::{ACTIVATION_DELETE_EVENT_TYPE, ACTIVATION_EVENT_TYPE, Destination, request_url};
 use crate::domain::event::{Event, MAX_DATA_DEPTH, check_depth};
 use crate::domain::mapping::as_text;
@@ -242,10 +242,11 @@ impl Planner {
         sync: Option<&SyncOptions>,
     ) -> Result<Self, IngestError> {
         if sync.is_some() {
-            if let Some(running) = store.sync_run_in_progress(destination).await? {
+            let now = now_ms();
+            if let Some(running) = store.sync_run_in_progress(destination, now - STALLED_UPLOAD).await? {
                 return Err(IngestError::SyncInProgress(running));
             }
-            store.refresh_sync_state(destination, now_ms()).await?;
+            store.refresh_sync_state(destination, now).await?;
         }
         let plan =
             sync.map(|s| SyncPlan { mirror: s.mirror, seen: HashMap::new(), counts: SyncCounts::default(), deletes_from: None, deletes_done: false });
@@ -362,10 +363,14 @@ pub async fn ingest(
         }),
     };
     let events: Vec<&Event> = std::iter::once(&event).chain(&deletes).collect();
-    store.create_activation(&activation, &events).await?;
+    // Checked again as it is stored: two sync uploads started together do not both go.
+    if let Some(running) = store.create_activation(&activation, &events).await? {
+        return Err(IngestError::SyncInProgress(running));
+    }
+    let unreleased = Unreleased { store: store.clone(), id: Some(activation.id) };
     let stored = async {
         while let Some(records) = planner.next().await? {
-            store.add_activation_records(&activation, &records).await?;
+            store.add_activation_records(&activation, &records, now_ms()).await?;
             activation.total += records.len() as u64;
         }
         Ok::<_, IngestError>(())
@@ -379,13 +384,45 @@ pub async fn ingest(
             let started = now_ms();
             activation.started_at = Some(started);
             store.release_activation(&activation, started).await?;
+            unreleased.released();
             Ok(activation)
         }
         Err(e) => {
             drop(planner);
-            store.discard_activation(activation.id).await?;
+            unreleased.discard().await?;
             Err(e)
         }
+    }
+}
+
+/// An activation being uploaded. If `ingest` stops before releasing it, without reaching its own
+/// error path (its future dropped: the client went away), it is discarded in the background,
+/// not left for the janitor (`STALLED_UPLOAD`) holding a sync run in progress.
+struct Unreleased {
+    store: Arc<dyn ActivationStore>,
+    id: Option<Uuid>,
+}
+
+impl Unreleased {
+    fn released(mut self) {
+        self.id = None;
+    }
+
+    async fn discard(mut self) -> Result<(), IngestError> {
+        let id = self.id.take().expect("discarded once");
+        Ok(self.store.discard_activation(id).await?)
+    }
+}
+
+impl Drop for Unreleased {
+    fn drop(&mut self) {
+        let (Some(id), Ok(runtime)) = (self.id.take(), tokio::runtime::Handle::try_current()) else { return };
+        let store = self.store.clone();
+        runtime.spawn(async move {
+            if let Err(e) = store.discard_activation(id).await {
+                tracing::warn!(activation = %id, error = %e, "could not discard an upload cut short; the janitor will");
+            }
+        });
     }
 }
 

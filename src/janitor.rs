@@ -4,7 +4,8 @@
 //! retention whose deliveries are all settled (a pending delivery keeps its payload), 500 at a
 //! time with a pause in between so delivery and ingest never wait long; gives freed space back
 //! to the file system (SQLite); deletes signing secrets whose grace ended; and marks failed the
-//! background tasks whose process stopped; and finishes deleting accounts being deleted. Every
+//! background tasks whose process stopped; discards activations whose upload stopped (client
+//! gone, server stopped); and finishes deleting accounts being deleted. Every
 //! node may run it: each step is idempotent.
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::domain::activation::STALLED_UPLOAD;
 use crate::domain::retention::cutoff;
 use crate::domain::time::{Millis, now_ms};
 use crate::store::{AccountStore, StoreResult, Upkeep};
@@ -41,6 +43,7 @@ pub struct PassReport {
     pub payloads_expired: u64,
     pub secrets_deleted: u64,
     pub tasks_failed: u64,
+    pub uploads_discarded: u64,
     pub account_rows_deleted: u64,
 }
 
@@ -96,6 +99,7 @@ pub async fn pass(accounts: &dyn AccountStore, upkeep: &dyn Upkeep, default_rete
         }
     }
     report.tasks_failed = upkeep.fail_stale_tasks(now - STALE_TASK, now).await?;
+    report.uploads_discarded = upkeep.discard_stalled_uploads(now - STALLED_UPLOAD, BATCH).await?;
     report.account_rows_deleted = purge_deleted_accounts(upkeep).await?;
     Ok(report)
 }

@@ -152,6 +152,11 @@ pub struct ActivationRecord {
     pub record: Option<String>,
 }
 
+/// An upload that stored nothing for this long is dead (its client went away or its server
+/// stopped): it no longer counts as a sync run in progress, and the janitor discards it. Far
+/// above the longest pause a live upload may make (`--body-read-timeout`, 30 s by default).
+pub const STALLED_UPLOAD: super::time::Millis = 10 * 60 * 1000;
+
 /// What marks a delivery cancelled with its activation.
 pub const CANCELLED: &str = "cancelled: the activation was cancelled";
 

@@ -323,10 +323,13 @@ pub trait DeliveryLog: Send + Sync {
 #[async_trait]
 pub trait ActivationStore: Send + Sync {
     /// Stores the activation (with no records yet) and its events (the run's, and a mirror's
-    /// DELETEs').
-    async fn create_activation(&self, activation: &Activation, events: &[&Event]) -> StoreResult<()>;
-    /// Adds records (JSON objects) held back from the queue; a sync run's with their keys.
-    async fn add_activation_records(&self, activation: &Activation, records: &[RunRecord]) -> StoreResult<()>;
+    /// DELETEs'), its upload progressing as of its `created_at`. A sync run is refused while
+    /// another of its destination is in progress (`sync_run_in_progress`, checked in the same
+    /// transaction): then nothing is stored and that run is returned.
+    async fn create_activation(&self, activation: &Activation, events: &[&Event]) -> StoreResult<Option<Uuid>>;
+    /// Adds records (JSON objects) held back from the queue; a sync run's with their keys. The
+    /// upload progressed at `now`.
+    async fn add_activation_records(&self, activation: &Activation, records: &[RunRecord], now: Millis) -> StoreResult<()>;
     /// Releases every record to the queue and records the total and a sync run's counts.
     async fn release_activation(&self, activation: &Activation, now: Millis) -> StoreResult<()>;
     /// Removes an activation that was refused, with everything it stored.
@@ -347,8 +350,9 @@ pub trait ActivationStore: Send + Sync {
     async fn cancel_activation(&self, account: AccountId, id: Uuid, now: Millis) -> StoreResult<bool>;
     /// Queues again the records of an activation that failed with a 4xx; how many.
     async fn retry_rejected(&self, account: AccountId, id: Uuid, now: Millis) -> StoreResult<u64>;
-    /// A sync run of the destination whose records are not all settled yet.
-    async fn sync_run_in_progress(&self, destination: TargetId) -> StoreResult<Option<Uuid>>;
+    /// A sync run of the destination whose records are not all settled yet, or still being
+    /// uploaded (an upload that has not progressed since `stalled_before` is dead, not counted).
+    async fn sync_run_in_progress(&self, destination: TargetId, stalled_before: Millis) -> StoreResult<Option<Uuid>>;
     /// Brings the destination's sync state up to date with the settled records of its sync runs:
     /// delivered, a key's record is sent; a 4xx, rejected; a delivered DELETE, gone.
     async fn refresh_sync_state(&self, destination: TargetId, now: Millis) -> StoreResult<()>;
@@ -386,6 +390,10 @@ pub trait Upkeep: Send + Sync {
     /// Marks failed the tasks still running that have not moved since `updated_before` (their
     /// process stopped). Returns how many.
     async fn fail_stale_tasks(&self, updated_before: Millis, now: Millis) -> StoreResult<u64>;
+    /// Discards up to `limit` activations whose upload stopped (not released, no progress since
+    /// `stalled_before`: its client went away or its server stopped mid-upload), with everything
+    /// they stored. Returns how many.
+    async fn discard_stalled_uploads(&self, stalled_before: Millis, limit: u32) -> StoreResult<u64>;
     /// One step of deleting the accounts being deleted: up to `limit` rows of one of their big
     /// tables (deliveries with their attempts, events), or, once those are empty, the rest of one
     /// account at once. Returns the rows deleted (0: nothing left to do).

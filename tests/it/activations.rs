@@ -288,9 +288,10 @@ async fn records_are_listed_by_outcome_as_the_counts_split_them() {
 }
 
 /// An upload its sender stops half-way (a closed dialog, a lost connection) is not taken for a
-/// shorter file: nothing is kept, nothing is sent.
+/// shorter file: nothing is kept, nothing is sent. While it is being uploaded it is a sync run in
+/// progress (another is refused); once cut short it no longer holds the destination up.
 #[tokio::test]
-async fn an_upload_cut_short_keeps_nothing() {
+async fn an_upload_cut_short_keeps_nothing_and_holds_nothing_up() {
     use tokio::io::AsyncWriteExt;
     let server = TestServer::start().await;
     let receiver = Receiver::always(204).await;
@@ -299,18 +300,37 @@ async fn an_upload_cut_short_keeps_nothing() {
     let address = server.base.strip_prefix("http://").unwrap().to_owned();
     let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
     let head = format!(
-        "POST /api/activations-create?destination_id={id} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        "POST /api/activations-create?destination_id={id}&sync_key=email HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
         server.token,
         body.len() + 1000
     );
     socket.write_all(head.as_bytes()).await.unwrap();
     socket.write_all(body.as_bytes()).await.unwrap();
+    // A dry run (which keeps nothing) sees the upload as a sync run in progress, and so does a real one.
+    let sync = |call: &str| format!("{call}?destination_id={id}&sync_key=email");
+    let another = "email\ncarol@example.com\n";
+    eventually(WAIT, "the upload to be a sync run in progress", || async {
+        (post_upload(&server, &sync("activations-preview"), "text/csv", another.into()).await.0 == StatusCode::CONFLICT).then_some(())
+    })
+    .await;
+    assert_error(
+        &post_upload(&server, &sync("activations-create"), "text/csv", another.into()).await,
+        StatusCode::CONFLICT,
+        "activations.sync_in_progress",
+    );
+
     socket.shutdown().await.unwrap();
     drop(socket);
-    // The server notices the end of the connection; then there is still nothing.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    eventually(WAIT, "the cut upload to be discarded", || async {
+        (post_upload(&server, &sync("activations-preview"), "text/csv", another.into()).await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
     assert_eq!(server.ok("activations-list", json!({})).await["activations"], json!([]), "nothing kept");
     assert_eq!(receiver.count(), 0, "nothing sent");
+    let (status, answer) = post_upload(&server, &sync("activations-create"), "text/csv", another.into()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let done = finished(&server, answer["result"]["activation"]["id"].as_str().unwrap()).await;
+    assert_eq!((done["total"].clone(), done["sync"]["new"].clone(), receiver.count()), (json!(1), json!(1), 1), "only the new upload's record");
     server.stop().await;
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use switchyard::domain::access::TokenScope;
 use switchyard::domain::account::{Account, AccountCreated, Token, Workspace};
-use switchyard::domain::activation::{Activation, KeyState, RunRecord, SyncCounts, SyncMark, SyncRun, fingerprint};
+use switchyard::domain::activation::{Activation, KeyState, RunRecord, STALLED_UPLOAD, SyncCounts, SyncMark, SyncRun, fingerprint};
 use switchyard::domain::audit::{Actor, AuditEntry, AuditFilter};
 use switchyard::domain::delivery::DeliveryStatus;
 use switchyard::domain::delivery::{Attempt, DeliveryCounts, DeliveryFilter, FailedSet, LogPosition, RetryRequest};
@@ -649,10 +649,10 @@ async fn integrations_destinations_and_activations() {
             cancelled_at: None,
             sync: None,
         };
-        store.create_activation(&activation, &[&run]).await.unwrap();
+        assert_eq!(store.create_activation(&activation, &[&run]).await.unwrap(), None);
         let records = plain_records((0..1200).map(|n| format!(r#"{{"n":{n}}}"#)));
-        store.add_activation_records(&activation, &records[..700]).await.unwrap();
-        store.add_activation_records(&activation, &records[700..]).await.unwrap();
+        store.add_activation_records(&activation, &records[..700], now_ms()).await.unwrap();
+        store.add_activation_records(&activation, &records[700..], now_ms()).await.unwrap();
         assert!(claim_due(store.as_ref(), now_ms() + 1, 10).await.is_empty(), "{name}: held until released");
         assert!(store.get_activation(Some(acct), activation.id).await.unwrap().is_none(), "{name}: not listed before release");
         store.release_activation(&Activation { total: 1200, ..activation.clone() }, now_ms()).await.unwrap();
@@ -671,7 +671,7 @@ async fn integrations_destinations_and_activations() {
         let refused = Activation { id: Uuid::now_v7(), event_id: EventId::now_v7(), ..activation.clone() };
         let refused_run = Event { id: refused.event_id, ..run.clone() };
         store.create_activation(&refused, &[&refused_run]).await.unwrap();
-        store.add_activation_records(&refused, &records[..10]).await.unwrap();
+        store.add_activation_records(&refused, &records[..10], now_ms()).await.unwrap();
         store.discard_activation(refused.id).await.unwrap();
         assert!(store.get_activation(None, refused.id).await.unwrap().is_none(), "{name}: discarded");
         assert!(store.delete_destination(acct, destination.id).await.unwrap());
@@ -852,7 +852,7 @@ async fn retention_deletes_activation_records_once_settled() {
             sync: None,
         };
         store.create_activation(&activation, &[&run]).await.unwrap();
-        store.add_activation_records(&activation, &plain_records([r#"{"n":1}"#.into(), r#"{"n":2}"#.into()])).await.unwrap();
+        store.add_activation_records(&activation, &plain_records([r#"{"n":1}"#.into(), r#"{"n":2}"#.into()]), now_ms()).await.unwrap();
         let later = now_ms() + 1000;
         assert_eq!(store.expire_payloads(acct, later, None, 500, later).await.unwrap().changed, 0, "{name}: still uploading");
         store.release_activation(&Activation { total: 2, ..activation.clone() }, now_ms()).await.unwrap();
@@ -900,6 +900,13 @@ async fn destination(store: &dyn Store, account: AccountId) -> Destination {
 /// Stores and releases a sync run (mirroring) of `destination` sending `records` as `(key,
 /// record)`, a `None` record being a DELETE.
 async fn sync_run(store: &dyn Store, destination: &Destination, records: &[(&str, Option<&str>)]) -> Activation {
+    let activation = uploading_sync_run(store, destination, records).await;
+    store.release_activation(&activation, now_ms()).await.unwrap();
+    activation
+}
+
+/// A sync run as `sync_run` stores it, still being uploaded (not released).
+async fn uploading_sync_run(store: &dyn Store, destination: &Destination, records: &[(&str, Option<&str>)]) -> Activation {
     let run = Event { data: "{}".into(), ..event(destination.account_id, "activation.run", None) };
     let deletes = Event { id: EventId::now_v7(), event_type: "activation.delete".into(), ..run.clone() };
     let activation = Activation {
@@ -918,7 +925,7 @@ async fn sync_run(store: &dyn Store, destination: &Destination, records: &[(&str
             counts: SyncCounts { new: 1, ..Default::default() },
         }),
     };
-    store.create_activation(&activation, &[&run, &deletes]).await.unwrap();
+    assert_eq!(store.create_activation(&activation, &[&run, &deletes]).await.unwrap(), None, "no other sync run in progress");
     let records: Vec<RunRecord> = records
         .iter()
         .enumerate()
@@ -928,8 +935,7 @@ async fn sync_run(store: &dyn Store, destination: &Destination, records: &[(&str
             sync: Some(SyncMark { key: key.to_string(), fingerprint: record.map(fingerprint) }),
         })
         .collect();
-    store.add_activation_records(&activation, &records).await.unwrap();
-    store.release_activation(&activation, now_ms()).await.unwrap();
+    store.add_activation_records(&activation, &records, now_ms()).await.unwrap();
     activation
 }
 
@@ -951,20 +957,51 @@ async fn answer_by_record(store: &dyn Store) -> Vec<ClaimedDelivery> {
 }
 
 #[tokio::test]
+async fn a_sync_upload_is_in_progress_until_it_stalls_and_a_stalled_one_is_discarded() {
+    for (name, store, _dir) in stores().await {
+        let acct = account(store.as_ref()).await;
+        let dest = destination(store.as_ref(), acct).await;
+        let uploading = uploading_sync_run(store.as_ref(), &dest, &[("a", Some(r#"{"id":"a"}"#))]).await;
+        let progressed = now_ms();
+        assert_eq!(store.sync_run_in_progress(dest.id, progressed - STALLED_UPLOAD).await.unwrap(), Some(uploading.id), "{name}: still uploading");
+        let second = Activation { id: Uuid::now_v7(), event_id: EventId::now_v7(), created_at: now_ms(), ..uploading.clone() };
+        let second_run = Event { id: second.event_id, data: "{}".into(), ..event(acct, "activation.run", None) };
+        assert_eq!(store.create_activation(&second, &[&second_run]).await.unwrap(), Some(uploading.id), "{name}: refused as it is stored");
+        let events = |store: Arc<dyn Store>| async move {
+            let all = EventFilter { since: None, until: None, types: Vec::new(), workspace_id: None, after_seq: 0, limit: 100 };
+            store.list_events(acct, &all).await.unwrap().into_iter().map(|(_, e)| e.id).collect::<Vec<_>>()
+        };
+        assert!(!events(store.clone()).await.contains(&second.event_id), "{name}: nothing of it stored");
+
+        // No progress since: dead. It holds nothing up, and the janitor's step discards it alone.
+        let stalled_before = progressed + 1;
+        assert_eq!(store.sync_run_in_progress(dest.id, stalled_before).await.unwrap(), None, "{name}");
+        let other_dest = destination(store.as_ref(), acct).await;
+        let live = uploading_sync_run(store.as_ref(), &other_dest, &[("b", Some(r#"{"id":"b"}"#))]).await;
+        store.add_activation_records(&live, &[], stalled_before + 1).await.unwrap();
+        assert_eq!(store.discard_stalled_uploads(stalled_before, 100).await.unwrap(), 1, "{name}");
+        let left = events(store.clone()).await;
+        assert!(!left.contains(&uploading.event_id) && left.contains(&live.event_id), "{name}: its events are gone, the live one's stay");
+        assert_eq!(store.sync_run_in_progress(other_dest.id, stalled_before).await.unwrap(), Some(live.id), "{name}: a live upload stays");
+        assert_eq!(store.discard_stalled_uploads(stalled_before, 100).await.unwrap(), 0, "{name}");
+    }
+}
+
+#[tokio::test]
 async fn sync_runs_fold_into_the_state_deletes_and_rejected_records_go_again() {
     for (name, store, _dir) in stores().await {
         let acct = account(store.as_ref()).await;
         let dest = destination(store.as_ref(), acct).await;
         let (a, b, c) = (r#"{"id":"a"}"#, r#"{"code":422,"id":"b"}"#, r#"{"id":"c"}"#);
         let first = sync_run(store.as_ref(), &dest, &[("a", Some(a)), ("b", Some(b)), ("c", Some(c))]).await;
-        assert_eq!(store.sync_run_in_progress(dest.id).await.unwrap(), Some(first.id), "{name}: its records are pending");
+        assert_eq!(store.sync_run_in_progress(dest.id, now_ms() - STALLED_UPLOAD).await.unwrap(), Some(first.id), "{name}: its records are pending");
         let (got, _) = store.get_activation(Some(acct), first.id).await.unwrap().unwrap();
         assert_eq!(got.sync, first.sync, "{name}: the run's key, mirror and counts are kept");
         store.refresh_sync_state(dest.id, now_ms()).await.unwrap();
         assert!(store.sync_state_of(dest.id, &["a".into()]).await.unwrap().is_empty(), "{name}: nothing settled, nothing folded");
 
         answer_by_record(store.as_ref()).await;
-        assert_eq!(store.sync_run_in_progress(dest.id).await.unwrap(), None, "{name}");
+        assert_eq!(store.sync_run_in_progress(dest.id, now_ms() - STALLED_UPLOAD).await.unwrap(), None, "{name}");
         store.refresh_sync_state(dest.id, now_ms()).await.unwrap();
         let state = store.sync_state_of(dest.id, &["a".into(), "b".into(), "c".into(), "z".into()]).await.unwrap();
         assert_eq!(state.len(), 3, "{name}");

@@ -105,14 +105,21 @@ const SYNC_COUNT_COLUMNS: [&str; 5] = ["new_records", "changed_records", "unchan
 
 #[async_trait]
 impl ActivationStore for Backend {
-    async fn create_activation(&self, activation: &Activation, events: &[&Event]) -> StoreResult<()> {
+    async fn create_activation(&self, activation: &Activation, events: &[&Event]) -> StoreResult<Option<Uuid>> {
         let mut tx = self.write_tx().await?;
+        // Taken by every transaction that adds events: two sync runs are checked one at a time.
         lock_events(&mut tx).await?;
-        insert_events(&mut tx, events).await?;
         let sync = activation.sync.as_ref();
+        if sync.is_some() {
+            let stalled_before = activation.created_at - STALLED_UPLOAD;
+            if let Some(running) = sync_run_in_progress(&mut *tx, activation.destination_id, stalled_before).await? {
+                return Ok(Some(running));
+            }
+        }
+        insert_events(&mut tx, events).await?;
         sqlx::query(
-            "INSERT INTO activations (id, account_id, destination_id, event_id, total, created_at, sync_key, mirror, delete_event_id) \
- VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8)",
+            "INSERT INTO activations (id, account_id, destination_id, event_id, total, created_at, sync_key, mirror, delete_event_id, progressed_at) \
+ VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $5)",
         )
         .bind(activation.id.to_string())
         .bind(activation.account_id.to_string())
@@ -125,10 +132,10 @@ impl ActivationStore for Backend {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(None)
     }
 
-    async fn add_activation_records(&self, activation: &Activation, records: &[RunRecord]) -> StoreResult<()> {
+    async fn add_activation_records(&self, activation: &Activation, records: &[RunRecord], now: Millis) -> StoreResult<()> {
         let target = TargetRef { kind: TargetKind::Destination, id: activation.destination_id };
         let delete_event = activation.sync.as_ref().and_then(|s| s.delete_event_id);
         let deliveries = records
@@ -165,6 +172,7 @@ impl ActivationStore for Backend {
             });
             q.build().execute(&mut *tx).await?;
         }
+        sqlx::query("UPDATE activations SET progressed_at = $1 WHERE id = $2").bind(now).bind(activation.id.to_string()).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -193,13 +201,7 @@ impl ActivationStore for Backend {
 
     async fn discard_activation(&self, id: Uuid) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM deliveries WHERE activation_id = $1").bind(id.to_string()).execute(&mut *tx).await?;
-        // Deleting its events takes the activation along (ON DELETE CASCADE), and its sync records.
-        sqlx::query("DELETE FROM events WHERE id IN (SELECT event_id FROM activations WHERE id = $1) OR id IN (SELECT delete_event_id FROM activations WHERE id = $1)")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM activations WHERE id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+        discard_activation(&mut tx, id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -329,15 +331,8 @@ impl ActivationStore for Backend {
         Ok(requeued)
     }
 
-    async fn sync_run_in_progress(&self, destination: TargetId) -> StoreResult<Option<Uuid>> {
-        let row = sqlx::query(
-            "SELECT a.id FROM activations a WHERE a.destination_id = $1 AND a.sync_key IS NOT NULL AND a.started_at IS NOT NULL \
- AND EXISTS (SELECT 1 FROM deliveries d WHERE d.activation_id = a.id AND d.status = 'pending') LIMIT 1",
-        )
-        .bind(destination.to_string())
-        .fetch_optional(&self.reader)
-        .await?;
-        row.map(|r| uuid_col(&r, "id")).transpose()
+    async fn sync_run_in_progress(&self, destination: TargetId, stalled_before: Millis) -> StoreResult<Option<Uuid>> {
+        sync_run_in_progress(&self.reader, destination, stalled_before).await
     }
 
     async fn refresh_sync_state(&self, destination: TargetId, now: Millis) -> StoreResult<()> {
@@ -381,4 +376,31 @@ impl ActivationStore for Backend {
         .await?;
         rows.iter().map(|r| Ok((r.try_get("sync_key")?, r.try_get("record")?))).collect()
     }
+}
+
+/// A sync run of the destination still sending (records pending) or still being uploaded (not
+/// released, and progressing since `stalled_before`).
+async fn sync_run_in_progress<'c>(db: impl sqlx::Executor<'c, Database = Db>, destination: TargetId, stalled_before: Millis) -> StoreResult<Option<Uuid>> {
+    let row = sqlx::query(
+        "SELECT a.id FROM activations a WHERE a.destination_id = $1 AND a.sync_key IS NOT NULL AND (\
+ (a.started_at IS NOT NULL AND EXISTS (SELECT 1 FROM deliveries d WHERE d.activation_id = a.id AND d.status = 'pending')) \
+ OR (a.started_at IS NULL AND a.progressed_at >= $2)) LIMIT 1",
+    )
+    .bind(destination.to_string())
+    .bind(stalled_before)
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| uuid_col(&r, "id")).transpose()
+}
+
+/// Deletes an activation with everything it stored: its deliveries, events and sync records.
+pub(super) async fn discard_activation(tx: &mut Tx, id: Uuid) -> StoreResult<()> {
+    sqlx::query("DELETE FROM deliveries WHERE activation_id = $1").bind(id.to_string()).execute(&mut **tx).await?;
+    // Deleting its events takes the activation along (ON DELETE CASCADE), and its sync records.
+    sqlx::query("DELETE FROM events WHERE id IN (SELECT event_id FROM activations WHERE id = $1) OR id IN (SELECT delete_event_id FROM activations WHERE id = $1)")
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM activations WHERE id = $1").bind(id.to_string()).execute(&mut **tx).await?;
+    Ok(())
 }

@@ -13,7 +13,9 @@ pub(super) use uuid::Uuid;
 
 pub(super) use crate::domain::access::TokenScope;
 pub(super) use crate::domain::account::{Account, AccountCreated, Caller, Token, TokenUse, Workspace};
-pub(super) use crate::domain::activation::{Activation, ActivationCounts, ActivationRecord, CANCELLED, KeyState, RecordFilter, RunRecord, SyncCounts, SyncRun};
+pub(super) use crate::domain::activation::{
+    Activation, ActivationCounts, ActivationRecord, CANCELLED, KeyState, RecordFilter, RunRecord, STALLED_UPLOAD, SyncCounts, SyncRun,
+};
 pub(super) use crate::domain::delivery::{Attempt, Delivery, DeliveryCounts, DeliveryFilter, DeliveryStatus, FailedSet, RetryRequest};
 pub(super) use crate::domain::timeline::{CountRow, Latency, LatencyRow};
 pub(super) use crate::domain::destination::{ACTIVATION_DELETE_EVENT_TYPE, ACTIVATION_EVENT_TYPE};

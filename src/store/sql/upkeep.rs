@@ -155,6 +155,30 @@ impl Upkeep for Backend {
         Ok(done.rows_affected())
     }
 
+    async fn discard_stalled_uploads(&self, stalled_before: Millis, limit: u32) -> StoreResult<u64> {
+        let stalled: Vec<String> = sqlx::query_scalar("SELECT id FROM activations WHERE started_at IS NULL AND COALESCE(progressed_at, created_at) < $1 LIMIT $2")
+            .bind(stalled_before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        let mut discarded = 0;
+        for id in stalled {
+            let mut tx = self.write_tx().await?;
+            // Checked again in the transaction: it may have progressed since.
+            let still: Option<String> = sqlx::query_scalar("SELECT id FROM activations WHERE id = $1 AND started_at IS NULL AND COALESCE(progressed_at, created_at) < $2")
+                .bind(&id)
+                .bind(stalled_before)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if still.is_some() {
+                super::activations::discard_activation(&mut tx, Uuid::try_parse(&id).map_err(|e| StoreError::Internal(e.to_string()))?).await?;
+                discarded += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(discarded)
+    }
+
     async fn purge_deleted_accounts(&self, limit: u32) -> StoreResult<u64> {
         let Some(row) =
             sqlx::query("SELECT id FROM accounts WHERE deleting_since IS NOT NULL ORDER BY deleting_since, id LIMIT 1").fetch_optional(&self.reader).await?
