@@ -214,6 +214,8 @@ pub struct SyncOptions {
 /// A sync run's progress through the upload: the keys seen (with their record's number, to name
 /// a duplicate), the counts, and where the mirror's DELETEs are.
 struct SyncPlan {
+    /// The sync key's column.
+    key: String,
     mirror: bool,
     seen: HashMap<String, u64>,
     counts: SyncCounts,
@@ -248,8 +250,14 @@ impl Planner {
             }
             store.refresh_sync_state(destination, now).await?;
         }
-        let plan =
-            sync.map(|s| SyncPlan { mirror: s.mirror, seen: HashMap::new(), counts: SyncCounts::default(), deletes_from: None, deletes_done: false });
+        let plan = sync.map(|s| SyncPlan {
+            key: s.key.clone(),
+            mirror: s.mirror,
+            seen: HashMap::new(),
+            counts: SyncCounts::default(),
+            deletes_from: None,
+            deletes_done: false,
+        });
         let batches = spawn_reader(format, reader, sync.map(|s| s.key.clone()));
         Ok(Self { store, destination, batches, read: 0, sync: plan })
     }
@@ -303,8 +311,9 @@ impl Planner {
                 .enumerate()
                 .map(|(i, (key, record))| RunRecord {
                     index: self.read + plan.counts.deleted + i as u64,
-                    // A record retention deleted leaves the key, enough to name what goes.
-                    record: record.unwrap_or_else(|| serde_json::json!({ "key": key }).to_string()),
+                    // A record retention deleted leaves the key, in its column: enough to name what goes.
+                    record: record
+                        .unwrap_or_else(|| Value::Object([(plan.key.clone(), Value::from(key.as_str()))].into_iter().collect()).to_string()),
                     sync: Some(SyncMark { key, fingerprint: None }),
                 })
                 .collect();

@@ -1,12 +1,12 @@
 //! The janitor: background upkeep so a database running for months stays the same size.
 //!
 //! Every `--janitor-interval` it deletes the payloads of events older than their account's
-//! retention whose deliveries are all settled (a pending delivery keeps its payload), 500 at a
-//! time with a pause in between so delivery and ingest never wait long; gives freed space back
-//! to the file system (SQLite); deletes signing secrets whose grace ended; and marks failed the
-//! background tasks whose process stopped; discards activations whose upload stopped (client
-//! gone, server stopped); and finishes deleting accounts being deleted. Every
-//! node may run it: each step is idempotent.
+//! retention whose deliveries are all settled (a pending delivery keeps its payload), and the
+//! records sync states keep as long, 500 at a time with a pause in between so delivery and ingest
+//! never wait long; gives freed space back to the file system (SQLite); deletes signing secrets
+//! whose grace ended; marks failed the background tasks whose process stopped; discards
+//! activations whose upload stopped (client gone, server stopped); and finishes deleting accounts
+//! being deleted. Every node may run it: each step is idempotent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +41,8 @@ pub struct JanitorSettings {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PassReport {
     pub payloads_expired: u64,
+    /// Records kept in sync states (for a mirror's DELETEs) past retention.
+    pub sync_records_expired: u64,
     pub secrets_deleted: u64,
     pub tasks_failed: u64,
     pub uploads_discarded: u64,
@@ -81,6 +83,14 @@ pub async fn pass(accounts: &dyn AccountStore, upkeep: &dyn Upkeep, default_rete
                 break;
             }
             after = batch.last;
+            tokio::time::sleep(PAUSE).await;
+        }
+        loop {
+            let expired = upkeep.expire_sync_records(account.id, before, BATCH).await?;
+            report.sync_records_expired += expired;
+            if expired < u64::from(BATCH) {
+                break;
+            }
             tokio::time::sleep(PAUSE).await;
         }
     }

@@ -2,7 +2,7 @@
 //! systems. See ARCHITECTURE.md for the map. Modules are public only where the binary, the
 //! end-to-end tests or the benchmark use them, so the compiler reports dead code everywhere else.
 
-pub(crate) mod activations;
+pub mod activations;
 pub(crate) mod api;
 pub mod cli;
 pub mod config;

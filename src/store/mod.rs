@@ -378,6 +378,10 @@ pub trait Upkeep: Send + Sync {
         limit: u32,
         now: Millis,
     ) -> StoreResult<BatchOutcome<EventId>>;
+    /// Deletes the records kept in the sync state (what a mirror's DELETE is built from) of up to
+    /// `limit` keys of the account last sent by runs created before `cutoff`; the key and its
+    /// fingerprint stay. Returns how many.
+    async fn expire_sync_records(&self, account: AccountId, cutoff: Millis, limit: u32) -> StoreResult<u64>;
     /// Gives up to `max_pages` freed pages back to the file system; returns the free pages left
     /// (always 0 where the database reuses its space by itself).
     async fn reclaim_space(&self, max_pages: u32) -> StoreResult<u64>;

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use switchyard::activations::{RecordFormat, SyncOptions, preview};
 use switchyard::domain::access::TokenScope;
 use switchyard::domain::account::{Account, AccountCreated, Token, Workspace};
 use switchyard::domain::activation::{Activation, KeyState, RunRecord, STALLED_UPLOAD, SyncCounts, SyncMark, SyncRun, fingerprint};
@@ -1029,8 +1030,23 @@ async fn sync_runs_fold_into_the_state_deletes_and_rejected_records_go_again() {
         answer_by_record(store.as_ref()).await;
         store.refresh_sync_state(dest.id, now_ms()).await.unwrap();
         assert_eq!(store.sync_state_of(dest.id, &["a".into()]).await.unwrap()["a"].fingerprint, fingerprint(changed_a), "{name}");
+        let keys: Vec<String> = store.synced_keys(dest.id, None, 10).await.unwrap().into_iter().map(|(key, _)| key).collect();
+        assert_eq!(keys, ["a", "b"], "{name}: nor brings back c, which the second deleted");
+        assert!(store.sync_state_of(dest.id, &["c".into()]).await.unwrap().is_empty(), "{name}: c is new again if it comes back");
         let (_, counts) = store.get_activation(None, second.id).await.unwrap().unwrap();
         assert_eq!((counts.succeeded, counts.client_errors), (1, 1), "{name}");
+
+        // Retention: the records kept for DELETEs go, a batch at a time; keys and fingerprints stay.
+        assert_eq!(store.expire_sync_records(acct, first.created_at, 500).await.unwrap(), 0, "{name}: none older than the cutoff");
+        assert_eq!(store.expire_sync_records(acct, now_ms() + 1, 1).await.unwrap(), 1, "{name}: one at a time");
+        assert_eq!(store.expire_sync_records(acct, now_ms() + 1, 500).await.unwrap(), 1, "{name}: then the other");
+        assert_eq!(store.synced_keys(dest.id, None, 10).await.unwrap(), [("a".to_owned(), None), ("b".to_owned(), None)], "{name}");
+        assert_eq!(store.sync_state_of(dest.id, &["a".into()]).await.unwrap()["a"].fingerprint, fingerprint(changed_a), "{name}");
+        // A mirror's DELETE of a key whose record is gone is built from the key, in its column.
+        let keyed = Destination { query_params: vec![QueryParam { query_key: "key".into(), column: "id".into() }], ..dest.clone() };
+        let mirror = SyncOptions { key: "id".into(), mirror: true };
+        let dry_run = preview(store.clone(), &keyed, RecordFormat::Csv, "id\nb\n".as_bytes(), Some(&mirror), 10).await.unwrap();
+        assert!(dry_run.requests.contains(&("DELETE", format!("{}?key=a", dest.url))), "{name}: {:?}", dry_run.requests);
         assert!(store.delete_destination(acct, dest.id).await.unwrap());
         assert!(store.synced_keys(dest.id, None, 10).await.unwrap().is_empty(), "{name}: the state goes with its destination");
     }

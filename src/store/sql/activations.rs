@@ -48,13 +48,16 @@ const FOLD_SENT: &str = concat!(
      WHERE s.activation_id = $1 AND s.fingerprint IS NOT NULL AND (d.status = 'delivered' OR (d.",
     rejected!(),
     ")) ON CONFLICT (destination_id, sync_key) DO UPDATE SET fingerprint = excluded.fingerprint, rejected = excluded.rejected, \
-     record = COALESCE(excluded.record, sync_state.record), run_created_at = excluded.run_created_at \
+     record = COALESCE(excluded.record, sync_state.record), run_created_at = excluded.run_created_at, deleted = FALSE \
      WHERE sync_state.run_created_at <= excluded.run_created_at"
 );
 
-/// Folds a settled sync run's (`$1` of destination `$2`, created at `$3`) DELETEs: a key the destination deleted (or no longer knew: 404,
-/// 410) leaves the sync state, unless a later run sent it again.
-const FOLD_DELETED: &str = "DELETE FROM sync_state WHERE destination_id = $2 AND run_created_at <= $3 AND sync_key IN \
+/// Folds a settled sync run's (`$1` of destination `$2`, created at `$3`) DELETEs: a key the
+/// destination deleted (or no longer knew: 404, 410) leaves the sync state, unless a later run
+/// sent it again. It stays as a tombstone (`deleted`) dated by the run, so that an earlier run
+/// folded again (its rejected records retried) cannot bring it back.
+const FOLD_DELETED: &str = "UPDATE sync_state SET deleted = TRUE, record = NULL, run_created_at = $3 \
+     WHERE destination_id = $2 AND run_created_at <= $3 AND sync_key IN \
      (SELECT s.sync_key FROM sync_records s JOIN deliveries d ON d.activation_id = s.activation_id AND d.record_index = s.record_index \
      WHERE s.activation_id = $1 AND s.fingerprint IS NULL AND (d.status = 'delivered' OR d.http_status_code IN (404, 410)))";
 
@@ -355,7 +358,7 @@ impl ActivationStore for Backend {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut q = sqlx::QueryBuilder::<Db>::new("SELECT sync_key, fingerprint, rejected FROM sync_state WHERE destination_id = ");
+        let mut q = sqlx::QueryBuilder::<Db>::new("SELECT sync_key, fingerprint, rejected FROM sync_state WHERE NOT deleted AND destination_id = ");
         q.push_bind(destination.to_string()).push(" AND sync_key IN ");
         push_list(&mut q, keys);
         let rows = q.build().fetch_all(&self.reader).await?;
@@ -366,7 +369,7 @@ impl ActivationStore for Backend {
 
     async fn synced_keys(&self, destination: TargetId, after: Option<&str>, limit: u32) -> StoreResult<Vec<(String, Option<String>)>> {
         let rows = sqlx::query(
-            "SELECT sync_key, record FROM sync_state WHERE destination_id = $1 AND (CAST($2 AS TEXT) IS NULL OR sync_key > CAST($2 AS TEXT)) \
+            "SELECT sync_key, record FROM sync_state WHERE NOT deleted AND destination_id = $1 AND (CAST($2 AS TEXT) IS NULL OR sync_key > CAST($2 AS TEXT)) \
  ORDER BY sync_key LIMIT $3",
         )
         .bind(destination.to_string())

@@ -155,6 +155,19 @@ impl Upkeep for Backend {
         Ok(done.rows_affected())
     }
 
+    async fn expire_sync_records(&self, account: AccountId, cutoff: Millis, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE sync_state SET record = NULL WHERE (destination_id, sync_key) IN (SELECT destination_id, sync_key FROM sync_state \
+ WHERE account_id = $1 AND record IS NOT NULL AND run_created_at < $2 LIMIT $3)",
+        )
+        .bind(account.to_string())
+        .bind(cutoff)
+        .bind(i64::from(limit))
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn discard_stalled_uploads(&self, stalled_before: Millis, limit: u32) -> StoreResult<u64> {
         let stalled: Vec<String> = sqlx::query_scalar("SELECT id FROM activations WHERE started_at IS NULL AND COALESCE(progressed_at, created_at) < $1 LIMIT $2")
             .bind(stalled_before)
