@@ -166,6 +166,7 @@ async function requestOf(delivery) {
 /** What the request view adds for a kind whose request is not the whole story. */
 const REQUEST_NOTES = {
   salesforce: "An OAuth token request (not shown: it carries the consumer secret) precedes this upsert; the instance URL is the last token's.",
+  hubspot: "This contact's part of the upsert: contacts due together go up to 100 per request, and a batch HubSpot refuses is split until the contact it refused goes alone, so this delivery's error is its own.",
   mailer: "For SMTP mailers this is the SMTP transaction: the envelope's sender and recipients, then the message.",
 };
 
