@@ -58,7 +58,10 @@ test("access: the empty audit log, then a token created, shown once and scoped",
 });
 
 test("access: the audit log names the change and who made it; revoking asks first", async () => {
+  // Away and back, for the access screen drawn anew: its entry was on the old one too, so the
+  // overview must have replaced it first.
   await page.goto(`${ui.base}/#/overview`);
+  await page.getByRole("heading", { name: "Overview", exact: true }).waitFor();
   await page.goto(`${ui.base}/#/access`);
   const entry = page.locator("[data-audit]", { hasText: "Tokens: create" });
   await entry.waitFor();

@@ -100,12 +100,13 @@ test("closing the dialog during an upload stops it: no activation is started", a
   await page.getByRole("button", { name: "Start activation" }).click();
   await started;
   await page.locator("[data-role=upload-status]", { hasText: "Uploading" }).waitFor();
+  const givenUp = page.waitForEvent("requestfailed", (r) => r.url().includes("/api/activations-create"));
   await page.keyboard.press("Escape");
   await page.getByRole("dialog").waitFor({ state: "detached" });
-  // Let the held request go on now: the browser has given it up, so nothing of it arrives.
+  // The browser gives the held request up; letting it go on now sends nothing of it.
+  await givenUp;
   await held.continue().catch(() => {});
   await page.unroute("**/api/activations-create*");
-  await new Promise((r) => setTimeout(r, 500));
   assert.deepEqual((await api("activations-list")).activations, [], "nothing was kept");
   assert.match(page.url(), /#\/destinations$/, "still on the list");
   assert.equal(received.length, 0, "nothing was sent");
@@ -124,11 +125,12 @@ test("activate by uploading a CSV: upload progress, then live counts; records fi
   await dialog.getByLabel("Records file").setInputFiles({ name: "segment.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
   assert.equal(await dialog.getByLabel("Format").inputValue(), "text/csv", "told by the file's name");
   await dialog.getByRole("button", { name: "Start activation" }).click();
-  await page.waitForFunction(() => {
+  // The status is read with the bar, at once: the upload goes on (and ends) meanwhile.
+  const uploading = await page.waitForFunction(() => {
     const bar = document.querySelector(".upload-progress progress");
-    return bar && bar.value > 0 && bar.value < 100;
+    return bar && bar.value > 0 && bar.value < 100 && document.querySelector("[data-role=upload-status]").textContent;
   });
-  assert.match(await dialog.locator("[data-role=upload-status]").textContent(), /^Uploading… \d+% of 11\d\.\d KB$/);
+  assert.match(await uploading.jsonValue(), /^Uploading… \d+% of 11\d\.\d KB$/);
   await shot("activation-uploading");
   await page.waitForURL(/#\/activations\//);
   await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
@@ -288,7 +290,8 @@ test("a sync run: Dry run shows what would be sent, the run shows its counts, re
   assert.equal(await stat("client").textContent(), "1");
   const rejectedSends = () => received.filter((r) => r.url.includes("/sync?email=missing")).length;
   const sentBefore = rejectedSends();
-  await page.getByRole("button", { name: "Retry rejected records" }).click();
+  // The run shows "finished" until it is drawn again from the retry's answer.
+  await ui.redrawn(() => page.getByRole("button", { name: "Retry rejected records" }).click());
   await until("the rejected record sent again", async () => rejectedSends() > sentBefore);
   await until("the run to finish again", async () => (await page.locator("[data-role=summary] [data-role=status]").textContent()) === "finished");
   await shot("activation-sync");

@@ -44,6 +44,9 @@ test("the sign-in hint shows the command as code, and /favicon.ico is served", a
   assert.equal(screen.headers.get("content-type"), "text/javascript; charset=utf-8", "each screen is a module of its own");
   assert.equal((await fetch(`${base}/ui/screens/nope.js`)).status, 404);
   await ui.signIn();
+  // "networkidle" may have been reached before signing in (a change of the hash does not wait for
+  // it again): wait for the screen signed in to, drawn once all it loads has answered.
+  await ui.settled();
   await page.waitForLoadState("networkidle");
   assert.deepEqual(missing, [], "nothing the page loads is missing");
 });

@@ -60,7 +60,7 @@ export async function until(what, check, ms = 15000) {
 
 /**
  * Starts the server (extra `serve` flags in `flags`) and a browser page at 1280 × 900.
- * Returns {base, token, page, api, shot, signIn, settled, stop}.
+ * Returns {base, token, page, api, shot, signIn, settled, redrawn, stop}.
  */
 export async function start(name, flags = []) {
   const dir = mkdtempSync(join(tmpdir(), `switchyard-${name}-`));
@@ -103,14 +103,29 @@ export async function start(name, flags = []) {
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.locator("nav a[aria-current=page]").waitFor();
   }
-  /** Waits until the screen has been drawn again (the app is not marked busy). */
+  /** Waits until the screen has been drawn again (the app is not marked busy). Only right after
+   * an action whose handling starts the drawing (Done in a dialog, a link, Filter): after one
+   * that draws once the server has answered (a switch, Retry rejected records), or when what
+   * was shown before is not busy either, use `redrawn`. */
   const settled = () => page.locator("#app:not([aria-busy])").waitFor({ state: "attached" });
+  /**
+   * Does `action` and waits until it has made the app draw its screen again (in `frame`, the page
+   * by default): the screen shown before is gone and the new one is in place. Unlike `settled`, it
+   * cannot return early when the drawing begins only later (after a hashchange, or once the
+   * server has answered). Nothing may be drawing when it is called.
+   */
+  async function redrawn(action, frame = page) {
+    const shown = await frame.locator("#app > *").elementHandle();
+    await action();
+    await frame.waitForFunction((old) => !old.isConnected && !document.getElementById("app").hasAttribute("aria-busy"), shown);
+    await shown.dispose();
+  }
   async function stop() {
     await browser.close();
     server.kill();
     rmSync(dir, { recursive: true, force: true });
   }
-  return { base, token, page, api, shot, signIn, settled, stop };
+  return { base, token, page, api, shot, signIn, settled, redrawn, stop };
 }
 
 /** Horizontal overflow of the page in pixels (0 when nothing scrolls sideways). */

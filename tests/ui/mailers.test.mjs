@@ -63,6 +63,7 @@ test("rules: which event sends which template to which field; errors marked on t
   await page.getByRole("button", { name: "+ Add Rule" }).click();
   await page.getByRole("button", { name: "Save Changes" }).click();
   await rule(0).getByText("choose the event that sends it").waitFor();
+  assert.equal(await page.getByText("Changes saved.").count(), 0, "the last save's notice goes when another save is asked for");
   await rule(0).getByLabel("When this event arrives").selectOption("participant.completed");
   assert.deepEqual(await rule(0).locator("optgroup").evaluateAll((groups) => groups.map((g) => g.label)),
     ["Your events", "Operational events"], "operational events apart");
@@ -81,8 +82,10 @@ test("rules: which event sends which template to which field; errors marked on t
   await rule(1).getByLabel("Subject").fill("Welcome {{firstName}}");
   await rule(1).getByLabel("Text body").fill("Hello {{firstName}}, welcome aboard.");
   await page.getByRole("button", { name: "Save Changes" }).click();
-  // The form showed "Verified" before saving too: wait for what the save stores.
+  // The form showed "Verified" before saving too: wait for what the save stores, and for the form
+  // drawn again from it (its "Changes saved." went when the first save of this test was asked for).
   const mailer = await until("the rules to be saved", async () => (await api("mailers-list")).mailers.find((m) => m.rules.length === 2));
+  await page.getByRole("status").getByText("Changes saved.").waitFor();
   await page.getByText("Verified: ready to send").waitFor();
   assert.deepEqual(mailer.rules, [
     { event_type: "participant.completed", template: "d-prize", recipient_field: "email" },

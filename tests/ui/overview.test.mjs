@@ -51,7 +51,8 @@ test("deliveries over time and latency, with the targets by health, least health
   for (let i = 0; i < 3; i++) await api("events-send", { type: "contact.created", data: { n: i } });
   await until("every delivery to settle", async () => (await api("deliveries-list", { status: "pending" })).deliveries.length === 0);
 
-  await page.getByRole("link", { name: "Overview" }).click();
+  // The overview shown (empty, not busy) stays until the one drawn again replaces it.
+  await ui.redrawn(() => page.getByRole("link", { name: "Overview" }).click());
   await overviewDrawn();
   const middle = (selector) => page.locator(selector).evaluate((el) => {
     const box = el.getBoundingClientRect();

@@ -44,7 +44,8 @@ test("the platform's page frames the portal, themed, and its customer works in i
   assert.equal(await portal.locator(".brand").textContent(), "Acme Hooks", "the platform's product name");
   assert.equal(await portal.getByRole("link", { name: "Access" }).isVisible(), false, "no way to the account's tokens");
   assert.equal(await portal.getByRole("button", { name: "Sign out" }).isVisible(), false);
-  await portal.getByRole("link", { name: "Webhooks" }).click();
+  // The Webhooks screen is already shown: following its link draws it again.
+  await ui.redrawn(() => portal.getByRole("link", { name: "Webhooks" }).click(), page.frames()[1]);
   await portal.getByRole("heading", { name: "Webhooks" }).waitFor();
   const accent = await portal.locator("nav a[aria-current=page]").evaluate((a) => getComputedStyle(a).color);
   assert.equal(accent, "rgb(10, 125, 90)", "the platform's brand colour");

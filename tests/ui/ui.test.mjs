@@ -231,9 +231,11 @@ test("a webhook endpoint's secret is shown once with a copy button", async () =>
   // Disable and enable again with the switch.
   await row.getByRole("switch").uncheck();
   await until("the endpoint to be disabled", async () => (await api("webhooks-list")).endpoints[0].is_active === false);
-  await ui.settled();
+  // The list is drawn again once the browser has the answer, which may be after the API says so.
+  await row.locator("label.switch", { hasText: "Disabled" }).waitFor();
   await page.locator("[data-endpoint]", { hasText: "Flaky receiver" }).getByRole("switch").check();
   await until("the endpoint to be enabled", async () => (await api("webhooks-list")).endpoints[0].is_active === true);
+  await row.locator("label.switch", { hasText: "Enabled" }).waitFor();
 });
 
 test("a failed delivery is retried from the log", async () => {
@@ -245,7 +247,8 @@ test("a failed delivery is retried from the log", async () => {
   });
   await page.getByRole("link", { name: "Deliveries", exact: true }).click();
   await page.getByLabel("Status").selectOption("failed");
-  await page.getByRole("button", { name: "Filter" }).click();
+  // The unfiltered log shows this failed delivery too: wait for the filtered one to replace it.
+  await ui.redrawn(() => page.getByRole("button", { name: "Filter" }).click());
   const row = page.locator("[data-delivery]").first();
   await row.getByText("failed").waitFor();
   await row.getByRole("button", { name: /^Details/ }).click();

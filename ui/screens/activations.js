@@ -116,9 +116,14 @@ export async function activationView(id) {
   const next = h("button", { type: "button" }, "Next");
   let cursors = [undefined];
   let nextCursor = null;
+  // Only the page asked for last is shown: one read by the live counts just before Next or an
+  // outcome was chosen may answer after it.
+  let loading = 0;
   const loadPage = async () => {
+    const mine = ++loading;
     const cursor = cursors[cursors.length - 1];
     const page = await api("activations-records", { id, limit: PAGE, outcome: outcome.value || undefined, cursor });
+    if (mine !== loading) return;
     nextCursor = page.next_cursor ?? null;
     const first = (cursors.length - 1) * PAGE;
     where.textContent = page.records.length ? `Records ${first + 1}–${first + page.records.length}` : "No records match.";

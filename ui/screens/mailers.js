@@ -74,10 +74,11 @@ function showMailerForm(existing, account, justSaved = false) {
   const providerSelect = select(cache.providers.map((p) => [p.provider, p.title]), existing?.provider || "amazon_ses",
     { disabled: existing ? true : null });
   const body = h("div");
+  // Shown until the next save is asked for: that one says how it went.
+  const savedNotice = justSaved ? h("p", { class: "notice ok", role: "status" }, "Changes saved.") : null;
   const form = h("form", { class: "panel", novalidate: true, "aria-labelledby": "form-title" },
     h("h1", { id: "form-title" }, existing ? `Edit Mailer Integration · ${existing.name}` : "Add Mailer Integration"),
-    justSaved ? h("p", { class: "notice ok", role: "status" }, "Changes saved.") : null,
-    formError(), field("Provider", providerSelect, { name: "provider" }), body);
+    savedNotice, formError(), field("Provider", providerSelect, { name: "provider" }), body);
   let collect = () => ({});
   let validate = () => true;
   // A passed test of the settings as typed: saving them with it saves them verified.
@@ -162,6 +163,7 @@ function showMailerForm(existing, account, justSaved = false) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
+    savedNotice?.remove();
     if (!validate()) return;
     const body = { ...collect(), ...(testProof ? { test_proof: testProof } : {}) };
     confirmWorkspaces(body, async () => {
