@@ -332,7 +332,8 @@ pub trait ActivationStore: Send + Sync {
     async fn add_activation_records(&self, activation: &Activation, records: &[RunRecord], now: Millis) -> StoreResult<()>;
     /// Releases every record to the queue and records the total and a sync run's counts.
     async fn release_activation(&self, activation: &Activation, now: Millis) -> StoreResult<()>;
-    /// Removes an activation that was refused, with everything it stored.
+    /// Removes an activation that was refused, with everything it stored; one already released
+    /// is kept.
     async fn discard_activation(&self, id: Uuid) -> StoreResult<()>;
     async fn list_activations(&self, account: AccountId, within: Option<&[TargetId]>, limit: u32)
     -> StoreResult<Vec<(Activation, ActivationCounts)>>;

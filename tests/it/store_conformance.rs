@@ -669,6 +669,8 @@ async fn integrations_destinations_and_activations() {
         assert_eq!(store.list_activations(acct, Some(&[activation.destination_id]), 10).await.unwrap().len(), 1, "{name}");
         assert_eq!(store.list_activations(acct, Some(&[]), 10).await.unwrap().len(), 0, "{name}: within no destination");
 
+        store.discard_activation(activation.id).await.unwrap();
+        assert!(store.get_activation(None, activation.id).await.unwrap().is_some(), "{name}: a released activation is never discarded");
         let refused = Activation { id: Uuid::now_v7(), event_id: EventId::now_v7(), ..activation.clone() };
         let refused_run = Event { id: refused.event_id, ..run.clone() };
         store.create_activation(&refused, &[&refused_run]).await.unwrap();

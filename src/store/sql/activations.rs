@@ -396,8 +396,14 @@ async fn sync_run_in_progress<'c>(db: impl sqlx::Executor<'c, Database = Db>, de
     row.map(|r| uuid_col(&r, "id")).transpose()
 }
 
-/// Deletes an activation with everything it stored: its deliveries, events and sync records.
+/// Deletes an activation not yet released with everything it stored: its deliveries, events and
+/// sync records. A released one is left alone (a discard racing its release loses).
 pub(super) async fn discard_activation(tx: &mut Tx, id: Uuid) -> StoreResult<()> {
+    let unreleased: Option<String> =
+        sqlx::query_scalar("SELECT id FROM activations WHERE id = $1 AND started_at IS NULL").bind(id.to_string()).fetch_optional(&mut **tx).await?;
+    if unreleased.is_none() {
+        return Ok(());
+    }
     sqlx::query("DELETE FROM deliveries WHERE activation_id = $1").bind(id.to_string()).execute(&mut **tx).await?;
     // Deleting its events takes the activation along (ON DELETE CASCADE), and its sync records.
     sqlx::query("DELETE FROM events WHERE id IN (SELECT event_id FROM activations WHERE id = $1) OR id IN (SELECT delete_event_id FROM activations WHERE id = $1)")
