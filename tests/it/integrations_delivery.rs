@@ -10,7 +10,7 @@ use common::fakes::{FakeHubspot, FakeSalesforce};
 use common::{Receiver, TestServer, eventually};
 use serde_json::{Value, json};
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(60);
 
 /// Waits for the one delivery of an integration to reach `status`; returns it and its attempts.
 async fn settled(server: &TestServer, integration: &str, status: &str) -> (Value, Vec<Value>) {

@@ -422,7 +422,7 @@ async fn the_built_in_relay_sends_from_the_server_address() {
     assert_eq!(server.ok("mailers-test", json!({"id": id, "to": "admin@example.com"})).await["ok"], true);
     server.send_event("participant.completed", json!({"email": "jane@example.com", "firstName": "Jane"})).await;
     server.wait_for_status(&id, "delivered", 1).await;
-    eventually(std::time::Duration::from_secs(10), "two messages", || async { (smtp.received().len() == 2).then_some(()) }).await;
+    eventually(std::time::Duration::from_secs(60), "two messages", || async { (smtp.received().len() == 2).then_some(()) }).await;
     let mail = &smtp.received()[1];
     assert_eq!(mail["mail_from"], "notifications@switchyard.example");
     let data = mail["data"].as_str().unwrap();

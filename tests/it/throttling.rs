@@ -149,12 +149,27 @@ async fn limited_and_unlimited_targets_in_one_run(bases: &[String], token: &str)
     }
     eventually(Duration::from_secs(30), "the unlimited target's events", || async { (free.count() >= FREE_EVENTS).then_some(()) }).await;
     // (Several nodes are separate processes, each with its own metrics, counted once the answer is
-    // in: a moment after the receiver saw the request.)
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let delivered_when_free_was_done = if bases.len() > 1 { Some(delivered_by_each(&http, bases).await) } else { None };
+    // in: some time after the receiver saw the request. The snapshot counts every unlimited event
+    // once the nodes' total covers them and every limited arrival seen after reading it.)
+    let delivered_when_free_was_done = if bases.len() > 1 {
+        Some(
+            eventually(Duration::from_secs(30), "the unlimited target's deliveries counted", || async {
+                let delivered = delivered_by_each(&http, bases).await;
+                (delivered.iter().sum::<usize>() >= FREE_EVENTS + limited.count()).then_some(delivered)
+            })
+            .await,
+        )
+    } else {
+        None
+    };
     eventually(Duration::from_secs(60), "the limited target's events", || async { (limited.count() >= LIMITED_EVENTS).then_some(()) }).await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // anything beyond would show up now
-    let log = call(&bases[0], "deliveries-list", json!({"target_id": created["endpoint"]["id"], "limit": 1000})).await;
+    // Settled: every delivery recorded as delivered, so an extra attempt would have arrived by now.
+    let log = eventually(Duration::from_secs(30), "the limited target's deliveries settled", || async {
+        let log = call(&bases[0], "deliveries-list", json!({"target_id": created["endpoint"]["id"], "limit": 1000})).await;
+        let deliveries = log["deliveries"].as_array().unwrap();
+        (deliveries.len() == LIMITED_EVENTS && deliveries.iter().all(|d| d["status"] == "delivered")).then_some(log)
+    })
+    .await;
     let retried: Vec<String> = log["deliveries"].as_array().unwrap().iter().filter(|d| d["attempt_count"] != 1).map(|d| d.to_string()).collect();
     if !retried.is_empty() {
         println!("deliveries to the limited target that needed more than one attempt: {retried:#?}");

@@ -242,7 +242,7 @@ impl TestServer {
     /// Stops the server; the returned directory (database, key file) lives as long as it is kept.
     /// Waits until exactly `count` deliveries of the endpoint are in `status`; returns them all.
     pub async fn wait_for_status(&self, endpoint: &str, status: &str, count: usize) -> Vec<Value> {
-        eventually(Duration::from_secs(20), &format!("{count} deliveries {status}"), || async {
+        eventually(Duration::from_secs(60), &format!("{count} deliveries {status}"), || async {
             let deliveries = self.deliveries(endpoint).await;
             (deliveries.iter().filter(|d| d["status"] == status).count() == count).then_some(deliveries)
         })
